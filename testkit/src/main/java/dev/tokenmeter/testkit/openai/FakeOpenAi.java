@@ -75,6 +75,7 @@ public final class FakeOpenAi implements AutoCloseable {
 
         QueuedThreadPool threads = new QueuedThreadPool(64, 4);
         threads.setName("fake-openai");
+        threads.setStopTimeout(200);
         threads.setVirtualThreadsExecutor(Executors.newVirtualThreadPerTaskExecutor());
         this.server = new Server(threads);
         HttpConfiguration http = new HttpConfiguration();
@@ -87,7 +88,7 @@ public final class FakeOpenAi implements AutoCloseable {
         connector.setAcceptQueueSize(1024);
         server.addConnector(connector);
         server.setHandler(new FakeHandler());
-        server.setStopTimeout(2_000);
+        server.setStopTimeout(0);
         try {
             server.start();
         } catch (Exception e) {
