@@ -72,6 +72,9 @@ public final class FakeOpenAi implements AutoCloseable {
         this.failureRandom = new SplittableRandom(b.failureSeed);
         this.streamChunkDelay = b.streamChunkDelay;
         this.maxRecordedRequests = b.maxRecordedRequests;
+        // Load the o200k vocabulary now, not on the first request, where it would cost a client with a short
+        // timeout most of a second.
+        FakeCall.countTokens("warm up");
 
         QueuedThreadPool threads = new QueuedThreadPool(64, 4);
         threads.setName("fake-openai");
@@ -484,7 +487,7 @@ public final class FakeOpenAi implements AutoCloseable {
         ex.event(e);
         e = event("response.output_item.added", seq);
         e.put("output_index", 0);
-        e.set("item", OpenAiWire.responseMessage(itemId, "", false));
+        e.set("item", OpenAiWire.responseMessage(itemId, "", false, false));
         ex.event(e);
         e = event("response.content_part.added", seq);
         e.put("item_id", itemId);
@@ -527,9 +530,10 @@ public final class FakeOpenAi implements AutoCloseable {
         ex.event(e);
         e = event("response.output_item.done", seq);
         e.put("output_index", 0);
-        e.set("item", OpenAiWire.responseMessage(itemId, text, true));
+        e.set("item", OpenAiWire.responseMessage(itemId, text, true, call.cappedByMaxTokens()));
         ex.event(e);
-        e = event("response.completed", seq);
+        // OpenAI ends with response.incomplete (usage included) when max_output_tokens cut the reply short.
+        e = event(call.cappedByMaxTokens() ? "response.incomplete" : "response.completed", seq);
         e.set("response", OpenAiWire.response(id, itemId, created, call, body, true));
         ex.lastEvent(e);
     }

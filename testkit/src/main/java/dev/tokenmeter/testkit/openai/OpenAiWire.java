@@ -305,11 +305,16 @@ final class OpenAiWire {
 
     // ---- responses
 
-    static ObjectNode responseMessage(String itemId, String text, boolean done) {
+    /** {@code incomplete} when max_output_tokens cut the reply short, as OpenAI reports it. */
+    static String responseStatus(FakeCall call, boolean done) {
+        return !done ? "in_progress" : call.cappedByMaxTokens() ? "incomplete" : "completed";
+    }
+
+    static ObjectNode responseMessage(String itemId, String text, boolean done, boolean incomplete) {
         ObjectNode item = F.objectNode();
         item.put("id", itemId);
         item.put("type", "message");
-        item.put("status", done ? "completed" : "in_progress");
+        item.put("status", !done ? "in_progress" : incomplete ? "incomplete" : "completed");
         item.put("role", "assistant");
         ArrayNode content = item.putArray("content");
         if (done) {
@@ -333,16 +338,21 @@ final class OpenAiWire {
         root.put("id", id);
         root.put("object", "response");
         root.put("created_at", createdAt);
-        root.put("status", done ? "completed" : "in_progress");
+        boolean incomplete = done && call.cappedByMaxTokens();
+        root.put("status", responseStatus(call, done));
         root.put("background", false);
         root.putNull("error");
-        root.putNull("incomplete_details");
+        if (incomplete) {
+            root.putObject("incomplete_details").put("reason", "max_output_tokens");
+        } else {
+            root.putNull("incomplete_details");
+        }
         root.set("instructions", body.path("instructions").isTextual() ? body.get("instructions") : F.nullNode());
         root.set("max_output_tokens", body.path("max_output_tokens").isIntegralNumber() ? body.get("max_output_tokens") : F.nullNode());
         root.put("model", call.model());
         ArrayNode output = root.putArray("output");
         if (done) {
-            output.add(responseMessage(itemId, call.replyText(), true));
+            output.add(responseMessage(itemId, call.replyText(), true, incomplete));
         }
         root.put("parallel_tool_calls", true);
         root.putNull("previous_response_id");

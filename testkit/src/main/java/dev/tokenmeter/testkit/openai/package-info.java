@@ -18,7 +18,10 @@
  *       "base64"} (the Python SDK's default) gives little-endian float32 in base64.</li>
  *   <li>{@code POST /v1/responses}: a {@code response} object, or with {@code "stream":true} the typed events
  *       ({@code event: response.created} ... {@code response.output_text.delta} per word ...
- *       {@code response.completed} carrying the usage; no {@code [DONE]}, as OpenAI does).</li>
+ *       {@code response.completed} carrying the usage; no {@code [DONE]}, as OpenAI does). When
+ *       {@code max_output_tokens} cuts the reply short the status is {@code incomplete}
+ *       ({@code incomplete_details.reason = max_output_tokens}) and the stream ends with
+ *       {@code response.incomplete}, which carries the usage too.</li>
  *   <li>{@code GET /v1/models}, {@code GET /v1/models/{id}}.</li>
  * </ul>
  * Every answer carries a unique {@code x-request-id} ({@code req_} + 32 hex), {@code openai-processing-ms},

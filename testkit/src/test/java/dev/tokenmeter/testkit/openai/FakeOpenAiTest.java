@@ -421,6 +421,39 @@ class FakeOpenAiTest {
     }
 
     @Test
+    void legacyCompletionsStreamWithUsageChunk() throws Exception {
+        String body = "{\"model\":\"gpt-3.5-turbo-instruct\",\"prompt\":\"Say\",\"max_tokens\":4,\"stream\":true,"
+                + "\"stream_options\":{\"include_usage\":true}}";
+
+        List<String> data = dataLines(send(post("/v1/completions", body).build()).body());
+
+        assertThat(data.getLast()).isEqualTo("[DONE]");
+        assertThat(data).hasSize(4 + 1 + 1 + 1);
+        JsonNode usageChunk = JSON.readTree(data.get(data.size() - 2));
+        assertThat(usageChunk.get("choices")).isEmpty();
+        assertThat(usageChunk.at("/usage/completion_tokens").asLong()).isEqualTo(4);
+        assertThat(usageChunk.at("/usage/prompt_tokens").asLong()).isEqualTo(FakeOpenAi.usageFor("/v1/completions", body).promptTokens());
+        assertThat(JSON.readTree(data.getFirst()).get("object").asText()).isEqualTo("text_completion");
+    }
+
+    @Test
+    void responsesCutShortByMaxOutputTokensAreIncompleteAsAtOpenAi() throws Exception {
+        String body = "{\"model\":\"gpt-4.1\",\"input\":\"long story\",\"max_output_tokens\":5}";
+
+        JsonNode plain = JSON.readTree(send(post("/v1/responses", body).build()).body());
+        assertThat(plain.get("status").asText()).isEqualTo("incomplete");
+        assertThat(plain.at("/incomplete_details/reason").asText()).isEqualTo("max_output_tokens");
+        assertThat(plain.at("/usage/output_tokens").asLong()).isEqualTo(5);
+
+        String streamed = send(post("/v1/responses", body.replace("{\"model\"", "{\"stream\":true,\"model\"")).build()).body();
+        assertThat(streamed).doesNotContain("event: response.completed");
+        List<String> data = dataLines(streamed);
+        JsonNode last = JSON.readTree(data.getLast());
+        assertThat(last.get("type").asText()).isEqualTo("response.incomplete");
+        assertThat(last.at("/response/usage/output_tokens").asLong()).isEqualTo(5);
+    }
+
+    @Test
     void modelsAreListed() throws Exception {
         HttpRequest request = HttpRequest.newBuilder(URI.create(fake.baseUrl() + "/v1/models"))
                 .header("Authorization", "Bearer " + KEY).GET().build();
