@@ -50,7 +50,13 @@ final class DemoData {
     private DemoData() {
     }
 
-    static Seeded seed(String jdbcUrl, String user, String password, String bootstrapServers) throws SQLException {
+    static Seeded seed(String jdbcUrl, String user, String password, String bootstrapServers, Topics topics) throws SQLException {
+        return seed(jdbcUrl, user, password, bootstrapServers, topics, "");
+    }
+
+    /** Seeds the demo users with ids prefixed by {@code userPrefix} (tests share one Redis). */
+    static Seeded seed(String jdbcUrl, String user, String password, String bootstrapServers, Topics topics,
+                       String userPrefix) throws SQLException {
         PersonalKeyCipher cipher = new PersonalKeyCipher(MASTER_KEY_ID, MASTER_KEY_BASE64);
         List<DemoTraffic.Caller> callers = new ArrayList<>();
         Map<String, DemoUser> byId = new LinkedHashMap<>();
@@ -60,13 +66,15 @@ final class DemoData {
                     + "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", "pro", "Pro", Money.parseUsd("2.00"), 600, 400_000L);
             execute(db, "INSERT INTO plan (plan_id, display_name, monthly_credit_nano_usd, requests_per_minute, tokens_per_minute) "
                     + "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", "starter", "Starter", Money.parseUsd("0.01"), 600, 400_000L);
-            for (DemoUser u : USERS) {
+            for (DemoUser template : USERS) {
+                DemoUser u = new DemoUser(userPrefix + template.userId(), template.tenantId(), template.planId(),
+                        template.creditOverrideNanoUsd(), template.rpmOverride(), template.ownKey(), template.story());
                 execute(db, "INSERT INTO account (user_id, tenant_id, plan_id, monthly_credit_override_nano_usd, requests_per_minute_override) "
                         + "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", u.userId(), u.tenantId(), u.planId(),
                         u.creditOverrideNanoUsd(), u.rpmOverride());
                 ApiKeys.IssuedKey key = ApiKeys.issue();
                 execute(db, "INSERT INTO api_key (api_key_id, user_id, key_prefix, salt, key_hash) VALUES (?, ?, ?, ?, ?)",
-                        "key-" + u.userId(), u.userId(), key.prefix(), key.salt(), key.hash());
+                        "key-" + u.userId() + "-" + key.prefix(), u.userId(), key.prefix(), key.salt(), key.hash());
                 if (u.ownKey()) {
                     String ownKey = "sk-own-" + u.userId() + "-demo-key-0000";
                     PersonalKeyCipher.Sealed sealed = cipher.seal(u.userId(), "openai", ownKey);
@@ -79,13 +87,13 @@ final class DemoData {
             }
             db.commit();
         }
-        publishLimits(jdbcUrl, user, password, bootstrapServers);
+        publishLimits(jdbcUrl, user, password, bootstrapServers, topics);
         return new Seeded(callers, byId);
     }
 
     /** The aggregator raises credit alerts from the compacted user-limits topic; the admin API keeps it current. */
-    private static void publishLimits(String jdbcUrl, String user, String password, String bootstrapServers) throws SQLException {
-        Topics topics = Topics.withPrefix("", Topics.DEFAULT_PARTITIONS);
+    private static void publishLimits(String jdbcUrl, String user, String password, String bootstrapServers,
+                                      Topics topics) throws SQLException {
         Map<String, Object> props = Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
                 ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
         try (Connection db = DriverManager.getConnection(jdbcUrl, user, password);

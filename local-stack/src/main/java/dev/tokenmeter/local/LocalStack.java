@@ -55,7 +55,8 @@ public final class LocalStack {
              FakeOpenAi upstream = FakeOpenAi.start();
              Stack stack = Stack.start(engines, upstream, workDir, out)) {
 
-            DemoData.Seeded demo = DemoData.seed(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword(), engines.kafka().bootstrapServers());
+            DemoData.Seeded demo = DemoData.seed(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword(),
+                    stack.bootstrapServers(), stack.topics());
             out.println("seeded " + demo.callers().size() + " demo users");
 
             out.printf("driving traffic for %ss at %d req/s through %s%n",

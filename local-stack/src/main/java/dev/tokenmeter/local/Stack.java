@@ -41,13 +41,15 @@ final class Stack implements AutoCloseable {
     private final URI edgeUrl;
     private final EdgeAdmin edgeAdmin;
     private final Map<String, String> common;
+    private final Topics topics;
     final ServiceProcess edge;
     final ServiceProcess aggregator;
     final ServiceProcess sink;
     private final List<ServiceProcess> all = new ArrayList<>();
 
-    private Stack(Engines engines, FakeOpenAi upstream, Path workDir, String jdbcUrl) {
+    private Stack(Engines engines, FakeOpenAi upstream, Path workDir, String jdbcUrl, String prefix, Topics topics) {
         this.engines = engines;
+        this.topics = topics;
         this.upstream = upstream;
         this.jdbcUrl = jdbcUrl;
         int edgePort = freePort();
@@ -57,7 +59,7 @@ final class Stack implements AutoCloseable {
 
         common = new HashMap<>();
         common.put("BOOTSTRAP_SERVERS", engines.kafka().bootstrapServers());
-        common.put("TOPIC_PREFIX", "");
+        common.put("TOPIC_PREFIX", prefix);
         common.put("JDBC_URL", jdbcUrl);
         common.put("DB_USER", engines.postgres().user());
         common.put("DB_PASSWORD", engines.postgres().password());
@@ -75,12 +77,12 @@ final class Stack implements AutoCloseable {
         edgeEnv.put("METRICS_PORT", "0");
 
         Map<String, String> aggregatorEnv = new HashMap<>(common);
-        aggregatorEnv.put("APPLICATION_ID", "tokenmeter-aggregator");
+        aggregatorEnv.put("APPLICATION_ID", prefix + "tokenmeter-aggregator");
         aggregatorEnv.put("STATE_DIR", workDir.resolve("aggregator-state").toAbsolutePath().toString());
         aggregatorEnv.put("METRICS_PORT", "0");
 
         Map<String, String> sinkEnv = new HashMap<>(common);
-        sinkEnv.put("GROUP_ID", "tokenmeter-billing-sink");
+        sinkEnv.put("GROUP_ID", prefix + "tokenmeter-billing-sink");
         sinkEnv.put("METRICS_PORT", "0");
 
         Path logs = workDir.resolve("logs");
@@ -91,7 +93,16 @@ final class Stack implements AutoCloseable {
         all.addAll(List.of(sink, aggregator, edge));
     }
 
+    /** The demo's stack: un-prefixed topic names. */
     static Stack start(Engines engines, FakeOpenAi upstream, Path workDir, PrintStream out) {
+        return start(engines, upstream, workDir, out, "");
+    }
+
+    /**
+     * A stack whose topic names, consumer groups and application ids all start with {@code prefix}, so several
+     * can share one broker (tests), on a fresh migrated database.
+     */
+    static Stack start(Engines engines, FakeOpenAi upstream, Path workDir, PrintStream out, String prefix) {
         long t0 = System.nanoTime();
         String bootstrap = engines.kafka().bootstrapServers();
         out.println("kafka     " + bootstrap);
@@ -99,8 +110,9 @@ final class Stack implements AutoCloseable {
         String jdbcUrl = engines.postgres().createMigratedDatabase("tokenmeter");
         out.println("postgres  " + jdbcUrl);
         out.println("upstream  " + upstream.baseUrl() + " (fake OpenAI)");
-        LocalStack.createTopics(bootstrap, Topics.withPrefix("", Topics.DEFAULT_PARTITIONS));
-        Stack stack = new Stack(engines, upstream, workDir, jdbcUrl);
+        Topics topics = Topics.withPrefix(prefix, Topics.DEFAULT_PARTITIONS);
+        LocalStack.createTopics(bootstrap, topics);
+        Stack stack = new Stack(engines, upstream, workDir, jdbcUrl, prefix, topics);
         stack.all.forEach(ServiceProcess::start);
         stack.awaitEdgeReady(Duration.ofSeconds(90));
         out.printf("edge      %s (ready after %.1fs)%n", stack.edgeUrl, (System.nanoTime() - t0) / 1e9);
@@ -131,6 +143,14 @@ final class Stack implements AutoCloseable {
             pause(Duration.ofMillis(250));
         }
         throw new IllegalStateException("edge not ready after " + timeout + ":\n" + edge.logTail(40));
+    }
+
+    Topics topics() {
+        return topics;
+    }
+
+    String bootstrapServers() {
+        return engines.kafka().bootstrapServers();
     }
 
     URI edgeUrl() {
@@ -177,7 +197,7 @@ final class Stack implements AutoCloseable {
         out.println();
         out.println("Read the topics (events are Avro single-object encoded; see usage-events/README.md):");
         out.println("  java -cp \"local-stack/target/classes:$(cat local-stack/target/runtime-classpath.txt)\" \\");
-        out.println("    dev.tokenmeter.local.TailTopic " + engines.kafka().bootstrapServers() + " usage-events");
+        out.println("    dev.tokenmeter.local.TailTopic " + engines.kafka().bootstrapServers() + " " + topics.usageEvents().name());
         out.println("Query the tables (any Postgres client):");
         out.println("  select * from monthly_statement where user_id = '" + first.userId() + "';");
         out.println("  select * from reconciliation;");
