@@ -45,6 +45,8 @@ final class DemoTraffic {
     private final URI edge;
     private final List<Caller> callers;
     private final HttpClient http;
+    /** Calls answered so far with an event id: live, for fault drills that watch the backlog. */
+    final java.util.concurrent.atomic.LongAdder answeredWithEvent = new java.util.concurrent.atomic.LongAdder();
 
     DemoTraffic(URI edge, List<Caller> callers) {
         this.edge = edge;
@@ -81,7 +83,10 @@ final class DemoTraffic {
                             // A stream the upstream cut mid-way ends with an I/O error on our side: expected.
                         }
                         status = response.statusCode();
-                        response.headers().firstValue("x-tokenmeter-event-id").ifPresent(eventIds::add);
+                        response.headers().firstValue("x-tokenmeter-event-id").ifPresent(id -> {
+                            eventIds.add(id);
+                            answeredWithEvent.increment();
+                        });
                     } catch (Exception e) {
                         status = -1;
                         transportErrors.increment();

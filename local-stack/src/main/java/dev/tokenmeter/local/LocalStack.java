@@ -67,7 +67,7 @@ public final class LocalStack {
                     + (report.transportErrors() > 0 ? " (transport errors: " + report.transportErrors() + ")" : ""));
 
             Reconciliation reconciliation = new Reconciliation(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword());
-            boolean drained = reconciliation.awaitDrained(report.sent(), Duration.ofMinutes(3), out);
+            boolean drained = reconciliation.awaitDrained(report, Duration.ofMinutes(3), out);
 
             YearMonth month = YearMonth.now(ZoneOffset.UTC);
             try (Connection db = DriverManager.getConnection(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword())) {
