@@ -307,6 +307,21 @@ class FakeOpenAiTest {
     }
 
     @Test
+    void enqueuedOkWinsOverTheRequestsStatusDirectiveAndResetForgetsTheQueue() throws Exception {
+        fake.enqueue(Behavior.ok());
+        String failing = chat("gpt-4o", "[[fake:status=500]]", "");
+
+        assertThat(send(post("/v1/chat/completions", failing).build()).statusCode()).isEqualTo(200);
+        assertThat(send(post("/v1/chat/completions", failing).build()).statusCode()).isEqualTo(500);
+
+        fake.enqueue(Behavior.status(503));
+        fake.reset();
+        assertThat(send(post("/v1/chat/completions", chat("gpt-4o", "fine", "")).build()).statusCode()).isEqualTo(200);
+        assertThat(fake.requestCount()).isEqualTo(1);
+        assertThat(fake.requests()).hasSize(1);
+    }
+
+    @Test
     void hangMakesAClientWithA500msTimeoutTimeOut() throws Exception {
         fake.enqueue(Behavior.hang(Duration.ofSeconds(3)));
         HttpRequest request = post("/v1/chat/completions", chat("gpt-4o", "hang", "")).timeout(Duration.ofMillis(500)).build();
