@@ -75,7 +75,8 @@
  * and wins over that request's behaviour directives (usage directives always apply, so {@code usageFor} holds).
  * An enqueued {@code status} or {@code hang} applies even before authentication. Builder options apply to every
  * request: {@code latency} (added to any directive latency), {@code failureRate(rate, seed)} (500 for a seeded,
- * repeatable share of the requests that have no enqueued behaviour and no status/hang directive) and
+ * repeatable share of the valid {@code POST} requests that have no enqueued behaviour and no status/hang
+ * directive) and
  * {@code streamChunkDelay} (before each content chunk).
  *
  * <h2>Running it</h2>

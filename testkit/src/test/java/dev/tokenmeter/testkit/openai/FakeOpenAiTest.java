@@ -273,6 +273,31 @@ class FakeOpenAiTest {
     }
 
     @Test
+    void firstChunkArrivesWhileTheRestIsStillBeingHeldBack() throws Exception {
+        // Each content chunk waits 30 s, so a buffering server could not deliver the first chunk within 5 s.
+        try (FakeOpenAi slow = FakeOpenAi.builder().streamChunkDelay(Duration.ofSeconds(30)).build()) {
+            HttpRequest request = HttpRequest.newBuilder(URI.create(slow.baseUrl() + "/v1/chat/completions"))
+                    .header("Authorization", "Bearer " + KEY)
+                    .POST(HttpRequest.BodyPublishers.ofString(chat("gpt-4o", "slow", ",\"stream\":true"))).build();
+            HttpResponse<InputStream> response = http.send(request, HttpResponse.BodyHandlers.ofInputStream());
+            BufferedReader reader = new BufferedReader(new InputStreamReader(response.body(), StandardCharsets.UTF_8));
+            String firstData = CompletableFuture.supplyAsync(() -> {
+                try {
+                    String line;
+                    while ((line = reader.readLine()) != null && !line.startsWith("data: ")) {
+                        // skip blank separators
+                    }
+                    return line;
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }).get(5, TimeUnit.SECONDS);
+            assertThat(firstData).contains("\"role\":\"assistant\"");
+            response.body().close();
+        }
+    }
+
+    @Test
     void statusDirectiveGivesOpenAiErrorJson() throws Exception {
         HttpResponse<String> response = send(post("/v1/chat/completions", chat("gpt-4o", "fail [[fake:status=500]]", "")).build());
 
