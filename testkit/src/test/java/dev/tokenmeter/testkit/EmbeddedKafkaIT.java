@@ -1,5 +1,6 @@
 package dev.tokenmeter.testkit;
 
+import dev.tokenmeter.testkit.kafka.ExternalKafkaEngine;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.Config;
@@ -114,6 +115,22 @@ class EmbeddedKafkaIT {
         }
         assertThat(KafkaClients.consume(kafka, topic, "read_uncommitted", 2))
                 .containsExactlyInAnyOrder("a=before-stop", "b=after-start");
+    }
+
+    /** The external backend's Kafka engine, pointed at this broker as if somebody else ran it. */
+    @Test
+    void externalEngineCreatesTopicsOnARunningClusterButDoesNotStopIt(KafkaEngine kafka) throws Exception {
+        String topic = Names.unique("external");
+        try (ExternalKafkaEngine external = new ExternalKafkaEngine(kafka.bootstrapServers())) {
+            external.createTopic(topic, 2);
+            external.createTopic(topic, 2);
+            assertThatThrownBy(external::stop).isInstanceOf(UnsupportedOperationException.class)
+                    .hasMessageContaining("tokenmeter.kafka.bootstrap");
+        }
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+            assertThat(admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions()).hasSize(2);
+        }
+        assertThat(kafka.isRunning()).isTrue();
     }
 
     static boolean accepts(String hostPort) {
