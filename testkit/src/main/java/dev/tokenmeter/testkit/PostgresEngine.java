@@ -1,0 +1,31 @@
+package dev.tokenmeter.testkit;
+
+/** A Postgres server for tests; each test gets its own database. */
+public interface PostgresEngine {
+
+    String host();
+
+    int port();
+
+    String user();
+
+    String password();
+
+    String jdbcUrl(String database);
+
+    /**
+     * Creates a fresh, uniquely named database (prefix + suffix), applies the Flyway migrations from
+     * classpath:db/migration (module schemas), and returns its JDBC URL.
+     */
+    String createMigratedDatabase(String prefix);
+
+    /** Same without migrations. */
+    String createDatabase(String prefix);
+
+    /** Stops the server (fault tests); its data survives; start() brings it back on the same port. */
+    void stop();
+
+    void start();
+
+    boolean isRunning();
+}

@@ -1,0 +1,331 @@
+package dev.tokenmeter.testkit.kafka;
+
+import dev.tokenmeter.testkit.KafkaEngine;
+import dev.tokenmeter.testkit.support.FreePorts;
+import dev.tokenmeter.testkit.support.WorkDirs;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.common.Uuid;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * A real single-node Kafka (KRaft, combined broker and controller) from Kafka's own jars, in a forked JVM.
+ *
+ * <p>Forked rather than in-process: the broker's threads, static state and ~300 MB heap stay out of the test
+ * JVM, and {@link #stop()} is a real process death, as in production. The child runs {@link KafkaBrokerMain}
+ * on the test JVM's own class path, which exits when this JVM dies. Broker output goes to
+ * {@code broker.log} in the engine's temp directory, never to the test's stdout.
+ */
+public final class EmbeddedKafkaEngine implements KafkaEngine, AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(EmbeddedKafkaEngine.class);
+    static final Duration START_TIMEOUT = Duration.ofSeconds(90);
+    private static final Duration STOP_GRACE = Duration.ofSeconds(20);
+    private static final int LOG_TAIL_LINES = 60;
+    private static final String HOST = "127.0.0.1";
+
+    private final Path workDir;
+    private final Path logDir;
+    private final Path serverProperties;
+    private final Path brokerLog;
+    private final int brokerPort;
+    private final int controllerPort;
+    private final String clusterId = Uuid.randomUuid().toString();
+    private final KafkaTopics topics;
+    private final Thread shutdownHook;
+    private Process process;
+    private boolean closed;
+
+    private EmbeddedKafkaEngine() {
+        workDir = WorkDirs.create("tokenmeter-kafka-");
+        logDir = workDir.resolve("data");
+        serverProperties = workDir.resolve("server.properties");
+        brokerLog = workDir.resolve("broker.log");
+        brokerPort = FreePorts.pick();
+        int controller = FreePorts.pick();
+        while (controller == brokerPort) {
+            controller = FreePorts.pick();
+        }
+        controllerPort = controller;
+        topics = new KafkaTopics(bootstrapServers());
+        shutdownHook = new Thread(this::closeQuietly, "tokenmeter-kafka-shutdown");
+        try {
+            writeConfig();
+        } catch (IOException e) {
+            WorkDirs.deleteQuietly(workDir);
+            throw new UncheckedIOException("could not write the broker config in " + workDir, e);
+        }
+    }
+
+    /** Forks a broker and returns once it answers an Admin client. */
+    public static EmbeddedKafkaEngine launch() {
+        EmbeddedKafkaEngine engine = new EmbeddedKafkaEngine();
+        Runtime.getRuntime().addShutdownHook(engine.shutdownHook);
+        try {
+            engine.start();
+        } catch (RuntimeException e) {
+            engine.close();
+            throw e;
+        }
+        return engine;
+    }
+
+    @Override
+    public String bootstrapServers() {
+        return HOST + ":" + brokerPort;
+    }
+
+    @Override
+    public void createTopic(String name, int partitions) {
+        topics.create(name, partitions, Map.of());
+    }
+
+    @Override
+    public void createCompactedTopic(String name, int partitions) {
+        topics.create(name, partitions, Map.of("cleanup.policy", "compact"));
+    }
+
+    @Override
+    public synchronized void start() {
+        if (closed) {
+            throw new IllegalStateException("this Kafka engine is closed");
+        }
+        if (isRunning()) {
+            return;
+        }
+        long startNanos = System.nanoTime();
+        process = fork();
+        awaitReady();
+        LOG.info("embedded Kafka broker ready on {} in {} ms (log: {})", bootstrapServers(),
+                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos), brokerLog);
+    }
+
+    @Override
+    public synchronized void stop() {
+        if (process == null) {
+            return;
+        }
+        long startNanos = System.nanoTime();
+        Process p = process;
+        process = null;
+        p.destroy(); // SIGTERM: kafka.Kafka's shutdown hook shuts the broker down cleanly
+        try {
+            if (!p.waitFor(STOP_GRACE.toMillis(), TimeUnit.MILLISECONDS)) {
+                p.destroyForcibly();
+                p.waitFor(STOP_GRACE.toMillis(), TimeUnit.MILLISECONDS);
+            }
+        } catch (InterruptedException e) {
+            p.destroyForcibly();
+            Thread.currentThread().interrupt();
+        }
+        LOG.info("embedded Kafka broker on {} stopped in {} ms", bootstrapServers(),
+                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos));
+    }
+
+    @Override
+    public synchronized boolean isRunning() {
+        return process != null && process.isAlive();
+    }
+
+    /** The broker's log file (for diagnosing a failed test). */
+    public Path brokerLog() {
+        return brokerLog;
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        topics.close();
+        stop();
+        WorkDirs.deleteQuietly(workDir);
+        try {
+            Runtime.getRuntime().removeShutdownHook(shutdownHook);
+        } catch (IllegalStateException alreadyShuttingDown) {
+            // we are running inside the hook
+        }
+    }
+
+    private void closeQuietly() {
+        try {
+            close();
+        } catch (RuntimeException ignored) {
+            // JVM is exiting; nothing left to report to
+        }
+    }
+
+    private void writeConfig() throws IOException {
+        Files.createDirectories(logDir);
+        String config = String.join("\n",
+                "process.roles=broker,controller",
+                "node.id=1",
+                "controller.quorum.voters=1@" + HOST + ":" + controllerPort,
+                "listeners=PLAINTEXT://" + HOST + ":" + brokerPort + ",CONTROLLER://" + HOST + ":" + controllerPort,
+                "advertised.listeners=PLAINTEXT://" + HOST + ":" + brokerPort,
+                "controller.listener.names=CONTROLLER",
+                "inter.broker.listener.name=PLAINTEXT",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "log.dirs=" + logDir.toAbsolutePath().toString().replace('\\', '/'),
+                "num.partitions=1",
+                "default.replication.factor=1",
+                "min.insync.replicas=1",
+                "auto.create.topics.enable=false",
+                "offsets.topic.replication.factor=1",
+                // Fewer internal partitions than the default 50: the first consumer group and the first
+                // transaction on a fresh broker are then ready in well under a second.
+                "offsets.topic.num.partitions=5",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "transaction.state.log.num.partitions=5",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "num.network.threads=2",
+                "num.io.threads=4",
+                "log.cleaner.dedupe.buffer.size=8388608",
+                "");
+        Files.writeString(serverProperties, config);
+        Files.writeString(workDir.resolve("broker-logback.xml"), """
+                <configuration>
+                  <appender name="OUT" class="ch.qos.logback.core.ConsoleAppender">
+                    <encoder><pattern>%d{HH:mm:ss.SSS} %-5level [%thread] %logger{36} - %msg%n</pattern></encoder>
+                  </appender>
+                  <logger name="org.apache.kafka.clients" level="WARN"/>
+                  <root level="INFO"><appender-ref ref="OUT"/></root>
+                </configuration>
+                """);
+    }
+
+    private Process fork() {
+        List<String> command = new ArrayList<>();
+        command.add(javaExecutable());
+        command.add("-Xms128m");
+        command.add("-Xmx512m");
+        command.add("-XX:+UseSerialGC");
+        // C1 only: the broker starts markedly faster on a small machine; tests need no peak throughput.
+        command.add("-XX:TieredStopAtLevel=1");
+        command.add("-Djava.awt.headless=true");
+        // The test JVM's class path also carries its logback-test.xml (Kafka at WARN); the broker's own file
+        // keeps INFO so a failed start can be diagnosed from broker.log.
+        command.add("-Dlogback.configurationFile=" + workDir.resolve("broker-logback.xml").toAbsolutePath());
+        command.add(KafkaBrokerMain.class.getName());
+        command.add(Long.toString(ProcessHandle.current().pid()));
+        command.add(serverProperties.toAbsolutePath().toString());
+        command.add(clusterId);
+
+        ProcessBuilder builder = new ProcessBuilder(command)
+                .directory(workDir.toFile())
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(brokerLog.toFile()));
+        // Through the environment rather than -cp: no command-line length limit, no quoting rules.
+        builder.environment().put("CLASSPATH", absoluteClassPath());
+        builder.environment().remove("JAVA_TOOL_OPTIONS");
+        builder.environment().remove("JDK_JAVA_OPTIONS");
+        try {
+            return builder.start();
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not fork the Kafka broker JVM: " + command, e);
+        }
+    }
+
+    private void awaitReady() {
+        long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
+        Exception lastError = null;
+        try {
+            // A plain TCP probe first: an Admin client retrying against a closed port only logs noise.
+            while (!accepts() && System.nanoTime() < deadline) {
+                if (!process.isAlive()) {
+                    throw failure("the Kafka broker exited with code " + process.exitValue() + " during start-up", null);
+                }
+                Thread.sleep(50);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw failure("interrupted while waiting for the Kafka broker", e);
+        }
+        try (Admin admin = KafkaTopics.newAdmin(bootstrapServers())) {
+            while (System.nanoTime() < deadline) {
+                if (!process.isAlive()) {
+                    throw failure("the Kafka broker exited with code " + process.exitValue() + " during start-up", null);
+                }
+                try {
+                    if (!admin.describeCluster().nodes().get(5, TimeUnit.SECONDS).isEmpty()) {
+                        return;
+                    }
+                } catch (ExecutionException | TimeoutException e) {
+                    lastError = e;
+                }
+                Thread.sleep(100);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw failure("interrupted while waiting for the Kafka broker", e);
+        }
+        stop();
+        throw failure("the Kafka broker did not become ready within " + START_TIMEOUT.toSeconds() + "s", lastError);
+    }
+
+    private boolean accepts() {
+        try (Socket socket = new Socket()) {
+            socket.connect(new InetSocketAddress(HOST, brokerPort), 500);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private IllegalStateException failure(String what, Throwable cause) {
+        return new IllegalStateException(what + " (" + bootstrapServers() + ", controller port " + controllerPort
+                + "). Last " + LOG_TAIL_LINES + " lines of " + brokerLog + ":\n"
+                + WorkDirs.tail(brokerLog, LOG_TAIL_LINES), cause);
+    }
+
+    /** The child runs in the work dir, so relative entries (an IDE's or a plain {@code java -cp target/classes}) are resolved here. */
+    private static String absoluteClassPath() {
+        List<String> entries = new ArrayList<>();
+        for (String entry : System.getProperty("java.class.path").split(File.pathSeparator)) {
+            if (entry.isEmpty()) {
+                continue;
+            }
+            try {
+                entries.add(Paths.get(entry).toAbsolutePath().toString());
+            } catch (InvalidPathException e) {
+                entries.add(entry); // e.g. a "lib/*" wildcard on Windows
+            }
+        }
+        return String.join(File.pathSeparator, entries);
+    }
+
+    /** This JVM's own java (java.home), else the command this process was started with. */
+    private static String javaExecutable() {
+        Path java = Paths.get(System.getProperty("java.home"), "bin", isWindows() ? "java.exe" : "java");
+        if (Files.isExecutable(java)) {
+            return java.toString();
+        }
+        return ProcessHandle.current().info().command()
+                .orElseThrow(() -> new IllegalStateException("cannot find a java executable to fork the Kafka broker"));
+    }
+
+    private static boolean isWindows() {
+        return System.getProperty("os.name", "").toLowerCase().startsWith("windows");
+    }
+}

@@ -1,0 +1,88 @@
+package dev.tokenmeter.testkit.postgres;
+
+import dev.tokenmeter.testkit.PostgresEngine;
+import dev.tokenmeter.testkit.support.DockerRequirement;
+import org.testcontainers.postgresql.PostgreSQLContainer;
+import org.testcontainers.utility.DockerImageName;
+
+/** Postgres from the postgres:16 image. Needs a Docker engine. */
+public final class ContainerPostgresEngine implements PostgresEngine, AutoCloseable {
+
+    public static final String IMAGE = "postgres:16";
+
+    private final PostgreSQLContainer container;
+    private final Databases databases;
+
+    private ContainerPostgresEngine(PostgreSQLContainer container) {
+        this.container = container;
+        this.databases = new Databases(jdbcUrl(container.getDatabaseName()), container.getUsername(),
+                container.getPassword(), this::jdbcUrl);
+    }
+
+    public static ContainerPostgresEngine launch() {
+        DockerRequirement.check("Postgres (" + IMAGE + ")");
+        PostgreSQLContainer container = new PostgreSQLContainer(DockerImageName.parse(IMAGE));
+        container.start();
+        return new ContainerPostgresEngine(container);
+    }
+
+    @Override
+    public String host() {
+        return container.getHost();
+    }
+
+    @Override
+    public int port() {
+        return container.getMappedPort(PostgreSQLContainer.POSTGRESQL_PORT);
+    }
+
+    @Override
+    public String user() {
+        return container.getUsername();
+    }
+
+    @Override
+    public String password() {
+        return container.getPassword();
+    }
+
+    @Override
+    public String jdbcUrl(String database) {
+        return "jdbc:postgresql://" + host() + ":" + port() + "/" + database;
+    }
+
+    @Override
+    public String createMigratedDatabase(String prefix) {
+        return databases.createMigrated(prefix);
+    }
+
+    @Override
+    public String createDatabase(String prefix) {
+        return databases.create(prefix);
+    }
+
+    @Override
+    public void stop() {
+        throw unsupported();
+    }
+
+    @Override
+    public void start() {
+        throw unsupported();
+    }
+
+    @Override
+    public boolean isRunning() {
+        return container.isRunning();
+    }
+
+    private static UnsupportedOperationException unsupported() {
+        return new UnsupportedOperationException("stop()/start() of Postgres is not supported by the containers "
+                + "backend (a restarted container gets a new port); run fault tests with tokenmeter.test.backend=embedded");
+    }
+
+    @Override
+    public void close() {
+        container.stop();
+    }
+}

@@ -1,0 +1,95 @@
+package dev.tokenmeter.testkit;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** The Postgres engine of the configured backend; resolved in a static lifecycle method on purpose. */
+@ExtendWith(EnginesExtension.class)
+class EmbeddedPostgresIT {
+
+    private static PostgresEngine postgres;
+
+    @BeforeAll
+    static void engine(PostgresEngine engine) {
+        postgres = engine;
+    }
+
+    @Test
+    void migratedDatabaseHasTheSchemaAndTheSeededPrices() throws SQLException {
+        String url = postgres.createMigratedDatabase("migrated");
+
+        assertThat(url).matches("jdbc:postgresql://.+/migrated-[a-z0-9]{8}.*");
+        assertThat(tables(url)).contains("usage_ledger", "usage_ledger_event_id", "model_price", "account",
+                "plan", "usage_total_hourly", "usage_total_monthly");
+        assertThat(queryLong(url, "SELECT count(*) FROM model_price")).isEqualTo(12);
+        assertThat(queryLong(url, "SELECT input_nano_usd_per_token FROM model_price WHERE model = 'gpt-4o'"))
+                .isEqualTo(2500);
+    }
+
+    @Test
+    void eachCallGetsItsOwnDatabase() throws SQLException {
+        String first = postgres.createDatabase("plain");
+        String second = postgres.createDatabase("plain");
+
+        assertThat(first).isNotEqualTo(second);
+        assertThat(tables(first)).isEmpty();
+        execute(first, "CREATE TABLE only_in_first (id int)");
+        assertThat(tables(second)).isEmpty();
+    }
+
+    @Test
+    void stopAndStartKeepTheData() throws SQLException {
+        String url = postgres.createDatabase("restart");
+        execute(url, "CREATE TABLE survivor (id int PRIMARY KEY)");
+        execute(url, "INSERT INTO survivor VALUES (7)");
+
+        postgres.stop();
+        assertThat(postgres.isRunning()).isFalse();
+        assertThatThrownBy(() -> queryLong(url, "SELECT 1")).isInstanceOf(SQLException.class);
+
+        postgres.start();
+        assertThat(postgres.isRunning()).isTrue();
+        assertThat(queryLong(url, "SELECT id FROM survivor")).isEqualTo(7);
+    }
+
+    private static Connection connect(String url) throws SQLException {
+        return DriverManager.getConnection(url, postgres.user(), postgres.password());
+    }
+
+    private static void execute(String url, String sql) throws SQLException {
+        try (Connection c = connect(url); Statement s = c.createStatement()) {
+            s.execute(sql);
+        }
+    }
+
+    private static long queryLong(String url, String sql) throws SQLException {
+        try (Connection c = connect(url); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
+            assertThat(rs.next()).as("a row from " + sql).isTrue();
+            return rs.getLong(1);
+        }
+    }
+
+    private static List<String> tables(String url) throws SQLException {
+        List<String> tables = new ArrayList<>();
+        try (Connection c = connect(url); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT table_name FROM information_schema.tables "
+                     + "WHERE table_schema = 'public' AND table_type IN ('BASE TABLE', 'VIEW')")) {
+            while (rs.next()) {
+                tables.add(rs.getString(1));
+            }
+        }
+        return tables;
+    }
+}
