@@ -1,0 +1,180 @@
+package dev.tokenmeter.edge;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import dev.tokenmeter.db.Migrations;
+import dev.tokenmeter.edge.auth.ApiKeyAuthenticator;
+import dev.tokenmeter.edge.crypto.PersonalKeyCipher;
+import dev.tokenmeter.edge.pricing.PriceBook;
+import dev.tokenmeter.edge.proxy.EdgeMetrics;
+import dev.tokenmeter.edge.proxy.OpenAiProxyHandler;
+import dev.tokenmeter.edge.proxy.QuotaGate;
+import dev.tokenmeter.edge.proxy.UpstreamKeys;
+import dev.tokenmeter.edge.publish.EventSink;
+import dev.tokenmeter.edge.publish.KafkaEventSink;
+import dev.tokenmeter.edge.tokens.TokenCounter;
+import dev.tokenmeter.events.publish.UsageEventPublisher;
+import dev.tokenmeter.events.topic.Topics;
+import io.javalin.config.RoutesConfig;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import org.jooq.DSLContext;
+import org.jooq.SQLDialect;
+import org.jooq.impl.DSL;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.sql.DataSource;
+import java.net.http.HttpClient;
+import java.sql.Connection;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.function.Consumer;
+
+/**
+ * The edge service: reads {@link EdgeConfig} from the environment, builds its parts with constructors and
+ * builders, starts the HTTP server and adds a shutdown hook.
+ *
+ * <p>Reads: Postgres tables {@code api_key}, {@code account}, {@code personal_provider_key}, {@code model_price};
+ * Redis through the quota engine. Writes: one {@code UsageEvent} per call to topic {@code <prefix>usage-events}
+ * (through the {@link EventSink}).
+ */
+public final class EdgeApp implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(EdgeApp.class);
+
+    private final EdgeServer server;
+    private final PriceBook priceBook;
+    private final PrometheusMeterRegistry registry;
+    private final HttpClient upstream;
+
+    private EdgeApp(EdgeServer server, PriceBook priceBook, PrometheusMeterRegistry registry, HttpClient upstream) {
+        this.server = server;
+        this.priceBook = priceBook;
+        this.registry = registry;
+        this.upstream = upstream;
+    }
+
+    /**
+     * Builds and starts the edge around the parts that have their own life cycle (the caller closes them after
+     * this): the database, the quota engine and the event sink. Tests use this same wiring.
+     */
+    public static EdgeApp start(EdgeConfig config, DataSource dataSource, QuotaGate quota, EventSink sink,
+                                List<Consumer<RoutesConfig>> extraRoutes) {
+        DSLContext db = DSL.using(dataSource, SQLDialect.POSTGRES);
+        PriceBook priceBook = PriceBook.load(db, config.defaultPriceModel(), config.priceRefreshInterval());
+        PersonalKeyCipher cipher = config.personalKeyMasterKey().isEmpty() ? null
+                : new PersonalKeyCipher(config.personalKeyMasterKeyId(), config.personalKeyMasterKey());
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        HttpClient upstream = HttpClient.newBuilder()
+                .version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(config.upstreamConnectTimeout())
+                .executor(Executors.newVirtualThreadPerTaskExecutor())
+                .followRedirects(HttpClient.Redirect.NEVER)
+                .build();
+        OpenAiProxyHandler proxy = OpenAiProxyHandler.builder()
+                .authenticator(new ApiKeyAuthenticator(db, config.apiKeyCacheTtl()))
+                .priceBook(priceBook)
+                .tokenCounter(new TokenCounter().warm())
+                .quota(quota)
+                .keys(new UpstreamKeys(config.openAiApiKey(), db, cipher))
+                .sink(sink)
+                .metrics(new EdgeMetrics(registry, sink))
+                .upstream(upstream, config.upstreamBaseUrl(), config.upstreamRequestTimeout())
+                .maxBodyBytes(config.maxBodyBytes())
+                .defaultMaxCompletionTokens(config.defaultMaxCompletionTokens())
+                .edgeInstance(config.edgeInstance())
+                .build();
+        EdgeServer server = EdgeServer.builder()
+                .host(config.host())
+                .port(config.port())
+                .maxRequestBytes(config.maxBodyBytes())
+                .proxy(proxy)
+                .prometheus(registry)
+                .readinessCheck("quota", quota::isReady)
+                .readinessCheck("events", sink::isReady)
+                .readinessCheck("postgres", () -> isUsable(dataSource))
+                .routes(extraRoutes)
+                .build()
+                .start();
+        return new EdgeApp(server, priceBook, registry, upstream);
+    }
+
+    public static void main(String[] args) {
+        if (args.length > 0 && (args[0].equals("--help") || args[0].equals("-h"))) {
+            System.out.print(EdgeConfig.describe());
+            return;
+        }
+        EdgeConfig config;
+        try {
+            config = EdgeConfig.fromEnv();
+        } catch (IllegalArgumentException e) {
+            System.err.println(e.getMessage());
+            System.exit(2);
+            return;
+        }
+        LOG.info("starting edge with {}", config);
+        HikariDataSource dataSource = dataSource(config);
+        Migrations.migrate(dataSource);
+        Topics topics = Topics.fromEnv(Map.of("TOPIC_PREFIX", config.topicPrefix()));
+        UsageEventPublisher publisher = UsageEventPublisher.builder()
+                .bootstrapServers(config.kafkaBootstrapServers())
+                .topic(topics.usageEvents())
+                .clientId("edge-" + config.edgeInstance())
+                .build();
+        EventSink sink = new KafkaEventSink(publisher);
+        QuotaGate quota = quotaGate(config);
+        EdgeApp app = start(config, dataSource, quota, sink, List.of());
+        LOG.info("edge listening on {}", app.server().baseUrl());
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            app.close();
+            sink.close();
+            dataSource.close();
+        }, "edge-shutdown"));
+    }
+
+    /** The quota engine behind the proxy's port; wired once module quota is merged. */
+    static QuotaGate quotaGate(EdgeConfig config) {
+        throw new IllegalStateException("the quota engine is not wired into EdgeApp yet (REDIS_URI=" + config.redisUri() + ")");
+    }
+
+    static HikariDataSource dataSource(EdgeConfig config) {
+        HikariConfig hikari = new HikariConfig();
+        hikari.setJdbcUrl(config.databaseUrl());
+        hikari.setUsername(config.databaseUser());
+        hikari.setPassword(config.databasePassword());
+        hikari.setMaximumPoolSize(config.databasePoolSize());
+        hikari.setPoolName("edge");
+        return new HikariDataSource(hikari);
+    }
+
+    static boolean isUsable(DataSource dataSource) {
+        try (Connection c = dataSource.getConnection()) {
+            return c.isValid(1);
+        } catch (Exception e) {
+            return false;
+        }
+    }
+
+    public EdgeServer server() {
+        return server;
+    }
+
+    public PriceBook priceBook() {
+        return priceBook;
+    }
+
+    public PrometheusMeterRegistry registry() {
+        return registry;
+    }
+
+    /** Stops taking calls (in-flight ones finish), then stops the price refresh and the upstream client. */
+    @Override
+    public void close() {
+        server.close();
+        priceBook.close();
+        upstream.close();
+        registry.close();
+    }
+}
