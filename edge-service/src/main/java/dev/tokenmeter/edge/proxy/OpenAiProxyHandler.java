@@ -272,7 +272,7 @@ public final class OpenAiProxyHandler {
         HttpResponse<InputStream> response;
         long upstreamStart = System.nanoTime();
         try {
-            response = upstream.send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
+            response = upstream.send(request.build(), UpstreamBody.HANDLER);
         } catch (HttpTimeoutException e) {
             metrics.upstream(Duration.ofNanos(System.nanoTime() - upstreamStart));
             releaseQuietly(call);
@@ -516,6 +516,11 @@ public final class OpenAiProxyHandler {
                 .setEdgeInstance(edgeInstance)
                 .setAttributes(Map.copyOf(call.attributes))
                 .build();
+        if (outcome != Outcome.SUCCEEDED) {
+            // Ids, model and status only: never a key, never prompt text.
+            LOG.info("call {} user {} {} model={} outcome={} status={} reason={}", call.eventId, call.caller.userId(),
+                    call.endpoint, call.model, outcome, httpStatus, call.attributes);
+        }
         try {
             sink.submit(event);
         } catch (EventSink.SpoolFullException e) {
