@@ -29,7 +29,6 @@ import java.net.http.HttpClient;
 import java.sql.Connection;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Executors;
 import java.util.function.Consumer;
 
 /**
@@ -70,7 +69,6 @@ public final class EdgeApp implements AutoCloseable {
         HttpClient upstream = HttpClient.newBuilder()
                 .version(HttpClient.Version.HTTP_1_1)
                 .connectTimeout(config.upstreamConnectTimeout())
-                .executor(Executors.newVirtualThreadPerTaskExecutor())
                 .followRedirects(HttpClient.Redirect.NEVER)
                 .build();
         OpenAiProxyHandler proxy = OpenAiProxyHandler.builder()

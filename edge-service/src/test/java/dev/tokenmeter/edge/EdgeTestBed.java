@@ -78,7 +78,6 @@ final class EdgeTestBed implements AutoCloseable {
         this.sink = new KafkaEventSink(UsageEventPublisher.builder()
                 .bootstrapServers(engines.kafka().bootstrapServers())
                 .topic(topics.usageEvents())
-                .producerProperty("linger.ms", 0)
                 .build());
 
         Map<String, String> all = new HashMap<>(env);

@@ -647,6 +647,13 @@ public final class OpenAiProxyHandler {
             throw new BodyTooLargeException();
         }
         InputStream in = ctx.req().getInputStream();
+        if (declared >= 0) {
+            byte[] bytes = in.readNBytes((int) declared);
+            if (in.read() >= 0) {
+                throw new IOException("body longer than its Content-Length");
+            }
+            return bytes;
+        }
         byte[] bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
         if (bytes.length > maxBytes) {
             throw new BodyTooLargeException();

@@ -119,7 +119,8 @@ final class UpstreamBody extends InputStream implements HttpResponse.BodySubscri
         if (!closed) {
             closed = true;
             Flow.Subscription s = subscription;
-            if (s != null) {
+            // A body read to its end has given its connection back to the pool already; cancel only a partial one.
+            if (s != null && !done) {
                 s.cancel();
             }
         }
