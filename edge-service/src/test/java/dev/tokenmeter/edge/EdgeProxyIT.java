@@ -42,13 +42,16 @@ class EdgeProxyIT {
     /** gpt-4o-mini@2024-07-18 from the seed migration V3: input, cached input, output nano-USD per token. */
     private static final long IN = 150, CACHED = 75, OUT = 600;
 
+    private static final String MASTER_KEY = java.util.Base64.getEncoder().encodeToString(new byte[32]);
+
     private FakeOpenAi openAi;
     private EdgeTestBed bed;
 
     @BeforeAll
     void start(Engines engines) {
         openAi = FakeOpenAi.start();
-        bed = new EdgeTestBed(engines, openAi, Map.of("UPSTREAM_REQUEST_TIMEOUT", "1500ms", "MAX_BODY_BYTES", "65536"));
+        bed = new EdgeTestBed(engines, openAi, Map.of("UPSTREAM_REQUEST_TIMEOUT", "1500ms", "MAX_BODY_BYTES", "65536",
+                "PERSONAL_KEY_MASTER_KEY", MASTER_KEY));
     }
 
     @AfterAll
@@ -202,7 +205,48 @@ class EdgeProxyIT {
             assertThat(event.getCompletionTokens()).isBetween(3L, 199L);
             assertThat(event.getCostNanoUsd()).isPositive();
             assertThat(slowBed.events(user.userId())).hasSize(1);
+
+            // No buffering: chunks reach the caller as the upstream sends them (50 ms apart), not all at the end.
+            User other = slowBed.newUser(Money.usd(5));
+            HttpResponse<InputStream> stream = slowBed.client.send(slowBed.sdkRequest("/v1/chat/completions", other.key(),
+                    EdgeTestBed.chatStream("gpt-4o-mini", "Ten words please [[fake:completion=10]]")).build(), HttpResponse.BodyHandlers.ofInputStream());
+            long firstContentNanos = 0;
+            long lastLineNanos = 0;
+            try (BufferedReader reader = new BufferedReader(new InputStreamReader(stream.body(), StandardCharsets.UTF_8))) {
+                for (String line = reader.readLine(); line != null; line = reader.readLine()) {
+                    if (firstContentNanos == 0 && line.contains("\"content\":\"") && !line.contains("\"content\":\"\"")) {
+                        firstContentNanos = System.nanoTime();
+                    }
+                    lastLineNanos = System.nanoTime();
+                }
+            }
+            assertThat(Duration.ofNanos(lastLineNanos - firstContentNanos)).as("first chunk arrives well before the last")
+                    .isGreaterThan(Duration.ofMillis(200));
         }
+    }
+
+    @Test
+    void personalKeyCallsGoUpstreamWithTheUsersOwnDecryptedKey() throws Exception {
+        User user = bed.newUser(Money.usd(5));
+        dev.tokenmeter.edge.crypto.PersonalKeyCipher cipher = new dev.tokenmeter.edge.crypto.PersonalKeyCipher("k1", MASTER_KEY);
+        dev.tokenmeter.edge.crypto.PersonalKeyCipher.Sealed sealed = cipher.seal(user.userId(), "openai", "sk-users-own-key-42");
+        bed.db.insertInto(dev.tokenmeter.db.jooq.Tables.PERSONAL_PROVIDER_KEY)
+                .set(dev.tokenmeter.db.jooq.Tables.PERSONAL_PROVIDER_KEY.USER_ID, user.userId())
+                .set(dev.tokenmeter.db.jooq.Tables.PERSONAL_PROVIDER_KEY.KEY_CIPHERTEXT, sealed.ciphertext())
+                .set(dev.tokenmeter.db.jooq.Tables.PERSONAL_PROVIDER_KEY.KEY_NONCE, sealed.nonce())
+                .set(dev.tokenmeter.db.jooq.Tables.PERSONAL_PROVIDER_KEY.MASTER_KEY_ID, sealed.masterKeyId())
+                .set(dev.tokenmeter.db.jooq.Tables.PERSONAL_PROVIDER_KEY.KEY_LAST4, "y-42")
+                .execute();
+        bed.quota.usePersonalKey(user.userId());
+        String body = EdgeTestBed.chat("gpt-4o-mini", "on my own key");
+        HttpResponse<String> response = bed.post("/v1/chat/completions", user.key(), body);
+        assertThat(response.statusCode()).isEqualTo(200);
+        assertThat(openAi.requests().getLast().header("authorization")).isEqualTo("Bearer sk-users-own-key-42");
+        UsageEvent event = awaitOnlyEvent(user);
+        assertThat(event.getKeySource()).isEqualTo(KeySource.PERSONAL_KEY);
+        Usage expected = FakeOpenAi.usageFor("/v1/chat/completions", body);
+        assertThat(event.getCostNanoUsd()).isEqualTo(miniCost(expected.promptTokens(), 0, expected.completionTokens()));
+        assertThat(bed.quota.usedNanoUsd(user.userId())).as("personal-key calls do not use the credit").isZero();
     }
 
     @Test
