@@ -391,6 +391,33 @@ class EdgeProxyIT {
     }
 
     @Test
+    void rateLimitedIs429WithRetryAfterAndQuotaUnavailableIs503() throws Exception {
+        User limited = bed.newUser(Money.usd(5));
+        bed.quota.reject(limited.userId(), dev.tokenmeter.edge.proxy.QuotaGate.RejectReason.RATE_LIMITED_REQUESTS);
+        HttpResponse<String> r = bed.post("/v1/chat/completions", limited.key(), EdgeTestBed.chat("gpt-4o-mini", "hi"));
+        assertThat(r.statusCode()).isEqualTo(429);
+        JsonNode error = JSON.readTree(r.body()).path("error");
+        assertThat(error.path("code").asText()).isEqualTo("rate_limit_exceeded");
+        assertThat(error.path("type").asText()).isEqualTo("requests");
+        assertThat(r.headers().firstValue("retry-after")).hasValue("12");
+        assertThat(r.headers().firstValue("x-ratelimit-remaining-requests")).hasValue("0");
+        assertThat(r.headers().firstValue("x-ratelimit-reset-requests")).hasValue("12s");
+        assertThat(awaitOnlyEvent(limited).getAttributes()).containsEntry("reject_reason", "RATE_LIMITED_REQUESTS");
+
+        User unlucky = bed.newUser(Money.usd(5));
+        bed.quota.reject(unlucky.userId(), dev.tokenmeter.edge.proxy.QuotaGate.RejectReason.QUOTA_UNAVAILABLE);
+        int upstreamCalls = openAi.requestCount();
+        HttpResponse<String> u = bed.post("/v1/chat/completions", unlucky.key(), EdgeTestBed.chat("gpt-4o-mini", "hi"));
+        assertThat(u.statusCode()).isEqualTo(503);
+        assertThat(u.headers().firstValue("retry-after")).hasValue("2");
+        assertThat(u.headers().firstValue("x-should-retry")).hasValue("true");
+        assertThat(openAi.requestCount()).isEqualTo(upstreamCalls);
+        UsageEvent event = awaitOnlyEvent(unlucky);
+        assertThat(event.getOutcome()).isEqualTo(Outcome.REJECTED);
+        assertThat(event.getCostNanoUsd()).isZero();
+    }
+
+    @Test
     void embeddingsAndResponsesAreProxiedAndBilled() throws Exception {
         User user = bed.newUser(Money.usd(5));
         String embed = "{\"input\":\"hello embeddings\",\"model\":\"text-embedding-3-small\",\"encoding_format\":\"base64\"}";

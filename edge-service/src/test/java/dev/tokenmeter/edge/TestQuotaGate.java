@@ -22,12 +22,18 @@ final class TestQuotaGate implements QuotaGate {
     private final Map<String, Long> reservedByUser = new ConcurrentHashMap<>();
     private final Map<String, Reservation> reservations = new ConcurrentHashMap<>();
     private final Map<String, Boolean> personal = new ConcurrentHashMap<>();
+    private final Map<String, RejectReason> forced = new ConcurrentHashMap<>();
 
     private record Reservation(String userId, long amount) {
     }
 
     void account(String userId, long creditNanoUsd) {
         creditByUser.put(userId, creditNanoUsd);
+    }
+
+    /** Every decision for this user is a rejection for {@code reason} (rate limits, an unavailable engine). */
+    void reject(String userId, RejectReason reason) {
+        forced.put(userId, reason);
     }
 
     void usePersonalKey(String userId) {
@@ -47,6 +53,13 @@ final class TestQuotaGate implements QuotaGate {
         Long credit = creditByUser.get(userId);
         Limit requests = new Limit(RPM, RPM - 1, Duration.ofSeconds(60));
         Limit tokens = new Limit(1_000_000, 1_000_000 - estimatedTokens, Duration.ofMillis(6_500));
+        RejectReason reason = forced.get(userId);
+        if (reason == RejectReason.QUOTA_UNAVAILABLE) {
+            return new Decision(Route.REJECTED, reason, null, null, null, null, false, Duration.ofSeconds(2));
+        }
+        if (reason != null) {
+            return new Decision(Route.REJECTED, reason, null, new Limit(RPM, 0, Duration.ofSeconds(12)), tokens, null, false, null);
+        }
         if (credit == null) {
             return new Decision(Route.REJECTED, RejectReason.UNKNOWN_USER, null, requests, tokens, null, false, null);
         }
