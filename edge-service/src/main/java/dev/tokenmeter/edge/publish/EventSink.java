@@ -1,0 +1,31 @@
+package dev.tokenmeter.edge.publish;
+
+import dev.tokenmeter.events.UsageEvent;
+
+/**
+ * Where the edge hands every usage event. Implementations never drop an event silently: either it is
+ * accepted (acknowledged by Kafka, or durably spooled to local disk for later replay), or
+ * {@link #submit} throws {@link SpoolFullException} and the caller fails the request closed.
+ */
+public interface EventSink extends AutoCloseable {
+
+    /** Accepts the event for at-least-once delivery to the usage-events topic. */
+    void submit(UsageEvent event) throws SpoolFullException;
+
+    /** True when Kafka is reachable or the spool can still take events. */
+    boolean isReady();
+
+    /** Events accepted but not yet acknowledged by Kafka (spooled or in flight). */
+    long pendingEvents();
+
+    /** Flushes everything accepted so far to Kafka, or to the spool if Kafka is away; then releases resources. */
+    @Override
+    void close();
+
+    /** The local spool is at its configured limit; the edge answers 503 instead of losing the event. */
+    final class SpoolFullException extends Exception {
+        public SpoolFullException(String message) {
+            super(message);
+        }
+    }
+}

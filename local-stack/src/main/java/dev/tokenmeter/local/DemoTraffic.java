@@ -1,0 +1,155 @@
+package dev.tokenmeter.local;
+
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Realistic demo traffic through the edge, as an unchanged OpenAI client would send it: a mix of models,
+ * streaming and not, embeddings, some upstream failures and cut streams (steered through the fake
+ * upstream's prompt directives), from users whose credit runs out at different times. Open-loop pacing
+ * at a fixed rate, bounded in count and time.
+ */
+final class DemoTraffic {
+
+    /** A demo user and the service API key it calls with. */
+    record Caller(String userId, String apiKey) {
+    }
+
+    /** What the traffic saw. {@code eventIds} are the ids the edge returned in {@code x-tokenmeter-event-id}. */
+    record Report(long sent, Map<Integer, Long> byStatus, Map<String, Long> byUserAndStatus, Set<String> eventIds,
+                  long transportErrors) {
+        long count(int status) {
+            return byStatus.getOrDefault(status, 0L);
+        }
+    }
+
+    private static final List<String> CHAT_MODELS = List.of("gpt-4o-mini", "gpt-4.1-mini", "gpt-5-nano", "gpt-4o", "o4-mini");
+    private static final List<String> TOPICS = List.of("invoices", "a haiku about Kafka", "SQL window functions",
+            "the difference between GCRA and token buckets", "a recipe for bread", "exactly-once semantics");
+
+    private final URI edge;
+    private final List<Caller> callers;
+    private final HttpClient http;
+    /** Calls answered so far with an event id: live, for fault drills that watch the backlog. */
+    final java.util.concurrent.atomic.LongAdder answeredWithEvent = new java.util.concurrent.atomic.LongAdder();
+
+    DemoTraffic(URI edge, List<Caller> callers) {
+        this.edge = edge;
+        this.callers = List.copyOf(callers);
+        this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).version(HttpClient.Version.HTTP_1_1).build();
+    }
+
+    Report run(Duration duration, int ratePerSecond, long seed, PrintStream progress) throws InterruptedException {
+        long total = Math.max(1, duration.toMillis() * ratePerSecond / 1000);
+        long intervalNanos = 1_000_000_000L / ratePerSecond;
+        Random random = new Random(seed);
+        Map<Integer, LongAdder> byStatus = new ConcurrentHashMap<>();
+        Map<String, LongAdder> byUserStatus = new ConcurrentHashMap<>();
+        Set<String> eventIds = ConcurrentHashMap.newKeySet();
+        LongAdder transportErrors = new LongAdder();
+        AtomicLong done = new AtomicLong();
+        long start = System.nanoTime();
+        try (ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor()) {
+            for (long i = 0; i < total; i++) {
+                long due = start + i * intervalNanos;
+                long wait = due - System.nanoTime();
+                if (wait > 0) {
+                    TimeUnit.NANOSECONDS.sleep(wait);
+                }
+                Caller caller = callers.get(random.nextInt(callers.size()));
+                HttpRequest request = nextRequest(caller, random);
+                workers.submit(() -> {
+                    int status;
+                    try {
+                        HttpResponse<InputStream> response = http.send(request, HttpResponse.BodyHandlers.ofInputStream());
+                        try (InputStream body = response.body()) {
+                            body.transferTo(java.io.OutputStream.nullOutputStream());
+                        } catch (java.io.IOException cut) {
+                            // A stream the upstream cut mid-way ends with an I/O error on our side: expected.
+                        }
+                        status = response.statusCode();
+                        response.headers().firstValue("x-tokenmeter-event-id").ifPresent(id -> {
+                            eventIds.add(id);
+                            answeredWithEvent.increment();
+                        });
+                    } catch (Exception e) {
+                        status = -1;
+                        transportErrors.increment();
+                    }
+                    byStatus.computeIfAbsent(status, s -> new LongAdder()).increment();
+                    byUserStatus.computeIfAbsent(caller.userId() + " " + status, s -> new LongAdder()).increment();
+                    done.incrementAndGet();
+                });
+                if (i % Math.max(1, ratePerSecond / 2) == 0) {
+                    drawProgress(progress, done.get(), total, byStatus);
+                }
+            }
+            while (done.get() < total && System.nanoTime() - start < duration.toNanos() + TimeUnit.SECONDS.toNanos(60)) {
+                drawProgress(progress, done.get(), total, byStatus);
+                TimeUnit.MILLISECONDS.sleep(200);
+            }
+        }
+        drawProgress(progress, done.get(), total, byStatus);
+        progress.println();
+        return new Report(total, snapshot(byStatus), snapshot(byUserStatus), Set.copyOf(eventIds), transportErrors.sum());
+    }
+
+    private HttpRequest nextRequest(Caller caller, Random random) {
+        int roll = random.nextInt(100);
+        String directive = roll < 3 ? " [[fake:status=500]]" : roll < 5 ? " [[fake:cut-after=3]]" : "";
+        boolean embeddings = random.nextInt(100) < 10;
+        String path;
+        String body;
+        if (embeddings) {
+            path = "/v1/embeddings";
+            body = "{\"model\":\"text-embedding-3-small\",\"input\":\"" + TOPICS.get(random.nextInt(TOPICS.size())) + "\"}";
+        } else {
+            boolean stream = random.nextInt(100) < 35 || directive.contains("cut-after");
+            String model = CHAT_MODELS.get(random.nextInt(CHAT_MODELS.size()));
+            path = "/v1/chat/completions";
+            body = "{\"model\":\"" + model + "\",\"max_tokens\":" + (16 + random.nextInt(48)) + ","
+                    + (stream ? "\"stream\":true," : "")
+                    + "\"messages\":[{\"role\":\"system\",\"content\":\"You are terse.\"},"
+                    + "{\"role\":\"user\",\"content\":\"Tell me about " + TOPICS.get(random.nextInt(TOPICS.size())) + "." + directive + "\"}]}";
+        }
+        return HttpRequest.newBuilder(edge.resolve(path))
+                .timeout(Duration.ofSeconds(30))
+                .header("Authorization", "Bearer " + caller.apiKey())
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body))
+                .build();
+    }
+
+    private static void drawProgress(PrintStream out, long done, long total, Map<Integer, LongAdder> byStatus) {
+        int width = 30;
+        int filled = (int) (width * done / Math.max(1, total));
+        StringBuilder sb = new StringBuilder("\r[");
+        sb.append("#".repeat(filled)).append(".".repeat(width - filled)).append("] ");
+        sb.append(String.format("%3d%% %d/%d", 100 * done / Math.max(1, total), done, total));
+        byStatus.entrySet().stream().sorted(Map.Entry.comparingByKey())
+                .forEach(e -> sb.append("  ").append(e.getKey() < 0 ? "err" : e.getKey()).append(':').append(e.getValue().sum()));
+        out.print(sb);
+        out.flush();
+    }
+
+    private static <K> Map<K, Long> snapshot(Map<K, LongAdder> counters) {
+        Map<K, Long> copy = new java.util.TreeMap<>();
+        counters.forEach((k, v) -> copy.put(k, v.sum()));
+        return copy;
+    }
+}

@@ -1,0 +1,171 @@
+package dev.tokenmeter.local;
+
+import dev.tokenmeter.testkit.Engines;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * Fault drills under steady load through the edge: the same final checks after each (ledger = hourly =
+ * monthly, zero duplicate event ids, every call the edge answered has exactly one event). Used by the
+ * end-to-end fault suite and runnable by hand against a local stack.
+ */
+public final class FaultDrill {
+
+    public enum Scenario {
+        /** The aggregator and the sink, each in its own JVM, SIGKILLed and restarted three times each. */
+        KILL_AGGREGATOR_AND_SINK(Duration.ofSeconds(60)),
+        /** The Kafka broker stopped for 60 s and restarted; the edge keeps serving and its spool drains. */
+        KAFKA_OUTAGE(Duration.ofSeconds(100)),
+        /** Redis stopped and restarted; the declared fail policy holds, counters are rebuilt afterwards. */
+        REDIS_OUTAGE(Duration.ofSeconds(45)),
+        /** Postgres stopped and restarted; the sink pauses and retries, nothing is lost. */
+        POSTGRES_OUTAGE(Duration.ofSeconds(45));
+
+        final Duration load;
+
+        Scenario(Duration load) {
+            this.load = load;
+        }
+    }
+
+    public record Result(Scenario scenario, DemoTraffic.Report traffic, Reconciliation.Verdict verdict, boolean drained,
+                         Duration faultDuration, Duration recovery, long maxBacklogEvents) {
+        public boolean ok() {
+            return drained && verdict.ok();
+        }
+
+        String describe() {
+            return String.format("scenario %s: calls %d, by status %s, fault lasted %ds, ledger caught up %.1fs after"
+                            + " restore, max backlog %d events, drained %s, reconciled %s",
+                    scenario, traffic.sent(), traffic.byStatus(), faultDuration.toSeconds(), recovery.toMillis() / 1000.0,
+                    maxBacklogEvents, drained, verdict.ok());
+        }
+    }
+
+    private final Stack stack;
+    private final Engines engines;
+    private final PrintStream out;
+
+    public FaultDrill(Stack stack, Engines engines, PrintStream out) {
+        this.stack = stack;
+        this.engines = engines;
+        this.out = out;
+    }
+
+    public Result run(Scenario scenario, int ratePerSecond, DemoData.Seeded demo, Path reportFile) throws Exception {
+        Reconciliation reconciliation = new Reconciliation(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword());
+        DemoTraffic traffic = new DemoTraffic(stack.edgeUrl(), demo.callers());
+        CompletableFuture<DemoTraffic.Report> load = CompletableFuture.supplyAsync(() -> {
+            try {
+                return traffic.run(scenario.load, ratePerSecond, 11, new PrintStream(java.io.OutputStream.nullOutputStream()));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+        });
+        Backlog backlog = new Backlog(traffic);
+        Stack.pause(Duration.ofSeconds(8));
+        Instant faultStart = Instant.now();
+        switch (scenario) {
+            case KILL_AGGREGATOR_AND_SINK -> {
+                for (int round = 1; round <= 3; round++) {
+                    for (ServiceProcess victim : new ServiceProcess[] {stack.aggregator, stack.sink}) {
+                        out.println("SIGKILL " + victim.name() + " (round " + round + ", pid " + victim.pid() + ")");
+                        victim.kill();
+                        backlog.watch(Duration.ofSeconds(2));
+                        victim.start();
+                        backlog.watch(Duration.ofSeconds(5));
+                    }
+                }
+            }
+            case KAFKA_OUTAGE -> hold("kafka broker", engines.kafka()::stop, engines.kafka()::start, Duration.ofSeconds(60), backlog);
+            case REDIS_OUTAGE -> hold("redis", engines.redis()::stop, engines.redis()::start, Duration.ofSeconds(15), backlog);
+            case POSTGRES_OUTAGE -> hold("postgres", engines.postgres()::stop, engines.postgres()::start, Duration.ofSeconds(20), backlog);
+        }
+        Instant restored = Instant.now();
+        Duration recovery = backlog.awaitCaughtUp(traffic.answeredWithEvent.sum(), Duration.ofMinutes(3));
+        DemoTraffic.Report report = load.get();
+        boolean drained = reconciliation.awaitDrained(report, Duration.ofMinutes(4), out);
+        Reconciliation.Verdict verdict = reconciliation.verdict(report);
+        Result result = new Result(scenario, report, verdict, drained, Duration.between(faultStart, restored), recovery,
+                backlog.max);
+        write(reportFile, result);
+        return result;
+    }
+
+    private void hold(String what, Runnable stop, Runnable start, Duration down, Backlog backlog) {
+        out.println("stopping " + what + " for " + down.toSeconds() + "s");
+        stop.run();
+        backlog.watch(down);
+        start.run();
+        out.println(what + " is back");
+    }
+
+    private void write(Path file, Result result) throws IOException {
+        Files.createDirectories(file.getParent());
+        StringBuilder sb = new StringBuilder();
+        sb.append(Instant.now()).append(' ').append(result.describe()).append('\n');
+        result.verdict().lines().forEach(l -> sb.append("    ").append(l).append('\n'));
+        Files.writeString(file, sb, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        out.print(sb);
+    }
+
+    /** How far the ledger trails the calls the edge has answered, sampled once a second. */
+    private final class Backlog {
+        private final DemoTraffic traffic;
+        long max;
+
+        Backlog(DemoTraffic traffic) {
+            this.traffic = traffic;
+        }
+
+        void watch(Duration duration) {
+            long until = System.nanoTime() + duration.toNanos();
+            while (System.nanoTime() < until) {
+                sample();
+                Stack.pause(Duration.ofMillis(Math.min(1000, Math.max(1, (until - System.nanoTime()) / 1_000_000))));
+            }
+        }
+
+        /** Time until the ledger holds at least {@code rows} rows (every call answered before the restore). */
+        Duration awaitCaughtUp(long rows, Duration timeout) {
+            long start = System.nanoTime();
+            while (System.nanoTime() - start < timeout.toNanos()) {
+                if (sample() >= rows) {
+                    return Duration.ofNanos(System.nanoTime() - start);
+                }
+                Stack.pause(Duration.ofMillis(200));
+            }
+            return timeout;
+        }
+
+        private long sample() {
+            long ledger = ledgerRows();
+            if (ledger >= 0) {
+                max = Math.max(max, traffic.answeredWithEvent.sum() - ledger);
+            }
+            return ledger;
+        }
+
+        private long ledgerRows() {
+            try (Connection db = DriverManager.getConnection(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword());
+                 ResultSet rs = db.createStatement().executeQuery("SELECT count(*) FROM usage_ledger")) {
+                rs.next();
+                return rs.getLong(1);
+            } catch (SQLException e) {
+                return -1; // Postgres may be the component being drilled
+            }
+        }
+    }
+}

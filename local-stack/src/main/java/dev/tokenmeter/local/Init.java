@@ -1,0 +1,51 @@
+package dev.tokenmeter.local;
+
+import dev.tokenmeter.db.Migrations;
+import dev.tokenmeter.events.topic.Topics;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+
+import java.util.Map;
+
+/**
+ * The deployment's init step (docker-compose service {@code init}): creates every topic explicitly
+ * with its documented partitions and policy, and migrates Postgres. Idempotent; exits 0 when done.
+ *
+ * <table>
+ *   <caption>Configuration (environment)</caption>
+ *   <tr><td>BOOTSTRAP_SERVERS</td><td>localhost:9092</td><td>Kafka bootstrap servers</td></tr>
+ *   <tr><td>TOPIC_PREFIX / TOPIC_PARTITIONS</td><td>"" / 6</td><td>see usage-events README</td></tr>
+ *   <tr><td>TOPIC_REPLICATION_FACTOR</td><td>1</td><td>replication factor of created topics (3 in production)</td></tr>
+ *   <tr><td>JDBC_URL / DB_USER / DB_PASSWORD</td><td>jdbc:postgresql://localhost:5432/tokenmeter, tokenmeter, tokenmeter</td><td>Postgres to migrate</td></tr>
+ * </table>
+ */
+public final class Init {
+
+    private Init() {
+    }
+
+    public static void main(String[] args) {
+        Map<String, String> env = System.getenv();
+        String bootstrap = env.getOrDefault("BOOTSTRAP_SERVERS", "localhost:9092");
+        short replication = parseShort(env, "TOPIC_REPLICATION_FACTOR", "1");
+        Topics topics = Topics.fromEnv(env);
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+            topics.createAll(admin, replication);
+        }
+        System.out.println("topics ready: " + topics.all().stream().map(t -> t.name()).toList());
+        var result = Migrations.migrate(
+                env.getOrDefault("JDBC_URL", "jdbc:postgresql://localhost:5432/tokenmeter"),
+                env.getOrDefault("DB_USER", "tokenmeter"),
+                env.getOrDefault("DB_PASSWORD", "tokenmeter"));
+        System.out.println("database at schema version " + result.targetSchemaVersion);
+    }
+
+    private static short parseShort(Map<String, String> env, String key, String def) {
+        String value = env.getOrDefault(key, def);
+        try {
+            return Short.parseShort(value.strip());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(key + " must be a small whole number, got '" + value + "'", e);
+        }
+    }
+}

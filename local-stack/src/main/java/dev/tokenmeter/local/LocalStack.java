@@ -1,0 +1,106 @@
+package dev.tokenmeter.local;
+
+import dev.tokenmeter.events.topic.Topics;
+import dev.tokenmeter.testkit.Backend;
+import dev.tokenmeter.testkit.Engines;
+import dev.tokenmeter.testkit.openai.FakeOpenAi;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+
+import java.io.PrintStream;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.time.Duration;
+import java.time.YearMonth;
+import java.time.ZoneOffset;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * {@code ./run-pipeline}: the whole pipeline on one machine with nothing but a JDK.
+ *
+ * <ol>
+ *   <li>starts real engines (Kafka KRaft broker, Redis, Postgres) on free ports and the fake OpenAI upstream;</li>
+ *   <li>creates the topics and migrates the database, like the deployment's init step;</li>
+ *   <li>starts the edge, the aggregator and the billing sink, each in its own JVM from its plain {@code main};</li>
+ *   <li>seeds demo plans, users and keys ({@link DemoData});</li>
+ *   <li>drives demo traffic through the edge ({@link DemoTraffic}) with a progress bar;</li>
+ *   <li>waits for the pipeline to drain, prints every demo user's statement and the reconciliation, and
+ *       exits 0 only if every total reconciles to the nano-dollar and every call has exactly one event.</li>
+ * </ol>
+ */
+public final class LocalStack {
+
+    private LocalStack() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        Options options;
+        try {
+            options = Options.parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println(e.getMessage());
+            System.exit(2);
+            return;
+        }
+        PrintStream out = System.out;
+        Path workDir = Files.createDirectories(Path.of(".local-stack"));
+        out.println("tokenmeter local stack — logs in " + workDir.toAbsolutePath());
+
+        boolean ok;
+        try (Engines engines = Engines.create(Backend.EMBEDDED);
+             FakeOpenAi upstream = FakeOpenAi.start();
+             Stack stack = Stack.start(engines, upstream, workDir, out)) {
+
+            DemoData.Seeded demo = DemoData.seed(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword(),
+                    stack.bootstrapServers(), stack.topics());
+            out.println("seeded " + demo.callers().size() + " demo users");
+
+            out.printf("driving traffic for %ss at %d req/s through %s%n",
+                    options.duration().toSeconds(), options.ratePerSecond(), stack.edgeUrl());
+            DemoTraffic.Report report = new DemoTraffic(stack.edgeUrl(), demo.callers())
+                    .run(options.duration(), options.ratePerSecond(), options.seed(), System.err);
+            out.println("responses by status: " + report.byStatus()
+                    + (report.transportErrors() > 0 ? " (transport errors: " + report.transportErrors() + ")" : ""));
+
+            Reconciliation reconciliation = new Reconciliation(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword());
+            boolean drained = reconciliation.awaitDrained(report, Duration.ofMinutes(3), out);
+
+            YearMonth month = YearMonth.now(ZoneOffset.UTC);
+            try (Connection db = DriverManager.getConnection(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword())) {
+                for (DemoTraffic.Caller caller : demo.callers()) {
+                    out.println();
+                    out.println("Statement " + month + " for " + caller.userId() + " (" + demo.describe(caller.userId()) + ")");
+                    SqlReport.print(db, out, Reconciliation.STATEMENT_SQL, caller.userId(), month.atDay(1));
+                }
+                out.println();
+                out.println("Reconciliation " + month + " (ledger vs monthly total vs sum of hourly totals)");
+                SqlReport.print(db, out, Reconciliation.RECONCILIATION_SQL, month.atDay(1));
+            }
+            Reconciliation.Verdict verdict = reconciliation.verdict(report);
+            out.println();
+            verdict.lines().forEach(out::println);
+            ok = drained && verdict.ok();
+            out.println(ok ? "RECONCILED: every total matches to the nano-dollar." : "NOT RECONCILED: see above.");
+
+            if (options.keepRunning()) {
+                stack.printHowToUse(out, demo);
+                out.println("Press Ctrl+C to stop.");
+                CountDownLatch forever = new CountDownLatch(1);
+                Runtime.getRuntime().addShutdownHook(new Thread(forever::countDown));
+                forever.await();
+            }
+        }
+        // Exit only after every service and engine above has been shut down.
+        System.exit(ok ? 0 : 1);
+    }
+
+    static void createTopics(String bootstrap, Topics topics) {
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+            topics.createAll(admin, (short) 1);
+        }
+    }
+}

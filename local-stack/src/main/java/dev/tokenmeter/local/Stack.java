@@ -1,0 +1,236 @@
+package dev.tokenmeter.local;
+
+import dev.tokenmeter.events.topic.Topics;
+import dev.tokenmeter.testkit.Engines;
+import dev.tokenmeter.testkit.openai.FakeOpenAi;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.security.SecureRandom;
+
+/**
+ * The three services, each in its own JVM from its plain {@code main}, configured by environment
+ * variables only (the same keys docker-compose.yml sets), on top of running engines.
+ */
+final class Stack implements AutoCloseable {
+
+    static final String EDGE_MAIN = "dev.tokenmeter.edge.EdgeApp";
+    static final String AGGREGATOR_MAIN = "dev.tokenmeter.aggregator.AggregatorApp";
+    static final String SINK_MAIN = "dev.tokenmeter.sink.BillingSinkApp";
+
+    /** Admin endpoint of the edge and its token. */
+    record EdgeAdmin(URI baseUrl, String token) {
+    }
+
+    private final Engines engines;
+    private final FakeOpenAi upstream;
+    private final String jdbcUrl;
+    private final URI edgeUrl;
+    private final EdgeAdmin edgeAdmin;
+    private final Map<String, String> common;
+    private final Topics topics;
+    final ServiceProcess edge;
+    final ServiceProcess aggregator;
+    final ServiceProcess sink;
+    private final List<ServiceProcess> all = new ArrayList<>();
+
+    private Stack(Engines engines, FakeOpenAi upstream, Path workDir, String jdbcUrl, String prefix, Topics topics) {
+        this.engines = engines;
+        this.topics = topics;
+        this.upstream = upstream;
+        this.jdbcUrl = jdbcUrl;
+        int edgePort = freePort();
+        this.edgeUrl = URI.create("http://127.0.0.1:" + edgePort);
+        String adminToken = "demo-admin-" + randomToken();
+        this.edgeAdmin = new EdgeAdmin(edgeUrl, adminToken);
+
+        common = new HashMap<>();
+        common.put("BOOTSTRAP_SERVERS", engines.kafka().bootstrapServers());
+        common.put("TOPIC_PREFIX", prefix);
+        common.put("JDBC_URL", jdbcUrl);
+        common.put("DB_USER", engines.postgres().user());
+        common.put("DB_PASSWORD", engines.postgres().password());
+
+        Map<String, String> edgeEnv = new HashMap<>(common);
+        edgeEnv.put("HTTP_PORT", Integer.toString(edgePort));
+        edgeEnv.put("REDIS_URI", engines.redis().uri());
+        edgeEnv.put("UPSTREAM_BASE_URL", upstream.baseUrl());
+        edgeEnv.put("OPENAI_API_KEY", "sk-demo-service-key");
+        edgeEnv.put("ADMIN_TOKEN", adminToken);
+        edgeEnv.put("MASTER_KEY_ID", DemoData.MASTER_KEY_ID);
+        edgeEnv.put("MASTER_KEY", DemoData.MASTER_KEY_BASE64);
+        edgeEnv.put("SPOOL_DIR", workDir.resolve("edge-spool").toAbsolutePath().toString());
+        edgeEnv.put("EDGE_INSTANCE", "edge-local-1");
+        edgeEnv.put("METRICS_PORT", "0");
+
+        Map<String, String> aggregatorEnv = new HashMap<>(common);
+        aggregatorEnv.put("APPLICATION_ID", prefix + "tokenmeter-aggregator");
+        aggregatorEnv.put("STATE_DIR", workDir.resolve("aggregator-state").toAbsolutePath().toString());
+        aggregatorEnv.put("METRICS_PORT", "0");
+
+        Map<String, String> sinkEnv = new HashMap<>(common);
+        sinkEnv.put("GROUP_ID", prefix + "tokenmeter-billing-sink");
+        sinkEnv.put("METRICS_PORT", "0");
+
+        Path logs = workDir.resolve("logs");
+        List<String> jvm = List.of("-Xmx384m", "-XX:+UseSerialGC");
+        edge = new ServiceProcess("edge-service", EDGE_MAIN, edgeEnv, logs, jvm);
+        aggregator = new ServiceProcess("aggregator-streams", AGGREGATOR_MAIN, aggregatorEnv, logs, jvm);
+        sink = new ServiceProcess("billing-sink", SINK_MAIN, sinkEnv, logs, jvm);
+        all.addAll(List.of(sink, aggregator, edge));
+    }
+
+    /** The demo's stack: un-prefixed topic names. */
+    static Stack start(Engines engines, FakeOpenAi upstream, Path workDir, PrintStream out) {
+        return start(engines, upstream, workDir, out, "");
+    }
+
+    /**
+     * A stack whose topic names, consumer groups and application ids all start with {@code prefix}, so several
+     * can share one broker (tests), on a fresh migrated database.
+     */
+    static Stack start(Engines engines, FakeOpenAi upstream, Path workDir, PrintStream out, String prefix) {
+        long t0 = System.nanoTime();
+        String bootstrap = engines.kafka().bootstrapServers();
+        out.println("kafka     " + bootstrap);
+        out.println("redis     " + engines.redis().uri());
+        String jdbcUrl = engines.postgres().createMigratedDatabase("tokenmeter");
+        out.println("postgres  " + jdbcUrl);
+        out.println("upstream  " + upstream.baseUrl() + " (fake OpenAI)");
+        Topics topics = Topics.withPrefix(prefix, Topics.DEFAULT_PARTITIONS);
+        LocalStack.createTopics(bootstrap, topics);
+        Stack stack = new Stack(engines, upstream, workDir, jdbcUrl, prefix, topics);
+        stack.all.forEach(ServiceProcess::start);
+        stack.awaitEdgeReady(Duration.ofSeconds(90));
+        out.printf("edge      %s (ready after %.1fs)%n", stack.edgeUrl, (System.nanoTime() - t0) / 1e9);
+        return stack;
+    }
+
+    void awaitEdgeReady(Duration timeout) {
+        HttpClient http = HttpClient.newHttpClient();
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            for (ServiceProcess p : all) {
+                if (!p.isAlive()) {
+                    throw new IllegalStateException(p.name() + " exited during start-up:\n" + p.logTail(40));
+                }
+            }
+            try {
+                HttpResponse<Void> r = http.send(HttpRequest.newBuilder(edgeUrl.resolve("/health/ready"))
+                        .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.discarding());
+                if (r.statusCode() == 200) {
+                    return;
+                }
+            } catch (IOException e) {
+                // not listening yet
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted", e);
+            }
+            pause(Duration.ofMillis(250));
+        }
+        throw new IllegalStateException("edge not ready after " + timeout + ":\n" + edge.logTail(40));
+    }
+
+    Topics topics() {
+        return topics;
+    }
+
+    String bootstrapServers() {
+        return engines.kafka().bootstrapServers();
+    }
+
+    URI edgeUrl() {
+        return edgeUrl;
+    }
+
+    EdgeAdmin edgeAdmin() {
+        return edgeAdmin;
+    }
+
+    String jdbcUrl() {
+        return jdbcUrl;
+    }
+
+    String dbUser() {
+        return engines.postgres().user();
+    }
+
+    String dbPassword() {
+        return engines.postgres().password();
+    }
+
+    List<ServiceProcess> services() {
+        return List.copyOf(all);
+    }
+
+    void printHowToUse(PrintStream out, DemoData.Seeded demo) {
+        DemoTraffic.Caller first = demo.callers().get(0);
+        out.println();
+        out.println("Everything is still running:");
+        out.println("  edge (OpenAI base URL)  " + edgeUrl + "/v1");
+        out.println("  admin API token         " + edgeAdmin.token());
+        out.println("  fake OpenAI upstream    " + upstream.baseUrl());
+        out.println("  kafka bootstrap         " + engines.kafka().bootstrapServers());
+        out.println("  redis                   " + engines.redis().uri());
+        out.println("  postgres (JDBC)         " + jdbcUrl + "  user " + dbUser());
+        out.println("  service logs            " + edge.logFile().getParent().toAbsolutePath());
+        out.println();
+        out.println("Call it like OpenAI (user " + first.userId() + "):");
+        out.println("  curl " + edgeUrl + "/v1/chat/completions -H 'Authorization: Bearer " + first.apiKey() + "' \\");
+        out.println("    -H 'Content-Type: application/json' \\");
+        out.println("    -d '{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'");
+        out.println("  # Python: OpenAI(base_url=\"" + edgeUrl + "/v1\", api_key=\"" + first.apiKey() + "\")");
+        out.println();
+        out.println("Read the topics (events are Avro single-object encoded; see usage-events/README.md):");
+        out.println("  java -cp \"local-stack/target/classes:$(cat local-stack/target/runtime-classpath.txt)\" \\");
+        out.println("    dev.tokenmeter.local.TailTopic " + engines.kafka().bootstrapServers() + " " + topics.usageEvents().name());
+        out.println("Query the tables (any Postgres client):");
+        out.println("  select * from monthly_statement where user_id = '" + first.userId() + "';");
+        out.println("  select * from reconciliation;");
+    }
+
+    @Override
+    public void close() {
+        for (ServiceProcess p : all) {
+            p.stop(Duration.ofSeconds(20));
+        }
+    }
+
+    static int freePort() {
+        try (ServerSocket socket = new ServerSocket(0)) {
+            socket.setReuseAddress(true);
+            return socket.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static void pause(Duration d) {
+        try {
+            Thread.sleep(d.toMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+
+    private static String randomToken() {
+        byte[] bytes = new byte[18];
+        new SecureRandom().nextBytes(bytes);
+        return Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);
+    }
+}
