@@ -58,20 +58,21 @@ final class Stack implements AutoCloseable {
         this.edgeAdmin = new EdgeAdmin(edgeUrl, adminToken);
 
         common = new HashMap<>();
-        common.put("BOOTSTRAP_SERVERS", engines.kafka().bootstrapServers());
+        common.put("KAFKA_BOOTSTRAP_SERVERS", engines.kafka().bootstrapServers());
         common.put("TOPIC_PREFIX", prefix);
-        common.put("JDBC_URL", jdbcUrl);
-        common.put("DB_USER", engines.postgres().user());
-        common.put("DB_PASSWORD", engines.postgres().password());
+        common.put("DATABASE_URL", jdbcUrl);
+        common.put("DATABASE_USER", engines.postgres().user());
+        common.put("DATABASE_PASSWORD", engines.postgres().password());
 
         Map<String, String> edgeEnv = new HashMap<>(common);
-        edgeEnv.put("HTTP_PORT", Integer.toString(edgePort));
+        edgeEnv.put("EDGE_HOST", "127.0.0.1");
+        edgeEnv.put("EDGE_PORT", Integer.toString(edgePort));
         edgeEnv.put("REDIS_URI", engines.redis().uri());
         edgeEnv.put("UPSTREAM_BASE_URL", upstream.baseUrl());
         edgeEnv.put("OPENAI_API_KEY", "sk-demo-service-key");
         edgeEnv.put("ADMIN_TOKEN", adminToken);
-        edgeEnv.put("MASTER_KEY_ID", DemoData.MASTER_KEY_ID);
-        edgeEnv.put("MASTER_KEY", DemoData.MASTER_KEY_BASE64);
+        edgeEnv.put("PERSONAL_KEY_MASTER_KEY_ID", DemoData.MASTER_KEY_ID);
+        edgeEnv.put("PERSONAL_KEY_MASTER_KEY", DemoData.MASTER_KEY_BASE64);
         edgeEnv.put("SPOOL_DIR", workDir.resolve("edge-spool").toAbsolutePath().toString());
         edgeEnv.put("EDGE_INSTANCE", "edge-local-1");
         edgeEnv.put("METRICS_PORT", "0");
