@@ -1,4 +1,4 @@
-package dev.tokenmeter.local;
+package dev.tokenmeter.sink.ops;
 
 import dev.tokenmeter.db.Migrations;
 import dev.tokenmeter.events.topic.Topics;
