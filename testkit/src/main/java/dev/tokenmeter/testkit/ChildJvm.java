@@ -73,6 +73,19 @@ public final class ChildJvm implements AutoCloseable {
         return process != null && process.isAlive();
     }
 
+    /** The main class's simple name, for messages. */
+    public String name() {
+        return mainClass.substring(mainClass.lastIndexOf('.') + 1);
+    }
+
+    public synchronized long pid() {
+        return process == null ? -1 : process.pid();
+    }
+
+    public Path log() {
+        return log;
+    }
+
     /** Whether the log contains the text (e.g. a READY line). */
     public boolean logContains(String text) {
         try {
