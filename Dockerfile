@@ -9,7 +9,7 @@ RUN ./mvnw -B -ntp -DskipTests package \
  && cp edge-service/target/edge-service-*-all.jar /out/edge-service.jar \
  && cp aggregator-streams/target/aggregator-streams-*-all.jar /out/aggregator-streams.jar \
  && cp billing-sink/target/billing-sink-*-all.jar /out/billing-sink.jar \
- && cp local-stack/target/local-stack-*-all.jar /out/init.jar
+ && cp billing-sink/target/billing-sink-*-all.jar /out/init.jar
 
 FROM eclipse-temurin:21-jre AS runtime
 RUN useradd --system --uid 10001 tokenmeter && mkdir -p /data && chown tokenmeter /data
@@ -34,4 +34,4 @@ ENTRYPOINT ["java", "-jar", "/app/service.jar"]
 
 FROM runtime AS init
 COPY --from=build /out/init.jar /app/init.jar
-ENTRYPOINT ["java", "-cp", "/app/init.jar", "dev.tokenmeter.local.Init"]
+ENTRYPOINT ["java", "-cp", "/app/init.jar", "dev.tokenmeter.sink.ops.Init"]

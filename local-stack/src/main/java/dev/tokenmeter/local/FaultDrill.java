@@ -1,5 +1,6 @@
 package dev.tokenmeter.local;
 
+import dev.tokenmeter.testkit.ChildJvm;
 import dev.tokenmeter.testkit.Engines;
 
 import java.io.IOException;
@@ -80,7 +81,7 @@ public final class FaultDrill {
         switch (scenario) {
             case KILL_AGGREGATOR_AND_SINK -> {
                 for (int round = 1; round <= 3; round++) {
-                    for (ServiceProcess victim : new ServiceProcess[] {stack.aggregator, stack.sink}) {
+                    for (ChildJvm victim : new ChildJvm[] {stack.aggregator, stack.sink}) {
                         out.println("SIGKILL " + victim.name() + " (round " + round + ", pid " + victim.pid() + ")");
                         victim.kill();
                         backlog.watch(Duration.ofSeconds(2));

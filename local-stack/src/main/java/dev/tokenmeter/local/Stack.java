@@ -1,6 +1,7 @@
 package dev.tokenmeter.local;
 
 import dev.tokenmeter.events.topic.Topics;
+import dev.tokenmeter.testkit.ChildJvm;
 import dev.tokenmeter.testkit.Engines;
 import dev.tokenmeter.testkit.openai.FakeOpenAi;
 
@@ -42,10 +43,10 @@ final class Stack implements AutoCloseable {
     private final EdgeAdmin edgeAdmin;
     private final Map<String, String> common;
     private final Topics topics;
-    final ServiceProcess edge;
-    final ServiceProcess aggregator;
-    final ServiceProcess sink;
-    private final List<ServiceProcess> all = new ArrayList<>();
+    final ChildJvm edge;
+    final ChildJvm aggregator;
+    final ChildJvm sink;
+    private final List<ChildJvm> all = new ArrayList<>();
 
     private Stack(Engines engines, FakeOpenAi upstream, Path workDir, String jdbcUrl, String prefix, Topics topics) {
         this.engines = engines;
@@ -58,20 +59,21 @@ final class Stack implements AutoCloseable {
         this.edgeAdmin = new EdgeAdmin(edgeUrl, adminToken);
 
         common = new HashMap<>();
-        common.put("BOOTSTRAP_SERVERS", engines.kafka().bootstrapServers());
+        common.put("KAFKA_BOOTSTRAP_SERVERS", engines.kafka().bootstrapServers());
         common.put("TOPIC_PREFIX", prefix);
-        common.put("JDBC_URL", jdbcUrl);
-        common.put("DB_USER", engines.postgres().user());
-        common.put("DB_PASSWORD", engines.postgres().password());
+        common.put("DATABASE_URL", jdbcUrl);
+        common.put("DATABASE_USER", engines.postgres().user());
+        common.put("DATABASE_PASSWORD", engines.postgres().password());
 
         Map<String, String> edgeEnv = new HashMap<>(common);
-        edgeEnv.put("HTTP_PORT", Integer.toString(edgePort));
+        edgeEnv.put("EDGE_HOST", "127.0.0.1");
+        edgeEnv.put("EDGE_PORT", Integer.toString(edgePort));
         edgeEnv.put("REDIS_URI", engines.redis().uri());
         edgeEnv.put("UPSTREAM_BASE_URL", upstream.baseUrl());
         edgeEnv.put("OPENAI_API_KEY", "sk-demo-service-key");
         edgeEnv.put("ADMIN_TOKEN", adminToken);
-        edgeEnv.put("MASTER_KEY_ID", DemoData.MASTER_KEY_ID);
-        edgeEnv.put("MASTER_KEY", DemoData.MASTER_KEY_BASE64);
+        edgeEnv.put("PERSONAL_KEY_MASTER_KEY_ID", DemoData.MASTER_KEY_ID);
+        edgeEnv.put("PERSONAL_KEY_MASTER_KEY", DemoData.MASTER_KEY_BASE64);
         edgeEnv.put("SPOOL_DIR", workDir.resolve("edge-spool").toAbsolutePath().toString());
         edgeEnv.put("EDGE_INSTANCE", "edge-local-1");
         edgeEnv.put("METRICS_PORT", "0");
@@ -86,10 +88,10 @@ final class Stack implements AutoCloseable {
         sinkEnv.put("METRICS_PORT", "0");
 
         Path logs = workDir.resolve("logs");
-        List<String> jvm = List.of("-Xmx384m", "-XX:+UseSerialGC");
-        edge = new ServiceProcess("edge-service", EDGE_MAIN, edgeEnv, logs, jvm);
-        aggregator = new ServiceProcess("aggregator-streams", AGGREGATOR_MAIN, aggregatorEnv, logs, jvm);
-        sink = new ServiceProcess("billing-sink", SINK_MAIN, sinkEnv, logs, jvm);
+        String[] jvm = {"-Xmx384m", "-XX:+UseSerialGC"};
+        edge = new ChildJvm(EDGE_MAIN, edgeEnv, logs.resolve("edge-service.log"), jvm);
+        aggregator = new ChildJvm(AGGREGATOR_MAIN, aggregatorEnv, logs.resolve("aggregator-streams.log"), jvm);
+        sink = new ChildJvm(SINK_MAIN, sinkEnv, logs.resolve("billing-sink.log"), jvm);
         all.addAll(List.of(sink, aggregator, edge));
     }
 
@@ -113,7 +115,7 @@ final class Stack implements AutoCloseable {
         Topics topics = Topics.withPrefix(prefix, Topics.DEFAULT_PARTITIONS);
         LocalStack.createTopics(bootstrap, topics);
         Stack stack = new Stack(engines, upstream, workDir, jdbcUrl, prefix, topics);
-        stack.all.forEach(ServiceProcess::start);
+        stack.all.forEach(ChildJvm::start);
         stack.awaitEdgeReady(Duration.ofSeconds(90));
         out.printf("edge      %s (ready after %.1fs)%n", stack.edgeUrl, (System.nanoTime() - t0) / 1e9);
         return stack;
@@ -123,7 +125,7 @@ final class Stack implements AutoCloseable {
         HttpClient http = HttpClient.newHttpClient();
         long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {
-            for (ServiceProcess p : all) {
+            for (ChildJvm p : all) {
                 if (!p.isAlive()) {
                     throw new IllegalStateException(p.name() + " exited during start-up:\n" + p.logTail(40));
                 }
@@ -173,7 +175,7 @@ final class Stack implements AutoCloseable {
         return engines.postgres().password();
     }
 
-    List<ServiceProcess> services() {
+    List<ChildJvm> services() {
         return List.copyOf(all);
     }
 
@@ -187,7 +189,7 @@ final class Stack implements AutoCloseable {
         out.println("  kafka bootstrap         " + engines.kafka().bootstrapServers());
         out.println("  redis                   " + engines.redis().uri());
         out.println("  postgres (JDBC)         " + jdbcUrl + "  user " + dbUser());
-        out.println("  service logs            " + edge.logFile().getParent().toAbsolutePath());
+        out.println("  service logs            " + edge.log().getParent().toAbsolutePath());
         out.println();
         out.println("Call it like OpenAI (user " + first.userId() + "):");
         out.println("  curl " + edgeUrl + "/v1/chat/completions -H 'Authorization: Bearer " + first.apiKey() + "' \\");
@@ -205,7 +207,7 @@ final class Stack implements AutoCloseable {
 
     @Override
     public void close() {
-        for (ServiceProcess p : all) {
+        for (ChildJvm p : all) {
             p.stop(Duration.ofSeconds(20));
         }
     }

@@ -115,6 +115,10 @@ class EmbeddedKafkaIT {
         }
         assertThat(KafkaClients.consume(kafka, topic, "read_uncommitted", 2))
                 .containsExactlyInAnyOrder("a=before-stop", "b=after-start");
+
+        String createdAfterRestart = Names.unique("after-restart");
+        kafka.createTopic(createdAfterRestart, 1);
+        kafka.createTopic(topic, 2);
     }
 
     /** The external backend's Kafka engine, pointed at this broker as if somebody else ran it. */

@@ -1,5 +1,6 @@
 package dev.tokenmeter.testkit;
 
+import org.flywaydb.core.Flyway;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -36,6 +37,23 @@ class EmbeddedPostgresIT {
         assertThat(queryLong(url, "SELECT count(*) FROM model_price")).isEqualTo(12);
         assertThat(queryLong(url, "SELECT input_nano_usd_per_token FROM model_price WHERE model = 'gpt-4o'"))
                 .isEqualTo(2500);
+    }
+
+    /** Migrated databases are copies of one template; a copy must be complete and independent. */
+    @Test
+    void migratedDatabasesAreUpToDateAndIndependentOfEachOther() throws SQLException {
+        String first = postgres.createMigratedDatabase("copy");
+        String second = postgres.createMigratedDatabase("copy");
+
+        for (String url : List.of(first, second)) {
+            assertThat(Flyway.configure().dataSource(url, postgres.user(), postgres.password())
+                    .locations("classpath:db/migration").load().info().pending())
+                    .as("pending migrations in " + url).isEmpty();
+        }
+        execute(first, "INSERT INTO plan (plan_id, display_name, monthly_credit_nano_usd, requests_per_minute, "
+                + "tokens_per_minute) VALUES ('only-in-first', 'x', 0, 1, 1)");
+        assertThat(queryLong(first, "SELECT count(*) FROM plan WHERE plan_id = 'only-in-first'")).isEqualTo(1);
+        assertThat(queryLong(second, "SELECT count(*) FROM plan WHERE plan_id = 'only-in-first'")).isZero();
     }
 
     @Test

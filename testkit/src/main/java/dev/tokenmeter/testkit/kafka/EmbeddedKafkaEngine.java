@@ -227,6 +227,9 @@ public final class EmbeddedKafkaEngine implements KafkaEngine, AutoCloseable {
         // The test JVM's class path also carries its logback-test.xml (Kafka at WARN); the broker's own file
         // keeps INFO so a failed start can be diagnosed from broker.log.
         command.add("-Dlogback.configurationFile=" + workDir.resolve("broker-logback.xml").toAbsolutePath());
+        // The class path through an argument file: no limit on its length (an environment variable or a
+        // single argument may hold at most 128 KiB on Linux), no quoting rules of a shell.
+        command.add("@" + writeClassPathArgFile());
         command.add(KafkaBrokerMain.class.getName());
         command.add(Long.toString(ProcessHandle.current().pid()));
         command.add(serverProperties.toAbsolutePath().toString());
@@ -236,8 +239,7 @@ public final class EmbeddedKafkaEngine implements KafkaEngine, AutoCloseable {
                 .directory(workDir.toFile())
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(brokerLog.toFile()));
-        // Through the environment rather than -cp: no command-line length limit, no quoting rules.
-        builder.environment().put("CLASSPATH", absoluteClassPath());
+        builder.environment().remove("CLASSPATH");
         builder.environment().remove("JAVA_TOOL_OPTIONS");
         builder.environment().remove("JDK_JAVA_OPTIONS");
         try {
@@ -297,6 +299,17 @@ public final class EmbeddedKafkaEngine implements KafkaEngine, AutoCloseable {
         return new IllegalStateException(what + " (" + bootstrapServers() + ", controller port " + controllerPort
                 + "). Last " + LOG_TAIL_LINES + " lines of " + brokerLog + ":\n"
                 + WorkDirs.tail(brokerLog, LOG_TAIL_LINES), cause);
+    }
+
+    private String writeClassPathArgFile() {
+        Path argFile = workDir.resolve("classpath.args");
+        String quoted = absoluteClassPath().replace("\\", "\\\\").replace("\"", "\\\"");
+        try {
+            Files.writeString(argFile, "-cp \"" + quoted + "\"\n");
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not write " + argFile, e);
+        }
+        return argFile.toAbsolutePath().toString();
     }
 
     /** The child runs in the work dir, so relative entries (an IDE's or a plain {@code java -cp target/classes}) are resolved here. */

@@ -16,7 +16,7 @@ public final class ContainerPostgresEngine implements PostgresEngine, AutoClosea
     private ContainerPostgresEngine(PostgreSQLContainer container) {
         this.container = container;
         this.databases = new Databases(jdbcUrl(container.getDatabaseName()), container.getUsername(),
-                container.getPassword(), this::jdbcUrl);
+                container.getPassword(), this::jdbcUrl, true);
     }
 
     public static ContainerPostgresEngine launch() {

@@ -9,43 +9,88 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.function.UnaryOperator;
 
-/** Creating per-test databases on any Postgres backend, with or without the project's Flyway migrations. */
+/**
+ * Creating per-test databases on any Postgres backend, with or without the project's Flyway migrations.
+ *
+ * <p>On a server the testkit owns (embedded, containers) the migrations run once, into a template
+ * database, and every migrated database is a copy of it: about 20 ms instead of 250–900 ms for Flyway
+ * per database. The copy carries flyway_schema_history, so an application that runs Flyway at start-up
+ * sees an up-to-date schema. On an external server Flyway runs per database instead, so nothing but the
+ * test's own databases is left behind.
+ */
 final class Databases {
 
     /** Where module {@code schemas} ships the migrations. */
     static final String MIGRATIONS = "classpath:db/migration";
+    /** SQLSTATE 55006: the template still has a session (a just-closed connection whose backend has not exited). */
+    private static final String OBJECT_IN_USE = "55006";
+    private static final int TEMPLATE_BUSY_RETRIES = 50;
 
     private final String adminJdbcUrl;
     private final String user;
     private final String password;
     private final UnaryOperator<String> jdbcUrlOf;
+    private final boolean useTemplate;
+    private String template;
 
     /**
      * @param adminJdbcUrl a database the user may connect to and run CREATE DATABASE from
      * @param jdbcUrlOf    the JDBC URL of a database by name
+     * @param useTemplate  migrate once into a template database and copy it (only where the testkit owns the server)
      */
-    Databases(String adminJdbcUrl, String user, String password, UnaryOperator<String> jdbcUrlOf) {
+    Databases(String adminJdbcUrl, String user, String password, UnaryOperator<String> jdbcUrlOf, boolean useTemplate) {
         this.adminJdbcUrl = adminJdbcUrl;
         this.user = user;
         this.password = password;
         this.jdbcUrlOf = jdbcUrlOf;
+        this.useTemplate = useTemplate;
     }
 
     String create(String prefix) {
         String name = Names.unique(prefix);
-        try (Connection connection = DriverManager.getConnection(adminJdbcUrl, user, password);
-             Statement statement = connection.createStatement()) {
-            // Names.unique guarantees [a-z0-9_-], so quoting is all the escaping needed.
-            statement.execute("CREATE DATABASE \"" + name + "\"");
-        } catch (SQLException e) {
-            throw new IllegalStateException("could not create database " + name + " via " + adminJdbcUrl
-                    + " as " + user, e);
-        }
+        // Names.unique guarantees [a-z0-9_-], so quoting is all the escaping needed.
+        execute("CREATE DATABASE \"" + name + "\"", "could not create database " + name);
         return jdbcUrlOf.apply(name);
     }
 
     String createMigrated(String prefix) {
-        String url = create(prefix);
+        if (!useTemplate) {
+            String url = create(prefix);
+            migrate(url);
+            return url;
+        }
+        String source = template();
+        String name = Names.unique(prefix);
+        String sql = "CREATE DATABASE \"" + name + "\" TEMPLATE \"" + source + "\"";
+        for (int attempt = 1; ; attempt++) {
+            try (Connection connection = DriverManager.getConnection(adminJdbcUrl, user, password);
+                 Statement statement = connection.createStatement()) {
+                statement.execute(sql);
+                return jdbcUrlOf.apply(name);
+            } catch (SQLException e) {
+                if (!OBJECT_IN_USE.equals(e.getSQLState()) || attempt >= TEMPLATE_BUSY_RETRIES) {
+                    throw new IllegalStateException("could not create database " + name + " from template " + source
+                            + " via " + adminJdbcUrl + " as " + user, e);
+                }
+                pause();
+            }
+        }
+    }
+
+    private synchronized String template() {
+        if (template == null) {
+            String url = create("tokenmeter_template");
+            migrate(url);
+            String name = url.substring(url.lastIndexOf('/') + 1).replaceAll("\\?.*", "");
+            // Nobody connects to it again by accident; copying needs it free of sessions.
+            execute("ALTER DATABASE \"" + name + "\" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false",
+                    "could not mark " + name + " as a template");
+            template = name;
+        }
+        return template;
+    }
+
+    private void migrate(String url) {
         try {
             Flyway.configure()
                     .dataSource(url, user, password)
@@ -57,6 +102,23 @@ final class Databases {
             throw new IllegalStateException("could not migrate " + url + " from " + MIGRATIONS
                     + " (is module schemas on the class path?)", e);
         }
-        return url;
+    }
+
+    private void execute(String sql, String failure) {
+        try (Connection connection = DriverManager.getConnection(adminJdbcUrl, user, password);
+             Statement statement = connection.createStatement()) {
+            statement.execute(sql);
+        } catch (SQLException e) {
+            throw new IllegalStateException(failure + " via " + adminJdbcUrl + " as " + user, e);
+        }
+    }
+
+    private static void pause() {
+        try {
+            Thread.sleep(20);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while creating a database", e);
+        }
     }
 }

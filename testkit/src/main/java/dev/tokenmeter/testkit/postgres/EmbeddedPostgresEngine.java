@@ -38,7 +38,7 @@ public final class EmbeddedPostgresEngine implements PostgresEngine, AutoCloseab
         workDir = WorkDirs.create("tokenmeter-postgres-");
         dataDir = workDir.resolve("data");
         port = FreePorts.pick();
-        databases = new Databases(jdbcUrl("postgres"), USER, PASSWORD, this::jdbcUrl);
+        databases = new Databases(jdbcUrl("postgres"), USER, PASSWORD, this::jdbcUrl, true);
         shutdownHook = new Thread(this::closeQuietly, "tokenmeter-postgres-shutdown");
     }
 

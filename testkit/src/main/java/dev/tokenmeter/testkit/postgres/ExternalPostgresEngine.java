@@ -46,7 +46,7 @@ public final class ExternalPostgresEngine implements PostgresEngine, AutoCloseab
         this.port = parsed.getPort() == -1 ? DEFAULT_PORT : parsed.getPort();
         this.user = user;
         this.password = password;
-        this.databases = new Databases(adminJdbcUrl, user, password, this::jdbcUrl);
+        this.databases = new Databases(adminJdbcUrl, user, password, this::jdbcUrl, false);
     }
 
     @Override

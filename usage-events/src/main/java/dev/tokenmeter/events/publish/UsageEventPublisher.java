@@ -20,7 +20,8 @@ import java.util.concurrent.CompletableFuture;
  *
  * <p>An idempotent producer with {@code acks=all}: the broker deduplicates the producer's own retries,
  * and a send completes only when every in-sync replica has the event. Events are keyed by user id, so
- * one user's events stay in one partition and in order. Downstream dedup by event id still guards
+ * one user's events stay in one partition and in order; the record timestamp is the call's
+ * {@code occurredAt}. Downstream dedup by event id still guards
  * against a caller that publishes the same call twice (e.g. after its own restart).
  *
  * <p>Thread-safe; create one per process and close it on shutdown (close flushes).
@@ -48,7 +49,9 @@ public final class UsageEventPublisher implements AutoCloseable {
         CompletableFuture<RecordMetadata> result = new CompletableFuture<>();
         try {
             UsageEventValidator.requireValid(event);
-            producer.send(new ProducerRecord<>(topic.name(), event.getUserId(), event), (metadata, error) -> {
+            // The record timestamp is the call's occurredAt: Kafka Streams' stream time is then event time.
+            producer.send(new ProducerRecord<>(topic.name(), null, event.getOccurredAt().toEpochMilli(),
+                    event.getUserId(), event), (metadata, error) -> {
                 if (error != null) {
                     result.completeExceptionally(error);
                 } else {

@@ -1,4 +1,4 @@
-package dev.tokenmeter.local;
+package dev.tokenmeter.sink.ops;
 
 import dev.tokenmeter.db.Migrations;
 import dev.tokenmeter.events.topic.Topics;
@@ -13,10 +13,10 @@ import java.util.Map;
  *
  * <table>
  *   <caption>Configuration (environment)</caption>
- *   <tr><td>BOOTSTRAP_SERVERS</td><td>localhost:9092</td><td>Kafka bootstrap servers</td></tr>
+ *   <tr><td>KAFKA_BOOTSTRAP_SERVERS</td><td>localhost:9092</td><td>Kafka bootstrap servers</td></tr>
  *   <tr><td>TOPIC_PREFIX / TOPIC_PARTITIONS</td><td>"" / 6</td><td>see usage-events README</td></tr>
  *   <tr><td>TOPIC_REPLICATION_FACTOR</td><td>1</td><td>replication factor of created topics (3 in production)</td></tr>
- *   <tr><td>JDBC_URL / DB_USER / DB_PASSWORD</td><td>jdbc:postgresql://localhost:5432/tokenmeter, tokenmeter, tokenmeter</td><td>Postgres to migrate</td></tr>
+ *   <tr><td>DATABASE_URL / DATABASE_USER / DATABASE_PASSWORD</td><td>jdbc:postgresql://localhost:5432/tokenmeter, tokenmeter, tokenmeter</td><td>Postgres to migrate</td></tr>
  * </table>
  */
 public final class Init {
@@ -26,7 +26,7 @@ public final class Init {
 
     public static void main(String[] args) {
         Map<String, String> env = System.getenv();
-        String bootstrap = env.getOrDefault("BOOTSTRAP_SERVERS", "localhost:9092");
+        String bootstrap = env.getOrDefault("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092");
         short replication = parseShort(env, "TOPIC_REPLICATION_FACTOR", "1");
         Topics topics = Topics.fromEnv(env);
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
@@ -34,9 +34,9 @@ public final class Init {
         }
         System.out.println("topics ready: " + topics.all().stream().map(t -> t.name()).toList());
         var result = Migrations.migrate(
-                env.getOrDefault("JDBC_URL", "jdbc:postgresql://localhost:5432/tokenmeter"),
-                env.getOrDefault("DB_USER", "tokenmeter"),
-                env.getOrDefault("DB_PASSWORD", "tokenmeter"));
+                env.getOrDefault("DATABASE_URL", "jdbc:postgresql://localhost:5432/tokenmeter"),
+                env.getOrDefault("DATABASE_USER", "tokenmeter"),
+                env.getOrDefault("DATABASE_PASSWORD", "tokenmeter"));
         System.out.println("database at schema version " + result.targetSchemaVersion);
     }
 

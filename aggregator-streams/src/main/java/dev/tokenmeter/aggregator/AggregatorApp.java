@@ -1,0 +1,95 @@
+package dev.tokenmeter.aggregator;
+
+import dev.tokenmeter.events.topic.Topics;
+import io.micrometer.core.instrument.binder.kafka.KafkaStreamsMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * The aggregator service: {@link UsageAggregationTopology} under exactly_once_v2.
+ *
+ * <p>Input topics: usage-events, user-limits. Output topics: usage-totals-hourly, usage-totals-monthly,
+ * usage-totals-final, usage-events-late, usage-alerts, usage-events-dlq (names from {@link Topics}).
+ * State lives in RocksDB under STATE_DIR and is never wiped at start-up; a restart resumes from the
+ * local state and the changelogs. A failing stream thread is replaced rather than killing the
+ * process, so a transient error never becomes a crash loop.
+ */
+public final class AggregatorApp {
+
+    private static final Logger log = LoggerFactory.getLogger(AggregatorApp.class);
+
+    private AggregatorApp() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        AggregatorConfig config = AggregatorConfig.fromEnv(System.getenv());
+        Topics topics = Topics.fromEnv(System.getenv());
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers()))) {
+            // Explicit creation with the documented partitions; existing topics are left as they are.
+            topics.createAll(admin, (short) 1);
+        }
+
+        KafkaStreams streams = new KafkaStreams(
+                UsageAggregationTopology.build(config, topics, new AggregatorMetrics(registry)), streamsProperties(config));
+        streams.setUncaughtExceptionHandler(e -> {
+            log.error("stream thread failed; replacing it", e);
+            return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
+        });
+        new KafkaStreamsMetrics(streams).bindTo(registry);
+        MetricsServer metrics = config.metricsPort() >= 0 ? new MetricsServer(config.metricsPort(), registry) : null;
+
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            log.info("shutting down");
+            streams.close(Duration.ofSeconds(30));
+            if (metrics != null) {
+                metrics.close();
+            }
+            stopped.countDown();
+        }, "aggregator-shutdown"));
+        streams.setStateListener((now, before) -> {
+            log.info("state {} -> {}", before, now);
+            if (now == KafkaStreams.State.RUNNING) {
+                log.info("READY application.id={} guarantee={} metrics port {}", config.applicationId(),
+                        config.processingGuarantee(), metrics == null ? "off" : metrics.port());
+            }
+        });
+        streams.start();
+        stopped.await();
+    }
+
+    public static Properties streamsProperties(AggregatorConfig config) {
+        Properties p = new Properties();
+        p.put(StreamsConfig.APPLICATION_ID_CONFIG, config.applicationId());
+        p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers());
+        p.put(StreamsConfig.STATE_DIR_CONFIG, config.stateDir());
+        p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, config.processingGuarantee());
+        p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, config.numStreamThreads());
+        p.put(StreamsConfig.NUM_STANDBY_REPLICAS_CONFIG, config.numStandbyReplicas());
+        p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, (int) config.commitInterval().toMillis());
+        p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 32L * 1024 * 1024);
+        // A single-broker development cluster; production sets 3 through the environment of the broker defaults.
+        p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, -1);
+        p.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
+        p.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 2000);
+        p.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 10);
+        p.put(StreamsConfig.producerPrefix(ProducerConfig.COMPRESSION_TYPE_CONFIG), "lz4");
+        return p;
+    }
+}

@@ -1,0 +1,31 @@
+package dev.tokenmeter.aggregator;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+
+/** The aggregator's own metrics (Kafka Streams' built-in metrics come on top). */
+public final class AggregatorMetrics {
+
+    final Counter eventsIn;
+    final Counter duplicatesDropped;
+    final Counter lateEvents;
+    final Counter deadLettered;
+    final Counter alertsRaised;
+    final DistributionSummary endToEndLagMs;
+
+    public AggregatorMetrics(MeterRegistry registry) {
+        eventsIn = Counter.builder("aggregator_events_in").description("Usage events read").register(registry);
+        duplicatesDropped = Counter.builder("aggregator_duplicates_dropped").description("Events whose id was seen before").register(registry);
+        lateEvents = Counter.builder("aggregator_late_events").description("Events past their hour's grace period (still counted, also sent to the late topic)").register(registry);
+        deadLettered = Counter.builder("aggregator_dead_letters").description("Undecodable or invalid records sent to the dead-letter topic").register(registry);
+        alertsRaised = Counter.builder("aggregator_alerts").description("Credit threshold alerts raised").register(registry);
+        endToEndLagMs = DistributionSummary.builder("aggregator_end_to_end_lag_ms")
+                .description("Processing time minus the event's receivedAt").publishPercentiles(0.5, 0.99).register(registry);
+    }
+
+    public static AggregatorMetrics noop() {
+        return new AggregatorMetrics(new SimpleMeterRegistry());
+    }
+}

@@ -1,0 +1,120 @@
+package dev.tokenmeter.testkit;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A service's plain {@code main} in its own JVM, with the current class path and an environment, for
+ * tests that must kill a process hard ({@link #kill()} is SIGKILL: no shutdown hook, no clean close).
+ * Output goes to a log file, appended across restarts.
+ */
+public final class ChildJvm implements AutoCloseable {
+
+    private final String mainClass;
+    private final Map<String, String> env;
+    private final Path log;
+    private final List<String> jvmArgs;
+    private Process process;
+
+    public ChildJvm(String mainClass, Map<String, String> env, Path log, String... jvmArgs) {
+        this.mainClass = mainClass;
+        this.env = Map.copyOf(env);
+        this.log = log;
+        this.jvmArgs = List.of(jvmArgs);
+    }
+
+    public synchronized ChildJvm start() {
+        List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        command.addAll(jvmArgs);
+        command.add("-cp");
+        command.add(System.getProperty("java.class.path"));
+        command.add(mainClass);
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+        builder.environment().putAll(env);
+        try {
+            Files.createDirectories(log.toAbsolutePath().getParent());
+            Files.writeString(log, "---- starting " + mainClass + " ----\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+            builder.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+            process = builder.start();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot start " + mainClass, e);
+        }
+        return this;
+    }
+
+    /** SIGKILL, then waits for the process to be gone. */
+    public synchronized void kill() {
+        if (process != null && process.isAlive()) {
+            process.destroyForcibly();
+            waitFor(Duration.ofSeconds(30));
+        }
+    }
+
+    /** SIGTERM (shutdown hooks run), then SIGKILL after the timeout. */
+    public synchronized void stop(Duration timeout) {
+        if (process != null && process.isAlive()) {
+            process.destroy();
+            if (!waitFor(timeout)) {
+                kill();
+            }
+        }
+    }
+
+    public synchronized boolean isAlive() {
+        return process != null && process.isAlive();
+    }
+
+    /** The main class's simple name, for messages. */
+    public String name() {
+        return mainClass.substring(mainClass.lastIndexOf('.') + 1);
+    }
+
+    public synchronized long pid() {
+        return process == null ? -1 : process.pid();
+    }
+
+    public Path log() {
+        return log;
+    }
+
+    /** Whether the log contains the text (e.g. a READY line). */
+    public boolean logContains(String text) {
+        try {
+            return Files.exists(log) && Files.readString(log).contains(text);
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    public String logTail(int lines) {
+        try {
+            List<String> all = Files.readAllLines(log);
+            return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
+        } catch (IOException e) {
+            return "(no log)";
+        }
+    }
+
+    private boolean waitFor(Duration timeout) {
+        try {
+            return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    @Override
+    public void close() {
+        stop(Duration.ofSeconds(20));
+    }
+}
