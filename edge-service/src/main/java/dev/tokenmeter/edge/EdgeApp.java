@@ -11,7 +11,7 @@ import dev.tokenmeter.edge.proxy.OpenAiProxyHandler;
 import dev.tokenmeter.edge.proxy.QuotaGate;
 import dev.tokenmeter.edge.proxy.UpstreamKeys;
 import dev.tokenmeter.edge.publish.EventSink;
-import dev.tokenmeter.edge.publish.KafkaEventSink;
+import dev.tokenmeter.edge.publish.SpoolingEventSink;
 import dev.tokenmeter.edge.tokens.TokenCounter;
 import dev.tokenmeter.events.publish.UsageEventPublisher;
 import dev.tokenmeter.events.topic.Topics;
@@ -116,12 +116,7 @@ public final class EdgeApp implements AutoCloseable {
         HikariDataSource dataSource = dataSource(config);
         Migrations.migrate(dataSource);
         Topics topics = Topics.fromEnv(Map.of("TOPIC_PREFIX", config.topicPrefix()));
-        UsageEventPublisher publisher = UsageEventPublisher.builder()
-                .bootstrapServers(config.kafkaBootstrapServers())
-                .topic(topics.usageEvents())
-                .clientId("edge-" + config.edgeInstance())
-                .build();
-        EventSink sink = new KafkaEventSink(publisher);
+        EventSink sink = spoolingSink(config, topics);
         QuotaGate quota = quotaGate(config);
         EdgeApp app = start(config, dataSource, quota, sink, List.of());
         LOG.info("edge listening on {}", app.server().baseUrl());
@@ -130,6 +125,29 @@ public final class EdgeApp implements AutoCloseable {
             sink.close();
             dataSource.close();
         }, "edge-shutdown"));
+    }
+
+    /**
+     * The production sink: Kafka first, the durable local spool when Kafka is away (docs/adr/0050-edge-spool.md).
+     * A short request timeout and max.block.ms let the sink notice an outage within SPOOL_SEND_TIMEOUT instead of
+     * the producer's defaults (a minute); the long delivery timeout keeps retrying sends that are already spooled.
+     */
+    public static SpoolingEventSink spoolingSink(EdgeConfig config, Topics topics) {
+        UsageEventPublisher publisher = UsageEventPublisher.builder()
+                .bootstrapServers(config.kafkaBootstrapServers())
+                .topic(topics.usageEvents())
+                .clientId("edge-" + config.edgeInstance())
+                .deliveryTimeout(java.time.Duration.ofMinutes(2))
+                .producerProperty("request.timeout.ms", 10_000)
+                .producerProperty("max.block.ms", 1_000)
+                .build();
+        return SpoolingEventSink.builder()
+                .publisher(publisher)
+                .spoolDir(config.spoolDir())
+                .maxBytes(config.spoolMaxBytes())
+                .fsyncInterval(config.spoolFsyncInterval())
+                .sendTimeout(config.spoolSendTimeout())
+                .build();
     }
 
     /** The quota engine behind the proxy's port; wired once module quota is merged. */
