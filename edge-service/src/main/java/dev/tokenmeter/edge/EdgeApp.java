@@ -3,7 +3,17 @@ package dev.tokenmeter.edge;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.tokenmeter.db.Migrations;
+import dev.tokenmeter.edge.admin.AdminApi;
+import dev.tokenmeter.edge.admin.AdminToken;
+import dev.tokenmeter.edge.admin.UserLimitPublisher;
 import dev.tokenmeter.edge.auth.ApiKeyAuthenticator;
+import dev.tokenmeter.edge.metering.MeteringApi;
+import dev.tokenmeter.edge.usage.UsageApi;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.api.StatefulRedisConnection;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
 import dev.tokenmeter.edge.crypto.PersonalKeyCipher;
 import dev.tokenmeter.edge.pricing.PriceBook;
 import dev.tokenmeter.edge.proxy.EdgeMetrics;
@@ -35,7 +45,8 @@ import java.util.function.Consumer;
  * The edge service: reads {@link EdgeConfig} from the environment, builds its parts with constructors and
  * builders, starts the HTTP server and adds a shutdown hook.
  *
- * <p>Reads: Postgres tables {@code api_key}, {@code account}, {@code personal_provider_key}, {@code model_price};
+ * <p>HTTP: the proxy, the metering API ({@link MeteringApi}), the usage query ({@link UsageApi}) and, when
+ * {@code ADMIN_TOKEN} is set, the admin API ({@link AdminApi}). Reads: Postgres tables {@code api_key}, {@code account}, {@code personal_provider_key}, {@code model_price};
  * Redis through the quota engine. Writes: one {@code UsageEvent} per call to topic {@code <prefix>usage-events}
  * (through the {@link EventSink}).
  */
@@ -48,11 +59,15 @@ public final class EdgeApp implements AutoCloseable {
     private final PrometheusMeterRegistry registry;
     private final HttpClient upstream;
 
-    private EdgeApp(EdgeServer server, PriceBook priceBook, PrometheusMeterRegistry registry, HttpClient upstream) {
+    private final List<AutoCloseable> closeables;
+
+    private EdgeApp(EdgeServer server, PriceBook priceBook, PrometheusMeterRegistry registry, HttpClient upstream,
+                    List<AutoCloseable> closeables) {
         this.server = server;
         this.priceBook = priceBook;
         this.registry = registry;
         this.upstream = upstream;
+        this.closeables = closeables;
     }
 
     /**
@@ -61,6 +76,15 @@ public final class EdgeApp implements AutoCloseable {
      */
     public static EdgeApp start(EdgeConfig config, DataSource dataSource, QuotaGate quota, EventSink sink,
                                 List<Consumer<RoutesConfig>> extraRoutes) {
+        return start(config, dataSource, quota, sink, extraRoutes, userId -> { });
+    }
+
+    /**
+     * @param accountInvalidation called by the admin API after a change to a user's account, limits or keys (the
+     *                            quota engine's {@code AccountDirectory::invalidate})
+     */
+    public static EdgeApp start(EdgeConfig config, DataSource dataSource, QuotaGate quota, EventSink sink,
+                                List<Consumer<RoutesConfig>> extraRoutes, Consumer<String> accountInvalidation) {
         DSLContext db = DSL.using(dataSource, SQLDialect.POSTGRES);
         PriceBook priceBook = PriceBook.load(db, config.defaultPriceModel(), config.priceRefreshInterval());
         PersonalKeyCipher cipher = config.personalKeyMasterKey().isEmpty() ? null
@@ -71,8 +95,29 @@ public final class EdgeApp implements AutoCloseable {
                 .connectTimeout(config.upstreamConnectTimeout())
                 .followRedirects(HttpClient.Redirect.NEVER)
                 .build();
+        ApiKeyAuthenticator authenticator = new ApiKeyAuthenticator(db, config.apiKeyCacheTtl());
+        List<AutoCloseable> closeables = new ArrayList<>();
+        List<Consumer<RoutesConfig>> routes = new ArrayList<>(extraRoutes);
+        // Metering API and usage query: Redis for reservations and idempotency markers.
+        RedisClient redisClient = RedisClient.create(config.redisUri());
+        StatefulRedisConnection<String, String> redis = redisClient.connect();
+        closeables.add(redis);
+        closeables.add(redisClient::shutdown);
+        MeteringApi metering = new MeteringApi(authenticator, priceBook, quota, sink, redis.sync(), config.edgeInstance(),
+                Duration.ofHours(1), Clock.systemUTC());
+        routes.add(metering::routes);
+        AdminToken adminToken = config.adminToken().isEmpty() ? null : new AdminToken(config.adminToken());
+        if (adminToken != null) {
+            Topics topics = Topics.fromEnv(Map.of("TOPIC_PREFIX", config.topicPrefix()));
+            UserLimitPublisher userLimits = new UserLimitPublisher(config.kafkaBootstrapServers(), topics.userLimits());
+            closeables.add(userLimits);
+            AdminApi admin = new AdminApi(adminToken, db, authenticator, cipher, priceBook, userLimits,
+                    accountInvalidation, Clock.systemUTC());
+            routes.add(admin::routes);
+        }
+        routes.add(new UsageApi(authenticator, adminToken, quota, db, Clock.systemUTC())::routes);
         OpenAiProxyHandler proxy = OpenAiProxyHandler.builder()
-                .authenticator(new ApiKeyAuthenticator(db, config.apiKeyCacheTtl()))
+                .authenticator(authenticator)
                 .priceBook(priceBook)
                 .tokenCounter(new TokenCounter().warm())
                 .quota(quota)
@@ -93,10 +138,10 @@ public final class EdgeApp implements AutoCloseable {
                 .readinessCheck("quota", quota::isReady)
                 .readinessCheck("events", sink::isReady)
                 .readinessCheck("postgres", () -> isUsable(dataSource))
-                .routes(extraRoutes)
+                .routes(routes)
                 .build()
                 .start();
-        return new EdgeApp(server, priceBook, registry, upstream);
+        return new EdgeApp(server, priceBook, registry, upstream, closeables);
     }
 
     public static void main(String[] args) {
@@ -189,6 +234,13 @@ public final class EdgeApp implements AutoCloseable {
     @Override
     public void close() {
         server.close();
+        for (AutoCloseable c : closeables.reversed()) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                LOG.warn("closing {} failed: {}", c, e.toString());
+            }
+        }
         priceBook.close();
         upstream.close();
         registry.close();

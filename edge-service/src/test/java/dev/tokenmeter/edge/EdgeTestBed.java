@@ -3,7 +3,7 @@ package dev.tokenmeter.edge;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.tokenmeter.edge.auth.ApiKeys;
-import dev.tokenmeter.edge.publish.KafkaEventSink;
+import dev.tokenmeter.edge.publish.SpoolingEventSink;
 import dev.tokenmeter.events.UsageEvent;
 import dev.tokenmeter.events.publish.UsageEventPublisher;
 import dev.tokenmeter.events.serde.EventSerdes;
@@ -42,25 +42,26 @@ import static dev.tokenmeter.db.jooq.Tables.PLAN;
  * unique usage-events topic on the real broker (events published through {@link UsageEventPublisher} and read
  * back with a real consumer), and the fake OpenAI upstream.
  */
-final class EdgeTestBed implements AutoCloseable {
+public final class EdgeTestBed implements AutoCloseable {
 
     static final String SERVICE_KEY = "sk-service-test-0123456789";
 
-    record User(String userId, String tenantId, String apiKeyId, String key) {
+    public record User(String userId, String tenantId, String apiKeyId, String key) {
     }
 
-    final FakeOpenAi openAi;
-    final HikariDataSource dataSource;
-    final DSLContext db;
-    final String topic;
-    final KafkaEventSink sink;
-    final TestQuotaGate quota = new TestQuotaGate();
-    final EdgeApp app;
-    final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    public final FakeOpenAi openAi;
+    public final HikariDataSource dataSource;
+    public final DSLContext db;
+    public final String topic;
+    public final SpoolingEventSink sink;
+    public final String topicPrefix;
+    public final TestQuotaGate quota = new TestQuotaGate();
+    public final EdgeApp app;
+    public final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
     private final KafkaConsumer<String, UsageEvent> consumer;
     private final Map<String, List<UsageEvent>> eventsByUser = new HashMap<>();
 
-    EdgeTestBed(Engines engines, FakeOpenAi openAi, Map<String, String> env) {
+    public EdgeTestBed(Engines engines, FakeOpenAi openAi, Map<String, String> env) {
         this.openAi = openAi;
         String jdbcUrl = engines.postgres().createMigratedDatabase("edge");
         HikariConfig hikari = new HikariConfig();
@@ -71,22 +72,30 @@ final class EdgeTestBed implements AutoCloseable {
         this.dataSource = new HikariDataSource(hikari);
         this.db = DSL.using(dataSource, SQLDialect.POSTGRES);
 
-        String prefix = Names.unique("edge") + ".";
+        String prefix = env.getOrDefault("TOPIC_PREFIX", Names.unique("edge") + ".");
         Topics topics = Topics.withPrefix(prefix, 1);
         this.topic = topics.usageEvents().name();
         engines.kafka().createTopic(topic, 1);
-        this.sink = new KafkaEventSink(UsageEventPublisher.builder()
-                .bootstrapServers(engines.kafka().bootstrapServers())
-                .topic(topics.usageEvents())
-                .build());
+        this.topicPrefix = prefix;
 
         Map<String, String> all = new HashMap<>(env);
+        all.putIfAbsent("KAFKA_BOOTSTRAP_SERVERS", engines.kafka().bootstrapServers());
+        all.putIfAbsent("TOPIC_PREFIX", prefix);
+        all.putIfAbsent("REDIS_URI", engines.redis().uri());
+        all.putIfAbsent("SPOOL_SEND_TIMEOUT", "1s");
+        try {
+            all.putIfAbsent("SPOOL_DIR", java.nio.file.Files.createTempDirectory("edge-spool").toString());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
         all.put("EDGE_PORT", "0");
         all.put("UPSTREAM_BASE_URL", openAi.baseUrl());
         all.put("OPENAI_API_KEY", SERVICE_KEY);
         all.put("DATABASE_URL", jdbcUrl);
         all.putIfAbsent("UPSTREAM_REQUEST_TIMEOUT", "10s");
         EdgeConfig config = EdgeConfig.fromEnv(all);
+        // The production sink, as EdgeApp.main wires it (Kafka first, the spool during an outage).
+        this.sink = EdgeApp.spoolingSink(config, topics);
         this.app = EdgeApp.start(config, dataSource, quota, sink, List.of());
 
         Properties props = new Properties();
@@ -99,12 +108,12 @@ final class EdgeTestBed implements AutoCloseable {
         consumer.seekToBeginning(List.of(tp));
     }
 
-    String baseUrl() {
+    public String baseUrl() {
         return app.server().baseUrl();
     }
 
     /** A fresh user on their own plan with {@code creditNanoUsd} of monthly credit, and an issued service key. */
-    User newUser(long creditNanoUsd) {
+    public User newUser(long creditNanoUsd) {
         String userId = "u-" + UUID.randomUUID().toString().substring(0, 8);
         String tenantId = "t-" + userId;
         String planId = "plan-" + userId;
@@ -126,7 +135,7 @@ final class EdgeTestBed implements AutoCloseable {
         return new User(userId, tenantId, apiKeyId, issued.key());
     }
 
-    void revoke(User user) {
+    public void revoke(User user) {
         db.update(API_KEY).set(API_KEY.REVOKED_AT, OffsetDateTime.now()).where(API_KEY.API_KEY_ID.eq(user.apiKeyId())).execute();
     }
 
@@ -153,19 +162,19 @@ final class EdgeTestBed implements AutoCloseable {
                 .POST(HttpRequest.BodyPublishers.ofString(json));
     }
 
-    HttpResponse<String> post(String path, String key, String json) throws Exception {
+    public HttpResponse<String> post(String path, String key, String json) throws Exception {
         return client.send(sdkRequest(path, key, json).build(), HttpResponse.BodyHandlers.ofString());
     }
 
     /** Every event of {@code userId} read from the topic so far (polls the broker once). */
-    synchronized List<UsageEvent> events(String userId) {
+    public synchronized List<UsageEvent> events(String userId) {
         for (ConsumerRecord<String, UsageEvent> r : consumer.poll(Duration.ofMillis(200))) {
             eventsByUser.computeIfAbsent(r.key(), k -> new ArrayList<>()).add(r.value());
         }
         return List.copyOf(eventsByUser.getOrDefault(userId, List.of()));
     }
 
-    static String chat(String model, String userText) {
+    public static String chat(String model, String userText) {
         return "{\"messages\":[{\"role\":\"user\",\"content\":" + quote(userText) + "}],\"model\":\"" + model + "\"}";
     }
 

@@ -13,7 +13,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * settle the actual cost, release on failure, never admit past the credit), so the proxy's tests assert real
  * outcomes; the quota engine's own behaviour on Redis is tested in its module.
  */
-final class TestQuotaGate implements QuotaGate {
+public final class TestQuotaGate implements QuotaGate {
 
     private static final long RPM = 10_000;
 
@@ -27,7 +27,7 @@ final class TestQuotaGate implements QuotaGate {
     private record Reservation(String userId, long amount) {
     }
 
-    void account(String userId, long creditNanoUsd) {
+    public void account(String userId, long creditNanoUsd) {
         creditByUser.put(userId, creditNanoUsd);
     }
 
@@ -40,11 +40,11 @@ final class TestQuotaGate implements QuotaGate {
         personal.put(userId, true);
     }
 
-    synchronized long usedNanoUsd(String userId) {
+    public synchronized long usedNanoUsd(String userId) {
         return usedByUser.getOrDefault(userId, 0L);
     }
 
-    synchronized long reservedNanoUsd(String userId) {
+    public synchronized long reservedNanoUsd(String userId) {
         return reservedByUser.getOrDefault(userId, 0L);
     }
 
@@ -98,6 +98,13 @@ final class TestQuotaGate implements QuotaGate {
             throw new IllegalStateException("unknown reservation " + reservationId);
         }
         reservedByUser.merge(r.userId(), -r.amount(), Long::sum);
+    }
+
+    @Override
+    public synchronized java.util.Optional<RealtimeUsage> usage(String userId, java.time.YearMonth month) {
+        Long credit = creditByUser.get(userId);
+        return credit == null ? java.util.Optional.empty()
+                : java.util.Optional.of(new RealtimeUsage(credit, usedNanoUsd(userId), reservedNanoUsd(userId)));
     }
 
     @Override
