@@ -61,6 +61,9 @@ import java.util.UUID;
  */
 public final class OpenAiProxyHandler {
 
+    /** Response header naming the id of the usage event a call produced. */
+    public static final String EVENT_ID_HEADER = "x-tokenmeter-event-id";
+
     public static final List<String> ENDPOINTS =
             List.of("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses");
 
@@ -170,6 +173,8 @@ public final class OpenAiProxyHandler {
                     : "Incorrect API key provided: " + ApiKeys.redact(presented) + "."));
             return;
         }
+        // Every authenticated call publishes exactly one event with this id (the end-to-end checks rely on it).
+        ctx.header(EVENT_ID_HEADER, call.eventId);
 
         byte[] body;
         try {
@@ -212,6 +217,7 @@ public final class OpenAiProxyHandler {
 
         if (!sink.isReady()) {
             // Without a place for the event the call could not be billed: fail closed before spending anything.
+            ctx.res().setHeader(EVENT_ID_HEADER, null);
             metrics.request(call.endpoint, "rejected");
             respondError(ctx, OpenAiError.unavailable("Usage cannot be recorded right now; try again shortly.", Duration.ofSeconds(1)));
             return;
