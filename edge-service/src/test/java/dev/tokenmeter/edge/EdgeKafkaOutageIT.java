@@ -49,4 +49,44 @@ class EdgeKafkaOutageIT {
             assertThat(firstSeen).as("in call order").containsExactlyElementsOf(eventIds);
         }
     }
+
+    @Test
+    void fullSpool_callsAre503_beforeAnythingIsSpent_andTheEdgeIsNotReady(Engines engines) throws Exception {
+        // Kafka unreachable from the start (nothing listens on port 1) and a tiny spool.
+        try (FakeOpenAi openAi = FakeOpenAi.start();
+             EdgeTestBed bed = new EdgeTestBed(engines, openAi, Map.of("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1",
+                     "SPOOL_MAX_BYTES", "4096", "SPOOL_SEND_TIMEOUT", "300ms"))) {
+            EdgeTestBed.User user = bed.newUser(10_000_000_000L);
+            HttpResponse<String> refused = null;
+            int served = 0;
+            for (int i = 0; i < 200 && refused == null; i++) {
+                HttpResponse<String> r = bed.post("/v1/chat/completions", user.key(), EdgeTestBed.chat("gpt-4o-mini", "call " + i));
+                if (r.statusCode() == 503) {
+                    refused = r;
+                } else {
+                    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+                    served++;
+                }
+            }
+            assertThat(refused).as("a full spool refuses calls").isNotNull();
+            assertThat(served).isPositive();
+            assertThat(ApiCallsJson.code(refused.body())).isEqualTo("service_unavailable");
+            assertThat(refused.headers().firstValue("retry-after")).isPresent();
+            int upstreamCalls = openAi.requestCount();
+            HttpResponse<String> again = bed.post("/v1/chat/completions", user.key(), EdgeTestBed.chat("gpt-4o-mini", "more"));
+            assertThat(again.statusCode()).isEqualTo(503);
+            assertThat(openAi.requestCount()).as("nothing is spent upstream while events cannot be recorded").isEqualTo(upstreamCalls);
+            assertThat(bed.quota.reservedNanoUsd(user.userId())).as("no reservation left behind").isZero();
+            HttpResponse<String> ready = bed.client.send(java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create(bed.baseUrl() + "/health/ready")).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(ready.statusCode()).isEqualTo(503);
+            assertThat(ready.body()).contains("events");
+        }
+    }
+
+    private static final class ApiCallsJson {
+        static String code(String body) throws Exception {
+            return new com.fasterxml.jackson.databind.ObjectMapper().readTree(body).at("/error/code").asText();
+        }
+    }
 }

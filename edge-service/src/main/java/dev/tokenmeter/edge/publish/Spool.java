@@ -392,6 +392,16 @@ final class Spool implements AutoCloseable {
         return full;
     }
 
+    /**
+     * True when less than a tenth of the spool (at most 1 MiB) is left: the edge then stops admitting calls, so
+     * the events of calls already under way still find room (a call is refused before it spends anything rather
+     * than after its upstream answer, when its event would have nowhere to go).
+     */
+    synchronized boolean isNearlyFull() {
+        long headroom = Math.min(maxBytes / 10, 1L << 20);
+        return full || totalBytes + headroom > maxBytes;
+    }
+
     synchronized long bytes() {
         return totalBytes;
     }

@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The edge's {@link EventSink}: Kafka first, a durable local {@link Spool} when Kafka is away, never a silent drop.
@@ -116,7 +117,8 @@ public final class SpoolingEventSink implements EventSink {
 
     @Override
     public boolean isReady() {
-        return !spool.isFull() && !closing;
+        // Not ready a little before full: calls under way keep room for their events.
+        return !spool.isNearlyFull() && !closing;
     }
 
     @Override
@@ -139,36 +141,49 @@ public final class SpoolingEventSink implements EventSink {
     }
 
     private void run() {
-        try {
-            while (true) {
-                List<UsageEvent> batch = new ArrayList<>();
-                Mode m;
-                synchronized (modeLock) {
-                    m = mode;
-                    if (m == Mode.DIRECT) {
-                        if (queue.isEmpty() && inFlight.isEmpty()) {
-                            if (closing) {
-                                return;
-                            }
-                            modeLock.wait(50);
-                        }
-                        while (!queue.isEmpty() && batch.size() < REPLAY_BATCH) {
-                            batch.add(queue.poll());
-                        }
-                    }
-                }
-                if (m == Mode.DIRECT) {
-                    sendDirect(batch);
-                } else if (!replayOnce()) {
+        while (true) {
+            try {
+                if (!step()) {
                     return;
                 }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            } catch (RuntimeException e) {
+                // Never let the sender die: keep what is unacknowledged on disk and try again shortly.
+                LOG.error("event sender failed; events stay in the spool and are retried: {}", e.toString(), e);
+                toSpool("the sender failed");
+                if (closing && System.nanoTime() > closeDeadlineNanos) {
+                    return;
+                }
+                LockSupport.parkNanos(REPLAY_BACKOFF.toNanos());
             }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } catch (RuntimeException e) {
-            LOG.error("event sender stopped: {}", e.toString(), e);
-            toSpool("the sender failed");
         }
+    }
+
+    /** One round of the sender; false when it should stop. */
+    private boolean step() throws InterruptedException {
+        List<UsageEvent> batch = new ArrayList<>();
+        Mode m;
+        synchronized (modeLock) {
+            m = mode;
+            if (m == Mode.DIRECT) {
+                if (queue.isEmpty() && inFlight.isEmpty()) {
+                    if (closing) {
+                        return false;
+                    }
+                    modeLock.wait(50);
+                }
+                while (!queue.isEmpty() && batch.size() < REPLAY_BATCH) {
+                    batch.add(queue.poll());
+                }
+            }
+        }
+        if (m == Mode.DIRECT) {
+            sendDirect(batch);
+            return true;
+        }
+        return replayOnce();
     }
 
     private void sendDirect(List<UsageEvent> batch) throws InterruptedException {
