@@ -81,6 +81,8 @@ class EdgeKafkaOutageIT {
                     java.net.URI.create(bed.baseUrl() + "/health/ready")).build(), HttpResponse.BodyHandlers.ofString());
             assertThat(ready.statusCode()).isEqualTo(503);
             assertThat(ready.body()).contains("events");
+            // The 503s came before spending: every call that was served has its event kept (Kafka never saw any).
+            assertThat(bed.sink.pendingEvents()).as("events of served calls, all kept").isEqualTo(served);
         }
     }
 

@@ -393,13 +393,14 @@ final class Spool implements AutoCloseable {
     }
 
     /**
-     * True when less than a tenth of the spool (at most 1 MiB) is left: the edge then stops admitting calls, so
+     * True when, after {@code moreBytes} that may still come in, less than a tenth of the spool (at most 1 MiB)
+     * would be left: the edge then stops admitting calls, so
      * the events of calls already under way still find room (a call is refused before it spends anything rather
      * than after its upstream answer, when its event would have nowhere to go).
      */
-    synchronized boolean isNearlyFull() {
+    synchronized boolean isNearlyFull(long moreBytes) {
         long headroom = Math.min(maxBytes / 10, 1L << 20);
-        return full || totalBytes + headroom > maxBytes;
+        return full || totalBytes + moreBytes + headroom > maxBytes;
     }
 
     synchronized long bytes() {

@@ -49,6 +49,8 @@ public final class SpoolingEventSink implements EventSink {
 
     private static final Logger LOG = LoggerFactory.getLogger(SpoolingEventSink.class);
     private static final int REPLAY_BATCH = 500;
+    /** A generous size of one spooled event (they are ~300 bytes), for the readiness headroom. */
+    private static final long ASSUMED_EVENT_BYTES = 512;
     private static final Duration REPLAY_BACKOFF = Duration.ofMillis(500);
 
     private enum Mode { DIRECT, SPOOLING }
@@ -117,8 +119,13 @@ public final class SpoolingEventSink implements EventSink {
 
     @Override
     public boolean isReady() {
-        // Not ready a little before full: calls under way keep room for their events.
-        return !spool.isNearlyFull() && !closing;
+        // Not ready a little before full: calls under way keep room for their events, and so do events still in
+        // memory, which move to the spool (past the limit, they were accepted) if Kafka turns out to be away.
+        long unspooled;
+        synchronized (modeLock) {
+            unspooled = queue.size() + inFlightCount;
+        }
+        return !closing && !spool.isNearlyFull(unspooled * ASSUMED_EVENT_BYTES);
     }
 
     @Override
@@ -177,6 +184,8 @@ public final class SpoolingEventSink implements EventSink {
                 while (!queue.isEmpty() && batch.size() < REPLAY_BATCH) {
                     batch.add(queue.poll());
                 }
+                // Taken from the queue but not yet handed to the producer: still pending, never invisible.
+                inFlightCount = inFlight.size() + batch.size();
             }
         }
         if (m == Mode.DIRECT) {
