@@ -4,6 +4,7 @@ import dev.tokenmeter.events.topic.Topics;
 import io.micrometer.core.instrument.binder.kafka.KafkaStreamsMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.prometheus.metrics.exporter.httpserver.HTTPServer;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -52,14 +53,16 @@ public final class AggregatorApp {
             return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
         });
         new KafkaStreamsMetrics(streams).bindTo(registry);
-        MetricsServer metrics = config.metricsPort() >= 0 ? new MetricsServer(config.metricsPort(), registry) : null;
+        HTTPServer metrics = config.metricsPort() >= 0
+                ? HTTPServer.builder().port(config.metricsPort()).registry(registry.getPrometheusRegistry()).buildAndStart()
+                : null;
 
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             log.info("shutting down");
             streams.close(Duration.ofSeconds(30));
             if (metrics != null) {
-                metrics.close();
+                metrics.stop();
             }
             stopped.countDown();
         }, "aggregator-shutdown"));
@@ -67,7 +70,7 @@ public final class AggregatorApp {
             log.info("state {} -> {}", before, now);
             if (now == KafkaStreams.State.RUNNING) {
                 log.info("READY application.id={} guarantee={} metrics port {}", config.applicationId(),
-                        config.processingGuarantee(), metrics == null ? "off" : metrics.port());
+                        config.processingGuarantee(), metrics == null ? "off" : metrics.getPort());
             }
         });
         streams.start();
