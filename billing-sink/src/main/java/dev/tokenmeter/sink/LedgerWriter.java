@@ -37,6 +37,10 @@ final class LedgerWriter implements BatchWriter {
     /** Rows per INSERT statement: 27 columns × 500 stays well under Postgres' 65,535 bind parameters. */
     private static final int ROWS_PER_STATEMENT = 500;
 
+    /** Every ledger column but ingested_at, which the database stamps. */
+    private static final List<org.jooq.Field<?>> COLUMNS = java.util.Arrays.stream(USAGE_LEDGER.fields())
+            .filter(f -> !f.equals(USAGE_LEDGER.INGESTED_AT)).toList();
+
     private final DSLContext db;
     private final OffsetStore offsets;
     private final SinkMetrics metrics;
@@ -74,7 +78,8 @@ final class LedgerWriter implements BatchWriter {
         db.transaction(cfg -> {
             DSLContext tx = DSL.using(cfg);
             try {
-                written[0] = insertNew(tx, new ArrayList<>(events.values()));
+                // In a savepoint: after an error Postgres refuses everything until it is rolled back.
+                written[0] = tx.transactionResult(nested -> insertNew(DSL.using(nested), new ArrayList<>(events.values())));
             } catch (DataAccessException e) {
                 if (!isDataError(e)) {
                     throw e;
@@ -112,9 +117,9 @@ final class LedgerWriter implements BatchWriter {
                     rows.add(LedgerRows.toRecord(e));
                 }
             }
-            var insert = tx.insertInto(USAGE_LEDGER, USAGE_LEDGER.fields());
+            var insert = tx.insertInto(USAGE_LEDGER, COLUMNS);
             for (UsageLedgerRecord r : rows) {
-                insert = insert.values(r.intoArray());
+                insert = insert.values(COLUMNS.stream().map(r::get).toList());
             }
             insert.execute();
             written += rows.size();
