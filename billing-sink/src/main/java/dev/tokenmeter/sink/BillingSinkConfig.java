@@ -12,6 +12,7 @@ import java.util.Map;
 public record BillingSinkConfig(
         String bootstrapServers,
         String groupId,
+        String instanceId,
         String databaseUrl,
         String databaseUser,
         String databasePassword,
@@ -26,6 +27,7 @@ public record BillingSinkConfig(
     public static final List<Key> KEYS = List.of(
             new Key("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", "Kafka bootstrap servers."),
             new Key("GROUP_ID", "tokenmeter-billing-sink", "Consumer group; offsets are stored in Postgres under this name."),
+            new Key("INSTANCE_ID", "", "Stable id of this instance (static group membership: a restart resumes without a rebalance); default the host name."),
             new Key("DATABASE_URL", "jdbc:postgresql://127.0.0.1:5432/tokenmeter", "JDBC URL of the billing database."),
             new Key("DATABASE_USER", "tokenmeter", "Postgres user."),
             new Key("DATABASE_PASSWORD", "", "Postgres password. Never logged."),
@@ -43,6 +45,7 @@ public record BillingSinkConfig(
         return new BillingSinkConfig(
                 v.get("KAFKA_BOOTSTRAP_SERVERS"),
                 v.get("GROUP_ID"),
+                v.get("INSTANCE_ID").isEmpty() ? hostName() : v.get("INSTANCE_ID"),
                 v.get("DATABASE_URL"),
                 v.get("DATABASE_USER"),
                 v.get("DATABASE_PASSWORD"),
@@ -50,6 +53,14 @@ public record BillingSinkConfig(
                 integer(v, "BATCH_MAX_RECORDS", 1, 50_000),
                 duration(v, "RETRY_BACKOFF_MAX"),
                 integer(v, "METRICS_PORT", -1, 65535));
+    }
+
+    static String hostName() {
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.net.UnknownHostException e) {
+            return "billing-sink";
+        }
     }
 
     @Override

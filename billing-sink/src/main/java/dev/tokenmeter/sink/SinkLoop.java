@@ -67,6 +67,10 @@ final class SinkLoop implements Runnable, AutoCloseable {
         props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         props.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, config.batchMaxRecords());
         props.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, 300_000);
+        // Static membership: a restarted instance takes its partitions back at once instead of waiting
+        // for the group to notice the old member is gone.
+        props.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, config.instanceId() + "-" + name);
+        props.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 30_000);
         this.consumer = new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer());
     }
 
