@@ -6,6 +6,9 @@ import dev.tokenmeter.events.serde.EventSerdes;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.jooq.DSLContext;
+import org.jooq.Field;
+import org.jooq.Record;
+import org.jooq.Table;
 import org.jooq.impl.DSL;
 
 import java.time.ZoneOffset;
@@ -13,6 +16,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 import static dev.tokenmeter.db.jooq.Tables.USAGE_TOTAL_HOURLY;
 import static dev.tokenmeter.db.jooq.Tables.USAGE_TOTAL_MONTHLY;
@@ -75,99 +79,70 @@ final class TotalsWriter implements BatchWriter {
     }
 
     private static void upsertHourly(DSLContext tx, Iterable<UsageTotal> totals) {
-        var t = USAGE_TOTAL_HOURLY;
-        var insert = tx.insertInto(t, t.USER_ID, t.MODEL, t.KEY_SOURCE, t.HOUR_START, t.TENANT_ID, t.EVENT_COUNT, t.SUCCEEDED_COUNT,
-                t.FAILED_COUNT, t.CANCELLED_COUNT, t.REJECTED_COUNT, t.PROMPT_TOKENS, t.CACHED_PROMPT_TOKENS, t.COMPLETION_TOKENS,
-                t.REASONING_TOKENS, t.COST_NANO_USD, t.FIRST_EVENT_AT, t.LAST_EVENT_AT, t.REVISION, t.IS_FINAL);
-        boolean any = false;
-        for (UsageTotal u : totals) {
-            any = true;
-            insert = insert.values(u.getUserId(), u.getModel(), u.getKeySource().name(), LedgerRows.utc(u.getPeriodStart()),
-                    u.getTenantId(), u.getEventCount(), u.getSucceededCount(), u.getFailedCount(), u.getCancelledCount(),
-                    u.getRejectedCount(), u.getPromptTokens(), u.getCachedPromptTokens(), u.getCompletionTokens(),
-                    u.getReasoningTokens(), u.getCostNanoUsd(), LedgerRows.utc(u.getFirstEventAt()),
-                    LedgerRows.utc(u.getLastEventAt()), u.getRevision(), u.getIsFinal());
-        }
-        if (!any) {
-            return;
-        }
-        insert.onConflict(t.USER_ID, t.MODEL, t.KEY_SOURCE, t.HOUR_START).doUpdate()
-                .set(t.TENANT_ID, DSL.excluded(t.TENANT_ID))
-                .set(t.EVENT_COUNT, DSL.excluded(t.EVENT_COUNT))
-                .set(t.SUCCEEDED_COUNT, DSL.excluded(t.SUCCEEDED_COUNT))
-                .set(t.FAILED_COUNT, DSL.excluded(t.FAILED_COUNT))
-                .set(t.CANCELLED_COUNT, DSL.excluded(t.CANCELLED_COUNT))
-                .set(t.REJECTED_COUNT, DSL.excluded(t.REJECTED_COUNT))
-                .set(t.PROMPT_TOKENS, DSL.excluded(t.PROMPT_TOKENS))
-                .set(t.CACHED_PROMPT_TOKENS, DSL.excluded(t.CACHED_PROMPT_TOKENS))
-                .set(t.COMPLETION_TOKENS, DSL.excluded(t.COMPLETION_TOKENS))
-                .set(t.REASONING_TOKENS, DSL.excluded(t.REASONING_TOKENS))
-                .set(t.COST_NANO_USD, DSL.excluded(t.COST_NANO_USD))
-                .set(t.FIRST_EVENT_AT, DSL.excluded(t.FIRST_EVENT_AT))
-                .set(t.LAST_EVENT_AT, DSL.excluded(t.LAST_EVENT_AT))
-                .set(t.REVISION, DSL.excluded(t.REVISION))
-                .set(t.IS_FINAL, DSL.field(DSL.condition(t.IS_FINAL).or(DSL.condition(DSL.excluded(t.IS_FINAL)))))
-                .set(t.UPDATED_AT, DSL.currentOffsetDateTime())
-                .where(t.REVISION.lt(DSL.excluded(t.REVISION)))
-                .execute();
-        // A final marker for a revision already stored (e.g. the final copy of the last running total).
-        // Handled by the OR above when the revision is higher; equal revisions only need the flag.
-        for (UsageTotal u : totals) {
-            if (u.getIsFinal()) {
-                tx.update(t).set(t.IS_FINAL, true)
-                        .where(t.USER_ID.eq(u.getUserId()), t.MODEL.eq(u.getModel()), t.KEY_SOURCE.eq(u.getKeySource().name()),
-                                t.HOUR_START.eq(LedgerRows.utc(u.getPeriodStart())), t.REVISION.eq(u.getRevision()),
-                                t.IS_FINAL.isFalse())
-                        .execute();
-            }
-        }
+        upsert(tx, USAGE_TOTAL_HOURLY, USAGE_TOTAL_HOURLY.HOUR_START, u -> LedgerRows.utc(u.getPeriodStart()), totals);
     }
 
     private static void upsertMonthly(DSLContext tx, Iterable<UsageTotal> totals) {
-        var t = USAGE_TOTAL_MONTHLY;
-        var insert = tx.insertInto(t, t.USER_ID, t.MODEL, t.KEY_SOURCE, t.BILLING_MONTH, t.TENANT_ID, t.EVENT_COUNT, t.SUCCEEDED_COUNT,
-                t.FAILED_COUNT, t.CANCELLED_COUNT, t.REJECTED_COUNT, t.PROMPT_TOKENS, t.CACHED_PROMPT_TOKENS, t.COMPLETION_TOKENS,
-                t.REASONING_TOKENS, t.COST_NANO_USD, t.FIRST_EVENT_AT, t.LAST_EVENT_AT, t.REVISION, t.IS_FINAL);
+        upsert(tx, USAGE_TOTAL_MONTHLY, USAGE_TOTAL_MONTHLY.BILLING_MONTH,
+                u -> u.getPeriodStart().atZone(ZoneOffset.UTC).toLocalDate(), totals);
+    }
+
+    /**
+     * One multi-row upsert into either totals table; they share every column but the period's, which
+     * is {@code hour_start} (timestamptz) or {@code billing_month} (date).
+     */
+    private static <R extends Record, P> void upsert(DSLContext tx, Table<R> table, Field<P> period,
+                                                     Function<UsageTotal, P> periodOf, Iterable<UsageTotal> totals) {
+        List<Field<?>> keys = List.of(col(table, "user_id"), col(table, "model"), col(table, "key_source"), period);
+        List<String> values = List.of("tenant_id", "event_count", "succeeded_count", "failed_count", "cancelled_count",
+                "rejected_count", "prompt_tokens", "cached_prompt_tokens", "completion_tokens", "reasoning_tokens",
+                "cost_nano_usd", "first_event_at", "last_event_at", "revision");
+        List<Field<?>> columns = new ArrayList<>(keys);
+        values.forEach(v -> columns.add(col(table, v)));
+        Field<Boolean> isFinal = table.field("is_final", Boolean.class);
+        Field<Long> revision = table.field("revision", Long.class);
+        columns.add(isFinal);
+
+        var insert = tx.insertInto(table, columns);
+        List<UsageTotal> finals = new ArrayList<>();
         boolean any = false;
         for (UsageTotal u : totals) {
             any = true;
-            insert = insert.values(u.getUserId(), u.getModel(), u.getKeySource().name(),
-                    u.getPeriodStart().atZone(ZoneOffset.UTC).toLocalDate(),
+            insert = insert.values(u.getUserId(), u.getModel(), u.getKeySource().name(), periodOf.apply(u),
                     u.getTenantId(), u.getEventCount(), u.getSucceededCount(), u.getFailedCount(), u.getCancelledCount(),
                     u.getRejectedCount(), u.getPromptTokens(), u.getCachedPromptTokens(), u.getCompletionTokens(),
                     u.getReasoningTokens(), u.getCostNanoUsd(), LedgerRows.utc(u.getFirstEventAt()),
                     LedgerRows.utc(u.getLastEventAt()), u.getRevision(), u.getIsFinal());
+            if (u.getIsFinal()) {
+                finals.add(u);
+            }
         }
         if (!any) {
             return;
         }
-        insert.onConflict(t.USER_ID, t.MODEL, t.KEY_SOURCE, t.BILLING_MONTH).doUpdate()
-                .set(t.TENANT_ID, DSL.excluded(t.TENANT_ID))
-                .set(t.EVENT_COUNT, DSL.excluded(t.EVENT_COUNT))
-                .set(t.SUCCEEDED_COUNT, DSL.excluded(t.SUCCEEDED_COUNT))
-                .set(t.FAILED_COUNT, DSL.excluded(t.FAILED_COUNT))
-                .set(t.CANCELLED_COUNT, DSL.excluded(t.CANCELLED_COUNT))
-                .set(t.REJECTED_COUNT, DSL.excluded(t.REJECTED_COUNT))
-                .set(t.PROMPT_TOKENS, DSL.excluded(t.PROMPT_TOKENS))
-                .set(t.CACHED_PROMPT_TOKENS, DSL.excluded(t.CACHED_PROMPT_TOKENS))
-                .set(t.COMPLETION_TOKENS, DSL.excluded(t.COMPLETION_TOKENS))
-                .set(t.REASONING_TOKENS, DSL.excluded(t.REASONING_TOKENS))
-                .set(t.COST_NANO_USD, DSL.excluded(t.COST_NANO_USD))
-                .set(t.FIRST_EVENT_AT, DSL.excluded(t.FIRST_EVENT_AT))
-                .set(t.LAST_EVENT_AT, DSL.excluded(t.LAST_EVENT_AT))
-                .set(t.REVISION, DSL.excluded(t.REVISION))
-                .set(t.IS_FINAL, DSL.field(DSL.condition(t.IS_FINAL).or(DSL.condition(DSL.excluded(t.IS_FINAL)))))
-                .set(t.UPDATED_AT, DSL.currentOffsetDateTime())
-                .where(t.REVISION.lt(DSL.excluded(t.REVISION)))
-                .execute();
-        for (UsageTotal u : totals) {
-            if (u.getIsFinal()) {
-                tx.update(t).set(t.IS_FINAL, true)
-                        .where(t.USER_ID.eq(u.getUserId()), t.MODEL.eq(u.getModel()), t.KEY_SOURCE.eq(u.getKeySource().name()),
-                                t.BILLING_MONTH.eq(u.getPeriodStart().atZone(ZoneOffset.UTC).toLocalDate()),
-                                t.REVISION.eq(u.getRevision()), t.IS_FINAL.isFalse())
-                        .execute();
-            }
+        Map<Field<?>, Object> updates = new LinkedHashMap<>();
+        values.forEach(v -> updates.put(col(table, v), DSL.excluded(col(table, v))));
+        // is_final is sticky: once a period was final it stays final.
+        updates.put(isFinal, DSL.field(DSL.condition(isFinal).or(DSL.condition(DSL.excluded(isFinal)))));
+        updates.put(table.field("updated_at"), DSL.currentOffsetDateTime());
+        insert.onConflict(keys).doUpdate().set(updates).where(revision.lt(DSL.excluded(revision))).execute();
+
+        // The final copy of a total whose revision is already stored only needs the flag.
+        for (UsageTotal u : finals) {
+            tx.update(table).set(isFinal, true)
+                    .where(table.field("user_id", String.class).eq(u.getUserId()),
+                            table.field("model", String.class).eq(u.getModel()),
+                            table.field("key_source", String.class).eq(u.getKeySource().name()),
+                            period.eq(periodOf.apply(u)), revision.eq(u.getRevision()), isFinal.isFalse())
+                    .execute();
         }
+    }
+
+    private static Field<?> col(Table<?> table, String name) {
+        Field<?> field = table.field(name);
+        if (field == null) {
+            throw new IllegalStateException(table.getName() + " has no column " + name);
+        }
+        return field;
     }
 }
