@@ -120,6 +120,7 @@ class EdgeProxyIT {
         assertThat(event.getTenantId()).isEqualTo(user.tenantId());
         assertThat(event.getUpstreamRequestId()).isEqualTo(response.headers().firstValue("x-request-id").orElseThrow());
         assertThat(event.getHttpStatus()).isEqualTo(200);
+        assertThat(response.headers().firstValue("x-tokenmeter-event-id")).hasValue(event.getEventId());
         assertThat(bed.quota.usedNanoUsd(user.userId())).isEqualTo(cost);
         assertThat(bed.quota.reservedNanoUsd(user.userId())).isZero();
     }
@@ -352,6 +353,7 @@ class EdgeProxyIT {
         assertThat(event.getOutcome()).isEqualTo(Outcome.FAILED);
         assertThat(event.getHttpStatus()).isEqualTo(500);
         assertThat(event.getCostNanoUsd()).isZero();
+        assertThat(response.headers().firstValue("x-tokenmeter-event-id")).hasValue(event.getEventId());
         assertThat(event.getKeySource()).isEqualTo(KeySource.SERVICE_CREDIT);
         assertThat(bed.quota.usedNanoUsd(user.userId())).isZero();
         assertThat(bed.quota.reservedNanoUsd(user.userId())).isZero();

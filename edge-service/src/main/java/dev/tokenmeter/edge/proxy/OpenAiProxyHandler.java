@@ -72,6 +72,8 @@ public final class OpenAiProxyHandler {
     /** Request headers passed upstream besides Content-Type/Accept; never Authorization or OpenAI-Organization. */
     private static final Set<String> PASSED_REQUEST_HEADERS = Set.of("openai-beta", "idempotency-key", "x-stainless-retry-count");
     private static final int MAX_ERROR_BODY_BYTES = 1 << 20;
+    /** Response header with the id of the call's usage event (absent only when the caller was not authenticated). */
+    public static final String EVENT_ID_HEADER = "x-tokenmeter-event-id";
 
     private final Authenticator authenticator;
     private final PriceBook priceBook;
@@ -170,6 +172,8 @@ public final class OpenAiProxyHandler {
                     : "Incorrect API key provided: " + ApiKeys.redact(presented) + "."));
             return;
         }
+        // The one event of this call carries this id: callers and reconciliation can match answers to events.
+        ctx.header(EVENT_ID_HEADER, call.eventId);
 
         byte[] body;
         try {
