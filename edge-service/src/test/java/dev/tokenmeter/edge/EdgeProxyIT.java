@@ -430,9 +430,18 @@ class EdgeProxyIT {
         assertThat(r.statusCode()).isEqualTo(200);
         assertThat(r.body()).contains("response.completed");
 
-        await("two events").atMost(Duration.ofSeconds(20)).until(() -> bed.events(user.userId()).size() >= 2);
+        String completions = "{\"model\":\"gpt-4o-mini\",\"prompt\":\"Once upon a time\",\"max_tokens\":5,\"stream\":true}";
+        HttpResponse<String> c = bed.post("/v1/completions", user.key(), completions);
+        assertThat(c.statusCode()).isEqualTo(200);
+        assertThat(c.body()).contains("text_completion").endsWith("data: [DONE]\n\n");
+        Usage completionsUsage = FakeOpenAi.usageFor("/v1/completions", openAi.requests().getLast().body());
+
+        await("three events").atMost(Duration.ofSeconds(20)).until(() -> bed.events(user.userId()).size() >= 3);
         List<UsageEvent> events = bed.events(user.userId());
-        assertThat(events).hasSize(2);
+        assertThat(events).hasSize(3);
+        assertThat(events.get(2).getUsageSource()).isEqualTo(UsageSource.REPORTED);
+        assertThat(events.get(2).getCompletionTokens()).isEqualTo(5).isEqualTo(completionsUsage.completionTokens());
+        assertThat(events.get(2).getCostNanoUsd()).isEqualTo(miniCost(completionsUsage.promptTokens(), 0, 5));
         Usage embedUsage = FakeOpenAi.usageFor("/v1/embeddings", embed);
         assertThat(events.get(0).getCostNanoUsd()).isEqualTo(embedUsage.promptTokens() * 20);
         assertThat(events.get(0).getUsageSource()).isEqualTo(UsageSource.REPORTED);
