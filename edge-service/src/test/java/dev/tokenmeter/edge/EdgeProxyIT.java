@@ -227,6 +227,27 @@ class EdgeProxyIT {
     }
 
     @Test
+    void streamThatStallsAfterItsHeadersIsCutAtTheIdleTimeoutAndBilledEstimated(Engines engines) throws Exception {
+        try (FakeOpenAi stalling = FakeOpenAi.builder().streamChunkDelay(Duration.ofSeconds(4)).build();
+             EdgeTestBed stallBed = new EdgeTestBed(engines, stalling, Map.of("UPSTREAM_REQUEST_TIMEOUT", "700ms"))) {
+            User user = stallBed.newUser(Money.usd(5));
+            long start = System.nanoTime();
+            HttpResponse<String> response = stallBed.post("/v1/chat/completions", user.key(),
+                    EdgeTestBed.chatStream("gpt-4o-mini", "take your time"));
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(3));
+            assertThat(response.statusCode()).isEqualTo(200);
+            assertThat(response.body()).contains("\"role\":\"assistant\"").doesNotContain("[DONE]");
+            await("stalled call's event").atMost(Duration.ofSeconds(20)).until(() -> !stallBed.events(user.userId()).isEmpty());
+            UsageEvent event = stallBed.events(user.userId()).getFirst();
+            assertThat(event.getOutcome()).isEqualTo(Outcome.FAILED);
+            assertThat(event.getUsageSource()).isEqualTo(UsageSource.ESTIMATED);
+            assertThat(event.getAttributes()).containsEntry("failure", "upstream_stream_cut");
+            assertThat(event.getCostNanoUsd()).isEqualTo(miniCost(event.getPromptTokens(), 0, 0)).isPositive();
+            assertThat(stallBed.quota.reservedNanoUsd(user.userId())).isZero();
+        }
+    }
+
+    @Test
     void personalKeyCallsGoUpstreamWithTheUsersOwnDecryptedKey() throws Exception {
         User user = bed.newUser(Money.usd(5));
         dev.tokenmeter.edge.crypto.PersonalKeyCipher cipher = new dev.tokenmeter.edge.crypto.PersonalKeyCipher("k1", MASTER_KEY);

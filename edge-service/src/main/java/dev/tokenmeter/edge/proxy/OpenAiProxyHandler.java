@@ -89,6 +89,7 @@ public final class OpenAiProxyHandler {
     private final long defaultMaxCompletionTokens;
     private final String edgeInstance;
     private final Clock clock;
+    private final HttpResponse.BodyHandler<InputStream> bodyHandler;
 
     private OpenAiProxyHandler(Builder b) {
         this.authenticator = Objects.requireNonNull(b.authenticator, "authenticator");
@@ -105,6 +106,7 @@ public final class OpenAiProxyHandler {
         this.defaultMaxCompletionTokens = b.defaultMaxCompletionTokens;
         this.edgeInstance = b.edgeInstance;
         this.clock = b.clock;
+        this.bodyHandler = UpstreamBody.handler(upstreamRequestTimeout);
     }
 
     public static Builder builder() {
@@ -276,7 +278,7 @@ public final class OpenAiProxyHandler {
         HttpResponse<InputStream> response;
         long upstreamStart = System.nanoTime();
         try {
-            response = upstream.send(request.build(), UpstreamBody.HANDLER);
+            response = upstream.send(request.build(), bodyHandler);
         } catch (HttpTimeoutException e) {
             metrics.upstream(Duration.ofNanos(System.nanoTime() - upstreamStart));
             releaseQuietly(call);
