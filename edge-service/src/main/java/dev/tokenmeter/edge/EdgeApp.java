@@ -8,7 +8,13 @@ import dev.tokenmeter.edge.crypto.PersonalKeyCipher;
 import dev.tokenmeter.edge.pricing.PriceBook;
 import dev.tokenmeter.edge.proxy.EdgeMetrics;
 import dev.tokenmeter.edge.proxy.OpenAiProxyHandler;
+import dev.tokenmeter.edge.account.PostgresAccountDirectory;
+import dev.tokenmeter.edge.proxy.QuotaEngineGate;
 import dev.tokenmeter.edge.proxy.QuotaGate;
+import dev.tokenmeter.edge.quota.JooqUsageBaseline;
+import dev.tokenmeter.edge.quota.QuotaConfig;
+import dev.tokenmeter.edge.quota.QuotaEngine;
+import dev.tokenmeter.edge.quota.QuotaRedis;
 import dev.tokenmeter.edge.proxy.UpstreamKeys;
 import dev.tokenmeter.edge.publish.EventSink;
 import dev.tokenmeter.edge.publish.KafkaEventSink;
@@ -61,11 +67,16 @@ public final class EdgeApp implements AutoCloseable {
      */
     public static EdgeApp start(EdgeConfig config, DataSource dataSource, QuotaGate quota, EventSink sink,
                                 List<Consumer<RoutesConfig>> extraRoutes) {
+        return start(config, dataSource, quota, sink, extraRoutes, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+    }
+
+    /** As above, with the registry the other parts (e.g. the quota engine) already report to. */
+    public static EdgeApp start(EdgeConfig config, DataSource dataSource, QuotaGate quota, EventSink sink,
+                                List<Consumer<RoutesConfig>> extraRoutes, PrometheusMeterRegistry registry) {
         DSLContext db = DSL.using(dataSource, SQLDialect.POSTGRES);
         PriceBook priceBook = PriceBook.load(db, config.defaultPriceModel(), config.priceRefreshInterval());
         PersonalKeyCipher cipher = config.personalKeyMasterKey().isEmpty() ? null
                 : new PersonalKeyCipher(config.personalKeyMasterKeyId(), config.personalKeyMasterKey());
-        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         HttpClient upstream = HttpClient.newBuilder()
                 .version(HttpClient.Version.HTTP_1_1)
                 .connectTimeout(config.upstreamConnectTimeout())
@@ -122,19 +133,33 @@ public final class EdgeApp implements AutoCloseable {
                 .clientId("edge-" + config.edgeInstance())
                 .build();
         EventSink sink = new KafkaEventSink(publisher);
-        QuotaGate quota = quotaGate(config);
-        EdgeApp app = start(config, dataSource, quota, sink, List.of());
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        QuotaConfig quotaConfig = QuotaConfig.fromEnv(System.getenv());
+        QuotaRedis redis = QuotaRedis.connect(config.redisUri(), quotaConfig.redisTimeout());
+        QuotaEngine engine = quotaEngine(quotaConfig, redis, dataSource, registry);
+        QuotaGate quota = new QuotaEngineGate(engine, redis.connection(), quotaConfig.failurePolicy());
+        EdgeApp app = start(config, dataSource, quota, sink, List.of(), registry);
         LOG.info("edge listening on {}", app.server().baseUrl());
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             app.close();
             sink.close();
+            engine.close();
+            redis.close();
             dataSource.close();
         }, "edge-shutdown"));
     }
 
-    /** The quota engine behind the proxy's port; wired once module quota is merged. */
-    static QuotaGate quotaGate(EdgeConfig config) {
-        throw new IllegalStateException("the quota engine is not wired into EdgeApp yet (REDIS_URI=" + config.redisUri() + ")");
+    /** The Redis quota engine over the account directory and usage baseline in Postgres. */
+    public static QuotaEngine quotaEngine(QuotaConfig quotaConfig, QuotaRedis redis, DataSource dataSource,
+                                          io.micrometer.core.instrument.MeterRegistry registry) {
+        return QuotaEngine.builder()
+                .redis(redis.connection())
+                .accountDirectory(new PostgresAccountDirectory(dataSource, quotaConfig.accountCacheTtl()))
+                .usageBaseline(new JooqUsageBaseline(dataSource))
+                .config(quotaConfig)
+                .meterRegistry(registry)
+                .build()
+                .warmUp();
     }
 
     static HikariDataSource dataSource(EdgeConfig config) {

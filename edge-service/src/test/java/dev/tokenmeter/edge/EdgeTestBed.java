@@ -3,6 +3,17 @@ package dev.tokenmeter.edge;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.tokenmeter.edge.auth.ApiKeys;
+import dev.tokenmeter.edge.proxy.QuotaEngineGate;
+import dev.tokenmeter.edge.proxy.QuotaGate;
+import dev.tokenmeter.edge.quota.QuotaConfig;
+import dev.tokenmeter.edge.quota.QuotaEngine;
+import dev.tokenmeter.edge.quota.QuotaRedis;
+import dev.tokenmeter.edge.quota.UsageSnapshot;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import org.postgresql.ds.PGSimpleDataSource;
+
+import javax.sql.DataSource;
 import dev.tokenmeter.edge.publish.KafkaEventSink;
 import dev.tokenmeter.events.UsageEvent;
 import dev.tokenmeter.events.publish.UsageEventPublisher;
@@ -38,7 +49,7 @@ import static dev.tokenmeter.db.jooq.Tables.API_KEY;
 import static dev.tokenmeter.db.jooq.Tables.PLAN;
 
 /**
- * One edge wired exactly as {@link EdgeApp} wires it, on real engines: a fresh migrated Postgres database, a
+ * One edge wired exactly as {@link EdgeApp} wires it, on real engines: the Redis quota engine, a fresh migrated Postgres database, a
  * unique usage-events topic on the real broker (events published through {@link UsageEventPublisher} and read
  * back with a real consumer), and the fake OpenAI upstream.
  */
@@ -54,13 +65,22 @@ final class EdgeTestBed implements AutoCloseable {
     final DSLContext db;
     final String topic;
     final KafkaEventSink sink;
-    final TestQuotaGate quota = new TestQuotaGate();
+    final QuotaRedis quotaRedis;
+    final QuotaEngine quotaEngine;
     final EdgeApp app;
     final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
     private final KafkaConsumer<String, UsageEvent> consumer;
     private final Map<String, List<UsageEvent>> eventsByUser = new HashMap<>();
 
     EdgeTestBed(Engines engines, FakeOpenAi openAi, Map<String, String> env) {
+        this(engines, openAi, env, false);
+    }
+
+    /**
+     * @param accountsUnreachable the quota engine reads accounts from a database that does not exist, so every
+     *                            decision is QUOTA_UNAVAILABLE (the engine's fail-closed answer)
+     */
+    EdgeTestBed(Engines engines, FakeOpenAi openAi, Map<String, String> env, boolean accountsUnreachable) {
         this.openAi = openAi;
         String jdbcUrl = engines.postgres().createMigratedDatabase("edge");
         HikariConfig hikari = new HikariConfig();
@@ -86,8 +106,23 @@ final class EdgeTestBed implements AutoCloseable {
         all.put("OPENAI_API_KEY", SERVICE_KEY);
         all.put("DATABASE_URL", jdbcUrl);
         all.putIfAbsent("UPSTREAM_REQUEST_TIMEOUT", "10s");
+        // The engine's 100 ms production default is too tight for a 2-core box shared by several builds.
+        all.putIfAbsent("QUOTA_REDIS_TIMEOUT_MS", "2000");
         EdgeConfig config = EdgeConfig.fromEnv(all);
-        this.app = EdgeApp.start(config, dataSource, quota, sink, List.of());
+        QuotaConfig quotaConfig = QuotaConfig.fromEnv(all).withBackgroundOff();
+        this.quotaRedis = QuotaRedis.connect(engines.redis().uri(), quotaConfig.redisTimeout());
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        DataSource accounts = dataSource;
+        if (accountsUnreachable) {
+            PGSimpleDataSource missing = new PGSimpleDataSource();
+            missing.setUrl(engines.postgres().jdbcUrl("no_such_database_" + UUID.randomUUID().toString().substring(0, 8)));
+            missing.setUser(engines.postgres().user());
+            missing.setPassword(engines.postgres().password());
+            accounts = missing;
+        }
+        this.quotaEngine = EdgeApp.quotaEngine(quotaConfig, quotaRedis, accounts, registry);
+        QuotaGate quota = new QuotaEngineGate(quotaEngine, quotaRedis.connection(), quotaConfig.failurePolicy());
+        this.app = EdgeApp.start(config, dataSource, quota, sink, List.of(), registry);
 
         Properties props = new Properties();
         props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, engines.kafka().bootstrapServers());
@@ -105,16 +140,18 @@ final class EdgeTestBed implements AutoCloseable {
 
     /** A fresh user on their own plan with {@code creditNanoUsd} of monthly credit, and an issued service key. */
     User newUser(long creditNanoUsd) {
+        return newUser(creditNanoUsd, 10_000);
+    }
+
+    User newUser(long creditNanoUsd, int requestsPerMinute) {
         String userId = "u-" + UUID.randomUUID().toString().substring(0, 8);
         String tenantId = "t-" + userId;
         String planId = "plan-" + userId;
         db.insertInto(PLAN).set(PLAN.PLAN_ID, planId).set(PLAN.DISPLAY_NAME, planId)
-                .set(PLAN.MONTHLY_CREDIT_NANO_USD, creditNanoUsd).set(PLAN.REQUESTS_PER_MINUTE, 10_000)
+                .set(PLAN.MONTHLY_CREDIT_NANO_USD, creditNanoUsd).set(PLAN.REQUESTS_PER_MINUTE, requestsPerMinute)
                 .set(PLAN.TOKENS_PER_MINUTE, 10_000_000L).execute();
         db.insertInto(ACCOUNT).set(ACCOUNT.USER_ID, userId).set(ACCOUNT.TENANT_ID, tenantId).set(ACCOUNT.PLAN_ID, planId).execute();
-        User user = issueKey(userId, tenantId);
-        quota.account(userId, creditNanoUsd);
-        return user;
+        return issueKey(userId, tenantId);
     }
 
     User issueKey(String userId, String tenantId) {
@@ -124,6 +161,19 @@ final class EdgeTestBed implements AutoCloseable {
                 .set(API_KEY.KEY_PREFIX, issued.prefix()).set(API_KEY.SALT, issued.salt()).set(API_KEY.KEY_HASH, issued.hash())
                 .execute();
         return new User(userId, tenantId, apiKeyId, issued.key());
+    }
+
+    /** The quota engine's real-time view of the user this month. */
+    UsageSnapshot usage(String userId) {
+        return quotaEngine.usage(userId, quotaEngine.currentMonth());
+    }
+
+    long usedNanoUsd(String userId) {
+        return usage(userId).settledNanoUsd();
+    }
+
+    long reservedNanoUsd(String userId) {
+        return usage(userId).reservedNanoUsd();
     }
 
     void revoke(User user) {
@@ -181,6 +231,8 @@ final class EdgeTestBed implements AutoCloseable {
     public void close() {
         app.close();
         sink.close();
+        quotaEngine.close();
+        quotaRedis.close();
         consumer.close();
         dataSource.close();
         client.close();
