@@ -55,6 +55,7 @@ public final class QuotaEngine implements AutoCloseable {
     private final QuotaReconciler reconciler;
     private final Object[] rebuildLocks = new Object[LOCK_STRIPES];
     private final Timer latency;
+    private final java.util.concurrent.ConcurrentHashMap<String, Counter> decisionCounters = new java.util.concurrent.ConcurrentHashMap<>();
     private final Counter rebuilds;
     private final ScheduledExecutorService background;
 
@@ -118,9 +119,15 @@ public final class QuotaEngine implements AutoCloseable {
         long start = System.nanoTime();
         Decision d = decide(request);
         latency.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
-        meters.counter("tokenmeter.quota.decisions", "mode", d.mode().name(), "route", d.route().name(),
-                "reason", d.rejectReason() == null ? "none" : d.rejectReason().name()).increment();
+        decisionCounter(d).increment();
         return d;
+    }
+
+    private Counter decisionCounter(Decision d) {
+        String reason = d.rejectReason() == null ? "none" : d.rejectReason().name();
+        return decisionCounters.computeIfAbsent(d.mode().name() + '/' + d.route().name() + '/' + reason,
+                k -> Counter.builder("tokenmeter.quota.decisions").description("quota decisions by mode, route and reason")
+                        .tag("mode", d.mode().name()).tag("route", d.route().name()).tag("reason", reason).register(meters));
     }
 
     private Decision decide(ReserveRequest r) {
@@ -151,6 +158,10 @@ public final class QuotaEngine implements AutoCloseable {
             } catch (RebuildUnavailable e) {
                 breaker.onSuccess();
                 log.warn("rebuild of the month counters failed: {}", e.getCause() == null ? e.getMessage() : e.getCause().toString());
+            } catch (RuntimeException e) {
+                // Unexpected (a bug, a malformed reply): never leave the breaker half-open, never guess.
+                breaker.onFailure();
+                log.error("quota decision failed unexpectedly", e);
             }
         }
         return degraded(account, r, keys, month, now);
@@ -362,6 +373,7 @@ public final class QuotaEngine implements AutoCloseable {
                     return new UsageSnapshot(userId, month, a.monthlyCreditNanoUsd(), settled, reserved, (Long) out.get(3),
                             Math.max(0, a.monthlyCreditNanoUsd() - settled - reserved), DecisionMode.REDIS);
                 }
+                breaker.onSuccess(); // Redis answered; the counters just would not stay
             } catch (RedisException e) {
                 breaker.onFailure();
             } catch (RebuildUnavailable e) {
