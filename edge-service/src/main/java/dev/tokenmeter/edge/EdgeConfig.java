@@ -11,7 +11,7 @@ import java.util.function.Function;
 /**
  * Everything the edge reads from its environment, in one immutable record. Every key has a default and a
  * one-line description ({@link #KEYS}); a bad value fails start-up with a message that names the key.
- * Secrets ({@code OPENAI_API_KEY}, {@code PERSONAL_KEY_MASTER_KEY}, {@code DATABASE_PASSWORD}) never appear in
+ * Secrets ({@code OPENAI_API_KEY}, {@code PERSONAL_KEY_MASTER_KEY}, {@code DATABASE_PASSWORD}, {@code ADMIN_TOKEN}) never appear in
  * {@link #toString()}.
  */
 public record EdgeConfig(
@@ -35,7 +35,12 @@ public record EdgeConfig(
         String topicPrefix,
         String personalKeyMasterKeyId,
         String personalKeyMasterKey,
-        String edgeInstance) {
+        String edgeInstance,
+        java.nio.file.Path spoolDir,
+        long spoolMaxBytes,
+        Duration spoolFsyncInterval,
+        Duration spoolSendTimeout,
+        String adminToken) {
 
     /** One documented setting: its environment variable, default and description. */
     public record Key(String name, String defaultValue, String description) {
@@ -62,7 +67,12 @@ public record EdgeConfig(
             new Key("TOPIC_PREFIX", "", "Prefix of every topic name (see usage-events Topics)."),
             new Key("PERSONAL_KEY_MASTER_KEY_ID", "k1", "Id of the master key that seals users' own provider keys."),
             new Key("PERSONAL_KEY_MASTER_KEY", "", "Base64 of 32 random bytes (AES-256) sealing users' own provider keys; empty disables personal keys. Never logged."),
-            new Key("EDGE_INSTANCE", "edge-1", "Name of this edge in usage events."));
+            new Key("EDGE_INSTANCE", "edge-1", "Name of this edge in usage events."),
+            new Key("SPOOL_DIR", "./spool", "Directory of the durable local event spool (used while Kafka is unreachable); must survive restarts."),
+            new Key("SPOOL_MAX_BYTES", "1073741824", "Largest spool size in bytes; past it calls are refused with 503 instead of losing events."),
+            new Key("SPOOL_FSYNC_INTERVAL", "2ms", "Group-commit interval of the spool: spooled events wait at most this long (plus the fsync) for durability."),
+            new Key("SPOOL_SEND_TIMEOUT", "2s", "An event Kafka has not acknowledged within this time switches the edge to spooling."),
+            new Key("ADMIN_TOKEN", "", "Bearer token of the admin API (/admin/...); empty disables the admin API. Never logged."));
 
     public EdgeConfig {
         upstreamBaseUrl = normalizeUpstream(upstreamBaseUrl);
@@ -101,7 +111,17 @@ public record EdgeConfig(
                 r.string("TOPIC_PREFIX"),
                 r.string("PERSONAL_KEY_MASTER_KEY_ID"),
                 r.string("PERSONAL_KEY_MASTER_KEY"),
-                r.string("EDGE_INSTANCE"));
+                r.string("EDGE_INSTANCE"),
+                r.parse("SPOOL_DIR", v -> {
+                    if (v.isBlank()) {
+                        throw new IllegalArgumentException("must not be empty");
+                    }
+                    return java.nio.file.Path.of(v);
+                }),
+                r.longValue("SPOOL_MAX_BYTES", 1024, Long.MAX_VALUE),
+                r.duration("SPOOL_FSYNC_INTERVAL"),
+                r.duration("SPOOL_SEND_TIMEOUT"),
+                r.string("ADMIN_TOKEN"));
     }
 
     /** The documented defaults, for tests and {@code --help}. */
@@ -122,7 +142,8 @@ public record EdgeConfig(
         return new EdgeConfig(host, port, URI.create(baseUrl), apiKey, upstreamConnectTimeout, upstreamRequestTimeout,
                 maxBodyBytes, defaultMaxCompletionTokens, defaultPriceModel, priceRefreshInterval, apiKeyCacheTtl,
                 databaseUrl, databaseUser, databasePassword, databasePoolSize, redisUri, kafkaBootstrapServers,
-                topicPrefix, personalKeyMasterKeyId, personalKeyMasterKey, edgeInstance);
+                topicPrefix, personalKeyMasterKeyId, personalKeyMasterKey, edgeInstance, spoolDir, spoolMaxBytes,
+                spoolFsyncInterval, spoolSendTimeout, adminToken);
     }
 
     /** Parses OpenAI-style durations too: 500ms, 5s, 2m, 1h, or a bare number of milliseconds. */
@@ -187,7 +208,9 @@ public record EdgeConfig(
                 + ", kafkaBootstrapServers=" + kafkaBootstrapServers + ", topicPrefix=" + topicPrefix
                 + ", personalKeyMasterKeyId=" + personalKeyMasterKeyId
                 + ", personalKeyMasterKey=" + (personalKeyMasterKey.isEmpty() ? "<unset>" : "<redacted>")
-                + ", edgeInstance=" + edgeInstance + "]";
+                + ", edgeInstance=" + edgeInstance + ", spoolDir=" + spoolDir + ", spoolMaxBytes=" + spoolMaxBytes
+                + ", spoolFsyncInterval=" + spoolFsyncInterval + ", spoolSendTimeout=" + spoolSendTimeout
+                + ", adminToken=" + (adminToken.isEmpty() ? "<unset>" : "<redacted>") + "]";
     }
 
     /** Reads keys with their defaults and collects every bad value, so one start-up names all of them. */

@@ -3,6 +3,7 @@ package dev.tokenmeter.edge;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.tokenmeter.edge.auth.ApiKeys;
+import dev.tokenmeter.edge.account.PostgresAccountDirectory;
 import dev.tokenmeter.edge.proxy.QuotaEngineGate;
 import dev.tokenmeter.edge.proxy.QuotaGate;
 import dev.tokenmeter.edge.quota.QuotaConfig;
@@ -14,7 +15,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import org.postgresql.ds.PGSimpleDataSource;
 
 import javax.sql.DataSource;
-import dev.tokenmeter.edge.publish.KafkaEventSink;
+import dev.tokenmeter.edge.publish.SpoolingEventSink;
 import dev.tokenmeter.events.UsageEvent;
 import dev.tokenmeter.events.publish.UsageEventPublisher;
 import dev.tokenmeter.events.serde.EventSerdes;
@@ -53,26 +54,29 @@ import static dev.tokenmeter.db.jooq.Tables.PLAN;
  * unique usage-events topic on the real broker (events published through {@link UsageEventPublisher} and read
  * back with a real consumer), and the fake OpenAI upstream.
  */
-final class EdgeTestBed implements AutoCloseable {
+public final class EdgeTestBed implements AutoCloseable {
 
     static final String SERVICE_KEY = "sk-service-test-0123456789";
 
-    record User(String userId, String tenantId, String apiKeyId, String key) {
+    public record User(String userId, String tenantId, String apiKeyId, String key) {
     }
 
-    final FakeOpenAi openAi;
-    final HikariDataSource dataSource;
-    final DSLContext db;
-    final String topic;
-    final KafkaEventSink sink;
-    final QuotaRedis quotaRedis;
-    final QuotaEngine quotaEngine;
-    final EdgeApp app;
-    final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    public final FakeOpenAi openAi;
+    public final HikariDataSource dataSource;
+    public final DSLContext db;
+    public final String topic;
+    public final String topicPrefix;
+    public final SpoolingEventSink sink;
+    public final QuotaRedis quotaRedis;
+    public final QuotaEngine quotaEngine;
+    /** The quota engine's real-time view, for assertions. */
+    public final QuotaProbe quota;
+    public final EdgeApp app;
+    public final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
     private final KafkaConsumer<String, UsageEvent> consumer;
     private final Map<String, List<UsageEvent>> eventsByUser = new HashMap<>();
 
-    EdgeTestBed(Engines engines, FakeOpenAi openAi, Map<String, String> env) {
+    public EdgeTestBed(Engines engines, FakeOpenAi openAi, Map<String, String> env) {
         this(engines, openAi, env, false);
     }
 
@@ -80,7 +84,7 @@ final class EdgeTestBed implements AutoCloseable {
      * @param accountsUnreachable the quota engine reads accounts from a database that does not exist, so every
      *                            decision is QUOTA_UNAVAILABLE (the engine's fail-closed answer)
      */
-    EdgeTestBed(Engines engines, FakeOpenAi openAi, Map<String, String> env, boolean accountsUnreachable) {
+    public EdgeTestBed(Engines engines, FakeOpenAi openAi, Map<String, String> env, boolean accountsUnreachable) {
         this.openAi = openAi;
         String jdbcUrl = engines.postgres().createMigratedDatabase("edge");
         HikariConfig hikari = new HikariConfig();
@@ -91,20 +95,26 @@ final class EdgeTestBed implements AutoCloseable {
         this.dataSource = new HikariDataSource(hikari);
         this.db = DSL.using(dataSource, SQLDialect.POSTGRES);
 
-        String prefix = Names.unique("edge") + ".";
+        String prefix = env.getOrDefault("TOPIC_PREFIX", Names.unique("edge") + ".");
         Topics topics = Topics.withPrefix(prefix, 1);
         this.topic = topics.usageEvents().name();
         engines.kafka().createTopic(topic, 1);
-        this.sink = new KafkaEventSink(UsageEventPublisher.builder()
-                .bootstrapServers(engines.kafka().bootstrapServers())
-                .topic(topics.usageEvents())
-                .build());
+        this.topicPrefix = prefix;
 
         Map<String, String> all = new HashMap<>(env);
         all.put("EDGE_PORT", "0");
         all.put("UPSTREAM_BASE_URL", openAi.baseUrl());
         all.put("OPENAI_API_KEY", SERVICE_KEY);
         all.put("DATABASE_URL", jdbcUrl);
+        all.putIfAbsent("KAFKA_BOOTSTRAP_SERVERS", engines.kafka().bootstrapServers());
+        all.putIfAbsent("TOPIC_PREFIX", prefix);
+        all.putIfAbsent("REDIS_URI", engines.redis().uri());
+        all.putIfAbsent("SPOOL_SEND_TIMEOUT", "1s");
+        try {
+            all.putIfAbsent("SPOOL_DIR", java.nio.file.Files.createTempDirectory("edge-spool").toString());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
         all.putIfAbsent("UPSTREAM_REQUEST_TIMEOUT", "10s");
         // The engine's 100 ms production default is too tight for a 2-core box shared by several builds.
         all.putIfAbsent("QUOTA_REDIS_TIMEOUT_MS", "2000");
@@ -120,9 +130,13 @@ final class EdgeTestBed implements AutoCloseable {
             missing.setPassword(engines.postgres().password());
             accounts = missing;
         }
-        this.quotaEngine = EdgeApp.quotaEngine(quotaConfig, quotaRedis, accounts, registry);
-        QuotaGate quota = new QuotaEngineGate(quotaEngine, quotaRedis.connection(), quotaConfig.failurePolicy());
-        this.app = EdgeApp.start(config, dataSource, quota, sink, List.of(), registry);
+        this.quotaEngine = EdgeApp.quotaEngine(quotaConfig, quotaRedis,
+                new PostgresAccountDirectory(accounts, quotaConfig.accountCacheTtl()), dataSource, registry);
+        this.quota = new QuotaProbe(quotaEngine);
+        // The production sink, as EdgeApp.main wires it (Kafka first, the spool during an outage).
+        this.sink = EdgeApp.spoolingSink(config, topics);
+        QuotaGate gate = new QuotaEngineGate(quotaEngine, quotaRedis.connection(), quotaConfig.failurePolicy());
+        this.app = EdgeApp.start(config, dataSource, gate, sink, List.of(), registry);
 
         Properties props = new Properties();
         props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, engines.kafka().bootstrapServers());
@@ -134,16 +148,16 @@ final class EdgeTestBed implements AutoCloseable {
         consumer.seekToBeginning(List.of(tp));
     }
 
-    String baseUrl() {
+    public String baseUrl() {
         return app.server().baseUrl();
     }
 
     /** A fresh user on their own plan with {@code creditNanoUsd} of monthly credit, and an issued service key. */
-    User newUser(long creditNanoUsd) {
+    public User newUser(long creditNanoUsd) {
         return newUser(creditNanoUsd, 10_000);
     }
 
-    User newUser(long creditNanoUsd, int requestsPerMinute) {
+    public User newUser(long creditNanoUsd, int requestsPerMinute) {
         String userId = "u-" + UUID.randomUUID().toString().substring(0, 8);
         String tenantId = "t-" + userId;
         String planId = "plan-" + userId;
@@ -154,7 +168,7 @@ final class EdgeTestBed implements AutoCloseable {
         return issueKey(userId, tenantId);
     }
 
-    User issueKey(String userId, String tenantId) {
+    public User issueKey(String userId, String tenantId) {
         ApiKeys.IssuedKey issued = ApiKeys.issue();
         String apiKeyId = "k-" + UUID.randomUUID().toString().substring(0, 8);
         db.insertInto(API_KEY).set(API_KEY.API_KEY_ID, apiKeyId).set(API_KEY.USER_ID, userId)
@@ -164,19 +178,36 @@ final class EdgeTestBed implements AutoCloseable {
     }
 
     /** The quota engine's real-time view of the user this month. */
-    UsageSnapshot usage(String userId) {
+    public UsageSnapshot usage(String userId) {
         return quotaEngine.usage(userId, quotaEngine.currentMonth());
     }
 
-    long usedNanoUsd(String userId) {
-        return usage(userId).settledNanoUsd();
+    public long usedNanoUsd(String userId) {
+        return quota.usedNanoUsd(userId);
     }
 
-    long reservedNanoUsd(String userId) {
-        return usage(userId).reservedNanoUsd();
+    public long reservedNanoUsd(String userId) {
+        return quota.reservedNanoUsd(userId);
     }
 
-    void revoke(User user) {
+    /** Settled and reserved service-credit spend of a user this month, read from the quota engine in Redis. */
+    public static final class QuotaProbe {
+        private final QuotaEngine engine;
+
+        QuotaProbe(QuotaEngine engine) {
+            this.engine = engine;
+        }
+
+        public long usedNanoUsd(String userId) {
+            return engine.usage(userId, engine.currentMonth()).settledNanoUsd();
+        }
+
+        public long reservedNanoUsd(String userId) {
+            return engine.usage(userId, engine.currentMonth()).reservedNanoUsd();
+        }
+    }
+
+    public void revoke(User user) {
         db.update(API_KEY).set(API_KEY.REVOKED_AT, OffsetDateTime.now()).where(API_KEY.API_KEY_ID.eq(user.apiKeyId())).execute();
     }
 
@@ -184,7 +215,7 @@ final class EdgeTestBed implements AutoCloseable {
      * POSTs {@code json} with exactly the headers the official OpenAI SDKs send (openai-python 1.x): Bearer key,
      * JSON content type, {@code Accept: application/json} even for streams, user agent and X-Stainless-* headers.
      */
-    HttpRequest.Builder sdkRequest(String path, String key, String json) {
+    public HttpRequest.Builder sdkRequest(String path, String key, String json) {
         return HttpRequest.newBuilder(URI.create(baseUrl() + path))
                 .timeout(Duration.ofSeconds(30))
                 .header("Authorization", "Bearer " + key)
@@ -203,27 +234,27 @@ final class EdgeTestBed implements AutoCloseable {
                 .POST(HttpRequest.BodyPublishers.ofString(json));
     }
 
-    HttpResponse<String> post(String path, String key, String json) throws Exception {
+    public HttpResponse<String> post(String path, String key, String json) throws Exception {
         return client.send(sdkRequest(path, key, json).build(), HttpResponse.BodyHandlers.ofString());
     }
 
     /** Every event of {@code userId} read from the topic so far (polls the broker once). */
-    synchronized List<UsageEvent> events(String userId) {
+    public synchronized List<UsageEvent> events(String userId) {
         for (ConsumerRecord<String, UsageEvent> r : consumer.poll(Duration.ofMillis(200))) {
             eventsByUser.computeIfAbsent(r.key(), k -> new ArrayList<>()).add(r.value());
         }
         return List.copyOf(eventsByUser.getOrDefault(userId, List.of()));
     }
 
-    static String chat(String model, String userText) {
+    public static String chat(String model, String userText) {
         return "{\"messages\":[{\"role\":\"user\",\"content\":" + quote(userText) + "}],\"model\":\"" + model + "\"}";
     }
 
-    static String chatStream(String model, String userText) {
+    public static String chatStream(String model, String userText) {
         return "{\"messages\":[{\"role\":\"user\",\"content\":" + quote(userText) + "}],\"model\":\"" + model + "\",\"stream\":true}";
     }
 
-    static String quote(String s) {
+    public static String quote(String s) {
         return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
     }
 

@@ -555,7 +555,7 @@ public final class OpenAiProxyHandler {
         }
     }
 
-    private static OpenAiError rejection(QuotaGate.Decision decision) {
+    public static OpenAiError rejection(QuotaGate.Decision decision) {
         QuotaGate.RejectReason reason = decision.rejectReason() == null ? QuotaGate.RejectReason.QUOTA_UNAVAILABLE : decision.rejectReason();
         return switch (reason) {
             case CREDIT_EXHAUSTED -> OpenAiError.insufficientQuota(
@@ -575,7 +575,7 @@ public final class OpenAiProxyHandler {
         return limit == null ? Duration.ofSeconds(1) : limit.resetIn();
     }
 
-    private static void setQuotaHeaders(Context ctx, QuotaGate.Decision d) {
+    public static void setQuotaHeaders(Context ctx, QuotaGate.Decision d) {
         if (d.requests() != null) {
             ctx.header(RateLimitHeaders.LIMIT_REQUESTS, Long.toString(d.requests().limit()));
             ctx.header(RateLimitHeaders.REMAINING_REQUESTS, Long.toString(Math.max(0, d.requests().remaining())));
@@ -629,7 +629,7 @@ public final class OpenAiProxyHandler {
         }
     }
 
-    static String bearerToken(String authorization) {
+    public static String bearerToken(String authorization) {
         if (authorization == null) {
             return null;
         }

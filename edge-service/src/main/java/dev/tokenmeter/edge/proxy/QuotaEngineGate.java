@@ -49,6 +49,16 @@ public final class QuotaEngineGate implements QuotaGate {
     }
 
     @Override
+    public java.util.Optional<RealtimeUsage> usage(String userId, java.time.YearMonth month) {
+        try {
+            dev.tokenmeter.edge.quota.UsageSnapshot u = engine.usage(userId, month);
+            return java.util.Optional.of(new RealtimeUsage(u.creditNanoUsd(), u.settledNanoUsd(), u.reservedNanoUsd()));
+        } catch (IllegalArgumentException unknownUser) {
+            return java.util.Optional.empty();
+        }
+    }
+
+    @Override
     public boolean isReady() {
         return policy == FailurePolicy.FAIL_OPEN || redis.isOpen();
     }

@@ -16,6 +16,21 @@ public interface QuotaGate {
 
     void release(String reservationId);
 
+    /**
+     * Real-time usage of {@code month} as the quota engine holds it (settled and reserved spend, credit); empty when
+     * the engine cannot say (unknown user, or an engine without this view). Used by {@code GET /v1/usage}.
+     */
+    default java.util.Optional<RealtimeUsage> usage(String userId, java.time.YearMonth month) {
+        return java.util.Optional.empty();
+    }
+
+    /** A month's spend as the quota engine sees it right now, in nano-USD. */
+    record RealtimeUsage(long creditNanoUsd, long settledNanoUsd, long reservedNanoUsd) {
+        public long remainingNanoUsd() {
+            return creditNanoUsd - settledNanoUsd - reservedNanoUsd;
+        }
+    }
+
     /** True when decisions can be made (Redis reachable, or the breaker is open under a fail-open policy). */
     boolean isReady();
 
