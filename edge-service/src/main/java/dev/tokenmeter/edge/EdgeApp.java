@@ -1,0 +1,283 @@
+package dev.tokenmeter.edge;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import dev.tokenmeter.db.Migrations;
+import dev.tokenmeter.edge.admin.AdminApi;
+import dev.tokenmeter.edge.admin.AdminToken;
+import dev.tokenmeter.edge.admin.UserLimitPublisher;
+import dev.tokenmeter.edge.auth.ApiKeyAuthenticator;
+import dev.tokenmeter.edge.metering.MeteringApi;
+import dev.tokenmeter.edge.usage.UsageApi;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.api.StatefulRedisConnection;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import dev.tokenmeter.edge.crypto.PersonalKeyCipher;
+import dev.tokenmeter.edge.pricing.PriceBook;
+import dev.tokenmeter.edge.proxy.EdgeMetrics;
+import dev.tokenmeter.edge.proxy.OpenAiProxyHandler;
+import dev.tokenmeter.edge.account.AccountDirectory;
+import dev.tokenmeter.edge.account.PostgresAccountDirectory;
+import dev.tokenmeter.edge.proxy.QuotaEngineGate;
+import dev.tokenmeter.edge.proxy.QuotaGate;
+import dev.tokenmeter.edge.quota.JooqUsageBaseline;
+import dev.tokenmeter.edge.quota.QuotaConfig;
+import dev.tokenmeter.edge.quota.QuotaEngine;
+import dev.tokenmeter.edge.quota.QuotaRedis;
+import dev.tokenmeter.edge.proxy.UpstreamKeys;
+import dev.tokenmeter.edge.publish.EventSink;
+import dev.tokenmeter.edge.publish.SpoolingEventSink;
+import dev.tokenmeter.edge.tokens.TokenCounter;
+import dev.tokenmeter.events.publish.UsageEventPublisher;
+import dev.tokenmeter.events.topic.Topics;
+import io.javalin.config.RoutesConfig;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import org.jooq.DSLContext;
+import org.jooq.SQLDialect;
+import org.jooq.impl.DSL;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.sql.DataSource;
+import java.net.http.HttpClient;
+import java.sql.Connection;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * The edge service: reads {@link EdgeConfig} from the environment, builds its parts with constructors and
+ * builders, starts the HTTP server and adds a shutdown hook.
+ *
+ * <p>HTTP: the proxy, the metering API ({@link MeteringApi}), the usage query ({@link UsageApi}) and, when
+ * {@code ADMIN_TOKEN} is set, the admin API ({@link AdminApi}). Reads: Postgres tables {@code api_key}, {@code account}, {@code personal_provider_key}, {@code model_price};
+ * Redis through the quota engine. Writes: one {@code UsageEvent} per call to topic {@code <prefix>usage-events}
+ * (through the {@link EventSink}).
+ */
+public final class EdgeApp implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(EdgeApp.class);
+
+    private final EdgeServer server;
+    private final PriceBook priceBook;
+    private final PrometheusMeterRegistry registry;
+    private final HttpClient upstream;
+
+    private final List<AutoCloseable> closeables;
+
+    private EdgeApp(EdgeServer server, PriceBook priceBook, PrometheusMeterRegistry registry, HttpClient upstream,
+                    List<AutoCloseable> closeables) {
+        this.server = server;
+        this.priceBook = priceBook;
+        this.registry = registry;
+        this.upstream = upstream;
+        this.closeables = closeables;
+    }
+
+    /**
+     * Builds and starts the edge around the parts that have their own life cycle (the caller closes them after
+     * this): the database, the quota engine and the event sink. Tests use this same wiring.
+     */
+    public static EdgeApp start(EdgeConfig config, DataSource dataSource, QuotaGate quota, EventSink sink,
+                                List<Consumer<RoutesConfig>> extraRoutes) {
+        return start(config, dataSource, quota, sink, extraRoutes, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), userId -> { });
+    }
+
+    /** As above, with the registry the other parts (e.g. the quota engine) already report to. */
+    public static EdgeApp start(EdgeConfig config, DataSource dataSource, QuotaGate quota, EventSink sink,
+                                List<Consumer<RoutesConfig>> extraRoutes, PrometheusMeterRegistry registry) {
+        return start(config, dataSource, quota, sink, extraRoutes, registry, userId -> { });
+    }
+
+    public static EdgeApp start(EdgeConfig config, DataSource dataSource, QuotaGate quota, EventSink sink,
+                                List<Consumer<RoutesConfig>> extraRoutes, Consumer<String> accountInvalidation) {
+        return start(config, dataSource, quota, sink, extraRoutes, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT),
+                accountInvalidation);
+    }
+
+    /**
+     * @param registry            the registry every part reports to; served at /metrics
+     * @param accountInvalidation called by the admin API after a change to a user's account, limits or keys (the
+     *                            quota engine's {@code AccountDirectory::invalidate})
+     */
+    public static EdgeApp start(EdgeConfig config, DataSource dataSource, QuotaGate quota, EventSink sink,
+                                List<Consumer<RoutesConfig>> extraRoutes, PrometheusMeterRegistry registry,
+                                Consumer<String> accountInvalidation) {
+        DSLContext db = DSL.using(dataSource, SQLDialect.POSTGRES);
+        PriceBook priceBook = PriceBook.load(db, config.defaultPriceModel(), config.priceRefreshInterval());
+        PersonalKeyCipher cipher = config.personalKeyMasterKey().isEmpty() ? null
+                : new PersonalKeyCipher(config.personalKeyMasterKeyId(), config.personalKeyMasterKey());
+        HttpClient upstream = HttpClient.newBuilder()
+                .version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(config.upstreamConnectTimeout())
+                .followRedirects(HttpClient.Redirect.NEVER)
+                .build();
+        ApiKeyAuthenticator authenticator = new ApiKeyAuthenticator(db, config.apiKeyCacheTtl());
+        List<AutoCloseable> closeables = new ArrayList<>();
+        List<Consumer<RoutesConfig>> routes = new ArrayList<>(extraRoutes);
+        // Metering API and usage query: Redis for reservations and idempotency markers.
+        RedisClient redisClient = RedisClient.create(config.redisUri());
+        StatefulRedisConnection<String, String> redis = redisClient.connect();
+        closeables.add(redis);
+        closeables.add(redisClient::shutdown);
+        MeteringApi metering = new MeteringApi(authenticator, priceBook, quota, sink, redis.sync(), config.edgeInstance(),
+                Duration.ofHours(1), Clock.systemUTC());
+        routes.add(metering::routes);
+        AdminToken adminToken = config.adminToken().isEmpty() ? null : new AdminToken(config.adminToken());
+        if (adminToken != null) {
+            Topics topics = Topics.fromEnv(Map.of("TOPIC_PREFIX", config.topicPrefix()));
+            UserLimitPublisher userLimits = new UserLimitPublisher(config.kafkaBootstrapServers(), topics.userLimits());
+            closeables.add(userLimits);
+            AdminApi admin = new AdminApi(adminToken, db, authenticator, cipher, priceBook, userLimits,
+                    accountInvalidation, Clock.systemUTC());
+            routes.add(admin::routes);
+        }
+        routes.add(new UsageApi(authenticator, adminToken, quota, db, Clock.systemUTC())::routes);
+        OpenAiProxyHandler proxy = OpenAiProxyHandler.builder()
+                .authenticator(authenticator)
+                .priceBook(priceBook)
+                .tokenCounter(new TokenCounter().warm())
+                .quota(quota)
+                .keys(new UpstreamKeys(config.openAiApiKey(), db, cipher))
+                .sink(sink)
+                .metrics(new EdgeMetrics(registry, sink))
+                .upstream(upstream, config.upstreamBaseUrl(), config.upstreamRequestTimeout())
+                .maxBodyBytes(config.maxBodyBytes())
+                .defaultMaxCompletionTokens(config.defaultMaxCompletionTokens())
+                .edgeInstance(config.edgeInstance())
+                .build();
+        EdgeServer server = EdgeServer.builder()
+                .host(config.host())
+                .port(config.port())
+                .maxRequestBytes(config.maxBodyBytes())
+                .proxy(proxy)
+                .prometheus(registry)
+                .readinessCheck("quota", quota::isReady)
+                .readinessCheck("events", sink::isReady)
+                .readinessCheck("postgres", () -> isUsable(dataSource))
+                .routes(routes)
+                .build()
+                .start();
+        return new EdgeApp(server, priceBook, registry, upstream, closeables);
+    }
+
+    public static void main(String[] args) {
+        if (args.length > 0 && (args[0].equals("--help") || args[0].equals("-h"))) {
+            System.out.print(EdgeConfig.describe());
+            return;
+        }
+        EdgeConfig config;
+        try {
+            config = EdgeConfig.fromEnv();
+        } catch (IllegalArgumentException e) {
+            System.err.println(e.getMessage());
+            System.exit(2);
+            return;
+        }
+        LOG.info("starting edge with {}", config);
+        HikariDataSource dataSource = dataSource(config);
+        Migrations.migrate(dataSource);
+        Topics topics = Topics.fromEnv(Map.of("TOPIC_PREFIX", config.topicPrefix()));
+        EventSink sink = spoolingSink(config, topics);
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        QuotaConfig quotaConfig = QuotaConfig.fromEnv(System.getenv());
+        QuotaRedis redis = QuotaRedis.connect(config.redisUri(), quotaConfig.redisTimeout());
+        PostgresAccountDirectory accounts = new PostgresAccountDirectory(dataSource, quotaConfig.accountCacheTtl());
+        QuotaEngine engine = quotaEngine(quotaConfig, redis, accounts, dataSource, registry);
+        QuotaGate quota = new QuotaEngineGate(engine, redis.connection(), quotaConfig.failurePolicy());
+        EdgeApp app = start(config, dataSource, quota, sink, List.of(), registry, accounts::invalidate);
+        LOG.info("edge listening on {}", app.server().baseUrl());
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            app.close();
+            sink.close();
+            engine.close();
+            redis.close();
+            dataSource.close();
+        }, "edge-shutdown"));
+    }
+
+    /** The Redis quota engine over the account directory and usage baseline in Postgres. */
+    public static QuotaEngine quotaEngine(QuotaConfig quotaConfig, QuotaRedis redis, AccountDirectory accounts,
+                                          DataSource dataSource, io.micrometer.core.instrument.MeterRegistry registry) {
+        return QuotaEngine.builder()
+                .redis(redis.connection())
+                .accountDirectory(accounts)
+                .usageBaseline(new JooqUsageBaseline(dataSource))
+                .config(quotaConfig)
+                .meterRegistry(registry)
+                .build()
+                .warmUp();
+    }
+
+    /**
+     * The production sink: Kafka first, the durable local spool when Kafka is away (docs/adr/0050-edge-spool.md).
+     * A short request timeout and max.block.ms let the sink notice an outage within SPOOL_SEND_TIMEOUT instead of
+     * the producer's defaults (a minute); the long delivery timeout keeps retrying sends that are already spooled.
+     */
+    public static SpoolingEventSink spoolingSink(EdgeConfig config, Topics topics) {
+        UsageEventPublisher publisher = UsageEventPublisher.builder()
+                .bootstrapServers(config.kafkaBootstrapServers())
+                .topic(topics.usageEvents())
+                .clientId("edge-" + config.edgeInstance())
+                .deliveryTimeout(java.time.Duration.ofMinutes(2))
+                .producerProperty("request.timeout.ms", 10_000)
+                .producerProperty("max.block.ms", 1_000)
+                .build();
+        return SpoolingEventSink.builder()
+                .publisher(publisher)
+                .spoolDir(config.spoolDir())
+                .maxBytes(config.spoolMaxBytes())
+                .fsyncInterval(config.spoolFsyncInterval())
+                .sendTimeout(config.spoolSendTimeout())
+                .build();
+    }
+
+    static HikariDataSource dataSource(EdgeConfig config) {
+        HikariConfig hikari = new HikariConfig();
+        hikari.setJdbcUrl(config.databaseUrl());
+        hikari.setUsername(config.databaseUser());
+        hikari.setPassword(config.databasePassword());
+        hikari.setMaximumPoolSize(config.databasePoolSize());
+        hikari.setPoolName("edge");
+        return new HikariDataSource(hikari);
+    }
+
+    static boolean isUsable(DataSource dataSource) {
+        try (Connection c = dataSource.getConnection()) {
+            return c.isValid(1);
+        } catch (Exception e) {
+            return false;
+        }
+    }
+
+    public EdgeServer server() {
+        return server;
+    }
+
+    public PriceBook priceBook() {
+        return priceBook;
+    }
+
+    public PrometheusMeterRegistry registry() {
+        return registry;
+    }
+
+    /** Stops taking calls (in-flight ones finish), then stops the price refresh and the upstream client. */
+    @Override
+    public void close() {
+        server.close();
+        for (AutoCloseable c : closeables.reversed()) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                LOG.warn("closing {} failed: {}", c, e.toString());
+            }
+        }
+        priceBook.close();
+        upstream.close();
+        registry.close();
+    }
+}

@@ -1,0 +1,155 @@
+package dev.tokenmeter.edge;
+
+import dev.tokenmeter.edge.proxy.OpenAiProxyHandler;
+import io.javalin.Javalin;
+import io.javalin.compression.CompressionStrategy;
+import io.javalin.config.RoutesConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
+
+/**
+ * The edge's HTTP server: Javalin 7 on Jetty 12, every request on a virtual thread.
+ *
+ * <p>Routes: {@code POST /v1/chat/completions}, {@code /v1/completions}, {@code /v1/embeddings},
+ * {@code /v1/responses} (the proxy); {@code GET /health/live}; {@code GET /health/ready} (200 only when every
+ * readiness check passes, else 503 naming the failing ones); {@code GET /metrics} (Prometheus text). Other
+ * components (metering API, admin API, usage query) add their routes through {@link Builder#routes}.
+ */
+public final class EdgeServer implements AutoCloseable {
+
+    private final Javalin app;
+    private final String host;
+    private final int port;
+
+    private EdgeServer(Builder b) {
+        this.host = b.host;
+        this.port = b.port;
+        Map<String, BooleanSupplier> checks = new LinkedHashMap<>(b.readinessChecks);
+        OpenAiProxyHandler proxy = b.proxy;
+        PrometheusMeterRegistry prometheus = b.prometheus;
+        List<Consumer<RoutesConfig>> extra = List.copyOf(b.routes);
+        this.app = Javalin.create(config -> {
+            config.concurrency.useVirtualThreads = true;
+            config.startup.showJavalinBanner = false;
+            config.startup.showOldJavalinVersionWarning = false;
+            // Streams must reach the caller chunk by chunk; compression would buffer them.
+            config.http.compressionStrategy = CompressionStrategy.NONE;
+            config.http.maxRequestSize = b.maxRequestBytes;
+            config.jetty.host = host;
+            config.jetty.port = port;
+            if (proxy != null) {
+                for (String endpoint : OpenAiProxyHandler.ENDPOINTS) {
+                    config.routes.post(endpoint, ctx -> proxy.handle(ctx, endpoint));
+                }
+            }
+            config.routes.get("/health/live", ctx -> ctx.contentType("application/json").result("{\"status\":\"UP\"}"));
+            config.routes.get("/health/ready", ctx -> {
+                List<String> down = new ArrayList<>();
+                checks.forEach((name, check) -> {
+                    boolean ok;
+                    try {
+                        ok = check.getAsBoolean();
+                    } catch (RuntimeException e) {
+                        ok = false;
+                    }
+                    if (!ok) {
+                        down.add(name);
+                    }
+                });
+                ctx.status(down.isEmpty() ? 200 : 503).contentType("application/json")
+                        .result(down.isEmpty() ? "{\"status\":\"UP\"}"
+                                : "{\"status\":\"DOWN\",\"down\":[" + String.join(",", down.stream().map(d -> "\"" + d + "\"").toList()) + "]}");
+            });
+            if (prometheus != null) {
+                config.routes.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(prometheus.scrape()));
+            }
+            extra.forEach(r -> r.accept(config.routes));
+        });
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public EdgeServer start() {
+        app.start();
+        return this;
+    }
+
+    /** The bound port (useful with port 0). */
+    public int port() {
+        return app.port();
+    }
+
+    public String baseUrl() {
+        return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port();
+    }
+
+    @Override
+    public void close() {
+        app.stop();
+    }
+
+    public static final class Builder {
+        private String host = "127.0.0.1";
+        private int port;
+        private long maxRequestBytes = 4L << 20;
+        private OpenAiProxyHandler proxy;
+        private PrometheusMeterRegistry prometheus;
+        private final Map<String, BooleanSupplier> readinessChecks = new LinkedHashMap<>();
+        private final List<Consumer<RoutesConfig>> routes = new ArrayList<>();
+
+        public Builder host(String host) {
+            this.host = Objects.requireNonNull(host);
+            return this;
+        }
+
+        public Builder port(int port) {
+            this.port = port;
+            return this;
+        }
+
+        public Builder maxRequestBytes(long maxRequestBytes) {
+            this.maxRequestBytes = maxRequestBytes;
+            return this;
+        }
+
+        public Builder proxy(OpenAiProxyHandler proxy) {
+            this.proxy = proxy;
+            return this;
+        }
+
+        public Builder prometheus(PrometheusMeterRegistry prometheus) {
+            this.prometheus = prometheus;
+            return this;
+        }
+
+        /** A named check for {@code /health/ready}; the edge is ready only when all pass. */
+        public Builder readinessCheck(String name, BooleanSupplier check) {
+            readinessChecks.put(name, check);
+            return this;
+        }
+
+        /** More routes, e.g. {@code routes -> routes.post("/v1/metering/reserve", handler)}. */
+        public Builder routes(Consumer<RoutesConfig> registrar) {
+            routes.add(registrar);
+            return this;
+        }
+
+        public Builder routes(List<Consumer<RoutesConfig>> registrars) {
+            routes.addAll(registrars);
+            return this;
+        }
+
+        public EdgeServer build() {
+            return new EdgeServer(this);
+        }
+    }
+}

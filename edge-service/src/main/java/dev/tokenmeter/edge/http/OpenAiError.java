@@ -1,0 +1,85 @@
+package dev.tokenmeter.edge.http;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.time.Duration;
+
+/**
+ * An error answered in OpenAI's shape, {@code {"error":{"message","type","param","code"}}}, with OpenAI's status
+ * codes, so an unchanged SDK raises the same exception types it would against OpenAI
+ * ({@code AuthenticationError}, {@code RateLimitError}, {@code BadRequestError}, ...).
+ *
+ * @param retryable  false adds {@code x-should-retry: false}: the SDKs then do not retry a call that cannot succeed
+ * @param retryAfter when set, a {@code retry-after} header (whole seconds, at least 1)
+ */
+public record OpenAiError(int status, String message, String type, String param, String code,
+                          boolean retryable, Duration retryAfter) {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    public static OpenAiError invalidApiKey(String message) {
+        return new OpenAiError(401, message, "invalid_request_error", null, "invalid_api_key", false, null);
+    }
+
+    public static OpenAiError invalidRequest(String message, String param) {
+        return new OpenAiError(400, message, "invalid_request_error", param, null, false, null);
+    }
+
+    public static OpenAiError modelNotFound(String model) {
+        return new OpenAiError(400, "The model `" + model + "` does not exist or has no price at this edge.",
+                "invalid_request_error", "model", "model_not_found", false, null);
+    }
+
+    public static OpenAiError bodyTooLarge(long maxBytes) {
+        return new OpenAiError(413, "Request body is larger than " + maxBytes + " bytes.",
+                "invalid_request_error", null, "request_too_large", false, null);
+    }
+
+    public static OpenAiError insufficientQuota(String message) {
+        return new OpenAiError(429, message, "insufficient_quota", null, "insufficient_quota", false, null);
+    }
+
+    public static OpenAiError rateLimited(String message, String type, Duration retryAfter) {
+        return new OpenAiError(429, message, type, null, "rate_limit_exceeded", true, retryAfter);
+    }
+
+    public static OpenAiError accountDisabled() {
+        return new OpenAiError(403, "This account is disabled.", "invalid_request_error", null, "account_deactivated", false, null);
+    }
+
+    public static OpenAiError unavailable(String message, Duration retryAfter) {
+        return new OpenAiError(503, message, "server_error", null, "service_unavailable", true, retryAfter);
+    }
+
+    public static OpenAiError upstreamTimeout(Duration timeout) {
+        return new OpenAiError(504, "The upstream did not answer within " + timeout.toMillis() + " ms.",
+                "server_error", null, "upstream_timeout", true, null);
+    }
+
+    public static OpenAiError upstreamUnreachable() {
+        return new OpenAiError(502, "The upstream could not be reached.", "server_error", null, "upstream_unreachable", true, null);
+    }
+
+    public static OpenAiError internal(String message) {
+        return new OpenAiError(500, message, "server_error", null, null, true, null);
+    }
+
+    public String toJson() {
+        ObjectNode root = JSON.createObjectNode();
+        ObjectNode error = root.putObject("error");
+        error.put("message", message);
+        error.put("type", type);
+        if (param == null) {
+            error.putNull("param");
+        } else {
+            error.put("param", param);
+        }
+        if (code == null) {
+            error.putNull("code");
+        } else {
+            error.put("code", code);
+        }
+        return root.toString();
+    }
+}

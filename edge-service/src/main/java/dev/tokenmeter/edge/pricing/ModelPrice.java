@@ -1,0 +1,40 @@
+package dev.tokenmeter.edge.pricing;
+
+import java.time.Instant;
+import java.util.Objects;
+
+/**
+ * One row of {@code model_price}: whole nano-USD per token, in force from {@code effectiveFrom} until the next
+ * row of the same model.
+ *
+ * @param cachedInputNanoUsdPerToken null: the model has no cached-input price; cached tokens cost the input price
+ * @param outputNanoUsdPerToken      null: the model has no output (embeddings); output tokens then cost nothing
+ *                                   (an embedding call reports none)
+ */
+public record ModelPrice(String model, Instant effectiveFrom, long inputNanoUsdPerToken, Long cachedInputNanoUsdPerToken,
+                         Long outputNanoUsdPerToken, String priceVersion) {
+
+    public ModelPrice {
+        Objects.requireNonNull(model, "model");
+        Objects.requireNonNull(effectiveFrom, "effectiveFrom");
+        Objects.requireNonNull(priceVersion, "priceVersion");
+        if (inputNanoUsdPerToken < 0 || (cachedInputNanoUsdPerToken != null && cachedInputNanoUsdPerToken < 0)
+                || (outputNanoUsdPerToken != null && outputNanoUsdPerToken < 0)) {
+            throw new IllegalArgumentException("prices must be >= 0 (" + priceVersion + ")");
+        }
+    }
+
+    /**
+     * Exact cost in nano-USD (see docs/adr/0040-pricing.md): (prompt − cached) × input + cached × (cached price, or
+     * input) + completion × output. Reasoning tokens are part of completion and priced as output. Overflow throws
+     * instead of wrapping.
+     */
+    public long costNanoUsd(TokenUsage usage) {
+        long uncached = Math.subtractExact(usage.promptTokens(), usage.cachedPromptTokens());
+        long cachedPrice = cachedInputNanoUsdPerToken != null ? cachedInputNanoUsdPerToken : inputNanoUsdPerToken;
+        long outputPrice = outputNanoUsdPerToken != null ? outputNanoUsdPerToken : 0L;
+        long cost = Math.multiplyExact(uncached, inputNanoUsdPerToken);
+        cost = Math.addExact(cost, Math.multiplyExact(usage.cachedPromptTokens(), cachedPrice));
+        return Math.addExact(cost, Math.multiplyExact(usage.completionTokens(), outputPrice));
+    }
+}

@@ -1,0 +1,708 @@
+package dev.tokenmeter.edge.proxy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tokenmeter.edge.auth.ApiKeys;
+import dev.tokenmeter.edge.auth.Authenticator;
+import dev.tokenmeter.edge.auth.Caller;
+import dev.tokenmeter.edge.http.OpenAiError;
+import dev.tokenmeter.edge.http.RateLimitHeaders;
+import dev.tokenmeter.edge.pricing.ModelPrice;
+import dev.tokenmeter.edge.pricing.PriceBook;
+import dev.tokenmeter.edge.pricing.TokenUsage;
+import dev.tokenmeter.edge.publish.EventSink;
+import dev.tokenmeter.edge.tokens.RequestEstimate;
+import dev.tokenmeter.edge.tokens.StreamUsageTracker;
+import dev.tokenmeter.edge.tokens.TokenCounter;
+import dev.tokenmeter.edge.tokens.UsageParser;
+import dev.tokenmeter.events.KeySource;
+import dev.tokenmeter.events.Outcome;
+import dev.tokenmeter.events.UsageEvent;
+import dev.tokenmeter.events.UsageSource;
+import dev.tokenmeter.events.money.Money;
+import io.javalin.http.Context;
+import jakarta.servlet.ServletOutputStream;
+import jakarta.servlet.http.HttpServletResponse;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.UUID;
+
+/**
+ * The OpenAI-compatible proxy path: authenticate → read and validate the body → price and estimate → reserve in
+ * the quota engine → forward to the upstream with the chosen key → stream or copy the answer back → settle (or
+ * release) → publish exactly one {@link UsageEvent}.
+ *
+ * <p>Bodies pass through byte for byte, except that a streamed chat or completions request gets
+ * {@code stream_options.include_usage=true} so its usage arrives in the last chunk. The caller's {@code tm_} key
+ * never goes upstream; neither keys nor prompt text are ever logged.
+ *
+ * <p>Every call by an authenticated caller produces one event (SUCCEEDED, FAILED, CANCELLED or REJECTED); a call
+ * without a valid key produces none, since there is nobody to attribute it to (it is counted in the metrics).
+ */
+public final class OpenAiProxyHandler {
+
+    public static final List<String> ENDPOINTS =
+            List.of("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses");
+
+    private static final Logger LOG = LoggerFactory.getLogger(OpenAiProxyHandler.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Upstream response headers worth passing on; the upstream's own rate-limit headers are the service's, not the caller's. */
+    private static final Set<String> PASSED_RESPONSE_HEADERS =
+            Set.of("x-request-id", "openai-processing-ms", "openai-version", "openai-model", "x-should-retry", "retry-after");
+    /** Request headers passed upstream besides Content-Type/Accept; never Authorization or OpenAI-Organization. */
+    private static final Set<String> PASSED_REQUEST_HEADERS = Set.of("openai-beta", "idempotency-key", "x-stainless-retry-count");
+    private static final int MAX_ERROR_BODY_BYTES = 1 << 20;
+    /** Response header with the id of the call's usage event (absent only when the caller was not authenticated). */
+    public static final String EVENT_ID_HEADER = "x-tokenmeter-event-id";
+
+    private final Authenticator authenticator;
+    private final PriceBook priceBook;
+    private final TokenCounter tokenCounter;
+    private final QuotaGate quota;
+    private final UpstreamKeys keys;
+    private final EventSink sink;
+    private final EdgeMetrics metrics;
+    private final HttpClient upstream;
+    private final URI upstreamBaseUrl;
+    private final Duration upstreamRequestTimeout;
+    private final long maxBodyBytes;
+    private final long defaultMaxCompletionTokens;
+    private final String edgeInstance;
+    private final Clock clock;
+    private final HttpResponse.BodyHandler<InputStream> bodyHandler;
+
+    private OpenAiProxyHandler(Builder b) {
+        this.authenticator = Objects.requireNonNull(b.authenticator, "authenticator");
+        this.priceBook = Objects.requireNonNull(b.priceBook, "priceBook");
+        this.tokenCounter = Objects.requireNonNull(b.tokenCounter, "tokenCounter");
+        this.quota = Objects.requireNonNull(b.quota, "quota");
+        this.keys = Objects.requireNonNull(b.keys, "keys");
+        this.sink = Objects.requireNonNull(b.sink, "sink");
+        this.metrics = Objects.requireNonNull(b.metrics, "metrics");
+        this.upstream = Objects.requireNonNull(b.upstream, "upstream");
+        this.upstreamBaseUrl = Objects.requireNonNull(b.upstreamBaseUrl, "upstreamBaseUrl");
+        this.upstreamRequestTimeout = Objects.requireNonNull(b.upstreamRequestTimeout, "upstreamRequestTimeout");
+        this.maxBodyBytes = b.maxBodyBytes;
+        this.defaultMaxCompletionTokens = b.defaultMaxCompletionTokens;
+        this.edgeInstance = b.edgeInstance;
+        this.clock = b.clock;
+        this.bodyHandler = UpstreamBody.handler(upstreamRequestTimeout);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** The state of one call, from which its single event is built. */
+    private static final class Call {
+        final String eventId = UUID.randomUUID().toString();
+        final String endpoint;
+        final Instant occurredAt;
+        final long startNanos;
+        Caller caller;
+        String model = "unknown";
+        boolean streamed;
+        KeySource keySource = KeySource.NONE;
+        String reservationId;
+        boolean reservationOpen;
+        String upstreamRequestId;
+        ModelPrice price;
+        final Map<String, String> attributes = new HashMap<>();
+        boolean published;
+
+        Call(String endpoint, Instant occurredAt, long startNanos) {
+            this.endpoint = endpoint;
+            this.occurredAt = occurredAt;
+            this.startNanos = startNanos;
+        }
+    }
+
+    public void handle(Context ctx, String endpoint) {
+        Call call = new Call(endpoint, clock.instant(), System.nanoTime());
+        try {
+            proxy(ctx, call);
+        } catch (SpoolFullRuntimeException e) {
+            releaseQuietly(call);
+            metrics.request(endpoint, "failed");
+            if (!ctx.res().isCommitted()) {
+                respondError(ctx, OpenAiError.unavailable("Usage cannot be recorded right now (spool full); try again later.",
+                        Duration.ofSeconds(5)));
+            }
+        } catch (RuntimeException e) {
+            // Never leave a call unbilled or a reservation dangling because of a bug on our side.
+            LOG.error("call {} failed inside the edge: {}", call.eventId, e.toString());
+            if (call.reservationOpen) {
+                releaseQuietly(call);
+            }
+            if (call.caller != null && !call.published) {
+                publish(call, Outcome.FAILED, 500, TokenUsage.NONE, 0, UsageSource.REPORTED);
+            }
+            if (!ctx.res().isCommitted()) {
+                respondError(ctx, OpenAiError.internal("The edge failed to handle this request."));
+            }
+            metrics.request(endpoint, "failed");
+        }
+    }
+
+    private void proxy(Context ctx, Call call) {
+        String presented = bearerToken(ctx.header("Authorization"));
+        call.caller = presented == null ? null : authenticator.authenticate(presented).orElse(null);
+        if (call.caller == null) {
+            metrics.request(call.endpoint, "unauthenticated");
+            respondError(ctx, OpenAiError.invalidApiKey(presented == null
+                    ? "You didn't provide an API key. Provide it as 'Authorization: Bearer tm_...'."
+                    : "Incorrect API key provided: " + ApiKeys.redact(presented) + "."));
+            return;
+        }
+        // The one event of this call carries this id: callers and reconciliation can match answers to events.
+        ctx.header(EVENT_ID_HEADER, call.eventId);
+
+        byte[] body;
+        try {
+            body = readBounded(ctx, maxBodyBytes);
+        } catch (BodyTooLargeException e) {
+            reject(ctx, call, OpenAiError.bodyTooLarge(maxBodyBytes), "body_too_large");
+            return;
+        } catch (IOException e) {
+            reject(ctx, call, OpenAiError.invalidRequest("The request body could not be read.", null), "body_unreadable");
+            return;
+        }
+
+        JsonNode tree;
+        try {
+            tree = JSON.readTree(body);
+        } catch (IOException e) {
+            tree = null;
+        }
+        if (tree == null || !tree.isObject()) {
+            reject(ctx, call, OpenAiError.invalidRequest("We could not parse the JSON body of your request. The body must be"
+                    + " a JSON object; see https://platform.openai.com/docs/api-reference.", null), "malformed_json");
+            return;
+        }
+        JsonNode modelNode = tree.get("model");
+        if (modelNode == null || !modelNode.isTextual() || modelNode.asText().isBlank()) {
+            reject(ctx, call, OpenAiError.invalidRequest("You must provide a model parameter.", "model"), "missing_model");
+            return;
+        }
+        call.model = modelNode.asText();
+        call.streamed = tree.path("stream").asBoolean(false) && !call.endpoint.equals("/v1/embeddings");
+
+        ModelPrice price = priceBook.priceAt(call.model, call.occurredAt).orElse(null);
+        if (price == null) {
+            reject(ctx, call, OpenAiError.modelNotFound(call.model), "model_not_found");
+            return;
+        }
+        call.price = price;
+        RequestEstimate estimate = RequestEstimate.of(call.endpoint, call.model, tree, tokenCounter, defaultMaxCompletionTokens);
+        long estimatedCost = price.costNanoUsd(new TokenUsage(estimate.promptTokens(), 0, estimate.maxCompletionTokens(), 0));
+
+        if (!sink.isReady()) {
+            // Without a place for the event the call could not be billed: fail closed before spending anything.
+            metrics.request(call.endpoint, "rejected");
+            respondError(ctx, OpenAiError.unavailable("Usage cannot be recorded right now; try again shortly.", Duration.ofSeconds(1)));
+            return;
+        }
+
+        QuotaGate.Decision decision;
+        long decisionStart = System.nanoTime();
+        try {
+            decision = quota.reserve(call.caller.userId(), call.caller.apiKeyId(), call.model, estimatedCost, estimate.totalTokens());
+        } catch (RuntimeException e) {
+            LOG.warn("quota decision failed for call {}: {}", call.eventId, e.toString());
+            decision = new QuotaGate.Decision(QuotaGate.Route.REJECTED, QuotaGate.RejectReason.QUOTA_UNAVAILABLE,
+                    null, null, null, null, false, Duration.ofSeconds(1));
+        } finally {
+            metrics.decision(Duration.ofNanos(System.nanoTime() - decisionStart));
+        }
+        setQuotaHeaders(ctx, decision);
+        if (!decision.admitted()) {
+            call.attributes.put("reject_reason", String.valueOf(decision.rejectReason()));
+            reject(ctx, call, rejection(decision), null);
+            return;
+        }
+        if (decision.failOpen()) {
+            metrics.failOpenAdmission();
+            call.attributes.put("fail_open", "true");
+        }
+        call.reservationId = decision.reservationId();
+        call.reservationOpen = decision.reservationId() != null;
+
+        String upstreamKey;
+        if (decision.route() == QuotaGate.Route.PERSONAL_KEY) {
+            call.keySource = KeySource.PERSONAL_KEY;
+            upstreamKey = keys.personalKey(call.caller.userId()).orElse(null);
+        } else {
+            call.keySource = KeySource.SERVICE_CREDIT;
+            upstreamKey = keys.serviceKey();
+        }
+        if (upstreamKey == null || upstreamKey.isEmpty()) {
+            releaseQuietly(call);
+            fail(ctx, call, OpenAiError.internal("No upstream key is available for this call."), "no_upstream_key");
+            return;
+        }
+
+        byte[] forwardBody = call.streamed ? withIncludeUsage(call.endpoint, (ObjectNode) tree, body) : body;
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(upstreamBaseUrl + call.endpoint))
+                .timeout(upstreamRequestTimeout)
+                .header("Content-Type", "application/json")
+                .header("Accept", call.streamed ? "text/event-stream" : "application/json")
+                .header("Authorization", "Bearer " + upstreamKey)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(forwardBody));
+        for (String h : PASSED_REQUEST_HEADERS) {
+            String v = ctx.header(h);
+            if (v != null) {
+                request.header(h, v);
+            }
+        }
+
+        HttpResponse<InputStream> response;
+        long upstreamStart = System.nanoTime();
+        try {
+            response = upstream.send(request.build(), bodyHandler);
+        } catch (HttpTimeoutException e) {
+            metrics.upstream(Duration.ofNanos(System.nanoTime() - upstreamStart));
+            releaseQuietly(call);
+            fail(ctx, call, OpenAiError.upstreamTimeout(upstreamRequestTimeout), "upstream_timeout");
+            return;
+        } catch (IOException e) {
+            releaseQuietly(call);
+            fail(ctx, call, OpenAiError.upstreamUnreachable(), "upstream_unreachable");
+            return;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            releaseQuietly(call);
+            fail(ctx, call, OpenAiError.upstreamUnreachable(), "interrupted");
+            return;
+        }
+        metrics.upstream(Duration.ofNanos(System.nanoTime() - upstreamStart));
+        call.upstreamRequestId = response.headers().firstValue("x-request-id").orElse(null);
+
+        int status = response.statusCode();
+        String contentType = response.headers().firstValue("content-type").orElse("application/json");
+        if (status >= 400) {
+            passUpstreamError(ctx, call, response, status, contentType);
+        } else if (contentType.toLowerCase(Locale.ROOT).startsWith("text/event-stream")) {
+            passStream(ctx, call, response, status, contentType, estimate);
+        } else {
+            passWhole(ctx, call, response, status, contentType, estimate);
+        }
+    }
+
+    /** An upstream error: nothing was produced, so nothing is billed; the body passes through for the SDK to read. */
+    private void passUpstreamError(Context ctx, Call call, HttpResponse<InputStream> response, int status, String contentType) {
+        byte[] bytes;
+        try (InputStream in = response.body()) {
+            bytes = in.readNBytes(MAX_ERROR_BODY_BYTES);
+        } catch (IOException e) {
+            bytes = OpenAiError.upstreamUnreachable().toJson().getBytes(StandardCharsets.UTF_8);
+        }
+        releaseQuietly(call);
+        call.attributes.put("failure", "upstream_status_" + status);
+        publish(call, Outcome.FAILED, status, TokenUsage.NONE, 0, UsageSource.REPORTED);
+        metrics.request(call.endpoint, "failed");
+        copyHeaders(ctx, response);
+        ctx.status(status);
+        ctx.contentType(contentType);
+        ctx.result(bytes);
+    }
+
+    private void passWhole(Context ctx, Call call, HttpResponse<InputStream> response, int status, String contentType,
+                           RequestEstimate estimate) {
+        byte[] bytes;
+        try (InputStream in = response.body()) {
+            bytes = in.readAllBytes();
+        } catch (IOException e) {
+            // The upstream took the call and then dropped it: bill the prompt we sent, the answer is lost.
+            settleAndPublish(call, Outcome.FAILED, 502, null, estimate, 0);
+            metrics.request(call.endpoint, "failed");
+            respondError(ctx, OpenAiError.upstreamUnreachable());
+            return;
+        }
+        TokenUsage reported = null;
+        try {
+            reported = UsageParser.fromResponseBody(JSON.readTree(bytes)).orElse(null);
+        } catch (IOException e) {
+            // not JSON: bill the estimate below
+        }
+        settleAndPublish(call, Outcome.SUCCEEDED, status, reported, estimate, 0);
+        metrics.request(call.endpoint, "succeeded");
+        copyHeaders(ctx, response);
+        ctx.status(status);
+        ctx.contentType(contentType);
+        ctx.result(bytes);
+    }
+
+    /**
+     * Copies the SSE stream line by line and flushes at every event boundary (blank line), so the caller sees each
+     * chunk as soon as the upstream sends it; the tracker reads each line on the side.
+     */
+    private void passStream(Context ctx, Call call, HttpResponse<InputStream> response, int status, String contentType,
+                            RequestEstimate estimate) {
+        StreamUsageTracker tracker = new StreamUsageTracker(call.model, tokenCounter);
+        HttpServletResponse res = ctx.res();
+        copyHeaders(ctx, response);
+        res.setStatus(status);
+        res.setContentType(contentType);
+        res.setHeader("Cache-Control", "no-cache");
+        boolean clientGone = false;
+        boolean upstreamCut = false;
+        InputStream in = response.body();
+        try {
+            ServletOutputStream out;
+            try {
+                out = res.getOutputStream();
+                res.flushBuffer();
+            } catch (IOException e) {
+                clientGone = true;
+                out = null;
+            }
+            ByteArrayOutputStream line = new ByteArrayOutputStream(512);
+            byte[] buf = new byte[8192];
+            while (!clientGone) {
+                int n;
+                try {
+                    n = in.read(buf);
+                } catch (IOException e) {
+                    upstreamCut = true;
+                    break;
+                }
+                if (n < 0) {
+                    break;
+                }
+                boolean boundary = false;
+                for (int i = 0; i < n; i++) {
+                    byte b = buf[i];
+                    line.write(b);
+                    if (b == '\n') {
+                        String text = line.toString(StandardCharsets.UTF_8);
+                        String stripped = text.endsWith("\r\n") ? text.substring(0, text.length() - 2) : text.substring(0, text.length() - 1);
+                        if (stripped.isEmpty()) {
+                            boundary = true;
+                        } else {
+                            tracker.onLine(stripped);
+                        }
+                        line.reset();
+                    }
+                }
+                try {
+                    out.write(buf, 0, n);
+                    if (boundary) {
+                        out.flush();
+                    }
+                } catch (IOException e) {
+                    clientGone = true;
+                }
+            }
+            if (!clientGone) {
+                try {
+                    if (line.size() > 0) {
+                        tracker.onLine(line.toString(StandardCharsets.UTF_8).strip());
+                    }
+                    out.flush();
+                } catch (IOException e) {
+                    clientGone = true;
+                }
+            }
+        } finally {
+            try {
+                in.close(); // on a client disconnect this aborts the upstream exchange too
+            } catch (IOException ignored) {
+                // closing is best effort
+            }
+        }
+        TokenUsage reported = tracker.reportedUsage().orElse(null);
+        Outcome outcome;
+        if (clientGone) {
+            outcome = Outcome.CANCELLED;
+            call.attributes.put("cancelled", "client_disconnected");
+        } else if (upstreamCut && reported == null) {
+            outcome = Outcome.FAILED;
+            call.attributes.put("failure", "upstream_stream_cut");
+        } else {
+            outcome = Outcome.SUCCEEDED;
+        }
+        settleAndPublish(call, outcome, clientGone ? 0 : status, reported, estimate, tracker.streamedCompletionTokens());
+        metrics.request(call.endpoint, outcome.name().toLowerCase(Locale.ROOT));
+    }
+
+    /**
+     * Bills the reported usage, or when it never came the locally counted prompt and streamed completion tokens
+     * (usageSource ESTIMATED); settles the reservation with that cost and publishes the event.
+     */
+    private void settleAndPublish(Call call, Outcome outcome, int httpStatus, TokenUsage reported, RequestEstimate estimate,
+                                  long streamedCompletionTokens) {
+        TokenUsage usage;
+        UsageSource source;
+        if (reported != null) {
+            usage = reported;
+            source = UsageSource.REPORTED;
+        } else {
+            usage = new TokenUsage(estimate.promptTokens(), 0, streamedCompletionTokens, 0);
+            source = UsageSource.ESTIMATED;
+        }
+        long cost = call.price.costNanoUsd(usage);
+        if (call.reservationOpen) {
+            try {
+                quota.settle(call.reservationId, cost, usage.totalTokens());
+                call.reservationOpen = false;
+            } catch (RuntimeException e) {
+                LOG.warn("settling reservation of call {} failed: {}", call.eventId, e.toString());
+            }
+        }
+        publish(call, outcome, httpStatus, usage, cost, source);
+    }
+
+    private void reject(Context ctx, Call call, OpenAiError error, String reason) {
+        if (reason != null) {
+            call.attributes.put("reject_reason", reason);
+        }
+        publish(call, Outcome.REJECTED, error.status(), TokenUsage.NONE, 0, UsageSource.REPORTED);
+        metrics.request(call.endpoint, "rejected");
+        respondError(ctx, error);
+    }
+
+    private void fail(Context ctx, Call call, OpenAiError error, String reason) {
+        call.attributes.put("failure", reason);
+        publish(call, Outcome.FAILED, error.status(), TokenUsage.NONE, 0, UsageSource.REPORTED);
+        metrics.request(call.endpoint, "failed");
+        respondError(ctx, error);
+    }
+
+    private void publish(Call call, Outcome outcome, int httpStatus, TokenUsage usage, long costNanoUsd, UsageSource source) {
+        if (call.published) {
+            return;
+        }
+        call.published = true;
+        Instant now = clock.instant();
+        UsageEvent event = UsageEvent.newBuilder()
+                .setEventId(call.eventId)
+                .setOccurredAt(call.occurredAt)
+                .setReceivedAt(now)
+                .setTenantId(call.caller.tenantId())
+                .setUserId(call.caller.userId())
+                .setApiKeyId(call.caller.apiKeyId())
+                .setKeySource(outcome == Outcome.REJECTED ? KeySource.NONE : call.keySource)
+                .setProvider("openai")
+                .setModel(call.model)
+                .setEndpoint(call.endpoint)
+                .setUpstreamRequestId(call.upstreamRequestId)
+                .setOutcome(outcome)
+                .setHttpStatus(httpStatus)
+                .setPromptTokens(usage.promptTokens())
+                .setCachedPromptTokens(usage.cachedPromptTokens())
+                .setCompletionTokens(usage.completionTokens())
+                .setReasoningTokens(usage.reasoningTokens())
+                .setCostNanoUsd(costNanoUsd)
+                .setPriceVersion(call.price == null ? null : call.price.priceVersion())
+                .setUsageSource(source)
+                .setStreamed(call.streamed)
+                .setCacheHit(usage.cachedPromptTokens() > 0)
+                .setReservationId(call.reservationId)
+                .setLatencyMs(Math.max(0, (System.nanoTime() - call.startNanos) / 1_000_000))
+                .setEdgeInstance(edgeInstance)
+                .setAttributes(Map.copyOf(call.attributes))
+                .build();
+        if (outcome != Outcome.SUCCEEDED) {
+            // Ids, model and status only: never a key, never prompt text.
+            LOG.info("call {} user {} {} model={} outcome={} status={} reason={}", call.eventId, call.caller.userId(),
+                    call.endpoint, call.model, outcome, httpStatus, call.attributes);
+        }
+        try {
+            sink.submit(event);
+        } catch (EventSink.SpoolFullException e) {
+            // The sink refused durably; the caller's answer may already be on the wire (streams), so say it loudly.
+            LOG.error("usage event {} for user {} could not be recorded: spool full", call.eventId, call.caller.userId());
+            throw new SpoolFullRuntimeException(e);
+        }
+    }
+
+    /** Unwinds to the route's exception handler, which answers 503 when nothing has been sent yet. */
+    public static final class SpoolFullRuntimeException extends RuntimeException {
+        SpoolFullRuntimeException(EventSink.SpoolFullException cause) {
+            super(cause.getMessage(), cause, false, false);
+        }
+    }
+
+    private void releaseQuietly(Call call) {
+        if (!call.reservationOpen) {
+            return;
+        }
+        call.reservationOpen = false;
+        try {
+            quota.release(call.reservationId);
+        } catch (RuntimeException e) {
+            LOG.warn("releasing reservation of call {} failed: {}", call.eventId, e.toString());
+        }
+    }
+
+    public static OpenAiError rejection(QuotaGate.Decision decision) {
+        QuotaGate.RejectReason reason = decision.rejectReason() == null ? QuotaGate.RejectReason.QUOTA_UNAVAILABLE : decision.rejectReason();
+        return switch (reason) {
+            case CREDIT_EXHAUSTED -> OpenAiError.insufficientQuota(
+                    "You exceeded your current quota: your monthly credit is used up. Add credit or use your own key.");
+            case RATE_LIMITED_REQUESTS -> OpenAiError.rateLimited("Rate limit reached for requests per minute.", "requests",
+                    decision.retryAfter() != null ? decision.retryAfter() : resetOf(decision.requests()));
+            case RATE_LIMITED_TOKENS -> OpenAiError.rateLimited("Rate limit reached for tokens per minute.", "tokens",
+                    decision.retryAfter() != null ? decision.retryAfter() : resetOf(decision.tokens()));
+            case ACCOUNT_DISABLED -> OpenAiError.accountDisabled();
+            case UNKNOWN_USER -> OpenAiError.invalidApiKey("The API key's user has no account at this service.");
+            case QUOTA_UNAVAILABLE -> OpenAiError.unavailable("Quota decisions are unavailable right now; try again shortly.",
+                    decision.retryAfter() != null ? decision.retryAfter() : Duration.ofSeconds(1));
+        };
+    }
+
+    private static Duration resetOf(QuotaGate.Limit limit) {
+        return limit == null ? Duration.ofSeconds(1) : limit.resetIn();
+    }
+
+    public static void setQuotaHeaders(Context ctx, QuotaGate.Decision d) {
+        if (d.requests() != null) {
+            ctx.header(RateLimitHeaders.LIMIT_REQUESTS, Long.toString(d.requests().limit()));
+            ctx.header(RateLimitHeaders.REMAINING_REQUESTS, Long.toString(Math.max(0, d.requests().remaining())));
+            ctx.header(RateLimitHeaders.RESET_REQUESTS, RateLimitHeaders.formatReset(d.requests().resetIn()));
+        }
+        if (d.tokens() != null) {
+            ctx.header(RateLimitHeaders.LIMIT_TOKENS, Long.toString(d.tokens().limit()));
+            ctx.header(RateLimitHeaders.REMAINING_TOKENS, Long.toString(Math.max(0, d.tokens().remaining())));
+            ctx.header(RateLimitHeaders.RESET_TOKENS, RateLimitHeaders.formatReset(d.tokens().resetIn()));
+        }
+        if (d.remainingCreditNanoUsd() != null) {
+            ctx.header(RateLimitHeaders.CREDIT_REMAINING_USD, Money.formatUsd(d.remainingCreditNanoUsd()));
+        }
+    }
+
+    private static void copyHeaders(Context ctx, HttpResponse<?> response) {
+        response.headers().map().forEach((name, values) -> {
+            if (PASSED_RESPONSE_HEADERS.contains(name.toLowerCase(Locale.ROOT)) && !values.isEmpty()) {
+                ctx.header(name.toLowerCase(Locale.ROOT), values.getFirst());
+            }
+        });
+    }
+
+    /** Writes an OpenAI-style error, with {@code x-should-retry: false} where retrying cannot help. */
+    public static void respondError(Context ctx, OpenAiError error) {
+        ctx.status(error.status());
+        ctx.header(RateLimitHeaders.SHOULD_RETRY, Boolean.toString(error.retryable()));
+        if (error.retryAfter() != null) {
+            ctx.header("retry-after", Long.toString(Math.max(1, (error.retryAfter().toMillis() + 999) / 1000)));
+        }
+        ctx.contentType("application/json");
+        ctx.result(error.toJson());
+    }
+
+    /** Adds {@code stream_options.include_usage=true} to a streamed chat/completions request; other bodies pass unchanged. */
+    static byte[] withIncludeUsage(String endpoint, ObjectNode tree, byte[] original) {
+        if (!endpoint.equals("/v1/chat/completions") && !endpoint.equals("/v1/completions")) {
+            return original;
+        }
+        JsonNode options = tree.get("stream_options");
+        if (options != null && options.isObject() && options.path("include_usage").asBoolean(false)) {
+            return original;
+        }
+        ObjectNode copy = tree.deepCopy();
+        ObjectNode opts = options != null && options.isObject() ? (ObjectNode) copy.get("stream_options") : copy.putObject("stream_options");
+        opts.put("include_usage", true);
+        try {
+            return JSON.writeValueAsBytes(copy);
+        } catch (IOException e) {
+            throw new IllegalStateException("could not re-serialise a parsed request", e);
+        }
+    }
+
+    public static String bearerToken(String authorization) {
+        if (authorization == null) {
+            return null;
+        }
+        String a = authorization.strip();
+        if (a.length() < 7 || !a.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            return null;
+        }
+        String token = a.substring(7).strip();
+        return token.isEmpty() ? null : token;
+    }
+
+    private static final class BodyTooLargeException extends Exception {
+        BodyTooLargeException() {
+            super(null, null, false, false);
+        }
+    }
+
+    private static byte[] readBounded(Context ctx, long maxBytes) throws IOException, BodyTooLargeException {
+        long declared = ctx.req().getContentLengthLong();
+        if (declared > maxBytes) {
+            throw new BodyTooLargeException();
+        }
+        InputStream in = ctx.req().getInputStream();
+        if (declared >= 0) {
+            byte[] bytes = in.readNBytes((int) declared);
+            if (in.read() >= 0) {
+                throw new IOException("body longer than its Content-Length");
+            }
+            return bytes;
+        }
+        byte[] bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
+        if (bytes.length > maxBytes) {
+            throw new BodyTooLargeException();
+        }
+        return bytes;
+    }
+
+    public static final class Builder {
+        private Authenticator authenticator;
+        private PriceBook priceBook;
+        private TokenCounter tokenCounter;
+        private QuotaGate quota;
+        private UpstreamKeys keys;
+        private EventSink sink;
+        private EdgeMetrics metrics;
+        private HttpClient upstream;
+        private URI upstreamBaseUrl;
+        private Duration upstreamRequestTimeout = Duration.ofSeconds(120);
+        private long maxBodyBytes = 4L << 20;
+        private long defaultMaxCompletionTokens = 1024;
+        private String edgeInstance = "edge";
+        private Clock clock = Clock.systemUTC();
+
+        public Builder authenticator(Authenticator v) { this.authenticator = v; return this; }
+        public Builder priceBook(PriceBook v) { this.priceBook = v; return this; }
+        public Builder tokenCounter(TokenCounter v) { this.tokenCounter = v; return this; }
+        public Builder quota(QuotaGate v) { this.quota = v; return this; }
+        public Builder keys(UpstreamKeys v) { this.keys = v; return this; }
+        public Builder sink(EventSink v) { this.sink = v; return this; }
+        public Builder metrics(EdgeMetrics v) { this.metrics = v; return this; }
+        public Builder upstream(HttpClient client, URI baseUrl, Duration requestTimeout) {
+            this.upstream = client;
+            this.upstreamBaseUrl = baseUrl;
+            this.upstreamRequestTimeout = requestTimeout;
+            return this;
+        }
+        public Builder maxBodyBytes(long v) { this.maxBodyBytes = v; return this; }
+        public Builder defaultMaxCompletionTokens(long v) { this.defaultMaxCompletionTokens = v; return this; }
+        public Builder edgeInstance(String v) { this.edgeInstance = v; return this; }
+        public Builder clock(Clock v) { this.clock = v; return this; }
+
+        public OpenAiProxyHandler build() {
+            return new OpenAiProxyHandler(this);
+        }
+    }
+}

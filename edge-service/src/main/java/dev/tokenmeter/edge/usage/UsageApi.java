@@ -1,0 +1,145 @@
+package dev.tokenmeter.edge.usage;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tokenmeter.edge.admin.AdminToken;
+import dev.tokenmeter.edge.auth.Authenticator;
+import dev.tokenmeter.edge.auth.Caller;
+import dev.tokenmeter.edge.http.OpenAiError;
+import dev.tokenmeter.edge.proxy.OpenAiProxyHandler;
+import dev.tokenmeter.edge.proxy.QuotaGate;
+import dev.tokenmeter.events.money.Money;
+import io.javalin.config.RoutesConfig;
+import io.javalin.http.Context;
+import org.jooq.DSLContext;
+
+import java.time.Clock;
+import java.time.LocalDate;
+import java.time.YearMonth;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeParseException;
+import java.util.Optional;
+
+import static dev.tokenmeter.db.jooq.Tables.ACCOUNT_LIMITS;
+import static dev.tokenmeter.db.jooq.Tables.USAGE_TOTAL_MONTHLY;
+
+/**
+ * {@code GET /v1/usage?month=yyyy-MM}: a month's usage of one user, in two views.
+ *
+ * <ul>
+ *   <li>{@code realtime}: what the quota engine holds now (settled + reserved spend against the credit), the number
+ *   the edge decides with; null when the engine cannot say.</li>
+ *   <li>{@code billed}: {@code usage_total_monthly} rows per model and key source, as the billing sink wrote them
+ *   from the aggregator's totals (lags the real-time view by the pipeline's delay).</li>
+ * </ul>
+ *
+ * <p>A service key sees only its own user (asking for another user is 403). The admin token may pass
+ * {@code user=}. The month defaults to the current UTC month.
+ */
+public final class UsageApi {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Authenticator authenticator;
+    private final AdminToken adminToken;
+    private final QuotaGate quota;
+    private final DSLContext db;
+    private final Clock clock;
+
+    /** @param adminToken null when the admin API is disabled */
+    public UsageApi(Authenticator authenticator, AdminToken adminToken, QuotaGate quota, DSLContext db, Clock clock) {
+        this.authenticator = authenticator;
+        this.adminToken = adminToken;
+        this.quota = quota;
+        this.db = db;
+        this.clock = clock;
+    }
+
+    public void routes(RoutesConfig r) {
+        r.get("/v1/usage", this::handle);
+    }
+
+    private void handle(Context ctx) {
+        String requestedUser = ctx.queryParam("user");
+        String userId;
+        if (adminToken != null && adminToken.matches(ctx.header("Authorization"))) {
+            if (requestedUser == null || requestedUser.isBlank()) {
+                OpenAiProxyHandler.respondError(ctx, OpenAiError.invalidRequest("With the admin token, pass user=<user id>.", "user"));
+                return;
+            }
+            userId = requestedUser;
+        } else {
+            String presented = OpenAiProxyHandler.bearerToken(ctx.header("Authorization"));
+            Optional<Caller> caller = presented == null ? Optional.empty() : authenticator.authenticate(presented);
+            if (caller.isEmpty()) {
+                OpenAiProxyHandler.respondError(ctx, OpenAiError.invalidApiKey("Incorrect API key provided."));
+                return;
+            }
+            if (requestedUser != null && !requestedUser.equals(caller.get().userId())) {
+                OpenAiProxyHandler.respondError(ctx, new OpenAiError(403, "A service key can read only its own user's usage.",
+                        "invalid_request_error", "user", "forbidden", false, null));
+                return;
+            }
+            userId = caller.get().userId();
+        }
+        YearMonth month;
+        try {
+            String m = ctx.queryParam("month");
+            month = m == null ? YearMonth.now(clock.withZone(ZoneOffset.UTC)) : YearMonth.parse(m);
+        } catch (DateTimeParseException e) {
+            OpenAiProxyHandler.respondError(ctx, OpenAiError.invalidRequest("'month' must look like 2026-11.", "month"));
+            return;
+        }
+        ObjectNode n = JSON.createObjectNode();
+        n.put("user_id", userId);
+        n.put("month", month.toString());
+        var limits = db.selectFrom(ACCOUNT_LIMITS).where(ACCOUNT_LIMITS.USER_ID.eq(userId)).fetchOne();
+        if (limits == null) {
+            OpenAiProxyHandler.respondError(ctx, new OpenAiError(404, "No user '" + userId + "'.", "invalid_request_error",
+                    "user", "not_found", false, null));
+            return;
+        }
+        n.put("monthly_credit_nano_usd", limits.getMonthlyCreditNanoUsd());
+        n.put("monthly_credit_usd", Money.formatUsd(limits.getMonthlyCreditNanoUsd()));
+
+        Optional<QuotaGate.RealtimeUsage> realtime = quota.usage(userId, month);
+        if (realtime.isEmpty()) {
+            n.putNull("realtime");
+        } else {
+            QuotaGate.RealtimeUsage u = realtime.get();
+            ObjectNode r = n.putObject("realtime");
+            r.put("credit_nano_usd", u.creditNanoUsd());
+            r.put("settled_nano_usd", u.settledNanoUsd());
+            r.put("reserved_nano_usd", u.reservedNanoUsd());
+            r.put("remaining_nano_usd", u.remainingNanoUsd());
+            r.put("settled_usd", Money.formatUsd(u.settledNanoUsd()));
+            r.put("remaining_usd", Money.formatUsd(u.remainingNanoUsd()));
+        }
+
+        ObjectNode billed = n.putObject("billed");
+        ArrayNode rows = billed.putArray("data");
+        long total = 0;
+        for (var r : db.selectFrom(USAGE_TOTAL_MONTHLY)
+                .where(USAGE_TOTAL_MONTHLY.USER_ID.eq(userId))
+                .and(USAGE_TOTAL_MONTHLY.BILLING_MONTH.eq(LocalDate.of(month.getYear(), month.getMonth(), 1)))
+                .orderBy(USAGE_TOTAL_MONTHLY.MODEL, USAGE_TOTAL_MONTHLY.KEY_SOURCE)
+                .fetch()) {
+            ObjectNode row = rows.addObject();
+            row.put("model", r.getModel());
+            row.put("key_source", r.getKeySource());
+            row.put("event_count", r.getEventCount());
+            row.put("prompt_tokens", r.getPromptTokens());
+            row.put("cached_prompt_tokens", r.getCachedPromptTokens());
+            row.put("completion_tokens", r.getCompletionTokens());
+            row.put("reasoning_tokens", r.getReasoningTokens());
+            row.put("cost_nano_usd", r.getCostNanoUsd());
+            row.put("cost_usd", Money.formatUsd(r.getCostNanoUsd()));
+            row.put("is_final", r.getIsFinal());
+            total = Math.addExact(total, r.getCostNanoUsd());
+        }
+        billed.put("total_cost_nano_usd", total);
+        billed.put("total_cost_usd", Money.formatUsd(total));
+        ctx.status(200).contentType("application/json").result(n.toString());
+    }
+}

@@ -1,0 +1,48 @@
+package dev.tokenmeter.edge;
+
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class EdgeConfigTest {
+
+    @Test
+    void everyKeyHasADefaultAndADescriptionAndTheDefaultsParse() {
+        assertThat(EdgeConfig.KEYS).allSatisfy(k -> {
+            assertThat(k.defaultValue()).isNotNull();
+            assertThat(k.description()).isNotBlank();
+        });
+        EdgeConfig config = EdgeConfig.defaults();
+        assertThat(config.port()).isEqualTo(8080);
+        assertThat(config.apiKeyCacheTtl()).isEqualTo(Duration.ofSeconds(5));
+        assertThat(config.maxBodyBytes()).isEqualTo(4L << 20);
+        assertThat(EdgeConfig.describe()).contains("UPSTREAM_BASE_URL").contains("MAX_BODY_BYTES");
+    }
+
+    @Test
+    void badValuesFailFastNamingTheKey() {
+        assertThatThrownBy(() -> EdgeConfig.fromEnv(Map.of("EDGE_PORT", "eighty")))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("EDGE_PORT");
+        assertThatThrownBy(() -> EdgeConfig.fromEnv(Map.of("UPSTREAM_REQUEST_TIMEOUT", "soon")))
+                .hasMessageContaining("UPSTREAM_REQUEST_TIMEOUT");
+        assertThatThrownBy(() -> EdgeConfig.fromEnv(Map.of("UPSTREAM_BASE_URL", "ftp://x")))
+                .hasMessageContaining("UPSTREAM_BASE_URL");
+        assertThatThrownBy(() -> EdgeConfig.fromEnv(Map.of("MAX_BODY_BYTES", "0")))
+                .hasMessageContaining("MAX_BODY_BYTES");
+        assertThatThrownBy(() -> EdgeConfig.fromEnv(Map.of("DATABASE_URL", "jdbc:mysql://x")))
+                .hasMessageContaining("DATABASE_URL");
+    }
+
+    @Test
+    void upstreamAcceptsATrailingV1AndSecretsAreRedacted() {
+        EdgeConfig config = EdgeConfig.fromEnv(Map.of("UPSTREAM_BASE_URL", "https://api.openai.com/v1/",
+                "OPENAI_API_KEY", "sk-very-secret", "UPSTREAM_CONNECT_TIMEOUT", "750ms"));
+        assertThat(config.upstreamBaseUrl().toString()).isEqualTo("https://api.openai.com");
+        assertThat(config.upstreamConnectTimeout()).isEqualTo(Duration.ofMillis(750));
+        assertThat(config.toString()).doesNotContain("sk-very-secret").contains("<redacted>");
+    }
+}
