@@ -18,6 +18,10 @@ public final class QuotaRedis implements AutoCloseable {
 
     private final RedisClient client;
     private final ClientResources resources;
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(QuotaRedis.class);
+    private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
+    private static final Duration START_WAIT = Duration.ofMinutes(2);
+
     private final StatefulRedisConnection<String, String> connection;
 
     private QuotaRedis(RedisClient client, ClientResources resources, StatefulRedisConnection<String, String> connection) {
@@ -31,21 +35,39 @@ public final class QuotaRedis implements AutoCloseable {
                 .reconnectDelay(Delay.constant(Duration.ofMillis(100)))
                 .build();
         RedisURI redisUri = RedisURI.create(uri);
-        redisUri.setTimeout(commandTimeout);
+        // Connection set-up (handshake, HELLO) may take longer than a command on a busy host; commands
+        // get the short timeout once connected.
+        redisUri.setTimeout(commandTimeout.compareTo(CONNECT_TIMEOUT) > 0 ? commandTimeout : CONNECT_TIMEOUT);
         RedisClient client = RedisClient.create(resources, redisUri);
         client.setOptions(ClientOptions.builder()
                 .autoReconnect(true)
                 .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
                 .timeoutOptions(TimeoutOptions.enabled(commandTimeout))
                 .build());
-        try {
-            StatefulRedisConnection<String, String> c = client.connect();
-            c.setTimeout(commandTimeout);
-            return new QuotaRedis(client, resources, c);
-        } catch (RuntimeException e) {
-            client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
-            resources.shutdown();
-            throw e;
+        // Redis not up yet at start-up (a deployment starting all at once): wait for it, do not crash-loop.
+        long deadline = System.nanoTime() + START_WAIT.toNanos();
+        long backoffMs = 200;
+        while (true) {
+            try {
+                StatefulRedisConnection<String, String> c = client.connect();
+                c.setTimeout(commandTimeout);
+                return new QuotaRedis(client, resources, c);
+            } catch (RuntimeException e) {
+                if (System.nanoTime() > deadline) {
+                    client.shutdown(Duration.ZERO, Duration.ofSeconds(2));
+                    resources.shutdown();
+                    throw e;
+                }
+                LOG.warn("Redis at {}:{} not reachable yet ({}); retrying in {} ms", redisUri.getHost(), redisUri.getPort(),
+                        e.getClass().getSimpleName(), backoffMs);
+                try {
+                    Thread.sleep(backoffMs);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw e;
+                }
+                backoffMs = Math.min(5_000, backoffMs * 2);
+            }
         }
     }
 
