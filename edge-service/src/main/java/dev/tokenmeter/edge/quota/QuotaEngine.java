@@ -89,7 +89,12 @@ public final class QuotaEngine implements AutoCloseable {
         }
         if (reconcile) {
             long ms = config.reconcileInterval().toMillis();
-            background.scheduleWithFixedDelay(() -> guarded("reconcile", () -> reconciler.reconcile(currentMonth())), ms, ms, TimeUnit.MILLISECONDS);
+            // The previous month too: its last events reach Postgres after the month has ended.
+            background.scheduleWithFixedDelay(() -> guarded("reconcile", () -> {
+                YearMonth m = currentMonth();
+                reconciler.reconcile(m.minusMonths(1));
+                reconciler.reconcile(m);
+            }), ms, ms, TimeUnit.MILLISECONDS);
         }
     }
 
