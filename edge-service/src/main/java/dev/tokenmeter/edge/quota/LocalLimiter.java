@@ -15,7 +15,7 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 final class LocalLimiter {
 
-    private record Open(String userId, Route route, long estimateNanoUsd) {}
+    private record Open(String userId, Route route, long estimateNanoUsd, long deadlineMs) {}
 
     private static final class UserState {
         YearMonth month;
@@ -28,14 +28,24 @@ final class LocalLimiter {
     private final ConcurrentHashMap<String, UserState> users = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Open> open = new ConcurrentHashMap<>();
 
-    LocalLimiter(int sharePercent) {
+    private final long ttlMs;
+    private final java.util.concurrent.atomic.AtomicLong calls = new java.util.concurrent.atomic.AtomicLong();
+
+    LocalLimiter(int sharePercent, long ttlMs) {
         this.sharePercent = sharePercent;
+        this.ttlMs = ttlMs;
     }
 
     Decision reserve(Account a, ReserveRequest r, YearMonth month, long nowMs, QuotaKeys keys) {
         long rpm = Math.max(1, (long) a.requestsPerMinute() * sharePercent / 100);
         long tpm = Math.max(1, a.tokensPerMinute() * sharePercent / 100);
         long credit = a.monthlyCreditNanoUsd() * sharePercent / 100;
+        if ((calls.incrementAndGet() & 1023) == 0) {
+            // Reservations of crashed callers: freed after the same TTL as in Redis, so the map stays bounded.
+            for (var e : open.entrySet()) {
+                if (e.getValue().deadlineMs() < nowMs) close(e.getKey(), -1);
+            }
+        }
         UserState s = users.computeIfAbsent(a.userId(), k -> new UserState());
         synchronized (s) {
             if (!month.equals(s.month)) {
@@ -51,10 +61,10 @@ final class LocalLimiter {
             RateLimitStatus req = status(rpm, reqT, newReq, nowMs);
             RateLimitStatus tok = status(tpm, tokT, newTok, nowMs);
             if (newReq - 60000 > nowMs) {
-                return reject(RejectReason.RATE_LIMITED_REQUESTS, req, tok, credit, s, (long) Math.ceil(newReq - 60000 - nowMs));
+                return reject(RejectReason.RATE_LIMITED_REQUESTS, req, tok, a.monthlyCreditNanoUsd(), credit, s, (long) Math.ceil(newReq - 60000 - nowMs));
             }
             if (newTok - 60000 > nowMs) {
-                return reject(RejectReason.RATE_LIMITED_TOKENS, req, tok, credit, s, (long) Math.ceil(newTok - 60000 - nowMs));
+                return reject(RejectReason.RATE_LIMITED_TOKENS, req, tok, a.monthlyCreditNanoUsd(), credit, s, (long) Math.ceil(newTok - 60000 - nowMs));
             }
             Route route;
             if (s.spentNanoUsd + r.estimatedCostNanoUsd() <= credit) {
@@ -63,12 +73,12 @@ final class LocalLimiter {
             } else if (a.hasPersonalKey()) {
                 route = Route.PERSONAL_KEY;
             } else {
-                return reject(RejectReason.CREDIT_EXHAUSTED, req, tok, credit, s, 0);
+                return reject(RejectReason.CREDIT_EXHAUSTED, req, tok, a.monthlyCreditNanoUsd(), credit, s, 0);
             }
             s.reqTatMs = newReq;
             s.tokTatMs = newTok;
             String id = keys.newReservationId(month, true);
-            open.put(id, new Open(a.userId(), route, route == Route.SERVICE_CREDIT ? r.estimatedCostNanoUsd() : 0));
+            open.put(id, new Open(a.userId(), route, route == Route.SERVICE_CREDIT ? r.estimatedCostNanoUsd() : 0, nowMs + ttlMs));
             return new Decision(route, null, id, req, tok, a.monthlyCreditNanoUsd(),
                     Math.max(0, credit - s.spentNanoUsd), List.of(), DecisionMode.FAIL_OPEN, null);
         }
@@ -98,9 +108,9 @@ final class LocalLimiter {
         return new RateLimitStatus(limit, remaining, Duration.ofMillis((long) Math.ceil(Math.max(0, tat - nowMs))));
     }
 
-    private static Decision reject(RejectReason reason, RateLimitStatus req, RateLimitStatus tok, long credit,
-                                   UserState s, long retryMs) {
-        return new Decision(Route.REJECTED, reason, null, req, tok, credit, Math.max(0, credit - s.spentNanoUsd), List.of(),
+    private static Decision reject(RejectReason reason, RateLimitStatus req, RateLimitStatus tok, long accountCredit,
+                                   long localCredit, UserState s, long retryMs) {
+        return new Decision(Route.REJECTED, reason, null, req, tok, accountCredit, Math.max(0, localCredit - s.spentNanoUsd), List.of(),
                 DecisionMode.FAIL_OPEN, reason == RejectReason.CREDIT_EXHAUSTED ? null : Duration.ofMillis(retryMs));
     }
 }

@@ -68,7 +68,7 @@ public final class QuotaEngine implements AutoCloseable {
         this.meters = b.meters == null ? new SimpleMeterRegistry() : b.meters;
         this.scripts = new QuotaScripts(redis);
         this.breaker = new CircuitBreaker(config.breakerFailureThreshold(), config.breakerOpenDuration(), System::nanoTime);
-        this.local = new LocalLimiter(config.failOpenSharePercent());
+        this.local = new LocalLimiter(config.failOpenSharePercent(), config.reservationTtl().toMillis());
         this.reconciler = new QuotaReconciler(scripts, baseline, meters);
         for (int i = 0; i < LOCK_STRIPES; i++) rebuildLocks[i] = new Object();
         this.latency = Timer.builder("tokenmeter.quota.decision.latency").description("time to decide one reserve")
@@ -89,7 +89,12 @@ public final class QuotaEngine implements AutoCloseable {
         }
         if (reconcile) {
             long ms = config.reconcileInterval().toMillis();
-            background.scheduleWithFixedDelay(() -> guarded("reconcile", () -> reconciler.reconcile(currentMonth())), ms, ms, TimeUnit.MILLISECONDS);
+            // The previous month too: its last events reach Postgres after the month has ended.
+            background.scheduleWithFixedDelay(() -> guarded("reconcile", () -> {
+                YearMonth m = currentMonth();
+                reconciler.reconcile(m.minusMonths(1));
+                reconciler.reconcile(m);
+            }), ms, ms, TimeUnit.MILLISECONDS);
         }
     }
 
@@ -247,16 +252,19 @@ public final class QuotaEngine implements AutoCloseable {
                 throw new RebuildUnavailable("another process's rebuild did not finish within " + lockMs + " ms", null);
             }
             try {
+                if (sync.exists(keys.settled(month), keys.reserved()) == 2) return; // another process just finished
                 UsageBaseline.MonthlyUsage base;
                 try {
                     base = baseline.monthlyUsage(keys.userId(), month);
                 } catch (RuntimeException e) {
                     throw new RebuildUnavailable("usage baseline unavailable", e);
                 }
-                scripts.call(Script.REBUILD, new String[]{keys.reservations(), keys.reserved(), keys.settled(month), keys.personal(month)},
+                List<Object> written = scripts.call(Script.REBUILD, new String[]{keys.reservations(), keys.reserved(), keys.settled(month), keys.personal(month)},
                         Long.toString(base.serviceCreditNanoUsd()), Long.toString(base.personalKeyNanoUsd()),
                         Long.toString(monthTtlMs(month, now)));
-                rebuilds.increment();
+                if ((Long) written.get(0) == 1 || (Long) written.get(1) == 1) {
+                    rebuilds.increment();
+                }
             } finally {
                 // A plain DEL is enough: the lock only spares Postgres a herd; correctness comes from the NX writes.
                 sync.del(keys.rebuildLock());

@@ -28,9 +28,9 @@ import org.HdrHistogram.Histogram;
  * same run {@code redis-benchmark} running the same reserve script with EVALSHA at the same
  * concurrency. Prints a Markdown table for BENCHMARKS.md.
  *
- * <p>Run: {@code ./mvnw -q -pl edge-service -am test-compile -Pquota-bench}
- * (system properties: {@code quota.bench.seconds} per phase, default 5; {@code quota.bench.redis-server},
- * {@code quota.bench.redis-benchmark} binaries, default from PATH).
+ * <p>Run: {@code bin/benchmark edge-service dev.tokenmeter.edge.quota.QuotaBenchmark [secondsPerPhase]}
+ * (default 5 s per phase; system properties {@code quota.bench.redis-server} and
+ * {@code quota.bench.redis-benchmark} name the binaries, default from PATH).
  */
 public final class QuotaBenchmark {
 
@@ -40,7 +40,7 @@ public final class QuotaBenchmark {
     record Result(double opsPerSec, double p50Ms, double p99Ms, long ops) {}
 
     public static void main(String[] args) throws Exception {
-        long seconds = Long.getLong("quota.bench.seconds", 5);
+        long seconds = args.length > 0 ? Long.parseLong(args[0]) : 5;
         String serverBin = System.getProperty("quota.bench.redis-server", "redis-server");
         String benchBin = System.getProperty("quota.bench.redis-benchmark", "redis-benchmark");
         int port = freePort();

@@ -37,7 +37,7 @@ final class QuotaFixture implements AutoCloseable {
         sql("INSERT INTO plan (plan_id, display_name, monthly_credit_nano_usd, requests_per_minute, tokens_per_minute) VALUES (?, 'test', 1000, 100, 100000)", plan);
         this.engine = QuotaEngine.builder()
                 .redis(redis.connection())
-                .accountDirectory(new PostgresAccountDirectory(dataSource, Duration.ZERO))
+                .accountDirectory(new PostgresAccountDirectory(dataSource, config.accountCacheTtl()))
                 .usageBaseline(new JooqUsageBaseline(dataSource))
                 .config(config)
                 .clock(clock)

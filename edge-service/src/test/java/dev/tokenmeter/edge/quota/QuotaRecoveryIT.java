@@ -57,6 +57,32 @@ class QuotaRecoveryIT {
     }
 
     @Test
+    void twoEdgeProcessesRebuildAUserOnlyOnce(RedisEngine redis, PostgresEngine postgres) throws Exception {
+        try (QuotaFixture a = new QuotaFixture(redis, postgres, QuotaConfig.defaults().withBackgroundOff(), START);
+             QuotaRedis otherConnection = QuotaRedis.connect(redis.uri(), Duration.ofSeconds(2));
+             QuotaEngine b = QuotaEngine.builder().redis(otherConnection.connection())
+                     .accountDirectory(new dev.tokenmeter.edge.account.PostgresAccountDirectory(a.dataSource, Duration.ofSeconds(5)))
+                     .usageBaseline(new JooqUsageBaseline(a.dataSource)).clock(a.clock).meterRegistry(a.meters)
+                     .config(QuotaConfig.defaults().withBackgroundOff()).build()) {
+            String u = a.user("twoedges", 1_000_000, 1_000_000, 1_000_000_000L, false);
+            a.monthlyTotal(u, NOV, "SERVICE_CREDIT", 3_000);
+            double before = a.meters.counter("tokenmeter.quota.rebuilds").count();
+            List<Future<Decision>> futures = new ArrayList<>();
+            try (ExecutorService pool = Executors.newFixedThreadPool(16)) {
+                for (int i = 0; i < 40; i++) {
+                    QuotaEngine e = i % 2 == 0 ? a.engine : b;
+                    futures.add(pool.submit(() -> e.reserve(a.request(u, 10, 1))));
+                }
+                for (Future<Decision> f : futures) assertThat(f.get(30, TimeUnit.SECONDS).route()).isEqualTo(Route.SERVICE_CREDIT);
+            }
+            // Both engines count into the same registry: one rebuild in total.
+            assertThat(a.meters.counter("tokenmeter.quota.rebuilds").count() - before).isEqualTo(1.0);
+            assertThat(a.engine.usage(u, NOV).settledNanoUsd()).isEqualTo(3_000);
+            assertThat(b.usage(u, NOV).reservedNanoUsd()).isEqualTo(400);
+        }
+    }
+
+    @Test
     void countersAreRebuiltAfterARedisRestart(RedisEngine redis, PostgresEngine postgres) {
         try (QuotaFixture f = new QuotaFixture(redis, postgres, QuotaConfig.defaults().withBackgroundOff(), START)) {
             String u = f.user("restart", 10_000, 1_000_000, 1_000_000_000L, false);
