@@ -61,6 +61,9 @@ import java.util.UUID;
  */
 public final class OpenAiProxyHandler {
 
+    /** Response header naming the id of the usage event a call produced. */
+    public static final String EVENT_ID_HEADER = "x-tokenmeter-event-id";
+
     public static final List<String> ENDPOINTS =
             List.of("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses");
 
@@ -72,8 +75,6 @@ public final class OpenAiProxyHandler {
     /** Request headers passed upstream besides Content-Type/Accept; never Authorization or OpenAI-Organization. */
     private static final Set<String> PASSED_REQUEST_HEADERS = Set.of("openai-beta", "idempotency-key", "x-stainless-retry-count");
     private static final int MAX_ERROR_BODY_BYTES = 1 << 20;
-    /** Response header with the id of the call's usage event (absent only when the caller was not authenticated). */
-    public static final String EVENT_ID_HEADER = "x-tokenmeter-event-id";
 
     private final Authenticator authenticator;
     private final PriceBook priceBook;
@@ -145,6 +146,7 @@ public final class OpenAiProxyHandler {
             releaseQuietly(call);
             metrics.request(endpoint, "failed");
             if (!ctx.res().isCommitted()) {
+                ctx.res().setHeader(EVENT_ID_HEADER, null); // the spool refused the event: there is none to name
                 respondError(ctx, OpenAiError.unavailable("Usage cannot be recorded right now (spool full); try again later.",
                         Duration.ofSeconds(5)));
             }
@@ -218,6 +220,7 @@ public final class OpenAiProxyHandler {
 
         if (!sink.isReady()) {
             // Without a place for the event the call could not be billed: fail closed before spending anything.
+            ctx.res().setHeader(EVENT_ID_HEADER, null);
             metrics.request(call.endpoint, "rejected");
             respondError(ctx, OpenAiError.unavailable("Usage cannot be recorded right now; try again shortly.", Duration.ofSeconds(1)));
             return;

@@ -93,7 +93,7 @@ final class Spool implements AutoCloseable {
     private Spool(Path dir, long maxBytes, Duration fsyncInterval) {
         this.dir = dir;
         this.maxBytes = maxBytes;
-        this.segmentBytes = Math.max(64 << 10, Math.min(16L << 20, maxBytes / 8));
+        this.segmentBytes = Math.max(4 << 10, Math.min(16L << 20, maxBytes / 8));
         this.fsyncIntervalNanos = Math.max(100_000, fsyncInterval.toNanos());
         this.flusher = Thread.ofPlatform().daemon().name("spool-fsync").unstarted(this::flushLoop);
     }

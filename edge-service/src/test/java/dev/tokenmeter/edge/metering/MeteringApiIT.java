@@ -30,8 +30,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 /**
- * Issue 4, "Metering API": reserve, commit, release and batch ingest on real Redis, Postgres and Kafka. The quota
- * engine is not merged on this branch: the edge runs with the proxy ITs' {@code TestQuotaGate}.
+ * Issue 4, "Metering API": reserve, commit, release and batch ingest on real Redis, Postgres and Kafka, with
+ * decisions by the Redis quota engine.
  */
 @ExtendWith(EnginesExtension.class)
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
