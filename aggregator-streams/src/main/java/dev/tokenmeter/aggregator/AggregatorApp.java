@@ -4,6 +4,7 @@ import dev.tokenmeter.events.topic.Topics;
 import io.micrometer.core.instrument.binder.kafka.KafkaStreamsMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.prometheus.metrics.exporter.httpserver.HTTPServer;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -52,14 +53,16 @@ public final class AggregatorApp {
             return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
         });
         new KafkaStreamsMetrics(streams).bindTo(registry);
-        MetricsServer metrics = config.metricsPort() >= 0 ? new MetricsServer(config.metricsPort(), registry) : null;
+        HTTPServer metrics = config.metricsPort() >= 0
+                ? HTTPServer.builder().port(config.metricsPort()).registry(registry.getPrometheusRegistry()).buildAndStart()
+                : null;
 
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             log.info("shutting down");
             streams.close(Duration.ofSeconds(30));
             if (metrics != null) {
-                metrics.close();
+                metrics.stop();
             }
             stopped.countDown();
         }, "aggregator-shutdown"));
@@ -67,7 +70,7 @@ public final class AggregatorApp {
             log.info("state {} -> {}", before, now);
             if (now == KafkaStreams.State.RUNNING) {
                 log.info("READY application.id={} guarantee={} metrics port {}", config.applicationId(),
-                        config.processingGuarantee(), metrics == null ? "off" : metrics.port());
+                        config.processingGuarantee(), metrics == null ? "off" : metrics.getPort());
             }
         });
         streams.start();
@@ -88,6 +91,9 @@ public final class AggregatorApp {
         p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, -1);
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 2000);
+        // Static membership: a restarted instance takes its tasks back without a rebalance.
+        p.put(StreamsConfig.consumerPrefix(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG), config.instanceId());
+        p.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 30_000);
         p.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 10);
         p.put(StreamsConfig.producerPrefix(ProducerConfig.COMPRESSION_TYPE_CONFIG), "lz4");
         return p;

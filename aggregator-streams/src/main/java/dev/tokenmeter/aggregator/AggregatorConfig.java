@@ -12,6 +12,7 @@ import java.util.Map;
 public record AggregatorConfig(
         String bootstrapServers,
         String applicationId,
+        String instanceId,
         String stateDir,
         String processingGuarantee,
         int numStreamThreads,
@@ -29,6 +30,7 @@ public record AggregatorConfig(
     public static final List<Key> KEYS = List.of(
             new Key("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", "Kafka bootstrap servers."),
             new Key("APPLICATION_ID", "tokenmeter-aggregator", "Kafka Streams application id (consumer group, internal topic prefix)."),
+            new Key("INSTANCE_ID", "", "Stable id of this instance (static group membership: a restart resumes without a rebalance); default the host name."),
             new Key("STATE_DIR", "/tmp/tokenmeter-aggregator", "Directory of the RocksDB state stores; keep it on a persistent volume."),
             new Key("PROCESSING_GUARANTEE", "exactly_once_v2", "exactly_once_v2 (billing) or at_least_once (benchmarks only)."),
             new Key("NUM_STREAM_THREADS", "1", "Stream threads in this instance."),
@@ -53,6 +55,7 @@ public record AggregatorConfig(
         return new AggregatorConfig(
                 v.get("KAFKA_BOOTSTRAP_SERVERS"),
                 v.get("APPLICATION_ID"),
+                v.get("INSTANCE_ID").isEmpty() ? hostName() : v.get("INSTANCE_ID"),
                 v.get("STATE_DIR"),
                 guarantee,
                 integer(v, "NUM_STREAM_THREADS", 1, 64),
@@ -71,8 +74,16 @@ public record AggregatorConfig(
     }
 
     public AggregatorConfig withBootstrapServers(String servers) {
-        return new AggregatorConfig(servers, applicationId, stateDir, processingGuarantee, numStreamThreads, numStandbyReplicas,
+        return new AggregatorConfig(servers, applicationId, instanceId, stateDir, processingGuarantee, numStreamThreads, numStandbyReplicas,
                 commitInterval, hourGrace, monthGrace, dedupRetention, emitInterval, metricsPort);
+    }
+
+    static String hostName() {
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.net.UnknownHostException e) {
+            return "aggregator";
+        }
     }
 
     static int integer(Map<String, String> v, String key, int min, int max) {

@@ -36,6 +36,7 @@ import java.util.List;
 final class UsageAggregationProcessor implements Processor<String, byte[], String, Object> {
 
     private static final int[] THRESHOLDS = {50, 80, 100};
+    private static final int LAG_SAMPLE_EVERY = 64;
     private static final int EXPIRY_BATCH = 10_000;
 
     private final AggregatorConfig config;
@@ -49,6 +50,7 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
     private KeyValueStore<String, Long> userMonthCost;
     private KeyValueStore<String, Long> alertsRaised;
     private KeyValueStore<String, Long> limits;
+    private long processed;
 
     UsageAggregationProcessor(AggregatorConfig config, AggregatorMetrics metrics) {
         this.config = config;
@@ -114,7 +116,9 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
             userMonthCost.put(userMonth, cost);
             raiseAlerts(event, month, cost);
         }
-        metrics.endToEndLagMs.record(Math.max(0, System.currentTimeMillis() - event.getReceivedAt().toEpochMilli()));
+        if (++processed % LAG_SAMPLE_EVERY == 0) {
+            metrics.endToEndLagMs.record(Math.max(0, System.currentTimeMillis() - event.getReceivedAt().toEpochMilli()));
+        }
     }
 
     private void add(UsageEvent e, Granularity granularity, long start, long end, long graceMs) {

@@ -64,8 +64,9 @@ public final class UsageAggregationTopology {
         topology.addProcessor(LIMITS, UserLimitProcessor::new, SOURCE_LIMITS);
         topology.addProcessor(AGGREGATE, () -> new UsageAggregationProcessor(config, metrics), SOURCE_EVENTS);
 
-        topology.addStateStore(kv(STORE_DEDUP, strings, longs), AGGREGATE);
-        topology.addStateStore(kv(STORE_DEDUP_EXPIRY, strings, strings), AGGREGATE);
+        // Event ids are unique by nature: a cache would only churn (sorted-map inserts and evictions).
+        topology.addStateStore(uncached(STORE_DEDUP, strings, longs), AGGREGATE);
+        topology.addStateStore(uncached(STORE_DEDUP_EXPIRY, strings, strings), AGGREGATE);
         topology.addStateStore(kv(STORE_TOTALS, strings, totals), AGGREGATE);
         topology.addStateStore(kv(STORE_DIRTY, strings, strings), AGGREGATE);
         topology.addStateStore(kv(STORE_OPEN, strings, strings), AGGREGATE);
@@ -82,6 +83,10 @@ public final class UsageAggregationTopology {
         topology.addSink(SINK_ALERTS, topics.alerts().name(), keys, (Serializer) EventSerdes.usageAlert().serializer(), AGGREGATE);
         topology.addSink(SINK_DLQ, topics.deadLetter().name(), keys, (Serializer) Serdes.ByteArray().serializer(), AGGREGATE, LIMITS);
         return topology;
+    }
+
+    private static <K, V> StoreBuilder<KeyValueStore<K, V>> uncached(String name, Serde<K> keys, Serde<V> values) {
+        return Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(name), keys, values);
     }
 
     private static <K, V> StoreBuilder<KeyValueStore<K, V>> kv(String name, Serde<K> keys, Serde<V> values) {

@@ -18,7 +18,14 @@ import dev.tokenmeter.edge.crypto.PersonalKeyCipher;
 import dev.tokenmeter.edge.pricing.PriceBook;
 import dev.tokenmeter.edge.proxy.EdgeMetrics;
 import dev.tokenmeter.edge.proxy.OpenAiProxyHandler;
+import dev.tokenmeter.edge.account.AccountDirectory;
+import dev.tokenmeter.edge.account.PostgresAccountDirectory;
+import dev.tokenmeter.edge.proxy.QuotaEngineGate;
 import dev.tokenmeter.edge.proxy.QuotaGate;
+import dev.tokenmeter.edge.quota.JooqUsageBaseline;
+import dev.tokenmeter.edge.quota.QuotaConfig;
+import dev.tokenmeter.edge.quota.QuotaEngine;
+import dev.tokenmeter.edge.quota.QuotaRedis;
 import dev.tokenmeter.edge.proxy.UpstreamKeys;
 import dev.tokenmeter.edge.publish.EventSink;
 import dev.tokenmeter.edge.publish.SpoolingEventSink;
@@ -76,20 +83,33 @@ public final class EdgeApp implements AutoCloseable {
      */
     public static EdgeApp start(EdgeConfig config, DataSource dataSource, QuotaGate quota, EventSink sink,
                                 List<Consumer<RoutesConfig>> extraRoutes) {
-        return start(config, dataSource, quota, sink, extraRoutes, userId -> { });
+        return start(config, dataSource, quota, sink, extraRoutes, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), userId -> { });
+    }
+
+    /** As above, with the registry the other parts (e.g. the quota engine) already report to. */
+    public static EdgeApp start(EdgeConfig config, DataSource dataSource, QuotaGate quota, EventSink sink,
+                                List<Consumer<RoutesConfig>> extraRoutes, PrometheusMeterRegistry registry) {
+        return start(config, dataSource, quota, sink, extraRoutes, registry, userId -> { });
+    }
+
+    public static EdgeApp start(EdgeConfig config, DataSource dataSource, QuotaGate quota, EventSink sink,
+                                List<Consumer<RoutesConfig>> extraRoutes, Consumer<String> accountInvalidation) {
+        return start(config, dataSource, quota, sink, extraRoutes, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT),
+                accountInvalidation);
     }
 
     /**
+     * @param registry            the registry every part reports to; served at /metrics
      * @param accountInvalidation called by the admin API after a change to a user's account, limits or keys (the
      *                            quota engine's {@code AccountDirectory::invalidate})
      */
     public static EdgeApp start(EdgeConfig config, DataSource dataSource, QuotaGate quota, EventSink sink,
-                                List<Consumer<RoutesConfig>> extraRoutes, Consumer<String> accountInvalidation) {
+                                List<Consumer<RoutesConfig>> extraRoutes, PrometheusMeterRegistry registry,
+                                Consumer<String> accountInvalidation) {
         DSLContext db = DSL.using(dataSource, SQLDialect.POSTGRES);
         PriceBook priceBook = PriceBook.load(db, config.defaultPriceModel(), config.priceRefreshInterval());
         PersonalKeyCipher cipher = config.personalKeyMasterKey().isEmpty() ? null
                 : new PersonalKeyCipher(config.personalKeyMasterKeyId(), config.personalKeyMasterKey());
-        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         HttpClient upstream = HttpClient.newBuilder()
                 .version(HttpClient.Version.HTTP_1_1)
                 .connectTimeout(config.upstreamConnectTimeout())
@@ -162,14 +182,34 @@ public final class EdgeApp implements AutoCloseable {
         Migrations.migrate(dataSource);
         Topics topics = Topics.fromEnv(Map.of("TOPIC_PREFIX", config.topicPrefix()));
         EventSink sink = spoolingSink(config, topics);
-        QuotaGate quota = quotaGate(config);
-        EdgeApp app = start(config, dataSource, quota, sink, List.of());
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        QuotaConfig quotaConfig = QuotaConfig.fromEnv(System.getenv());
+        QuotaRedis redis = QuotaRedis.connect(config.redisUri(), quotaConfig.redisTimeout());
+        PostgresAccountDirectory accounts = new PostgresAccountDirectory(dataSource, quotaConfig.accountCacheTtl());
+        QuotaEngine engine = quotaEngine(quotaConfig, redis, accounts, dataSource, registry);
+        QuotaGate quota = new QuotaEngineGate(engine, redis.connection(), quotaConfig.failurePolicy());
+        EdgeApp app = start(config, dataSource, quota, sink, List.of(), registry, accounts::invalidate);
         LOG.info("edge listening on {}", app.server().baseUrl());
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             app.close();
             sink.close();
+            engine.close();
+            redis.close();
             dataSource.close();
         }, "edge-shutdown"));
+    }
+
+    /** The Redis quota engine over the account directory and usage baseline in Postgres. */
+    public static QuotaEngine quotaEngine(QuotaConfig quotaConfig, QuotaRedis redis, AccountDirectory accounts,
+                                          DataSource dataSource, io.micrometer.core.instrument.MeterRegistry registry) {
+        return QuotaEngine.builder()
+                .redis(redis.connection())
+                .accountDirectory(accounts)
+                .usageBaseline(new JooqUsageBaseline(dataSource))
+                .config(quotaConfig)
+                .meterRegistry(registry)
+                .build()
+                .warmUp();
     }
 
     /**
@@ -193,11 +233,6 @@ public final class EdgeApp implements AutoCloseable {
                 .fsyncInterval(config.spoolFsyncInterval())
                 .sendTimeout(config.spoolSendTimeout())
                 .build();
-    }
-
-    /** The quota engine behind the proxy's port; wired once module quota is merged. */
-    static QuotaGate quotaGate(EdgeConfig config) {
-        throw new IllegalStateException("the quota engine is not wired into EdgeApp yet (REDIS_URI=" + config.redisUri() + ")");
     }
 
     static HikariDataSource dataSource(EdgeConfig config) {

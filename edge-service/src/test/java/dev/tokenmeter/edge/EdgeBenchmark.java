@@ -57,11 +57,17 @@ public final class EdgeBenchmark {
             openLoop(client, direct, rate, 3);
             openLoop(client, edge, rate, 3);
 
+            long cpu0 = cpuNanos();
             Histogram sd = sequential(client, direct, 2000);
+            long cpuDirect = cpuNanos() - cpu0;
             io.micrometer.core.instrument.Timer upstreamTimer = bed.app.registry().get("edge_upstream").timer();
             long upstreamCount = upstreamTimer.count();
             double upstreamTotalMs = upstreamTimer.totalTime(TimeUnit.MILLISECONDS);
+            long cpu1 = cpuNanos();
             Histogram se = sequential(client, edge, 2000);
+            long cpuEdge = cpuNanos() - cpu1;
+            System.out.printf("CPU time of this JVM per call (client + fake, plus the edge on the edge path): direct %.0f us,"
+                    + " edge %.0f us, added by the edge %.0f us%n", cpuDirect / 2000 / 1e3, cpuEdge / 2000 / 1e3, (cpuEdge - cpuDirect) / 2000 / 1e3);
             System.out.printf("sequential: mean time to the upstream's response headers inside the edge %.3f ms%n",
                     (upstreamTimer.totalTime(TimeUnit.MILLISECONDS) - upstreamTotalMs) / (upstreamTimer.count() - upstreamCount));
             System.out.printf("sequential (one call at a time, 2000 calls): direct p50 %.3f ms p99 %.3f ms; edge p50 %.3f ms p99 %.3f ms;"
@@ -103,6 +109,10 @@ public final class EdgeBenchmark {
                     h.getTotalCount(), errors, h.getValueAtPercentile(50) / 1e6, h.getValueAtPercentile(90) / 1e6,
                     h.getValueAtPercentile(99) / 1e6, h.getValueAtPercentile(99.9) / 1e6, h.getMaxValue() / 1e6);
         }
+    }
+
+    static long cpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
     }
 
     /** One call at a time: the added cost of the edge without any queueing. */

@@ -65,7 +65,7 @@ class EdgeCreditEdgeIT {
             assertThat(events.stream().filter(e -> e.getOutcome() == Outcome.REJECTED)).hasSize(insufficient);
             long billed = events.stream().mapToLong(UsageEvent::getCostNanoUsd).sum();
             assertThat(billed).isPositive().isLessThanOrEqualTo(credit + estimate);
-            assertThat(bed.quota.usedNanoUsd(user.userId())).isEqualTo(billed);
+            assertThat(bed.usedNanoUsd(user.userId())).isEqualTo(billed);
             assertThat(events.stream().map(UsageEvent::getEventId).distinct()).hasSize(calls);
         }
     }

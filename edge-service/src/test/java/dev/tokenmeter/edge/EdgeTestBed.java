@@ -3,6 +3,18 @@ package dev.tokenmeter.edge;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.tokenmeter.edge.auth.ApiKeys;
+import dev.tokenmeter.edge.account.PostgresAccountDirectory;
+import dev.tokenmeter.edge.proxy.QuotaEngineGate;
+import dev.tokenmeter.edge.proxy.QuotaGate;
+import dev.tokenmeter.edge.quota.QuotaConfig;
+import dev.tokenmeter.edge.quota.QuotaEngine;
+import dev.tokenmeter.edge.quota.QuotaRedis;
+import dev.tokenmeter.edge.quota.UsageSnapshot;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import org.postgresql.ds.PGSimpleDataSource;
+
+import javax.sql.DataSource;
 import dev.tokenmeter.edge.publish.SpoolingEventSink;
 import dev.tokenmeter.events.UsageEvent;
 import dev.tokenmeter.events.publish.UsageEventPublisher;
@@ -38,7 +50,7 @@ import static dev.tokenmeter.db.jooq.Tables.API_KEY;
 import static dev.tokenmeter.db.jooq.Tables.PLAN;
 
 /**
- * One edge wired exactly as {@link EdgeApp} wires it, on real engines: a fresh migrated Postgres database, a
+ * One edge wired exactly as {@link EdgeApp} wires it, on real engines: the Redis quota engine, a fresh migrated Postgres database, a
  * unique usage-events topic on the real broker (events published through {@link UsageEventPublisher} and read
  * back with a real consumer), and the fake OpenAI upstream.
  */
@@ -53,15 +65,26 @@ public final class EdgeTestBed implements AutoCloseable {
     public final HikariDataSource dataSource;
     public final DSLContext db;
     public final String topic;
-    public final SpoolingEventSink sink;
     public final String topicPrefix;
-    public final TestQuotaGate quota = new TestQuotaGate();
+    public final SpoolingEventSink sink;
+    public final QuotaRedis quotaRedis;
+    public final QuotaEngine quotaEngine;
+    /** The quota engine's real-time view, for assertions. */
+    public final QuotaProbe quota;
     public final EdgeApp app;
     public final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
     private final KafkaConsumer<String, UsageEvent> consumer;
     private final Map<String, List<UsageEvent>> eventsByUser = new HashMap<>();
 
     public EdgeTestBed(Engines engines, FakeOpenAi openAi, Map<String, String> env) {
+        this(engines, openAi, env, false);
+    }
+
+    /**
+     * @param accountsUnreachable the quota engine reads accounts from a database that does not exist, so every
+     *                            decision is QUOTA_UNAVAILABLE (the engine's fail-closed answer)
+     */
+    public EdgeTestBed(Engines engines, FakeOpenAi openAi, Map<String, String> env, boolean accountsUnreachable) {
         this.openAi = openAi;
         String jdbcUrl = engines.postgres().createMigratedDatabase("edge");
         HikariConfig hikari = new HikariConfig();
@@ -79,6 +102,10 @@ public final class EdgeTestBed implements AutoCloseable {
         this.topicPrefix = prefix;
 
         Map<String, String> all = new HashMap<>(env);
+        all.put("EDGE_PORT", "0");
+        all.put("UPSTREAM_BASE_URL", openAi.baseUrl());
+        all.put("OPENAI_API_KEY", SERVICE_KEY);
+        all.put("DATABASE_URL", jdbcUrl);
         all.putIfAbsent("KAFKA_BOOTSTRAP_SERVERS", engines.kafka().bootstrapServers());
         all.putIfAbsent("TOPIC_PREFIX", prefix);
         all.putIfAbsent("REDIS_URI", engines.redis().uri());
@@ -88,15 +115,28 @@ public final class EdgeTestBed implements AutoCloseable {
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
-        all.put("EDGE_PORT", "0");
-        all.put("UPSTREAM_BASE_URL", openAi.baseUrl());
-        all.put("OPENAI_API_KEY", SERVICE_KEY);
-        all.put("DATABASE_URL", jdbcUrl);
         all.putIfAbsent("UPSTREAM_REQUEST_TIMEOUT", "10s");
+        // The engine's 100 ms production default is too tight for a 2-core box shared by several builds.
+        all.putIfAbsent("QUOTA_REDIS_TIMEOUT_MS", "2000");
         EdgeConfig config = EdgeConfig.fromEnv(all);
+        QuotaConfig quotaConfig = QuotaConfig.fromEnv(all).withBackgroundOff();
+        this.quotaRedis = QuotaRedis.connect(engines.redis().uri(), quotaConfig.redisTimeout());
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        DataSource accounts = dataSource;
+        if (accountsUnreachable) {
+            PGSimpleDataSource missing = new PGSimpleDataSource();
+            missing.setUrl(engines.postgres().jdbcUrl("no_such_database_" + UUID.randomUUID().toString().substring(0, 8)));
+            missing.setUser(engines.postgres().user());
+            missing.setPassword(engines.postgres().password());
+            accounts = missing;
+        }
+        this.quotaEngine = EdgeApp.quotaEngine(quotaConfig, quotaRedis,
+                new PostgresAccountDirectory(accounts, quotaConfig.accountCacheTtl()), dataSource, registry);
+        this.quota = new QuotaProbe(quotaEngine);
         // The production sink, as EdgeApp.main wires it (Kafka first, the spool during an outage).
         this.sink = EdgeApp.spoolingSink(config, topics);
-        this.app = EdgeApp.start(config, dataSource, quota, sink, List.of());
+        QuotaGate gate = new QuotaEngineGate(quotaEngine, quotaRedis.connection(), quotaConfig.failurePolicy());
+        this.app = EdgeApp.start(config, dataSource, gate, sink, List.of(), registry);
 
         Properties props = new Properties();
         props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, engines.kafka().bootstrapServers());
@@ -114,25 +154,57 @@ public final class EdgeTestBed implements AutoCloseable {
 
     /** A fresh user on their own plan with {@code creditNanoUsd} of monthly credit, and an issued service key. */
     public User newUser(long creditNanoUsd) {
+        return newUser(creditNanoUsd, 10_000);
+    }
+
+    public User newUser(long creditNanoUsd, int requestsPerMinute) {
         String userId = "u-" + UUID.randomUUID().toString().substring(0, 8);
         String tenantId = "t-" + userId;
         String planId = "plan-" + userId;
         db.insertInto(PLAN).set(PLAN.PLAN_ID, planId).set(PLAN.DISPLAY_NAME, planId)
-                .set(PLAN.MONTHLY_CREDIT_NANO_USD, creditNanoUsd).set(PLAN.REQUESTS_PER_MINUTE, 10_000)
+                .set(PLAN.MONTHLY_CREDIT_NANO_USD, creditNanoUsd).set(PLAN.REQUESTS_PER_MINUTE, requestsPerMinute)
                 .set(PLAN.TOKENS_PER_MINUTE, 10_000_000L).execute();
         db.insertInto(ACCOUNT).set(ACCOUNT.USER_ID, userId).set(ACCOUNT.TENANT_ID, tenantId).set(ACCOUNT.PLAN_ID, planId).execute();
-        User user = issueKey(userId, tenantId);
-        quota.account(userId, creditNanoUsd);
-        return user;
+        return issueKey(userId, tenantId);
     }
 
-    User issueKey(String userId, String tenantId) {
+    public User issueKey(String userId, String tenantId) {
         ApiKeys.IssuedKey issued = ApiKeys.issue();
         String apiKeyId = "k-" + UUID.randomUUID().toString().substring(0, 8);
         db.insertInto(API_KEY).set(API_KEY.API_KEY_ID, apiKeyId).set(API_KEY.USER_ID, userId)
                 .set(API_KEY.KEY_PREFIX, issued.prefix()).set(API_KEY.SALT, issued.salt()).set(API_KEY.KEY_HASH, issued.hash())
                 .execute();
         return new User(userId, tenantId, apiKeyId, issued.key());
+    }
+
+    /** The quota engine's real-time view of the user this month. */
+    public UsageSnapshot usage(String userId) {
+        return quotaEngine.usage(userId, quotaEngine.currentMonth());
+    }
+
+    public long usedNanoUsd(String userId) {
+        return quota.usedNanoUsd(userId);
+    }
+
+    public long reservedNanoUsd(String userId) {
+        return quota.reservedNanoUsd(userId);
+    }
+
+    /** Settled and reserved service-credit spend of a user this month, read from the quota engine in Redis. */
+    public static final class QuotaProbe {
+        private final QuotaEngine engine;
+
+        QuotaProbe(QuotaEngine engine) {
+            this.engine = engine;
+        }
+
+        public long usedNanoUsd(String userId) {
+            return engine.usage(userId, engine.currentMonth()).settledNanoUsd();
+        }
+
+        public long reservedNanoUsd(String userId) {
+            return engine.usage(userId, engine.currentMonth()).reservedNanoUsd();
+        }
     }
 
     public void revoke(User user) {
@@ -143,7 +215,7 @@ public final class EdgeTestBed implements AutoCloseable {
      * POSTs {@code json} with exactly the headers the official OpenAI SDKs send (openai-python 1.x): Bearer key,
      * JSON content type, {@code Accept: application/json} even for streams, user agent and X-Stainless-* headers.
      */
-    HttpRequest.Builder sdkRequest(String path, String key, String json) {
+    public HttpRequest.Builder sdkRequest(String path, String key, String json) {
         return HttpRequest.newBuilder(URI.create(baseUrl() + path))
                 .timeout(Duration.ofSeconds(30))
                 .header("Authorization", "Bearer " + key)
@@ -178,11 +250,11 @@ public final class EdgeTestBed implements AutoCloseable {
         return "{\"messages\":[{\"role\":\"user\",\"content\":" + quote(userText) + "}],\"model\":\"" + model + "\"}";
     }
 
-    static String chatStream(String model, String userText) {
+    public static String chatStream(String model, String userText) {
         return "{\"messages\":[{\"role\":\"user\",\"content\":" + quote(userText) + "}],\"model\":\"" + model + "\",\"stream\":true}";
     }
 
-    static String quote(String s) {
+    public static String quote(String s) {
         return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
     }
 
@@ -190,6 +262,8 @@ public final class EdgeTestBed implements AutoCloseable {
     public void close() {
         app.close();
         sink.close();
+        quotaEngine.close();
+        quotaRedis.close();
         consumer.close();
         dataSource.close();
         client.close();

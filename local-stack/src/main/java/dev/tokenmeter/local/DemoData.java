@@ -45,7 +45,7 @@ final class DemoData {
             new DemoUser("bob", "acme", "starter", null, null, true, "small credit, falls back to own OpenAI key"),
             new DemoUser("carol", "globex", "starter", null, null, false, "small credit, no own key: rejected when out"),
             new DemoUser("dave", "globex", "pro", null, 90, false, "90 requests/minute: hits the rate limit"),
-            new DemoUser("erin", "initech", "pro", Money.parseUsd("0.03"), null, false, "$0.03 credit: crosses 50/80/100% alerts"));
+            new DemoUser("erin", "initech", "pro", Money.parseUsd("0.006"), null, false, "$0.006 credit: crosses 50/80/100% alerts"));
 
     private DemoData() {
     }
@@ -65,7 +65,7 @@ final class DemoData {
             execute(db, "INSERT INTO plan (plan_id, display_name, monthly_credit_nano_usd, requests_per_minute, tokens_per_minute) "
                     + "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", "pro", "Pro", Money.parseUsd("2.00"), 600, 400_000L);
             execute(db, "INSERT INTO plan (plan_id, display_name, monthly_credit_nano_usd, requests_per_minute, tokens_per_minute) "
-                    + "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", "starter", "Starter", Money.parseUsd("0.01"), 600, 400_000L);
+                    + "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", "starter", "Starter", Money.parseUsd("0.003"), 600, 400_000L);
             for (DemoUser template : USERS) {
                 DemoUser u = new DemoUser(userPrefix + template.userId(), template.tenantId(), template.planId(),
                         template.creditOverrideNanoUsd(), template.rpmOverride(), template.ownKey(), template.story());

@@ -34,7 +34,7 @@ final class SqlReport {
                     String[] row = new String[columns];
                     for (int c = 0; c < columns; c++) {
                         Object value = rs.getObject(c + 1);
-                        row[c] = value == null ? "" : value.toString();
+                        row[c] = value == null ? "" : value instanceof java.math.BigDecimal d ? d.toPlainString() : value.toString();
                         widths[c] = Math.max(widths[c], row[c].length());
                     }
                     rows.add(row);

@@ -76,16 +76,20 @@ final class Stack implements AutoCloseable {
         edgeEnv.put("PERSONAL_KEY_MASTER_KEY", DemoData.MASTER_KEY_BASE64);
         edgeEnv.put("SPOOL_DIR", workDir.resolve("edge-spool").toAbsolutePath().toString());
         edgeEnv.put("EDGE_INSTANCE", "edge-local-1");
-        edgeEnv.put("METRICS_PORT", "0");
+        // Four JVMs and three engines share a laptop's cores here: allow Redis a slower answer than the
+        // production default (100 ms) before the breaker counts a failure.
+        edgeEnv.put("QUOTA_REDIS_TIMEOUT_MS", "1000");
 
         Map<String, String> aggregatorEnv = new HashMap<>(common);
         aggregatorEnv.put("APPLICATION_ID", prefix + "tokenmeter-aggregator");
         aggregatorEnv.put("STATE_DIR", workDir.resolve("aggregator-state").toAbsolutePath().toString());
         aggregatorEnv.put("METRICS_PORT", "0");
+        aggregatorEnv.put("INSTANCE_ID", prefix + "aggregator-1");
 
         Map<String, String> sinkEnv = new HashMap<>(common);
         sinkEnv.put("GROUP_ID", prefix + "tokenmeter-billing-sink");
         sinkEnv.put("METRICS_PORT", "0");
+        sinkEnv.put("INSTANCE_ID", prefix + "sink-1");
 
         Path logs = workDir.resolve("logs");
         String[] jvm = {"-Xmx384m", "-XX:+UseSerialGC"};

@@ -90,6 +90,7 @@ public final class OpenAiProxyHandler {
     private final long defaultMaxCompletionTokens;
     private final String edgeInstance;
     private final Clock clock;
+    private final HttpResponse.BodyHandler<InputStream> bodyHandler;
 
     private OpenAiProxyHandler(Builder b) {
         this.authenticator = Objects.requireNonNull(b.authenticator, "authenticator");
@@ -106,6 +107,7 @@ public final class OpenAiProxyHandler {
         this.defaultMaxCompletionTokens = b.defaultMaxCompletionTokens;
         this.edgeInstance = b.edgeInstance;
         this.clock = b.clock;
+        this.bodyHandler = UpstreamBody.handler(upstreamRequestTimeout);
     }
 
     public static Builder builder() {
@@ -144,6 +146,7 @@ public final class OpenAiProxyHandler {
             releaseQuietly(call);
             metrics.request(endpoint, "failed");
             if (!ctx.res().isCommitted()) {
+                ctx.res().setHeader(EVENT_ID_HEADER, null); // the spool refused the event: there is none to name
                 respondError(ctx, OpenAiError.unavailable("Usage cannot be recorded right now (spool full); try again later.",
                         Duration.ofSeconds(5)));
             }
@@ -173,7 +176,7 @@ public final class OpenAiProxyHandler {
                     : "Incorrect API key provided: " + ApiKeys.redact(presented) + "."));
             return;
         }
-        // Every authenticated call publishes exactly one event with this id (the end-to-end checks rely on it).
+        // The one event of this call carries this id: callers and reconciliation can match answers to events.
         ctx.header(EVENT_ID_HEADER, call.eventId);
 
         byte[] body;
@@ -278,7 +281,7 @@ public final class OpenAiProxyHandler {
         HttpResponse<InputStream> response;
         long upstreamStart = System.nanoTime();
         try {
-            response = upstream.send(request.build(), UpstreamBody.HANDLER);
+            response = upstream.send(request.build(), bodyHandler);
         } catch (HttpTimeoutException e) {
             metrics.upstream(Duration.ofNanos(System.nanoTime() - upstreamStart));
             releaseQuietly(call);

@@ -5,6 +5,7 @@ import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
@@ -12,18 +13,26 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Flow;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The upstream's response body as a blocking {@link InputStream} that hands out every byte received before it
  * reports an error. The JDK's own {@code BodyHandlers.ofInputStream()} throws as soon as the connection fails,
  * dropping chunks that had already arrived; for a stream cut mid-way those are exactly the chunks the caller
  * has a right to and the deltas we bill from. One list of buffers is requested at a time (back-pressure).
+ * A read that waits longer than the idle timeout for the next bytes fails (and cancels the exchange), so a
+ * stream that stalls after its headers cannot hold a call open forever.
  */
 final class UpstreamBody extends InputStream implements HttpResponse.BodySubscriber<InputStream> {
 
-    static final HttpResponse.BodyHandler<InputStream> HANDLER = info -> new UpstreamBody();
+    /** A handler whose bodies fail a read that waits longer than {@code idleTimeout} for the next bytes. */
+    static HttpResponse.BodyHandler<InputStream> handler(Duration idleTimeout) {
+        return info -> new UpstreamBody(idleTimeout);
+    }
 
     private static final Object END = new Object();
+
+    private final long idleTimeoutNanos;
 
     private final BlockingQueue<Object> queue = new LinkedBlockingQueue<>();
     private volatile Flow.Subscription subscription;
@@ -32,6 +41,10 @@ final class UpstreamBody extends InputStream implements HttpResponse.BodySubscri
     private boolean done;
     private Throwable error;
     private volatile boolean closed;
+
+    private UpstreamBody(Duration idleTimeout) {
+        this.idleTimeoutNanos = idleTimeout.toNanos();
+    }
 
     @Override
     public CompletionStage<InputStream> getBody() {
@@ -84,12 +97,18 @@ final class UpstreamBody extends InputStream implements HttpResponse.BodySubscri
             }
             Object item;
             try {
-                item = queue.take();
+                item = queue.poll(idleTimeoutNanos, TimeUnit.NANOSECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new InterruptedIOException("interrupted while reading the upstream body");
             }
-            if (item == END) {
+            if (item == null) {
+                error = new IOException("no bytes from the upstream for " + Duration.ofNanos(idleTimeoutNanos).toMillis() + " ms");
+                Flow.Subscription s = subscription;
+                if (s != null) {
+                    s.cancel();
+                }
+            } else if (item == END) {
                 done = true;
             } else if (item instanceof Throwable t) {
                 error = t;

@@ -23,8 +23,7 @@ import static dev.tokenmeter.db.jooq.Tables.USAGE_TOTAL_MONTHLY;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * Issue 4, usage query: real-time (quota engine; here the proxy ITs' {@code TestQuotaGate}, the quota engine is not
- * merged on this branch) and billed (usage_total_monthly in Postgres), each user only their own.
+ * Issue 4, usage query: real-time (the Redis quota engine) and billed (usage_total_monthly in Postgres), each user only their own.
  */
 @ExtendWith(EnginesExtension.class)
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)

@@ -1,0 +1,145 @@
+package dev.tokenmeter.aggregator;
+
+import dev.tokenmeter.events.KeySource;
+import dev.tokenmeter.events.Outcome;
+import dev.tokenmeter.events.UsageEvent;
+import dev.tokenmeter.events.serde.EventSerdes;
+import dev.tokenmeter.events.topic.Topics;
+import dev.tokenmeter.testkit.Backend;
+import dev.tokenmeter.testkit.Engines;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.KafkaStreams;
+
+import java.nio.file.Files;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.UUID;
+
+import static org.awaitility.Awaitility.await;
+
+/**
+ * Issue 5's benchmark (not a test): events/s through the production topology with exactly_once_v2,
+ * the same topology at_least_once, and a plain consumer reading and decoding the same topic — one
+ * run, one embedded broker, the same pre-loaded events.
+ *
+ * <pre>
+ * bin/benchmark aggregator-streams dev.tokenmeter.aggregator.AggregatorBenchmark 500000
+ * </pre>
+ */
+public final class AggregatorBenchmark {
+
+    public static void main(String[] args) throws Exception {
+        int events = args.length > 0 ? Integer.parseInt(args[0]) : 500_000;
+        int partitions = 6;
+        try (Engines engines = Engines.create(Backend.EMBEDDED)) {
+            String bootstrap = engines.kafka().bootstrapServers();
+            Topics topics = Topics.withPrefix("bench.", partitions);
+            try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+                topics.createAll(admin, (short) 1);
+            }
+            long t0 = System.nanoTime();
+            preload(bootstrap, topics, events);
+            System.out.printf("preloaded %,d events in %.1fs%n", events, (System.nanoTime() - t0) / 1e9);
+
+            double plain = plainConsumer(bootstrap, topics, events);
+            double eos = topology(bootstrap, topics, events, "exactly_once_v2");
+            double alos = topology(bootstrap, topics, events, "at_least_once");
+            double plainAgain = plainConsumer(bootstrap, topics, events);
+
+            System.out.println();
+            System.out.printf("plain consumer (decode only)   %,10.0f events/s (again at the end: %,.0f)%n", plain, plainAgain);
+            System.out.printf("topology at_least_once         %,10.0f events/s%n", alos);
+            System.out.printf("topology exactly_once_v2       %,10.0f events/s%n", eos);
+            System.out.printf("EOS / at-least-once            %10.0f %%  (target >= 70 %%)%n", 100 * eos / alos);
+            System.out.printf("EOS vs 50,000 events/s target  %10.0f %%%n", 100 * eos / 50_000);
+        }
+    }
+
+    private static void preload(String bootstrap, Topics topics, int n) {
+        Random random = new Random(1);
+        Instant base = Instant.parse("2026-11-01T00:00:00Z");
+        List<String> models = List.of("gpt-4o-mini", "gpt-4.1", "o4-mini", "gpt-5");
+        try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(Map.of(
+                ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all",
+                ProducerConfig.LINGER_MS_CONFIG, 20, ProducerConfig.BATCH_SIZE_CONFIG, 262_144,
+                ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4"), new StringSerializer(), new ByteArraySerializer())) {
+            for (int i = 0; i < n; i++) {
+                Instant at = base.plusMillis(i * 20L);
+                String user = "user-" + random.nextInt(1000);
+                UsageEvent e = UsageEvent.newBuilder()
+                        .setEventId(UUID.randomUUID().toString())
+                        .setOccurredAt(at).setReceivedAt(at.plusMillis(50))
+                        .setTenantId("t").setUserId(user).setKeySource(KeySource.SERVICE_CREDIT)
+                        .setModel(models.get(random.nextInt(models.size()))).setEndpoint("/v1/chat/completions")
+                        .setOutcome(Outcome.SUCCEEDED).setHttpStatus(200)
+                        .setPromptTokens(random.nextInt(3000)).setCompletionTokens(random.nextInt(500))
+                        .setCostNanoUsd(random.nextInt(2_000_000))
+                        .build();
+                producer.send(new ProducerRecord<>(topics.usageEvents().name(), null, at.toEpochMilli(), user,
+                        EventSerdes.usageEvent().encode(e)));
+            }
+            producer.flush();
+        }
+    }
+
+    private static double topology(String bootstrap, Topics topics, int n, String guarantee) throws Exception {
+        AggregatorConfig config = AggregatorConfig.fromEnv(Map.of(
+                "KAFKA_BOOTSTRAP_SERVERS", bootstrap,
+                "APPLICATION_ID", "bench-" + guarantee + "-" + UUID.randomUUID(),
+                "STATE_DIR", Files.createTempDirectory("bench-state").toString(),
+                "PROCESSING_GUARANTEE", guarantee,
+                "COMMIT_INTERVAL", "200ms",
+                "HOUR_GRACE", "1h"));
+        AggregatorMetrics metrics = new AggregatorMetrics(new SimpleMeterRegistry());
+        KafkaStreams streams = new KafkaStreams(UsageAggregationTopology.build(config, topics, metrics),
+                AggregatorApp.streamsProperties(config));
+        long start = System.nanoTime();
+        streams.start();
+        await("topology processed " + n + " events").atMost(Duration.ofMinutes(10)).pollInterval(Duration.ofMillis(20))
+                .until(() -> metrics.eventsIn.count() >= n);
+        double seconds = (System.nanoTime() - start) / 1e9;
+        double processed = metrics.eventsIn.count();
+        streams.close(Duration.ofSeconds(30));
+        streams.cleanUp();
+        System.out.printf("%-16s processed %,.0f events in %.1fs (includes start-up and rebalance)%n", guarantee, processed, seconds);
+        return processed / seconds;
+    }
+
+    private static double plainConsumer(String bootstrap, Topics topics, int n) {
+        try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(Map.of(
+                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+                ConsumerConfig.GROUP_ID_CONFIG, "bench-plain-" + UUID.randomUUID(),
+                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
+                ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 2000), new StringDeserializer(), new ByteArrayDeserializer())) {
+            consumer.subscribe(List.of(topics.usageEvents().name()));
+            long start = System.nanoTime();
+            long read = 0;
+            long checksum = 0;
+            long deadline = start + Duration.ofMinutes(5).toNanos();
+            while (read < n && System.nanoTime() < deadline) {
+                for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                    checksum += EventSerdes.usageEvent().decode(r.value()).getCostNanoUsd();
+                    read++;
+                }
+            }
+            double seconds = (System.nanoTime() - start) / 1e9;
+            System.out.printf("plain consumer   read %,d events in %.1fs (checksum %d)%n", read, seconds, checksum);
+            return read / seconds;
+        }
+    }
+}

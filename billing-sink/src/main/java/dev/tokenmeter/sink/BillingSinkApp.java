@@ -1,0 +1,120 @@
+package dev.tokenmeter.sink;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import dev.tokenmeter.db.Migrations;
+import dev.tokenmeter.events.topic.Topics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.prometheus.metrics.exporter.httpserver.HTTPServer;
+import org.jooq.DSLContext;
+import org.jooq.SQLDialect;
+import org.jooq.conf.Settings;
+import org.jooq.impl.DSL;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * The billing sink: writes the ledger from {@code usage-events} and the totals from
+ * {@code usage-totals-hourly}, {@code usage-totals-monthly} and {@code usage-totals-final} to Postgres,
+ * exactly once (positions stored with the rows). Migrates the database at start-up, waiting for it
+ * rather than crash-looping when it is not there yet.
+ */
+public final class BillingSinkApp implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(BillingSinkApp.class);
+
+    private final HikariDataSource dataSource;
+    private final List<SinkLoop> loops;
+    private final List<Thread> threads;
+
+    public BillingSinkApp(BillingSinkConfig config, Topics topics, SinkMetrics metrics) {
+        this.dataSource = dataSource(config);
+        awaitMigrated(dataSource, config.retryBackoffMax());
+        DSLContext db = DSL.using(dataSource, SQLDialect.POSTGRES, new Settings().withExecuteLogging(false));
+        OffsetStore offsets = new OffsetStore(config.groupId());
+        SinkLoop ledger = new SinkLoop("ledger", config, List.of(topics.usageEvents().name()),
+                new LedgerWriter(db, offsets, metrics), offsets, db, metrics);
+        SinkLoop totals = new SinkLoop("totals", config,
+                List.of(topics.hourlyTotals().name(), topics.monthlyTotals().name(), topics.finalTotals().name()),
+                new TotalsWriter(db, offsets, metrics), offsets, db, metrics);
+        this.loops = List.of(ledger, totals);
+        this.threads = loops.stream().map(l -> Thread.ofPlatform().name("sink-" + l.groupSuffix()).unstarted(l)).toList();
+    }
+
+    public BillingSinkApp start() {
+        threads.forEach(Thread::start);
+        return this;
+    }
+
+    public static void main(String[] args) throws Exception {
+        BillingSinkConfig config = BillingSinkConfig.fromEnv(System.getenv());
+        Topics topics = Topics.fromEnv(System.getenv());
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        BillingSinkApp app = new BillingSinkApp(config, topics, new SinkMetrics(registry)).start();
+        HTTPServer metrics = config.metricsPort() >= 0
+                ? HTTPServer.builder().port(config.metricsPort()).registry(registry.getPrometheusRegistry()).buildAndStart()
+                : null;
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            log.info("shutting down");
+            app.close();
+            if (metrics != null) {
+                metrics.stop();
+            }
+            stopped.countDown();
+        }, "sink-shutdown"));
+        log.info("READY group={} metrics port {}", config.groupId(), metrics == null ? "off" : metrics.getPort());
+        stopped.await();
+    }
+
+    /** Stops polling, lets the transaction in flight finish, closes the consumers and the pool. */
+    @Override
+    public void close() {
+        loops.forEach(SinkLoop::close);
+        for (Thread t : threads) {
+            try {
+                t.join(Duration.ofSeconds(30));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        dataSource.close();
+    }
+
+    private static HikariDataSource dataSource(BillingSinkConfig config) {
+        HikariConfig hikari = new HikariConfig();
+        hikari.setJdbcUrl(config.databaseUrl());
+        hikari.setUsername(config.databaseUser());
+        hikari.setPassword(config.databasePassword());
+        hikari.setMaximumPoolSize(config.databasePoolSize());
+        hikari.setPoolName("billing-sink");
+        // Start even when Postgres is down; connections are made when it answers.
+        hikari.setInitializationFailTimeout(-1);
+        hikari.setConnectionTimeout(5_000);
+        return new HikariDataSource(hikari);
+    }
+
+    private static void awaitMigrated(HikariDataSource dataSource, Duration backoffMax) {
+        long backoff = 500;
+        while (true) {
+            try {
+                Migrations.migrate(dataSource);
+                return;
+            } catch (RuntimeException e) {
+                log.warn("database not ready for migrations ({}); retrying in {} ms", e.getClass().getSimpleName(), backoff);
+                try {
+                    Thread.sleep(backoff);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted while waiting for the database", ie);
+                }
+                backoff = Math.min(backoffMax.toMillis(), backoff * 2);
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+package dev.tokenmeter.sink;
+
+import dev.tokenmeter.events.Granularity;
+import dev.tokenmeter.events.UsageTotal;
+import dev.tokenmeter.events.serde.EventSerdes;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.jooq.DSLContext;
+import org.jooq.Field;
+import org.jooq.Record;
+import org.jooq.Table;
+import org.jooq.impl.DSL;
+
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+import static dev.tokenmeter.db.jooq.Tables.USAGE_TOTAL_HOURLY;
+import static dev.tokenmeter.db.jooq.Tables.USAGE_TOTAL_MONTHLY;
+
+/**
+ * Upserts hourly and monthly totals from the aggregator, guarded by revision: a stored row is replaced
+ * only by a higher revision, so a redelivered or reordered older total never overwrites a newer one.
+ * {@code is_final} is sticky. Positions are saved in the same transaction.
+ */
+final class TotalsWriter implements BatchWriter {
+
+    private final DSLContext db;
+    private final OffsetStore offsets;
+    private final SinkMetrics metrics;
+
+    TotalsWriter(DSLContext db, OffsetStore offsets, SinkMetrics metrics) {
+        this.db = db;
+        this.offsets = offsets;
+        this.metrics = metrics;
+    }
+
+    @Override
+    public void write(List<ConsumerRecord<byte[], byte[]>> records, Map<TopicPartition, Long> nextOffsets) {
+        // Within a batch keep only the newest revision per total (one row per key per statement).
+        Map<String, UsageTotal> hourly = new LinkedHashMap<>();
+        Map<String, UsageTotal> monthly = new LinkedHashMap<>();
+        List<DeadLetter> dead = new ArrayList<>();
+        for (ConsumerRecord<byte[], byte[]> record : records) {
+            UsageTotal t;
+            try {
+                t = EventSerdes.usageTotal().decode(record.value());
+            } catch (RuntimeException e) {
+                dead.add(DeadLetter.of(record, "undecodable total: " + e.getMessage()));
+                continue;
+            }
+            if (t.getCostNanoUsd() < 0 || t.getEventCount() < 0 || t.getRevision() < 1) {
+                dead.add(DeadLetter.of(record, "invalid total: negative amounts or revision < 1"));
+                continue;
+            }
+            String key = t.getUserId() + "|" + t.getModel() + "|" + t.getKeySource() + "|" + t.getPeriodStart().toEpochMilli();
+            Map<String, UsageTotal> target = t.getGranularity() == Granularity.HOUR ? hourly : monthly;
+            target.merge(key, t, (a, b) -> b.getRevision() > a.getRevision()
+                    ? b.getIsFinal() || !a.getIsFinal() ? b : withFinal(b) : a);
+        }
+        db.transaction(cfg -> {
+            DSLContext tx = DSL.using(cfg);
+            upsertHourly(tx, hourly.values());
+            upsertMonthly(tx, monthly.values());
+            DeadLetter.insert(tx, dead);
+            offsets.save(tx, nextOffsets);
+        });
+        metrics.totalRows.increment(hourly.size() + monthly.size());
+        metrics.deadLetters.increment(dead.size());
+    }
+
+    private static UsageTotal withFinal(UsageTotal t) {
+        UsageTotal copy = UsageTotal.newBuilder(t).build();
+        copy.setIsFinal(true);
+        return copy;
+    }
+
+    private static void upsertHourly(DSLContext tx, Iterable<UsageTotal> totals) {
+        upsert(tx, USAGE_TOTAL_HOURLY, USAGE_TOTAL_HOURLY.HOUR_START, u -> LedgerRows.utc(u.getPeriodStart()), totals);
+    }
+
+    private static void upsertMonthly(DSLContext tx, Iterable<UsageTotal> totals) {
+        upsert(tx, USAGE_TOTAL_MONTHLY, USAGE_TOTAL_MONTHLY.BILLING_MONTH,
+                u -> u.getPeriodStart().atZone(ZoneOffset.UTC).toLocalDate(), totals);
+    }
+
+    /**
+     * One multi-row upsert into either totals table; they share every column but the period's, which
+     * is {@code hour_start} (timestamptz) or {@code billing_month} (date).
+     */
+    private static <R extends Record, P> void upsert(DSLContext tx, Table<R> table, Field<P> period,
+                                                     Function<UsageTotal, P> periodOf, Iterable<UsageTotal> totals) {
+        List<Field<?>> keys = List.of(col(table, "user_id"), col(table, "model"), col(table, "key_source"), period);
+        List<String> values = List.of("tenant_id", "event_count", "succeeded_count", "failed_count", "cancelled_count",
+                "rejected_count", "prompt_tokens", "cached_prompt_tokens", "completion_tokens", "reasoning_tokens",
+                "cost_nano_usd", "first_event_at", "last_event_at", "revision");
+        List<Field<?>> columns = new ArrayList<>(keys);
+        values.forEach(v -> columns.add(col(table, v)));
+        Field<Boolean> isFinal = table.field("is_final", Boolean.class);
+        Field<Long> revision = table.field("revision", Long.class);
+        columns.add(isFinal);
+
+        var insert = tx.insertInto(table, columns);
+        List<UsageTotal> finals = new ArrayList<>();
+        boolean any = false;
+        for (UsageTotal u : totals) {
+            any = true;
+            insert = insert.values(u.getUserId(), u.getModel(), u.getKeySource().name(), periodOf.apply(u),
+                    u.getTenantId(), u.getEventCount(), u.getSucceededCount(), u.getFailedCount(), u.getCancelledCount(),
+                    u.getRejectedCount(), u.getPromptTokens(), u.getCachedPromptTokens(), u.getCompletionTokens(),
+                    u.getReasoningTokens(), u.getCostNanoUsd(), LedgerRows.utc(u.getFirstEventAt()),
+                    LedgerRows.utc(u.getLastEventAt()), u.getRevision(), u.getIsFinal());
+            if (u.getIsFinal()) {
+                finals.add(u);
+            }
+        }
+        if (!any) {
+            return;
+        }
+        Map<Field<?>, Object> updates = new LinkedHashMap<>();
+        values.forEach(v -> updates.put(col(table, v), DSL.excluded(col(table, v))));
+        // is_final is sticky: once a period was final it stays final.
+        updates.put(isFinal, DSL.field(DSL.condition(isFinal).or(DSL.condition(DSL.excluded(isFinal)))));
+        updates.put(table.field("updated_at"), DSL.currentOffsetDateTime());
+        insert.onConflict(keys).doUpdate().set(updates).where(revision.lt(DSL.excluded(revision))).execute();
+
+        // The final copy of a total whose revision is already stored only needs the flag.
+        for (UsageTotal u : finals) {
+            tx.update(table).set(isFinal, true)
+                    .where(table.field("user_id", String.class).eq(u.getUserId()),
+                            table.field("model", String.class).eq(u.getModel()),
+                            table.field("key_source", String.class).eq(u.getKeySource().name()),
+                            period.eq(periodOf.apply(u)), revision.eq(u.getRevision()), isFinal.isFalse())
+                    .execute();
+        }
+    }
+
+    private static Field<?> col(Table<?> table, String name) {
+        Field<?> field = table.field(name);
+        if (field == null) {
+            throw new IllegalStateException(table.getName() + " has no column " + name);
+        }
+        return field;
+    }
+}

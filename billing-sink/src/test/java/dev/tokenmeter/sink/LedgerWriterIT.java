@@ -1,0 +1,132 @@
+package dev.tokenmeter.sink;
+
+import dev.tokenmeter.events.KeySource;
+import dev.tokenmeter.events.Outcome;
+import dev.tokenmeter.events.UsageEvent;
+import dev.tokenmeter.events.serde.EventSerdes;
+import dev.tokenmeter.testkit.EnginesExtension;
+import dev.tokenmeter.testkit.PostgresEngine;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.jooq.DSLContext;
+import org.jooq.SQLDialect;
+import org.jooq.impl.DSL;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import org.postgresql.ds.PGSimpleDataSource;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+import static dev.tokenmeter.db.jooq.Tables.SINK_DEAD_LETTER;
+import static dev.tokenmeter.db.jooq.Tables.SINK_OFFSET;
+import static dev.tokenmeter.db.jooq.Tables.USAGE_LEDGER;
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The ledger writer against a real Postgres: idempotence, dedup on the id alone, dead letters, positions. */
+@ExtendWith(EnginesExtension.class)
+class LedgerWriterIT {
+
+    private final PostgresEngine postgres;
+    private DSLContext db;
+    private LedgerWriter writer;
+    private long offset;
+
+    LedgerWriterIT(PostgresEngine postgres) {
+        this.postgres = postgres;
+    }
+
+    @BeforeEach
+    void freshDatabase() throws Exception {
+        String url = postgres.createMigratedDatabase("ledger");
+        PGSimpleDataSource dataSource = new PGSimpleDataSource();
+        dataSource.setUrl(url);
+        dataSource.setUser(postgres.user());
+        dataSource.setPassword(postgres.password());
+        db = DSL.using(dataSource, SQLDialect.POSTGRES);
+        writer = new LedgerWriter(db, new OffsetStore("test"), SinkMetrics.noop());
+    }
+
+    @Test
+    void aRedeliveredBatchChangesNothing() {
+        List<ConsumerRecord<byte[], byte[]>> batch = new ArrayList<>();
+        for (int i = 0; i < 1200; i++) {
+            batch.add(record(event("u" + (i % 7), "2026-11-05T10:00:00Z", 1000 + i)));
+        }
+        writer.write(batch, Map.of(new TopicPartition("usage-events", 0), offset));
+        long cost = totalCost();
+        writer.write(batch, Map.of(new TopicPartition("usage-events", 0), offset));
+
+        assertThat(db.fetchCount(USAGE_LEDGER)).isEqualTo(1200);
+        assertThat(totalCost()).isEqualTo(cost).isEqualTo(1200L * 1000 + 1199L * 1200 / 2);
+        assertThat(db.select(SINK_OFFSET.NEXT_OFFSET).from(SINK_OFFSET).fetchOne(SINK_OFFSET.NEXT_OFFSET)).isEqualTo(offset);
+    }
+
+    @Test
+    void aResendWithTheSameIdInAnotherMonthIsNotBilledTwice() {
+        // The bug Lago shipped: the partitioned primary key includes the month, the dedup must not.
+        UsageEvent october = event("alice", "2026-10-31T23:59:59.999Z", 777);
+        UsageEvent resentAsNovember = UsageEvent.newBuilder(october).setOccurredAt(Instant.parse("2026-11-01T00:00:00Z")).build();
+        writer.write(List.of(record(october)), Map.of(new TopicPartition("usage-events", 0), offset));
+        writer.write(List.of(record(resentAsNovember), record(october)), Map.of(new TopicPartition("usage-events", 0), offset));
+
+        assertThat(db.fetchCount(USAGE_LEDGER)).isEqualTo(1);
+        assertThat(db.select(USAGE_LEDGER.BILLING_MONTH).from(USAGE_LEDGER).fetchOne(USAGE_LEDGER.BILLING_MONTH))
+                .hasToString("2026-10-01");
+    }
+
+    @Test
+    void poisonAndInvalidRecordsAreKeptWithTheirReasonAndTheRestIsBilled() {
+        ConsumerRecord<byte[], byte[]> garbage = new ConsumerRecord<>("usage-events", 0, offset++, "k".getBytes(), "not avro".getBytes());
+        UsageEvent negative = UsageEvent.newBuilder(event("bob", "2026-11-05T10:00:00Z", 5)).setCompletionTokens(-1).build();
+        UsageEvent good = event("bob", "2026-11-05T10:00:01Z", 9);
+        writer.write(List.of(garbage, record(negative), record(good)), Map.of(new TopicPartition("usage-events", 0), offset));
+
+        assertThat(db.fetchCount(USAGE_LEDGER)).isEqualTo(1);
+        assertThat(db.select(SINK_DEAD_LETTER.REASON).from(SINK_DEAD_LETTER).orderBy(SINK_DEAD_LETTER.KAFKA_OFFSET)
+                .fetch(SINK_DEAD_LETTER.REASON))
+                .satisfiesExactly(
+                        r -> assertThat(r).startsWith("undecodable"),
+                        r -> assertThat(r).contains("completionTokens must be >= 0"));
+        assertThat(db.select(SINK_DEAD_LETTER.RECORD_VALUE).from(SINK_DEAD_LETTER).orderBy(SINK_DEAD_LETTER.KAFKA_OFFSET)
+                .limit(1).fetchOne(SINK_DEAD_LETTER.RECORD_VALUE)).isEqualTo("not avro".getBytes());
+    }
+
+    @Test
+    void aRowTheDatabaseRejectsIsIsolatedNotTheBatch() {
+        UsageEvent before = event("carol", "2026-11-05T10:00:00Z", 5);
+        UsageEvent after = event("carol", "2026-11-05T10:00:01Z", 6);
+        // A nul byte in text is something Postgres refuses (22021), while the contract allows any string.
+        UsageEvent nul = UsageEvent.newBuilder(event("carol", "2026-11-05T10:00:02Z", 7)).setUpstreamRequestId("req\u0000id").build();
+        writer.write(List.of(record(before), record(nul), record(after)), Map.of(new TopicPartition("usage-events", 0), offset));
+
+        assertThat(db.fetchCount(USAGE_LEDGER)).as(db.select(SINK_DEAD_LETTER.REASON).from(SINK_DEAD_LETTER).fetch().toString()).isEqualTo(2);
+        assertThat(db.fetchCount(SINK_DEAD_LETTER)).isEqualTo(1);
+        assertThat(db.select(SINK_DEAD_LETTER.REASON).from(SINK_DEAD_LETTER).fetchOne(SINK_DEAD_LETTER.REASON))
+                .startsWith("rejected by the database");
+    }
+
+    private long totalCost() {
+        return db.select(DSL.sum(USAGE_LEDGER.COST_NANO_USD)).from(USAGE_LEDGER).fetchOne(0, Long.class);
+    }
+
+    private ConsumerRecord<byte[], byte[]> record(UsageEvent e) {
+        return new ConsumerRecord<>("usage-events", 0, offset++, e.getUserId().getBytes(), EventSerdes.usageEvent().encode(e));
+    }
+
+    static UsageEvent event(String user, String at, long cost) {
+        Instant t = Instant.parse(at);
+        return UsageEvent.newBuilder()
+                .setEventId(UUID.randomUUID().toString())
+                .setOccurredAt(t).setReceivedAt(t.plusMillis(5))
+                .setTenantId("t").setUserId(user).setKeySource(KeySource.SERVICE_CREDIT)
+                .setModel("gpt-4o-mini").setEndpoint("/v1/chat/completions")
+                .setOutcome(Outcome.SUCCEEDED).setHttpStatus(200)
+                .setPromptTokens(10).setCompletionTokens(5).setCostNanoUsd(cost)
+                .build();
+    }
+}

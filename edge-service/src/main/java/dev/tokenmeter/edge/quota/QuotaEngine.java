@@ -1,0 +1,491 @@
+package dev.tokenmeter.edge.quota;
+
+import dev.tokenmeter.edge.account.Account;
+import dev.tokenmeter.edge.account.AccountDirectory;
+import dev.tokenmeter.edge.quota.QuotaScripts.Script;
+import io.lettuce.core.KeyScanCursor;
+import io.lettuce.core.RedisException;
+import io.lettuce.core.ScanArgs;
+import io.lettuce.core.ScanCursor;
+import io.lettuce.core.SetArgs;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.YearMonth;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Per-call quota decisions in Redis: {@link #reserve} (one Lua script: account status, GCRA rate
+ * limits per user and per API key, credit check, reservation, 50/80/100% thresholds), {@link #settle}
+ * and {@link #release} (idempotent), {@link #usage} (real-time view). Missing month counters are
+ * rebuilt from Postgres ({@link UsageBaseline}) with SET, one rebuild per user at a time. A circuit
+ * breaker guards Redis; while it is open or Redis fails, {@link QuotaConfig#failurePolicy()} decides.
+ * Months are UTC calendar months of {@code clock}. See docs/adr/0010-quota-in-redis.md.
+ */
+public final class QuotaEngine implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(QuotaEngine.class);
+    private static final int LOCK_STRIPES = 256;
+
+    private final StatefulRedisConnection<String, String> redis;
+    private final QuotaScripts scripts;
+    private final AccountDirectory accounts;
+    private final UsageBaseline baseline;
+    private final QuotaConfig config;
+    private final Clock clock;
+    private final MeterRegistry meters;
+    private final CircuitBreaker breaker;
+    private final LocalLimiter local;
+    private final QuotaReconciler reconciler;
+    private final Object[] rebuildLocks = new Object[LOCK_STRIPES];
+    private final Timer latency;
+    private final java.util.concurrent.ConcurrentHashMap<String, Counter> decisionCounters = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Counter rebuilds;
+    private final ScheduledExecutorService background;
+
+    private QuotaEngine(Builder b) {
+        this.redis = Objects.requireNonNull(b.redis, "redis connection");
+        this.accounts = Objects.requireNonNull(b.accounts, "accountDirectory");
+        this.baseline = Objects.requireNonNull(b.baseline, "usageBaseline");
+        this.config = b.config == null ? QuotaConfig.defaults() : b.config;
+        this.clock = b.clock == null ? Clock.systemUTC() : b.clock;
+        this.meters = b.meters == null ? new SimpleMeterRegistry() : b.meters;
+        this.scripts = new QuotaScripts(redis);
+        this.breaker = new CircuitBreaker(config.breakerFailureThreshold(), config.breakerOpenDuration(), System::nanoTime);
+        this.local = new LocalLimiter(config.failOpenSharePercent(), config.reservationTtl().toMillis());
+        this.reconciler = new QuotaReconciler(scripts, baseline, meters);
+        for (int i = 0; i < LOCK_STRIPES; i++) rebuildLocks[i] = new Object();
+        this.latency = Timer.builder("tokenmeter.quota.decision.latency").description("time to decide one reserve")
+                .publishPercentiles(0.5, 0.99).register(meters);
+        this.rebuilds = Counter.builder("tokenmeter.quota.rebuilds").description("month counters rebuilt from Postgres").register(meters);
+        Gauge.builder("tokenmeter.quota.breaker.open", breaker, br -> br.state() == CircuitBreaker.State.CLOSED ? 0 : 1)
+                .description("1 while the Redis circuit breaker is open or half-open").register(meters);
+        boolean sweep = !config.sweepInterval().isZero();
+        boolean reconcile = !config.reconcileInterval().isZero();
+        this.background = sweep || reconcile ? Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "quota-maintenance");
+            t.setDaemon(true);
+            return t;
+        }) : null;
+        if (sweep) {
+            long ms = config.sweepInterval().toMillis();
+            background.scheduleWithFixedDelay(() -> guarded("sweep", this::sweepExpired), ms, ms, TimeUnit.MILLISECONDS);
+        }
+        if (reconcile) {
+            long ms = config.reconcileInterval().toMillis();
+            // The previous month too: its last events reach Postgres after the month has ended.
+            background.scheduleWithFixedDelay(() -> guarded("reconcile", () -> {
+                YearMonth m = currentMonth();
+                reconciler.reconcile(m.minusMonths(1));
+                reconciler.reconcile(m);
+            }), ms, ms, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Loads the scripts now (optional; they are also loaded on first use). */
+    public QuotaEngine warmUp() {
+        for (Script s : Script.values()) scripts.sha(s);
+        return this;
+    }
+
+    // ------------------------------------------------------------------ reserve
+
+    /**
+     * Decides one call. Never throws for Redis or Postgres trouble (the failure policy answers);
+     * throws IllegalArgumentException naming the argument for a bad request.
+     */
+    public Decision reserve(ReserveRequest request) {
+        Objects.requireNonNull(request, "request");
+        QuotaLimits.id("userId", request.userId());
+        QuotaLimits.id("apiKeyId", request.apiKeyId());
+        if (request.model() == null || request.model().isBlank()) throw new IllegalArgumentException("model must not be blank");
+        QuotaLimits.amount("estimatedCostNanoUsd", request.estimatedCostNanoUsd());
+        QuotaLimits.tokens("estimatedTokens", request.estimatedTokens());
+        long start = System.nanoTime();
+        Decision d = decide(request);
+        latency.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+        decisionCounter(d).increment();
+        return d;
+    }
+
+    private Counter decisionCounter(Decision d) {
+        String reason = d.rejectReason() == null ? "none" : d.rejectReason().name();
+        return decisionCounters.computeIfAbsent(d.mode().name() + '/' + d.route().name() + '/' + reason,
+                k -> Counter.builder("tokenmeter.quota.decisions").description("quota decisions by mode, route and reason")
+                        .tag("mode", d.mode().name()).tag("route", d.route().name()).tag("reason", reason).register(meters));
+    }
+
+    private Decision decide(ReserveRequest r) {
+        Account account;
+        try {
+            Optional<Account> found = accounts.find(r.userId());
+            if (found.isEmpty()) {
+                return new Decision(Route.REJECTED, RejectReason.UNKNOWN_USER, null, new RateLimitStatus(0, 0, Duration.ZERO),
+                        new RateLimitStatus(0, 0, Duration.ZERO), 0, 0, List.of(), DecisionMode.REDIS, null);
+            }
+            account = found.get();
+        } catch (RuntimeException e) {
+            log.warn("account lookup failed for a reserve: {}", e.toString());
+            return unavailable(null, DecisionMode.FAIL_CLOSED);
+        }
+        QuotaLimits.credit(account.userId(), account.monthlyCreditNanoUsd());
+        Instant now = clock.instant();
+        YearMonth month = YearMonth.from(now.atZone(ZoneOffset.UTC));
+        QuotaKeys keys = new QuotaKeys(account.userId());
+        if (breaker.allow()) {
+            try {
+                Decision d = reserveInRedis(account, r, keys, month, now);
+                breaker.onSuccess();
+                return d;
+            } catch (RedisException e) {
+                breaker.onFailure();
+                log.warn("Redis failed during reserve ({}), breaker {}", e.toString(), breaker.state());
+            } catch (RebuildUnavailable e) {
+                breaker.onSuccess();
+                log.warn("rebuild of the month counters failed: {}", e.getCause() == null ? e.getMessage() : e.getCause().toString());
+            } catch (RuntimeException e) {
+                // Unexpected (a bug, a malformed reply): never leave the breaker half-open, never guess.
+                breaker.onFailure();
+                log.error("quota decision failed unexpectedly", e);
+            }
+        }
+        return degraded(account, r, keys, month, now);
+    }
+
+    private Decision degraded(Account account, ReserveRequest r, QuotaKeys keys, YearMonth month, Instant now) {
+        if (config.failurePolicy() == FailurePolicy.FAIL_OPEN) {
+            return local.reserve(account, r, month, now.toEpochMilli(), keys);
+        }
+        return unavailable(account, DecisionMode.FAIL_CLOSED);
+    }
+
+    private Decision unavailable(Account a, DecisionMode mode) {
+        Duration retry = config.breakerOpenDuration();
+        RateLimitStatus req = new RateLimitStatus(a == null ? 0 : a.requestsPerMinute(), 0, retry);
+        RateLimitStatus tok = new RateLimitStatus(a == null ? 0 : a.tokensPerMinute(), 0, retry);
+        long credit = a == null ? 0 : a.monthlyCreditNanoUsd();
+        return new Decision(Route.REJECTED, RejectReason.QUOTA_UNAVAILABLE, null, req, tok, credit, 0, List.of(), mode, retry);
+    }
+
+    private Decision reserveInRedis(Account a, ReserveRequest r, QuotaKeys keys, YearMonth month, Instant now) {
+        String id = keys.newReservationId(month, false);
+        long keyRpm = Math.max(1, (long) a.requestsPerMinute() * config.apiKeyLimitPercent() / 100);
+        long keyTpm = Math.max(1, a.tokensPerMinute() * config.apiKeyLimitPercent() / 100);
+        String[] k = {keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(), keys.settled(month),
+                keys.personal(month), keys.thresholds(month), keys.userRequests(), keys.userTokens(),
+                keys.keyRequests(r.apiKeyId()), keys.keyTokens(r.apiKeyId())};
+        String[] args = {Long.toString(now.toEpochMilli()), id, Long.toString(r.estimatedCostNanoUsd()),
+                Long.toString(r.estimatedTokens()), a.status(), Long.toString(a.monthlyCreditNanoUsd()),
+                Integer.toString(a.requestsPerMinute()), Long.toString(a.tokensPerMinute()), Long.toString(keyRpm),
+                Long.toString(keyTpm), a.hasPersonalKey() ? "1" : "0", Long.toString(config.reservationTtl().toMillis()),
+                Long.toString(config.reservationRetention().toMillis()), Integer.toString(config.sweepBatch()),
+                Long.toString(monthTtlMs(month, now))};
+        for (int attempt = 0; attempt < 3; attempt++) {
+            List<Object> out = scripts.call(Script.RESERVE, k, args);
+            if ("REBUILD".equals(out.get(0))) {
+                rebuild(keys, month, now);
+                continue;
+            }
+            Route route = Route.valueOf((String) out.get(1));
+            String reason = (String) out.get(2);
+            List<Integer> thresholds = new ArrayList<>();
+            for (int i = 11; i < out.size(); i++) thresholds.add(((Long) out.get(i)).intValue());
+            long retryMs = (Long) out.get(10);
+            RejectReason rr = reason.isEmpty() ? null : RejectReason.valueOf(reason);
+            boolean rateLimited = rr == RejectReason.RATE_LIMITED_REQUESTS || rr == RejectReason.RATE_LIMITED_TOKENS;
+            return new Decision(route, rr, route == Route.REJECTED ? null : id,
+                    new RateLimitStatus((Long) out.get(4), (Long) out.get(5), Duration.ofMillis((Long) out.get(6))),
+                    new RateLimitStatus((Long) out.get(7), (Long) out.get(8), Duration.ofMillis((Long) out.get(9))),
+                    a.monthlyCreditNanoUsd(), (Long) out.get(3), List.copyOf(thresholds), DecisionMode.REDIS,
+                    rateLimited ? Duration.ofMillis(retryMs) : null);
+        }
+        throw new RebuildUnavailable("month counters of a user still missing after 3 rebuilds", null);
+    }
+
+    // ------------------------------------------------------------------ rebuild
+
+    /** Thrown when Postgres cannot give the baseline; the failure policy answers. */
+    static final class RebuildUnavailable extends RuntimeException {
+        RebuildUnavailable(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /**
+     * Writes the missing counters of one user and month: SET from Postgres plus the surviving open
+     * reservations, never increments. One rebuild per user at a time: a lock stripe in this process,
+     * then {@code SET <tag>:rebuild NX PX} across processes; the script itself only writes absent keys,
+     * so even two racing rebuilds cannot add anything twice.
+     */
+    private void rebuild(QuotaKeys keys, YearMonth month, Instant now) {
+        synchronized (rebuildLocks[Math.floorMod(keys.userId().hashCode(), LOCK_STRIPES)]) {
+            var sync = redis.sync();
+            if (sync.exists(keys.settled(month), keys.reserved()) == 2) return;
+            String token = UUID.randomUUID().toString();
+            long lockMs = config.rebuildLockTtl().toMillis();
+            if (!"OK".equals(sync.set(keys.rebuildLock(), token, SetArgs.Builder.nx().px(lockMs)))) {
+                long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(lockMs);
+                while (System.nanoTime() < deadline) {
+                    if (sync.exists(keys.settled(month), keys.reserved()) == 2) return;
+                    sleep(10);
+                }
+                throw new RebuildUnavailable("another process's rebuild did not finish within " + lockMs + " ms", null);
+            }
+            try {
+                if (sync.exists(keys.settled(month), keys.reserved()) == 2) return; // another process just finished
+                UsageBaseline.MonthlyUsage base;
+                try {
+                    base = baseline.monthlyUsage(keys.userId(), month);
+                } catch (RuntimeException e) {
+                    throw new RebuildUnavailable("usage baseline unavailable", e);
+                }
+                List<Object> written = scripts.call(Script.REBUILD, new String[]{keys.reservations(), keys.reserved(), keys.settled(month), keys.personal(month)},
+                        Long.toString(base.serviceCreditNanoUsd()), Long.toString(base.personalKeyNanoUsd()),
+                        Long.toString(monthTtlMs(month, now)));
+                if ((Long) written.get(0) == 1 || (Long) written.get(1) == 1) {
+                    rebuilds.increment();
+                }
+            } finally {
+                // A plain DEL is enough: the lock only spares Postgres a herd; correctness comes from the NX writes.
+                sync.del(keys.rebuildLock());
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ settle / release
+
+    /**
+     * Replaces a reservation's estimate with the actual cost. Idempotent: a repeat answers
+     * ALREADY_SETTLED and changes nothing. Never throws for Redis trouble (answers UNAVAILABLE; the
+     * reservation then expires and the reconciler catches up from Postgres).
+     */
+    public SettleResult settle(String reservationId, long actualCostNanoUsd, long actualTokens) {
+        QuotaLimits.amount("actualCostNanoUsd", actualCostNanoUsd);
+        QuotaLimits.tokens("actualTokens", actualTokens);
+        QuotaKeys.ReservationId rid = QuotaKeys.parse(reservationId);
+        SettleResult result;
+        if (rid.local()) {
+            result = local.close(reservationId, actualCostNanoUsd);
+        } else {
+            long credit = -1;
+            try {
+                credit = accounts.find(rid.userId()).map(Account::monthlyCreditNanoUsd).orElse(-1L);
+            } catch (RuntimeException e) {
+                log.warn("account lookup failed during settle (thresholds skipped): {}", e.toString());
+            }
+            QuotaKeys keys = new QuotaKeys(rid.userId());
+            Instant now = clock.instant();
+            final long c = credit;
+            result = guardedRedis(reservationId, () -> {
+                List<Object> out = scripts.call(Script.SETTLE,
+                        new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(),
+                                keys.settled(rid.month()), keys.personal(rid.month()), keys.thresholds(rid.month())},
+                        Long.toString(now.toEpochMilli()), reservationId, Long.toString(actualCostNanoUsd),
+                        Long.toString(actualTokens), Long.toString(config.reservationRetention().toMillis()),
+                        Long.toString(c), Long.toString(monthTtlMs(rid.month(), now)));
+                String route = (String) out.get(1);
+                List<Integer> thr = new ArrayList<>();
+                for (int i = 3; i < out.size(); i++) thr.add(((Long) out.get(i)).intValue());
+                return new SettleResult(reservationId, SettleResult.Status.valueOf((String) out.get(0)),
+                        route.isEmpty() ? null : Route.valueOf(route), (Long) out.get(2), List.copyOf(thr));
+            });
+        }
+        meters.counter("tokenmeter.quota.settles", "status", result.status().name()).increment();
+        return result;
+    }
+
+    /** Frees a reservation (the upstream call failed). Idempotent; never throws for Redis trouble. */
+    public void release(String reservationId) {
+        QuotaKeys.ReservationId rid = QuotaKeys.parse(reservationId);
+        SettleResult result;
+        if (rid.local()) {
+            result = local.close(reservationId, -1);
+        } else {
+            QuotaKeys keys = new QuotaKeys(rid.userId());
+            Instant now = clock.instant();
+            result = guardedRedis(reservationId, () -> {
+                List<Object> out = scripts.call(Script.RELEASE,
+                        new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved()},
+                        Long.toString(now.toEpochMilli()), reservationId, Long.toString(config.reservationRetention().toMillis()));
+                return new SettleResult(reservationId, SettleResult.Status.valueOf((String) out.get(0)), null, -1, List.of());
+            });
+        }
+        meters.counter("tokenmeter.quota.releases", "status", result.status().name()).increment();
+    }
+
+    private SettleResult guardedRedis(String id, java.util.function.Supplier<SettleResult> call) {
+        if (breaker.allow()) {
+            try {
+                SettleResult r = call.get();
+                breaker.onSuccess();
+                return r;
+            } catch (RedisException e) {
+                breaker.onFailure();
+                log.warn("Redis failed during settle/release ({}), breaker {}", e.toString(), breaker.state());
+            }
+        }
+        return new SettleResult(id, SettleResult.Status.UNAVAILABLE, null, -1, List.of());
+    }
+
+    // ------------------------------------------------------------------ usage
+
+    /**
+     * Real-time usage of one user in one UTC month: settled + open reservations (current month) +
+     * credit left. Rebuilds missing counters like reserve. While Redis is unavailable it answers from
+     * Postgres (mode FAIL_OPEN/FAIL_CLOSED after the policy, reserved 0).
+     *
+     * @throws IllegalArgumentException for a malformed or unknown userId
+     */
+    public UsageSnapshot usage(String userId, YearMonth month) {
+        QuotaLimits.id("userId", userId);
+        Objects.requireNonNull(month, "month");
+        Account a = accounts.find(userId).orElseThrow(() -> new IllegalArgumentException("unknown userId '" + userId + "'"));
+        QuotaKeys keys = new QuotaKeys(userId);
+        Instant now = clock.instant();
+        boolean current = month.equals(YearMonth.from(now.atZone(ZoneOffset.UTC)));
+        if (breaker.allow()) {
+            try {
+                for (int attempt = 0; attempt < 3; attempt++) {
+                    List<Object> out = scripts.call(Script.USAGE,
+                            new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(),
+                                    keys.settled(month), keys.personal(month)},
+                            Long.toString(now.toEpochMilli()), Long.toString(config.reservationRetention().toMillis()),
+                            Integer.toString(config.sweepBatch()));
+                    if ("REBUILD".equals(out.get(0))) {
+                        rebuild(keys, month, now);
+                        continue;
+                    }
+                    breaker.onSuccess();
+                    long settled = (Long) out.get(1);
+                    long reserved = current ? (Long) out.get(2) : 0;
+                    return new UsageSnapshot(userId, month, a.monthlyCreditNanoUsd(), settled, reserved, (Long) out.get(3),
+                            Math.max(0, a.monthlyCreditNanoUsd() - settled - reserved), DecisionMode.REDIS);
+                }
+                breaker.onSuccess(); // Redis answered; the counters just would not stay
+            } catch (RedisException e) {
+                breaker.onFailure();
+            } catch (RebuildUnavailable e) {
+                breaker.onSuccess();
+            }
+        }
+        UsageBaseline.MonthlyUsage base = baseline.monthlyUsage(userId, month);
+        return new UsageSnapshot(userId, month, a.monthlyCreditNanoUsd(), base.serviceCreditNanoUsd(), 0,
+                base.personalKeyNanoUsd(), Math.max(0, a.monthlyCreditNanoUsd() - base.serviceCreditNanoUsd()),
+                config.failurePolicy() == FailurePolicy.FAIL_OPEN ? DecisionMode.FAIL_OPEN : DecisionMode.FAIL_CLOSED);
+    }
+
+    // ------------------------------------------------------------------ maintenance
+
+    /**
+     * One sweeper pass: SCANs the users with open reservations ({@code {u:*}:res:dl}) and frees the
+     * expired ones (at most 10,000 users per pass). On Redis Cluster, run it per master. Returns the
+     * number of reservations freed.
+     */
+    public long sweepExpired() {
+        var sync = redis.sync();
+        long freed = 0;
+        int users = 0;
+        String now = Long.toString(clock.millis());
+        ScanCursor cursor = ScanCursor.INITIAL;
+        do {
+            KeyScanCursor<String> page = sync.scan(cursor, ScanArgs.Builder.matches("{u:*}:res:dl").limit(500));
+            for (String dl : page.getKeys()) {
+                String userId = dl.substring(3, dl.indexOf("}:"));
+                QuotaKeys keys = new QuotaKeys(userId);
+                freed += scripts.callLong(Script.SWEEP, new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved()},
+                        now, Long.toString(config.reservationRetention().toMillis()), Integer.toString(config.sweepBatch()));
+                users++;
+            }
+            cursor = page;
+        } while (!cursor.isFinished() && users < 10_000);
+        return freed;
+    }
+
+    public QuotaReconciler reconciler() {
+        return reconciler;
+    }
+
+    /** The full text of the reserve script as loaded into Redis (for the benchmark's redis-benchmark run). */
+    public static String reserveScriptSource() {
+        return QuotaScripts.source(Script.RESERVE);
+    }
+
+    public YearMonth currentMonth() {
+        return YearMonth.from(clock.instant().atZone(ZoneOffset.UTC));
+    }
+
+    @Override
+    public void close() {
+        if (background != null) {
+            background.shutdownNow();
+        }
+    }
+
+    /** Month keys live until 35 days after the month ends (the reconciler and late settles still see them). */
+    private static long monthTtlMs(YearMonth month, Instant now) {
+        Instant end = month.plusMonths(1).atDay(1).atStartOfDay(ZoneOffset.UTC).toInstant();
+        return Math.max(60_000, Duration.between(now, end).plusDays(35).toMillis());
+    }
+
+    private static void guarded(String what, Runnable r) {
+        try {
+            r.run();
+        } catch (RuntimeException e) {
+            log.warn("quota {} pass failed: {}", what, e.toString());
+        }
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RebuildUnavailable("interrupted while waiting for a rebuild", e);
+        }
+    }
+
+    /** Builder; redis, accountDirectory and usageBaseline are required. */
+    public static final class Builder {
+        private StatefulRedisConnection<String, String> redis;
+        private AccountDirectory accounts;
+        private UsageBaseline baseline;
+        private QuotaConfig config;
+        private Clock clock;
+        private MeterRegistry meters;
+
+        private Builder() {}
+
+        /** One long-lived connection (see {@link QuotaRedis#connect}); the caller closes it after the engine. */
+        public Builder redis(StatefulRedisConnection<String, String> connection) { this.redis = connection; return this; }
+        public Builder accountDirectory(AccountDirectory d) { this.accounts = d; return this; }
+        public Builder usageBaseline(UsageBaseline b) { this.baseline = b; return this; }
+        public Builder config(QuotaConfig c) { this.config = c; return this; }
+        public Builder clock(Clock c) { this.clock = c; return this; }
+        /** May be null: a SimpleMeterRegistry is used. */
+        public Builder meterRegistry(MeterRegistry m) { this.meters = m; return this; }
+
+        public QuotaEngine build() {
+            return new QuotaEngine(this);
+        }
+    }
+}

@@ -1,0 +1,178 @@
+package dev.tokenmeter.edge.quota;
+
+import dev.tokenmeter.edge.account.Account;
+import dev.tokenmeter.edge.account.AccountDirectory;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.YearMonth;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.HdrHistogram.Histogram;
+
+/**
+ * Issue 3 benchmark (a program, not a test): reserve and reserve+settle decisions per second and
+ * p50/p99 at concurrency 1, 8, 32, 64 against a redis-server started here on a free port, and in the
+ * same run {@code redis-benchmark} running the same reserve script with EVALSHA at the same
+ * concurrency. Prints a Markdown table for BENCHMARKS.md.
+ *
+ * <p>Run: {@code bin/benchmark edge-service dev.tokenmeter.edge.quota.QuotaBenchmark [secondsPerPhase]}
+ * (default 5 s per phase; system properties {@code quota.bench.redis-server} and
+ * {@code quota.bench.redis-benchmark} name the binaries, default from PATH).
+ */
+public final class QuotaBenchmark {
+
+    private static final int[] CONCURRENCY = {1, 8, 32, 64};
+    private static final long MAX_OPS_PER_PHASE = 2_000_000;
+
+    record Result(double opsPerSec, double p50Ms, double p99Ms, long ops) {}
+
+    public static void main(String[] args) throws Exception {
+        long seconds = args.length > 0 ? Long.parseLong(args[0]) : 5;
+        String serverBin = System.getProperty("quota.bench.redis-server", "redis-server");
+        String benchBin = System.getProperty("quota.bench.redis-benchmark", "redis-benchmark");
+        int port = freePort();
+        Path dir = Files.createTempDirectory("quota-bench");
+        Process server = new ProcessBuilder(serverBin, "--port", Integer.toString(port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", dir.toString())
+                .redirectErrorStream(true).redirectOutput(dir.resolve("redis.log").toFile()).start();
+        try {
+            waitForPort(port);
+            run(port, seconds, benchBin, serverBin);
+        } finally {
+            server.destroy();
+            server.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
+    private static void run(int port, long seconds, String benchBin, String serverBin) throws Exception {
+        Account bench = new Account("bench", "t", "ACTIVE", QuotaLimits.MAX_CREDIT_NANO_USD, Integer.MAX_VALUE, Long.MAX_VALUE / 4, 80, false);
+        Account rb = new Account("rb", "t", "ACTIVE", QuotaLimits.MAX_CREDIT_NANO_USD, Integer.MAX_VALUE, Long.MAX_VALUE / 4, 80, false);
+        Map<String, Account> accounts = Map.of("bench", bench, "rb", rb);
+        AccountDirectory directory = new AccountDirectory() {
+            @Override public Optional<Account> find(String userId) { return Optional.ofNullable(accounts.get(userId)); }
+            @Override public void invalidate(String userId) { }
+        };
+        UsageBaseline zero = new UsageBaseline() {
+            @Override public MonthlyUsage monthlyUsage(String userId, YearMonth month) { return MonthlyUsage.NONE; }
+            @Override public Map<String, Long> serviceCreditByUser(YearMonth month) { return Map.of(); }
+        };
+        try (QuotaRedis redis = QuotaRedis.connect("redis://127.0.0.1:" + port, Duration.ofSeconds(1));
+             QuotaEngine engine = QuotaEngine.builder().redis(redis.connection()).accountDirectory(directory)
+                     .usageBaseline(zero).config(QuotaConfig.defaults().withBackgroundOff()).build().warmUp()) {
+            // Counters of user rb exist (rebuilt once), so redis-benchmark's calls take the full path.
+            engine.reserve(new ReserveRequest("rb", "k-rb", "gpt-4o-mini", 1000, 10));
+            String sha = redis.connection().sync().scriptLoad(QuotaEngine.reserveScriptSource());
+
+            StringBuilder table = new StringBuilder();
+            table.append("| concurrency | engine reserve/s | p50 ms | p99 ms | engine reserve+settle/s | p50 ms | p99 ms | redis-benchmark EVALSHA reserve/s | p50 ms | p99 ms | rate ratio (reserve) | p99 ratio (reserve) |\n");
+            table.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            // JIT warm-up before anything is measured (C2 compiles after ~10k calls).
+            phase(engine, 8, 2 * seconds, true);
+            for (int c : CONCURRENCY) {
+                phase(engine, c, 1, false); // settle this level's threads
+                Result reserve = phase(engine, c, seconds, false);
+                Result cycle = phase(engine, c, seconds, true);
+                long n = Math.max(10_000, Math.min(MAX_OPS_PER_PHASE, (long) (reserve.opsPerSec() * seconds)));
+                Result rbr = redisBenchmark(benchBin, port, c, n, sha, rb);
+                table.append(String.format("| %d | %,.0f | %.3f | %.3f | %,.0f | %.3f | %.3f | %,.0f | %.3f | %.3f | %.0f%% | %.2fx |%n",
+                        c, reserve.opsPerSec(), reserve.p50Ms(), reserve.p99Ms(), cycle.opsPerSec(), cycle.p50Ms(), cycle.p99Ms(),
+                        rbr.opsPerSec(), rbr.p50Ms(), rbr.p99Ms(), 100 * reserve.opsPerSec() / rbr.opsPerSec(),
+                        reserve.p99Ms() / rbr.p99Ms()));
+                System.err.println("done concurrency " + c);
+            }
+            System.out.println("redis-server: " + version(serverBin) + ", " + seconds + " s per engine phase");
+            System.out.println(table);
+        }
+    }
+
+    /** c threads calling reserve (and settle) for `seconds`; latency per decision (or per reserve+settle pair). */
+    private static Result phase(QuotaEngine engine, int c, long seconds, boolean settle) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        AtomicLong ops = new AtomicLong();
+        List<Histogram> hs = new ArrayList<>();
+        long start = System.nanoTime();
+        try (ExecutorService pool = Executors.newFixedThreadPool(c)) {
+            List<Future<Histogram>> fs = new ArrayList<>();
+            for (int i = 0; i < c; i++) {
+                fs.add(pool.submit(() -> {
+                    Histogram h = new Histogram(TimeUnit.SECONDS.toNanos(10), 3);
+                    ReserveRequest r = new ReserveRequest("bench", "k-bench", "gpt-4o-mini", 1000, 10);
+                    while (System.nanoTime() < deadline && ops.get() < MAX_OPS_PER_PHASE) {
+                        long t0 = System.nanoTime();
+                        Decision d = engine.reserve(r);
+                        if (d.mode() != DecisionMode.REDIS || !d.admitted()) throw new IllegalStateException("not a Redis admit: " + d);
+                        if (settle) engine.settle(d.reservationId(), 900, 9);
+                        h.recordValue(System.nanoTime() - t0);
+                        ops.incrementAndGet();
+                    }
+                    return h;
+                }));
+            }
+            for (Future<Histogram> f : fs) hs.add(f.get());
+        }
+        double elapsed = (System.nanoTime() - start) / 1e9;
+        Histogram all = new Histogram(TimeUnit.SECONDS.toNanos(10), 3);
+        hs.forEach(all::add);
+        return new Result(ops.get() / elapsed, all.getValueAtPercentile(50) / 1e6, all.getValueAtPercentile(99) / 1e6, ops.get());
+    }
+
+    /** redis-benchmark with the same reserve script, same argument shapes, a random reservation id per call. */
+    private static Result redisBenchmark(String bin, int port, int c, long n, String sha, Account a) throws Exception {
+        QuotaKeys k = new QuotaKeys(a.userId());
+        Instant now = Instant.now();
+        YearMonth m = YearMonth.from(now.atZone(ZoneOffset.UTC));
+        List<String> cmd = new ArrayList<>(List.of(bin, "-h", "127.0.0.1", "-p", Integer.toString(port), "-n", Long.toString(n),
+                "-c", Integer.toString(c), "-r", "1000000000", "--csv",
+                "EVALSHA", sha, "11", k.reservations(), k.deadlines(), k.purge(), k.reserved(), k.settled(m), k.personal(m),
+                k.thresholds(m), k.userRequests(), k.userTokens(), k.keyRequests("k-rb"), k.keyTokens("k-rb"),
+                Long.toString(now.toEpochMilli()), k.tag() + ":" + m + ":r:__rand_int__", "1000", "10", "ACTIVE",
+                Long.toString(a.monthlyCreditNanoUsd()), Integer.toString(a.requestsPerMinute()), Long.toString(a.tokensPerMinute()),
+                Integer.toString(a.requestsPerMinute()), Long.toString(a.tokensPerMinute()), "0", "600000", "86400000", "100", "3000000000"));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(300, TimeUnit.SECONDS) || p.exitValue() != 0) throw new IllegalStateException("redis-benchmark failed: " + out);
+        // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+        String line = out.lines().filter(l -> l.startsWith("\"EVALSHA")).findFirst()
+                .orElseThrow(() -> new IllegalStateException("no EVALSHA line in: " + out));
+        String[] f = line.replace("\"", "").split(",");
+        return new Result(Double.parseDouble(f[1]), Double.parseDouble(f[4]), Double.parseDouble(f[6]), n);
+    }
+
+    private static String version(String serverBin) throws Exception {
+        Process p = new ProcessBuilder(serverBin, "--version").redirectErrorStream(true).start();
+        String v = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        p.waitFor(10, TimeUnit.SECONDS);
+        return v;
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    private static void waitForPort(int port) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < deadline) {
+            try (var s = new java.net.Socket("127.0.0.1", port)) {
+                return;
+            } catch (IOException e) {
+                Thread.sleep(50);
+            }
+        }
+        throw new IllegalStateException("redis-server did not listen on " + port + " within 10 s");
+    }
+}

@@ -1,0 +1,222 @@
+package dev.tokenmeter.edge.quota;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.tokenmeter.testkit.EnginesExtension;
+import dev.tokenmeter.testkit.PostgresEngine;
+import dev.tokenmeter.testkit.RedisEngine;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.YearMonth;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/** Issue 3: decisions of the quota engine on a real Redis and Postgres. */
+@ExtendWith(EnginesExtension.class)
+class QuotaEngineIT {
+
+    static final Instant START = Instant.parse("2026-11-15T12:00:59.900Z");
+    static final YearMonth NOV = YearMonth.of(2026, 11);
+
+    QuotaFixture f;
+    QuotaEngine engine;
+
+    @BeforeEach
+    void setUp(RedisEngine redis, PostgresEngine postgres) {
+        f = new QuotaFixture(redis, postgres, QuotaConfig.defaults().withBackgroundOff(), START);
+        engine = f.engine;
+    }
+
+    @AfterEach
+    void tearDown() {
+        f.close();
+    }
+
+    @Test
+    void creditCoversEstimatesThenPersonalKeyOrRejection() {
+        String alice = f.user("alice", 1_000, 1000, 1_000_000, false);
+        String bob = f.user("bob", 1_000, 1000, 1_000_000, true);
+        for (String u : List.of(alice, bob)) {
+            Decision first = engine.reserve(f.request(u, 600, 10));
+            assertThat(first.route()).isEqualTo(Route.SERVICE_CREDIT);
+            assertThat(first.mode()).isEqualTo(DecisionMode.REDIS);
+            assertThat(first.reservationId()).startsWith("{u:" + u + "}:2026-11:r:");
+            assertThat(first.remainingCreditNanoUsd()).isEqualTo(400);
+            assertThat(first.creditNanoUsd()).isEqualTo(1_000);
+        }
+        Decision a2 = engine.reserve(f.request(alice, 600, 10));
+        assertThat(a2.route()).isEqualTo(Route.REJECTED);
+        assertThat(a2.rejectReason()).isEqualTo(RejectReason.CREDIT_EXHAUSTED);
+        assertThat(a2.reservationId()).isNull();
+        Decision b2 = engine.reserve(f.request(bob, 600, 10));
+        assertThat(b2.route()).isEqualTo(Route.PERSONAL_KEY);
+        // Personal-key usage is tracked, not counted against the credit.
+        engine.settle(b2.reservationId(), 700, 10);
+        UsageSnapshot u = engine.usage(bob, NOV);
+        assertThat(u.personalKeyNanoUsd()).isEqualTo(700);
+        assertThat(u.reservedNanoUsd()).isEqualTo(600);
+        assertThat(u.settledNanoUsd()).isZero();
+        assertThat(u.remainingCreditNanoUsd()).isEqualTo(400);
+    }
+
+    @Test
+    void settleIsIdempotentAndReleaseFreesTheEstimate() {
+        String u = f.user("idem", 10_000, 1000, 1_000_000, false);
+        Decision d = engine.reserve(f.request(u, 3_000, 10));
+        SettleResult s1 = engine.settle(d.reservationId(), 2_500, 12);
+        assertThat(s1.status()).isEqualTo(SettleResult.Status.SETTLED);
+        assertThat(s1.settledNanoUsd()).isEqualTo(2_500);
+        SettleResult s2 = engine.settle(d.reservationId(), 2_500, 12);
+        assertThat(s2.status()).isEqualTo(SettleResult.Status.ALREADY_SETTLED);
+        engine.settle(d.reservationId(), 9_999, 12);
+        engine.release(d.reservationId());
+        assertThat(engine.usage(u, NOV).settledNanoUsd()).isEqualTo(2_500);
+        assertThat(engine.usage(u, NOV).reservedNanoUsd()).isZero();
+
+        Decision r = engine.reserve(f.request(u, 4_000, 10));
+        assertThat(engine.usage(u, NOV).reservedNanoUsd()).isEqualTo(4_000);
+        engine.release(r.reservationId());
+        engine.release(r.reservationId());
+        assertThat(engine.settle(r.reservationId(), 4_000, 1).status()).isEqualTo(SettleResult.Status.ALREADY_RELEASED);
+        UsageSnapshot after = engine.usage(u, NOV);
+        assertThat(after.reservedNanoUsd()).isZero();
+        assertThat(after.settledNanoUsd()).isEqualTo(2_500);
+        assertThat(after.remainingCreditNanoUsd()).isEqualTo(7_500);
+        assertThat(engine.settle("{u:" + u + "}:2026-11:r:" + java.util.UUID.randomUUID(), 1, 1).status())
+                .isEqualTo(SettleResult.Status.UNKNOWN_RESERVATION);
+    }
+
+    @Test
+    void staleReservationsExpireLazilyAndByTheSweeperAndALateSettleStillCounts() {
+        String u = f.user("stale", 1_000, 1000, 1_000_000, false);
+        Decision crashed = engine.reserve(f.request(u, 1_000, 10));
+        assertThat(engine.reserve(f.request(u, 1, 1)).rejectReason()).isEqualTo(RejectReason.CREDIT_EXHAUSTED);
+
+        f.clock.advance(QuotaConfig.defaults().reservationTtl().plusMillis(1));
+        Decision next = engine.reserve(f.request(u, 800, 10));
+        assertThat(next.route()).as("expired reservation freed inside reserve").isEqualTo(Route.SERVICE_CREDIT);
+
+        f.clock.advance(QuotaConfig.defaults().reservationTtl().plusMillis(1));
+        assertThat(engine.sweepExpired()).as("the sweeper frees the second one").isGreaterThanOrEqualTo(1);
+        assertThat(engine.usage(u, NOV).reservedNanoUsd()).isZero();
+
+        // The crashed caller comes back: the call happened, its cost counts once.
+        SettleResult late = engine.settle(crashed.reservationId(), 900, 10);
+        assertThat(late.status()).isEqualTo(SettleResult.Status.SETTLED_AFTER_EXPIRY);
+        assertThat(engine.settle(crashed.reservationId(), 900, 10).status()).isEqualTo(SettleResult.Status.ALREADY_SETTLED);
+        assertThat(engine.usage(u, NOV).settledNanoUsd()).isEqualTo(900);
+    }
+
+    @Test
+    void requestRateHasNoDoubleBurstAcrossAMinuteBoundary() {
+        String u = f.user("rate", 1_000_000, 10, 1_000_000, false); // 10/min: one every 6 s, burst 10
+        // 12:00:59.900, just before a fixed window would reset.
+        for (int i = 0; i < 10; i++) assertThat(engine.reserve(f.request(u, 1, 1)).admitted()).isTrue();
+        Decision over = engine.reserve(f.request(u, 1, 1));
+        assertThat(over.rejectReason()).isEqualTo(RejectReason.RATE_LIMITED_REQUESTS);
+        assertThat(over.retryAfter()).isEqualTo(Duration.ofSeconds(6));
+        assertThat(over.requests().limit()).isEqualTo(10);
+        assertThat(over.requests().remaining()).isZero();
+
+        f.clock.set(Instant.parse("2026-11-15T12:01:00.100Z")); // past the boundary: a fixed window allows 10 more
+        assertThat(engine.reserve(f.request(u, 1, 1)).rejectReason()).isEqualTo(RejectReason.RATE_LIMITED_REQUESTS);
+
+        // GCRA: a burst of at most the limit, then one per 6 s; the boundary does not refill the bucket.
+        int admitted = 10;
+        Instant end = START.plusSeconds(60);
+        f.clock.set(START);
+        while (f.clock.instant().isBefore(end)) {
+            f.clock.advance(Duration.ofMillis(500));
+            if (engine.reserve(f.request(u, 1, 1)).admitted()) admitted++;
+        }
+        assertThat(admitted).as("10 burst + one per 6 s over 60 s").isEqualTo(20);
+    }
+
+    @Test
+    void tokenRateAndPerKeyLimits() {
+        String u = f.user("tokens", 1_000_000, 1000, 1_000, false);
+        assertThat(engine.reserve(f.request(u, 1, 800)).admitted()).isTrue();
+        Decision over = engine.reserve(f.request(u, 1, 300));
+        assertThat(over.rejectReason()).isEqualTo(RejectReason.RATE_LIMITED_TOKENS);
+        assertThat(over.tokens().remaining()).isEqualTo(200);
+        assertThat(over.retryAfter()).isPositive();
+        assertThat(engine.reserve(f.request(u, 1, 200)).admitted()).isTrue();
+    }
+
+    @Test
+    void thresholdsAreReportedOncePerMonthAndAgainAfterRollover() {
+        String u = f.user("thr", 1_000, 1000, 1_000_000, false);
+        f.clock.set(Instant.parse("2026-11-30T23:59:00Z"));
+        List<List<Integer>> seen = new ArrayList<>();
+        List<String> ids = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            Decision d = engine.reserve(f.request(u, 300, 1));
+            seen.add(d.thresholdsCrossed());
+            if (d.reservationId() != null) ids.add(d.reservationId());
+        }
+        // 300 (30%), 600 (60%), 900 (90%), refused (credit exhausted -> 100), refused again (nothing new)
+        assertThat(seen).containsExactly(List.of(), List.of(50), List.of(80), List.of(100), List.of());
+        for (String id : ids) engine.settle(id, 300, 1);
+
+        f.clock.set(Instant.parse("2026-12-01T00:00:01Z"));
+        Decision dec = engine.reserve(f.request(u, 600, 1));
+        assertThat(dec.route()).as("new month, new credit").isEqualTo(Route.SERVICE_CREDIT);
+        assertThat(dec.reservationId()).contains(":2026-12:");
+        assertThat(dec.thresholdsCrossed()).containsExactly(50);
+        assertThat(engine.usage(u, NOV).settledNanoUsd()).isEqualTo(900);
+        assertThat(engine.usage(u, YearMonth.of(2026, 12)).reservedNanoUsd()).isEqualTo(600);
+        assertThat(engine.usage(u, YearMonth.of(2026, 12)).settledNanoUsd()).isZero();
+        engine.release(dec.reservationId());
+        // A November reservation settled in December counts for November.
+        f.clock.set(Instant.parse("2026-11-30T23:59:59Z"));
+        Decision lateNov = engine.reserve(f.request(u, 50, 1));
+        f.clock.set(Instant.parse("2026-12-01T00:00:02Z"));
+        engine.settle(lateNov.reservationId(), 50, 1);
+        assertThat(engine.usage(u, NOV).settledNanoUsd()).isEqualTo(950);
+    }
+
+    @Test
+    void disabledAndUnknownUsersAndBadArguments() {
+        String u = f.user("off", 1_000, 1000, 1_000_000, false);
+        f.disable(u);
+        assertThat(engine.reserve(f.request(u, 1, 1)).rejectReason()).isEqualTo(RejectReason.ACCOUNT_DISABLED);
+        assertThat(engine.reserve(f.request("nobody-" + u, 1, 1)).rejectReason()).isEqualTo(RejectReason.UNKNOWN_USER);
+        assertThatThrownBy(() -> engine.usage("nobody-" + u, NOV)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("unknown userId");
+
+        String ok = f.user("args", 1_000, 1000, 1_000_000, false);
+        assertThatThrownBy(() -> engine.reserve(f.request(ok, -1, 1))).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("estimatedCostNanoUsd");
+        assertThatThrownBy(() -> engine.reserve(f.request(ok, Long.MAX_VALUE, 1))).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("estimatedCostNanoUsd");
+        assertThatThrownBy(() -> engine.reserve(f.request(ok, 1, -1))).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("estimatedTokens");
+        assertThatThrownBy(() -> engine.reserve(new ReserveRequest("{u:evil}", "k", "m", 1, 1)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("userId");
+        Decision d = engine.reserve(f.request(ok, 10, 1));
+        assertThatThrownBy(() -> engine.settle(d.reservationId(), -3, 1)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("actualCostNanoUsd");
+        assertThatThrownBy(() -> engine.settle("not-an-id", 3, 1)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("reservationId");
+        // Nothing was lost by the refused calls.
+        assertThat(engine.settle(d.reservationId(), 7, 1).status()).isEqualTo(SettleResult.Status.SETTLED);
+        assertThat(engine.usage(ok, NOV).settledNanoUsd()).isEqualTo(7);
+    }
+
+    @Test
+    void scriptsAreReloadedAfterScriptFlush() {
+        String u = f.user("noscript", 1_000, 1000, 1_000_000, false);
+        assertThat(engine.reserve(f.request(u, 1, 1)).route()).isEqualTo(Route.SERVICE_CREDIT);
+        f.redis.connection().sync().scriptFlush();
+        Decision d = engine.reserve(f.request(u, 1, 1));
+        assertThat(d.route()).isEqualTo(Route.SERVICE_CREDIT);
+        assertThat(d.mode()).isEqualTo(DecisionMode.REDIS);
+        f.redis.connection().sync().scriptFlush();
+        assertThat(engine.settle(d.reservationId(), 1, 1).status()).isEqualTo(SettleResult.Status.SETTLED);
+    }
+}

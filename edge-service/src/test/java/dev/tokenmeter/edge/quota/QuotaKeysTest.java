@@ -1,0 +1,39 @@
+package dev.tokenmeter.edge.quota;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.YearMonth;
+import org.junit.jupiter.api.Test;
+
+class QuotaKeysTest {
+
+    @Test
+    void everyKeyOfAUserSharesItsHashTag() {
+        QuotaKeys k = new QuotaKeys("alice");
+        YearMonth m = YearMonth.of(2026, 11);
+        assertThat(java.util.List.of(k.reservations(), k.deadlines(), k.purge(), k.reserved(), k.rebuildLock(),
+                k.settled(m), k.personal(m), k.thresholds(m), k.userRequests(), k.userTokens(), k.keyRequests("k1"), k.keyTokens("k1")))
+                .allSatisfy(key -> assertThat(key).startsWith("{u:alice}:"));
+        assertThat(k.settled(m)).isEqualTo("{u:alice}:m:2026-11:settled");
+    }
+
+    @Test
+    void reservationIdCarriesUserAndMonth() {
+        String id = new QuotaKeys("alice").newReservationId(YearMonth.of(2026, 12), false);
+        QuotaKeys.ReservationId r = QuotaKeys.parse(id);
+        assertThat(id).startsWith("{u:alice}:2026-12:r:");
+        assertThat(r.userId()).isEqualTo("alice");
+        assertThat(r.month()).isEqualTo(YearMonth.of(2026, 12));
+        assertThat(r.local()).isFalse();
+        assertThat(QuotaKeys.parse(new QuotaKeys("bob").newReservationId(YearMonth.of(2026, 1), true)).local()).isTrue();
+    }
+
+    @Test
+    void foreignIdsAreRefusedNamingTheArgument() {
+        for (String bad : new String[]{null, "", "abc", "{u:alice}:2026-13:r:" + java.util.UUID.randomUUID(), "{u:alice}:2026-11:x:123"}) {
+            assertThatThrownBy(() -> QuotaKeys.parse(bad)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("reservationId");
+        }
+    }
+}
