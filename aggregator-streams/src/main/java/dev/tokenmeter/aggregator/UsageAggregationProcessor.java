@@ -19,7 +19,9 @@ import org.apache.kafka.streams.state.KeyValueStore;
 import java.time.Instant;
 import java.time.YearMonth;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Dedup, hourly and monthly totals, late-event routing and credit alerts for the users of one task.
@@ -37,6 +39,7 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
 
     private static final int[] THRESHOLDS = {50, 80, 100};
     private static final int LAG_SAMPLE_EVERY = 64;
+    private static final int RECENT_TOTALS = 20_000;
     private static final int EXPIRY_BATCH = 10_000;
 
     private final AggregatorConfig config;
@@ -51,6 +54,16 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
     private KeyValueStore<String, Long> alertsRaised;
     private KeyValueStore<String, Long> limits;
     private long processed;
+    /**
+     * Decoded copies of recently used totals, written through to the store: saves an Avro decode per
+     * read. Cleared whenever the task is (re)initialised, so it never outlives the store it mirrors.
+     */
+    private final Map<String, UsageTotal> recent = new LinkedHashMap<>(1024, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, UsageTotal> eldest) {
+            return size() > RECENT_TOTALS;
+        }
+    };
 
     UsageAggregationProcessor(AggregatorConfig config, AggregatorMetrics metrics) {
         this.config = config;
@@ -60,6 +73,7 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
     @Override
     public void init(ProcessorContext<String, Object> context) {
         this.context = context;
+        recent.clear();
         dedup = context.getStateStore(UsageAggregationTopology.STORE_DEDUP);
         dedupExpiry = context.getStateStore(UsageAggregationTopology.STORE_DEDUP_EXPIRY);
         totals = context.getStateStore(UsageAggregationTopology.STORE_TOTALS);
@@ -123,7 +137,7 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
 
     private void add(UsageEvent e, Granularity granularity, long start, long end, long graceMs) {
         String key = totalKey(e.getUserId(), e.getModel(), e.getKeySource(), granularity, start);
-        UsageTotal t = totals.get(key);
+        UsageTotal t = total(key);
         if (t == null) {
             t = UsageTotal.newBuilder()
                     .setUserId(e.getUserId()).setTenantId(e.getTenantId()).setModel(e.getModel())
@@ -152,7 +166,7 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
             t.setLastEventAt(at);
         }
         t.setRevision(t.getRevision() + 1);
-        totals.put(key, t);
+        putTotal(key, t);
         dirty.put(key, "");
     }
 
@@ -189,7 +203,7 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
             }
         }
         for (String key : keys) {
-            UsageTotal t = totals.get(key);
+            UsageTotal t = total(key);
             if (t != null) {
                 String sink = t.getGranularity() == Granularity.HOUR ? UsageAggregationTopology.SINK_HOURLY
                         : UsageAggregationTopology.SINK_MONTHLY;
@@ -213,10 +227,10 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
             }
         }
         for (KeyValue<String, String> entry : due) {
-            UsageTotal t = totals.get(entry.value);
+            UsageTotal t = total(entry.value);
             if (t != null) {
                 t.setIsFinal(true);
-                totals.put(entry.value, t);
+                putTotal(entry.value, t);
                 dirty.delete(entry.value);
                 String sink = t.getGranularity() == Granularity.HOUR ? UsageAggregationTopology.SINK_HOURLY
                         : UsageAggregationTopology.SINK_MONTHLY;
@@ -244,6 +258,22 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
             dedup.delete(entry.value);
             dedupExpiry.delete(entry.key);
         }
+    }
+
+    private UsageTotal total(String key) {
+        UsageTotal t = recent.get(key);
+        if (t == null) {
+            t = totals.get(key);
+            if (t != null) {
+                recent.put(key, t);
+            }
+        }
+        return t;
+    }
+
+    private void putTotal(String key, UsageTotal t) {
+        totals.put(key, t);
+        recent.put(key, t);
     }
 
     private void deadLetter(Record<String, byte[]> record, String reason) {

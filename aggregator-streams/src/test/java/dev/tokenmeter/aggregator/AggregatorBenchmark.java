@@ -45,6 +45,7 @@ public final class AggregatorBenchmark {
 
     public static void main(String[] args) throws Exception {
         int events = args.length > 0 ? Integer.parseInt(args[0]) : 500_000;
+        boolean eosOnly = args.length > 1 && args[1].equals("eos-only"); // for profiling
         int partitions = 6;
         try (Engines engines = Engines.create(Backend.EMBEDDED)) {
             String bootstrap = engines.kafka().bootstrapServers();
@@ -56,6 +57,10 @@ public final class AggregatorBenchmark {
             preload(bootstrap, topics, events);
             System.out.printf("preloaded %,d events in %.1fs%n", events, (System.nanoTime() - t0) / 1e9);
 
+            if (eosOnly) {
+                topology(bootstrap, topics, events, "exactly_once_v2");
+                return;
+            }
             double plain = plainConsumer(bootstrap, topics, events);
             double eos = topology(bootstrap, topics, events, "exactly_once_v2");
             double alos = topology(bootstrap, topics, events, "at_least_once");
@@ -103,7 +108,7 @@ public final class AggregatorBenchmark {
                 "APPLICATION_ID", "bench-" + guarantee + "-" + UUID.randomUUID(),
                 "STATE_DIR", Files.createTempDirectory("bench-state").toString(),
                 "PROCESSING_GUARANTEE", guarantee,
-                "COMMIT_INTERVAL", "200ms",
+                "COMMIT_INTERVAL", "1s",
                 "HOUR_GRACE", "1h"));
         AggregatorMetrics metrics = new AggregatorMetrics(new SimpleMeterRegistry());
         KafkaStreams streams = new KafkaStreams(UsageAggregationTopology.build(config, topics, metrics),

@@ -119,8 +119,13 @@ final class Stack implements AutoCloseable {
         Topics topics = Topics.withPrefix(prefix, Topics.DEFAULT_PARTITIONS);
         LocalStack.createTopics(bootstrap, topics);
         Stack stack = new Stack(engines, upstream, workDir, jdbcUrl, prefix, topics);
-        stack.all.forEach(ChildJvm::start);
-        stack.awaitEdgeReady(Duration.ofSeconds(90));
+        try {
+            stack.all.forEach(ChildJvm::start);
+            stack.awaitEdgeReady(Duration.ofSeconds(90));
+        } catch (RuntimeException e) {
+            stack.close(); // never leave services running behind a failed start
+            throw e;
+        }
         out.printf("edge      %s (ready after %.1fs)%n", stack.edgeUrl, (System.nanoTime() - t0) / 1e9);
         return stack;
     }

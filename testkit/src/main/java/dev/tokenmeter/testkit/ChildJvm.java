@@ -45,6 +45,10 @@ public final class ChildJvm implements AutoCloseable {
             Files.writeString(log, "---- starting " + mainClass + " ----\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
             builder.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
             process = builder.start();
+            Process started = process;
+            // If this JVM exits (normally or on an error) the child goes with it; SIGKILL of this JVM
+            // cannot run hooks, which is why services also stop when their own shutdown is requested.
+            Runtime.getRuntime().addShutdownHook(new Thread(started::destroyForcibly, "child-jvm-reaper"));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot start " + mainClass, e);
         }
