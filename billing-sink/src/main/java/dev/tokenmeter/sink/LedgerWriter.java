@@ -74,7 +74,9 @@ final class LedgerWriter implements BatchWriter {
         db.transaction(cfg -> {
             DSLContext tx = DSL.using(cfg);
             try {
-                written[0] = insertNew(tx, new ArrayList<>(events.values()));
+                // In a savepoint: after a failed statement Postgres refuses everything else in the
+                // transaction, so the row-by-row fallback needs the batch's attempt rolled back first.
+                written[0] = tx.transactionResult(batch -> insertNew(DSL.using(batch), new ArrayList<>(events.values())));
             } catch (DataAccessException e) {
                 if (!isDataError(e)) {
                     throw e;
