@@ -88,7 +88,12 @@ public final class BillingSinkApp implements AutoCloseable {
             closer.run(Instant.now());
         } catch (RuntimeException e) {
             // Database down or busy: the next run catches up; the job is idempotent.
-            log.warn("period closer failed ({}); retrying in {}", e.getClass().getSimpleName(), closeInterval);
+            Throwable root = e;
+            while (root.getCause() != null) {
+                root = root.getCause();
+            }
+            log.warn("period closer failed ({}: {}); retrying in {}", e.getClass().getSimpleName(), firstLine(root.getMessage()),
+                    closeInterval);
         }
     }
 
@@ -110,6 +115,10 @@ public final class BillingSinkApp implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         dataSource.close();
+    }
+
+    private static String firstLine(String s) {
+        return s == null ? "" : s.lines().findFirst().orElse("");
     }
 
     private static HikariDataSource dataSource(BillingSinkConfig config) {

@@ -34,8 +34,14 @@ import static dev.tokenmeter.db.jooq.Tables.USAGE_LEDGER_EVENT_ID;
  */
 final class LedgerWriter implements BatchWriter {
 
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(LedgerWriter.class);
+
     /** Rows per INSERT statement: 27 columns × 500 stays well under Postgres' 65,535 bind parameters. */
     private static final int ROWS_PER_STATEMENT = 500;
+
+    /** Every ledger column but ingested_at, which the database stamps (an explicit NULL would violate NOT NULL). */
+    static final List<org.jooq.Field<?>> WRITTEN_FIELDS = java.util.Arrays.stream(USAGE_LEDGER.fields())
+            .filter(f -> !f.equals(USAGE_LEDGER.INGESTED_AT)).toList();
 
     private final DSLContext db;
     private final OffsetStore offsets;
@@ -82,6 +88,8 @@ final class LedgerWriter implements BatchWriter {
                     throw e;
                 }
                 // One row broke a database rule: isolate it row by row, each in its own savepoint.
+                log.warn("the database refused a row of a batch of {} ({}); writing the batch row by row",
+                        events.size(), rootMessage(e));
                 written[0] = insertOneByOne(tx, events.values(), records, rejected);
             }
             List<DeadLetter> all = new ArrayList<>(dead);
@@ -114,9 +122,13 @@ final class LedgerWriter implements BatchWriter {
                     rows.add(LedgerRows.toRecord(e));
                 }
             }
-            var insert = tx.insertInto(USAGE_LEDGER, USAGE_LEDGER.fields());
+            var insert = tx.insertInto(USAGE_LEDGER, WRITTEN_FIELDS);
             for (UsageLedgerRecord r : rows) {
-                insert = insert.values(r.intoArray());
+                Object[] values = new Object[WRITTEN_FIELDS.size()];
+                for (int i = 0; i < values.length; i++) {
+                    values[i] = r.get(WRITTEN_FIELDS.get(i));
+                }
+                insert = insert.values(values);
             }
             insert.execute();
             written += rows.size();

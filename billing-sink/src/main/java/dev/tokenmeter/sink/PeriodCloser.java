@@ -52,7 +52,7 @@ public final class PeriodCloser {
             tx.execute("SELECT pg_advisory_xact_lock(hashtext('billing_period_close'))");
             tx.execute("""
                     INSERT INTO billing_period (billing_month, closes_at)
-                    SELECT m::date, m + interval '1 month' + make_interval(secs => ?)
+                    SELECT m::date, m + interval '1 month' + make_interval(secs => ?::bigint)
                     FROM generate_series(
                         (SELECT least(?::date, (SELECT min(billing_month) FROM usage_total_monthly),
                                                (SELECT min(billing_month) FROM usage_ledger))),
@@ -61,7 +61,7 @@ public final class PeriodCloser {
                     grace.toSeconds(), thisMonth, nextMonth);
             List<LocalDate> due = tx.fetch("""
                     SELECT billing_month FROM billing_period
-                    WHERE closed_at IS NULL AND closes_at <= ? ORDER BY billing_month FOR UPDATE""", at)
+                    WHERE closed_at IS NULL AND closes_at <= ?::timestamptz ORDER BY billing_month FOR UPDATE""", at)
                     .getValues(0, LocalDate.class);
             int lines = 0;
             for (LocalDate month : due) {
@@ -70,9 +70,9 @@ public final class PeriodCloser {
                             prompt_tokens, cached_prompt_tokens, completion_tokens, reasoning_tokens, cost_nano_usd, total_revision)
                         SELECT billing_month, user_id, tenant_id, model, key_source, event_count, prompt_tokens,
                                cached_prompt_tokens, completion_tokens, reasoning_tokens, cost_nano_usd, revision
-                        FROM usage_total_monthly WHERE billing_month = ?
+                        FROM usage_total_monthly WHERE billing_month = ?::date
                         ON CONFLICT (billing_month, user_id, model, key_source) DO NOTHING""", month);
-                tx.execute("UPDATE billing_period SET closed_at = ? WHERE billing_month = ?", at, month);
+                tx.execute("UPDATE billing_period SET closed_at = ?::timestamptz WHERE billing_month = ?::date", at, month);
             }
             int adjustments = tx.execute("""
                     INSERT INTO invoice_adjustment (billing_month, applies_to_month, user_id, tenant_id, model, key_source,

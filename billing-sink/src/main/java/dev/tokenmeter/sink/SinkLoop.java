@@ -188,6 +188,7 @@ final class SinkLoop implements Runnable, AutoCloseable {
         if (!fresh.isEmpty()) {
             consumer.seekToBeginning(fresh);
         }
+        log.info("{}: assigned {}; stored positions {}, from the beginning {}", name, partitions, stored, fresh);
     }
 
     private final class Positions implements ConsumerRebalanceListener {
