@@ -32,7 +32,7 @@ import java.util.Random;
  * positions; one transaction per batch) next to, on the same Postgres in the same run, a raw COPY of
  * the same rows and a row-by-row JDBC insert. Not a test; run with
  * {@code ./mvnw -q -pl billing-sink -am test-compile exec:java -Dexec.classpathScope=test
- * -Dexec.mainClass=dev.tokenmeter.sink.LedgerWriterBenchmark -Dexec.args="200000 2000"}.
+ * -Dexec.mainClass=dev.tokenmeter.sink.LedgerWriterBenchmark -Dexec.args="200000 2000 3"} (rows, batch size, rounds).
  * Each contender writes into its own freshly migrated database; every contender runs three times and
  * the best run counts.
  */
@@ -41,7 +41,7 @@ public final class LedgerWriterBenchmark {
     public static void main(String[] args) throws Exception {
         int rows = args.length > 0 ? Integer.parseInt(args[0]) : 200_000;
         int batch = args.length > 1 ? Integer.parseInt(args[1]) : 2_000;
-        int rounds = 3;
+        int rounds = args.length > 2 ? Integer.parseInt(args[2]) : 3;
         Random random = new Random(30);
         List<UsageEvent> events = new ArrayList<>(rows);
         Instant base = Instant.parse("2026-11-01T00:00:00Z");

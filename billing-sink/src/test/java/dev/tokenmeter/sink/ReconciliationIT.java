@@ -20,7 +20,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 /**
- * 100,000 events over three months (month edges included), their hourly and monthly totals computed
+ * 100,000 events around three month edges (four months), their hourly and monthly totals computed
  * independently in the test and published with stale revisions re-sent afterwards: the reconciliation
  * view shows zero difference for every user and month.
  */
@@ -33,14 +33,16 @@ class ReconciliationIT {
     void reconciliationShowsZeroDifferenceAfter100000Events(KafkaEngine kafka, PostgresEngine postgres) {
         try (SinkFixture sink = new SinkFixture(kafka, postgres, 3)) {
             Random random = new Random(6);
-            Instant from = Instant.parse("2026-08-31T20:00:00Z");
-            long spanMs = Duration.between(from, Instant.parse("2026-11-01T02:00:00Z")).toMillis();
+            // Three four-hour windows, each across a month edge: four months, twelve hours.
+            Instant[] windows = {Instant.parse("2026-08-31T22:00:00Z"), Instant.parse("2026-09-30T22:00:00Z"),
+                    Instant.parse("2026-10-31T22:00:00Z")};
+            long spanMs = Duration.ofHours(4).toMillis();
             String[] models = {"gpt-4o", "gpt-4o-mini", "o3-mini"};
             KeySource[] sources = {KeySource.SERVICE_CREDIT, KeySource.PERSONAL_KEY};
             List<UsageEvent> events = new ArrayList<>(EVENTS);
             for (int i = 0; i < EVENTS; i++) {
                 events.add(SinkFixture.event("user-" + random.nextInt(40), models[random.nextInt(3)], sources[random.nextInt(2)],
-                        from.plusMillis((long) (random.nextDouble() * spanMs)), random.nextInt(5000), random.nextInt(2000),
+                        windows[random.nextInt(3)].plusMillis((long) (random.nextDouble() * spanMs)), random.nextInt(5000), random.nextInt(2000),
                         random.nextLong(50_000_000)));
             }
             Map<String, UsageTotal> totals = SinkFixture.totalsOf(events);
@@ -53,12 +55,12 @@ class ReconciliationIT {
             sink.sendEvents(events);
             sink.sendTotalsOf(totals.values());
             sink.sendTotalsOf(stale);
-            await("ledger has 100,000 rows and every total is read").atMost(Duration.ofSeconds(150))
-                    .until(() -> sink.storedNextOffsets() == EVENTS && totalsRead(sink) == 2L * totals.size()
+            await("ledger has 100,000 rows and every total is read").atMost(Duration.ofSeconds(240))
+                    .until(() -> sink.storedNextOffsets() == EVENTS && totalsRead(sink) == totals.size() + stale.size()
                             && sink.ledgerRows() == EVENTS);
 
             var rows = sink.db.fetch("SELECT * FROM reconciliation ORDER BY user_id, billing_month");
-            assertThat(rows).hasSize(40 * 3);
+            assertThat(rows).hasSize(40 * 4);
             for (var r : rows) {
                 for (String diff : List.of("monthly_minus_ledger_events", "hourly_minus_ledger_events", "monthly_minus_ledger_tokens",
                         "hourly_minus_ledger_tokens", "monthly_minus_ledger_cost_nano_usd", "hourly_minus_ledger_cost_nano_usd")) {
