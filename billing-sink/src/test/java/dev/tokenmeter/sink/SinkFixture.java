@@ -12,6 +12,8 @@ import dev.tokenmeter.testkit.KafkaEngine;
 import dev.tokenmeter.testkit.Names;
 import dev.tokenmeter.testkit.PostgresEngine;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -53,8 +55,13 @@ final class SinkFixture implements AutoCloseable {
         this.kafka = kafka;
         this.postgres = postgres;
         this.topics = Topics.withPrefix(Names.unique("sink") + ".", partitions);
+        // With their production configs: usage-events keeps records forever. Under the broker's default
+        // 7-day retention, events timestamped weeks ago roll and expire segments (records vanish).
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+            topics.createAll(admin, (short) 1);
+        }
         for (var t : List.of(topics.usageEvents(), topics.hourlyTotals(), topics.monthlyTotals(), topics.finalTotals())) {
-            kafka.createTopic(t.name(), partitions);
+            kafka.createTopic(t.name(), partitions); // exists already; waits until usable
         }
         this.jdbcUrl = postgres.createMigratedDatabase("sink");
         PGSimpleDataSource ds = new PGSimpleDataSource();
