@@ -16,7 +16,11 @@ import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
 import java.util.List;
+import java.time.Instant;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The billing sink: writes the ledger from {@code usage-events} and the totals from
@@ -31,6 +35,10 @@ public final class BillingSinkApp implements AutoCloseable {
     private final HikariDataSource dataSource;
     private final List<SinkLoop> loops;
     private final List<Thread> threads;
+    private final PeriodCloser closer;
+    private final Duration closeInterval;
+    private final ScheduledExecutorService closerThread =
+            Executors.newSingleThreadScheduledExecutor(r -> Thread.ofPlatform().name("sink-period-closer").unstarted(r));
 
     public BillingSinkApp(BillingSinkConfig config, Topics topics, SinkMetrics metrics) {
         this.dataSource = dataSource(config);
@@ -43,11 +51,14 @@ public final class BillingSinkApp implements AutoCloseable {
                 List.of(topics.hourlyTotals().name(), topics.monthlyTotals().name(), topics.finalTotals().name()),
                 new TotalsWriter(db, offsets, metrics), offsets, db, metrics);
         this.loops = List.of(ledger, totals);
+        this.closer = new PeriodCloser(db, config.periodCloseGrace());
+        this.closeInterval = config.periodCloseInterval();
         this.threads = loops.stream().map(l -> Thread.ofPlatform().name("sink-" + l.groupSuffix()).unstarted(l)).toList();
     }
 
     public BillingSinkApp start() {
         threads.forEach(Thread::start);
+        closerThread.scheduleWithFixedDelay(this::closePeriods, 0, closeInterval.toMillis(), TimeUnit.MILLISECONDS);
         return this;
     }
 
@@ -72,9 +83,24 @@ public final class BillingSinkApp implements AutoCloseable {
         stopped.await();
     }
 
+    private void closePeriods() {
+        try {
+            closer.run(Instant.now());
+        } catch (RuntimeException e) {
+            // Database down or busy: the next run catches up; the job is idempotent.
+            Throwable root = e;
+            while (root.getCause() != null) {
+                root = root.getCause();
+            }
+            log.warn("period closer failed ({}: {}); retrying in {}", e.getClass().getSimpleName(), firstLine(root.getMessage()),
+                    closeInterval);
+        }
+    }
+
     /** Stops polling, lets the transaction in flight finish, closes the consumers and the pool. */
     @Override
     public void close() {
+        closerThread.shutdown();
         loops.forEach(SinkLoop::close);
         for (Thread t : threads) {
             try {
@@ -83,7 +109,16 @@ public final class BillingSinkApp implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
+        try {
+            closerThread.awaitTermination(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         dataSource.close();
+    }
+
+    private static String firstLine(String s) {
+        return s == null ? "" : s.lines().findFirst().orElse("");
     }
 
     private static HikariDataSource dataSource(BillingSinkConfig config) {

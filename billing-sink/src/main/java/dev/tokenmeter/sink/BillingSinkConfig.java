@@ -19,6 +19,8 @@ public record BillingSinkConfig(
         int databasePoolSize,
         int batchMaxRecords,
         Duration retryBackoffMax,
+        Duration periodCloseGrace,
+        Duration periodCloseInterval,
         int metricsPort) {
 
     public record Key(String name, String defaultValue, String description) {
@@ -34,6 +36,8 @@ public record BillingSinkConfig(
             new Key("DATABASE_POOL_SIZE", "4", "Connections in the pool."),
             new Key("BATCH_MAX_RECORDS", "2000", "Most records written in one database transaction."),
             new Key("RETRY_BACKOFF_MAX", "30s", "Longest wait between retries while Postgres is unavailable."),
+            new Key("PERIOD_CLOSE_GRACE", "3d", "How long after a month's end its billing period closes (invoice lines become immutable)."),
+            new Key("PERIOD_CLOSE_INTERVAL", "1m", "How often the period closer runs (closes due periods, books late usage as adjustments)."),
             new Key("METRICS_PORT", "9466", "Port of the Prometheus /metrics endpoint (0 = a free port, -1 = off)."));
 
     public static BillingSinkConfig fromEnv(Map<String, String> env) {
@@ -52,6 +56,8 @@ public record BillingSinkConfig(
                 integer(v, "DATABASE_POOL_SIZE", 1, 200),
                 integer(v, "BATCH_MAX_RECORDS", 1, 50_000),
                 duration(v, "RETRY_BACKOFF_MAX"),
+                duration(v, "PERIOD_CLOSE_GRACE"),
+                duration(v, "PERIOD_CLOSE_INTERVAL"),
                 integer(v, "METRICS_PORT", -1, 65535));
     }
 
@@ -67,7 +73,8 @@ public record BillingSinkConfig(
     public String toString() {
         return "BillingSinkConfig[bootstrapServers=" + bootstrapServers + ", groupId=" + groupId + ", databaseUrl="
                 + databaseUrl + ", databaseUser=" + databaseUser + ", databasePassword=<redacted>, batchMaxRecords="
-                + batchMaxRecords + "]";
+                + batchMaxRecords + ", retryBackoffMax=" + retryBackoffMax + ", periodCloseGrace=" + periodCloseGrace
+                + ", periodCloseInterval=" + periodCloseInterval + ", metricsPort=" + metricsPort + "]";
     }
 
     private static int integer(Map<String, String> v, String key, int min, int max) {
@@ -93,10 +100,12 @@ public record BillingSinkConfig(
             return switch (text.charAt(text.length() - 1)) {
                 case 's' -> Duration.ofSeconds(n);
                 case 'm' -> Duration.ofMinutes(n);
+                case 'h' -> Duration.ofHours(n);
+                case 'd' -> Duration.ofDays(n);
                 default -> throw new NumberFormatException();
             };
         } catch (RuntimeException e) {
-            throw new IllegalArgumentException(key + " must be a duration such as 500ms, 30s or 2m, got '" + v.get(key) + "'");
+            throw new IllegalArgumentException(key + " must be a duration such as 500ms, 30s, 2m, 1h or 3d, got '" + v.get(key) + "'");
         }
     }
 }

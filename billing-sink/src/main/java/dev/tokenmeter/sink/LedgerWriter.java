@@ -34,11 +34,13 @@ import static dev.tokenmeter.db.jooq.Tables.USAGE_LEDGER_EVENT_ID;
  */
 final class LedgerWriter implements BatchWriter {
 
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(LedgerWriter.class);
+
     /** Rows per INSERT statement: 27 columns × 500 stays well under Postgres' 65,535 bind parameters. */
     private static final int ROWS_PER_STATEMENT = 500;
 
-    /** Every ledger column but ingested_at, which the database stamps. */
-    private static final List<org.jooq.Field<?>> COLUMNS = java.util.Arrays.stream(USAGE_LEDGER.fields())
+    /** Every ledger column but ingested_at, which the database stamps (an explicit NULL would violate NOT NULL). */
+    static final List<org.jooq.Field<?>> WRITTEN_FIELDS = java.util.Arrays.stream(USAGE_LEDGER.fields())
             .filter(f -> !f.equals(USAGE_LEDGER.INGESTED_AT)).toList();
 
     private final DSLContext db;
@@ -78,13 +80,16 @@ final class LedgerWriter implements BatchWriter {
         db.transaction(cfg -> {
             DSLContext tx = DSL.using(cfg);
             try {
-                // In a savepoint: after an error Postgres refuses everything until it is rolled back.
-                written[0] = tx.transactionResult(nested -> insertNew(DSL.using(nested), new ArrayList<>(events.values())));
+                // In a savepoint: after a failed statement Postgres refuses everything else in the
+                // transaction, so the row-by-row fallback needs the batch's attempt rolled back first.
+                written[0] = tx.transactionResult(batch -> insertNew(DSL.using(batch), new ArrayList<>(events.values())));
             } catch (DataAccessException e) {
                 if (!isDataError(e)) {
                     throw e;
                 }
                 // One row broke a database rule: isolate it row by row, each in its own savepoint.
+                log.warn("the database refused a row of a batch of {} ({}); writing the batch row by row",
+                        events.size(), rootMessage(e));
                 written[0] = insertOneByOne(tx, events.values(), records, rejected);
             }
             List<DeadLetter> all = new ArrayList<>(dead);
@@ -117,9 +122,13 @@ final class LedgerWriter implements BatchWriter {
                     rows.add(LedgerRows.toRecord(e));
                 }
             }
-            var insert = tx.insertInto(USAGE_LEDGER, COLUMNS);
+            var insert = tx.insertInto(USAGE_LEDGER, WRITTEN_FIELDS);
             for (UsageLedgerRecord r : rows) {
-                insert = insert.values(COLUMNS.stream().map(r::get).toList());
+                Object[] values = new Object[WRITTEN_FIELDS.size()];
+                for (int i = 0; i < values.length; i++) {
+                    values[i] = r.get(WRITTEN_FIELDS.get(i));
+                }
+                insert = insert.values(values);
             }
             insert.execute();
             written += rows.size();

@@ -1,5 +1,6 @@
 package dev.tokenmeter.sink;
 
+import io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -46,6 +47,13 @@ final class SinkLoop implements Runnable, AutoCloseable {
     private final Duration backoffMax;
     /** Assigned partitions whose stored position could not be read yet; they stay paused until it is. */
     private final Set<TopicPartition> unpositioned = new HashSet<>();
+    /**
+     * Test hook (system property {@code tokenmeter.sink.haltAfterDbCommits}): halt the JVM right after
+     * the n-th batch's database commit, before its Kafka offset commit — the crash window the stored
+     * positions must cover. Unset in production.
+     */
+    private static final long HALT_AFTER_DB_COMMITS = Long.getLong("tokenmeter.sink.haltAfterDbCommits", 0);
+    private long dbCommits;
     private volatile boolean running = true;
     private volatile boolean stopped;
 
@@ -72,6 +80,8 @@ final class SinkLoop implements Runnable, AutoCloseable {
         props.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, config.instanceId() + "-" + name);
         props.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 30_000);
         this.consumer = new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        // Consumer metrics, records-lag-max and per-partition records-lag included.
+        new KafkaClientMetrics(consumer).bindTo(metrics.registry);
     }
 
     String groupSuffix() {
@@ -95,6 +105,10 @@ final class SinkLoop implements Runnable, AutoCloseable {
                     next.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1);
                 }
                 if (writeWithRetry(batch, next)) {
+                    if (HALT_AFTER_DB_COMMITS > 0 && ++dbCommits >= HALT_AFTER_DB_COMMITS) {
+                        log.warn("{}: test hook: halting after database commit {}, before the Kafka commit", name, dbCommits);
+                        Runtime.getRuntime().halt(137);
+                    }
                     Map<TopicPartition, OffsetAndMetadata> commit = new HashMap<>();
                     next.forEach((tp, offset) -> commit.put(tp, new OffsetAndMetadata(offset)));
                     consumer.commitAsync(commit, null);
@@ -178,6 +192,7 @@ final class SinkLoop implements Runnable, AutoCloseable {
         if (!fresh.isEmpty()) {
             consumer.seekToBeginning(fresh);
         }
+        log.info("{}: assigned {}; stored positions {}, from the beginning {}", name, partitions, stored, fresh);
     }
 
     private final class Positions implements ConsumerRebalanceListener {

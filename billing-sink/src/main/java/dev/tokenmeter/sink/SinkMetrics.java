@@ -12,8 +12,10 @@ final class SinkMetrics {
     final Counter duplicates;
     final Counter deadLetters;
     final Counter retries;
+    final MeterRegistry registry;
 
     SinkMetrics(MeterRegistry registry) {
+        this.registry = registry;
         ledgerRows = Counter.builder("sink_ledger_rows_written").description("New ledger rows").register(registry);
         totalRows = Counter.builder("sink_total_rows_upserted").description("Hourly and monthly totals offered to the database").register(registry);
         duplicates = Counter.builder("sink_duplicates_skipped").description("Events whose id was already billed").register(registry);

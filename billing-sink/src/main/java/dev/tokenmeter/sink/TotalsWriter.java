@@ -58,8 +58,11 @@ final class TotalsWriter implements BatchWriter {
             }
             String key = t.getUserId() + "|" + t.getModel() + "|" + t.getKeySource() + "|" + t.getPeriodStart().toEpochMilli();
             Map<String, UsageTotal> target = t.getGranularity() == Granularity.HOUR ? hourly : monthly;
-            target.merge(key, t, (a, b) -> b.getRevision() > a.getRevision()
-                    ? b.getIsFinal() || !a.getIsFinal() ? b : withFinal(b) : a);
+            // Highest revision wins; final is sticky across the batch as it is in the table.
+            target.merge(key, t, (a, b) -> {
+                UsageTotal newer = b.getRevision() >= a.getRevision() ? b : a;
+                return (a.getIsFinal() || b.getIsFinal()) && !newer.getIsFinal() ? withFinal(newer) : newer;
+            });
         }
         db.transaction(cfg -> {
             DSLContext tx = DSL.using(cfg);

@@ -1,0 +1,101 @@
+package dev.tokenmeter.sink;
+
+import dev.tokenmeter.events.KeySource;
+import dev.tokenmeter.events.UsageEvent;
+import dev.tokenmeter.testkit.EnginesExtension;
+import dev.tokenmeter.testkit.KafkaEngine;
+import dev.tokenmeter.testkit.PostgresEngine;
+import org.jooq.exception.DataAccessException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.math.BigDecimal;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+/** A month closes after its grace into immutable invoice lines; late usage becomes an adjustment in the next open period. */
+@ExtendWith(EnginesExtension.class)
+class PeriodCloseIT {
+
+    private static final Instant NOW = Instant.parse("2026-11-20T12:00:00Z");
+
+    @Test
+    void lateEventAfterTheMonthsCloseIsBookedAsAnAdjustmentInTheNextOpenPeriod(KafkaEngine kafka, PostgresEngine postgres) {
+        try (SinkFixture sink = new SinkFixture(kafka, postgres, 1)) {
+            List<UsageEvent> september = new ArrayList<>();
+            september.add(SinkFixture.event("alice", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-09-01T00:00:00Z"), 1000, 200, 4_500_000));
+            september.add(SinkFixture.event("alice", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-09-30T23:59:59.999Z"), 10, 20, 123_456_789));
+            september.add(SinkFixture.event("alice", "gpt-4o-mini", KeySource.PERSONAL_KEY, Instant.parse("2026-09-15T08:00:00Z"), 50, 50, 1));
+            september.add(SinkFixture.event("bob", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-09-10T08:00:00Z"), 7, 7, 999_999_999_999L));
+            sink.startApp(Map.of());
+            sink.sendEvents(september);
+            sink.sendTotalsOf(SinkFixture.totalsOf(september).values());
+            await("September's ledger and totals are written").atMost(Duration.ofSeconds(60))
+                    .until(() -> sink.ledgerRows() == 4 && monthlyEvents(sink) == 4);
+
+            PeriodCloser closer = new PeriodCloser(sink.db, Duration.ofDays(3));
+            PeriodCloser.Result first = closer.run(NOW);
+            assertThat(first.periodsClosed()).as("September and October are past their grace").isEqualTo(2);
+            assertThat(first.invoiceLines()).isEqualTo(3);
+            assertThat(first.adjustments()).isZero();
+            String linesAtClose = invoiceLines(sink);
+            assertThat(sink.db.fetch("SELECT billing_month::text, closed_at IS NOT NULL FROM billing_period ORDER BY 1")
+                    .map(r -> r.get(0) + "=" + r.get(1)))
+                    .containsExactly("2026-09-01=true", "2026-10-01=true", "2026-11-01=false", "2026-12-01=false");
+            // The statement's dollars are exact decimals of the nano-USD integers.
+            assertThat(sink.decimal("""
+                    SELECT sum(cost_usd) FROM monthly_statement WHERE user_id = 'alice' AND billing_month = '2026-09-01'
+                    AND key_source = 'SERVICE_CREDIT'""")).isEqualByComparingTo("0.127956789");
+            assertThat(sink.decimal("SELECT credit_used_usd FROM monthly_statement WHERE user_id = 'bob'"))
+                    .isEqualByComparingTo("999.999999999");
+            assertThat(sink.decimal("""
+                    SELECT own_key_usd FROM monthly_statement WHERE user_id = 'alice' AND key_source = 'PERSONAL_KEY'"""))
+                    .isEqualByComparingTo("0.000000001");
+
+            // A late September event arrives after the close; the aggregator's totals include it.
+            UsageEvent late = SinkFixture.event("alice", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-09-20T10:00:00Z"), 100, 100, 2_000_000);
+            List<UsageEvent> withLate = new ArrayList<>(september);
+            withLate.add(late);
+            sink.sendEvents(List.of(late));
+            sink.sendTotalsOf(SinkFixture.totalsOf(withLate).values());
+            await("the late event and its totals are written").atMost(Duration.ofSeconds(60))
+                    .until(() -> sink.ledgerRows() == 5 && monthlyEvents(sink) == 5);
+
+            PeriodCloser.Result second = closer.run(NOW);
+            assertThat(second.periodsClosed()).isZero();
+            assertThat(second.adjustments()).isEqualTo(1);
+            assertThat(invoiceLines(sink)).as("closed lines unchanged").isEqualTo(linesAtClose);
+            assertThat(sink.db.fetch("""
+                    SELECT billing_month::text, applies_to_month::text, user_id, model, key_source, requests, total_tokens, cost_usd
+                    FROM monthly_statement WHERE line_kind = 'ADJUSTMENT'""").map(r -> r.intoList().toString()))
+                    .containsExactly("[2026-11-01, 2026-09-01, alice, gpt-4o, SERVICE_CREDIT, 1, 200, 0.002000000]");
+            assertThat(closer.run(NOW)).as("running again books nothing").isEqualTo(new PeriodCloser.Result(0, 0, 0));
+
+            assertThatThrownBy(() -> sink.db.execute("UPDATE invoice_line SET cost_nano_usd = 0"))
+                    .isInstanceOf(DataAccessException.class).hasMessageContaining("immutable");
+            assertThatThrownBy(() -> sink.db.execute("DELETE FROM invoice_adjustment"))
+                    .isInstanceOf(DataAccessException.class).hasMessageContaining("immutable");
+            assertThatThrownBy(() -> sink.db.execute("UPDATE billing_period SET closed_at = NULL WHERE billing_month = '2026-09-01'"))
+                    .isInstanceOf(DataAccessException.class).hasMessageContaining("closed");
+            assertThat(sink.longValue("""
+                    SELECT count(*) FROM reconciliation WHERE monthly_minus_ledger_cost_nano_usd <> 0
+                    OR hourly_minus_ledger_cost_nano_usd <> 0 OR monthly_minus_ledger_events <> 0""")).isZero();
+        }
+    }
+
+    private static long monthlyEvents(SinkFixture sink) {
+        return sink.longValue("SELECT coalesce(sum(event_count), 0)::bigint FROM usage_total_monthly");
+    }
+
+    private static String invoiceLines(SinkFixture sink) {
+        return sink.db.fetch("SELECT * FROM invoice_line ORDER BY id").formatCSV();
+    }
+
+}
