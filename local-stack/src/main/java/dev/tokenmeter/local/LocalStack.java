@@ -47,7 +47,11 @@ public final class LocalStack {
             return;
         }
         PrintStream out = System.out;
-        Path workDir = Files.createDirectories(Path.of(".local-stack"));
+        // Every run starts new engines, so state kept by an earlier run (aggregator stores, edge spool)
+        // belongs to a cluster that no longer exists: start from an empty work directory.
+        Path workDir = Path.of(".local-stack");
+        deleteRecursively(workDir);
+        Files.createDirectories(workDir);
         out.println("tokenmeter local stack — logs in " + workDir.toAbsolutePath());
 
         boolean ok;
@@ -75,6 +79,7 @@ public final class LocalStack {
                     out.println();
                     out.println("Statement " + month + " for " + caller.userId() + " (" + demo.describe(caller.userId()) + ")");
                     SqlReport.print(db, out, Reconciliation.STATEMENT_SQL, caller.userId(), month.atDay(1));
+                    SqlReport.print(db, out, Reconciliation.STATEMENT_TOTAL_SQL, caller.userId(), month.atDay(1));
                 }
                 out.println();
                 out.println("Reconciliation " + month + " (ledger vs monthly total vs sum of hourly totals)");
@@ -96,6 +101,17 @@ public final class LocalStack {
         }
         // Exit only after every service and engine above has been shut down.
         System.exit(ok ? 0 : 1);
+    }
+
+    static void deleteRecursively(Path dir) throws java.io.IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (var paths = Files.walk(dir)) {
+            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        }
     }
 
     static void createTopics(String bootstrap, Topics topics) {

@@ -22,32 +22,29 @@ import java.util.Set;
  */
 final class Reconciliation {
 
-    /** What one demo user is billed this month, per model and key source (exact decimal USD). */
+    /** What one demo user is billed this month, as finance reads it: the {@code monthly_statement} view. */
     static final String STATEMENT_SQL = """
-            SELECT model, key_source, event_count AS requests, succeeded_count AS succeeded,
-                   rejected_count AS rejected, prompt_tokens, completion_tokens,
-                   cost_nano_usd, (cost_nano_usd::numeric / 1000000000)::numeric(30,9) AS cost_usd
-            FROM usage_total_monthly
+            SELECT line_kind, model, key_source, requests, total_tokens, cost_nano_usd, cost_usd,
+                   credit_used_usd, own_key_usd
+            FROM monthly_statement
             WHERE user_id = ? AND billing_month = ?
-            ORDER BY key_source, model""";
+            ORDER BY line_kind DESC, key_source, model""";
 
-    /** Ledger vs monthly vs hourly per user for one month, with the differences. */
+    /** The statement's bottom line. */
+    static final String STATEMENT_TOTAL_SQL = """
+            SELECT sum(requests) AS requests, sum(cost_usd) AS total_usd, sum(credit_used_usd) AS credit_used_usd,
+                   sum(own_key_usd) AS own_key_usd
+            FROM monthly_statement
+            WHERE user_id = ? AND billing_month = ?""";
+
+    /** The finance {@code reconciliation} view for one month: every difference is zero when all is well. */
     static final String RECONCILIATION_SQL = """
-            WITH p AS (SELECT ?::date AS month),
-                 l AS (SELECT user_id, count(*) AS n, sum(cost_nano_usd) AS cost FROM usage_ledger, p
-                       WHERE billing_month = p.month GROUP BY user_id),
-                 m AS (SELECT user_id, sum(event_count) AS n, sum(cost_nano_usd) AS cost FROM usage_total_monthly, p
-                       WHERE billing_month = p.month GROUP BY user_id),
-                 h AS (SELECT user_id, sum(event_count) AS n, sum(cost_nano_usd) AS cost FROM usage_total_hourly, p
-                       WHERE hour_start >= (p.month::timestamp AT TIME ZONE 'UTC')
-                         AND hour_start < ((p.month + interval '1 month') AT TIME ZONE 'UTC') GROUP BY user_id)
-            SELECT coalesce(l.user_id, m.user_id, h.user_id) AS user_id,
-                   l.n AS ledger_events, m.n AS monthly_events, h.n AS hourly_events,
-                   l.cost AS ledger_nano_usd, m.cost AS monthly_nano_usd, h.cost AS hourly_nano_usd,
-                   coalesce(m.cost, 0) - coalesce(l.cost, 0) AS monthly_minus_ledger,
-                   coalesce(h.cost, 0) - coalesce(l.cost, 0) AS hourly_minus_ledger
-            FROM l FULL JOIN m ON m.user_id = l.user_id FULL JOIN h ON h.user_id = coalesce(l.user_id, m.user_id)
-            ORDER BY 1""";
+            SELECT user_id, ledger_cost_nano_usd, monthly_cost_nano_usd, hourly_cost_nano_usd,
+                   monthly_minus_ledger_events, hourly_minus_ledger_events,
+                   monthly_minus_ledger_cost_nano_usd, hourly_minus_ledger_cost_nano_usd
+            FROM reconciliation
+            WHERE billing_month = ?
+            ORDER BY user_id""";
 
     private static final String MISMATCHES_SQL = """
             WITH l AS (SELECT user_id, model, key_source, count(*) AS n, sum(cost_nano_usd) AS cost,
@@ -139,6 +136,13 @@ final class Reconciliation {
         lines.add("totals differing from the ledger (user/model/key source): " + mismatches.size());
         mismatches.stream().limit(10).forEach(m -> lines.add("  " + m));
         if (!mismatches.isEmpty()) {
+            ok = false;
+        }
+        long viewDiffs = scalar("SELECT count(*) FROM reconciliation WHERE (monthly_minus_ledger_events, hourly_minus_ledger_events,"
+                + " monthly_minus_ledger_tokens, hourly_minus_ledger_tokens, monthly_minus_ledger_cost_nano_usd,"
+                + " hourly_minus_ledger_cost_nano_usd) <> (0, 0, 0, 0, 0, 0)");
+        lines.add("user-months with a non-zero difference in the reconciliation view: " + viewDiffs);
+        if (viewDiffs != 0) {
             ok = false;
         }
         lines.add("dead letters in the sink: " + scalar("SELECT count(*) FROM sink_dead_letter"));
