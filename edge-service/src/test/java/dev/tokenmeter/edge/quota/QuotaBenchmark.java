@@ -164,15 +164,15 @@ public final class QuotaBenchmark {
         }
     }
 
-    private static void waitForPort(int port) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (System.nanoTime() < deadline) {
-            try (var s = new java.net.Socket("127.0.0.1", port)) {
-                return;
-            } catch (IOException e) {
-                Thread.sleep(50);
-            }
-        }
-        throw new IllegalStateException("redis-server did not listen on " + port + " within 10 s");
+    private static void waitForPort(int port) {
+        org.awaitility.Awaitility.await("redis-server listens on " + port)
+                .atMost(java.time.Duration.ofSeconds(10)).pollInterval(java.time.Duration.ofMillis(50))
+                .until(() -> {
+                    try (var s = new java.net.Socket("127.0.0.1", port)) {
+                        return true;
+                    } catch (IOException e) {
+                        return false;
+                    }
+                });
     }
 }

@@ -9,7 +9,8 @@ import java.math.BigInteger;
  * <p>A long of nano-USD covers about ±9.2 billion USD, far beyond any single user's month. Every
  * operation is exact or throws: overflow raises {@link ArithmeticException} instead of wrapping, and
  * parsing rejects more than nine decimal places instead of rounding. There is deliberately no
- * conversion from or to {@code double}. See docs/adr/0001-money-is-nano-usd.md.
+ * conversion from or to binary floating point.
+ * See docs/adr/0001-money-is-nano-usd.md.
  */
 public final class Money {
 
