@@ -73,10 +73,6 @@ public record AggregatorConfig(
         return fromEnv(Map.of());
     }
 
-    public AggregatorConfig withBootstrapServers(String servers) {
-        return new AggregatorConfig(servers, applicationId, instanceId, stateDir, processingGuarantee, numStreamThreads, numStandbyReplicas,
-                commitInterval, hourGrace, monthGrace, dedupRetention, emitInterval, metricsPort);
-    }
 
     static String hostName() {
         try {

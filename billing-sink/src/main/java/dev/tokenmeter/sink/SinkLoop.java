@@ -55,7 +55,6 @@ final class SinkLoop implements Runnable, AutoCloseable {
     private static final long HALT_AFTER_DB_COMMITS = Long.getLong("tokenmeter.sink.haltAfterDbCommits", 0);
     private long dbCommits;
     private volatile boolean running = true;
-    private volatile boolean stopped;
 
     SinkLoop(String name, BillingSinkConfig config, List<String> topics, BatchWriter writer, OffsetStore offsets,
              DSLContext db, SinkMetrics metrics) {
@@ -120,7 +119,6 @@ final class SinkLoop implements Runnable, AutoCloseable {
             }
         } finally {
             consumer.close(Duration.ofSeconds(10));
-            stopped = true;
         }
     }
 
@@ -229,7 +227,4 @@ final class SinkLoop implements Runnable, AutoCloseable {
         consumer.wakeup();
     }
 
-    boolean isStopped() {
-        return stopped;
-    }
 }

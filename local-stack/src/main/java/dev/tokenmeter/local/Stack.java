@@ -184,9 +184,6 @@ final class Stack implements AutoCloseable {
         return engines.postgres().password();
     }
 
-    List<ChildJvm> services() {
-        return List.copyOf(all);
-    }
 
     void printHowToUse(PrintStream out, DemoData.Seeded demo) {
         DemoTraffic.Caller first = demo.callers().get(0);
