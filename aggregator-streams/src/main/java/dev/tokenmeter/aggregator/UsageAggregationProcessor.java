@@ -5,6 +5,7 @@ import dev.tokenmeter.events.KeySource;
 import dev.tokenmeter.events.UsageAlert;
 import dev.tokenmeter.events.UsageEvent;
 import dev.tokenmeter.events.UsageTotal;
+import dev.tokenmeter.events.UserLimit;
 import dev.tokenmeter.events.money.Money;
 import dev.tokenmeter.events.serde.EventSerdes;
 import dev.tokenmeter.events.validate.UsageEventValidator;
@@ -13,27 +14,38 @@ import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.processor.api.RecordMetadata;
 import org.apache.kafka.streams.state.KeyValueIterator;
 import org.apache.kafka.streams.state.KeyValueStore;
 
 import java.time.Instant;
 import java.time.YearMonth;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
- * Dedup, hourly and monthly totals, late-event routing and credit alerts for the users of one task.
+ * Dedup, hourly and monthly totals, late-event routing, user limits and credit alerts for the users of
+ * one task.
  *
  * <p>Per event, in one exactly-once transaction: the event id is checked and remembered; the hour and
- * month totals it belongs to are updated (revision + 1) and marked dirty; an event past its hour's
- * grace is still counted and also forwarded to the late topic; the user's monthly cost on the service's
- * credit is updated and 50/80/100% alerts raised once each. A wall-clock punctuator emits the latest
- * value of every dirty total, emits final totals for periods whose grace has passed (in stream time),
- * and expires old event ids. Emitting from the dirty store instead of on every update keeps output
- * volume at one record per total per interval; because the dirty marker is itself a store entry, a
- * crash can never lose an emission whose state change was committed.
+ * month totals it belongs to are updated (revision + 1); an event past its hour's grace is still counted
+ * and also forwarded to the late topic; the user's monthly cost on the service's credit is updated and
+ * 50/80/100% alerts raised once each. A wall-clock punctuator emits the latest value of every total
+ * changed since the last emission, emits final totals for periods whose grace has passed (in stream
+ * time), and expires old event ids.
+ *
+ * <p>Which totals changed since the last emission is kept in memory, not in a store: after a restart
+ * every still-open period is simply marked changed and emitted again. That is safe because a total
+ * carries its revision and every consumer keeps the highest one, so a re-emission of an unchanged total
+ * changes nothing, while a committed change can never miss its emission. A change to a period already
+ * closed (a late event after the final total) is emitted at once, in the same transaction, as a
+ * correction on the final topic. User limits arrive on the co-partitioned compacted topic through this
+ * same processor and are mirrored in memory, so the per-event credit check never touches RocksDB.
  */
 final class UsageAggregationProcessor implements Processor<String, byte[], String, Object> {
 
@@ -41,56 +53,90 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
     private static final int LAG_SAMPLE_EVERY = 64;
     private static final int RECENT_TOTALS = 20_000;
     private static final int EXPIRY_BATCH = 10_000;
+    private static final int DEDUP_SLOTS = 3;
+    private static final String CLEARED_FOR = "cleared-for-generation";
 
     private final AggregatorConfig config;
     private final AggregatorMetrics metrics;
+    private final String limitsTopic;
+    private final long hourGraceMs;
+    private final long monthGraceMs;
+    private final long generationMs;
     private ProcessorContext<String, Object> context;
-    private KeyValueStore<String, Long> dedup;
-    private KeyValueStore<String, String> dedupExpiry;
-    private KeyValueStore<String, UsageTotal> totals;
-    private KeyValueStore<String, String> dirty;
+    /** Event ids by generation of stream time (DEDUP_RETENTION long), three slots used in rotation. */
+    @SuppressWarnings("unchecked")
+    private final KeyValueStore<String, Long>[] dedup = new KeyValueStore[DEDUP_SLOTS];
+    private KeyValueStore<String, Long> dedupState;
+    /** Where clearing of the oldest slot stopped last time (only ever a speed-up: restarts from the start). */
+    private String clearCursor;
+    private long clearCursorGeneration = -1;
+    private KeyValueStore<String, RunningTotal> totals;
     private KeyValueStore<String, String> open;
     private KeyValueStore<String, Long> userMonthCost;
     private KeyValueStore<String, Long> alertsRaised;
-    private KeyValueStore<String, Long> limits;
+    private KeyValueStore<String, Long> limitStore;
     private long processed;
+    /** Totals changed since the last emission, in change order. */
+    private final Set<String> changed = new LinkedHashSet<>();
+    /** Each user's monthly credit, mirrored from the limits store (one entry per user of this task). */
+    private final Map<String, Long> limits = new HashMap<>();
     /**
-     * Decoded copies of recently used totals, written through to the store: saves an Avro decode per
-     * read. Cleared whenever the task is (re)initialised, so it never outlives the store it mirrors.
+     * Recently used totals, written through to the store on every change: saves a decode per read.
+     * Cleared whenever the task is (re)initialised, so it never outlives the store it mirrors.
      */
-    private final Map<String, UsageTotal> recent = new LinkedHashMap<>(1024, 0.75f, true) {
+    private final Map<String, RunningTotal> recent = new LinkedHashMap<>(1024, 0.75f, true) {
         @Override
-        protected boolean removeEldestEntry(Map.Entry<String, UsageTotal> eldest) {
+        protected boolean removeEldestEntry(Map.Entry<String, RunningTotal> eldest) {
             return size() > RECENT_TOTALS;
         }
     };
 
-    UsageAggregationProcessor(AggregatorConfig config, AggregatorMetrics metrics) {
+    UsageAggregationProcessor(AggregatorConfig config, AggregatorMetrics metrics, String limitsTopic) {
         this.config = config;
         this.metrics = metrics;
+        this.limitsTopic = limitsTopic;
+        this.hourGraceMs = config.hourGrace().toMillis();
+        this.monthGraceMs = config.monthGrace().toMillis();
+        this.generationMs = config.dedupRetention().toMillis();
     }
 
     @Override
     public void init(ProcessorContext<String, Object> context) {
         this.context = context;
         recent.clear();
-        dedup = context.getStateStore(UsageAggregationTopology.STORE_DEDUP);
-        dedupExpiry = context.getStateStore(UsageAggregationTopology.STORE_DEDUP_EXPIRY);
+        changed.clear();
+        limits.clear();
+        for (int slot = 0; slot < DEDUP_SLOTS; slot++) {
+            dedup[slot] = context.getStateStore(UsageAggregationTopology.dedupStore(slot));
+        }
+        dedupState = context.getStateStore(UsageAggregationTopology.STORE_DEDUP_STATE);
+        clearCursor = null;
+        clearCursorGeneration = -1;
         totals = context.getStateStore(UsageAggregationTopology.STORE_TOTALS);
-        dirty = context.getStateStore(UsageAggregationTopology.STORE_DIRTY);
         open = context.getStateStore(UsageAggregationTopology.STORE_OPEN);
         userMonthCost = context.getStateStore(UsageAggregationTopology.STORE_USER_MONTH);
         alertsRaised = context.getStateStore(UsageAggregationTopology.STORE_ALERTS);
-        limits = context.getStateStore(UsageAggregationTopology.STORE_LIMITS);
+        limitStore = context.getStateStore(UsageAggregationTopology.STORE_LIMITS);
+        try (KeyValueIterator<String, Long> it = limitStore.all()) {
+            it.forEachRemaining(kv -> limits.put(kv.key, kv.value));
+        }
+        // Whatever was committed but perhaps not yet emitted before a restart is emitted again.
+        try (KeyValueIterator<String, String> it = open.all()) {
+            it.forEachRemaining(kv -> changed.add(kv.value));
+        }
         context.schedule(config.emitInterval(), PunctuationType.WALL_CLOCK_TIME, now -> {
-            emitDirty();
+            emitChanged();
             closePeriods(context.currentStreamTimeMs());
-            expireEventIds(context.currentStreamTimeMs());
+            forgetOldEventIds(context.currentStreamTimeMs());
         });
     }
 
     @Override
     public void process(Record<String, byte[]> record) {
+        if (limitsTopic.equals(context.recordMetadata().map(RecordMetadata::topic).orElse(null))) {
+            updateLimit(record);
+            return;
+        }
         metrics.eventsIn.increment();
         UsageEvent event;
         try {
@@ -104,21 +150,22 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
             deadLetter(record, "invalid: " + String.join("; ", problems));
             return;
         }
-        if (dedup.get(event.getEventId()) != null) {
+        long streamTime = Math.max(context.currentStreamTimeMs(), record.timestamp());
+        long generation = Math.floorDiv(streamTime, generationMs);
+        KeyValueStore<String, Long> current = dedup[slot(generation)];
+        if (current.get(event.getEventId()) != null || dedup[slot(generation - 1)].get(event.getEventId()) != null) {
             metrics.duplicatesDropped.increment();
             return;
         }
-        long streamTime = Math.max(context.currentStreamTimeMs(), record.timestamp());
-        dedup.put(event.getEventId(), streamTime);
-        dedupExpiry.put(expiryKey(streamTime, event.getEventId()), event.getEventId());
+        current.put(event.getEventId(), streamTime);
 
         Instant occurred = event.getOccurredAt();
         YearMonth month = Periods.month(occurred);
         long hourStart = Periods.hourStart(occurred);
-        add(event, Granularity.HOUR, hourStart, hourStart + 3_600_000L, config.hourGrace().toMillis());
-        add(event, Granularity.MONTH, Periods.monthStart(month), Periods.monthEnd(month), config.monthGrace().toMillis());
+        add(event, Granularity.HOUR, hourStart, hourStart + 3_600_000L, hourGraceMs);
+        add(event, Granularity.MONTH, Periods.monthStart(month), Periods.monthEnd(month), monthGraceMs);
 
-        if (hourStart + 3_600_000L + config.hourGrace().toMillis() <= streamTime) {
+        if (hourStart + 3_600_000L + hourGraceMs <= streamTime) {
             metrics.lateEvents.increment();
             context.forward(new Record<String, Object>(record.key(), record.value(), record.timestamp(), record.headers()),
                     UsageAggregationTopology.SINK_LATE);
@@ -135,39 +182,43 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
         }
     }
 
+    private void updateLimit(Record<String, byte[]> record) {
+        if (record.key() == null) {
+            deadLetter(record, "user limit without a key");
+            return;
+        }
+        if (record.value() == null) {
+            limitStore.delete(record.key());
+            limits.remove(record.key());
+            return;
+        }
+        UserLimit limit;
+        try {
+            limit = EventSerdes.userLimit().decode(record.value());
+        } catch (RuntimeException e) {
+            deadLetter(record, "cannot decode UserLimit: " + e.getMessage());
+            return;
+        }
+        limitStore.put(record.key(), limit.getMonthlyCreditNanoUsd());
+        limits.put(record.key(), limit.getMonthlyCreditNanoUsd());
+    }
+
     private void add(UsageEvent e, Granularity granularity, long start, long end, long graceMs) {
         String key = totalKey(e.getUserId(), e.getModel(), e.getKeySource(), granularity, start);
-        UsageTotal t = total(key);
+        RunningTotal t = total(key);
         if (t == null) {
-            t = UsageTotal.newBuilder()
-                    .setUserId(e.getUserId()).setTenantId(e.getTenantId()).setModel(e.getModel())
-                    .setKeySource(e.getKeySource()).setGranularity(granularity)
-                    .setPeriodStart(Instant.ofEpochMilli(start)).setPeriodEnd(Instant.ofEpochMilli(end))
-                    .build();
+            t = new RunningTotal(e.getUserId(), e.getTenantId(), e.getModel(), e.getKeySource(), granularity, start, end);
             open.put(expiryKey(end + graceMs, key), key);
         }
-        t.setEventCount(t.getEventCount() + 1);
-        switch (e.getOutcome()) {
-            case SUCCEEDED -> t.setSucceededCount(t.getSucceededCount() + 1);
-            case FAILED -> t.setFailedCount(t.getFailedCount() + 1);
-            case CANCELLED -> t.setCancelledCount(t.getCancelledCount() + 1);
-            case REJECTED -> t.setRejectedCount(t.getRejectedCount() + 1);
-        }
-        t.setPromptTokens(Math.addExact(t.getPromptTokens(), e.getPromptTokens()));
-        t.setCachedPromptTokens(Math.addExact(t.getCachedPromptTokens(), e.getCachedPromptTokens()));
-        t.setCompletionTokens(Math.addExact(t.getCompletionTokens(), e.getCompletionTokens()));
-        t.setReasoningTokens(Math.addExact(t.getReasoningTokens(), e.getReasoningTokens()));
-        t.setCostNanoUsd(Money.add(t.getCostNanoUsd(), e.getCostNanoUsd()));
-        Instant at = e.getOccurredAt();
-        if (t.getFirstEventAt() == null || at.isBefore(t.getFirstEventAt())) {
-            t.setFirstEventAt(at);
-        }
-        if (t.getLastEventAt() == null || at.isAfter(t.getLastEventAt())) {
-            t.setLastEventAt(at);
-        }
-        t.setRevision(t.getRevision() + 1);
+        t.add(e);
         putTotal(key, t);
-        dirty.put(key, "");
+        if (t.isFinal) {
+            // A correction of a period already closed: emitted now, in this transaction; finance books
+            // it as an adjustment.
+            forward(key, t);
+        } else {
+            changed.add(key);
+        }
     }
 
     private void raiseAlerts(UsageEvent e, YearMonth month, long cost) {
@@ -176,10 +227,12 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
             return;
         }
         for (int threshold : THRESHOLDS) {
-            String alertId = e.getUserId() + "|" + month + "|" + threshold;
             // cost / credit >= threshold%, in exact integers.
-            if (Math.multiplyExact(cost, 100L) >= Math.multiplyExact(credit, (long) threshold)
-                    && alertsRaised.get(alertId) == null) {
+            if (Math.multiplyExact(cost, 100L) < Math.multiplyExact(credit, (long) threshold)) {
+                break;
+            }
+            String alertId = e.getUserId() + "|" + month + "|" + threshold;
+            if (alertsRaised.get(alertId) == null) {
                 alertsRaised.put(alertId, cost);
                 metrics.alertsRaised.increment();
                 UsageAlert alert = UsageAlert.newBuilder()
@@ -195,27 +248,14 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
     }
 
     /** Emits the latest value of every total changed since the last emission. */
-    private void emitDirty() {
-        List<String> keys = new ArrayList<>();
-        try (KeyValueIterator<String, String> it = dirty.all()) {
-            while (it.hasNext()) {
-                keys.add(it.next().key);
-            }
-        }
-        for (String key : keys) {
-            UsageTotal t = total(key);
+    private void emitChanged() {
+        for (String key : changed) {
+            RunningTotal t = total(key);
             if (t != null) {
-                String sink = t.getGranularity() == Granularity.HOUR ? UsageAggregationTopology.SINK_HOURLY
-                        : UsageAggregationTopology.SINK_MONTHLY;
-                context.forward(new Record<String, Object>(key, t, t.getPeriodStart().toEpochMilli()), sink);
-                if (t.getIsFinal()) {
-                    // A correction of a period already closed: finance books it as an adjustment.
-                    context.forward(new Record<String, Object>(key, t, t.getPeriodStart().toEpochMilli()),
-                            UsageAggregationTopology.SINK_FINAL);
-                }
+                forward(key, t);
             }
-            dirty.delete(key);
         }
+        changed.clear();
     }
 
     /** Emits the final total of every period whose end plus grace has passed in stream time. */
@@ -227,41 +267,70 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
             }
         }
         for (KeyValue<String, String> entry : due) {
-            UsageTotal t = total(entry.value);
+            RunningTotal t = total(entry.value);
             if (t != null) {
-                t.setIsFinal(true);
+                t.isFinal = true;
                 putTotal(entry.value, t);
-                dirty.delete(entry.value);
-                String sink = t.getGranularity() == Granularity.HOUR ? UsageAggregationTopology.SINK_HOURLY
-                        : UsageAggregationTopology.SINK_MONTHLY;
-                context.forward(new Record<String, Object>(entry.value, t, t.getPeriodStart().toEpochMilli()), sink);
-                context.forward(new Record<String, Object>(entry.value, t, t.getPeriodStart().toEpochMilli()),
-                        UsageAggregationTopology.SINK_FINAL);
+                changed.remove(entry.value);
+                forward(entry.value, t);
             }
             open.delete(entry.key);
         }
     }
 
-    /** Forgets event ids older than the dedup retention, a bounded batch per punctuation. */
-    private void expireEventIds(long streamTime) {
-        long cutoff = streamTime - config.dedupRetention().toMillis();
-        if (cutoff <= 0) {
-            return;
-        }
-        List<KeyValue<String, String>> expired = new ArrayList<>();
-        try (KeyValueIterator<String, String> it = dedupExpiry.range(expiryKey(0, ""), expiryKey(cutoff, ""))) {
-            while (it.hasNext() && expired.size() < EXPIRY_BATCH) {
-                expired.add(it.next());
-            }
-        }
-        for (KeyValue<String, String> entry : expired) {
-            dedup.delete(entry.value);
-            dedupExpiry.delete(entry.key);
+    /** The total on its granularity's running topic and, once final, on the final topic too. */
+    private void forward(String key, RunningTotal t) {
+        UsageTotal avro = t.toAvro();
+        String sink = t.granularity == Granularity.HOUR ? UsageAggregationTopology.SINK_HOURLY
+                : UsageAggregationTopology.SINK_MONTHLY;
+        context.forward(new Record<String, Object>(key, avro, t.periodStart), sink);
+        if (t.isFinal) {
+            context.forward(new Record<String, Object>(key, avro, t.periodStart), UsageAggregationTopology.SINK_FINAL);
         }
     }
 
-    private UsageTotal total(String key) {
-        UsageTotal t = recent.get(key);
+    /**
+     * Forgets event ids at least one retention old, a bounded batch per punctuation. Ids are written to
+     * the slot of the current generation ({@code floor(streamTime / DEDUP_RETENTION)}) and looked up in
+     * the current and the previous one, so an id is remembered for at least one retention and at most
+     * two. During generation g the slot of g + 1 — last written in generation g - 2 or earlier, so every
+     * id in it is at least one retention old — is emptied before it becomes current. One delete per id,
+     * and no per-event expiry index: the write path is a single put.
+     */
+    private void forgetOldEventIds(long streamTime) {
+        long generation = Math.floorDiv(streamTime, generationMs);
+        Long clearedFor = dedupState.get(CLEARED_FOR);
+        if (clearedFor != null && clearedFor >= generation) {
+            return;
+        }
+        if (clearCursorGeneration != generation) {
+            clearCursor = null;
+            clearCursorGeneration = generation;
+        }
+        KeyValueStore<String, Long> oldest = dedup[slot(generation + 1)];
+        List<String> batch = new ArrayList<>();
+        boolean exhausted;
+        try (KeyValueIterator<String, Long> it = clearCursor == null ? oldest.all() : oldest.range(clearCursor, null)) {
+            while (it.hasNext() && batch.size() < EXPIRY_BATCH) {
+                batch.add(it.next().key);
+            }
+            exhausted = !it.hasNext();
+        }
+        batch.forEach(oldest::delete);
+        if (exhausted) {
+            dedupState.put(CLEARED_FOR, generation);
+            clearCursor = null;
+        } else {
+            clearCursor = batch.get(batch.size() - 1);
+        }
+    }
+
+    private static int slot(long generation) {
+        return Math.floorMod(generation, DEDUP_SLOTS);
+    }
+
+    private RunningTotal total(String key) {
+        RunningTotal t = recent.get(key);
         if (t == null) {
             t = totals.get(key);
             if (t != null) {
@@ -271,7 +340,7 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
         return t;
     }
 
-    private void putTotal(String key, UsageTotal t) {
+    private void putTotal(String key, RunningTotal t) {
         totals.put(key, t);
         recent.put(key, t);
     }
@@ -288,6 +357,11 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
 
     /** Keys that sort by time in RocksDB's byte order: 15-digit zero-padded epoch ms. */
     static String expiryKey(long epochMs, String suffix) {
-        return String.format("%015d|%s", Math.max(0, epochMs), suffix);
+        String digits = Long.toString(Math.max(0, epochMs));
+        StringBuilder sb = new StringBuilder(16 + suffix.length());
+        for (int i = digits.length(); i < 15; i++) {
+            sb.append('0');
+        }
+        return sb.append(digits).append('|').append(suffix).toString();
     }
 }

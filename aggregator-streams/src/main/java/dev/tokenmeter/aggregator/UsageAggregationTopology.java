@@ -28,7 +28,6 @@ public final class UsageAggregationTopology {
     static final String SOURCE_EVENTS = "usage-events-source";
     static final String SOURCE_LIMITS = "user-limits-source";
     static final String AGGREGATE = "aggregate";
-    static final String LIMITS = "user-limits";
     static final String SINK_HOURLY = "hourly-totals-sink";
     static final String SINK_MONTHLY = "monthly-totals-sink";
     static final String SINK_FINAL = "final-totals-sink";
@@ -36,10 +35,8 @@ public final class UsageAggregationTopology {
     static final String SINK_ALERTS = "alerts-sink";
     static final String SINK_DLQ = "dead-letter-sink";
 
-    static final String STORE_DEDUP = "dedup-event-ids";
-    static final String STORE_DEDUP_EXPIRY = "dedup-expiry";
+    static final String STORE_DEDUP_STATE = "dedup-state";
     static final String STORE_TOTALS = "totals";
-    static final String STORE_DIRTY = "totals-dirty";
     static final String STORE_OPEN = "totals-open";
     static final String STORE_USER_MONTH = "user-month-credit-cost";
     static final String STORE_ALERTS = "alerts-raised";
@@ -56,33 +53,40 @@ public final class UsageAggregationTopology {
     public static Topology build(AggregatorConfig config, Topics topics, AggregatorMetrics metrics) {
         Serde<String> strings = Serdes.String();
         Serde<Long> longs = Serdes.Long();
-        Serde<UsageTotal> totals = EventSerdes.usageTotal();
         Topology topology = new Topology();
 
         topology.addSource(SOURCE_EVENTS, strings.deserializer(), Serdes.ByteArray().deserializer(), topics.usageEvents().name());
         topology.addSource(SOURCE_LIMITS, strings.deserializer(), Serdes.ByteArray().deserializer(), topics.userLimits().name());
-        topology.addProcessor(LIMITS, UserLimitProcessor::new, SOURCE_LIMITS);
-        topology.addProcessor(AGGREGATE, () -> new UsageAggregationProcessor(config, metrics), SOURCE_EVENTS);
+        // One processor for both: the per-event credit check reads limits from memory, not RocksDB.
+        topology.addProcessor(AGGREGATE, () -> new UsageAggregationProcessor(config, metrics, topics.userLimits().name()),
+                SOURCE_EVENTS, SOURCE_LIMITS);
 
         // Event ids are unique by nature: a cache would only churn (sorted-map inserts and evictions).
-        topology.addStateStore(uncached(STORE_DEDUP, strings, longs), AGGREGATE);
-        topology.addStateStore(uncached(STORE_DEDUP_EXPIRY, strings, strings), AGGREGATE);
-        topology.addStateStore(kv(STORE_TOTALS, strings, totals), AGGREGATE);
-        topology.addStateStore(kv(STORE_DIRTY, strings, strings), AGGREGATE);
+        for (int slot = 0; slot < 3; slot++) {
+            topology.addStateStore(uncached(dedupStore(slot), strings, longs), AGGREGATE);
+        }
+        topology.addStateStore(kv(STORE_DEDUP_STATE, strings, longs), AGGREGATE);
+        topology.addStateStore(kv(STORE_TOTALS, strings, RunningTotal.SERDE), AGGREGATE);
         topology.addStateStore(kv(STORE_OPEN, strings, strings), AGGREGATE);
         topology.addStateStore(kv(STORE_USER_MONTH, strings, longs), AGGREGATE);
         topology.addStateStore(kv(STORE_ALERTS, strings, longs), AGGREGATE);
-        // Read by the aggregator, written from the co-partitioned user-limits topic.
-        topology.addStateStore(kv(STORE_LIMITS, strings, longs), AGGREGATE, LIMITS);
+        // Written from the co-partitioned user-limits topic.
+        topology.addStateStore(kv(STORE_LIMITS, strings, longs), AGGREGATE);
 
         Serializer<String> keys = strings.serializer();
+        Serde<UsageTotal> totals = EventSerdes.usageTotal();
         topology.addSink(SINK_HOURLY, topics.hourlyTotals().name(), keys, (Serializer) totals.serializer(), AGGREGATE);
         topology.addSink(SINK_MONTHLY, topics.monthlyTotals().name(), keys, (Serializer) totals.serializer(), AGGREGATE);
         topology.addSink(SINK_FINAL, topics.finalTotals().name(), keys, (Serializer) totals.serializer(), AGGREGATE);
         topology.addSink(SINK_LATE, topics.lateEvents().name(), keys, (Serializer) Serdes.ByteArray().serializer(), AGGREGATE);
         topology.addSink(SINK_ALERTS, topics.alerts().name(), keys, (Serializer) EventSerdes.usageAlert().serializer(), AGGREGATE);
-        topology.addSink(SINK_DLQ, topics.deadLetter().name(), keys, (Serializer) Serdes.ByteArray().serializer(), AGGREGATE, LIMITS);
+        topology.addSink(SINK_DLQ, topics.deadLetter().name(), keys, (Serializer) Serdes.ByteArray().serializer(), AGGREGATE);
         return topology;
+    }
+
+    /** The dedup slot stores: event ids of one generation of stream time each (see the processor). */
+    static String dedupStore(int slot) {
+        return "dedup-event-ids-" + slot;
     }
 
     private static <K, V> StoreBuilder<KeyValueStore<K, V>> uncached(String name, Serde<K> keys, Serde<V> values) {

@@ -240,6 +240,63 @@ class UsageAggregationTopologyTest {
         assertThat(byKey).containsKey("judy|gpt-4o-mini|SERVICE_CREDIT|MONTH|" + Instant.parse("2026-05-01T00:00:00Z").toEpochMilli());
     }
 
+    @Test
+    void eachChangedTotalIsEmittedOncePerIntervalWithItsLatestRevision() {
+        send(event("kim", "2026-05-04T10:00:00Z", 7));
+        send(event("kim", "2026-05-04T10:20:00Z", 3));
+        assertThat(monthly.readValuesToList()).as("nothing before the emit interval").isEmpty();
+        emit();
+        List<UsageTotal> emitted = monthly.readValuesToList();
+        assertThat(emitted).singleElement().satisfies(t -> {
+            assertThat(t.getRevision()).isEqualTo(2);
+            assertThat(t.getCostNanoUsd()).isEqualTo(10);
+        });
+        emit();
+        assertThat(monthly.readValuesToList()).as("nothing changed, nothing emitted").isEmpty();
+        send(event("kim", "2026-05-04T10:30:00Z", 5));
+        emit();
+        assertThat(monthly.readValuesToList()).singleElement().satisfies(t -> {
+            assertThat(t.getRevision()).isEqualTo(3);
+            assertThat(t.getCostNanoUsd()).isEqualTo(15);
+        });
+        assertThat(hourly.readValuesToList()).extracting(UsageTotal::getRevision).as("the hour: once per interval")
+                .containsExactly(2L, 3L);
+    }
+
+    @Test
+    void eventIdsAreRememberedForAtLeastTheRetentionAndForgottenWithinTwice() {
+        UsageEvent first = event("omar", "2026-05-01T00:00:00Z", 1);
+        send(first);
+        send(event("omar", "2026-05-07T23:00:00Z", 2)); // just under the 7-day retention later
+        send(first);
+        emit();
+        assertThat(last(monthly.readValuesToList()).getCostNanoUsd()).as("the duplicate within retention is dropped").isEqualTo(3);
+
+        for (String day : List.of("2026-05-08", "2026-05-15", "2026-05-22")) { // three retentions on, emitting each week
+            send(event("omar", day + "T00:00:00Z", 10));
+            emit();
+            emit();
+        }
+        assertThat(last(monthly.readValuesToList()).getCostNanoUsd()).isEqualTo(33);
+        send(first);
+        emit();
+        assertThat(last(monthly.readValuesToList()).getCostNanoUsd())
+                .as("after two retentions the id is forgotten, so the store stays bounded").isEqualTo(34);
+    }
+
+    @Test
+    void aLimitArrivingMidMonthAlertsOnTheCostSoFar() {
+        send(event("lena", "2026-05-04T10:00:00Z", 700));
+        limits.pipeInput("lena", UserLimit.newBuilder().setUserId("lena").setMonthlyCreditNanoUsd(1_000)
+                .setUpdatedAt(Instant.parse("2026-05-04T10:00:00Z")).build());
+        assertThat(alerts.readValuesToList()).isEmpty();
+        send(event("lena", "2026-05-04T10:01:00Z", 100)); // 80% of the new credit
+        assertThat(alerts.readValuesToList()).extracting(UsageAlert::getThresholdPercent).containsExactly(50, 80);
+        limits.pipeInput("lena", (UserLimit) null); // limit removed: no more alerts
+        send(event("lena", "2026-05-04T10:02:00Z", 900));
+        assertThat(alerts.readValuesToList()).isEmpty();
+    }
+
     private void send(UsageEvent e) {
         events.pipeInput(e.getUserId(), EventSerdes.usageEvent().encode(e), e.getOccurredAt());
     }
