@@ -99,13 +99,13 @@ public final class EdgeBenchmark {
             edgeEnv.put("SPOOL_DIR", work.resolve("spool").toString());
             // As the edge tests: the 100 ms production default is too tight for a 2-core box shared by builds.
             edgeEnv.put("QUOTA_REDIS_TIMEOUT_MS", "2000");
-            List<String> edgeJvm = new ArrayList<>(List.of("-Xmx1g"));
+            List<String> edgeJvm = new ArrayList<>(List.of("-Xmx1g", "-XX:+ExitOnOutOfMemoryError", "-Xlog:gc:file=" + work.resolve("edge-gc.log")));
             String extra = System.getenv().getOrDefault("BENCH_EDGE_JVM_OPTS", "").strip();
             if (!extra.isEmpty()) {
                 edgeJvm.addAll(Arrays.asList(extra.split("\\s+")));
             }
             try (ChildJvm fake = new ChildJvm(FakeOpenAiMain.class.getName(), Map.of("FAKE_OPENAI_PORT", Integer.toString(fakePort)),
-                    work.resolve("fake.log"), "-Xmx512m").start();
+                    work.resolve("fake.log"), "-Xmx1g", "-XX:+ExitOnOutOfMemoryError", "-Xlog:gc:file=" + work.resolve("fake-gc.log")).start();
                  ChildJvm edge = new ChildJvm(EdgeApp.class.getName(), edgeEnv, work.resolve("edge.log"),
                          edgeJvm.toArray(String[]::new)).start();
                  HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
@@ -141,6 +141,10 @@ public final class EdgeBenchmark {
                 report("closed loop, " + workers + " workers for " + seconds + " s", cd, ce);
                 System.out.printf("max throughput: direct %.0f/s, edge %.0f/s (%.0f%% of direct); load average %s%n",
                         cd.callsPerSecond(), ce.callsPerSecond(), 100 * ce.callsPerSecond() / cd.callsPerSecond(), loadAverage());
+                if (!fake.isAlive() || !edge.isAlive()) {
+                    throw new IllegalStateException("a JVM of the run died (fake alive " + fake.isAlive() + ", edge alive "
+                            + edge.isAlive() + "); the numbers above are not valid; logs in " + work);
+                }
             }
         }
     }
