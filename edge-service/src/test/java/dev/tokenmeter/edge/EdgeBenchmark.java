@@ -1,17 +1,35 @@
 package dev.tokenmeter.edge;
 
-import dev.tokenmeter.edge.EdgeTestBed.User;
+import dev.tokenmeter.edge.auth.ApiKeys;
 import dev.tokenmeter.events.money.Money;
+import dev.tokenmeter.events.topic.Topics;
 import dev.tokenmeter.testkit.Backend;
+import dev.tokenmeter.testkit.ChildJvm;
 import dev.tokenmeter.testkit.Engines;
-import dev.tokenmeter.testkit.openai.FakeOpenAi;
+import dev.tokenmeter.testkit.Names;
+import dev.tokenmeter.testkit.openai.FakeOpenAiMain;
+import dev.tokenmeter.testkit.support.FreePorts;
 import org.HdrHistogram.Histogram;
+import org.jooq.DSLContext;
+import org.jooq.SQLDialect;
+import org.jooq.impl.DSL;
+import org.postgresql.ds.PGSimpleDataSource;
 
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -19,23 +37,37 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Predicate;
+
+import static dev.tokenmeter.db.jooq.Tables.ACCOUNT;
+import static dev.tokenmeter.db.jooq.Tables.API_KEY;
+import static dev.tokenmeter.db.jooq.Tables.PLAN;
 
 /**
  * Edge benchmark (issue 4) — not a test. Drives non-streaming chat calls through the edge and, in the same run,
- * directly against the same fake OpenAI upstream, on loopback only, bounded in count and time:
- * <ol>
- *   <li>warm-up of both paths;</li>
- *   <li>open-loop pacing at {@code RATE} requests/s for {@code SECONDS} s, direct then through the edge; latency is
- *       measured from each request's scheduled start (so queueing counts), recorded in HdrHistogram; the added
- *       latency is edge minus direct at p50 and p99;</li>
- *   <li>maximum throughput: {@code WORKERS} closed-loop clients for {@code SECONDS} s, direct then edge.</li>
- * </ol>
- * The edge runs with the real Postgres (keys, prices) and publishes every event to the real Kafka broker; see
- * BENCHMARKS.md for the command and the recorded numbers. Optional arguments: rate, seconds, workers.
+ * directly against the same fake OpenAI upstream, on loopback only, bounded in count and time.
+ *
+ * <p>Three JVMs, so that none of them bills its CPU to another: this one is only the load generator (a JDK
+ * {@code HttpClient}, the same one for both paths); the fake upstream runs {@link FakeOpenAiMain} in its own JVM; the
+ * edge runs {@link EdgeApp#main} in its own JVM exactly as deployed (Redis quota engine, spooling Kafka sink,
+ * Postgres keys and prices, background sweeper and reconciler). Kafka (its own JVM), Redis and Postgres are the
+ * testkit's embedded engines. For every phase the CPU time each of these processes used is read from
+ * {@code /proc} and printed per completed call, next to the whole box's busy time (other work on the box shows
+ * up as the difference).
+ *
+ * <p>Phases, direct then edge in each: warm-up (open loop at the rate); sequential (one call at a time: the
+ * added cost without queueing); open loop at {@code RATE}/s for {@code SECONDS} s (requests sent on a fixed
+ * schedule whatever the answers do; latency from each request's scheduled start, so queueing counts and there is
+ * no coordinated omission; failed calls are recorded at their elapsed time and counted); maximum throughput with
+ * {@code WORKERS} closed-loop clients for {@code SECONDS} s.
+ *
+ * <p>Arguments: rate (default 1000), seconds (10), workers (32). {@code BENCH_EDGE_JVM_OPTS} adds JVM options to
+ * the edge's JVM (e.g. {@code -XX:StartFlightRecording=filename=edge.jfr,settings=profile}).
  */
 public final class EdgeBenchmark {
 
     private static final String BODY = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\",\"content\":\"Say hello in five words\"}]}";
+    private static final int SEQUENTIAL_CALLS = 2000;
 
     public static void main(String[] args) throws Exception {
         int rate = args.length > 0 ? Integer.parseInt(args[0]) : 1000;
@@ -44,54 +76,114 @@ public final class EdgeBenchmark {
         if (rate <= 0 || rate > 20_000 || seconds <= 0 || seconds > 120 || workers <= 0 || workers > 512) {
             throw new IllegalArgumentException("rate 1..20000, seconds 1..120, workers 1..512");
         }
-        try (Engines engines = Engines.create(Backend.EMBEDDED);
-             FakeOpenAi openAi = FakeOpenAi.builder().maxRecordedRequests(0).build();
-             EdgeTestBed bed = new EdgeTestBed(engines, openAi, Map.of("UPSTREAM_REQUEST_TIMEOUT", "10s"));
-             HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
-            User user = bed.newUser(Money.usd(1_000_000));
-            HttpRequest direct = request(URI.create(openAi.baseUrl() + "/v1/chat/completions"), "sk-direct");
-            HttpRequest edge = request(URI.create(bed.baseUrl() + "/v1/chat/completions"), user.key());
+        Path work = Files.createTempDirectory("edge-bench");
+        try (Engines engines = Engines.create(Backend.EMBEDDED)) {
+            String jdbcUrl = engines.postgres().createMigratedDatabase("edgebench");
+            String key = newUserWithKey(engines, jdbcUrl);
+            String prefix = Names.unique("edgebench") + ".";
+            engines.kafka().createTopic(Topics.withPrefix(prefix, 1).usageEvents().name(), 1);
 
-            System.out.printf("cores=%d rate=%d/s seconds=%d workers=%d java=%s%n",
-                    Runtime.getRuntime().availableProcessors(), rate, seconds, workers, Runtime.version());
-            openLoop(client, direct, rate, 3);
-            openLoop(client, edge, rate, 3);
+            int fakePort = FreePorts.pick();
+            int edgePort = FreePorts.pick();
+            Map<String, String> edgeEnv = new HashMap<>();
+            edgeEnv.put("EDGE_PORT", Integer.toString(edgePort));
+            edgeEnv.put("UPSTREAM_BASE_URL", "http://127.0.0.1:" + fakePort);
+            edgeEnv.put("UPSTREAM_REQUEST_TIMEOUT", "10s");
+            edgeEnv.put("OPENAI_API_KEY", "sk-service-bench");
+            edgeEnv.put("DATABASE_URL", jdbcUrl);
+            edgeEnv.put("DATABASE_USER", engines.postgres().user());
+            edgeEnv.put("DATABASE_PASSWORD", engines.postgres().password());
+            edgeEnv.put("REDIS_URI", engines.redis().uri());
+            edgeEnv.put("KAFKA_BOOTSTRAP_SERVERS", engines.kafka().bootstrapServers());
+            edgeEnv.put("TOPIC_PREFIX", prefix);
+            edgeEnv.put("SPOOL_DIR", work.resolve("spool").toString());
+            // As the edge tests: the 100 ms production default is too tight for a 2-core box shared by builds.
+            edgeEnv.put("QUOTA_REDIS_TIMEOUT_MS", "2000");
+            List<String> edgeJvm = new ArrayList<>(List.of("-Xmx1g", "-XX:+ExitOnOutOfMemoryError", "-Xlog:gc:file=" + work.resolve("edge-gc.log")));
+            String extra = System.getenv().getOrDefault("BENCH_EDGE_JVM_OPTS", "").strip();
+            if (!extra.isEmpty()) {
+                edgeJvm.addAll(Arrays.asList(extra.split("\\s+")));
+            }
+            try (ChildJvm fake = new ChildJvm(FakeOpenAiMain.class.getName(), Map.of("FAKE_OPENAI_PORT", Integer.toString(fakePort)),
+                    work.resolve("fake.log"), "-Xmx1g", "-XX:+ExitOnOutOfMemoryError", "-Xlog:gc:file=" + work.resolve("fake-gc.log")).start();
+                 ChildJvm edge = new ChildJvm(EdgeApp.class.getName(), edgeEnv, work.resolve("edge.log"),
+                         edgeJvm.toArray(String[]::new)).start();
+                 HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
+                awaitUp(client, "http://127.0.0.1:" + fakePort + "/v1/models", fake, status -> true);
+                awaitUp(client, "http://127.0.0.1:" + edgePort + "/health/ready", edge, status -> status == 200);
 
-            long cpu0 = cpuNanos();
-            Histogram sd = sequential(client, direct, 2000);
-            long cpuDirect = cpuNanos() - cpu0;
-            io.micrometer.core.instrument.Timer upstreamTimer = bed.app.registry().get("edge_upstream").timer();
-            long upstreamCount = upstreamTimer.count();
-            double upstreamTotalMs = upstreamTimer.totalTime(TimeUnit.MILLISECONDS);
-            long cpu1 = cpuNanos();
-            Histogram se = sequential(client, edge, 2000);
-            long cpuEdge = cpuNanos() - cpu1;
-            System.out.printf("CPU time of this JVM per call (client + fake, plus the edge on the edge path): direct %.0f us,"
-                    + " edge %.0f us, added by the edge %.0f us%n", cpuDirect / 2000 / 1e3, cpuEdge / 2000 / 1e3, (cpuEdge - cpuDirect) / 2000 / 1e3);
-            System.out.printf("sequential: mean time to the upstream's response headers inside the edge %.3f ms%n",
-                    (upstreamTimer.totalTime(TimeUnit.MILLISECONDS) - upstreamTotalMs) / (upstreamTimer.count() - upstreamCount));
-            System.out.printf("sequential (one call at a time, 2000 calls): direct p50 %.3f ms p99 %.3f ms; edge p50 %.3f ms p99 %.3f ms;"
-                            + " added p50 %.3f ms p99 %.3f ms%n",
-                    sd.getValueAtPercentile(50) / 1e6, sd.getValueAtPercentile(99) / 1e6,
-                    se.getValueAtPercentile(50) / 1e6, se.getValueAtPercentile(99) / 1e6,
-                    (se.getValueAtPercentile(50) - sd.getValueAtPercentile(50)) / 1e6,
-                    (se.getValueAtPercentile(99) - sd.getValueAtPercentile(99)) / 1e6);
+                Cpu cpu = new Cpu(Map.of(
+                        "fake", pid -> pid == fake.pid(),
+                        "edge", pid -> pid == edge.pid(),
+                        "kafka", pid -> cmdline(pid).contains("KafkaBrokerMain") && isOurs(pid),
+                        "redis", pid -> cmdline(pid).contains("redis-server") && cmdline(pid).contains(Integer.toString(engines.redis().port())),
+                        "postgres", pid -> isPostgresOf(pid, engines.postgres().port())));
+                System.out.printf("cores=%d rate=%d/s seconds=%d workers=%d java=%s load average %s; processes %s; logs in %s%n",
+                        Runtime.getRuntime().availableProcessors(), rate, seconds, workers, Runtime.version(), loadAverage(),
+                        cpu.describe(), work);
 
-            Result d = openLoop(client, direct, rate, seconds);
-            Result e = openLoop(client, edge, rate, seconds);
-            System.out.println("open loop at " + rate + "/s:");
-            System.out.println("  direct " + d);
-            System.out.println("  edge   " + e);
-            System.out.printf("  added latency p50 %.3f ms, p99 %.3f ms%n",
-                    (e.h.getValueAtPercentile(50) - d.h.getValueAtPercentile(50)) / 1e6,
-                    (e.h.getValueAtPercentile(99) - d.h.getValueAtPercentile(99)) / 1e6);
+                HttpRequest direct = request(URI.create("http://127.0.0.1:" + fakePort + "/v1/chat/completions"), "sk-direct");
+                HttpRequest viaEdge = request(URI.create("http://127.0.0.1:" + edgePort + "/v1/chat/completions"), key);
+                int warmSeconds = Math.max(5, seconds / 2);
+                openLoop(client, direct, rate, warmSeconds);
+                openLoop(client, viaEdge, rate, warmSeconds);
 
-            double directMax = closedLoop(client, direct, workers, seconds);
-            double edgeMax = closedLoop(client, edge, workers, seconds);
-            System.out.printf("max throughput with %d workers: direct %.0f/s, edge %.0f/s (%.0f%% of direct)%n",
-                    workers, directMax, edgeMax, 100 * edgeMax / directMax);
-            System.out.printf("events pending in the sink at the end: %d%n", bed.sink.pendingEvents());
+                Phase sd = cpu.measure(() -> sequential(client, direct, SEQUENTIAL_CALLS));
+                Phase se = cpu.measure(() -> sequential(client, viaEdge, SEQUENTIAL_CALLS));
+                report("sequential (" + SEQUENTIAL_CALLS + " calls, one at a time)", sd, se);
+
+                Phase od = cpu.measure(() -> openLoop(client, direct, rate, seconds));
+                Phase oe = cpu.measure(() -> openLoop(client, viaEdge, rate, seconds));
+                report("open loop at " + rate + "/s for " + seconds + " s", od, oe);
+
+                Phase cd = cpu.measure(() -> closedLoop(client, direct, workers, seconds));
+                Phase ce = cpu.measure(() -> closedLoop(client, viaEdge, workers, seconds));
+                report("closed loop, " + workers + " workers for " + seconds + " s", cd, ce);
+                System.out.printf("max throughput: direct %.0f/s, edge %.0f/s (%.0f%% of direct); load average %s%n",
+                        cd.callsPerSecond(), ce.callsPerSecond(), 100 * ce.callsPerSecond() / cd.callsPerSecond(), loadAverage());
+                if (!fake.isAlive() || !edge.isAlive()) {
+                    throw new IllegalStateException("a JVM of the run died (fake alive " + fake.isAlive() + ", edge alive "
+                            + edge.isAlive() + "); the numbers above are not valid; logs in " + work);
+                }
+            }
         }
+    }
+
+    private static String newUserWithKey(Engines engines, String jdbcUrl) {
+        PGSimpleDataSource ds = new PGSimpleDataSource();
+        ds.setUrl(jdbcUrl);
+        ds.setUser(engines.postgres().user());
+        ds.setPassword(engines.postgres().password());
+        DSLContext db = DSL.using(ds, SQLDialect.POSTGRES);
+        String userId = "u-bench";
+        db.insertInto(PLAN).set(PLAN.PLAN_ID, "plan-bench").set(PLAN.DISPLAY_NAME, "bench")
+                .set(PLAN.MONTHLY_CREDIT_NANO_USD, Money.usd(1_000_000)).set(PLAN.REQUESTS_PER_MINUTE, 10_000_000)
+                .set(PLAN.TOKENS_PER_MINUTE, 1_000_000_000L).execute();
+        db.insertInto(ACCOUNT).set(ACCOUNT.USER_ID, userId).set(ACCOUNT.TENANT_ID, "t-bench").set(ACCOUNT.PLAN_ID, "plan-bench").execute();
+        ApiKeys.IssuedKey issued = ApiKeys.issue();
+        db.insertInto(API_KEY).set(API_KEY.API_KEY_ID, "k-bench").set(API_KEY.USER_ID, userId)
+                .set(API_KEY.KEY_PREFIX, issued.prefix()).set(API_KEY.SALT, issued.salt()).set(API_KEY.KEY_HASH, issued.hash())
+                .execute();
+        return issued.key();
+    }
+
+    private static void awaitUp(HttpClient client, String url, ChildJvm jvm, java.util.function.IntPredicate up) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+        while (System.nanoTime() < deadline) {
+            if (!jvm.isAlive()) {
+                throw new IllegalStateException(jvm.name() + " exited:\n" + jvm.logTail(40));
+            }
+            try {
+                if (up.test(client.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(2)).build(),
+                        HttpResponse.BodyHandlers.discarding()).statusCode())) {
+                    return;
+                }
+            } catch (IOException notYet) {
+                // not listening yet
+            }
+            Thread.sleep(200); // a start-up poll of a program, not a test
+        }
+        throw new IllegalStateException(jvm.name() + " not up within 90 s:\n" + jvm.logTail(40));
     }
 
     private static HttpRequest request(URI uri, String key) {
@@ -102,37 +194,170 @@ public final class EdgeBenchmark {
                 .POST(HttpRequest.BodyPublishers.ofString(BODY)).build();
     }
 
-    record Result(Histogram h, long errors, long sent) {
+    private static void report(String title, Phase direct, Phase edge) {
+        System.out.println(title + ":");
+        System.out.println("  direct " + direct);
+        System.out.println("  edge   " + edge);
+        System.out.printf("  added latency p50 %.3f ms, p99 %.3f ms%n",
+                (edge.h.getValueAtPercentile(50) - direct.h.getValueAtPercentile(50)) / 1e6,
+                (edge.h.getValueAtPercentile(99) - direct.h.getValueAtPercentile(99)) / 1e6);
+    }
+
+    /** Latencies (ns, errors included at their elapsed time) and the count of calls that did not answer 200. */
+    record Result(Histogram h, long errors) {
+    }
+
+    /** A measured phase: its result, wall time and the CPU each process used in it. */
+    record Phase(Histogram h, long errors, long wallNanos, Map<String, Long> cpuNanos, long boxBusyNanos, long boxNanos) {
+
+        long ok() {
+            return h.getTotalCount() - errors;
+        }
+
+        double callsPerSecond() {
+            return ok() / (wallNanos / 1e9);
+        }
+
         @Override
         public String toString() {
-            return String.format("n=%d errors=%d p50=%.3f ms p90=%.3f ms p99=%.3f ms p99.9=%.3f ms max=%.3f ms",
-                    h.getTotalCount(), errors, h.getValueAtPercentile(50) / 1e6, h.getValueAtPercentile(90) / 1e6,
-                    h.getValueAtPercentile(99) / 1e6, h.getValueAtPercentile(99.9) / 1e6, h.getMaxValue() / 1e6);
+            StringBuilder cpu = new StringBuilder();
+            long ours = 0;
+            for (Map.Entry<String, Long> e : cpuNanos.entrySet()) {
+                cpu.append(String.format(" %s %.0f", e.getKey(), e.getValue() / 1e3 / Math.max(1, ok())));
+                ours += e.getValue();
+            }
+            return String.format("n=%d errors=%d %.0f/s p50=%.3f p90=%.3f p99=%.3f p99.9=%.3f max=%.3f ms%n"
+                            + "         CPU us per call:%s; box busy %.0f%% of %d cores (other processes %.0f%%)",
+                    h.getTotalCount(), errors, callsPerSecond(), h.getValueAtPercentile(50) / 1e6, h.getValueAtPercentile(90) / 1e6,
+                    h.getValueAtPercentile(99) / 1e6, h.getValueAtPercentile(99.9) / 1e6, h.getMaxValue() / 1e6, cpu,
+                    100.0 * boxBusyNanos / boxNanos, Runtime.getRuntime().availableProcessors(),
+                    100.0 * Math.max(0, boxBusyNanos - ours) / boxNanos);
         }
     }
 
-    static long cpuNanos() {
-        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
+    interface Run {
+        Result run() throws Exception;
+    }
+
+    /** CPU time of the benchmark's processes, from /proc, and of the whole box, from /proc/stat. */
+    static final class Cpu {
+        private final Map<String, List<Long>> pids = new LinkedHashMap<>();
+        private final long ticksPerSecond = 100; // USER_HZ on Linux
+
+        Cpu(Map<String, Predicate<Long>> groups) {
+            pids.put("loadgen", List.of(ProcessHandle.current().pid()));
+            List<Long> all = ProcessHandle.allProcesses().map(ProcessHandle::pid).toList();
+            for (String g : List.of("fake", "edge", "kafka", "redis", "postgres")) {
+                pids.put(g, all.stream().filter(groups.get(g)).toList());
+            }
+        }
+
+        String describe() {
+            return pids.toString();
+        }
+
+        Phase measure(Run run) throws Exception {
+            Map<String, Long> before = snapshot();
+            long[] box0 = box();
+            long t0 = System.nanoTime();
+            Result r = run.run();
+            long wall = System.nanoTime() - t0;
+            long[] box1 = box();
+            Map<String, Long> after = snapshot();
+            Map<String, Long> used = new LinkedHashMap<>();
+            before.forEach((g, v) -> used.put(g, after.get(g) - v));
+            long busy = (box1[0] - box0[0]) * 1_000_000_000L / ticksPerSecond;
+            long total = (box1[1] - box0[1]) * 1_000_000_000L / ticksPerSecond;
+            return new Phase(r.h(), r.errors(), wall, used, busy, total);
+        }
+
+        private Map<String, Long> snapshot() {
+            Map<String, Long> m = new LinkedHashMap<>();
+            pids.forEach((g, list) -> m.put(g, list.stream().mapToLong(this::cpuNanos).sum()));
+            m.put("loadgen", ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime());
+            return m;
+        }
+
+        /** utime + stime of one process (all its threads); 0 once it is gone. */
+        private long cpuNanos(long pid) {
+            try {
+                String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+                String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 1_000_000_000L / ticksPerSecond;
+            } catch (IOException | RuntimeException gone) {
+                return 0;
+            }
+        }
+
+        /** {busy ticks, total ticks} of all cores. */
+        private static long[] box() throws IOException {
+            String[] f = Files.readAllLines(Path.of("/proc/stat")).getFirst().trim().split("\\s+");
+            long total = 0;
+            for (int i = 1; i < Math.min(f.length, 9); i++) {
+                total += Long.parseLong(f[i]);
+            }
+            long idle = Long.parseLong(f[4]) + Long.parseLong(f[5]);
+            return new long[] {total - idle, total};
+        }
+    }
+
+    static String cmdline(long pid) {
+        try {
+            return new String(Files.readAllBytes(Path.of("/proc/" + pid + "/cmdline")), StandardCharsets.UTF_8).replace('\0', ' ');
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    private static boolean isOurs(long pid) {
+        return ProcessHandle.current().descendants().anyMatch(p -> p.pid() == pid);
+    }
+
+    /** The postmaster listening on {@code port}, or one of its backends and helpers. */
+    static boolean isPostgresOf(long pid, int port) {
+        return isPostmasterOf(pid, port) || ProcessHandle.of(pid).flatMap(ProcessHandle::parent)
+                .map(p -> isPostmasterOf(p.pid(), port)).orElse(false);
+    }
+
+    private static boolean isPostmasterOf(long pid, int port) {
+        String c = cmdline(pid);
+        return c.contains("postgres") && c.matches(".*-p\\s+" + port + "(\\s.*|$)");
+    }
+
+    static String loadAverage() {
+        try {
+            String[] f = Files.readString(Path.of("/proc/loadavg")).split(" ");
+            return f[0] + " " + f[1] + " " + f[2];
+        } catch (IOException e) {
+            return "?";
+        }
     }
 
     /** One call at a time: the added cost of the edge without any queueing. */
-    static Histogram sequential(HttpClient client, HttpRequest request, int calls) throws Exception {
+    static Result sequential(HttpClient client, HttpRequest request, int calls) throws Exception {
         Histogram h = new Histogram(TimeUnit.SECONDS.toNanos(30), 3);
+        long errors = 0;
         for (int i = 0; i < calls; i++) {
             long t0 = System.nanoTime();
-            HttpResponse<byte[]> r = client.send(request, HttpResponse.BodyHandlers.ofByteArray());
-            if (r.statusCode() == 200) {
-                h.recordValue(System.nanoTime() - t0);
+            int status;
+            try {
+                status = client.send(request, HttpResponse.BodyHandlers.ofByteArray()).statusCode();
+            } catch (IOException e) {
+                status = -1;
+            }
+            h.recordValue(Math.min(System.nanoTime() - t0, h.getHighestTrackableValue()));
+            if (status != 200) {
+                errors++;
             }
         }
-        return h;
+        return new Result(h, errors);
     }
 
     /** Sends {@code rate × seconds} requests on a fixed schedule, whatever the responses do (open loop). */
     static Result openLoop(HttpClient client, HttpRequest request, int rate, int seconds) throws InterruptedException {
         int total = rate * seconds;
         long intervalNanos = 1_000_000_000L / rate;
-        Histogram h = new Histogram(TimeUnit.SECONDS.toNanos(30), 3);
+        Histogram h = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
         AtomicLong errors = new AtomicLong();
         CountDownLatch done = new CountDownLatch(total);
         long start = System.nanoTime() + 1_000_000;
@@ -146,44 +371,54 @@ public final class EdgeBenchmark {
                 long latency = System.nanoTime() - scheduled;
                 if (t != null || r.statusCode() != 200) {
                     errors.incrementAndGet();
-                } else {
-                    synchronized (h) {
-                        h.recordValue(Math.min(latency, h.getHighestTrackableValue()));
-                    }
+                }
+                synchronized (h) {
+                    h.recordValue(Math.min(latency, h.getHighestTrackableValue()));
                 }
                 done.countDown();
             });
         }
         if (!done.await(60, TimeUnit.SECONDS)) {
-            System.out.println("  (gave up waiting for " + done.getCount() + " responses)");
+            System.out.println("  (gave up waiting for " + done.getCount() + " responses; counted as errors at 60 s)");
+            synchronized (h) {
+                h.recordValueWithCount(h.getHighestTrackableValue(), done.getCount());
+            }
+            errors.addAndGet(done.getCount());
         }
         synchronized (h) {
-            return new Result(h.copy(), errors.get(), total);
+            return new Result(h.copy(), errors.get());
         }
     }
 
-    /** {@code workers} clients each sending the next request as soon as the last one answered; returns calls/s. */
-    static double closedLoop(HttpClient client, HttpRequest request, int workers, int seconds) throws InterruptedException {
-        AtomicLong ok = new AtomicLong();
+    /** {@code workers} clients each sending the next request as soon as the last one answered. */
+    static Result closedLoop(HttpClient client, HttpRequest request, int workers, int seconds) throws InterruptedException {
+        Histogram h = new Histogram(TimeUnit.SECONDS.toNanos(60), 3);
+        AtomicLong errors = new AtomicLong();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        long started = System.nanoTime();
         try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
             for (int w = 0; w < workers; w++) {
                 pool.submit(() -> {
                     while (System.nanoTime() < deadline) {
+                        long t0 = System.nanoTime();
+                        int status;
                         try {
-                            if (client.send(request, HttpResponse.BodyHandlers.ofByteArray()).statusCode() == 200) {
-                                ok.incrementAndGet();
-                            }
-                        } catch (Exception e) {
-                            if (e instanceof InterruptedException) {
-                                return;
-                            }
+                            status = client.send(request, HttpResponse.BodyHandlers.ofByteArray()).statusCode();
+                        } catch (InterruptedException e) {
+                            return;
+                        } catch (IOException e) {
+                            status = -1;
+                        }
+                        long latency = System.nanoTime() - t0;
+                        synchronized (h) {
+                            h.recordValue(Math.min(latency, h.getHighestTrackableValue()));
+                        }
+                        if (status != 200) {
+                            errors.incrementAndGet();
                         }
                     }
                 });
             }
         }
-        return ok.get() / ((System.nanoTime() - started) / 1e9);
+        return new Result(h, errors.get());
     }
 }

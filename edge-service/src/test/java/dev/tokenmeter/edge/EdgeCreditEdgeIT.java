@@ -65,7 +65,8 @@ class EdgeCreditEdgeIT {
             assertThat(events.stream().filter(e -> e.getOutcome() == Outcome.REJECTED)).hasSize(insufficient);
             long billed = events.stream().mapToLong(UsageEvent::getCostNanoUsd).sum();
             assertThat(billed).isPositive().isLessThanOrEqualTo(credit + estimate);
-            assertThat(bed.usedNanoUsd(user.userId())).isEqualTo(billed);
+            await("every admitted call settled").atMost(Duration.ofSeconds(10))
+                    .untilAsserted(() -> assertThat(bed.usedNanoUsd(user.userId())).isEqualTo(billed));
             assertThat(events.stream().map(UsageEvent::getEventId).distinct()).hasSize(calls);
         }
     }

@@ -76,7 +76,8 @@ class EdgeKafkaOutageIT {
             HttpResponse<String> again = bed.post("/v1/chat/completions", user.key(), EdgeTestBed.chat("gpt-4o-mini", "more"));
             assertThat(again.statusCode()).isEqualTo(503);
             assertThat(openAi.requestCount()).as("nothing is spent upstream while events cannot be recorded").isEqualTo(upstreamCalls);
-            assertThat(bed.quota.reservedNanoUsd(user.userId())).as("no reservation left behind").isZero();
+            await("no reservation left behind").atMost(Duration.ofSeconds(10))
+                    .untilAsserted(() -> assertThat(bed.quota.reservedNanoUsd(user.userId())).isZero());
             HttpResponse<String> ready = bed.client.send(java.net.http.HttpRequest.newBuilder(
                     java.net.URI.create(bed.baseUrl() + "/health/ready")).build(), HttpResponse.BodyHandlers.ofString());
             assertThat(ready.statusCode()).isEqualTo(503);

@@ -3,10 +3,10 @@ package dev.tokenmeter.edge.account;
 import static dev.tokenmeter.db.jooq.Tables.ACCOUNT_LIMITS;
 import static dev.tokenmeter.db.jooq.Tables.PERSONAL_PROVIDER_KEY;
 
+import dev.tokenmeter.edge.cache.ExpiringCache;
 import java.time.Duration;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.LongSupplier;
 import javax.sql.DataSource;
 import org.jooq.DSLContext;
@@ -17,16 +17,15 @@ import org.jooq.impl.DSL;
  * Accounts from Postgres (view {@code account_limits} plus an unrevoked {@code personal_provider_key}),
  * with a short-lived per-user cache: a limit change reaches the edge within {@code cacheTtl}, or at once
  * through {@link #invalidate}. Unknown users are cached too (as empty), so a flood of calls for a
- * missing user does not reach Postgres on every call.
+ * missing user does not reach Postgres on every call. Concurrent misses of one user share one query
+ * ({@link ExpiringCache}).
  */
 public final class PostgresAccountDirectory implements AccountDirectory {
 
-    private record Entry(Optional<Account> account, long expiresAtNanos) {}
+    private static final int MAX_ENTRIES = 100_000;
 
     private final DSLContext db;
-    private final long ttlNanos;
-    private final LongSupplier nanoTime;
-    private final ConcurrentHashMap<String, Entry> cache = new ConcurrentHashMap<>();
+    private final ExpiringCache<String, Optional<Account>> cache;
 
     public PostgresAccountDirectory(DataSource dataSource, Duration cacheTtl) {
         this(dataSource, cacheTtl, System::nanoTime);
@@ -37,26 +36,18 @@ public final class PostgresAccountDirectory implements AccountDirectory {
         if (cacheTtl.isNegative()) {
             throw new IllegalArgumentException("cacheTtl must not be negative: " + cacheTtl);
         }
-        this.ttlNanos = cacheTtl.toNanos();
-        this.nanoTime = nanoTime;
+        this.cache = new ExpiringCache<>(cacheTtl, MAX_ENTRIES, nanoTime);
     }
 
     @Override
     public Optional<Account> find(String userId) {
         Objects.requireNonNull(userId, "userId");
-        long now = nanoTime.getAsLong();
-        Entry e = cache.get(userId);
-        if (e != null && now - e.expiresAtNanos() < 0) {
-            return e.account();
-        }
-        Optional<Account> loaded = load(userId);
-        cache.put(userId, new Entry(loaded, now + ttlNanos));
-        return loaded;
+        return cache.get(userId, this::load);
     }
 
     @Override
     public void invalidate(String userId) {
-        cache.remove(userId);
+        cache.invalidate(userId);
     }
 
     private Optional<Account> load(String userId) {

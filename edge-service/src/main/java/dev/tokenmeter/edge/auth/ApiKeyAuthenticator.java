@@ -1,11 +1,11 @@
 package dev.tokenmeter.edge.auth;
 
+import dev.tokenmeter.edge.cache.ExpiringCache;
 import org.jooq.DSLContext;
 
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
 
 import static dev.tokenmeter.db.jooq.Tables.ACCOUNT;
 import static dev.tokenmeter.db.jooq.Tables.API_KEY;
@@ -17,11 +17,9 @@ import static dev.tokenmeter.db.jooq.Tables.API_KEY;
  * <p>Lookups are cached for a short TTL (default 5 s) keyed by the prefix, so a busy caller costs one database
  * read per TTL, and a revocation takes effect within one TTL. The cache holds the stored salt and hash, never the
  * presented key, so the hash check still runs on every call and a wrong secret with a known prefix is refused.
+ * Calls that miss the cache for the same prefix at the same time share one query ({@link ExpiringCache}).
  */
 public final class ApiKeyAuthenticator implements Authenticator {
-
-    private record Entry(StoredKey key, long expiresAtMs) {
-    }
 
     private record StoredKey(String apiKeyId, String userId, String tenantId, byte[] salt, byte[] hash, boolean revoked) {
     }
@@ -30,9 +28,7 @@ public final class ApiKeyAuthenticator implements Authenticator {
     private static final int MAX_ENTRIES = 100_000;
 
     private final DSLContext db;
-    private final Duration ttl;
-    private final Clock clock;
-    private final ConcurrentHashMap<String, Entry> cache = new ConcurrentHashMap<>();
+    private final ExpiringCache<String, StoredKey> cache;
 
     public ApiKeyAuthenticator(DSLContext db, Duration ttl) {
         this(db, ttl, Clock.systemUTC());
@@ -40,8 +36,7 @@ public final class ApiKeyAuthenticator implements Authenticator {
 
     ApiKeyAuthenticator(DSLContext db, Duration ttl, Clock clock) {
         this.db = db;
-        this.ttl = ttl;
-        this.clock = clock;
+        this.cache = new ExpiringCache<>(ttl, MAX_ENTRIES, () -> clock.millis() * 1_000_000L);
     }
 
     @Override
@@ -50,7 +45,7 @@ public final class ApiKeyAuthenticator implements Authenticator {
         if (prefix == null) {
             return Optional.empty();
         }
-        StoredKey stored = lookup(prefix);
+        StoredKey stored = cache.get(prefix, this::lookup);
         if (stored == ABSENT || stored.revoked() || !ApiKeys.matches(presentedKey, stored.salt(), stored.hash())) {
             return Optional.empty();
         }
@@ -58,26 +53,16 @@ public final class ApiKeyAuthenticator implements Authenticator {
     }
 
     private StoredKey lookup(String prefix) {
-        long now = clock.millis();
-        Entry entry = cache.get(prefix);
-        if (entry != null && entry.expiresAtMs() > now) {
-            return entry.key();
-        }
         var r = db.select(API_KEY.API_KEY_ID, API_KEY.USER_ID, ACCOUNT.TENANT_ID, API_KEY.SALT, API_KEY.KEY_HASH, API_KEY.REVOKED_AT)
                 .from(API_KEY).join(ACCOUNT).on(ACCOUNT.USER_ID.eq(API_KEY.USER_ID))
                 .where(API_KEY.KEY_PREFIX.eq(prefix))
                 .fetchOne();
-        StoredKey key = r == null ? ABSENT
+        return r == null ? ABSENT
                 : new StoredKey(r.value1(), r.value2(), r.value3(), r.value4(), r.value5(), r.value6() != null);
-        if (cache.size() >= MAX_ENTRIES) {
-            cache.clear();
-        }
-        cache.put(prefix, new Entry(key, now + ttl.toMillis()));
-        return key;
     }
 
     @Override
     public void invalidateAll() {
-        cache.clear();
+        cache.invalidateAll();
     }
 }

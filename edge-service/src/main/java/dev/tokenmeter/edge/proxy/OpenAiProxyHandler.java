@@ -336,7 +336,7 @@ public final class OpenAiProxyHandler {
             bytes = in.readAllBytes();
         } catch (IOException e) {
             // The upstream took the call and then dropped it: bill the prompt we sent, the answer is lost.
-            settleAndPublish(call, Outcome.FAILED, 502, null, estimate, 0);
+            settle(call, publishBilled(call, Outcome.FAILED, 502, null, estimate, 0));
             metrics.request(call.endpoint, "failed");
             respondError(ctx, OpenAiError.upstreamUnreachable());
             return;
@@ -347,12 +347,28 @@ public final class OpenAiProxyHandler {
         } catch (IOException e) {
             // not JSON: bill the estimate below
         }
-        settleAndPublish(call, Outcome.SUCCEEDED, status, reported, estimate, 0);
+        Billed billed = publishBilled(call, Outcome.SUCCEEDED, status, reported, estimate, 0);
         metrics.request(call.endpoint, "succeeded");
         copyHeaders(ctx, response);
-        ctx.status(status);
-        ctx.contentType(contentType);
-        ctx.result(bytes);
+        answerNow(ctx.res(), status, contentType, bytes);
+        settle(call, billed);
+    }
+
+    /**
+     * Writes the whole answer and completes the response, so the caller has it before the handler returns (the
+     * reservation is settled after that, off the caller's wait).
+     */
+    private static void answerNow(HttpServletResponse res, int status, String contentType, byte[] bytes) {
+        res.setStatus(status);
+        res.setContentType(contentType);
+        res.setContentLength(bytes.length);
+        try {
+            ServletOutputStream out = res.getOutputStream();
+            out.write(bytes);
+            out.close();
+        } catch (IOException clientGone) {
+            // The call was made and billed; only the caller did not stay for the answer.
+        }
     }
 
     /**
@@ -444,16 +460,31 @@ public final class OpenAiProxyHandler {
         } else {
             outcome = Outcome.SUCCEEDED;
         }
-        settleAndPublish(call, outcome, clientGone ? 0 : status, reported, estimate, tracker.streamedCompletionTokens());
+        Billed billed = publishBilled(call, outcome, clientGone ? 0 : status, reported, estimate, tracker.streamedCompletionTokens());
         metrics.request(call.endpoint, outcome.name().toLowerCase(Locale.ROOT));
+        if (!clientGone) {
+            try {
+                res.getOutputStream().close(); // the stream's end reaches the caller now, not after the settle
+            } catch (IOException e) {
+                // the caller left right at the end; the call is billed already
+            }
+        }
+        settle(call, billed);
+    }
+
+    /** What a call was billed: the cost and tokens its reservation is settled with. */
+    private record Billed(long costNanoUsd, long tokens) {
     }
 
     /**
      * Bills the reported usage, or when it never came the locally counted prompt and streamed completion tokens
-     * (usageSource ESTIMATED); settles the reservation with that cost and publishes the event.
+     * (usageSource ESTIMATED), and publishes the call's event. The caller settles the reservation with the result
+     * ({@link #settle}) once the answer is out: the event (durable in the spool when Kafka is away) is recorded
+     * before the answer, the settle is a Redis round trip the caller need not wait for. Until it runs, the
+     * reservation holds the call's estimate against the credit, so nothing is ever admitted past it meanwhile.
      */
-    private void settleAndPublish(Call call, Outcome outcome, int httpStatus, TokenUsage reported, RequestEstimate estimate,
-                                  long streamedCompletionTokens) {
+    private Billed publishBilled(Call call, Outcome outcome, int httpStatus, TokenUsage reported, RequestEstimate estimate,
+                                 long streamedCompletionTokens) {
         TokenUsage usage;
         UsageSource source;
         if (reported != null) {
@@ -464,15 +495,19 @@ public final class OpenAiProxyHandler {
             source = UsageSource.ESTIMATED;
         }
         long cost = call.price.costNanoUsd(usage);
+        publish(call, outcome, httpStatus, usage, cost, source);
+        return new Billed(cost, usage.totalTokens());
+    }
+
+    private void settle(Call call, Billed billed) {
         if (call.reservationOpen) {
             try {
-                quota.settle(call.reservationId, cost, usage.totalTokens());
+                quota.settle(call.reservationId, billed.costNanoUsd(), billed.tokens());
                 call.reservationOpen = false;
             } catch (RuntimeException e) {
                 LOG.warn("settling reservation of call {} failed: {}", call.eventId, e.toString());
             }
         }
-        publish(call, outcome, httpStatus, usage, cost, source);
     }
 
     private void reject(Context ctx, Call call, OpenAiError error, String reason) {
