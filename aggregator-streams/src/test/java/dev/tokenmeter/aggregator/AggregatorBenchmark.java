@@ -92,7 +92,12 @@ public final class AggregatorBenchmark {
         try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(Map.of(
                 ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all",
                 ProducerConfig.LINGER_MS_CONFIG, 20, ProducerConfig.BATCH_SIZE_CONFIG, 262_144,
-                ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4"), new StringSerializer(), new ByteArraySerializer())) {
+                ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4",
+                // One request in flight per connection: on a freshly created topic the first batch can fail with
+                // NOT_LEADER_OR_FOLLOWER while later ones are accepted, and the idempotent producer then retries
+                // the first one forever with OUT_OF_ORDER_SEQUENCE_NUMBER (the pre-load stalls seen before).
+                ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, 1),
+                new StringSerializer(), new ByteArraySerializer())) {
             for (int i = 0; i < n; i++) {
                 Instant at = base.plusMillis(i * 20L);
                 String user = "user-" + random.nextInt(1000);
