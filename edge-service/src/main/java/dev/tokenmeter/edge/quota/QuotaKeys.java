@@ -28,22 +28,36 @@ record QuotaKeys(String userId) {
     String keyRequests(String apiKeyId) { return tag() + ":rl:k:" + apiKeyId + ":req"; }
     String keyTokens(String apiKeyId) { return tag() + ":rl:k:" + apiKeyId + ":tok"; }
 
-    String newReservationId(YearMonth m, boolean local) {
-        return tag() + ":" + m + ":" + (local ? "l" : "r") + ":" + UUID.randomUUID();
+    /**
+     * A new reservation id {@code <tag>:<yyyy-MM>:<r|l>:<apiKeyId>:<uuid>}. The API key is in the id so that
+     * settle and release can declare the key's token-rate key (they get nothing but the id).
+     */
+    String newReservationId(YearMonth m, String apiKeyId, boolean local) {
+        return tag() + ":" + m + ":" + (local ? "l" : "r") + ":" + apiKeyId + ":" + UUID.randomUUID();
     }
 
-    /** A parsed reservation id. */
-    record ReservationId(String id, String userId, YearMonth month, boolean local) {}
+    /**
+     * A parsed reservation id; {@code apiKeyId} is null for ids issued before the key was part of the id
+     * ({@code <tag>:<yyyy-MM>:<r|l>:<uuid>}), which still settle and release (without the key's token true-up).
+     */
+    record ReservationId(String id, String userId, YearMonth month, boolean local, String apiKeyId) {}
 
     static ReservationId parse(String id) {
         if (id != null && id.startsWith("{u:")) {
             int close = id.indexOf("}:");
-            if (close > 3) {
-                String[] rest = id.substring(close + 2).split(":", -1);
-                if (rest.length == 3 && (rest[1].equals("r") || rest[1].equals("l"))) {
+            // after the tag: yyyy-MM ':' r|l ':' [apiKeyId ':'] uuid
+            if (close > 3 && id.length() >= close + 2 + 10 + 36 && id.charAt(close + 9) == ':' && id.charAt(close + 11) == ':') {
+                char flag = id.charAt(close + 10);
+                String rest = id.substring(close + 12);
+                int lastColon = rest.lastIndexOf(':');
+                String apiKeyId = lastColon < 0 ? null : rest.substring(0, lastColon);
+                String uuid = rest.substring(lastColon + 1);
+                if ((flag == 'r' || flag == 'l') && uuid.length() == 36) {
                     try {
-                        UUID.fromString(rest[2]);
-                        return new ReservationId(id, id.substring(3, close), YearMonth.parse(rest[0]), rest[1].equals("l"));
+                        UUID.fromString(uuid);
+                        if (apiKeyId != null) QuotaLimits.id("apiKeyId", apiKeyId);
+                        return new ReservationId(id, id.substring(3, close), YearMonth.parse(id.substring(close + 2, close + 9)),
+                                flag == 'l', apiKeyId);
                     } catch (RuntimeException ignored) {
                         // falls through to the error below
                     }
