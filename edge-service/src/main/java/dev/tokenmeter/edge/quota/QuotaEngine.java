@@ -27,6 +27,7 @@ import java.util.UUID;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -55,9 +56,15 @@ public final class QuotaEngine implements AutoCloseable {
     private final QuotaReconciler reconciler;
     private final Object[] rebuildLocks = new Object[LOCK_STRIPES];
     private final Timer latency;
-    private final java.util.concurrent.ConcurrentHashMap<String, Counter> decisionCounters = new java.util.concurrent.ConcurrentHashMap<>();
+    /** By mode × route × reason (no string building per decision). */
+    private final AtomicReferenceArray<Counter> decisionCounters = new AtomicReferenceArray<>(
+            DecisionMode.values().length * Route.values().length * (RejectReason.values().length + 1));
     private final Counter rebuilds;
     private final ScheduledExecutorService background;
+    private final long reservationTtlMs;
+    private final Counter[] settleCounters;
+    private final Counter[] releaseCounters;
+    private final long retentionMs;
 
     private QuotaEngine(Builder b) {
         this.redis = Objects.requireNonNull(b.redis, "redis connection");
@@ -67,6 +74,10 @@ public final class QuotaEngine implements AutoCloseable {
         this.clock = b.clock == null ? Clock.systemUTC() : b.clock;
         this.meters = b.meters == null ? new SimpleMeterRegistry() : b.meters;
         this.scripts = new QuotaScripts(redis);
+        this.reservationTtlMs = config.reservationTtl().toMillis();
+        this.settleCounters = statusCounters("tokenmeter.quota.settles");
+        this.releaseCounters = statusCounters("tokenmeter.quota.releases");
+        this.retentionMs = config.reservationRetention().toMillis();
         this.breaker = new CircuitBreaker(config.breakerFailureThreshold(), config.breakerOpenDuration(), System::nanoTime);
         this.local = new LocalLimiter(config.failOpenSharePercent(), config.reservationTtl().toMillis());
         this.reconciler = new QuotaReconciler(scripts, baseline, meters);
@@ -128,11 +139,25 @@ public final class QuotaEngine implements AutoCloseable {
         return d;
     }
 
+    private Counter[] statusCounters(String name) {
+        SettleResult.Status[] all = SettleResult.Status.values();
+        Counter[] out = new Counter[all.length];
+        for (SettleResult.Status st : all) out[st.ordinal()] = meters.counter(name, "status", st.name());
+        return out;
+    }
+
     private Counter decisionCounter(Decision d) {
-        String reason = d.rejectReason() == null ? "none" : d.rejectReason().name();
-        return decisionCounters.computeIfAbsent(d.mode().name() + '/' + d.route().name() + '/' + reason,
-                k -> Counter.builder("tokenmeter.quota.decisions").description("quota decisions by mode, route and reason")
-                        .tag("mode", d.mode().name()).tag("route", d.route().name()).tag("reason", reason).register(meters));
+        int reasons = RejectReason.values().length + 1;
+        int i = (d.mode().ordinal() * Route.values().length + d.route().ordinal()) * reasons
+                + (d.rejectReason() == null ? 0 : d.rejectReason().ordinal() + 1);
+        Counter c = decisionCounters.get(i);
+        if (c == null) {
+            String reason = d.rejectReason() == null ? "none" : d.rejectReason().name();
+            c = Counter.builder("tokenmeter.quota.decisions").description("quota decisions by mode, route and reason")
+                    .tag("mode", d.mode().name()).tag("route", d.route().name()).tag("reason", reason).register(meters);
+            decisionCounters.set(i, c); // a race registers the same meter twice: the registry returns the same counter
+        }
+        return c;
     }
 
     private Decision decide(ReserveRequest r) {
@@ -195,12 +220,10 @@ public final class QuotaEngine implements AutoCloseable {
         String[] k = {keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(), keys.settled(month),
                 keys.personal(month), keys.thresholds(month), keys.userRequests(), keys.userTokens(),
                 keys.keyRequests(r.apiKeyId()), keys.keyTokens(r.apiKeyId())};
-        String[] args = {Long.toString(now.toEpochMilli()), id, Long.toString(r.estimatedCostNanoUsd()),
-                Long.toString(r.estimatedTokens()), a.status(), Long.toString(a.monthlyCreditNanoUsd()),
-                Integer.toString(a.requestsPerMinute()), Long.toString(a.tokensPerMinute()), Long.toString(keyRpm),
-                Long.toString(keyTpm), a.hasPersonalKey() ? "1" : "0", Long.toString(config.reservationTtl().toMillis()),
-                Long.toString(config.reservationRetention().toMillis()), Integer.toString(config.sweepBatch()),
-                Long.toString(monthTtlMs(month, now)), Integer.toString(a.softLimitPercent())};
+        Object[] args = {now.toEpochMilli(), id, r.estimatedCostNanoUsd(), r.estimatedTokens(), a.status(),
+                a.monthlyCreditNanoUsd(), a.requestsPerMinute(), a.tokensPerMinute(), keyRpm, keyTpm,
+                a.hasPersonalKey() ? 1 : 0, reservationTtlMs, retentionMs, config.sweepBatch(), monthTtlMs(month, now),
+                a.softLimitPercent()};
         for (int attempt = 0; attempt < 3; attempt++) {
             List<Object> out = scripts.call(Script.RESERVE, k, args);
             if ("REBUILD".equals(out.get(0))) {
@@ -299,11 +322,10 @@ public final class QuotaEngine implements AutoCloseable {
                         new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(),
                                 keys.settled(rid.month()), keys.personal(rid.month()), keys.thresholds(rid.month()),
                                 keys.userTokens(), keyTokensKey(keys, rid)},
-                        Long.toString(now.toEpochMilli()), reservationId, Long.toString(actualCostNanoUsd),
-                        Long.toString(actualTokens), Long.toString(config.reservationRetention().toMillis()),
-                        Long.toString(a == null ? -1 : a.monthlyCreditNanoUsd()), Long.toString(monthTtlMs(rid.month(), now)),
-                        Long.toString(a == null ? 0 : a.tokensPerMinute()), Long.toString(a == null || rid.apiKeyId() == null ? 0 : keyTokensPerMinute(a)),
-                        Integer.toString(a == null ? 0 : a.softLimitPercent()));
+                        now.toEpochMilli(), reservationId, actualCostNanoUsd, actualTokens, retentionMs,
+                        a == null ? -1 : a.monthlyCreditNanoUsd(), monthTtlMs(rid.month(), now),
+                        a == null ? 0 : a.tokensPerMinute(), a == null || rid.apiKeyId() == null ? 0 : keyTokensPerMinute(a),
+                        a == null ? 0 : a.softLimitPercent());
                 String route = (String) out.get(1);
                 List<Integer> thr = new ArrayList<>();
                 for (int i = 4; i < out.size(); i++) thr.add(((Long) out.get(i)).intValue());
@@ -312,7 +334,7 @@ public final class QuotaEngine implements AutoCloseable {
                         a == null ? SoftLimitStatus.UNKNOWN : SoftLimitStatus.of(a.softLimitPercent(), (Long) out.get(3)));
             });
         }
-        meters.counter("tokenmeter.quota.settles", "status", result.status().name()).increment();
+        settleCounters[result.status().ordinal()].increment();
         return result;
     }
 
@@ -334,13 +356,12 @@ public final class QuotaEngine implements AutoCloseable {
                 List<Object> out = scripts.call(Script.RELEASE,
                         new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(),
                                 keys.userTokens(), keyTokensKey(keys, rid)},
-                        Long.toString(now.toEpochMilli()), reservationId, Long.toString(config.reservationRetention().toMillis()),
-                        Long.toString(a == null ? 0 : a.tokensPerMinute()),
-                        Long.toString(a == null || rid.apiKeyId() == null ? 0 : keyTokensPerMinute(a)));
+                        now.toEpochMilli(), reservationId, retentionMs, a == null ? 0 : a.tokensPerMinute(),
+                        a == null || rid.apiKeyId() == null ? 0 : keyTokensPerMinute(a));
                 return SettleResult.of(reservationId, SettleResult.Status.valueOf((String) out.get(0)));
             });
         }
-        meters.counter("tokenmeter.quota.releases", "status", result.status().name()).increment();
+        releaseCounters[result.status().ordinal()].increment();
     }
 
     private SettleResult guardedRedis(String id, java.util.function.Supplier<SettleResult> call) {

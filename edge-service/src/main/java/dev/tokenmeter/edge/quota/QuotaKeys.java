@@ -9,10 +9,10 @@ import java.util.UUID;
  * id is {@code {u:<userId>}:<yyyy-MM>:<r|l>:<uuid>}: the tag and the month let settle/release find the
  * keys from the id alone; {@code r} = decided in Redis, {@code l} = decided by the local fail-open limiter.
  */
-record QuotaKeys(String userId) {
+record QuotaKeys(String userId, String tag) {
 
-    String tag() {
-        return "{u:" + userId + "}";
+    QuotaKeys(String userId) {
+        this(userId, "{u:" + userId + "}");
     }
 
     String reservations() { return tag() + ":res"; }
@@ -56,8 +56,7 @@ record QuotaKeys(String userId) {
                     try {
                         UUID.fromString(uuid);
                         if (apiKeyId != null) QuotaLimits.id("apiKeyId", apiKeyId);
-                        return new ReservationId(id, id.substring(3, close), YearMonth.parse(id.substring(close + 2, close + 9)),
-                                flag == 'l', apiKeyId);
+                        return new ReservationId(id, id.substring(3, close), month(id, close + 2), flag == 'l', apiKeyId);
                     } catch (RuntimeException ignored) {
                         // falls through to the error below
                     }
@@ -66,5 +65,14 @@ record QuotaKeys(String userId) {
         }
         throw new IllegalArgumentException("reservationId is not one issued by QuotaEngine.reserve: '"
                 + (id == null ? "null" : id.substring(0, Math.min(id.length(), 120))) + "'");
+    }
+
+    /** {@code yyyy-MM} at {@code from} (YearMonth.parse goes through a DateTimeFormatter: slow on every settle). */
+    private static YearMonth month(String id, int from) {
+        if (id.charAt(from + 4) != '-') throw new IllegalArgumentException("no month");
+        for (int i : new int[]{0, 1, 2, 3, 5, 6}) {
+            if (!Character.isDigit(id.charAt(from + i))) throw new IllegalArgumentException("no month");
+        }
+        return YearMonth.of(Integer.parseInt(id, from, from + 4, 10), Integer.parseInt(id, from + 5, from + 7, 10));
     }
 }

@@ -30,11 +30,14 @@ import org.HdrHistogram.Histogram;
  *
  * <p>Run: {@code bin/benchmark edge-service dev.tokenmeter.edge.quota.QuotaBenchmark [secondsPerPhase]}
  * (default 5 s per phase; system properties {@code quota.bench.redis-server} and
- * {@code quota.bench.redis-benchmark} name the binaries, default from PATH).
+ * {@code quota.bench.redis-benchmark} name the binaries, default from PATH; {@code quota.bench.concurrency}
+ * the levels, default 1,8,32,64).
  */
 public final class QuotaBenchmark {
 
-    private static final int[] CONCURRENCY = {1, 8, 32, 64};
+    /** Concurrency levels; {@code -Dquota.bench.concurrency=1} measures one level (e.g. under a profiler). */
+    private static final int[] CONCURRENCY = java.util.Arrays.stream(System.getProperty("quota.bench.concurrency", "1,8,32,64")
+            .split(",")).mapToInt(v -> Integer.parseInt(v.trim())).toArray();
     private static final long MAX_OPS_PER_PHASE = 2_000_000;
 
     record Result(double opsPerSec, double p50Ms, double p99Ms, long ops) {}
@@ -138,9 +141,11 @@ public final class QuotaBenchmark {
                 "-c", Integer.toString(c), "-r", "1000000000", "--csv",
                 "EVALSHA", sha, "11", k.reservations(), k.deadlines(), k.purge(), k.reserved(), k.settled(m), k.personal(m),
                 k.thresholds(m), k.userRequests(), k.userTokens(), k.keyRequests("k-rb"), k.keyTokens("k-rb"),
-                Long.toString(now.toEpochMilli()), k.tag() + ":" + m + ":r:__rand_int__", "1000", "10", "ACTIVE",
+                // A reservation id of the engine's shape and length (tag, month, key, 36 random characters).
+                Long.toString(now.toEpochMilli()), k.tag() + ":" + m + ":r:k-rb:__rand_int__-__rand_int__-__rand_int__", "1000", "10", "ACTIVE",
                 Long.toString(a.monthlyCreditNanoUsd()), Integer.toString(a.requestsPerMinute()), Long.toString(a.tokensPerMinute()),
-                Integer.toString(a.requestsPerMinute()), Long.toString(a.tokensPerMinute()), "0", "600000", "86400000", "100", "3000000000"));
+                Integer.toString(a.requestsPerMinute()), Long.toString(a.tokensPerMinute()), "0", "600000", "86400000", "100", "3000000000",
+                Integer.toString(a.softLimitPercent())));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         if (!p.waitFor(300, TimeUnit.SECONDS) || p.exitValue() != 0) throw new IllegalStateException("redis-benchmark failed: " + out);
