@@ -10,23 +10,28 @@
 --   {'OK', route, reason, remainingCredit, reqLimit, reqRemaining, reqResetMs, tokLimit, tokRemaining,
 --    tokResetMs, retryMs, softState (0 below, 1 reached, 2 crossed now), thresholds...}
 local now = tonumber(ARGV[1])
-if redis.call('EXISTS', KEYS[5]) == 0 or redis.call('EXISTS', KEYS[4]) == 0 then
+-- One MGET each for the counters and the four arrival times: fewer commands is most of a script's cost.
+local counters = redis.call('MGET', KEYS[5], KEYS[4])
+if not counters[1] or not counters[2] then
   return { 'REBUILD' }
 end
-expire_stale(KEYS[1], KEYS[2], KEYS[3], KEYS[4], now, tonumber(ARGV[13]), tonumber(ARGV[14]))
+local settled, reserved = tonumber(counters[1]), tonumber(counters[2])
+if expire_stale(KEYS[1], KEYS[2], KEYS[3], KEYS[4], now, tonumber(ARGV[13]), tonumber(ARGV[14])) > 0 then
+  reserved = tonumber(redis.call('GET', KEYS[4]))
+end
 
 local id, est, est_tokens = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local credit = tonumber(ARGV[6])
-local settled = tonumber(redis.call('GET', KEYS[5]))
-local reserved = tonumber(redis.call('GET', KEYS[4]))
+local tats = redis.call('MGET', KEYS[8], KEYS[9], KEYS[10], KEYS[11])
 
 -- GCRA: capacity `limit` units per 60 s, refilled continuously; no fixed window, so no 2x burst
--- at a minute boundary. Returns ok, newTat, remaining, resetMs, retryMs.
-local function gcra(key, limit, cost)
+-- at a minute boundary. `stored`: the key's arrival time (false when absent). Returns ok, newTat,
+-- remaining, resetMs, retryMs.
+local function gcra(stored, limit, cost)
   local period = 60000
   local t = period / limit
   cost = charged(cost, limit)
-  local tat = tonumber(redis.call('GET', key) or now)
+  local tat = tonumber(stored or now)
   if tat < now then tat = now end
   local new_tat = tat + cost * t
   local allow_at = new_tat - period
@@ -60,10 +65,10 @@ if ARGV[5] ~= 'ACTIVE' then
   return result('REJECTED', 'ACCOUNT_DISABLED', settled + reserved, { u_rpm, 0, 0 }, { u_tpm, 0, 0 }, 0, {}, soft_reached(settled + reserved))
 end
 
-local ur_ok, ur_tat, ur_rem, ur_reset, ur_retry = gcra(KEYS[8], u_rpm, 1)
-local kr_ok, kr_tat, kr_rem, kr_reset, kr_retry = gcra(KEYS[10], k_rpm, 1)
-local ut_ok, ut_tat, ut_rem, ut_reset, ut_retry = gcra(KEYS[9], u_tpm, est_tokens)
-local kt_ok, kt_tat, kt_rem, kt_reset, kt_retry = gcra(KEYS[11], k_tpm, est_tokens)
+local ur_ok, ur_tat, ur_rem, ur_reset, ur_retry = gcra(tats[1], u_rpm, 1)
+local kr_ok, kr_tat, kr_rem, kr_reset, kr_retry = gcra(tats[3], k_rpm, 1)
+local ut_ok, ut_tat, ut_rem, ut_reset, ut_retry = gcra(tats[2], u_tpm, est_tokens)
+local kt_ok, kt_tat, kt_rem, kt_reset, kt_retry = gcra(tats[4], k_tpm, est_tokens)
 -- Headers show the tighter of the user's and the key's limit.
 local req = { u_rpm, ur_rem, ur_reset }
 if kr_rem < ur_rem then req = { k_rpm, kr_rem, kr_reset } end
