@@ -3,8 +3,10 @@
 -- arguments only). Amounts are integer nano-USD below 2^53 (checked in Java), so Lua's doubles
 -- hold them exactly; counters change with INCRBY/DECRBY, which Redis does in 64-bit integers.
 -- Reservation record (one hash field per reservation id):
---   state|route|estimateNanoUsd|estimateTokens|actualNanoUsd|actualTokens
+--   state|route|estimateNanoUsd|estimateTokens|actualNanoUsd|actualTokens|userTokenTat|keyTokenTat
 --   state: O open, S settled, R released, E expired (freed by expiry); route: S service credit, P personal key
+--   userTokenTat/keyTokenTat: the token limits' arrival times right after this call's estimate was
+--   charged ('-' when nothing was charged; absent in records written before they existed)
 
 local function fmt(n) return string.format('%.0f', n) end
 
@@ -12,12 +14,18 @@ local function decode(s)
   local t = {}
   for f in string.gmatch(s, '([^|]+)') do t[#t + 1] = f end
   return { state = t[1], route = t[2], est = tonumber(t[3]), est_tokens = tonumber(t[4]),
-           actual = tonumber(t[5]), actual_tokens = tonumber(t[6]) }
+           actual = tonumber(t[5]), actual_tokens = tonumber(t[6]), u_tat = tonumber(t[7] or '-'),
+           k_tat = tonumber(t[8] or '-') }
+end
+
+local function tat_field(v)
+  if v then return string.format('%.3f', v) end
+  return '-'
 end
 
 local function encode(r)
   return r.state .. '|' .. r.route .. '|' .. fmt(r.est) .. '|' .. fmt(r.est_tokens) .. '|' ..
-         fmt(r.actual) .. '|' .. fmt(r.actual_tokens)
+         fmt(r.actual) .. '|' .. fmt(r.actual_tokens) .. '|' .. tat_field(r.u_tat) .. '|' .. tat_field(r.k_tat)
 end
 
 -- Frees open reservations whose deadline has passed (at most `limit`) and purges closed records
@@ -48,10 +56,15 @@ local function expire_stale(res_key, dl_key, gc_key, reserved_key, now, retentio
 end
 
 -- Thresholds (percent of credit) newly reached by `committed`; each one is reported once per
--- month because SADD answers 1 only the first time. `exhausted` forces 100 (a call was refused credit).
-local function crossed(thr_key, committed, credit, exhausted, month_ttl_ms)
+-- month because SADD answers 1 only the first time. `exhausted` forces 100 (a call was refused credit,
+-- or sent to the user's own key). The soft limit (`soft` percent of the credit, 0 = none) is member 's'
+-- of the same set: reported once per month like the thresholds, and forced by `exhausted` as well.
+-- Returns the list of newly crossed thresholds and the soft-limit state: 0 below, 1 reached earlier,
+-- 2 crossed by this call.
+local function crossed(thr_key, committed, credit, exhausted, month_ttl_ms, soft)
   local out = {}
-  if credit <= 0 and not exhausted then return out end
+  local soft_state = 0
+  if credit <= 0 and not exhausted then return out, soft_state end
   for _, p in ipairs({ 50, 80, 100 }) do
     if committed * 100 >= credit * p or (exhausted and p == 100) then
       if redis.call('SADD', thr_key, p) == 1 then
@@ -60,5 +73,50 @@ local function crossed(thr_key, committed, credit, exhausted, month_ttl_ms)
       end
     end
   end
-  return out
+  if soft > 0 and (committed * 100 >= credit * soft or exhausted) then
+    soft_state = 1
+    if redis.call('SADD', thr_key, 's') == 1 then
+      soft_state = 2
+      redis.call('PEXPIRE', thr_key, month_ttl_ms)
+    end
+  end
+  return out, soft_state
+end
+
+-- GCRA arrival times (rate limits: `limit` units per 60 s, one unit every 60000 / limit ms). A key
+-- lives until its arrival time has passed (then the bucket is full and the key is not needed).
+local function set_tat(key, tat, now)
+  redis.call('SET', key, string.format('%.3f', tat), 'PX', math.ceil(tat - now) + 1000)
+end
+
+-- Units one call is charged: a call larger than the whole per-minute limit counts as the full
+-- bucket (it empties it, it is not impossible); the same cap at reserve and at settle.
+local function charged(units, limit)
+  if units > limit then return limit end
+  return units
+end
+
+-- Charges `units` more to a GCRA limit (settle of a call that used more tokens than its estimate).
+-- The tokens were used, so the charge is not checked against the limit: the next calls wait instead.
+local function gcra_charge(key, limit, units, now)
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  set_tat(key, tat + units * 60000 / limit, now)
+end
+
+-- Gives back `units` of a charge whose arrival time right after charging was `charge_end` (settle
+-- below the estimate, release). Time repays a GCRA's debt oldest first, so of that charge only the
+-- part after `now` is still owed, and only that part is given back: capacity that has refilled
+-- already is not granted a second time. Later calls' charges move earlier by what is given back,
+-- as if this call had been charged less from the start.
+local function gcra_refund(key, limit, units, charge_end, now)
+  if not charge_end or charge_end <= now or units <= 0 then return end
+  local give = math.min(units * 60000 / limit, charge_end - now)
+  local tat = tonumber(redis.call('GET', key) or now)
+  local new_tat = tat - give
+  if new_tat <= now then
+    redis.call('DEL', key)
+  else
+    set_tat(key, new_tat, now)
+  end
 end

@@ -1,6 +1,8 @@
--- release: frees an open reservation (the upstream call failed, nothing to bill). Idempotent.
--- KEYS: 1 res hash, 2 deadline zset, 3 gc zset, 4 reserved
--- ARGV: 1 nowMs, 2 id, 3 retentionMs
+-- release: frees an open reservation (the upstream call failed, nothing to bill) and gives its token
+-- estimate back to the token-rate limits (no tokens were used). The request itself stays counted by
+-- the request-rate limits (it was made). Idempotent.
+-- KEYS: 1 res hash, 2 deadline zset, 3 gc zset, 4 reserved, 5 user token TAT, 6 API key token TAT
+-- ARGV: 1 nowMs, 2 id, 3 retentionMs, 4 user tpm, 5 key tpm (0 = leave that limit alone)
 -- Returns {status}
 local now, id = tonumber(ARGV[1]), ARGV[2]
 local rec = redis.call('HGET', KEYS[1], id)
@@ -12,6 +14,12 @@ if r.state == 'O' then
   redis.call('ZREM', KEYS[2], id)
   if r.route == 'S' and redis.call('EXISTS', KEYS[4]) == 1 then
     redis.call('DECRBY', KEYS[4], fmt(r.est))
+  end
+end
+local limits, ends = { tonumber(ARGV[4]), tonumber(ARGV[5]) }, { r.u_tat, r.k_tat }
+for i = 1, 2 do
+  if limits[i] > 0 then
+    gcra_refund(KEYS[4 + i], limits[i], charged(r.est_tokens, limits[i]), ends[i], now)
   end
 end
 r.state = 'R'

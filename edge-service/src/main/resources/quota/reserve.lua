@@ -5,28 +5,33 @@
 --       8 user req TAT, 9 user token TAT, 10 key req TAT, 11 key token TAT
 -- ARGV: 1 nowMs, 2 reservation id, 3 estimateNanoUsd, 4 estimateTokens, 5 status, 6 creditNanoUsd,
 --       7 user rpm, 8 user tpm, 9 key rpm, 10 key tpm, 11 hasPersonalKey (0/1), 12 ttlMs,
---       13 retentionMs, 14 sweepLimit, 15 monthTtlMs
+--       13 retentionMs, 14 sweepLimit, 15 monthTtlMs, 16 softLimitPercent (0 = none)
 -- Returns {'REBUILD'} when the month's counters are missing, else
 --   {'OK', route, reason, remainingCredit, reqLimit, reqRemaining, reqResetMs, tokLimit, tokRemaining,
---    tokResetMs, retryMs, thresholds...}
+--    tokResetMs, retryMs, softState (0 below, 1 reached, 2 crossed now), thresholds...}
 local now = tonumber(ARGV[1])
-if redis.call('EXISTS', KEYS[5]) == 0 or redis.call('EXISTS', KEYS[4]) == 0 then
+-- One MGET each for the counters and the four arrival times: fewer commands is most of a script's cost.
+local counters = redis.call('MGET', KEYS[5], KEYS[4])
+if not counters[1] or not counters[2] then
   return { 'REBUILD' }
 end
-expire_stale(KEYS[1], KEYS[2], KEYS[3], KEYS[4], now, tonumber(ARGV[13]), tonumber(ARGV[14]))
+local settled, reserved = tonumber(counters[1]), tonumber(counters[2])
+if expire_stale(KEYS[1], KEYS[2], KEYS[3], KEYS[4], now, tonumber(ARGV[13]), tonumber(ARGV[14])) > 0 then
+  reserved = tonumber(redis.call('GET', KEYS[4]))
+end
 
 local id, est, est_tokens = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local credit = tonumber(ARGV[6])
-local settled = tonumber(redis.call('GET', KEYS[5]))
-local reserved = tonumber(redis.call('GET', KEYS[4]))
+local tats = redis.call('MGET', KEYS[8], KEYS[9], KEYS[10], KEYS[11])
 
 -- GCRA: capacity `limit` units per 60 s, refilled continuously; no fixed window, so no 2x burst
--- at a minute boundary. Returns ok, newTat, remaining, resetMs, retryMs.
-local function gcra(key, limit, cost)
+-- at a minute boundary. `stored`: the key's arrival time (false when absent). Returns ok, newTat,
+-- remaining, resetMs, retryMs.
+local function gcra(stored, limit, cost)
   local period = 60000
   local t = period / limit
-  if cost > limit then cost = limit end
-  local tat = tonumber(redis.call('GET', key) or now)
+  cost = charged(cost, limit)
+  local tat = tonumber(stored or now)
   if tat < now then tat = now end
   local new_tat = tat + cost * t
   local allow_at = new_tat - period
@@ -40,23 +45,30 @@ local function gcra(key, limit, cost)
   return true, new_tat, rem, math.ceil(new_tat - now), 0
 end
 
-local function result(route, reason, committed, req, tok, retry, thr)
+local soft = tonumber(ARGV[16])
+-- Rejections before the credit check report whether the soft limit is reached; they cross nothing.
+local function soft_reached(committed)
+  if soft > 0 and credit > 0 and committed * 100 >= credit * soft then return 1 end
+  return 0
+end
+
+local function result(route, reason, committed, req, tok, retry, thr, soft_state)
   local remaining = credit - committed
   if remaining < 0 then remaining = 0 end
-  local out = { 'OK', route, reason, remaining, req[1], req[2], req[3], tok[1], tok[2], tok[3], retry }
+  local out = { 'OK', route, reason, remaining, req[1], req[2], req[3], tok[1], tok[2], tok[3], retry, soft_state }
   for _, p in ipairs(thr) do out[#out + 1] = p end
   return out
 end
 
 local u_rpm, u_tpm, k_rpm, k_tpm = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 if ARGV[5] ~= 'ACTIVE' then
-  return result('REJECTED', 'ACCOUNT_DISABLED', settled + reserved, { u_rpm, 0, 0 }, { u_tpm, 0, 0 }, 0, {})
+  return result('REJECTED', 'ACCOUNT_DISABLED', settled + reserved, { u_rpm, 0, 0 }, { u_tpm, 0, 0 }, 0, {}, soft_reached(settled + reserved))
 end
 
-local ur_ok, ur_tat, ur_rem, ur_reset, ur_retry = gcra(KEYS[8], u_rpm, 1)
-local kr_ok, kr_tat, kr_rem, kr_reset, kr_retry = gcra(KEYS[10], k_rpm, 1)
-local ut_ok, ut_tat, ut_rem, ut_reset, ut_retry = gcra(KEYS[9], u_tpm, est_tokens)
-local kt_ok, kt_tat, kt_rem, kt_reset, kt_retry = gcra(KEYS[11], k_tpm, est_tokens)
+local ur_ok, ur_tat, ur_rem, ur_reset, ur_retry = gcra(tats[1], u_rpm, 1)
+local kr_ok, kr_tat, kr_rem, kr_reset, kr_retry = gcra(tats[3], k_rpm, 1)
+local ut_ok, ut_tat, ut_rem, ut_reset, ut_retry = gcra(tats[2], u_tpm, est_tokens)
+local kt_ok, kt_tat, kt_rem, kt_reset, kt_retry = gcra(tats[4], k_tpm, est_tokens)
 -- Headers show the tighter of the user's and the key's limit.
 local req = { u_rpm, ur_rem, ur_reset }
 if kr_rem < ur_rem then req = { k_rpm, kr_rem, kr_reset } end
@@ -64,10 +76,10 @@ local tok = { u_tpm, ut_rem, ut_reset }
 if kt_rem < ut_rem then tok = { k_tpm, kt_rem, kt_reset } end
 
 if not (ur_ok and kr_ok) then
-  return result('REJECTED', 'RATE_LIMITED_REQUESTS', settled + reserved, req, tok, math.max(ur_retry, kr_retry), {})
+  return result('REJECTED', 'RATE_LIMITED_REQUESTS', settled + reserved, req, tok, math.max(ur_retry, kr_retry), {}, soft_reached(settled + reserved))
 end
 if not (ut_ok and kt_ok) then
-  return result('REJECTED', 'RATE_LIMITED_TOKENS', settled + reserved, req, tok, math.max(ut_retry, kt_retry), {})
+  return result('REJECTED', 'RATE_LIMITED_TOKENS', settled + reserved, req, tok, math.max(ut_retry, kt_retry), {}, soft_reached(settled + reserved))
 end
 
 local route
@@ -80,24 +92,25 @@ else
 end
 local month_ttl = tonumber(ARGV[15])
 if not route then
-  local thr = crossed(KEYS[7], settled + reserved, credit, true, month_ttl)
-  return result('REJECTED', 'CREDIT_EXHAUSTED', settled + reserved, req, tok, 0, thr)
+  local thr, soft_state = crossed(KEYS[7], settled + reserved, credit, true, month_ttl, soft)
+  return result('REJECTED', 'CREDIT_EXHAUSTED', settled + reserved, req, tok, 0, thr, soft_state)
 end
 
 -- Admitted: charge the rate limits and write the reservation.
-local function set_tat(key, tat)
-  redis.call('SET', key, string.format('%.3f', tat), 'PX', math.ceil(tat - now) + 1000)
-end
-set_tat(KEYS[8], ur_tat)
-set_tat(KEYS[10], kr_tat)
+set_tat(KEYS[8], ur_tat, now)
+set_tat(KEYS[10], kr_tat, now)
+-- The record keeps where each token charge ended, so settle and release can give back exactly what is still owed.
+local charged_u, charged_k = nil, nil
 if est_tokens > 0 then
-  set_tat(KEYS[9], ut_tat)
-  set_tat(KEYS[11], kt_tat)
+  set_tat(KEYS[9], ut_tat, now)
+  set_tat(KEYS[11], kt_tat, now)
+  charged_u, charged_k = ut_tat, kt_tat
 end
-redis.call('HSET', KEYS[1], id, encode({ state = 'O', route = route, est = est, est_tokens = est_tokens, actual = 0, actual_tokens = 0 }))
+redis.call('HSET', KEYS[1], id, encode({ state = 'O', route = route, est = est, est_tokens = est_tokens, actual = 0,
+                                         actual_tokens = 0, u_tat = charged_u, k_tat = charged_k }))
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[12]), id)
 if route == 'S' then
   reserved = redis.call('INCRBY', KEYS[4], ARGV[3])
 end
-local thr = crossed(KEYS[7], settled + reserved, credit, exhausted, month_ttl)
-return result(route == 'S' and 'SERVICE_CREDIT' or 'PERSONAL_KEY', '', settled + reserved, req, tok, 0, thr)
+local thr, soft_state = crossed(KEYS[7], settled + reserved, credit, exhausted, month_ttl, soft)
+return result(route == 'S' and 'SERVICE_CREDIT' or 'PERSONAL_KEY', '', settled + reserved, req, tok, 0, thr, soft_state)

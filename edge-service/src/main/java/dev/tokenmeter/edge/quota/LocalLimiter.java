@@ -15,7 +15,9 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 final class LocalLimiter {
 
-    private record Open(String userId, Route route, long estimateNanoUsd, long deadlineMs) {}
+    /** An open local reservation; {@code tokenChargeEndMs} is the token limiter's arrival time right after its charge. */
+    private record Open(String userId, Route route, long estimateNanoUsd, long deadlineMs, long chargedTokens,
+                        double msPerToken, double tokenChargeEndMs) {}
 
     private static final class UserState {
         YearMonth month;
@@ -43,7 +45,7 @@ final class LocalLimiter {
         if ((calls.incrementAndGet() & 1023) == 0) {
             // Reservations of crashed callers: freed after the same TTL as in Redis, so the map stays bounded.
             for (var e : open.entrySet()) {
-                if (e.getValue().deadlineMs() < nowMs) close(e.getKey(), -1);
+                if (e.getValue().deadlineMs() < nowMs) close(e.getKey(), -1, -1, nowMs);
             }
         }
         UserState s = users.computeIfAbsent(a.userId(), k -> new UserState());
@@ -57,7 +59,8 @@ final class LocalLimiter {
             double reqTat = Math.max(s.reqTatMs, nowMs);
             double tokTat = Math.max(s.tokTatMs, nowMs);
             double newReq = reqTat + reqT;
-            double newTok = tokTat + Math.min(r.estimatedTokens(), tpm) * tokT;
+            long chargedTokens = Math.min(r.estimatedTokens(), tpm);
+            double newTok = tokTat + chargedTokens * tokT;
             RateLimitStatus req = status(rpm, reqT, newReq, nowMs);
             RateLimitStatus tok = status(tpm, tokT, newTok, nowMs);
             if (newReq - 60000 > nowMs) {
@@ -77,26 +80,40 @@ final class LocalLimiter {
             }
             s.reqTatMs = newReq;
             s.tokTatMs = newTok;
-            String id = keys.newReservationId(month, true);
-            open.put(id, new Open(a.userId(), route, route == Route.SERVICE_CREDIT ? r.estimatedCostNanoUsd() : 0, nowMs + ttlMs));
+            String id = keys.newReservationId(month, r.apiKeyId(), true);
+            open.put(id, new Open(a.userId(), route, route == Route.SERVICE_CREDIT ? r.estimatedCostNanoUsd() : 0, nowMs + ttlMs,
+                    chargedTokens, tokT, newTok));
             return new Decision(route, null, id, req, tok, a.monthlyCreditNanoUsd(),
-                    Math.max(0, credit - s.spentNanoUsd), List.of(), DecisionMode.FAIL_OPEN, null);
+                    Math.max(0, credit - s.spentNanoUsd), List.of(), SoftLimitStatus.UNKNOWN, DecisionMode.FAIL_OPEN, null);
         }
     }
 
-    /** Replaces the estimate with the actual (settle) or frees it (actual = -1, release). */
-    SettleResult close(String id, long actualNanoUsd) {
+    /**
+     * Replaces the estimate with the actual cost and tokens (settle) or frees it (actual = -1, release), with
+     * the same token true-up as settle.lua/release.lua: the excess is charged, the unused part given back as
+     * far as it is still owed.
+     */
+    SettleResult close(String id, long actualNanoUsd, long actualTokens, long nowMs) {
         Open o = open.remove(id);
         if (o == null) {
-            return new SettleResult(id, SettleResult.Status.UNKNOWN_RESERVATION, null, -1, List.of());
+            return SettleResult.of(id, SettleResult.Status.UNKNOWN_RESERVATION);
         }
         UserState s = users.get(o.userId());
-        if (s != null && o.route() == Route.SERVICE_CREDIT) {
+        if (s != null) {
             synchronized (s) {
-                s.spentNanoUsd += (actualNanoUsd < 0 ? 0 : actualNanoUsd) - o.estimateNanoUsd();
+                if (o.route() == Route.SERVICE_CREDIT) {
+                    s.spentNanoUsd += (actualNanoUsd < 0 ? 0 : actualNanoUsd) - o.estimateNanoUsd();
+                }
+                long tpm = Math.round(60000.0 / o.msPerToken());
+                long diff = Math.min(Math.max(actualTokens, 0), tpm) - o.chargedTokens();
+                if (diff > 0) {
+                    s.tokTatMs = Math.max(s.tokTatMs, nowMs) + diff * o.msPerToken();
+                } else if (diff < 0 && o.tokenChargeEndMs() > nowMs) {
+                    s.tokTatMs -= Math.min(-diff * o.msPerToken(), o.tokenChargeEndMs() - nowMs);
+                }
             }
         }
-        return new SettleResult(id, SettleResult.Status.LOCAL, o.route(), -1, List.of());
+        return new SettleResult(id, SettleResult.Status.LOCAL, o.route(), -1, List.of(), SoftLimitStatus.UNKNOWN);
     }
 
     int openReservations() {
@@ -111,6 +128,6 @@ final class LocalLimiter {
     private static Decision reject(RejectReason reason, RateLimitStatus req, RateLimitStatus tok, long accountCredit,
                                    long localCredit, UserState s, long retryMs) {
         return new Decision(Route.REJECTED, reason, null, req, tok, accountCredit, Math.max(0, localCredit - s.spentNanoUsd), List.of(),
-                DecisionMode.FAIL_OPEN, reason == RejectReason.CREDIT_EXHAUSTED ? null : Duration.ofMillis(retryMs));
+                SoftLimitStatus.UNKNOWN, DecisionMode.FAIL_OPEN, reason == RejectReason.CREDIT_EXHAUSTED ? null : Duration.ofMillis(retryMs));
     }
 }

@@ -27,6 +27,7 @@ import java.util.UUID;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -55,9 +56,15 @@ public final class QuotaEngine implements AutoCloseable {
     private final QuotaReconciler reconciler;
     private final Object[] rebuildLocks = new Object[LOCK_STRIPES];
     private final Timer latency;
-    private final java.util.concurrent.ConcurrentHashMap<String, Counter> decisionCounters = new java.util.concurrent.ConcurrentHashMap<>();
+    /** By mode × route × reason (no string building per decision). */
+    private final AtomicReferenceArray<Counter> decisionCounters = new AtomicReferenceArray<>(
+            DecisionMode.values().length * Route.values().length * (RejectReason.values().length + 1));
     private final Counter rebuilds;
     private final ScheduledExecutorService background;
+    private final long reservationTtlMs;
+    private final Counter[] settleCounters;
+    private final Counter[] releaseCounters;
+    private final long retentionMs;
 
     private QuotaEngine(Builder b) {
         this.redis = Objects.requireNonNull(b.redis, "redis connection");
@@ -67,6 +74,10 @@ public final class QuotaEngine implements AutoCloseable {
         this.clock = b.clock == null ? Clock.systemUTC() : b.clock;
         this.meters = b.meters == null ? new SimpleMeterRegistry() : b.meters;
         this.scripts = new QuotaScripts(redis);
+        this.reservationTtlMs = config.reservationTtl().toMillis();
+        this.settleCounters = statusCounters("tokenmeter.quota.settles");
+        this.releaseCounters = statusCounters("tokenmeter.quota.releases");
+        this.retentionMs = config.reservationRetention().toMillis();
         this.breaker = new CircuitBreaker(config.breakerFailureThreshold(), config.breakerOpenDuration(), System::nanoTime);
         this.local = new LocalLimiter(config.failOpenSharePercent(), config.reservationTtl().toMillis());
         this.reconciler = new QuotaReconciler(scripts, baseline, meters);
@@ -128,11 +139,25 @@ public final class QuotaEngine implements AutoCloseable {
         return d;
     }
 
+    private Counter[] statusCounters(String name) {
+        SettleResult.Status[] all = SettleResult.Status.values();
+        Counter[] out = new Counter[all.length];
+        for (SettleResult.Status st : all) out[st.ordinal()] = meters.counter(name, "status", st.name());
+        return out;
+    }
+
     private Counter decisionCounter(Decision d) {
-        String reason = d.rejectReason() == null ? "none" : d.rejectReason().name();
-        return decisionCounters.computeIfAbsent(d.mode().name() + '/' + d.route().name() + '/' + reason,
-                k -> Counter.builder("tokenmeter.quota.decisions").description("quota decisions by mode, route and reason")
-                        .tag("mode", d.mode().name()).tag("route", d.route().name()).tag("reason", reason).register(meters));
+        int reasons = RejectReason.values().length + 1;
+        int i = (d.mode().ordinal() * Route.values().length + d.route().ordinal()) * reasons
+                + (d.rejectReason() == null ? 0 : d.rejectReason().ordinal() + 1);
+        Counter c = decisionCounters.get(i);
+        if (c == null) {
+            String reason = d.rejectReason() == null ? "none" : d.rejectReason().name();
+            c = Counter.builder("tokenmeter.quota.decisions").description("quota decisions by mode, route and reason")
+                    .tag("mode", d.mode().name()).tag("route", d.route().name()).tag("reason", reason).register(meters);
+            decisionCounters.set(i, c); // a race registers the same meter twice: the registry returns the same counter
+        }
+        return c;
     }
 
     private Decision decide(ReserveRequest r) {
@@ -141,7 +166,7 @@ public final class QuotaEngine implements AutoCloseable {
             Optional<Account> found = accounts.find(r.userId());
             if (found.isEmpty()) {
                 return new Decision(Route.REJECTED, RejectReason.UNKNOWN_USER, null, new RateLimitStatus(0, 0, Duration.ZERO),
-                        new RateLimitStatus(0, 0, Duration.ZERO), 0, 0, List.of(), DecisionMode.REDIS, null);
+                        new RateLimitStatus(0, 0, Duration.ZERO), 0, 0, List.of(), SoftLimitStatus.UNKNOWN, DecisionMode.REDIS, null);
             }
             account = found.get();
         } catch (RuntimeException e) {
@@ -184,22 +209,21 @@ public final class QuotaEngine implements AutoCloseable {
         RateLimitStatus req = new RateLimitStatus(a == null ? 0 : a.requestsPerMinute(), 0, retry);
         RateLimitStatus tok = new RateLimitStatus(a == null ? 0 : a.tokensPerMinute(), 0, retry);
         long credit = a == null ? 0 : a.monthlyCreditNanoUsd();
-        return new Decision(Route.REJECTED, RejectReason.QUOTA_UNAVAILABLE, null, req, tok, credit, 0, List.of(), mode, retry);
+        return new Decision(Route.REJECTED, RejectReason.QUOTA_UNAVAILABLE, null, req, tok, credit, 0, List.of(),
+                SoftLimitStatus.UNKNOWN, mode, retry);
     }
 
     private Decision reserveInRedis(Account a, ReserveRequest r, QuotaKeys keys, YearMonth month, Instant now) {
-        String id = keys.newReservationId(month, false);
+        String id = keys.newReservationId(month, r.apiKeyId(), false);
         long keyRpm = Math.max(1, (long) a.requestsPerMinute() * config.apiKeyLimitPercent() / 100);
-        long keyTpm = Math.max(1, a.tokensPerMinute() * config.apiKeyLimitPercent() / 100);
+        long keyTpm = keyTokensPerMinute(a);
         String[] k = {keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(), keys.settled(month),
                 keys.personal(month), keys.thresholds(month), keys.userRequests(), keys.userTokens(),
                 keys.keyRequests(r.apiKeyId()), keys.keyTokens(r.apiKeyId())};
-        String[] args = {Long.toString(now.toEpochMilli()), id, Long.toString(r.estimatedCostNanoUsd()),
-                Long.toString(r.estimatedTokens()), a.status(), Long.toString(a.monthlyCreditNanoUsd()),
-                Integer.toString(a.requestsPerMinute()), Long.toString(a.tokensPerMinute()), Long.toString(keyRpm),
-                Long.toString(keyTpm), a.hasPersonalKey() ? "1" : "0", Long.toString(config.reservationTtl().toMillis()),
-                Long.toString(config.reservationRetention().toMillis()), Integer.toString(config.sweepBatch()),
-                Long.toString(monthTtlMs(month, now))};
+        Object[] args = {now.toEpochMilli(), id, r.estimatedCostNanoUsd(), r.estimatedTokens(), a.status(),
+                a.monthlyCreditNanoUsd(), a.requestsPerMinute(), a.tokensPerMinute(), keyRpm, keyTpm,
+                a.hasPersonalKey() ? 1 : 0, reservationTtlMs, retentionMs, config.sweepBatch(), monthTtlMs(month, now),
+                a.softLimitPercent()};
         for (int attempt = 0; attempt < 3; attempt++) {
             List<Object> out = scripts.call(Script.RESERVE, k, args);
             if ("REBUILD".equals(out.get(0))) {
@@ -209,14 +233,15 @@ public final class QuotaEngine implements AutoCloseable {
             Route route = Route.valueOf((String) out.get(1));
             String reason = (String) out.get(2);
             List<Integer> thresholds = new ArrayList<>();
-            for (int i = 11; i < out.size(); i++) thresholds.add(((Long) out.get(i)).intValue());
+            for (int i = 12; i < out.size(); i++) thresholds.add(((Long) out.get(i)).intValue());
             long retryMs = (Long) out.get(10);
             RejectReason rr = reason.isEmpty() ? null : RejectReason.valueOf(reason);
             boolean rateLimited = rr == RejectReason.RATE_LIMITED_REQUESTS || rr == RejectReason.RATE_LIMITED_TOKENS;
             return new Decision(route, rr, route == Route.REJECTED ? null : id,
                     new RateLimitStatus((Long) out.get(4), (Long) out.get(5), Duration.ofMillis((Long) out.get(6))),
                     new RateLimitStatus((Long) out.get(7), (Long) out.get(8), Duration.ofMillis((Long) out.get(9))),
-                    a.monthlyCreditNanoUsd(), (Long) out.get(3), List.copyOf(thresholds), DecisionMode.REDIS,
+                    a.monthlyCreditNanoUsd(), (Long) out.get(3), List.copyOf(thresholds),
+                    SoftLimitStatus.of(a.softLimitPercent(), (Long) out.get(11)), DecisionMode.REDIS,
                     rateLimited ? Duration.ofMillis(retryMs) : null);
         }
         throw new RebuildUnavailable("month counters of a user still missing after 3 rebuilds", null);
@@ -275,7 +300,9 @@ public final class QuotaEngine implements AutoCloseable {
     // ------------------------------------------------------------------ settle / release
 
     /**
-     * Replaces a reservation's estimate with the actual cost. Idempotent: a repeat answers
+     * Replaces a reservation's estimate with the actual cost, and trues up the token-rate limits (user and
+     * API key) with the actual tokens: tokens above the estimate are charged (the next calls wait), unused
+     * estimated tokens are given back as far as they are still owed. Idempotent: a repeat answers
      * ALREADY_SETTLED and changes nothing. Never throws for Redis trouble (answers UNAVAILABLE; the
      * reservation then expires and the reconciler catches up from Postgres).
      */
@@ -285,52 +312,56 @@ public final class QuotaEngine implements AutoCloseable {
         QuotaKeys.ReservationId rid = QuotaKeys.parse(reservationId);
         SettleResult result;
         if (rid.local()) {
-            result = local.close(reservationId, actualCostNanoUsd);
+            result = local.close(reservationId, actualCostNanoUsd, actualTokens, clock.millis());
         } else {
-            long credit = -1;
-            try {
-                credit = accounts.find(rid.userId()).map(Account::monthlyCreditNanoUsd).orElse(-1L);
-            } catch (RuntimeException e) {
-                log.warn("account lookup failed during settle (thresholds skipped): {}", e.toString());
-            }
+            Account a = accountForClose(rid, "settle (thresholds and token true-up skipped)");
             QuotaKeys keys = new QuotaKeys(rid.userId());
             Instant now = clock.instant();
-            final long c = credit;
             result = guardedRedis(reservationId, () -> {
                 List<Object> out = scripts.call(Script.SETTLE,
                         new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(),
-                                keys.settled(rid.month()), keys.personal(rid.month()), keys.thresholds(rid.month())},
-                        Long.toString(now.toEpochMilli()), reservationId, Long.toString(actualCostNanoUsd),
-                        Long.toString(actualTokens), Long.toString(config.reservationRetention().toMillis()),
-                        Long.toString(c), Long.toString(monthTtlMs(rid.month(), now)));
+                                keys.settled(rid.month()), keys.personal(rid.month()), keys.thresholds(rid.month()),
+                                keys.userTokens(), keyTokensKey(keys, rid)},
+                        now.toEpochMilli(), reservationId, actualCostNanoUsd, actualTokens, retentionMs,
+                        a == null ? -1 : a.monthlyCreditNanoUsd(), monthTtlMs(rid.month(), now),
+                        a == null ? 0 : a.tokensPerMinute(), a == null || rid.apiKeyId() == null ? 0 : keyTokensPerMinute(a),
+                        a == null ? 0 : a.softLimitPercent());
                 String route = (String) out.get(1);
                 List<Integer> thr = new ArrayList<>();
-                for (int i = 3; i < out.size(); i++) thr.add(((Long) out.get(i)).intValue());
+                for (int i = 4; i < out.size(); i++) thr.add(((Long) out.get(i)).intValue());
                 return new SettleResult(reservationId, SettleResult.Status.valueOf((String) out.get(0)),
-                        route.isEmpty() ? null : Route.valueOf(route), (Long) out.get(2), List.copyOf(thr));
+                        route.isEmpty() ? null : Route.valueOf(route), (Long) out.get(2), List.copyOf(thr),
+                        a == null ? SoftLimitStatus.UNKNOWN : SoftLimitStatus.of(a.softLimitPercent(), (Long) out.get(3)));
             });
         }
-        meters.counter("tokenmeter.quota.settles", "status", result.status().name()).increment();
+        settleCounters[result.status().ordinal()].increment();
         return result;
     }
 
-    /** Frees a reservation (the upstream call failed). Idempotent; never throws for Redis trouble. */
+    /**
+     * Frees a reservation (the upstream call failed) and gives its estimated tokens back to the token-rate
+     * limits as far as they are still owed; the request stays counted. Idempotent; never throws for Redis
+     * trouble.
+     */
     public void release(String reservationId) {
         QuotaKeys.ReservationId rid = QuotaKeys.parse(reservationId);
         SettleResult result;
         if (rid.local()) {
-            result = local.close(reservationId, -1);
+            result = local.close(reservationId, -1, -1, clock.millis());
         } else {
+            Account a = accountForClose(rid, "release (tokens not given back)");
             QuotaKeys keys = new QuotaKeys(rid.userId());
             Instant now = clock.instant();
             result = guardedRedis(reservationId, () -> {
                 List<Object> out = scripts.call(Script.RELEASE,
-                        new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved()},
-                        Long.toString(now.toEpochMilli()), reservationId, Long.toString(config.reservationRetention().toMillis()));
-                return new SettleResult(reservationId, SettleResult.Status.valueOf((String) out.get(0)), null, -1, List.of());
+                        new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(),
+                                keys.userTokens(), keyTokensKey(keys, rid)},
+                        now.toEpochMilli(), reservationId, retentionMs, a == null ? 0 : a.tokensPerMinute(),
+                        a == null || rid.apiKeyId() == null ? 0 : keyTokensPerMinute(a));
+                return SettleResult.of(reservationId, SettleResult.Status.valueOf((String) out.get(0)));
             });
         }
-        meters.counter("tokenmeter.quota.releases", "status", result.status().name()).increment();
+        releaseCounters[result.status().ordinal()].increment();
     }
 
     private SettleResult guardedRedis(String id, java.util.function.Supplier<SettleResult> call) {
@@ -344,7 +375,26 @@ public final class QuotaEngine implements AutoCloseable {
                 log.warn("Redis failed during settle/release ({}), breaker {}", e.toString(), breaker.state());
             }
         }
-        return new SettleResult(id, SettleResult.Status.UNAVAILABLE, null, -1, List.of());
+        return SettleResult.of(id, SettleResult.Status.UNAVAILABLE);
+    }
+
+    /** The account for settle/release; null (and the account-dependent parts skipped) when it cannot be read. */
+    private Account accountForClose(QuotaKeys.ReservationId rid, String what) {
+        try {
+            return accounts.find(rid.userId()).orElse(null);
+        } catch (RuntimeException e) {
+            log.warn("account lookup failed during {}: {}", what, e.toString());
+            return null;
+        }
+    }
+
+    private long keyTokensPerMinute(Account a) {
+        return Math.max(1, a.tokensPerMinute() * config.apiKeyLimitPercent() / 100);
+    }
+
+    /** The API key's token-rate key; ids issued before the key was part of the id name none (its limit is then left alone). */
+    private static String keyTokensKey(QuotaKeys keys, QuotaKeys.ReservationId rid) {
+        return rid.apiKeyId() == null ? keys.userTokens() : keys.keyTokens(rid.apiKeyId());
     }
 
     // ------------------------------------------------------------------ usage

@@ -9,10 +9,10 @@ import java.util.UUID;
  * id is {@code {u:<userId>}:<yyyy-MM>:<r|l>:<uuid>}: the tag and the month let settle/release find the
  * keys from the id alone; {@code r} = decided in Redis, {@code l} = decided by the local fail-open limiter.
  */
-record QuotaKeys(String userId) {
+record QuotaKeys(String userId, String tag) {
 
-    String tag() {
-        return "{u:" + userId + "}";
+    QuotaKeys(String userId) {
+        this(userId, "{u:" + userId + "}");
     }
 
     String reservations() { return tag() + ":res"; }
@@ -28,22 +28,35 @@ record QuotaKeys(String userId) {
     String keyRequests(String apiKeyId) { return tag() + ":rl:k:" + apiKeyId + ":req"; }
     String keyTokens(String apiKeyId) { return tag() + ":rl:k:" + apiKeyId + ":tok"; }
 
-    String newReservationId(YearMonth m, boolean local) {
-        return tag() + ":" + m + ":" + (local ? "l" : "r") + ":" + UUID.randomUUID();
+    /**
+     * A new reservation id {@code <tag>:<yyyy-MM>:<r|l>:<apiKeyId>:<uuid>}. The API key is in the id so that
+     * settle and release can declare the key's token-rate key (they get nothing but the id).
+     */
+    String newReservationId(YearMonth m, String apiKeyId, boolean local) {
+        return tag() + ":" + m + ":" + (local ? "l" : "r") + ":" + apiKeyId + ":" + UUID.randomUUID();
     }
 
-    /** A parsed reservation id. */
-    record ReservationId(String id, String userId, YearMonth month, boolean local) {}
+    /**
+     * A parsed reservation id; {@code apiKeyId} is null for ids issued before the key was part of the id
+     * ({@code <tag>:<yyyy-MM>:<r|l>:<uuid>}), which still settle and release (without the key's token true-up).
+     */
+    record ReservationId(String id, String userId, YearMonth month, boolean local, String apiKeyId) {}
 
     static ReservationId parse(String id) {
         if (id != null && id.startsWith("{u:")) {
             int close = id.indexOf("}:");
-            if (close > 3) {
-                String[] rest = id.substring(close + 2).split(":", -1);
-                if (rest.length == 3 && (rest[1].equals("r") || rest[1].equals("l"))) {
+            // after the tag: yyyy-MM ':' r|l ':' [apiKeyId ':'] uuid
+            if (close > 3 && id.length() >= close + 2 + 10 + 36 && id.charAt(close + 9) == ':' && id.charAt(close + 11) == ':') {
+                char flag = id.charAt(close + 10);
+                String rest = id.substring(close + 12);
+                int lastColon = rest.lastIndexOf(':');
+                String apiKeyId = lastColon < 0 ? null : rest.substring(0, lastColon);
+                String uuid = rest.substring(lastColon + 1);
+                if ((flag == 'r' || flag == 'l') && uuid.length() == 36) {
                     try {
-                        UUID.fromString(rest[2]);
-                        return new ReservationId(id, id.substring(3, close), YearMonth.parse(rest[0]), rest[1].equals("l"));
+                        UUID.fromString(uuid);
+                        if (apiKeyId != null) QuotaLimits.id("apiKeyId", apiKeyId);
+                        return new ReservationId(id, id.substring(3, close), month(id, close + 2), flag == 'l', apiKeyId);
                     } catch (RuntimeException ignored) {
                         // falls through to the error below
                     }
@@ -52,5 +65,14 @@ record QuotaKeys(String userId) {
         }
         throw new IllegalArgumentException("reservationId is not one issued by QuotaEngine.reserve: '"
                 + (id == null ? "null" : id.substring(0, Math.min(id.length(), 120))) + "'");
+    }
+
+    /** {@code yyyy-MM} at {@code from} (YearMonth.parse goes through a DateTimeFormatter: slow on every settle). */
+    private static YearMonth month(String id, int from) {
+        if (id.charAt(from + 4) != '-') throw new IllegalArgumentException("no month");
+        for (int i : new int[]{0, 1, 2, 3, 5, 6}) {
+            if (!Character.isDigit(id.charAt(from + i))) throw new IllegalArgumentException("no month");
+        }
+        return YearMonth.of(Integer.parseInt(id, from, from + 4, 10), Integer.parseInt(id, from + 5, from + 7, 10));
     }
 }

@@ -1,29 +1,50 @@
 package dev.tokenmeter.edge.quota;
 
+import io.lettuce.core.LettuceFutures;
+import io.lettuce.core.RedisFuture;
 import io.lettuce.core.RedisNoScriptException;
-import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.async.RedisAsyncCommands;
+import io.lettuce.core.codec.StringCodec;
+import io.lettuce.core.output.CommandOutput;
+import io.lettuce.core.output.IntegerOutput;
+import io.lettuce.core.output.NestedMultiOutput;
+import io.lettuce.core.protocol.CommandArgs;
+import io.lettuce.core.protocol.CommandType;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * The quota Lua scripts (src/main/resources/quota/*.lua, each prefixed with lib.lua): loaded once
  * with SCRIPT LOAD, called with EVALSHA, loaded again when Redis answers NOSCRIPT (after a restart or
  * SCRIPT FLUSH).
+ *
+ * <p>A call is one command on the shared connection, encoded on the caller's thread: the SHA, keys and
+ * string arguments as bytes, numbers as Redis integers (no {@code Long.toString}), so the event loop only
+ * copies bytes; and it waits for the reply on the command's future with the connection's timeout (what
+ * Lettuce's sync API does, without its reflective proxy). The connection's timeout, disconnected
+ * behaviour and error mapping ({@code RedisNoScriptException}, {@code RedisCommandTimeoutException}) are
+ * those of any other command.
  */
 public final class QuotaScripts {
 
     public enum Script { RESERVE, SETTLE, RELEASE, REBUILD, USAGE, SWEEP, RECONCILE }
 
+    private record Loaded(String sha, byte[] shaBytes) {}
+
     private final StatefulRedisConnection<String, String> connection;
-    private final ConcurrentHashMap<Script, String> shas = new ConcurrentHashMap<>();
+    private final RedisAsyncCommands<String, String> async;
+    private final ConcurrentHashMap<Script, Loaded> shas = new ConcurrentHashMap<>();
 
     public QuotaScripts(StatefulRedisConnection<String, String> connection) {
         this.connection = connection;
+        this.async = connection.async();
     }
 
     /** The full text of a script as loaded into Redis (lib.lua + the script). */
@@ -32,28 +53,63 @@ public final class QuotaScripts {
     }
 
     public String sha(Script s) {
-        return shas.computeIfAbsent(s, k -> connection.sync().scriptLoad(source(k)));
+        return loaded(s).sha();
     }
 
-    @SuppressWarnings("unchecked")
-    List<Object> call(Script s, String[] keys, String... args) {
-        String sha = sha(s);
+    private Loaded loaded(Script s) {
+        return shas.computeIfAbsent(s, k -> {
+            String sha = connection.sync().scriptLoad(source(k));
+            return new Loaded(sha, sha.getBytes(StandardCharsets.US_ASCII));
+        });
+    }
+
+    /**
+     * EVALSHA with a multi-bulk reply. {@code args}: {@code Long}/{@code Integer} go as integers,
+     * {@code String} as UTF-8, {@code byte[]} as they are (pre-encoded constants).
+     */
+    List<Object> call(Script s, String[] keys, Object... args) {
+        byte[][] k = encode(keys);
+        return run(s, () -> new NestedMultiOutput<>(StringCodec.UTF8), k, args);
+    }
+
+    long callLong(Script s, String[] keys, Object... args) {
+        byte[][] k = encode(keys);
+        return run(s, () -> new IntegerOutput<>(StringCodec.UTF8), k, args);
+    }
+
+    private <T> T run(Script s, Supplier<CommandOutput<String, String, T>> output, byte[][] keys, Object[] args) {
+        Loaded l = loaded(s);
         try {
-            return (List<Object>) connection.sync().evalsha(sha, ScriptOutputType.MULTI, keys, args);
+            return await(async.dispatch(CommandType.EVALSHA, output.get(), args(l, keys, args)));
         } catch (RedisNoScriptException e) {
-            shas.remove(s, sha);
-            return (List<Object>) connection.sync().evalsha(sha(s), ScriptOutputType.MULTI, keys, args);
+            shas.remove(s, l);
+            return await(async.dispatch(CommandType.EVALSHA, output.get(), args(loaded(s), keys, args)));
         }
     }
 
-    long callLong(Script s, String[] keys, String... args) {
-        String sha = sha(s);
-        try {
-            return connection.sync().<Long>evalsha(sha, ScriptOutputType.INTEGER, keys, args);
-        } catch (RedisNoScriptException e) {
-            shas.remove(s, sha);
-            return connection.sync().<Long>evalsha(sha(s), ScriptOutputType.INTEGER, keys, args);
+    private <T> T await(RedisFuture<T> f) {
+        return LettuceFutures.awaitOrCancel(f, connection.getTimeout().toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    private static CommandArgs<String, String> args(Loaded l, byte[][] keys, Object[] args) {
+        CommandArgs<String, String> a = new CommandArgs<>(StringCodec.UTF8).add(l.shaBytes()).add(keys.length);
+        for (byte[] k : keys) a.add(k);
+        for (Object o : args) {
+            switch (o) {
+                case Long v -> a.add(v.longValue()); // add(Object) would encode it through the codec as a string
+                case Integer v -> a.add(v.longValue());
+                case String v -> a.add(v.getBytes(StandardCharsets.UTF_8));
+                case byte[] v -> a.add(v);
+                default -> throw new IllegalArgumentException("unsupported script argument type " + o.getClass().getName());
+            }
         }
+        return a;
+    }
+
+    private static byte[][] encode(String[] keys) {
+        byte[][] out = new byte[keys.length][];
+        for (int i = 0; i < keys.length; i++) out[i] = keys[i].getBytes(StandardCharsets.UTF_8);
+        return out;
     }
 
     private static String resource(String name) {

@@ -37,12 +37,29 @@ class LocalLimiterTest {
         Decision b = limiter.reserve(alice, new ReserveRequest("alice", "k", "m", 60_000, 1), nov, now, keys);
         assertThat(a.route()).isEqualTo(Route.SERVICE_CREDIT);
         assertThat(b.rejectReason()).as("10% of 1,000,000 = 100,000").isEqualTo(RejectReason.CREDIT_EXHAUSTED);
-        limiter.close(a.reservationId(), 30_000);
+        limiter.close(a.reservationId(), 30_000, 1, now);
         Decision c = limiter.reserve(alice, new ReserveRequest("alice", "k", "m", 60_000, 1), nov, now + 10_000, keys);
         assertThat(c.route()).isEqualTo(Route.SERVICE_CREDIT);
         assertThat(c.remainingCreditNanoUsd()).isEqualTo(10_000);
-        limiter.close(c.reservationId(), -1);
-        assertThat(limiter.close(c.reservationId(), -1).status()).isEqualTo(SettleResult.Status.UNKNOWN_RESERVATION);
+        limiter.close(c.reservationId(), -1, -1, now + 10_000);
+        assertThat(limiter.close(c.reservationId(), -1, -1, now + 10_000).status()).isEqualTo(SettleResult.Status.UNKNOWN_RESERVATION);
         assertThat(limiter.openReservations()).isZero();
+    }
+
+    @Test
+    void settleTruesUpTheLocalTokenRate() {
+        long now = 1_000_000; // local share: 10% of 10,000 tokens/min = 1,000, one token per 60 ms
+        Decision small = limiter.reserve(alice, new ReserveRequest("alice", "k", "m", 1, 100), nov, now, keys);
+        limiter.close(small.reservationId(), 1, 1_000, now);
+        Decision next = limiter.reserve(alice, new ReserveRequest("alice", "k", "m", 1, 100), nov, now, keys);
+        assertThat(next.rejectReason()).as("the call used the whole local bucket").isEqualTo(RejectReason.RATE_LIMITED_TOKENS);
+        assertThat(next.retryAfter().toMillis()).isEqualTo(6_000);
+
+        long later = now + 120_000;
+        Decision big = limiter.reserve(alice, new ReserveRequest("alice", "k", "m", 1, 900), nov, later, keys);
+        assertThat(limiter.reserve(alice, new ReserveRequest("alice", "k", "m", 1, 900), nov, later, keys).admitted()).isFalse();
+        limiter.close(big.reservationId(), 1, 50, later);
+        assertThat(limiter.reserve(alice, new ReserveRequest("alice", "k", "m", 1, 900), nov, later, keys).admitted())
+                .as("850 unused tokens given back").isTrue();
     }
 }

@@ -30,11 +30,14 @@ import org.HdrHistogram.Histogram;
  *
  * <p>Run: {@code bin/benchmark edge-service dev.tokenmeter.edge.quota.QuotaBenchmark [secondsPerPhase]}
  * (default 5 s per phase; system properties {@code quota.bench.redis-server} and
- * {@code quota.bench.redis-benchmark} name the binaries, default from PATH).
+ * {@code quota.bench.redis-benchmark} name the binaries, default from PATH; {@code quota.bench.concurrency}
+ * the levels, default 1,8,32,64).
  */
 public final class QuotaBenchmark {
 
-    private static final int[] CONCURRENCY = {1, 8, 32, 64};
+    /** Concurrency levels; {@code -Dquota.bench.concurrency=1} measures one level (e.g. under a profiler). */
+    private static final int[] CONCURRENCY = java.util.Arrays.stream(System.getProperty("quota.bench.concurrency", "1,8,32,64")
+            .split(",")).mapToInt(v -> Integer.parseInt(v.trim())).toArray();
     private static final long MAX_OPS_PER_PHASE = 2_000_000;
 
     record Result(double opsPerSec, double p50Ms, double p99Ms, long ops) {}
@@ -95,7 +98,42 @@ public final class QuotaBenchmark {
             }
             System.out.println("redis-server: " + version(serverBin) + ", " + seconds + " s per engine phase");
             System.out.println(table);
+            // Where the concurrency-1 gap comes from, measured back to back: any Lettuce call's round trip
+            // (caller -> event loop -> Redis -> event loop -> caller) against redis-benchmark's PING, and the bare
+            // script call (QuotaScripts, no engine around it) against the engine's reserve above.
+            var sync = redis.connection().sync();
+            Result ping = single(sync::ping, seconds);
+            Result rbPing = runRedisBenchmark(benchBin, port, 1, Math.max(10_000, (long) (ping.opsPerSec() * seconds)),
+                    List.of("-t", "ping_mbulk"), "PING_MBULK");
+            QuotaScripts scripts = new QuotaScripts(redis.connection());
+            Object[] reserveArgs = reserveArgs(rb);
+            String[] reserveKeys = java.util.Arrays.copyOf(reserveArgs, 11, String[].class);
+            Object[] argv = java.util.Arrays.copyOfRange(reserveArgs, 11, reserveArgs.length);
+            Result bare = single(() -> {
+                argv[1] = new QuotaKeys(rb.userId()).newReservationId(YearMonth.now(ZoneOffset.UTC), "k-rb", false);
+                scripts.call(QuotaScripts.Script.RESERVE, reserveKeys, argv);
+            }, seconds);
+            System.out.printf("Concurrency 1: Lettuce PING %,.0f/s p50 %.3f p99 %.3f ms | redis-benchmark PING %,.0f/s p50 %.3f p99 %.3f ms"
+                            + " | bare reserve script through QuotaScripts %,.0f/s p50 %.3f p99 %.3f ms%n",
+                    ping.opsPerSec(), ping.p50Ms(), ping.p99Ms(), rbPing.opsPerSec(), rbPing.p50Ms(), rbPing.p99Ms(),
+                    bare.opsPerSec(), bare.p50Ms(), bare.p99Ms());
         }
+    }
+
+    /** One thread calling `call` for `seconds` after a JIT warm-up. */
+    private static Result single(Runnable call, long seconds) {
+        for (int i = 0; i < 20_000; i++) call.run();
+        Histogram h = new Histogram(TimeUnit.SECONDS.toNanos(10), 3);
+        long start = System.nanoTime();
+        long deadline = start + TimeUnit.SECONDS.toNanos(seconds);
+        long n = 0;
+        while (System.nanoTime() < deadline && n < MAX_OPS_PER_PHASE) {
+            long t0 = System.nanoTime();
+            call.run();
+            h.recordValue(System.nanoTime() - t0);
+            n++;
+        }
+        return new Result(n / ((System.nanoTime() - start) / 1e9), h.getValueAtPercentile(50) / 1e6, h.getValueAtPercentile(99) / 1e6, n);
     }
 
     /** c threads calling reserve (and settle) for `seconds`; latency per decision (or per reserve+settle pair). */
@@ -131,22 +169,35 @@ public final class QuotaBenchmark {
 
     /** redis-benchmark with the same reserve script, same argument shapes, a random reservation id per call. */
     private static Result redisBenchmark(String bin, int port, int c, long n, String sha, Account a) throws Exception {
+        List<String> tail = new ArrayList<>(List.of("-r", "1000000000", "EVALSHA", sha, "11"));
+        for (Object o : reserveArgs(a)) tail.add(o.toString());
+        return runRedisBenchmark(bin, port, c, n, tail, "EVALSHA");
+    }
+
+    /** The reserve script's 11 keys then its arguments for user `a` (ARGV 2, the reservation id, has redis-benchmark's placeholders). */
+    private static Object[] reserveArgs(Account a) {
         QuotaKeys k = new QuotaKeys(a.userId());
         Instant now = Instant.now();
         YearMonth m = YearMonth.from(now.atZone(ZoneOffset.UTC));
-        List<String> cmd = new ArrayList<>(List.of(bin, "-h", "127.0.0.1", "-p", Integer.toString(port), "-n", Long.toString(n),
-                "-c", Integer.toString(c), "-r", "1000000000", "--csv",
-                "EVALSHA", sha, "11", k.reservations(), k.deadlines(), k.purge(), k.reserved(), k.settled(m), k.personal(m),
+        return new Object[]{k.reservations(), k.deadlines(), k.purge(), k.reserved(), k.settled(m), k.personal(m),
                 k.thresholds(m), k.userRequests(), k.userTokens(), k.keyRequests("k-rb"), k.keyTokens("k-rb"),
-                Long.toString(now.toEpochMilli()), k.tag() + ":" + m + ":r:__rand_int__", "1000", "10", "ACTIVE",
-                Long.toString(a.monthlyCreditNanoUsd()), Integer.toString(a.requestsPerMinute()), Long.toString(a.tokensPerMinute()),
-                Integer.toString(a.requestsPerMinute()), Long.toString(a.tokensPerMinute()), "0", "600000", "86400000", "100", "3000000000"));
+                // A reservation id of the engine's shape and length (tag, month, key, 36 random characters).
+                now.toEpochMilli(), k.tag() + ":" + m + ":r:k-rb:__rand_int__-__rand_int__-__rand_int__", 1000L, 10L, "ACTIVE",
+                a.monthlyCreditNanoUsd(), (long) a.requestsPerMinute(), a.tokensPerMinute(), (long) a.requestsPerMinute(),
+                a.tokensPerMinute(), 0L, 600000L, 86400000L, 100L, 3000000000L, (long) a.softLimitPercent()};
+    }
+
+    /** redis-benchmark -c c -n n --csv with `tail`; the p50/p99 and rate of the CSV line starting with `test`. */
+    private static Result runRedisBenchmark(String bin, int port, int c, long n, List<String> tail, String test) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(bin, "-h", "127.0.0.1", "-p", Integer.toString(port), "-n", Long.toString(n),
+                "-c", Integer.toString(c), "--csv"));
+        cmd.addAll(tail);
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         if (!p.waitFor(300, TimeUnit.SECONDS) || p.exitValue() != 0) throw new IllegalStateException("redis-benchmark failed: " + out);
         // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
-        String line = out.lines().filter(l -> l.startsWith("\"EVALSHA")).findFirst()
-                .orElseThrow(() -> new IllegalStateException("no EVALSHA line in: " + out));
+        String line = out.lines().filter(l -> l.startsWith("\"" + test)).findFirst()
+                .orElseThrow(() -> new IllegalStateException("no " + test + " line in: " + out));
         String[] f = line.replace("\"", "").split(",");
         return new Result(Double.parseDouble(f[1]), Double.parseDouble(f[4]), Double.parseDouble(f[6]), n);
     }

@@ -149,6 +149,117 @@ class QuotaEngineIT {
     }
 
     @Test
+    void settleTruesUpTheTokenRateWithTheActualTokens() { // issue 3: token limits count actual tokens, not the estimate
+        String over = f.user("tok-over", 1_000_000, 1000, 1_000, false); // 1,000 tokens/min: one per 60 ms
+        Decision small = engine.reserve(f.request(over, 1, 100));
+        assertThat(engine.settle(small.reservationId(), 1, 900).status()).isEqualTo(SettleResult.Status.SETTLED);
+        Decision next = engine.reserve(f.request(over, 1, 200));
+        assertThat(next.rejectReason()).as("900 of 1,000 used, not the estimated 100").isEqualTo(RejectReason.RATE_LIMITED_TOKENS);
+        assertThat(next.tokens().remaining()).isEqualTo(100);
+        assertThat(next.retryAfter()).as("100 more tokens refill in 6 s").isEqualTo(Duration.ofSeconds(6));
+        f.clock.advance(Duration.ofSeconds(6));
+        assertThat(engine.reserve(f.request(over, 1, 200)).admitted()).isTrue();
+
+        String under = f.user("tok-under", 1_000_000, 1000, 1_000, false);
+        Decision big = engine.reserve(f.request(under, 1, 800));
+        assertThat(engine.reserve(f.request(under, 1, 800)).rejectReason()).isEqualTo(RejectReason.RATE_LIMITED_TOKENS);
+        engine.settle(big.reservationId(), 1, 100);
+        Decision again = engine.reserve(f.request(under, 1, 800));
+        assertThat(again.admitted()).as("700 unused tokens given back at settle").isTrue();
+        assertThat(again.tokens().remaining()).isEqualTo(100);
+        // A repeated settle changes nothing, the token limit included.
+        engine.settle(big.reservationId(), 1, 0);
+        assertThat(engine.reserve(f.request(under, 1, 200)).rejectReason()).isEqualTo(RejectReason.RATE_LIMITED_TOKENS);
+    }
+
+    @Test
+    void releaseGivesBackOnlyTheTokensStillOwed() {
+        String u = f.user("tok-release", 1_000_000, 1000, 1_000, false);
+        Decision d = engine.reserve(f.request(u, 1, 800));
+        assertThat(engine.reserve(f.request(u, 1, 300)).admitted()).isFalse();
+        engine.release(d.reservationId());
+        assertThat(engine.reserve(f.request(u, 1, 300)).admitted()).as("the failed call's 800 tokens given back").isTrue();
+
+        f.clock.advance(Duration.ofSeconds(60)); // bucket full again
+        Decision first = engine.reserve(f.request(u, 1, 1_000));
+        f.clock.advance(Duration.ofSeconds(60)); // first's tokens have refilled by themselves
+        Decision second = engine.reserve(f.request(u, 1, 1_000));
+        assertThat(second.admitted()).isTrue();
+        engine.release(first.reservationId());
+        assertThat(engine.reserve(f.request(u, 1, 100)).rejectReason())
+                .as("releasing a call whose tokens already refilled must not give the second call's tokens away")
+                .isEqualTo(RejectReason.RATE_LIMITED_TOKENS);
+
+        f.clock.advance(Duration.ofSeconds(60));
+        Decision third = engine.reserve(f.request(u, 1, 1_000));
+        f.clock.advance(Duration.ofSeconds(30)); // half of third's tokens have refilled
+        assertThat(engine.reserve(f.request(u, 1, 500)).admitted()).isTrue();
+        engine.release(third.reservationId()); // gives back the 500 still owed, not 1,000
+        assertThat(engine.reserve(f.request(u, 1, 600)).rejectReason()).as("500 left, as if third had never run")
+                .isEqualTo(RejectReason.RATE_LIMITED_TOKENS);
+        assertThat(engine.reserve(f.request(u, 1, 500)).admitted()).isTrue();
+    }
+
+    @Test
+    void perApiKeyTokenLimitIsTruedUpForTheKeyThatUsedTheTokens(RedisEngine redis, PostgresEngine postgres) {
+        QuotaConfig halfPerKey = QuotaConfig.fromEnv(java.util.Map.of("QUOTA_API_KEY_LIMIT_PERCENT", "50",
+                "QUOTA_SWEEP_INTERVAL_MS", "0", "QUOTA_RECONCILE_INTERVAL_MS", "0"));
+        try (QuotaFixture g = new QuotaFixture(redis, postgres, halfPerKey, START)) {
+            String u = g.user("tok-key", 1_000_000, 1000, 1_000, false); // user 1,000 tokens/min, each key 500
+            Decision d = g.engine.reserve(new ReserveRequest(u, "key-a", "m", 1, 10));
+            g.engine.settle(d.reservationId(), 1, 500);
+            assertThat(g.engine.reserve(new ReserveRequest(u, "key-a", "m", 1, 10)).rejectReason())
+                    .as("key a used its 500").isEqualTo(RejectReason.RATE_LIMITED_TOKENS);
+            assertThat(g.engine.reserve(new ReserveRequest(u, "key-b", "m", 1, 500)).admitted())
+                    .as("key b has its own 500, the user 500 left").isTrue();
+            assertThat(g.engine.reserve(new ReserveRequest(u, "key-c", "m", 1, 10)).rejectReason())
+                    .as("the user's 1,000 are used up").isEqualTo(RejectReason.RATE_LIMITED_TOKENS);
+        }
+    }
+
+    @Test
+    void softLimitIsReachedOnceAMonthAndReportedWhileOverIt() {
+        f.softLimitPercent(60);
+        String u = f.user("soft", 1_000, 1, 1_000_000, false); // 1 request/min: the 4th call below is rate limited
+        Decision d1 = engine.reserve(f.request(u, 300, 1));
+        assertThat(d1.softLimit()).isEqualTo(new SoftLimitStatus(60, false, false));
+        f.clock.advance(Duration.ofMinutes(1));
+        Decision d2 = engine.reserve(f.request(u, 300, 1));
+        assertThat(d2.softLimit()).as("600 of 1,000 reaches 60%").isEqualTo(new SoftLimitStatus(60, true, true));
+        assertThat(d2.thresholdsCrossed()).containsExactly(50);
+        f.clock.advance(Duration.ofMinutes(1));
+        Decision d3 = engine.reserve(f.request(u, 100, 1));
+        assertThat(d3.route()).isEqualTo(Route.SERVICE_CREDIT);
+        assertThat(d3.softLimit()).as("still over it, reported once").isEqualTo(new SoftLimitStatus(60, true, false));
+        Decision limited = engine.reserve(f.request(u, 1, 1));
+        assertThat(limited.rejectReason()).isEqualTo(RejectReason.RATE_LIMITED_REQUESTS);
+        assertThat(limited.softLimit().reached()).isTrue();
+
+        // Crossed by the actual cost at settle.
+        String v = f.user("soft-settle", 1_000, 1000, 1_000_000, false);
+        Decision small = engine.reserve(f.request(v, 100, 1));
+        assertThat(small.softLimit().reached()).isFalse();
+        SettleResult s = engine.settle(small.reservationId(), 700, 1);
+        assertThat(s.softLimit()).isEqualTo(new SoftLimitStatus(60, true, true));
+        assertThat(s.thresholdsCrossed()).containsExactly(50);
+        assertThat(engine.reserve(f.request(v, 10, 1)).softLimit()).isEqualTo(new SoftLimitStatus(60, true, false));
+
+        // Hard limit: past the credit the call goes to the user's own key; the soft limit is reached with it.
+        String w = f.user("soft-hard", 1_000, 1000, 1_000_000, true);
+        Decision own = engine.reserve(f.request(w, 1_500, 1));
+        assertThat(own.route()).isEqualTo(Route.PERSONAL_KEY);
+        assertThat(own.softLimit()).isEqualTo(new SoftLimitStatus(60, true, true));
+        assertThat(own.thresholdsCrossed()).containsExactly(100);
+
+        // A new month starts below the soft limit and reports the crossing again.
+        for (Decision d : List.of(d1, d2, d3)) engine.settle(d.reservationId(), 300, 1);
+        f.clock.set(Instant.parse("2026-12-01T00:00:00Z"));
+        assertThat(engine.reserve(f.request(u, 100, 1)).softLimit()).isEqualTo(new SoftLimitStatus(60, false, false));
+        f.clock.advance(Duration.ofMinutes(1));
+        assertThat(engine.reserve(f.request(u, 600, 1)).softLimit()).isEqualTo(new SoftLimitStatus(60, true, true));
+    }
+
+    @Test
     void thresholdsAreReportedOncePerMonthAndAgainAfterRollover() {
         String u = f.user("thr", 1_000, 1000, 1_000_000, false);
         f.clock.set(Instant.parse("2026-11-30T23:59:00Z"));

@@ -56,6 +56,11 @@ final class QuotaFixture implements AutoCloseable {
         return userId;
     }
 
+    /** The plan's soft limit (percent of the credit); set it before the plan's users are first looked up (account cache). */
+    void softLimitPercent(int percent) {
+        sql("UPDATE plan SET soft_limit_percent = ? WHERE plan_id = ?", percent, plan);
+    }
+
     void disable(String userId) {
         sql("UPDATE account SET status = 'DISABLED' WHERE user_id = ?", userId);
     }

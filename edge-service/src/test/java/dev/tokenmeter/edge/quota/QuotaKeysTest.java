@@ -19,19 +19,29 @@ class QuotaKeysTest {
     }
 
     @Test
-    void reservationIdCarriesUserAndMonth() {
-        String id = new QuotaKeys("alice").newReservationId(YearMonth.of(2026, 12), false);
+    void reservationIdCarriesUserMonthAndApiKey() {
+        String id = new QuotaKeys("alice").newReservationId(YearMonth.of(2026, 12), "key:7", false);
         QuotaKeys.ReservationId r = QuotaKeys.parse(id);
-        assertThat(id).startsWith("{u:alice}:2026-12:r:");
+        assertThat(id).startsWith("{u:alice}:2026-12:r:key:7:");
         assertThat(r.userId()).isEqualTo("alice");
         assertThat(r.month()).isEqualTo(YearMonth.of(2026, 12));
         assertThat(r.local()).isFalse();
-        assertThat(QuotaKeys.parse(new QuotaKeys("bob").newReservationId(YearMonth.of(2026, 1), true)).local()).isTrue();
+        assertThat(r.apiKeyId()).isEqualTo("key:7");
+        assertThat(QuotaKeys.parse(new QuotaKeys("bob").newReservationId(YearMonth.of(2026, 1), "k", true)).local()).isTrue();
+    }
+
+    @Test
+    void idsIssuedBeforeTheApiKeyWasPartOfTheIdStillParse() {
+        QuotaKeys.ReservationId r = QuotaKeys.parse("{u:alice}:2026-11:r:" + java.util.UUID.randomUUID());
+        assertThat(r.userId()).isEqualTo("alice");
+        assertThat(r.month()).isEqualTo(YearMonth.of(2026, 11));
+        assertThat(r.apiKeyId()).isNull();
     }
 
     @Test
     void foreignIdsAreRefusedNamingTheArgument() {
-        for (String bad : new String[]{null, "", "abc", "{u:alice}:2026-13:r:" + java.util.UUID.randomUUID(), "{u:alice}:2026-11:x:123"}) {
+        for (String bad : new String[]{null, "", "abc", "{u:alice}:2026-13:r:" + java.util.UUID.randomUUID(), "{u:alice}:2026-11:x:123",
+                "{u:alice}:2026-11:r:{u:bob}:" + java.util.UUID.randomUUID(), "{u:alice}:2026-11:r:k:not-a-uuid"}) {
             assertThatThrownBy(() -> QuotaKeys.parse(bad)).isInstanceOf(IllegalArgumentException.class)
                     .hasMessageContaining("reservationId");
         }
