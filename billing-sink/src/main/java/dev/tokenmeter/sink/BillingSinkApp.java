@@ -124,7 +124,8 @@ public final class BillingSinkApp implements AutoCloseable {
         return s == null ? "" : s.lines().findFirst().orElse("");
     }
 
-    private static HikariDataSource dataSource(BillingSinkConfig config) {
+    /** The production pool (also what the benchmark writes through). */
+    static HikariDataSource dataSource(BillingSinkConfig config) {
         HikariConfig hikari = new HikariConfig();
         hikari.setJdbcUrl(config.databaseUrl());
         hikari.setUsername(config.databaseUser());
