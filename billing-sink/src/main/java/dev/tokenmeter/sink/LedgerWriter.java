@@ -5,15 +5,17 @@ import dev.tokenmeter.events.serde.EventSerdes;
 import dev.tokenmeter.events.validate.UsageEventValidator;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.TopicPartition;
+import org.jooq.CommonTableExpression;
 import org.jooq.DSLContext;
 import org.jooq.Field;
-import org.jooq.Table;
 import org.jooq.exception.DataAccessException;
 import org.jooq.impl.DSL;
 import org.jooq.impl.SQLDataType;
 
 import java.time.LocalDate;
 import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -77,7 +79,7 @@ final class LedgerWriter implements BatchWriter {
             try {
                 // In a savepoint: after a failed statement Postgres refuses everything else in the
                 // transaction, so the row-by-row fallback needs the batch's attempt rolled back first.
-                written[0] = tx.transactionResult(batch -> insertNew(DSL.using(batch), new ArrayList<>(events.values())));
+                written[0] = tx.transactionResult(batch -> insertNew(DSL.using(batch), events.values()));
             } catch (DataAccessException e) {
                 if (!isDataError(e)) {
                     throw e;
@@ -98,39 +100,66 @@ final class LedgerWriter implements BatchWriter {
     }
 
     /**
-     * Inserts the guard rows of the events, all in one statement ({@code unnest} of two arrays), and
-     * COPYs the ledger rows of those whose guard was new; returns how many were new. Both run in the
-     * caller's transaction, so a guard never commits without its row.
+     * Inserts the guard rows of the events in one statement and COPYs the ledger rows of those whose
+     * guard was new; returns how many were new. Both run in the caller's transaction, so a guard never
+     * commits without its row.
      */
-    private static int insertNew(DSLContext tx, List<UsageEvent> events) {
-        UUID[] ids = new UUID[events.size()];
-        LocalDate[] months = new LocalDate[events.size()];
-        for (int i = 0; i < ids.length; i++) {
-            ids[i] = UUID.fromString(events.get(i).getEventId());
-            months[i] = LedgerRows.billingMonth(events.get(i).getOccurredAt());
+    private static int insertNew(DSLContext tx, Collection<UsageEvent> events) {
+        // In the order of the guard's primary key (Postgres compares uuids as unsigned bytes): consecutive
+        // index inserts land on neighbouring pages.
+        List<Keyed> batch = new ArrayList<>(events.size());
+        for (UsageEvent e : events) {
+            batch.add(new Keyed(UUID.fromString(e.getEventId()), e));
         }
-        Table<?> batch = DSL.table("unnest({0}, {1})", DSL.val(ids), DSL.val(months))
-                .as("batch", USAGE_LEDGER_EVENT_ID.EVENT_ID.getName(), USAGE_LEDGER_EVENT_ID.BILLING_MONTH.getName());
-        Field<UUID> batchId = DSL.field(DSL.name("batch", USAGE_LEDGER_EVENT_ID.EVENT_ID.getName()), SQLDataType.UUID);
-        Field<LocalDate> batchMonth = DSL.field(DSL.name("batch", USAGE_LEDGER_EVENT_ID.BILLING_MONTH.getName()), SQLDataType.LOCALDATE);
-        Set<UUID> fresh = new HashSet<>(tx.insertInto(USAGE_LEDGER_EVENT_ID, USAGE_LEDGER_EVENT_ID.EVENT_ID,
-                        USAGE_LEDGER_EVENT_ID.BILLING_MONTH)
-                .select(DSL.select(batchId, batchMonth).from(batch))
-                .onConflictDoNothing()
-                .returningResult(USAGE_LEDGER_EVENT_ID.EVENT_ID)
-                .fetch(USAGE_LEDGER_EVENT_ID.EVENT_ID));
-        if (fresh.isEmpty()) {
+        batch.sort(Keyed.BY_ID);
+        UUID[] ids = new UUID[batch.size()];
+        LocalDate[] months = new LocalDate[batch.size()];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = batch.get(i).id();
+            months[i] = LedgerRows.billingMonth(batch.get(i).event().getOccurredAt());
+        }
+        Set<UUID> billedBefore = insertGuards(tx, ids, months);
+        if (billedBefore.size() == ids.length) {
             return 0;
         }
-        LedgerCopy.Rows rows = new LedgerCopy.Rows(fresh.size());
-        for (int i = 0; i < ids.length; i++) {
-            if (fresh.contains(ids[i])) {
-                rows.add(events.get(i));
+        LedgerCopy.Rows rows = new LedgerCopy.Rows(ids.length - billedBefore.size());
+        for (Keyed k : batch) {
+            if (!billedBefore.contains(k.id())) {
+                rows.add(k.event());
             }
         }
         // COPY is not SQL jOOQ can build: pgjdbc's CopyManager on the transaction's own connection (ADR 0030).
         tx.connection(rows::copyInto);
         return rows.count();
+    }
+
+    /**
+     * {@code WITH batch AS (unnest of the two arrays), inserted AS (INSERT the guard rows ON CONFLICT DO
+     * NOTHING RETURNING event_id) SELECT} the batch's ids that were not inserted: those billed before.
+     * Usually there are none, so nothing comes back, where returning the fresh ids would send (and jOOQ
+     * materialise) every id of the batch.
+     */
+    private static Set<UUID> insertGuards(DSLContext tx, UUID[] ids, LocalDate[] months) {
+        Field<UUID> batchId = DSL.field(DSL.name("batch", USAGE_LEDGER_EVENT_ID.EVENT_ID.getName()), SQLDataType.UUID);
+        Field<LocalDate> batchMonth = DSL.field(DSL.name("batch", USAGE_LEDGER_EVENT_ID.BILLING_MONTH.getName()), SQLDataType.LOCALDATE);
+        Field<UUID> insertedId = DSL.field(DSL.name("inserted", USAGE_LEDGER_EVENT_ID.EVENT_ID.getName()), SQLDataType.UUID);
+        CommonTableExpression<?> batch = DSL.name("batch").as(DSL.selectFrom(DSL.table("unnest({0}, {1})", DSL.val(ids),
+                DSL.val(months)).as("u", batchId.getName(), batchMonth.getName())));
+        CommonTableExpression<?> inserted = DSL.name("inserted").fields(insertedId.getName())
+                .as(DSL.insertInto(USAGE_LEDGER_EVENT_ID, USAGE_LEDGER_EVENT_ID.EVENT_ID, USAGE_LEDGER_EVENT_ID.BILLING_MONTH)
+                        .select(DSL.select(batchId, batchMonth).from(batch))
+                        .onConflictDoNothing()
+                        .returningResult(USAGE_LEDGER_EVENT_ID.EVENT_ID));
+        return tx.with(batch).with(inserted)
+                .select(batchId).from(batch)
+                .whereNotExists(DSL.selectOne().from(inserted).where(insertedId.eq(batchId)))
+                .fetchSet(batchId);
+    }
+
+    private record Keyed(UUID id, UsageEvent event) {
+        static final Comparator<Keyed> BY_ID = (a, b) -> a.id().getMostSignificantBits() != b.id().getMostSignificantBits()
+                ? Long.compareUnsigned(a.id().getMostSignificantBits(), b.id().getMostSignificantBits())
+                : Long.compareUnsigned(a.id().getLeastSignificantBits(), b.id().getLeastSignificantBits());
     }
 
     private int insertOneByOne(DSLContext tx, Iterable<UsageEvent> events, List<ConsumerRecord<byte[], byte[]>> records,
