@@ -14,9 +14,9 @@ import org.jooq.impl.DSL;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
-import java.time.Instant;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -37,10 +37,12 @@ public final class BillingSinkApp implements AutoCloseable {
     private final List<Thread> threads;
     private final PeriodCloser closer;
     private final Duration closeInterval;
+    private final Clock clock;
     private final ScheduledExecutorService closerThread =
             Executors.newSingleThreadScheduledExecutor(r -> Thread.ofPlatform().name("sink-period-closer").unstarted(r));
 
-    public BillingSinkApp(BillingSinkConfig config, Topics topics, SinkMetrics metrics) {
+    /** {@code clock} dates the period closer's runs (a fixed clock in tests that close periods of a past month). */
+    public BillingSinkApp(BillingSinkConfig config, Topics topics, SinkMetrics metrics, Clock clock) {
         this.dataSource = dataSource(config);
         awaitMigrated(dataSource, config.retryBackoffMax());
         DSLContext db = DSL.using(dataSource, SQLDialect.POSTGRES, new Settings().withExecuteLogging(false));
@@ -53,6 +55,7 @@ public final class BillingSinkApp implements AutoCloseable {
         this.loops = List.of(ledger, totals);
         this.closer = new PeriodCloser(db, config.periodCloseGrace());
         this.closeInterval = config.periodCloseInterval();
+        this.clock = clock;
         this.threads = loops.stream().map(l -> Thread.ofPlatform().name("sink-" + l.groupSuffix()).unstarted(l)).toList();
     }
 
@@ -66,7 +69,7 @@ public final class BillingSinkApp implements AutoCloseable {
         BillingSinkConfig config = BillingSinkConfig.fromEnv(System.getenv());
         Topics topics = Topics.fromEnv(System.getenv());
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-        BillingSinkApp app = new BillingSinkApp(config, topics, new SinkMetrics(registry)).start();
+        BillingSinkApp app = new BillingSinkApp(config, topics, new SinkMetrics(registry), Clock.systemUTC()).start();
         HTTPServer metrics = config.metricsPort() >= 0
                 ? HTTPServer.builder().port(config.metricsPort()).registry(registry.getPrometheusRegistry()).buildAndStart()
                 : null;
@@ -85,7 +88,7 @@ public final class BillingSinkApp implements AutoCloseable {
 
     private void closePeriods() {
         try {
-            closer.run(Instant.now());
+            closer.run(clock.instant());
         } catch (RuntimeException e) {
             // Database down or busy: the next run catches up; the job is idempotent.
             Throwable root = e;
@@ -121,7 +124,8 @@ public final class BillingSinkApp implements AutoCloseable {
         return s == null ? "" : s.lines().findFirst().orElse("");
     }
 
-    private static HikariDataSource dataSource(BillingSinkConfig config) {
+    /** The production pool (also what the benchmark writes through). */
+    static HikariDataSource dataSource(BillingSinkConfig config) {
         HikariConfig hikari = new HikariConfig();
         hikari.setJdbcUrl(config.databaseUrl());
         hikari.setUsername(config.databaseUser());

@@ -60,6 +60,9 @@ final class LedgerRows {
 
     /** A flat JSON object of strings, keys sorted. */
     static String json(Map<String, String> attributes) {
+        if (attributes.isEmpty()) {
+            return "{}";
+        }
         StringBuilder sb = new StringBuilder("{");
         boolean first = true;
         for (Map.Entry<String, String> e : new TreeMap<>(attributes).entrySet()) {

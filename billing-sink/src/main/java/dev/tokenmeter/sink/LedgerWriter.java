@@ -1,17 +1,21 @@
 package dev.tokenmeter.sink;
 
-import dev.tokenmeter.db.jooq.tables.records.UsageLedgerRecord;
 import dev.tokenmeter.events.UsageEvent;
 import dev.tokenmeter.events.serde.EventSerdes;
 import dev.tokenmeter.events.validate.UsageEventValidator;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.TopicPartition;
+import org.jooq.CommonTableExpression;
 import org.jooq.DSLContext;
+import org.jooq.Field;
 import org.jooq.exception.DataAccessException;
 import org.jooq.impl.DSL;
+import org.jooq.impl.SQLDataType;
 
 import java.time.LocalDate;
 import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -20,28 +24,21 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 
-import static dev.tokenmeter.db.jooq.Tables.USAGE_LEDGER;
 import static dev.tokenmeter.db.jooq.Tables.USAGE_LEDGER_EVENT_ID;
 
 /**
  * Writes usage events to the ledger, exactly once per event id.
  *
  * <p>One transaction per batch: the dedup guard rows ({@code usage_ledger_event_id}, primary key
- * event id alone) are inserted with {@code ON CONFLICT DO NOTHING RETURNING event_id}; ledger rows are
- * inserted only for the ids that came back, so an id already billed — even with another timestamp and
- * hence another monthly partition — is never billed twice; dead letters and the consumer positions are
- * written in the same transaction. The guard is written only together with the row it guards.
+ * event id alone) are inserted in one statement with {@code ON CONFLICT DO NOTHING RETURNING event_id};
+ * the ledger rows of the ids that came back, and only those, follow with a binary {@code COPY}
+ * ({@link LedgerCopy}), so an id already billed — even with another timestamp and hence another monthly
+ * partition — is never billed twice; dead letters and the consumer positions are written in the same
+ * transaction. The guard is written only together with the row it guards (ADR 0030).
  */
 final class LedgerWriter implements BatchWriter {
 
     private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(LedgerWriter.class);
-
-    /** Rows per INSERT statement: 27 columns × 500 stays well under Postgres' 65,535 bind parameters. */
-    private static final int ROWS_PER_STATEMENT = 500;
-
-    /** Every ledger column but ingested_at, which the database stamps (an explicit NULL would violate NOT NULL). */
-    static final List<org.jooq.Field<?>> WRITTEN_FIELDS = java.util.Arrays.stream(USAGE_LEDGER.fields())
-            .filter(f -> !f.equals(USAGE_LEDGER.INGESTED_AT)).toList();
 
     private final DSLContext db;
     private final OffsetStore offsets;
@@ -82,7 +79,7 @@ final class LedgerWriter implements BatchWriter {
             try {
                 // In a savepoint: after a failed statement Postgres refuses everything else in the
                 // transaction, so the row-by-row fallback needs the batch's attempt rolled back first.
-                written[0] = tx.transactionResult(batch -> insertNew(DSL.using(batch), new ArrayList<>(events.values())));
+                written[0] = tx.transactionResult(batch -> insertNew(DSL.using(batch), events.values()));
             } catch (DataAccessException e) {
                 if (!isDataError(e)) {
                     throw e;
@@ -102,38 +99,67 @@ final class LedgerWriter implements BatchWriter {
         metrics.deadLetters.increment(dead.size() + rejected.size());
     }
 
-    /** Inserts guard and ledger rows for the events not billed before; returns how many were new. */
-    private int insertNew(DSLContext tx, List<UsageEvent> events) {
-        int written = 0;
-        for (int from = 0; from < events.size(); from += ROWS_PER_STATEMENT) {
-            List<UsageEvent> chunk = events.subList(from, Math.min(events.size(), from + ROWS_PER_STATEMENT));
-            var guard = tx.insertInto(USAGE_LEDGER_EVENT_ID, USAGE_LEDGER_EVENT_ID.EVENT_ID, USAGE_LEDGER_EVENT_ID.BILLING_MONTH);
-            for (UsageEvent e : chunk) {
-                guard = guard.values(UUID.fromString(e.getEventId()), LedgerRows.billingMonth(e.getOccurredAt()));
-            }
-            Set<UUID> fresh = new HashSet<>(guard.onConflictDoNothing().returningResult(USAGE_LEDGER_EVENT_ID.EVENT_ID)
-                    .fetch(USAGE_LEDGER_EVENT_ID.EVENT_ID));
-            if (fresh.isEmpty()) {
-                continue;
-            }
-            List<UsageLedgerRecord> rows = new ArrayList<>(fresh.size());
-            for (UsageEvent e : chunk) {
-                if (fresh.contains(UUID.fromString(e.getEventId()))) {
-                    rows.add(LedgerRows.toRecord(e));
-                }
-            }
-            var insert = tx.insertInto(USAGE_LEDGER, WRITTEN_FIELDS);
-            for (UsageLedgerRecord r : rows) {
-                Object[] values = new Object[WRITTEN_FIELDS.size()];
-                for (int i = 0; i < values.length; i++) {
-                    values[i] = r.get(WRITTEN_FIELDS.get(i));
-                }
-                insert = insert.values(values);
-            }
-            insert.execute();
-            written += rows.size();
+    /**
+     * Inserts the guard rows of the events in one statement and COPYs the ledger rows of those whose
+     * guard was new; returns how many were new. Both run in the caller's transaction, so a guard never
+     * commits without its row.
+     */
+    private static int insertNew(DSLContext tx, Collection<UsageEvent> events) {
+        // In the order of the guard's primary key (Postgres compares uuids as unsigned bytes): consecutive
+        // index inserts land on neighbouring pages.
+        List<Keyed> batch = new ArrayList<>(events.size());
+        for (UsageEvent e : events) {
+            batch.add(new Keyed(UUID.fromString(e.getEventId()), e));
         }
-        return written;
+        batch.sort(Keyed.BY_ID);
+        UUID[] ids = new UUID[batch.size()];
+        LocalDate[] months = new LocalDate[batch.size()];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = batch.get(i).id();
+            months[i] = LedgerRows.billingMonth(batch.get(i).event().getOccurredAt());
+        }
+        Set<UUID> billedBefore = insertGuards(tx, ids, months);
+        if (billedBefore.size() == ids.length) {
+            return 0;
+        }
+        LedgerCopy.Rows rows = new LedgerCopy.Rows(ids.length - billedBefore.size());
+        for (Keyed k : batch) {
+            if (!billedBefore.contains(k.id())) {
+                rows.add(k.event());
+            }
+        }
+        // COPY is not SQL jOOQ can build: pgjdbc's CopyManager on the transaction's own connection (ADR 0030).
+        tx.connection(rows::copyInto);
+        return rows.count();
+    }
+
+    /**
+     * {@code WITH batch AS (unnest of the two arrays), inserted AS (INSERT the guard rows ON CONFLICT DO
+     * NOTHING RETURNING event_id) SELECT} the batch's ids that were not inserted: those billed before.
+     * Usually there are none, so nothing comes back, where returning the fresh ids would send (and jOOQ
+     * materialise) every id of the batch.
+     */
+    private static Set<UUID> insertGuards(DSLContext tx, UUID[] ids, LocalDate[] months) {
+        Field<UUID> batchId = DSL.field(DSL.name("batch", USAGE_LEDGER_EVENT_ID.EVENT_ID.getName()), SQLDataType.UUID);
+        Field<LocalDate> batchMonth = DSL.field(DSL.name("batch", USAGE_LEDGER_EVENT_ID.BILLING_MONTH.getName()), SQLDataType.LOCALDATE);
+        Field<UUID> insertedId = DSL.field(DSL.name("inserted", USAGE_LEDGER_EVENT_ID.EVENT_ID.getName()), SQLDataType.UUID);
+        CommonTableExpression<?> batch = DSL.name("batch").as(DSL.selectFrom(DSL.table("unnest({0}, {1})", DSL.val(ids),
+                DSL.val(months)).as("u", batchId.getName(), batchMonth.getName())));
+        CommonTableExpression<?> inserted = DSL.name("inserted").fields(insertedId.getName())
+                .as(DSL.insertInto(USAGE_LEDGER_EVENT_ID, USAGE_LEDGER_EVENT_ID.EVENT_ID, USAGE_LEDGER_EVENT_ID.BILLING_MONTH)
+                        .select(DSL.select(batchId, batchMonth).from(batch))
+                        .onConflictDoNothing()
+                        .returningResult(USAGE_LEDGER_EVENT_ID.EVENT_ID));
+        return tx.with(batch).with(inserted)
+                .select(batchId).from(batch)
+                .whereNotExists(DSL.selectOne().from(inserted).where(insertedId.eq(batchId)))
+                .fetchSet(batchId);
+    }
+
+    private record Keyed(UUID id, UsageEvent event) {
+        static final Comparator<Keyed> BY_ID = (a, b) -> a.id().getMostSignificantBits() != b.id().getMostSignificantBits()
+                ? Long.compareUnsigned(a.id().getMostSignificantBits(), b.id().getMostSignificantBits())
+                : Long.compareUnsigned(a.id().getLeastSignificantBits(), b.id().getLeastSignificantBits());
     }
 
     private int insertOneByOne(DSLContext tx, Iterable<UsageEvent> events, List<ConsumerRecord<byte[], byte[]>> records,

@@ -3,12 +3,15 @@ package dev.tokenmeter.sink;
 import dev.tokenmeter.events.KeySource;
 import dev.tokenmeter.events.Outcome;
 import dev.tokenmeter.events.UsageEvent;
+import dev.tokenmeter.events.UsageSource;
 import dev.tokenmeter.events.serde.EventSerdes;
 import dev.tokenmeter.testkit.EnginesExtension;
 import dev.tokenmeter.testkit.PostgresEngine;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.TopicPartition;
+import dev.tokenmeter.db.jooq.tables.records.UsageLedgerRecord;
 import org.jooq.DSLContext;
+import org.jooq.Field;
 import org.jooq.SQLDialect;
 import org.jooq.impl.DSL;
 import org.junit.jupiter.api.BeforeEach;
@@ -17,6 +20,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 import org.postgresql.ds.PGSimpleDataSource;
 import java.time.Instant;
+import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -108,6 +112,58 @@ class LedgerWriterIT {
         assertThat(db.fetchCount(SINK_DEAD_LETTER)).isEqualTo(1);
         assertThat(db.select(SINK_DEAD_LETTER.REASON).from(SINK_DEAD_LETTER).fetchOne(SINK_DEAD_LETTER.REASON))
                 .startsWith("rejected by the database");
+    }
+
+    @Test
+    void copiedRowsRoundTripExactly() {
+        // Issue 6: the ledger rows go in with binary COPY; every value must come back as it went in.
+        String awkward = "tab\there, newline\nthere, cr\r, backslash \\ and \\N and \\t, quotes ' \" `, "
+                + "non-ASCII é ü ß 中文 😀 \u2028, control \u0001";
+        UsageEvent full = UsageEvent.newBuilder(event(awkward, "1999-12-31T23:59:59.999Z", Long.MAX_VALUE))
+                .setTenantId(awkward + "|tenant").setApiKeyId(awkward + "|key").setProvider(awkward + "|provider")
+                .setModel(awkward + "|model").setEndpoint(awkward + "|endpoint").setUpstreamRequestId(awkward + "|request")
+                .setPriceVersion(awkward + "|price").setReservationId(awkward + "|reservation").setEdgeInstance(awkward + "|edge")
+                .setKeySource(KeySource.PERSONAL_KEY).setOutcome(Outcome.CANCELLED).setUsageSource(UsageSource.ESTIMATED)
+                .setHttpStatus(-1).setPromptTokens(Long.MAX_VALUE).setCachedPromptTokens(1).setCompletionTokens(Long.MAX_VALUE)
+                .setReasoningTokens(Long.MAX_VALUE - 1).setLatencyMs(Long.MAX_VALUE)
+                .setStreamed(true).setCacheHit(true)
+                .setReceivedAt(Instant.parse("2038-01-19T03:14:08.001Z"))
+                .setAttributes(Map.of(awkward, awkward + "|value", "", "", "feature", "chat", "\\N", "\\N"))
+                .build();
+        UsageEvent empty = UsageEvent.newBuilder(event("u", "2026-11-30T23:59:59.999Z", 0))
+                .setTenantId("t").setModel("m").setEndpoint("/").setProvider("")
+                .setApiKeyId(null).setUpstreamRequestId(null).setPriceVersion(null).setReservationId(null).setEdgeInstance(null)
+                .setAttributes(Map.of())
+                .build();
+        writer.write(List.of(record(full), record(empty)), Map.of(new TopicPartition("usage-events", 0), offset));
+
+        assertThat(db.fetchCount(SINK_DEAD_LETTER)).isZero();
+        for (UsageEvent e : List.of(full, empty)) {
+            UsageLedgerRecord expected = LedgerRows.toRecord(e);
+            UsageLedgerRecord stored = db.selectFrom(USAGE_LEDGER).where(USAGE_LEDGER.EVENT_ID.eq(expected.getEventId())).fetchSingle();
+            for (Field<?> f : USAGE_LEDGER.fields()) {
+                if (f.equals(USAGE_LEDGER.INGESTED_AT)) {
+                    continue; // stamped by the database
+                }
+                Object want = expected.get(f);
+                Object got = stored.get(f);
+                if (want instanceof OffsetDateTime t) {
+                    assertThat(((OffsetDateTime) got).toInstant()).as(f.getName()).isEqualTo(t.toInstant());
+                } else if (f.equals(USAGE_LEDGER.ATTRIBUTES)) {
+                    assertThat(db.fetchValue("SELECT ({0} = {1}::jsonb)", got, ((org.jooq.JSONB) want).data())).as(f.getName())
+                            .isEqualTo(true);
+                } else {
+                    assertThat(got).as(f.getName()).isEqualTo(want);
+                }
+            }
+            for (Map.Entry<String, String> a : e.getAttributes().entrySet()) {
+                assertThat(db.fetchValue(DSL.select(DSL.field("{0} ->> {1}", String.class, USAGE_LEDGER.ATTRIBUTES, DSL.val(a.getKey())))
+                        .from(USAGE_LEDGER).where(USAGE_LEDGER.EVENT_ID.eq(expected.getEventId()))))
+                        .as("attribute " + a.getKey()).isEqualTo(a.getValue());
+            }
+        }
+        assertThat(db.select(USAGE_LEDGER.BILLING_MONTH).from(USAGE_LEDGER).orderBy(USAGE_LEDGER.BILLING_MONTH)
+                .fetch(USAGE_LEDGER.BILLING_MONTH)).hasToString("[1999-12-01, 2026-11-01]");
     }
 
     private long totalCost() {

@@ -25,6 +25,7 @@ import org.jooq.conf.Settings;
 import org.jooq.impl.DSL;
 import org.postgresql.ds.PGSimpleDataSource;
 
+import java.time.Clock;
 import java.time.Instant;
 import java.time.YearMonth;
 import java.time.ZoneOffset;
@@ -96,7 +97,12 @@ final class SinkFixture implements AutoCloseable {
     }
 
     SinkFixture startApp(Map<String, String> overrides) {
-        app = new BillingSinkApp(BillingSinkConfig.fromEnv(env(overrides)), topics, new SinkMetrics(registry)).start();
+        return startApp(overrides, Clock.systemUTC());
+    }
+
+    /** With the clock the app's period closer reads. */
+    SinkFixture startApp(Map<String, String> overrides, Clock clock) {
+        app = new BillingSinkApp(BillingSinkConfig.fromEnv(env(overrides)), topics, new SinkMetrics(registry), clock).start();
         return this;
     }
 
