@@ -44,7 +44,7 @@ class EdgeAlertsIT {
             "{\"model\":\"gpt-4o-mini\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
 
     @Test
-    void crossingFiftyThenEightyPublishesOneAlertEach_andTheSoftLimitHeaderFollowsUsage(Engines engines) throws Exception {
+    void crossingFiftyEightyAndHundredPublishesOneAlertEach_andTheSoftLimitHeaderFollowsUsage(Engines engines) throws Exception {
         try (FakeOpenAi openAi = FakeOpenAi.start(); EdgeTestBed bed = new EdgeTestBed(engines, openAi, Map.of());
              KafkaConsumer<String, UsageAlert> alerts = alertConsumer(engines, bed.alertsTopic)) {
             User user = bed.newUser(CREDIT);
@@ -74,23 +74,35 @@ class EdgeAlertsIT {
             assertThat(warned.headers().firstValue("x-tokenmeter-soft-limit-reached")).hasValue("true");
             assertThat(warned.headers().firstValue("x-tokenmeter-soft-limit-percent")).hasValue("70");
 
+            // The proxy settles after answering: wait for it, so the costs below are exact.
+            await("the proxy call settled").atMost(Duration.ofSeconds(10)).until(() -> bed.reservedNanoUsd(user.userId()) == 0);
+
             // Reserved at ~79 %, settled at ~85 %: the actual cost crosses 80 at settle.
             JsonNode fourth = reserve(api, user, 4_000);
             String settleEventId = commit(api, user, fourth.path("reservation_id").asText(), 10_000);
 
+            // The proxy: a call whose estimate (5,000 completion tokens, 20 %) does not fit is refused, which crosses
+            // 100 % (the hard limit); its alert names the refused call's event. A refusal carries no soft-limit warning.
+            HttpResponse<String> refused = bed.post("/v1/chat/completions", user.key(),
+                    "{\"model\":\"gpt-4o-mini\",\"max_tokens\":5000,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+            assertThat(refused.statusCode()).as(refused.body()).isEqualTo(429);
+            assertThat(refused.headers().firstValue("x-tokenmeter-soft-limit-reached")).isEmpty();
+            String refusedEventId = refused.headers().firstValue("x-tokenmeter-event-id").orElseThrow();
+
             YearMonth month = bed.quotaEngine.currentMonth();
             List<UsageAlert> seen = new ArrayList<>();
-            // One key, one partition, one sending thread: anything published before the 80 % alert (a repeated 50 %,
+            // One key, one partition, one sending thread: anything published before the 100 % alert (a repeated 50 %,
             // a soft-limit alert) is on the topic before it.
-            await("the 80 % alert on " + bed.alertsTopic).atMost(Duration.ofSeconds(30)).until(() -> {
+            await("the 100 % alert on " + bed.alertsTopic).atMost(Duration.ofSeconds(30)).until(() -> {
                 for (ConsumerRecord<String, UsageAlert> r : alerts.poll(Duration.ofMillis(200))) {
                     assertThat(r.key()).isEqualTo(r.value().getUserId());
                     seen.add(r.value());
                 }
-                return seen.stream().anyMatch(a -> a.getThresholdPercent() == 80);
+                return seen.stream().anyMatch(a -> a.getThresholdPercent() == 100);
             });
             assertThat(seen).extracting(UsageAlert::getAlertId)
-                    .containsExactly(user.userId() + "|" + month + "|50", user.userId() + "|" + month + "|80");
+                    .containsExactly(user.userId() + "|" + month + "|50", user.userId() + "|" + month + "|80",
+                            user.userId() + "|" + month + "|100");
             UsageAlert fifty = seen.get(0);
             UsageAlert eighty = seen.get(1);
             for (UsageAlert a : seen) {
@@ -107,6 +119,9 @@ class EdgeAlertsIT {
             // Settled at settle: 60 + 15 + 10 % plus the three small proxy calls.
             assertThat(eighty.getCostNanoUsd()).isEqualTo(bed.usedNanoUsd(user.userId())).isBetween(85_000 * IN, 86_000 * IN);
             assertThat(eighty.getTriggeringEventId()).isEqualTo(settleEventId);
+            UsageAlert hundred = seen.get(2);
+            assertThat(hundred.getTriggeringEventId()).isEqualTo(refusedEventId);
+            assertThat(hundred.getCostNanoUsd()).as("committed usage when refused").isEqualTo(eighty.getCostNanoUsd());
         }
     }
 
