@@ -6,6 +6,7 @@ import dev.tokenmeter.db.Migrations;
 import dev.tokenmeter.edge.admin.AdminApi;
 import dev.tokenmeter.edge.admin.AdminToken;
 import dev.tokenmeter.edge.admin.UserLimitPublisher;
+import dev.tokenmeter.edge.alert.UsageAlertPublisher;
 import dev.tokenmeter.edge.auth.ApiKeyAuthenticator;
 import dev.tokenmeter.edge.metering.MeteringApi;
 import dev.tokenmeter.edge.usage.UsageApi;
@@ -55,7 +56,8 @@ import java.util.function.Consumer;
  * <p>HTTP: the proxy, the metering API ({@link MeteringApi}), the usage query ({@link UsageApi}) and, when
  * {@code ADMIN_TOKEN} is set, the admin API ({@link AdminApi}). Reads: Postgres tables {@code api_key}, {@code account}, {@code personal_provider_key}, {@code model_price};
  * Redis through the quota engine. Writes: one {@code UsageEvent} per call to topic {@code <prefix>usage-events}
- * (through the {@link EventSink}).
+ * (through the {@link EventSink}); in {@code main}, one {@code UsageAlert} per threshold of the monthly credit crossed
+ * (50/80/100 %, once per user and month) to {@code <prefix>usage-alerts} (through the {@link UsageAlertPublisher}).
  */
 public final class EdgeApp implements AutoCloseable {
 
@@ -187,11 +189,13 @@ public final class EdgeApp implements AutoCloseable {
         QuotaRedis redis = QuotaRedis.connect(config.redisUri(), quotaConfig.redisTimeout());
         PostgresAccountDirectory accounts = new PostgresAccountDirectory(dataSource, quotaConfig.accountCacheTtl());
         QuotaEngine engine = quotaEngine(quotaConfig, redis, accounts, dataSource, registry);
-        QuotaGate quota = new QuotaEngineGate(engine, redis.connection(), quotaConfig.failurePolicy());
+        UsageAlertPublisher alerts = alertPublisher(config, topics, accounts, registry);
+        QuotaGate quota = new QuotaEngineGate(engine, redis.connection(), quotaConfig.failurePolicy(), alerts, Clock.systemUTC());
         EdgeApp app = start(config, dataSource, quota, sink, List.of(), registry, accounts::invalidate);
         LOG.info("edge listening on {}", app.server().baseUrl());
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             app.close();
+            alerts.close();
             sink.close();
             engine.close();
             redis.close();
@@ -210,6 +214,15 @@ public final class EdgeApp implements AutoCloseable {
                 .meterRegistry(registry)
                 .build()
                 .warmUp();
+    }
+
+    /**
+     * Publishes the thresholds the quota engine reports as crossed to {@code <prefix>usage-alerts}; pass it to the
+     * {@link QuotaEngineGate}. The caller closes it (after the server, so late settles still get theirs out).
+     */
+    public static UsageAlertPublisher alertPublisher(EdgeConfig config, Topics topics, AccountDirectory accounts,
+                                                     io.micrometer.core.instrument.MeterRegistry registry) {
+        return new UsageAlertPublisher(config.kafkaBootstrapServers(), topics.alerts(), accounts, registry);
     }
 
     /**

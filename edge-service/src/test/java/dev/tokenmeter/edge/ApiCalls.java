@@ -30,6 +30,11 @@ public final class ApiCalls {
         return client.send(b.build(), HttpResponse.BodyHandlers.ofString());
     }
 
+    /** Reservation ids of the Redis quota engine carry a hash tag ({u:...}): a client percent-encodes them in a path. */
+    public static String pathSegment(String id) {
+        return java.net.URLEncoder.encode(id, java.nio.charset.StandardCharsets.UTF_8).replace("+", "%20");
+    }
+
     public static JsonNode json(HttpResponse<String> r) throws Exception {
         return JSON.readTree(r.body());
     }

@@ -2,6 +2,7 @@ package dev.tokenmeter.edge;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
+import dev.tokenmeter.edge.alert.UsageAlertPublisher;
 import dev.tokenmeter.edge.auth.ApiKeys;
 import dev.tokenmeter.edge.account.PostgresAccountDirectory;
 import dev.tokenmeter.edge.proxy.QuotaEngineGate;
@@ -66,6 +67,9 @@ public final class EdgeTestBed implements AutoCloseable {
     public final DSLContext db;
     public final String topic;
     public final String topicPrefix;
+    /** The unique usage-alerts topic the edge publishes its alerts to. */
+    public final String alertsTopic;
+    private final UsageAlertPublisher alerts;
     public final SpoolingEventSink sink;
     public final QuotaRedis quotaRedis;
     public final QuotaEngine quotaEngine;
@@ -130,12 +134,16 @@ public final class EdgeTestBed implements AutoCloseable {
             missing.setPassword(engines.postgres().password());
             accounts = missing;
         }
-        this.quotaEngine = EdgeApp.quotaEngine(quotaConfig, quotaRedis,
-                new PostgresAccountDirectory(accounts, quotaConfig.accountCacheTtl()), dataSource, registry);
+        PostgresAccountDirectory directory = new PostgresAccountDirectory(accounts, quotaConfig.accountCacheTtl());
+        this.quotaEngine = EdgeApp.quotaEngine(quotaConfig, quotaRedis, directory, dataSource, registry);
         this.quota = new QuotaProbe(quotaEngine);
         // The production sink, as EdgeApp.main wires it (Kafka first, the spool during an outage).
         this.sink = EdgeApp.spoolingSink(config, topics);
-        QuotaGate gate = new QuotaEngineGate(quotaEngine, quotaRedis.connection(), quotaConfig.failurePolicy());
+        this.alertsTopic = topics.alerts().name();
+        engines.kafka().createTopic(alertsTopic, 1);
+        this.alerts = EdgeApp.alertPublisher(config, topics, directory, registry);
+        QuotaGate gate = new QuotaEngineGate(quotaEngine, quotaRedis.connection(), quotaConfig.failurePolicy(), alerts,
+                java.time.Clock.systemUTC());
         this.app = EdgeApp.start(config, dataSource, gate, sink, List.of(), registry);
 
         Properties props = new Properties();
@@ -261,6 +269,7 @@ public final class EdgeTestBed implements AutoCloseable {
     @Override
     public void close() {
         app.close();
+        alerts.close();
         sink.close();
         quotaEngine.close();
         quotaRedis.close();

@@ -1,14 +1,13 @@
 package dev.tokenmeter.edge.admin;
 
+import dev.tokenmeter.edge.publish.ReliableProducers;
 import dev.tokenmeter.events.UserLimit;
 import dev.tokenmeter.events.topic.TopicSpec;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -25,14 +24,7 @@ public final class UserLimitPublisher implements AutoCloseable {
     private final String topic;
 
     public UserLimitPublisher(String bootstrapServers, TopicSpec<String, UserLimit> topic) {
-        Map<String, Object> props = new HashMap<>();
-        props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
-        props.put(ProducerConfig.CLIENT_ID_CONFIG, "edge-admin-user-limits");
-        props.put(ProducerConfig.ACKS_CONFIG, "all");
-        props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
-        props.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 5_000);
-        props.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 5_000);
-        props.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 10_000);
+        Map<String, Object> props = ReliableProducers.properties(bootstrapServers, "edge-admin-user-limits", Duration.ofSeconds(10));
         this.producer = new KafkaProducer<>(props, topic.keySerde().serializer(), topic.valueSerde().serializer());
         this.topic = topic.name();
     }

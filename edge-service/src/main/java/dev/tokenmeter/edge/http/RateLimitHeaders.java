@@ -16,6 +16,10 @@ public final class RateLimitHeaders {
     public static final String RESET_TOKENS = "x-ratelimit-reset-tokens";
     public static final String CREDIT_REMAINING_USD = "x-credit-remaining-usd";
     public static final String SHOULD_RETRY = "x-should-retry";
+    /** {@code true} on admitted answers while the month's usage is at or over the user's soft limit. */
+    public static final String SOFT_LIMIT_REACHED = "x-tokenmeter-soft-limit-reached";
+    /** The soft limit in percent of the monthly credit, alongside {@link #SOFT_LIMIT_REACHED}. */
+    public static final String SOFT_LIMIT_PERCENT = "x-tokenmeter-soft-limit-percent";
 
     private RateLimitHeaders() {
     }

@@ -202,11 +202,11 @@ public final class MeteringApi {
         long estimatedCost = price.costNanoUsd(new TokenUsage(prompt, 0, completion, 0));
         QuotaGate.Decision d;
         try {
-            d = quota.reserve(caller.userId(), caller.apiKeyId(), model, estimatedCost, prompt + completion);
+            // The commit's event id derives from the reservation id, not known before: an alert at reserve names none.
+            d = quota.reserve(caller.userId(), caller.apiKeyId(), model, estimatedCost, prompt + completion, null);
         } catch (RuntimeException e) {
             LOG.warn("quota decision failed for a metering reservation of user {}: {}", caller.userId(), e.toString());
-            d = new QuotaGate.Decision(QuotaGate.Route.REJECTED, QuotaGate.RejectReason.QUOTA_UNAVAILABLE, null, null, null,
-                    null, false, Duration.ofSeconds(1));
+            d = QuotaGate.Decision.unavailable(Duration.ofSeconds(1));
         }
         OpenAiProxyHandler.setQuotaHeaders(ctx, d);
         if (!d.admitted()) {
@@ -235,6 +235,10 @@ public final class MeteringApi {
         n.put("estimated_cost_nano_usd", estimatedCost);
         if (d.remainingCreditNanoUsd() != null) {
             n.put("remaining_credit_usd", Money.formatUsd(d.remainingCreditNanoUsd()));
+        }
+        n.put("soft_limit_reached", d.softLimitReached());
+        if (d.softLimitReached() && d.softLimitPercent() > 0) {
+            n.put("soft_limit_percent", d.softLimitPercent());
         }
         n.put("expires_at", now.plus(reservationTtl).toString());
         n.put("event_id", commitEventId(d.reservationId()));
@@ -293,7 +297,7 @@ public final class MeteringApi {
         TokenUsage usage = new TokenUsage(prompt, cached, completion, reasoning);
         long cost = price.costNanoUsd(usage);
         try {
-            quota.settle(reservationId, cost, usage.totalTokens());
+            quota.settle(reservationId, cost, usage.totalTokens(), eventId);
         } catch (RuntimeException e) {
             // Already settled by an earlier attempt that died before its marker; the event below is the same one.
             LOG.warn("settling metering reservation {} failed: {}", reservationId, e.toString());

@@ -229,11 +229,11 @@ public final class OpenAiProxyHandler {
         QuotaGate.Decision decision;
         long decisionStart = System.nanoTime();
         try {
-            decision = quota.reserve(call.caller.userId(), call.caller.apiKeyId(), call.model, estimatedCost, estimate.totalTokens());
+            decision = quota.reserve(call.caller.userId(), call.caller.apiKeyId(), call.model, estimatedCost, estimate.totalTokens(),
+                    call.eventId);
         } catch (RuntimeException e) {
             LOG.warn("quota decision failed for call {}: {}", call.eventId, e.toString());
-            decision = new QuotaGate.Decision(QuotaGate.Route.REJECTED, QuotaGate.RejectReason.QUOTA_UNAVAILABLE,
-                    null, null, null, null, false, Duration.ofSeconds(1));
+            decision = QuotaGate.Decision.unavailable(Duration.ofSeconds(1));
         } finally {
             metrics.decision(Duration.ofNanos(System.nanoTime() - decisionStart));
         }
@@ -502,7 +502,7 @@ public final class OpenAiProxyHandler {
     private void settle(Call call, Billed billed) {
         if (call.reservationOpen) {
             try {
-                quota.settle(call.reservationId, billed.costNanoUsd(), billed.tokens());
+                quota.settle(call.reservationId, billed.costNanoUsd(), billed.tokens(), call.eventId);
                 call.reservationOpen = false;
             } catch (RuntimeException e) {
                 LOG.warn("settling reservation of call {} failed: {}", call.eventId, e.toString());
@@ -626,6 +626,12 @@ public final class OpenAiProxyHandler {
         }
         if (d.remainingCreditNanoUsd() != null) {
             ctx.header(RateLimitHeaders.CREDIT_REMAINING_USD, Money.formatUsd(d.remainingCreditNanoUsd()));
+        }
+        if (d.admitted() && d.softLimitReached()) {
+            ctx.header(RateLimitHeaders.SOFT_LIMIT_REACHED, "true");
+            if (d.softLimitPercent() > 0) {
+                ctx.header(RateLimitHeaders.SOFT_LIMIT_PERCENT, Integer.toString(d.softLimitPercent()));
+            }
         }
     }
 

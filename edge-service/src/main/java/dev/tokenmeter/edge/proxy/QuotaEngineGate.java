@@ -1,37 +1,65 @@
 package dev.tokenmeter.edge.proxy;
 
+import dev.tokenmeter.edge.alert.UsageAlertPublisher;
 import dev.tokenmeter.edge.quota.DecisionMode;
 import dev.tokenmeter.edge.quota.FailurePolicy;
 import dev.tokenmeter.edge.quota.QuotaEngine;
 import dev.tokenmeter.edge.quota.RateLimitStatus;
 import dev.tokenmeter.edge.quota.ReserveRequest;
+import dev.tokenmeter.edge.quota.SettleResult;
 import io.lettuce.core.api.StatefulRedisConnection;
+
+import java.time.Clock;
+import java.time.YearMonth;
 
 /**
  * The proxy's {@link QuotaGate} on the Redis quota engine. Ready when the Redis connection is up, or at any
  * time under the FAIL_OPEN policy (the engine then admits against its local share of the limits).
+ *
+ * <p>Thresholds of the monthly credit (50/80/100 %) that the engine reports as crossed, at reserve or at settle, are
+ * handed to the {@link UsageAlertPublisher} (asynchronous; never blocks or fails the call). Both the proxy and the
+ * metering API decide through this gate, so both raise them.
  */
 public final class QuotaEngineGate implements QuotaGate {
 
     private final QuotaEngine engine;
     private final StatefulRedisConnection<String, String> redis;
     private final FailurePolicy policy;
+    private final UsageAlertPublisher alerts;
+    private final Clock clock;
 
+    /** A gate that publishes no alerts (the aggregator's alerts from billed usage still come). */
     public QuotaEngineGate(QuotaEngine engine, StatefulRedisConnection<String, String> redis, FailurePolicy policy) {
+        this(engine, redis, policy, null, Clock.systemUTC());
+    }
+
+    /** @param alerts where crossed thresholds go; null publishes none */
+    public QuotaEngineGate(QuotaEngine engine, StatefulRedisConnection<String, String> redis, FailurePolicy policy,
+                           UsageAlertPublisher alerts, Clock clock) {
         this.engine = engine;
         this.redis = redis;
         this.policy = policy;
+        this.alerts = alerts;
+        this.clock = clock;
     }
 
     @Override
-    public QuotaGate.Decision reserve(String userId, String apiKeyId, String model, long estimatedCostNanoUsd, long estimatedTokens) {
+    public QuotaGate.Decision reserve(String userId, String apiKeyId, String model, long estimatedCostNanoUsd,
+                                      long estimatedTokens, String eventId) {
         dev.tokenmeter.edge.quota.Decision d = engine.reserve(new ReserveRequest(userId, apiKeyId, model, estimatedCostNanoUsd, estimatedTokens));
+        if (alerts != null && !d.thresholdsCrossed().isEmpty()) {
+            // The reservation id names the month the engine counted the call in; a refused call has none.
+            YearMonth month = d.reservationId() != null ? QuotaEngine.reservationMonth(d.reservationId()) : engine.currentMonth();
+            long committed = d.creditNanoUsd() - d.remainingCreditNanoUsd();
+            alerts.thresholdsCrossed(userId, month, d.thresholdsCrossed(), committed, d.creditNanoUsd(), clock.instant(), eventId);
+        }
         Route route = Route.valueOf(d.route().name());
         RejectReason reason = d.rejectReason() == null ? null : RejectReason.valueOf(d.rejectReason().name());
         // The remaining credit is meaningful for service-credit calls and credit rejections decided in Redis.
         Long remaining = d.mode() == DecisionMode.REDIS && d.creditNanoUsd() > 0 ? d.remainingCreditNanoUsd() : null;
         return new QuotaGate.Decision(route, reason, d.reservationId(), limit(d.requests()), limit(d.tokens()), remaining,
-                d.mode() == DecisionMode.FAIL_OPEN && d.admitted(), d.retryAfter());
+                d.mode() == DecisionMode.FAIL_OPEN && d.admitted(), d.retryAfter(), d.softLimit().reached(),
+                d.softLimit().percent());
     }
 
     private static Limit limit(RateLimitStatus s) {
@@ -39,8 +67,13 @@ public final class QuotaEngineGate implements QuotaGate {
     }
 
     @Override
-    public void settle(String reservationId, long actualCostNanoUsd, long actualTokens) {
-        engine.settle(reservationId, actualCostNanoUsd, actualTokens);
+    public void settle(String reservationId, long actualCostNanoUsd, long actualTokens, String eventId) {
+        SettleResult r = engine.settle(reservationId, actualCostNanoUsd, actualTokens);
+        if (alerts != null && !r.thresholdsCrossed().isEmpty()) {
+            // Settled usage after this call; the credit is looked up by the publisher, off this thread.
+            alerts.thresholdsCrossed(QuotaEngine.reservationUser(reservationId), QuotaEngine.reservationMonth(reservationId),
+                    r.thresholdsCrossed(), r.settledNanoUsd(), -1, clock.instant(), eventId);
+        }
     }
 
     @Override

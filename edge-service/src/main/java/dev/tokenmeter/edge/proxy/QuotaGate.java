@@ -10,9 +10,15 @@ import java.time.Duration;
  */
 public interface QuotaGate {
 
-    Decision reserve(String userId, String apiKeyId, String model, long estimatedCostNanoUsd, long estimatedTokens);
+    /**
+     * @param eventId the usage event this call will publish, or null when not known yet; named as the triggering
+     *                event of a usage alert this decision raises
+     */
+    Decision reserve(String userId, String apiKeyId, String model, long estimatedCostNanoUsd, long estimatedTokens,
+                     String eventId);
 
-    void settle(String reservationId, long actualCostNanoUsd, long actualTokens);
+    /** @param eventId the usage event that bills this cost, or null; as for {@link #reserve} */
+    void settle(String reservationId, long actualCostNanoUsd, long actualTokens, String eventId);
 
     void release(String reservationId);
 
@@ -51,9 +57,19 @@ public interface QuotaGate {
      * @param remainingCreditNanoUsd null when unknown (e.g. personal key, or fail-open)
      * @param failOpen               true when admitted without Redis under the fail-open policy
      * @param retryAfter             when rejected for a reason that passes, how long to wait
+     * @param softLimitReached       the month's committed usage is at or over the user's soft limit (a warning for
+     *                               the caller on every admitted answer while it is)
+     * @param softLimitPercent       the soft limit in percent of the monthly credit; 0 when unknown
      */
     record Decision(Route route, RejectReason rejectReason, String reservationId, Limit requests, Limit tokens,
-                    Long remainingCreditNanoUsd, boolean failOpen, Duration retryAfter) {
+                    Long remainingCreditNanoUsd, boolean failOpen, Duration retryAfter, boolean softLimitReached,
+                    int softLimitPercent) {
+
+        /** The answer when the gate itself failed: QUOTA_UNAVAILABLE, retry after {@code retryAfter}. */
+        public static Decision unavailable(Duration retryAfter) {
+            return new Decision(Route.REJECTED, RejectReason.QUOTA_UNAVAILABLE, null, null, null, null, false, retryAfter,
+                    false, 0);
+        }
 
         public boolean admitted() {
             return route != Route.REJECTED;

@@ -480,6 +480,16 @@ public final class QuotaEngine implements AutoCloseable {
         return QuotaScripts.source(Script.RESERVE);
     }
 
+    /** The user a reservation id belongs to (ids carry it); IllegalArgumentException for an id not issued here. */
+    public static String reservationUser(String reservationId) {
+        return QuotaKeys.parse(reservationId).userId();
+    }
+
+    /** The month a reservation id settles into (ids carry it); IllegalArgumentException for an id not issued here. */
+    public static YearMonth reservationMonth(String reservationId) {
+        return QuotaKeys.parse(reservationId).month();
+    }
+
     public YearMonth currentMonth() {
         return YearMonth.from(clock.instant().atZone(ZoneOffset.UTC));
     }

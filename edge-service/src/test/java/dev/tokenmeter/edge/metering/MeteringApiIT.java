@@ -94,7 +94,7 @@ class MeteringApiIT {
         assertThat(bed.quota.reservedNanoUsd(user.userId())).isEqualTo(1000 * IN + 500 * OUT);
 
         String usage = "{\"prompt_tokens\":800,\"cached_prompt_tokens\":200,\"completion_tokens\":300,\"reasoning_tokens\":100}";
-        HttpResponse<String> first = api.send("POST", "/v1/metering/reservations/" + pathSegment(reservationId) + "/commit", user.key(), usage);
+        HttpResponse<String> first = api.send("POST", "/v1/metering/reservations/" + ApiCalls.pathSegment(reservationId) + "/commit", user.key(), usage);
         assertThat(first.statusCode()).as(first.body()).isEqualTo(200);
         long cost = 600 * IN + 200 * CACHED + 300 * OUT;
         assertThat(ApiCalls.json(first).get("cost_nano_usd").asLong()).isEqualTo(cost);
@@ -102,7 +102,7 @@ class MeteringApiIT {
         assertThat(eventId).isEqualTo(MeteringApi.commitEventId(reservationId));
         assertThat(first.headers().firstValue("x-tokenmeter-event-id")).contains(eventId);
 
-        HttpResponse<String> again = api.send("POST", "/v1/metering/reservations/" + pathSegment(reservationId) + "/commit", user.key(), usage);
+        HttpResponse<String> again = api.send("POST", "/v1/metering/reservations/" + ApiCalls.pathSegment(reservationId) + "/commit", user.key(), usage);
         assertThat(again.statusCode()).isEqualTo(200);
         assertThat(ApiCalls.json(again).get("event_id").asText()).isEqualTo(eventId);
         assertThat(ApiCalls.json(again).get("already_committed").asBoolean()).isTrue();
@@ -126,11 +126,11 @@ class MeteringApiIT {
     void release_givesTheReservationBack_once_andARelasedReservationCannotBeCommitted() throws Exception {
         EdgeTestBed.User user = bed.newUser(1_000_000_000L);
         String reservationId = reserve(user);
-        HttpResponse<String> released = api.send("POST", "/v1/metering/reservations/" + pathSegment(reservationId) + "/release", user.key(), null);
+        HttpResponse<String> released = api.send("POST", "/v1/metering/reservations/" + ApiCalls.pathSegment(reservationId) + "/release", user.key(), null);
         assertThat(released.statusCode()).as(released.body()).isEqualTo(200);
         assertThat(bed.quota.reservedNanoUsd(user.userId())).isZero();
-        assertThat(api.send("POST", "/v1/metering/reservations/" + pathSegment(reservationId) + "/release", user.key(), null).statusCode()).isEqualTo(404);
-        HttpResponse<String> commit = api.send("POST", "/v1/metering/reservations/" + pathSegment(reservationId) + "/commit", user.key(),
+        assertThat(api.send("POST", "/v1/metering/reservations/" + ApiCalls.pathSegment(reservationId) + "/release", user.key(), null).statusCode()).isEqualTo(404);
+        HttpResponse<String> commit = api.send("POST", "/v1/metering/reservations/" + ApiCalls.pathSegment(reservationId) + "/commit", user.key(),
                 "{\"prompt_tokens\":1}");
         assertThat(commit.statusCode()).isEqualTo(404);
         assertThat(ApiCalls.json(commit).at("/error/code").asText()).isEqualTo("reservation_not_found");
@@ -141,9 +141,9 @@ class MeteringApiIT {
         EdgeTestBed.User a = bed.newUser(1_000_000_000L);
         EdgeTestBed.User b = bed.newUser(1_000_000_000L);
         String reservationId = reserve(a);
-        assertThat(api.send("POST", "/v1/metering/reservations/" + pathSegment(reservationId) + "/commit", b.key(), "{\"prompt_tokens\":1}")
+        assertThat(api.send("POST", "/v1/metering/reservations/" + ApiCalls.pathSegment(reservationId) + "/commit", b.key(), "{\"prompt_tokens\":1}")
                 .statusCode()).isEqualTo(404);
-        assertThat(api.send("POST", "/v1/metering/reservations/" + pathSegment(reservationId) + "/release", b.key(), null).statusCode()).isEqualTo(404);
+        assertThat(api.send("POST", "/v1/metering/reservations/" + ApiCalls.pathSegment(reservationId) + "/release", b.key(), null).statusCode()).isEqualTo(404);
         HttpResponse<String> noKey = api.send("POST", "/v1/metering/reservations", null, "{\"model\":\"gpt-4o-mini\"}");
         assertThat(noKey.statusCode()).isEqualTo(401);
         assertThat(ApiCalls.json(noKey).at("/error/type").asText()).isEqualTo("invalid_request_error");
@@ -214,10 +214,5 @@ class MeteringApiIT {
                 .contains("events[2]: cachedPromptTokens (20) exceeds promptTokens (10)");
         barrier(user);
         assertThat(bed.events(user.userId())).noneMatch(e -> e.getEventId().equals(good));
-    }
-
-    /** Reservation ids of the Redis quota engine carry a hash tag ({u:...}): a client percent-encodes them in a path. */
-    private static String pathSegment(String id) {
-        return java.net.URLEncoder.encode(id, java.nio.charset.StandardCharsets.UTF_8).replace("+", "%20");
     }
 }
