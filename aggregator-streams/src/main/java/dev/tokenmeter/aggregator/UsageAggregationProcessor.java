@@ -6,6 +6,7 @@ import dev.tokenmeter.events.UsageAlert;
 import dev.tokenmeter.events.UsageEvent;
 import dev.tokenmeter.events.UsageTotal;
 import dev.tokenmeter.events.UserLimit;
+import dev.tokenmeter.events.alert.UsageAlertIds;
 import dev.tokenmeter.events.money.Money;
 import dev.tokenmeter.events.serde.EventSerdes;
 import dev.tokenmeter.events.validate.UsageEventValidator;
@@ -53,7 +54,6 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
     private static final int LAG_SAMPLE_EVERY = 64;
     private static final int RECENT_TOTALS = 20_000;
     private static final int EXPIRY_BATCH = 10_000;
-    private static final int DEDUP_SLOTS = 3;
     private static final String CLEARED_FOR = "cleared-for-generation";
 
     private final AggregatorConfig config;
@@ -65,7 +65,7 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
     private ProcessorContext<String, Object> context;
     /** Event ids by generation of stream time (DEDUP_RETENTION long), three slots used in rotation. */
     @SuppressWarnings("unchecked")
-    private final KeyValueStore<String, Long>[] dedup = new KeyValueStore[DEDUP_SLOTS];
+    private final KeyValueStore<String, Long>[] dedup = new KeyValueStore[UsageAggregationTopology.DEDUP_SLOTS];
     private KeyValueStore<String, Long> dedupState;
     /** Where clearing of the oldest slot stopped last time (only ever a speed-up: restarts from the start). */
     private String clearCursor;
@@ -106,7 +106,7 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
         recent.clear();
         changed.clear();
         limits.clear();
-        for (int slot = 0; slot < DEDUP_SLOTS; slot++) {
+        for (int slot = 0; slot < UsageAggregationTopology.DEDUP_SLOTS; slot++) {
             dedup[slot] = context.getStateStore(UsageAggregationTopology.dedupStore(slot));
         }
         dedupState = context.getStateStore(UsageAggregationTopology.STORE_DEDUP_STATE);
@@ -231,7 +231,7 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
             if (Math.multiplyExact(cost, 100L) < Math.multiplyExact(credit, (long) threshold)) {
                 break;
             }
-            String alertId = e.getUserId() + "|" + month + "|" + threshold;
+            String alertId = UsageAlertIds.of(e.getUserId(), month, threshold);
             if (alertsRaised.get(alertId) == null) {
                 alertsRaised.put(alertId, cost);
                 metrics.alertsRaised.increment();
@@ -326,7 +326,7 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
     }
 
     private static int slot(long generation) {
-        return Math.floorMod(generation, DEDUP_SLOTS);
+        return Math.floorMod(generation, UsageAggregationTopology.DEDUP_SLOTS);
     }
 
     private RunningTotal total(String key) {

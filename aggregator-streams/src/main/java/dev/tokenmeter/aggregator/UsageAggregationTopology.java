@@ -36,6 +36,8 @@ public final class UsageAggregationTopology {
     static final String SINK_DLQ = "dead-letter-sink";
 
     static final String STORE_DEDUP_STATE = "dedup-state";
+    /** Dedup slot stores, one per generation of stream time in rotation (see the processor). */
+    static final int DEDUP_SLOTS = 3;
     static final String STORE_TOTALS = "totals";
     static final String STORE_OPEN = "totals-open";
     static final String STORE_USER_MONTH = "user-month-credit-cost";
@@ -62,7 +64,7 @@ public final class UsageAggregationTopology {
                 SOURCE_EVENTS, SOURCE_LIMITS);
 
         // Event ids are unique by nature: a cache would only churn (sorted-map inserts and evictions).
-        for (int slot = 0; slot < 3; slot++) {
+        for (int slot = 0; slot < DEDUP_SLOTS; slot++) {
             topology.addStateStore(uncached(dedupStore(slot), strings, longs), AGGREGATE);
         }
         topology.addStateStore(kv(STORE_DEDUP_STATE, strings, longs), AGGREGATE);

@@ -4,6 +4,7 @@ import dev.tokenmeter.edge.account.Account;
 import dev.tokenmeter.edge.account.AccountDirectory;
 import dev.tokenmeter.edge.publish.ReliableProducers;
 import dev.tokenmeter.events.UsageAlert;
+import dev.tokenmeter.events.alert.UsageAlertIds;
 import dev.tokenmeter.events.topic.TopicSpec;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -105,7 +106,7 @@ public final class UsageAlertPublisher implements AutoCloseable {
             String tenantId = account.map(Account::tenantId).orElse("");
             for (int threshold : thresholds) {
                 UsageAlert alert = UsageAlert.newBuilder()
-                        .setAlertId(alertId(userId, month, threshold)).setUserId(userId).setTenantId(tenantId)
+                        .setAlertId(UsageAlertIds.of(userId, month, threshold)).setUserId(userId).setTenantId(tenantId)
                         .setBillingMonth(month.toString()).setThresholdPercent(threshold)
                         .setCostNanoUsd(Math.max(0, costNanoUsd)).setCreditNanoUsd(credit)
                         .setCrossedAt(crossedAt).setTriggeringEventId(triggeringEventId).setSource("edge")
@@ -123,11 +124,6 @@ public final class UsageAlertPublisher implements AutoCloseable {
             failed.increment(thresholds.size());
             LOG.warn("usage alerts {} of user {} for {} not published: {}", thresholds, userId, month, e.toString());
         }
-    }
-
-    /** The aggregator's id (UsageAggregationProcessor.raiseAlerts): one alert per user, month and threshold. */
-    public static String alertId(String userId, YearMonth month, int threshold) {
-        return userId + "|" + month + "|" + threshold;
     }
 
     /** Sends what is queued (waiting up to 10 s), then closes the producer. */
