@@ -138,7 +138,7 @@ public final class LedgerWriterBenchmark {
             for (int from = 0; from < events.size(); from += batch) {
                 StringBuilder sb = new StringBuilder();
                 for (UsageEvent e : events.subList(from, Math.min(events.size(), from + batch))) {
-                    UsageLedgerRecord r = LedgerRows.toRecord(e);
+                    UsageLedgerRecord r = LedgerRecords.of(e);
                     Object[] values = r.intoArray();
                     for (int i = 0; i < values.length - 1; i++) { // ingested_at: default
                         if (i > 0) {
@@ -163,7 +163,7 @@ public final class LedgerWriterBenchmark {
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO usage_ledger (" + cols + ") VALUES (" + marks + ")")) {
                 int n = 0;
                 for (UsageEvent e : events) {
-                    Object[] values = LedgerRows.toRecord(e).intoArray();
+                    Object[] values = LedgerRecords.of(e).intoArray();
                     for (int i = 0; i < values.length - 1; i++) {
                         Object v = values[i];
                         if (v instanceof org.jooq.JSONB j) {

@@ -139,7 +139,7 @@ class LedgerWriterIT {
 
         assertThat(db.fetchCount(SINK_DEAD_LETTER)).isZero();
         for (UsageEvent e : List.of(full, empty)) {
-            UsageLedgerRecord expected = LedgerRows.toRecord(e);
+            UsageLedgerRecord expected = LedgerRecords.of(e);
             UsageLedgerRecord stored = db.selectFrom(USAGE_LEDGER).where(USAGE_LEDGER.EVENT_ID.eq(expected.getEventId())).fetchSingle();
             for (Field<?> f : USAGE_LEDGER.fields()) {
                 if (f.equals(USAGE_LEDGER.INGESTED_AT)) {
