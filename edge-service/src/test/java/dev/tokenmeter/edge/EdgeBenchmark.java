@@ -109,8 +109,10 @@ public final class EdgeBenchmark {
                  ChildJvm edge = new ChildJvm(EdgeApp.class.getName(), edgeEnv, work.resolve("edge.log"),
                          edgeJvm.toArray(String[]::new)).start();
                  HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
-                awaitUp(client, "http://127.0.0.1:" + fakePort + "/v1/models", fake, status -> true);
-                awaitUp(client, "http://127.0.0.1:" + edgePort + "/health/ready", edge, status -> status == 200);
+                ChildJvm.awaitHttp(URI.create("http://127.0.0.1:" + fakePort + "/v1/models"), status -> true,
+                        Duration.ofSeconds(90), fake, List.of());
+                ChildJvm.awaitHttp(URI.create("http://127.0.0.1:" + edgePort + "/health/ready"), status -> status == 200,
+                        Duration.ofSeconds(90), edge, List.of(fake));
 
                 Cpu cpu = new Cpu(Map.of(
                         "fake", pid -> pid == fake.pid(),
@@ -165,25 +167,6 @@ public final class EdgeBenchmark {
                 .set(API_KEY.KEY_PREFIX, issued.prefix()).set(API_KEY.SALT, issued.salt()).set(API_KEY.KEY_HASH, issued.hash())
                 .execute();
         return issued.key();
-    }
-
-    private static void awaitUp(HttpClient client, String url, ChildJvm jvm, java.util.function.IntPredicate up) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
-        while (System.nanoTime() < deadline) {
-            if (!jvm.isAlive()) {
-                throw new IllegalStateException(jvm.name() + " exited:\n" + jvm.logTail(40));
-            }
-            try {
-                if (up.test(client.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(2)).build(),
-                        HttpResponse.BodyHandlers.discarding()).statusCode())) {
-                    return;
-                }
-            } catch (IOException notYet) {
-                // not listening yet
-            }
-            Thread.sleep(200); // a start-up poll of a program, not a test
-        }
-        throw new IllegalStateException(jvm.name() + " not up within 90 s:\n" + jvm.logTail(40));
     }
 
     private static HttpRequest request(URI uri, String key) {

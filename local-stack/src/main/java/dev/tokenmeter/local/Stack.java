@@ -10,9 +10,6 @@ import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.net.ServerSocket;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -131,29 +128,7 @@ final class Stack implements AutoCloseable {
     }
 
     void awaitEdgeReady(Duration timeout) {
-        HttpClient http = HttpClient.newHttpClient();
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (System.nanoTime() < deadline) {
-            for (ChildJvm p : all) {
-                if (!p.isAlive()) {
-                    throw new IllegalStateException(p.name() + " exited during start-up:\n" + p.logTail(40));
-                }
-            }
-            try {
-                HttpResponse<Void> r = http.send(HttpRequest.newBuilder(edgeUrl.resolve("/health/ready"))
-                        .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.discarding());
-                if (r.statusCode() == 200) {
-                    return;
-                }
-            } catch (IOException e) {
-                // not listening yet
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted", e);
-            }
-            pause(Duration.ofMillis(250));
-        }
-        throw new IllegalStateException("edge not ready after " + timeout + ":\n" + edge.logTail(40));
+        ChildJvm.awaitHttp(edgeUrl.resolve("/health/ready"), status -> status == 200, timeout, edge, all);
     }
 
     Topics topics() {

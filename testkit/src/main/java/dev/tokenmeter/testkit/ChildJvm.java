@@ -2,14 +2,20 @@ package dev.tokenmeter.testkit;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntPredicate;
 
 /**
  * A service's plain {@code main} in its own JVM, with the current class path and an environment, for
@@ -106,6 +112,42 @@ public final class ChildJvm implements AutoCloseable {
         } catch (IOException e) {
             return "(no log)";
         }
+    }
+
+    /**
+     * Polls {@code url} (served by {@code server}) until its HTTP status satisfies {@code up}. Fails at once,
+     * with the tail of its log, when {@code server} or any of {@code alsoWatched} exits meanwhile, and with
+     * the tail of {@code server}'s log after {@code timeout}. A start-up poll of programs, not a test's wait.
+     */
+    public static void awaitHttp(URI url, IntPredicate up, Duration timeout, ChildJvm server,
+                                 Collection<ChildJvm> alsoWatched) {
+        HttpClient http = HttpClient.newHttpClient();
+        List<ChildJvm> watched = new ArrayList<>(alsoWatched);
+        watched.add(server);
+        long deadline = System.nanoTime() + timeout.toNanos();
+        try {
+            while (System.nanoTime() < deadline) {
+                for (ChildJvm p : watched) {
+                    if (!p.isAlive()) {
+                        throw new IllegalStateException(p.name() + " exited during start-up:\n" + p.logTail(40));
+                    }
+                }
+                try {
+                    if (up.test(http.send(HttpRequest.newBuilder(url).timeout(Duration.ofSeconds(2)).build(),
+                            HttpResponse.BodyHandlers.discarding()).statusCode())) {
+                        return;
+                    }
+                } catch (IOException notListeningYet) {
+                    // polled again
+                }
+                Thread.sleep(200);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for " + url, e);
+        }
+        throw new IllegalStateException(server.name() + " not ready at " + url + " after " + timeout + ":\n"
+                + server.logTail(40));
     }
 
     private boolean waitFor(Duration timeout) {
