@@ -19,6 +19,7 @@ import dev.tokenmeter.edge.crypto.PersonalKeyCipher;
 import dev.tokenmeter.edge.pricing.PriceBook;
 import dev.tokenmeter.edge.proxy.EdgeMetrics;
 import dev.tokenmeter.edge.proxy.OpenAiProxyHandler;
+import dev.tokenmeter.edge.proxy.Upstream;
 import dev.tokenmeter.edge.account.AccountDirectory;
 import dev.tokenmeter.edge.account.PostgresAccountDirectory;
 import dev.tokenmeter.edge.proxy.QuotaEngineGate;
@@ -43,7 +44,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import javax.sql.DataSource;
-import java.net.http.HttpClient;
 import java.sql.Connection;
 import java.util.List;
 import java.util.Map;
@@ -62,15 +62,17 @@ import java.util.function.Consumer;
 public final class EdgeApp implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(EdgeApp.class);
+    /** Connections kept to the upstream at most; a call beyond waits for one (each call holds one while it runs). */
+    private static final int UPSTREAM_MAX_CONNECTIONS = 1024;
 
     private final EdgeServer server;
     private final PriceBook priceBook;
     private final PrometheusMeterRegistry registry;
-    private final HttpClient upstream;
+    private final Upstream upstream;
 
     private final List<AutoCloseable> closeables;
 
-    private EdgeApp(EdgeServer server, PriceBook priceBook, PrometheusMeterRegistry registry, HttpClient upstream,
+    private EdgeApp(EdgeServer server, PriceBook priceBook, PrometheusMeterRegistry registry, Upstream upstream,
                     List<AutoCloseable> closeables) {
         this.server = server;
         this.priceBook = priceBook;
@@ -112,11 +114,8 @@ public final class EdgeApp implements AutoCloseable {
         PriceBook priceBook = PriceBook.load(db, config.defaultPriceModel(), config.priceRefreshInterval());
         PersonalKeyCipher cipher = config.personalKeyMasterKey().isEmpty() ? null
                 : new PersonalKeyCipher(config.personalKeyMasterKeyId(), config.personalKeyMasterKey());
-        HttpClient upstream = HttpClient.newBuilder()
-                .version(HttpClient.Version.HTTP_1_1)
-                .connectTimeout(config.upstreamConnectTimeout())
-                .followRedirects(HttpClient.Redirect.NEVER)
-                .build();
+        Upstream upstream = Upstream.create(config.upstreamBaseUrl(), config.upstreamConnectTimeout(),
+                config.upstreamRequestTimeout(), UPSTREAM_MAX_CONNECTIONS);
         ApiKeyAuthenticator authenticator = new ApiKeyAuthenticator(db, config.apiKeyCacheTtl());
         List<AutoCloseable> closeables = new ArrayList<>();
         List<Consumer<RoutesConfig>> routes = new ArrayList<>(extraRoutes);
@@ -146,7 +145,7 @@ public final class EdgeApp implements AutoCloseable {
                 .keys(new UpstreamKeys(config.openAiApiKey(), db, cipher))
                 .sink(sink)
                 .metrics(new EdgeMetrics(registry, sink))
-                .upstream(upstream, config.upstreamBaseUrl(), config.upstreamRequestTimeout())
+                .upstream(upstream)
                 .maxBodyBytes(config.maxBodyBytes())
                 .defaultMaxCompletionTokens(config.defaultMaxCompletionTokens())
                 .edgeInstance(config.edgeInstance())

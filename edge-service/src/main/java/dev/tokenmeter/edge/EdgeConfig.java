@@ -52,7 +52,7 @@ public record EdgeConfig(
             new Key("UPSTREAM_BASE_URL", "https://api.openai.com", "OpenAI-compatible upstream; the /v1/... path is appended (a trailing /v1 is accepted)."),
             new Key("OPENAI_API_KEY", "", "The service's own OpenAI key, used for SERVICE_CREDIT calls. Never logged."),
             new Key("UPSTREAM_CONNECT_TIMEOUT", "5s", "Connect timeout to the upstream (e.g. 500ms, 5s)."),
-            new Key("UPSTREAM_REQUEST_TIMEOUT", "120s", "Time until the upstream's response headers arrive; past it the caller gets 504."),
+            new Key("UPSTREAM_REQUEST_TIMEOUT", "120s", "Longest wait for the upstream's response headers (past it the caller gets 504) or, in a streamed answer, for its next bytes."),
             new Key("MAX_BODY_BYTES", "4194304", "Largest accepted request body in bytes; larger gets 413."),
             new Key("DEFAULT_MAX_COMPLETION_TOKENS", "1024", "Completion tokens assumed for the quota estimate when the request sets no max_tokens."),
             new Key("DEFAULT_PRICE_MODEL", "", "Price a model without a price row like this model; empty = reject unknown models with 400."),

@@ -1,6 +1,7 @@
 package dev.tokenmeter.edge;
 
 import dev.tokenmeter.edge.proxy.OpenAiProxyHandler;
+import dev.tokenmeter.edge.proxy.ProxyRoutes;
 import io.javalin.Javalin;
 import io.javalin.compression.CompressionStrategy;
 import io.javalin.config.RoutesConfig;
@@ -15,10 +16,9 @@ import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 
 /**
- * The edge's HTTP server: Javalin 7 on Jetty 12, every request on a virtual thread.
- *
- * <p>Routes: {@code POST /v1/chat/completions}, {@code /v1/completions}, {@code /v1/embeddings},
- * {@code /v1/responses} (the proxy); {@code GET /health/live}; {@code GET /health/ready} (200 only when every
+ * The edge's HTTP server: Jetty 12, every request on a virtual thread. The proxy's routes, {@code POST
+ * /v1/chat/completions}, {@code /v1/completions}, {@code /v1/embeddings} and {@code /v1/responses}, are served by a
+ * core Jetty handler ({@link ProxyRoutes}); everything else by Javalin 7 behind it: {@code GET /health/live}; {@code GET /health/ready} (200 only when every
  * readiness check passes, else 503 naming the failing ones); {@code GET /metrics} (Prometheus text). Other
  * components (metering API, admin API, usage query) add their routes through {@link Builder#routes}.
  */
@@ -45,9 +45,8 @@ public final class EdgeServer implements AutoCloseable {
             config.jetty.host = host;
             config.jetty.port = port;
             if (proxy != null) {
-                for (String endpoint : OpenAiProxyHandler.ENDPOINTS) {
-                    config.routes.post(endpoint, ctx -> proxy.handle(ctx, endpoint));
-                }
+                // The proxy routes bypass Javalin: a core Jetty handler in front of it (ADR 0051).
+                config.jetty.modifyServer(server -> server.setHandler(new ProxyRoutes(proxy)));
             }
             config.routes.get("/health/live", ctx -> ctx.contentType("application/json").result("{\"status\":\"UP\"}"));
             config.routes.get("/health/ready", ctx -> {

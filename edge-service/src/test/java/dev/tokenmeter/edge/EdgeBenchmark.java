@@ -55,7 +55,8 @@ import static dev.tokenmeter.db.jooq.Tables.PLAN;
  * {@code /proc} and printed per completed call, next to the whole box's busy time (other work on the box shows
  * up as the difference).
  *
- * <p>Phases, direct then edge in each: warm-up (open loop at the rate); sequential (one call at a time: the
+ * <p>Phases: warm-up (closed loop, direct 15 s then edge 30 s, twice; {@code -Dbench.warmSeconds}), then, direct
+ * then edge in each: sequential (one call at a time: the
  * added cost without queueing); open loop at {@code RATE}/s for {@code SECONDS} s (requests sent on a fixed
  * schedule whatever the answers do; latency from each request's scheduled start, so queueing counts and there is
  * no coordinated omission; failed calls are recorded at their elapsed time and counted); maximum throughput with
@@ -126,9 +127,15 @@ public final class EdgeBenchmark {
 
                 HttpRequest direct = request(URI.create("http://127.0.0.1:" + fakePort + "/v1/chat/completions"), "sk-direct");
                 HttpRequest viaEdge = request(URI.create("http://127.0.0.1:" + edgePort + "/v1/chat/completions"), key);
-                int warmSeconds = Math.max(5, seconds / 2);
-                openLoop(client, direct, rate, warmSeconds);
-                openLoop(client, viaEdge, rate, warmSeconds);
+                // Warm-up until the JIT has compiled the hot paths of every JVM (it took the edge over a minute of a
+                // 2-core box: at 5 s of warm-up the measured phases were half JIT compilation, "(of it edge JIT)" in the CPU lines).
+                int warmSeconds = Integer.getInteger("bench.warmSeconds", 30);
+                for (int round = 0; round < 2; round++) {
+                    closedLoop(client, direct, workers, warmSeconds / 2);
+                    closedLoop(client, viaEdge, workers, warmSeconds);
+                }
+                openLoop(client, direct, rate, 2);
+                openLoop(client, viaEdge, Math.min(rate, 200), 2);
 
                 Phase sd = cpu.measure(() -> sequential(client, direct, SEQUENTIAL_CALLS));
                 Phase se = cpu.measure(() -> sequential(client, viaEdge, SEQUENTIAL_CALLS));
@@ -207,7 +214,9 @@ public final class EdgeBenchmark {
             long ours = 0;
             for (Map.Entry<String, Long> e : cpuNanos.entrySet()) {
                 cpu.append(String.format(" %s %.0f", e.getKey(), e.getValue() / 1e3 / Math.max(1, ok())));
-                ours += e.getValue();
+                if (!e.getKey().startsWith("(")) {
+                    ours += e.getValue();
+                }
             }
             return String.format("n=%d errors=%d %.0f/s p50=%.3f p90=%.3f p99=%.3f p99.9=%.3f max=%.3f ms%n"
                             + "         CPU us per call:%s; box busy %.0f%% of %d cores (other processes %.0f%%)",
@@ -235,6 +244,30 @@ public final class EdgeBenchmark {
             }
         }
 
+        /** CPU of the edge JVM's JIT compiler threads, a part of the edge's CPU: near 0 once it is warm. */
+        private long jitNanos() {
+            long sum = 0;
+            for (long pid : pids.get("edge")) {
+                try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+                    for (Path t : tasks.toList()) {
+                        try {
+                            String stat = Files.readString(t.resolve("stat"));
+                            String name = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+                            if (name.contains("CompilerThre")) {
+                                String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                                sum += (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 1_000_000_000L / ticksPerSecond;
+                            }
+                        } catch (IOException | RuntimeException gone) {
+                            // a thread that ended
+                        }
+                    }
+                } catch (IOException | RuntimeException gone) {
+                    // the process ended
+                }
+            }
+            return sum;
+        }
+
         String describe() {
             return pids.toString();
         }
@@ -257,6 +290,7 @@ public final class EdgeBenchmark {
         private Map<String, Long> snapshot() {
             Map<String, Long> m = new LinkedHashMap<>();
             pids.forEach((g, list) -> m.put(g, list.stream().mapToLong(this::cpuNanos).sum()));
+            m.put("(of it edge JIT)", jitNanos());
             m.put("loadgen", ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime());
             return m;
         }

@@ -22,30 +22,26 @@ import dev.tokenmeter.events.UsageEvent;
 import dev.tokenmeter.events.UsageSource;
 import dev.tokenmeter.events.money.Money;
 import io.javalin.http.Context;
-import jakarta.servlet.ServletOutputStream;
-import jakarta.servlet.http.HttpServletResponse;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.net.http.HttpTimeoutException;
+import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.UUID;
+import java.util.function.BiConsumer;
 
 /**
  * The OpenAI-compatible proxy path: authenticate → read and validate the body → price and estimate → reserve in
@@ -83,14 +79,11 @@ public final class OpenAiProxyHandler {
     private final UpstreamKeys keys;
     private final EventSink sink;
     private final EdgeMetrics metrics;
-    private final HttpClient upstream;
-    private final URI upstreamBaseUrl;
-    private final Duration upstreamRequestTimeout;
+    private final Upstream upstream;
     private final long maxBodyBytes;
     private final long defaultMaxCompletionTokens;
     private final String edgeInstance;
     private final Clock clock;
-    private final HttpResponse.BodyHandler<InputStream> bodyHandler;
 
     private OpenAiProxyHandler(Builder b) {
         this.authenticator = Objects.requireNonNull(b.authenticator, "authenticator");
@@ -101,13 +94,10 @@ public final class OpenAiProxyHandler {
         this.sink = Objects.requireNonNull(b.sink, "sink");
         this.metrics = Objects.requireNonNull(b.metrics, "metrics");
         this.upstream = Objects.requireNonNull(b.upstream, "upstream");
-        this.upstreamBaseUrl = Objects.requireNonNull(b.upstreamBaseUrl, "upstreamBaseUrl");
-        this.upstreamRequestTimeout = Objects.requireNonNull(b.upstreamRequestTimeout, "upstreamRequestTimeout");
         this.maxBodyBytes = b.maxBodyBytes;
         this.defaultMaxCompletionTokens = b.defaultMaxCompletionTokens;
         this.edgeInstance = b.edgeInstance;
         this.clock = b.clock;
-        this.bodyHandler = UpstreamBody.handler(upstreamRequestTimeout);
     }
 
     public static Builder builder() {
@@ -138,15 +128,15 @@ public final class OpenAiProxyHandler {
         }
     }
 
-    public void handle(Context ctx, String endpoint) {
+    public void handle(ProxyExchange ctx, String endpoint) {
         Call call = new Call(endpoint, clock.instant(), System.nanoTime());
         try {
             proxy(ctx, call);
         } catch (SpoolFullRuntimeException e) {
             releaseQuietly(call);
             metrics.request(endpoint, "failed");
-            if (!ctx.res().isCommitted()) {
-                ctx.res().setHeader(EVENT_ID_HEADER, null); // the spool refused the event: there is none to name
+            if (!ctx.committed()) {
+                ctx.header(EVENT_ID_HEADER, null); // the spool refused the event: there is none to name
                 respondError(ctx, OpenAiError.unavailable("Usage cannot be recorded right now (spool full); try again later.",
                         Duration.ofSeconds(5)));
             }
@@ -159,15 +149,15 @@ public final class OpenAiProxyHandler {
             if (call.caller != null && !call.published) {
                 publish(call, Outcome.FAILED, 500, TokenUsage.NONE, 0, UsageSource.REPORTED);
             }
-            if (!ctx.res().isCommitted()) {
+            if (!ctx.committed()) {
                 respondError(ctx, OpenAiError.internal("The edge failed to handle this request."));
             }
             metrics.request(endpoint, "failed");
         }
     }
 
-    private void proxy(Context ctx, Call call) {
-        String presented = bearerToken(ctx.header("Authorization"));
+    private void proxy(ProxyExchange ctx, Call call) {
+        String presented = bearerToken(ctx.requestHeader("Authorization"));
         call.caller = presented == null ? null : authenticator.authenticate(presented).orElse(null);
         if (call.caller == null) {
             metrics.request(call.endpoint, "unauthenticated");
@@ -220,7 +210,7 @@ public final class OpenAiProxyHandler {
 
         if (!sink.isReady()) {
             // Without a place for the event the call could not be billed: fail closed before spending anything.
-            ctx.res().setHeader(EVENT_ID_HEADER, null);
+            ctx.header(EVENT_ID_HEADER, null);
             metrics.request(call.endpoint, "rejected");
             respondError(ctx, OpenAiError.unavailable("Usage cannot be recorded right now; try again shortly.", Duration.ofSeconds(1)));
             return;
@@ -265,27 +255,24 @@ public final class OpenAiProxyHandler {
         }
 
         byte[] forwardBody = call.streamed ? withIncludeUsage(call.endpoint, (ObjectNode) tree, body) : body;
-        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(upstreamBaseUrl + call.endpoint))
-                .timeout(upstreamRequestTimeout)
-                .header("Content-Type", "application/json")
-                .header("Accept", call.streamed ? "text/event-stream" : "application/json")
-                .header("Authorization", "Bearer " + upstreamKey)
-                .POST(HttpRequest.BodyPublishers.ofByteArray(forwardBody));
+        Map<String, String> headers = new LinkedHashMap<>(8);
+        headers.put("Accept", call.streamed ? "text/event-stream" : "application/json");
+        headers.put("Authorization", "Bearer " + upstreamKey);
         for (String h : PASSED_REQUEST_HEADERS) {
-            String v = ctx.header(h);
+            String v = ctx.requestHeader(h);
             if (v != null) {
-                request.header(h, v);
+                headers.put(h, v);
             }
         }
 
-        HttpResponse<InputStream> response;
+        Upstream.Answer response;
         long upstreamStart = System.nanoTime();
         try {
-            response = upstream.send(request.build(), bodyHandler);
-        } catch (HttpTimeoutException e) {
+            response = upstream.post(call.endpoint, headers, "application/json", forwardBody);
+        } catch (Upstream.UpstreamTimeoutException e) {
             metrics.upstream(Duration.ofNanos(System.nanoTime() - upstreamStart));
             releaseQuietly(call);
-            fail(ctx, call, OpenAiError.upstreamTimeout(upstreamRequestTimeout), "upstream_timeout");
+            fail(ctx, call, OpenAiError.upstreamTimeout(upstream.idleTimeout()), "upstream_timeout");
             return;
         } catch (IOException e) {
             releaseQuietly(call);
@@ -298,10 +285,10 @@ public final class OpenAiProxyHandler {
             return;
         }
         metrics.upstream(Duration.ofNanos(System.nanoTime() - upstreamStart));
-        call.upstreamRequestId = response.headers().firstValue("x-request-id").orElse(null);
+        call.upstreamRequestId = response.header("x-request-id");
 
-        int status = response.statusCode();
-        String contentType = response.headers().firstValue("content-type").orElse("application/json");
+        int status = response.status();
+        String contentType = Objects.requireNonNullElse(response.header("content-type"), "application/json");
         if (status >= 400) {
             passUpstreamError(ctx, call, response, status, contentType);
         } else if (contentType.toLowerCase(Locale.ROOT).startsWith("text/event-stream")) {
@@ -312,7 +299,7 @@ public final class OpenAiProxyHandler {
     }
 
     /** An upstream error: nothing was produced, so nothing is billed; the body passes through for the SDK to read. */
-    private void passUpstreamError(Context ctx, Call call, HttpResponse<InputStream> response, int status, String contentType) {
+    private void passUpstreamError(ProxyExchange ctx, Call call, Upstream.Answer response, int status, String contentType) {
         byte[] bytes;
         try (InputStream in = response.body()) {
             bytes = in.readNBytes(MAX_ERROR_BODY_BYTES);
@@ -324,12 +311,10 @@ public final class OpenAiProxyHandler {
         publish(call, Outcome.FAILED, status, TokenUsage.NONE, 0, UsageSource.REPORTED);
         metrics.request(call.endpoint, "failed");
         copyHeaders(ctx, response);
-        ctx.status(status);
-        ctx.contentType(contentType);
-        ctx.result(bytes);
+        answerNow(ctx, status, contentType, bytes);
     }
 
-    private void passWhole(Context ctx, Call call, HttpResponse<InputStream> response, int status, String contentType,
+    private void passWhole(ProxyExchange ctx, Call call, Upstream.Answer response, int status, String contentType,
                            RequestEstimate estimate) {
         byte[] bytes;
         try (InputStream in = response.body()) {
@@ -350,7 +335,8 @@ public final class OpenAiProxyHandler {
         Billed billed = publishBilled(call, Outcome.SUCCEEDED, status, reported, estimate, 0);
         metrics.request(call.endpoint, "succeeded");
         copyHeaders(ctx, response);
-        answerNow(ctx.res(), status, contentType, bytes);
+        answerNow(ctx, status, contentType, bytes);
+        ctx.finish();
         settle(call, billed);
     }
 
@@ -358,14 +344,9 @@ public final class OpenAiProxyHandler {
      * Writes the whole answer and completes the response, so the caller has it before the handler returns (the
      * reservation is settled after that, off the caller's wait).
      */
-    private static void answerNow(HttpServletResponse res, int status, String contentType, byte[] bytes) {
-        res.setStatus(status);
-        res.setContentType(contentType);
-        res.setContentLength(bytes.length);
+    private static void answerNow(ProxyExchange ctx, int status, String contentType, byte[] bytes) {
         try {
-            ServletOutputStream out = res.getOutputStream();
-            out.write(bytes);
-            out.close();
+            ctx.respond(status, contentType, bytes);
         } catch (IOException clientGone) {
             // The call was made and billed; only the caller did not stay for the answer.
         }
@@ -375,22 +356,21 @@ public final class OpenAiProxyHandler {
      * Copies the SSE stream line by line and flushes at every event boundary (blank line), so the caller sees each
      * chunk as soon as the upstream sends it; the tracker reads each line on the side.
      */
-    private void passStream(Context ctx, Call call, HttpResponse<InputStream> response, int status, String contentType,
+    private void passStream(ProxyExchange ctx, Call call, Upstream.Answer response, int status, String contentType,
                             RequestEstimate estimate) {
         StreamUsageTracker tracker = new StreamUsageTracker(call.model, tokenCounter);
-        HttpServletResponse res = ctx.res();
         copyHeaders(ctx, response);
-        res.setStatus(status);
-        res.setContentType(contentType);
-        res.setHeader("Cache-Control", "no-cache");
+        ctx.status(status);
+        ctx.header("Content-Type", contentType);
+        ctx.header("Cache-Control", "no-cache");
         boolean clientGone = false;
         boolean upstreamCut = false;
         InputStream in = response.body();
         try {
-            ServletOutputStream out;
+            OutputStream out;
             try {
-                out = res.getOutputStream();
-                res.flushBuffer();
+                out = ctx.responseBody();
+                out.flush(); // the status and headers go out now, before the first chunk
             } catch (IOException e) {
                 clientGone = true;
                 out = null;
@@ -464,11 +444,12 @@ public final class OpenAiProxyHandler {
         metrics.request(call.endpoint, outcome.name().toLowerCase(Locale.ROOT));
         if (!clientGone) {
             try {
-                res.getOutputStream().close(); // the stream's end reaches the caller now, not after the settle
+                ctx.responseBody().close(); // the stream's end reaches the caller now, not after the settle
             } catch (IOException e) {
                 // the caller left right at the end; the call is billed already
             }
         }
+        ctx.finish();
         settle(call, billed);
     }
 
@@ -510,7 +491,7 @@ public final class OpenAiProxyHandler {
         }
     }
 
-    private void reject(Context ctx, Call call, OpenAiError error, String reason) {
+    private void reject(ProxyExchange ctx, Call call, OpenAiError error, String reason) {
         if (reason != null) {
             call.attributes.put("reject_reason", reason);
         }
@@ -519,7 +500,7 @@ public final class OpenAiProxyHandler {
         respondError(ctx, error);
     }
 
-    private void fail(Context ctx, Call call, OpenAiError error, String reason) {
+    private void fail(ProxyExchange ctx, Call call, OpenAiError error, String reason) {
         call.attributes.put("failure", reason);
         publish(call, Outcome.FAILED, error.status(), TokenUsage.NONE, 0, UsageSource.REPORTED);
         metrics.request(call.endpoint, "failed");
@@ -614,41 +595,63 @@ public final class OpenAiProxyHandler {
     }
 
     public static void setQuotaHeaders(Context ctx, QuotaGate.Decision d) {
+        setQuotaHeaders(ctx::header, d);
+    }
+
+    static void setQuotaHeaders(ProxyExchange ctx, QuotaGate.Decision d) {
+        setQuotaHeaders(ctx::header, d);
+    }
+
+    private static void setQuotaHeaders(BiConsumer<String, String> header, QuotaGate.Decision d) {
         if (d.requests() != null) {
-            ctx.header(RateLimitHeaders.LIMIT_REQUESTS, Long.toString(d.requests().limit()));
-            ctx.header(RateLimitHeaders.REMAINING_REQUESTS, Long.toString(Math.max(0, d.requests().remaining())));
-            ctx.header(RateLimitHeaders.RESET_REQUESTS, RateLimitHeaders.formatReset(d.requests().resetIn()));
+            header.accept(RateLimitHeaders.LIMIT_REQUESTS, Long.toString(d.requests().limit()));
+            header.accept(RateLimitHeaders.REMAINING_REQUESTS, Long.toString(Math.max(0, d.requests().remaining())));
+            header.accept(RateLimitHeaders.RESET_REQUESTS, RateLimitHeaders.formatReset(d.requests().resetIn()));
         }
         if (d.tokens() != null) {
-            ctx.header(RateLimitHeaders.LIMIT_TOKENS, Long.toString(d.tokens().limit()));
-            ctx.header(RateLimitHeaders.REMAINING_TOKENS, Long.toString(Math.max(0, d.tokens().remaining())));
-            ctx.header(RateLimitHeaders.RESET_TOKENS, RateLimitHeaders.formatReset(d.tokens().resetIn()));
+            header.accept(RateLimitHeaders.LIMIT_TOKENS, Long.toString(d.tokens().limit()));
+            header.accept(RateLimitHeaders.REMAINING_TOKENS, Long.toString(Math.max(0, d.tokens().remaining())));
+            header.accept(RateLimitHeaders.RESET_TOKENS, RateLimitHeaders.formatReset(d.tokens().resetIn()));
         }
         if (d.remainingCreditNanoUsd() != null) {
-            ctx.header(RateLimitHeaders.CREDIT_REMAINING_USD, Money.formatUsd(d.remainingCreditNanoUsd()));
+            header.accept(RateLimitHeaders.CREDIT_REMAINING_USD, Money.formatUsd(d.remainingCreditNanoUsd()));
         }
         if (d.admitted() && d.softLimitReached()) {
-            ctx.header(RateLimitHeaders.SOFT_LIMIT_REACHED, "true");
+            header.accept(RateLimitHeaders.SOFT_LIMIT_REACHED, "true");
             if (d.softLimitPercent() > 0) {
-                ctx.header(RateLimitHeaders.SOFT_LIMIT_PERCENT, Integer.toString(d.softLimitPercent()));
+                header.accept(RateLimitHeaders.SOFT_LIMIT_PERCENT, Integer.toString(d.softLimitPercent()));
             }
         }
     }
 
-    private static void copyHeaders(Context ctx, HttpResponse<?> response) {
-        response.headers().map().forEach((name, values) -> {
-            if (PASSED_RESPONSE_HEADERS.contains(name.toLowerCase(Locale.ROOT)) && !values.isEmpty()) {
-                ctx.header(name.toLowerCase(Locale.ROOT), values.getFirst());
+    private static void copyHeaders(ProxyExchange ctx, Upstream.Answer response) {
+        for (String name : PASSED_RESPONSE_HEADERS) {
+            String value = response.header(name);
+            if (value != null) {
+                ctx.header(name, value);
             }
-        });
+        }
     }
 
     /** Writes an OpenAI-style error, with {@code x-should-retry: false} where retrying cannot help. */
+    static void respondError(ProxyExchange ctx, OpenAiError error) {
+        ctx.header(RateLimitHeaders.SHOULD_RETRY, Boolean.toString(error.retryable()));
+        if (error.retryAfter() != null) {
+            ctx.header("retry-after", Long.toString(retryAfterSeconds(error)));
+        }
+        answerNow(ctx, error.status(), "application/json", error.toJson().getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static long retryAfterSeconds(OpenAiError error) {
+        return Math.max(1, (error.retryAfter().toMillis() + 999) / 1000);
+    }
+
+    /** As above, for the routes served by Javalin (metering, admin, usage). */
     public static void respondError(Context ctx, OpenAiError error) {
         ctx.status(error.status());
         ctx.header(RateLimitHeaders.SHOULD_RETRY, Boolean.toString(error.retryable()));
         if (error.retryAfter() != null) {
-            ctx.header("retry-after", Long.toString(Math.max(1, (error.retryAfter().toMillis() + 999) / 1000)));
+            ctx.header("retry-after", Long.toString(retryAfterSeconds(error)));
         }
         ctx.contentType("application/json");
         ctx.result(error.toJson());
@@ -691,12 +694,12 @@ public final class OpenAiProxyHandler {
         }
     }
 
-    private static byte[] readBounded(Context ctx, long maxBytes) throws IOException, BodyTooLargeException {
-        long declared = ctx.req().getContentLengthLong();
+    private static byte[] readBounded(ProxyExchange ctx, long maxBytes) throws IOException, BodyTooLargeException {
+        long declared = ctx.requestContentLength();
         if (declared > maxBytes) {
             throw new BodyTooLargeException();
         }
-        InputStream in = ctx.req().getInputStream();
+        InputStream in = ctx.requestBody();
         if (declared >= 0) {
             byte[] bytes = in.readNBytes((int) declared);
             if (in.read() >= 0) {
@@ -719,9 +722,7 @@ public final class OpenAiProxyHandler {
         private UpstreamKeys keys;
         private EventSink sink;
         private EdgeMetrics metrics;
-        private HttpClient upstream;
-        private URI upstreamBaseUrl;
-        private Duration upstreamRequestTimeout = Duration.ofSeconds(120);
+        private Upstream upstream;
         private long maxBodyBytes = 4L << 20;
         private long defaultMaxCompletionTokens = 1024;
         private String edgeInstance = "edge";
@@ -734,12 +735,7 @@ public final class OpenAiProxyHandler {
         public Builder keys(UpstreamKeys v) { this.keys = v; return this; }
         public Builder sink(EventSink v) { this.sink = v; return this; }
         public Builder metrics(EdgeMetrics v) { this.metrics = v; return this; }
-        public Builder upstream(HttpClient client, URI baseUrl, Duration requestTimeout) {
-            this.upstream = client;
-            this.upstreamBaseUrl = baseUrl;
-            this.upstreamRequestTimeout = requestTimeout;
-            return this;
-        }
+        public Builder upstream(Upstream v) { this.upstream = v; return this; }
         public Builder maxBodyBytes(long v) { this.maxBodyBytes = v; return this; }
         public Builder defaultMaxCompletionTokens(long v) { this.defaultMaxCompletionTokens = v; return this; }
         public Builder edgeInstance(String v) { this.edgeInstance = v; return this; }

@@ -1,0 +1,46 @@
+package dev.tokenmeter.edge.proxy;
+
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
+
+import java.util.Set;
+
+/**
+ * Serves the proxy's {@code POST} routes ({@link OpenAiProxyHandler#ENDPOINTS}) straight from Jetty's core handler
+ * API, in front of the web framework that serves everything else (health, metrics, metering, admin, usage), which
+ * it wraps. The proxy is the hot path: it skips the servlet, session and routing layers every other request goes
+ * through (ADR 0051).
+ */
+public final class ProxyRoutes extends Handler.Wrapper {
+
+    private final OpenAiProxyHandler proxy;
+    private final Set<String> endpoints = Set.copyOf(OpenAiProxyHandler.ENDPOINTS);
+
+    public ProxyRoutes(OpenAiProxyHandler proxy) {
+        this.proxy = proxy;
+    }
+
+    @Override
+    public boolean handle(Request request, Response response, Callback callback) throws Exception {
+        String path = Request.getPathInContext(request);
+        if (!"POST".equals(request.getMethod()) || !endpoints.contains(path)) {
+            return super.handle(request, response, callback);
+        }
+        JettyProxyExchange exchange = new JettyProxyExchange(request, response, callback);
+        try {
+            proxy.handle(exchange, path);
+            exchange.finish();
+        } catch (Throwable t) {
+            exchange.fail(t);
+        }
+        return true;
+    }
+
+    @Override
+    public InvocationType getInvocationType() {
+        // The proxy blocks (Redis, the upstream, the event spool): Jetty must call it on a thread that may block.
+        return InvocationType.BLOCKING;
+    }
+}
