@@ -127,23 +127,45 @@ public final class EdgeBenchmark {
 
                 HttpRequest direct = request(URI.create("http://127.0.0.1:" + fakePort + "/v1/chat/completions"), "sk-direct");
                 HttpRequest viaEdge = request(URI.create("http://127.0.0.1:" + edgePort + "/v1/chat/completions"), key);
-                // Warm-up until the JIT has compiled the hot paths of every JVM (it took the edge over a minute of a
-                // 2-core box: at 5 s of warm-up the measured phases were half JIT compilation, "(of it edge JIT)" in the CPU lines).
+                // Warm-up until the JIT has compiled the hot paths of every JVM. With 5 s of warm-up the measured
+                // phases were half the edge's JIT compilation ("(of it edge JIT)" in the CPU lines). A saturated box
+                // starves the compiler threads (their queue only drains when there is CPU to spare), so after the
+                // loaded rounds the edge is driven by a few clients until its compiler is nearly idle (bounded).
                 int warmSeconds = Integer.getInteger("bench.warmSeconds", 30);
                 for (int round = 0; round < 2; round++) {
                     closedLoop(client, direct, workers, warmSeconds / 2);
                     closedLoop(client, viaEdge, workers, warmSeconds);
                 }
+                long settleDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(Integer.getInteger("bench.settleSeconds", 150));
+                StringBuilder settle = new StringBuilder();
+                while (System.nanoTime() < settleDeadline) {
+                    closedLoop(client, direct, 2, 1);
+                    Phase p = cpu.measure(() -> closedLoop(client, viaEdge, 4, 5));
+                    double jitCores = p.cpuNanos().get(Cpu.JIT) / (double) p.wallNanos();
+                    settle.append(String.format(" %.2f", jitCores));
+                    if (jitCores < 0.03) {
+                        break;
+                    }
+                }
+                System.out.println("warm-up done; the edge's JIT in cores, per 5 s settling round:" + settle);
                 openLoop(client, direct, rate, 2);
                 openLoop(client, viaEdge, Math.min(rate, 200), 2);
 
+                URI metrics = URI.create("http://127.0.0.1:" + edgePort + "/metrics");
                 Phase sd = cpu.measure(() -> sequential(client, direct, SEQUENTIAL_CALLS));
+                Map<String, Double> timers0 = edgeTimers(client, metrics);
                 Phase se = cpu.measure(() -> sequential(client, viaEdge, SEQUENTIAL_CALLS));
+                Map<String, Double> timers1 = edgeTimers(client, metrics);
                 report("sequential (" + SEQUENTIAL_CALLS + " calls, one at a time)", sd, se);
+                System.out.printf("  inside the edge, mean per call: quota reserve %.3f ms, upstream until its headers %.3f ms%n",
+                        meanMillis(timers0, timers1, "edge_quota_decision_seconds"), meanMillis(timers0, timers1, "edge_upstream_seconds"));
 
-                Phase od = cpu.measure(() -> openLoop(client, direct, rate, seconds));
-                Phase oe = cpu.measure(() -> openLoop(client, viaEdge, rate, seconds));
-                report("open loop at " + rate + "/s for " + seconds + " s", od, oe);
+                // The rate, and below it where the box is not saturated by the edge path.
+                for (int r : new int[] {rate / 4, rate / 2, rate}) {
+                    Phase od = cpu.measure(() -> openLoop(client, direct, r, seconds));
+                    Phase oe = cpu.measure(() -> openLoop(client, viaEdge, r, seconds));
+                    report("open loop at " + r + "/s for " + seconds + " s", od, oe);
+                }
 
                 Phase cd = cpu.measure(() -> closedLoop(client, direct, workers, seconds));
                 Phase ce = cpu.measure(() -> closedLoop(client, viaEdge, workers, seconds));
@@ -156,6 +178,27 @@ public final class EdgeBenchmark {
                 }
             }
         }
+    }
+
+    /** The sums and counts of the edge's decision and upstream timers, from its Prometheus endpoint. */
+    private static Map<String, Double> edgeTimers(HttpClient client, URI metrics) throws Exception {
+        Map<String, Double> m = new HashMap<>();
+        for (String line : client.send(HttpRequest.newBuilder(metrics).build(), HttpResponse.BodyHandlers.ofString()).body().split("\n")) {
+            for (String t : List.of("edge_quota_decision_seconds", "edge_upstream_seconds")) {
+                for (String suffix : List.of("_sum", "_count")) {
+                    if (line.startsWith(t + suffix + " ") || line.startsWith(t + suffix + "{")) {
+                        m.merge(t + suffix, Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1)), Double::sum);
+                    }
+                }
+            }
+        }
+        return m;
+    }
+
+    private static double meanMillis(Map<String, Double> before, Map<String, Double> after, String timer) {
+        double n = after.getOrDefault(timer + "_count", 0.0) - before.getOrDefault(timer + "_count", 0.0);
+        double sum = after.getOrDefault(timer + "_sum", 0.0) - before.getOrDefault(timer + "_sum", 0.0);
+        return n == 0 ? Double.NaN : 1000 * sum / n;
     }
 
     private static String newUserWithKey(Engines engines, String jdbcUrl) {
@@ -235,6 +278,7 @@ public final class EdgeBenchmark {
     static final class Cpu {
         private final Map<String, List<Long>> pids = new LinkedHashMap<>();
         private final long ticksPerSecond = 100; // USER_HZ on Linux
+        static final String JIT = "(of it edge JIT)";
 
         Cpu(Map<String, Predicate<Long>> groups) {
             pids.put("loadgen", List.of(ProcessHandle.current().pid()));
@@ -290,7 +334,7 @@ public final class EdgeBenchmark {
         private Map<String, Long> snapshot() {
             Map<String, Long> m = new LinkedHashMap<>();
             pids.forEach((g, list) -> m.put(g, list.stream().mapToLong(this::cpuNanos).sum()));
-            m.put("(of it edge JIT)", jitNanos());
+            m.put(JIT, jitNanos());
             m.put("loadgen", ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime());
             return m;
         }

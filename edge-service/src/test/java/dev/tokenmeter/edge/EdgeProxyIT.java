@@ -28,6 +28,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.UUID;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -83,6 +84,26 @@ class EdgeProxyIT {
         List<UsageEvent> events = bed.events(user.userId());
         assertThat(events.getLast().getOutcome()).isEqualTo(Outcome.SUCCEEDED);
         return events.subList(0, events.size() - 1);
+    }
+
+    @Test
+    void upstreamConnectionsAreKeptAliveAcrossWholeAndStreamedAnswers() throws Exception {
+        User user = bed.newUser(Money.usd(5));
+        String marker = "keep-alive " + UUID.randomUUID();
+        for (int i = 0; i < 6; i++) {
+            assertThat(bed.post("/v1/chat/completions", user.key(), EdgeTestBed.chat("gpt-4o-mini", marker + " whole " + i))
+                    .statusCode()).isEqualTo(200);
+            HttpResponse<String> stream = bed.post("/v1/chat/completions", user.key(),
+                    EdgeTestBed.chatStream("gpt-4o-mini", marker + " stream " + i));
+            assertThat(stream.statusCode()).isEqualTo(200);
+            assertThat(stream.body()).contains("data: [DONE]");
+        }
+        List<RecordedRequest> calls = openAi.requests().stream().filter(r -> r.body().contains(marker)).toList();
+        assertThat(calls).hasSize(12);
+        // One call at a time: each finds the previous call's connection back in the pool (a second one may open
+        // while the first is being released); without keep-alive there would be twelve.
+        assertThat(calls.stream().map(RecordedRequest::connectionId).distinct().count())
+                .as("upstream connections used by 12 sequential calls").isLessThanOrEqualTo(2);
     }
 
     @Test

@@ -318,7 +318,7 @@ public final class OpenAiProxyHandler {
                            RequestEstimate estimate) {
         byte[] bytes;
         try (InputStream in = response.body()) {
-            bytes = in.readAllBytes();
+            bytes = readWhole(in, response.contentLength());
         } catch (IOException e) {
             // The upstream took the call and then dropped it: bill the prompt we sent, the answer is lost.
             settle(call, publishBilled(call, Outcome.FAILED, 502, null, estimate, 0));
@@ -686,6 +686,21 @@ public final class OpenAiProxyHandler {
         }
         String token = a.substring(7).strip();
         return token.isEmpty() ? null : token;
+    }
+
+    /**
+     * The whole body: exactly its declared length when there is one (one array of the right size, then the end of
+     * the stream is read, which keeps the connection reusable), else everything until the end.
+     */
+    private static byte[] readWhole(InputStream in, long contentLength) throws IOException {
+        if (contentLength < 0 || contentLength > Integer.MAX_VALUE - 8) {
+            return in.readAllBytes();
+        }
+        byte[] bytes = in.readNBytes((int) contentLength);
+        if (bytes.length < contentLength || in.read() >= 0) {
+            throw new IOException("the upstream's body does not match its Content-Length");
+        }
+        return bytes;
     }
 
     private static final class BodyTooLargeException extends Exception {

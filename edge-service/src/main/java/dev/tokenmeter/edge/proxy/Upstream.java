@@ -6,6 +6,7 @@ import org.eclipse.jetty.client.RandomConnectionPool;
 import org.eclipse.jetty.client.Request;
 import org.eclipse.jetty.client.Response;
 import org.eclipse.jetty.http.HttpFields;
+import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpMethod;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
@@ -85,6 +86,15 @@ public final class Upstream implements AutoCloseable {
     public record Answer(int status, HttpFields headers, InputStream body) {
         public String header(String name) {
             return headers.get(name);
+        }
+
+        /** The declared Content-Length, or -1. */
+        public long contentLength() {
+            try {
+                return headers.getLongField(HttpHeader.CONTENT_LENGTH);
+            } catch (NumberFormatException e) {
+                return -1; // Jetty's parser refuses such a response first; read to the end then
+            }
         }
     }
 

@@ -292,7 +292,7 @@ public final class FakeOpenAi implements AutoCloseable {
         for (HttpField field : request.getHeaders()) {
             headers.merge(field.getName(), field.getValue(), (a, b) -> a + ", " + b);
         }
-        record(new RecordedRequest(method, path, headers, body));
+        record(new RecordedRequest(method, path, headers, body, request.getConnectionMetaData().getId()));
 
         Behavior enqueued = queue.poll();
         if (enqueued instanceof Behavior.Status s) {

@@ -8,7 +8,7 @@ import java.util.TreeMap;
  * One request as the fake received it. Header names are looked up case-insensitively
  * ({@code headers().get("authorization")} works); repeated headers are joined with {@code ", "}.
  */
-public record RecordedRequest(String method, String path, Map<String, String> headers, String body) {
+public record RecordedRequest(String method, String path, Map<String, String> headers, String body, String connectionId) {
 
     public RecordedRequest {
         TreeMap<String, String> copy = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
