@@ -8,6 +8,11 @@ import com.openai.errors.UnauthorizedException;
 import com.openai.models.chat.completions.ChatCompletion;
 import com.openai.models.chat.completions.ChatCompletionChunk;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import com.openai.models.embeddings.CreateEmbeddingResponse;
+import com.openai.models.embeddings.EmbeddingCreateParams;
+import com.openai.models.responses.Response;
+import com.openai.models.responses.ResponseCreateParams;
+import com.openai.models.responses.ResponseStreamEvent;
 import dev.tokenmeter.edge.EdgeTestBed.User;
 import dev.tokenmeter.events.Outcome;
 import dev.tokenmeter.events.UsageEvent;
@@ -34,7 +39,8 @@ import static org.awaitility.Awaitility.await;
 /**
  * Issue 4: the edge is a drop-in OpenAI base URL for the unchanged official OpenAI Java SDK ({@code
  * com.openai:openai-java}, its default OkHttp client, base URL and API key its only settings), streaming included,
- * and every SDK call is billed exactly once.
+ * and every SDK call is billed exactly once. The SDK's strict parsers also check that the fake upstream speaks
+ * OpenAI's wire format (chat chunks, typed Responses events, embeddings).
  */
 @ExtendWith(EnginesExtension.class)
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -111,6 +117,52 @@ class OfficialJavaSdkIT {
             UsageEvent wholeEvent = events.stream().filter(e -> !e.getStreamed()).findFirst().orElseThrow();
             assertThat(wholeEvent.getPromptTokens()).isEqualTo(whole.promptTokens());
             assertThat(wholeEvent.getCompletionTokens()).isEqualTo(9);
+        } finally {
+            client.close();
+        }
+    }
+
+    @Test
+    void responsesStreamedAndWholeAndEmbeddingsThroughTheUnchangedSdkAreEachBilledOnce() {
+        User user = bed.newUser(Money.usd(5));
+        OpenAIClient client = sdk(user.key());
+        try {
+            Response whole = client.responses().create(ResponseCreateParams.builder().model("gpt-4o-mini")
+                    .input("Answer briefly [[fake:completion=5]]").build());
+            assertThat(whole.usage()).isPresent();
+            assertThat(whole.usage().get().outputTokens()).isEqualTo(5);
+
+            long streamedOutputTokens = -1;
+            int events = 0;
+            try (StreamResponse<ResponseStreamEvent> stream = client.responses().createStreaming(ResponseCreateParams.builder()
+                    .model("gpt-4o-mini").input("Stream an answer [[fake:completion=6]]").build())) {
+                for (ResponseStreamEvent event : (Iterable<ResponseStreamEvent>) stream.stream()::iterator) {
+                    events++;
+                    if (event.isCompleted()) {
+                        streamedOutputTokens = event.asCompleted().response().usage().orElseThrow().outputTokens();
+                    }
+                }
+            }
+            assertThat(events).as("typed stream events").isGreaterThan(2);
+            assertThat(streamedOutputTokens).as("usage of response.completed").isEqualTo(6);
+
+            CreateEmbeddingResponse embedding = client.embeddings().create(EmbeddingCreateParams.builder()
+                    .model("text-embedding-3-small").input("embed me").build());
+            assertThat(embedding.data()).hasSize(1);
+            assertThat(embedding.data().getFirst().embedding()).isNotEmpty();
+
+            List<UsageEvent> billed = awaitEvents(user, 3);
+            assertThat(billed).allSatisfy(e -> {
+                assertThat(e.getOutcome()).isEqualTo(Outcome.SUCCEEDED);
+                assertThat(e.getUsageSource()).isEqualTo(UsageSource.REPORTED);
+                assertThat(e.getCostNanoUsd()).isPositive();
+            });
+            assertThat(billed.stream().map(UsageEvent::getEndpoint))
+                    .containsExactlyInAnyOrder("/v1/responses", "/v1/responses", "/v1/embeddings");
+            assertThat(billed.stream().filter(e -> e.getEndpoint().equals("/v1/responses")).map(UsageEvent::getCompletionTokens))
+                    .containsExactlyInAnyOrder(5L, 6L);
+            assertThat(billed.stream().filter(e -> e.getEndpoint().equals("/v1/embeddings")).findFirst().orElseThrow().getPromptTokens())
+                    .isEqualTo(embedding.usage().promptTokens());
         } finally {
             client.close();
         }
