@@ -5,6 +5,7 @@ import dev.tokenmeter.edge.proxy.ProxyRoutes;
 import io.javalin.Javalin;
 import io.javalin.compression.CompressionStrategy;
 import io.javalin.config.RoutesConfig;
+import org.eclipse.jetty.server.handler.GracefulHandler;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 
 import java.util.ArrayList;
@@ -44,10 +45,16 @@ public final class EdgeServer implements AutoCloseable {
             config.http.maxRequestSize = b.maxRequestBytes;
             config.jetty.host = host;
             config.jetty.port = port;
-            if (proxy != null) {
-                // The proxy routes bypass Javalin: a core Jetty handler in front of it (ADR 0051).
-                config.jetty.modifyServer(server -> server.setHandler(new ProxyRoutes(proxy)));
-            }
+            long stopTimeoutMs = b.shutdownTimeout.toMillis();
+            config.jetty.modifyServer(server -> {
+                if (proxy != null) {
+                    // The proxy routes bypass Javalin: a core Jetty handler in front of it (ADR 0051).
+                    server.insertHandler(new ProxyRoutes(proxy));
+                }
+                // Outermost: on stop, calls under way finish (up to the timeout) while new ones are refused with 503.
+                server.insertHandler(new GracefulHandler());
+                server.setStopTimeout(stopTimeoutMs);
+            });
             config.routes.get("/health/live", ctx -> ctx.contentType("application/json").result("{\"status\":\"UP\"}"));
             config.routes.get("/health/ready", ctx -> {
                 List<String> down = new ArrayList<>();
@@ -91,6 +98,7 @@ public final class EdgeServer implements AutoCloseable {
         return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port();
     }
 
+    /** Stops taking calls (new ones get 503, new connections are refused) and waits for the ones under way. */
     @Override
     public void close() {
         app.stop();
@@ -100,6 +108,7 @@ public final class EdgeServer implements AutoCloseable {
         private String host = "127.0.0.1";
         private int port;
         private long maxRequestBytes = 4L << 20;
+        private java.time.Duration shutdownTimeout = java.time.Duration.ofSeconds(30);
         private OpenAiProxyHandler proxy;
         private PrometheusMeterRegistry prometheus;
         private final Map<String, BooleanSupplier> readinessChecks = new LinkedHashMap<>();
@@ -117,6 +126,12 @@ public final class EdgeServer implements AutoCloseable {
 
         public Builder maxRequestBytes(long maxRequestBytes) {
             this.maxRequestBytes = maxRequestBytes;
+            return this;
+        }
+
+        /** How long {@link #close()} waits for the calls under way (streams included) before it cuts them. */
+        public Builder shutdownTimeout(java.time.Duration shutdownTimeout) {
+            this.shutdownTimeout = Objects.requireNonNull(shutdownTimeout);
             return this;
         }
 
