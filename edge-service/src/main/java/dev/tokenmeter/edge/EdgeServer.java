@@ -26,6 +26,7 @@ import java.util.function.Consumer;
 public final class EdgeServer implements AutoCloseable {
 
     private final Javalin app;
+    private final OpenAiProxyHandler proxy;
     private final String host;
     private final int port;
 
@@ -34,6 +35,7 @@ public final class EdgeServer implements AutoCloseable {
         this.port = b.port;
         Map<String, BooleanSupplier> checks = new LinkedHashMap<>(b.readinessChecks);
         OpenAiProxyHandler proxy = b.proxy;
+        this.proxy = proxy;
         PrometheusMeterRegistry prometheus = b.prometheus;
         List<Consumer<RoutesConfig>> extra = List.copyOf(b.routes);
         this.app = Javalin.create(config -> {
@@ -98,10 +100,17 @@ public final class EdgeServer implements AutoCloseable {
         return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port();
     }
 
-    /** Stops taking calls (new ones get 503, new connections are refused) and waits for the ones under way. */
+    /**
+     * Stops taking calls (new ones get 503, new connections are refused) and waits for the ones under way, up to
+     * the shutdown timeout, and for their settles (a few seconds more at most).
+     */
     @Override
     public void close() {
         app.stop();
+        if (proxy != null && !proxy.awaitIdle(java.time.Duration.ofSeconds(5))) {
+            org.slf4j.LoggerFactory.getLogger(EdgeServer.class).warn("proxy calls still settling at shutdown; their"
+                    + " reservations expire and the quota reconciler corrects the month's usage from the ledger");
+        }
     }
 
     public static final class Builder {

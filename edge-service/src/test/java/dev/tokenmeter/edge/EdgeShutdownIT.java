@@ -49,6 +49,8 @@ class EdgeShutdownIT {
                 assertThat(answer.body()).isNotBlank();
             }
             assertThat(stopTook).as("the stop waited for the calls under way").isGreaterThan(Duration.ofMillis(500));
+            assertThat(bed.reservedNanoUsd(user.userId())).as("reservations settled before the stop returned").isZero();
+            assertThat(bed.usedNanoUsd(user.userId())).as("both calls settled against the credit").isPositive();
 
             // After the stop nothing is taken: the port is closed.
             assertThat(callers.submit(() -> {

@@ -84,6 +84,8 @@ public final class OpenAiProxyHandler {
     private final long defaultMaxCompletionTokens;
     private final String edgeInstance;
     private final Clock clock;
+    /** Calls in {@link #handle}, settle included (it runs after the answer is out). */
+    private final java.util.concurrent.atomic.AtomicInteger underWay = new java.util.concurrent.atomic.AtomicInteger();
 
     private OpenAiProxyHandler(Builder b) {
         this.authenticator = Objects.requireNonNull(b.authenticator, "authenticator");
@@ -129,6 +131,32 @@ public final class OpenAiProxyHandler {
     }
 
     public void handle(ProxyExchange ctx, String endpoint) {
+        underWay.incrementAndGet();
+        try {
+            handleCall(ctx, endpoint);
+        } finally {
+            underWay.decrementAndGet();
+        }
+    }
+
+    /**
+     * Waits until no call is in the proxy, its settle included: the server counts a call done once its answer is
+     * out, but its reservation is settled just after that. At shutdown, before the quota engine goes away.
+     *
+     * @return true when idle, false when {@code timeout} passed first
+     */
+    public boolean awaitIdle(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (underWay.get() > 0) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+        }
+        return true;
+    }
+
+    private void handleCall(ProxyExchange ctx, String endpoint) {
         Call call = new Call(endpoint, clock.instant(), System.nanoTime());
         try {
             proxy(ctx, call);
