@@ -36,9 +36,11 @@ class PeriodCloseIT {
             september.add(SinkFixture.event("alice", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-09-30T23:59:59.999Z"), 10, 20, 123_456_789));
             september.add(SinkFixture.event("alice", "gpt-4o-mini", KeySource.PERSONAL_KEY, Instant.parse("2026-09-15T08:00:00Z"), 50, 50, 1));
             september.add(SinkFixture.event("bob", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-09-10T08:00:00Z"), 7, 7, 999_999_999_999L));
-            // The app's own closer runs at start-up: on the test's clock, not the wall clock (with the wall
-            // clock this test broke once December 2026 came: the closer created a January 2027 period).
-            sink.startApp(Map.of(), Clock.fixed(NOW, ZoneOffset.UTC));
+            // The app's own closer runs at start-up, on the clock given here, not the wall clock (with the wall clock
+            // this test broke once December 2026 came: the closer created a January 2027 period). Its clock is the
+            // start of September, when nothing is due: at NOW it raced the closer below, and when its first run came
+            // after the ledger writes it closed September and October itself (the closer below then found nothing).
+            sink.startApp(Map.of(), Clock.fixed(Instant.parse("2026-09-01T00:00:00Z"), ZoneOffset.UTC));
             sink.sendEvents(september);
             sink.sendTotalsOf(SinkFixture.totalsOf(september).values());
             await("September's ledger and totals are written").atMost(Duration.ofSeconds(60))
