@@ -186,10 +186,14 @@ final class Stack implements AutoCloseable {
         out.println("  select * from reconciliation;");
     }
 
+    /**
+     * SIGTERM to each service, SIGKILL only after 60 s: as in docker-compose, the edge may wait up to 30 s for calls
+     * under way, 5 s for their settles and 15 s for its event flush. Services with nothing under way stop at once.
+     */
     @Override
     public void close() {
         for (ChildJvm p : all) {
-            p.stop(Duration.ofSeconds(20));
+            p.stop(Duration.ofSeconds(60));
         }
     }
 
