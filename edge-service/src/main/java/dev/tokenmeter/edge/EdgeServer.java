@@ -6,8 +6,11 @@ import io.javalin.Javalin;
 import io.javalin.compression.CompressionStrategy;
 import io.javalin.config.RoutesConfig;
 import org.eclipse.jetty.server.handler.GracefulHandler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -24,6 +27,8 @@ import java.util.function.Consumer;
  * components (metering API, admin API, usage query) add their routes through {@link Builder#routes}.
  */
 public final class EdgeServer implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(EdgeServer.class);
 
     private final Javalin app;
     private final OpenAiProxyHandler proxy;
@@ -107,8 +112,8 @@ public final class EdgeServer implements AutoCloseable {
     @Override
     public void close() {
         app.stop();
-        if (proxy != null && !proxy.awaitIdle(java.time.Duration.ofSeconds(5))) {
-            org.slf4j.LoggerFactory.getLogger(EdgeServer.class).warn("proxy calls still settling at shutdown; their"
+        if (proxy != null && !proxy.awaitIdle(Duration.ofSeconds(5))) {
+            LOG.warn("proxy calls still settling at shutdown; their"
                     + " reservations expire and the quota reconciler corrects the month's usage from the ledger");
         }
     }
@@ -117,7 +122,7 @@ public final class EdgeServer implements AutoCloseable {
         private String host = "127.0.0.1";
         private int port;
         private long maxRequestBytes = 4L << 20;
-        private java.time.Duration shutdownTimeout = java.time.Duration.ofSeconds(30);
+        private Duration shutdownTimeout = Duration.ofSeconds(30);
         private OpenAiProxyHandler proxy;
         private PrometheusMeterRegistry prometheus;
         private final Map<String, BooleanSupplier> readinessChecks = new LinkedHashMap<>();
@@ -139,7 +144,7 @@ public final class EdgeServer implements AutoCloseable {
         }
 
         /** How long {@link #close()} waits for the calls under way (streams included) before it cuts them. */
-        public Builder shutdownTimeout(java.time.Duration shutdownTimeout) {
+        public Builder shutdownTimeout(Duration shutdownTimeout) {
             this.shutdownTimeout = Objects.requireNonNull(shutdownTimeout);
             return this;
         }

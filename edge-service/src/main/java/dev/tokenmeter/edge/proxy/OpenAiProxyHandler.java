@@ -41,6 +41,8 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.BiConsumer;
 
 /**
@@ -85,7 +87,7 @@ public final class OpenAiProxyHandler {
     private final String edgeInstance;
     private final Clock clock;
     /** Calls in {@link #handle}, settle included (it runs after the answer is out). */
-    private final java.util.concurrent.atomic.AtomicInteger underWay = new java.util.concurrent.atomic.AtomicInteger();
+    private final AtomicInteger underWay = new AtomicInteger();
 
     private OpenAiProxyHandler(Builder b) {
         this.authenticator = Objects.requireNonNull(b.authenticator, "authenticator");
@@ -151,7 +153,7 @@ public final class OpenAiProxyHandler {
             if (System.nanoTime() > deadline) {
                 return false;
             }
-            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+            LockSupport.parkNanos(1_000_000);
         }
         return true;
     }
@@ -663,26 +665,23 @@ public final class OpenAiProxyHandler {
 
     /** Writes an OpenAI-style error, with {@code x-should-retry: false} where retrying cannot help. */
     static void respondError(ProxyExchange ctx, OpenAiError error) {
-        ctx.header(RateLimitHeaders.SHOULD_RETRY, Boolean.toString(error.retryable()));
-        if (error.retryAfter() != null) {
-            ctx.header("retry-after", Long.toString(retryAfterSeconds(error)));
-        }
+        errorHeaders(ctx::header, error);
         answerNow(ctx, error.status(), "application/json", error.toJson().getBytes(StandardCharsets.UTF_8));
-    }
-
-    private static long retryAfterSeconds(OpenAiError error) {
-        return Math.max(1, (error.retryAfter().toMillis() + 999) / 1000);
     }
 
     /** As above, for the routes served by Javalin (metering, admin, usage). */
     public static void respondError(Context ctx, OpenAiError error) {
         ctx.status(error.status());
-        ctx.header(RateLimitHeaders.SHOULD_RETRY, Boolean.toString(error.retryable()));
-        if (error.retryAfter() != null) {
-            ctx.header("retry-after", Long.toString(retryAfterSeconds(error)));
-        }
+        errorHeaders(ctx::header, error);
         ctx.contentType("application/json");
         ctx.result(error.toJson());
+    }
+
+    private static void errorHeaders(BiConsumer<String, String> header, OpenAiError error) {
+        header.accept(RateLimitHeaders.SHOULD_RETRY, Boolean.toString(error.retryable()));
+        if (error.retryAfter() != null) {
+            header.accept("retry-after", Long.toString(Math.max(1, (error.retryAfter().toMillis() + 999) / 1000)));
+        }
     }
 
     /** Adds {@code stream_options.include_usage=true} to a streamed chat/completions request; other bodies pass unchanged. */
@@ -724,9 +723,18 @@ public final class OpenAiProxyHandler {
         if (contentLength < 0 || contentLength > Integer.MAX_VALUE - 8) {
             return in.readAllBytes();
         }
-        byte[] bytes = in.readNBytes((int) contentLength);
-        if (bytes.length < contentLength || in.read() >= 0) {
-            throw new IOException("the upstream's body does not match its Content-Length");
+        byte[] bytes = readDeclared(in, contentLength);
+        if (bytes.length < contentLength) {
+            throw new IOException("body shorter than its Content-Length");
+        }
+        return bytes;
+    }
+
+    /** At most {@code declared} bytes, then the end of the stream; an IOException when there is more. */
+    private static byte[] readDeclared(InputStream in, long declared) throws IOException {
+        byte[] bytes = in.readNBytes((int) declared);
+        if (in.read() >= 0) {
+            throw new IOException("body longer than its Content-Length");
         }
         return bytes;
     }
@@ -744,11 +752,7 @@ public final class OpenAiProxyHandler {
         }
         InputStream in = ctx.requestBody();
         if (declared >= 0) {
-            byte[] bytes = in.readNBytes((int) declared);
-            if (in.read() >= 0) {
-                throw new IOException("body longer than its Content-Length");
-            }
-            return bytes;
+            return readDeclared(in, declared);
         }
         byte[] bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
         if (bytes.length > maxBytes) {
