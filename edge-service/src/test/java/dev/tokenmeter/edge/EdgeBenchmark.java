@@ -298,8 +298,7 @@ public final class EdgeBenchmark {
                             String stat = Files.readString(t.resolve("stat"));
                             String name = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
                             if (name.contains("CompilerThre")) {
-                                String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-                                sum += (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 1_000_000_000L / ticksPerSecond;
+                                sum += cpuNanosOf(stat);
                             }
                         } catch (IOException | RuntimeException gone) {
                             // a thread that ended
@@ -342,12 +341,16 @@ public final class EdgeBenchmark {
         /** utime + stime of one process (all its threads); 0 once it is gone. */
         private long cpuNanos(long pid) {
             try {
-                String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
-                String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-                return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 1_000_000_000L / ticksPerSecond;
+                return cpuNanosOf(Files.readString(Path.of("/proc/" + pid + "/stat")));
             } catch (IOException | RuntimeException gone) {
                 return 0;
             }
+        }
+
+        /** utime + stime of a {@code /proc/<pid>/stat} or {@code /proc/<pid>/task/<tid>/stat} line. */
+        private long cpuNanosOf(String stat) {
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 1_000_000_000L / ticksPerSecond;
         }
 
         /** {busy ticks, total ticks} of all cores. */

@@ -58,8 +58,7 @@ class EdgeCreditEdgeIT {
             assertThat(ok).isPositive();
             assertThat(insufficient).isPositive();
 
-            await("one event per call").atMost(Duration.ofSeconds(30)).until(() -> bed.events(user.userId()).size() >= calls);
-            List<UsageEvent> events = bed.events(user.userId());
+            List<UsageEvent> events = bed.awaitEvents(user.userId(), calls, Duration.ofSeconds(30));
             assertThat(events).hasSize(calls);
             assertThat(events.stream().filter(e -> e.getOutcome() == Outcome.SUCCEEDED)).hasSize(ok);
             assertThat(events.stream().filter(e -> e.getOutcome() == Outcome.REJECTED)).hasSize(insufficient);

@@ -21,7 +21,6 @@ import java.util.List;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 /** Issue 4: logs never contain a service key, the provider key or prompt text, on any path. */
 @ExtendWith(EnginesExtension.class)
@@ -53,7 +52,7 @@ class EdgeLogHygieneIT {
             bed.post("/v1/chat/completions", user.key(), EdgeTestBed.chat("no-such-model", prompt));
             bed.post("/v1/chat/completions", broke.key(), EdgeTestBed.chat("gpt-4o-mini", prompt));
             bed.post("/v1/chat/completions", user.key().substring(0, 20) + "wrongwrongwrongwrongwrongwrong", EdgeTestBed.chat("gpt-4o-mini", prompt));
-            await("all events of the user").atMost(Duration.ofSeconds(20)).until(() -> bed.events(user.userId()).size() >= 6);
+            bed.awaitEvents(user.userId(), 6, Duration.ofSeconds(20));
 
             List<String> lines = appender.list.stream().map(e -> e.getFormattedMessage()
                     + (e.getThrowableProxy() == null ? "" : ThrowableProxyUtil.asString(e.getThrowableProxy()))).toList();

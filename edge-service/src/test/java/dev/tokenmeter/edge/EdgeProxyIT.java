@@ -68,9 +68,7 @@ class EdgeProxyIT {
     }
 
     private UsageEvent awaitOnlyEvent(User user) {
-        await("one usage event for " + user.userId()).atMost(Duration.ofSeconds(20))
-                .until(() -> bed.events(user.userId()).size() >= 1);
-        List<UsageEvent> events = bed.events(user.userId());
+        List<UsageEvent> events = bed.awaitEvents(user.userId(), 1, Duration.ofSeconds(20));
         assertThat(events).as("exactly one event per call").hasSize(1);
         return events.getFirst();
     }
@@ -462,8 +460,7 @@ class EdgeProxyIT {
         assertThat(r.headers().firstValue("x-ratelimit-limit-requests")).hasValue("1");
         assertThat(r.headers().firstValue("x-ratelimit-remaining-requests")).hasValue("0");
         assertThat(r.headers().firstValue("x-ratelimit-reset-requests")).get().asString().matches(OPENAI_DURATION);
-        await("two events").atMost(Duration.ofSeconds(20)).until(() -> bed.events(limited.userId()).size() >= 2);
-        UsageEvent rejected = bed.events(limited.userId()).get(1);
+        UsageEvent rejected = bed.awaitEvents(limited.userId(), 2, Duration.ofSeconds(20)).get(1);
         assertThat(rejected.getOutcome()).isEqualTo(Outcome.REJECTED);
         assertThat(rejected.getCostNanoUsd()).isZero();
         assertThat(rejected.getAttributes()).containsEntry("reject_reason", "RATE_LIMITED_REQUESTS");
@@ -505,8 +502,7 @@ class EdgeProxyIT {
         assertThat(c.body()).contains("text_completion").endsWith("data: [DONE]\n\n");
         Usage completionsUsage = FakeOpenAi.usageFor("/v1/completions", openAi.requests().getLast().body());
 
-        await("three events").atMost(Duration.ofSeconds(20)).until(() -> bed.events(user.userId()).size() >= 3);
-        List<UsageEvent> events = bed.events(user.userId());
+        List<UsageEvent> events = bed.awaitEvents(user.userId(), 3, Duration.ofSeconds(20));
         assertThat(events).hasSize(3);
         assertThat(events.get(2).getUsageSource()).isEqualTo(UsageSource.REPORTED);
         assertThat(events.get(2).getCompletionTokens()).isEqualTo(5).isEqualTo(completionsUsage.completionTokens());

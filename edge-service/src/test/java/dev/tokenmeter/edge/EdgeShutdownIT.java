@@ -64,8 +64,7 @@ class EdgeShutdownIT {
                 }
             }).get()).isEqualTo(-1);
 
-            await("both calls billed").atMost(Duration.ofSeconds(20)).until(() -> bed.events(user.userId()).size() >= 2);
-            List<UsageEvent> events = bed.events(user.userId());
+            List<UsageEvent> events = bed.awaitEvents(user.userId(), 2, Duration.ofSeconds(20));
             assertThat(events).hasSize(2).allSatisfy(e -> {
                 assertThat(e.getOutcome()).isEqualTo(Outcome.SUCCEEDED);
                 assertThat(e.getCostNanoUsd()).isPositive();

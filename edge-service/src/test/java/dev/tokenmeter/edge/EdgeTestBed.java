@@ -49,6 +49,7 @@ import java.util.UUID;
 import static dev.tokenmeter.db.jooq.Tables.ACCOUNT;
 import static dev.tokenmeter.db.jooq.Tables.API_KEY;
 import static dev.tokenmeter.db.jooq.Tables.PLAN;
+import static org.awaitility.Awaitility.await;
 
 /**
  * One edge wired exactly as {@link EdgeApp} wires it, on real engines: the Redis quota engine, a fresh migrated Postgres database, a
@@ -252,6 +253,12 @@ public final class EdgeTestBed implements AutoCloseable {
             eventsByUser.computeIfAbsent(r.key(), k -> new ArrayList<>()).add(r.value());
         }
         return List.copyOf(eventsByUser.getOrDefault(userId, List.of()));
+    }
+
+    /** The user's events, once there are at least {@code atLeast} of them (waiting up to {@code within}). */
+    public List<UsageEvent> awaitEvents(String userId, int atLeast, Duration within) {
+        await(atLeast + " usage event(s) of " + userId).atMost(within).until(() -> events(userId).size() >= atLeast);
+        return events(userId);
     }
 
     public static String chat(String model, String userText) {

@@ -34,7 +34,6 @@ import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.awaitility.Awaitility.await;
 
 /**
  * Issue 4: the edge is a drop-in OpenAI base URL for the unchanged official OpenAI Java SDK ({@code
@@ -70,8 +69,7 @@ class OfficialJavaSdkIT {
     }
 
     private List<UsageEvent> awaitEvents(User user, int n) {
-        await("usage events of " + user.userId()).atMost(Duration.ofSeconds(20)).until(() -> bed.events(user.userId()).size() >= n);
-        List<UsageEvent> events = bed.events(user.userId());
+        List<UsageEvent> events = bed.awaitEvents(user.userId(), n, Duration.ofSeconds(20));
         assertThat(events).as("one event per call").hasSize(n);
         return events;
     }
