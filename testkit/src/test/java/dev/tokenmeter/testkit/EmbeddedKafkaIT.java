@@ -68,6 +68,23 @@ class EmbeddedKafkaIT {
                 .hasMessageContaining("2 partitions");
     }
 
+    /** Back-dated test events must not be deleted by the broker's default 7-day retention; a caller's own retention wins. */
+    @Test
+    void testTopicsKeepRecordsUntilDeletedUnlessTheCallerSetsARetention(KafkaEngine kafka) throws Exception {
+        String kept = Names.unique("kept");
+        String expiring = Names.unique("expiring");
+        kafka.createTopic(kept, 1);
+        kafka.createTopic(expiring, 1, Map.of("retention.ms", "3600000"));
+
+        ConfigResource keptResource = new ConfigResource(ConfigResource.Type.TOPIC, kept);
+        ConfigResource expiringResource = new ConfigResource(ConfigResource.Type.TOPIC, expiring);
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+            Map<ConfigResource, Config> configs = admin.describeConfigs(List.of(keptResource, expiringResource)).all().get();
+            assertThat(configs.get(keptResource).get("retention.ms").value()).isEqualTo("-1");
+            assertThat(configs.get(expiringResource).get("retention.ms").value()).isEqualTo("3600000");
+        }
+    }
+
     @Test
     void compactedTopicHasTheCompactCleanupPolicy(KafkaEngine kafka) throws Exception {
         String topic = Names.unique("compacted");

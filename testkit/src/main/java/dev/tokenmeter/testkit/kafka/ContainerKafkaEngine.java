@@ -2,13 +2,14 @@ package dev.tokenmeter.testkit.kafka;
 
 import dev.tokenmeter.testkit.KafkaEngine;
 import dev.tokenmeter.testkit.support.DockerRequirement;
+import dev.tokenmeter.testkit.support.UnmanagedServer;
 import org.testcontainers.kafka.KafkaContainer;
 import org.testcontainers.utility.DockerImageName;
 
 import java.util.Map;
 
 /** Kafka from Testcontainers' apache/kafka image (KRaft). Needs a Docker engine. */
-public final class ContainerKafkaEngine implements KafkaEngine, AutoCloseable {
+public final class ContainerKafkaEngine extends UnmanagedServer implements KafkaEngine, AutoCloseable {
 
     public static final String IMAGE = "apache/kafka:4.1.0";
 
@@ -16,6 +17,7 @@ public final class ContainerKafkaEngine implements KafkaEngine, AutoCloseable {
     private final KafkaTopics topics;
 
     private ContainerKafkaEngine(KafkaContainer container) {
+        super("containers", "Kafka", "a restarted container gets a new host port");
         this.container = container;
         this.topics = new KafkaTopics(container.getBootstrapServers());
     }
@@ -35,28 +37,8 @@ public final class ContainerKafkaEngine implements KafkaEngine, AutoCloseable {
     }
 
     @Override
-    public void createTopic(String name, int partitions) {
-        topics.create(name, partitions, Map.of());
-    }
-
-    @Override
-    public void createCompactedTopic(String name, int partitions) {
-        topics.create(name, partitions, Map.of("cleanup.policy", "compact"));
-    }
-
-    /**
-     * Not supported: a restarted container gets a new random host port, which breaks the "same port" contract.
-     * Fault tests that stop the broker run on the embedded backend.
-     */
-    @Override
-    public void stop() {
-        throw new UnsupportedOperationException("stop()/start() of Kafka is not supported by the containers backend "
-                + "(a restarted container gets a new port); run fault tests with tokenmeter.test.backend=embedded");
-    }
-
-    @Override
-    public void start() {
-        stop();
+    public void createTopic(String name, int partitions, Map<String, String> configs) {
+        topics.create(name, partitions, configs);
     }
 
     @Override

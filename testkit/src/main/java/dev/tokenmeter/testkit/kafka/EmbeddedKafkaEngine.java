@@ -2,11 +2,10 @@ package dev.tokenmeter.testkit.kafka;
 
 import dev.tokenmeter.testkit.KafkaEngine;
 import dev.tokenmeter.testkit.support.FreePorts;
+import dev.tokenmeter.testkit.support.ManagedServer;
 import dev.tokenmeter.testkit.support.WorkDirs;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.common.Uuid;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.File;
 import java.io.IOException;
@@ -33,9 +32,8 @@ import java.util.concurrent.TimeoutException;
  * on the test JVM's own class path, which exits when this JVM dies. Broker output goes to
  * {@code broker.log} in the engine's temp directory, never to the test's stdout.
  */
-public final class EmbeddedKafkaEngine implements KafkaEngine, AutoCloseable {
+public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEngine {
 
-    private static final Logger LOG = LoggerFactory.getLogger(EmbeddedKafkaEngine.class);
     static final Duration START_TIMEOUT = Duration.ofSeconds(90);
     private static final Duration STOP_GRACE = Duration.ofSeconds(20);
     private static final int LOG_TAIL_LINES = 60;
@@ -49,11 +47,10 @@ public final class EmbeddedKafkaEngine implements KafkaEngine, AutoCloseable {
     private final int controllerPort;
     private final String clusterId = Uuid.randomUuid().toString();
     private final KafkaTopics topics;
-    private final Thread shutdownHook;
     private Process process;
-    private boolean closed;
 
     private EmbeddedKafkaEngine() {
+        super("Kafka broker");
         workDir = WorkDirs.create("tokenmeter-kafka-");
         logDir = workDir.resolve("data");
         serverProperties = workDir.resolve("server.properties");
@@ -65,7 +62,6 @@ public final class EmbeddedKafkaEngine implements KafkaEngine, AutoCloseable {
         }
         controllerPort = controller;
         topics = new KafkaTopics(bootstrapServers());
-        shutdownHook = new Thread(this::closeQuietly, "tokenmeter-kafka-shutdown");
         try {
             writeConfig();
         } catch (IOException e) {
@@ -76,15 +72,7 @@ public final class EmbeddedKafkaEngine implements KafkaEngine, AutoCloseable {
 
     /** Forks a broker and returns once it answers an Admin client. */
     public static EmbeddedKafkaEngine launch() {
-        EmbeddedKafkaEngine engine = new EmbeddedKafkaEngine();
-        Runtime.getRuntime().addShutdownHook(engine.shutdownHook);
-        try {
-            engine.start();
-        } catch (RuntimeException e) {
-            engine.close();
-            throw e;
-        }
-        return engine;
+        return launch(new EmbeddedKafkaEngine());
     }
 
     @Override
@@ -93,36 +81,18 @@ public final class EmbeddedKafkaEngine implements KafkaEngine, AutoCloseable {
     }
 
     @Override
-    public void createTopic(String name, int partitions) {
-        topics.create(name, partitions, Map.of());
+    public void createTopic(String name, int partitions, Map<String, String> configs) {
+        topics.create(name, partitions, configs);
     }
 
     @Override
-    public void createCompactedTopic(String name, int partitions) {
-        topics.create(name, partitions, Map.of("cleanup.policy", "compact"));
-    }
-
-    @Override
-    public synchronized void start() {
-        if (closed) {
-            throw new IllegalStateException("this Kafka engine is closed");
-        }
-        if (isRunning()) {
-            return;
-        }
-        long startNanos = System.nanoTime();
+    protected void startServer() {
         process = fork();
         awaitReady();
-        LOG.info("embedded Kafka broker ready on {} in {} ms (log: {})", bootstrapServers(),
-                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos), brokerLog);
     }
 
     @Override
-    public synchronized void stop() {
-        if (process == null) {
-            return;
-        }
-        long startNanos = System.nanoTime();
+    protected void stopServer() {
         Process p = process;
         process = null;
         p.destroy(); // SIGTERM: kafka.Kafka's shutdown hook shuts the broker down cleanly
@@ -135,13 +105,16 @@ public final class EmbeddedKafkaEngine implements KafkaEngine, AutoCloseable {
             p.destroyForcibly();
             Thread.currentThread().interrupt();
         }
-        LOG.info("embedded Kafka broker on {} stopped in {} ms", bootstrapServers(),
-                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos));
     }
 
     @Override
-    public synchronized boolean isRunning() {
+    protected boolean running() {
         return process != null && process.isAlive();
+    }
+
+    @Override
+    protected String where() {
+        return bootstrapServers() + " (log: " + brokerLog + ")";
     }
 
     /** The broker's log file (for diagnosing a failed test). */
@@ -150,27 +123,9 @@ public final class EmbeddedKafkaEngine implements KafkaEngine, AutoCloseable {
     }
 
     @Override
-    public synchronized void close() {
-        if (closed) {
-            return;
-        }
-        closed = true;
+    protected void release() {
         topics.close();
-        stop();
         WorkDirs.deleteQuietly(workDir);
-        try {
-            Runtime.getRuntime().removeShutdownHook(shutdownHook);
-        } catch (IllegalStateException alreadyShuttingDown) {
-            // we are running inside the hook
-        }
-    }
-
-    private void closeQuietly() {
-        try {
-            close();
-        } catch (RuntimeException ignored) {
-            // JVM is exiting; nothing left to report to
-        }
     }
 
     private void writeConfig() throws IOException {

@@ -1,16 +1,18 @@
 package dev.tokenmeter.testkit.kafka;
 
 import dev.tokenmeter.testkit.KafkaEngine;
+import dev.tokenmeter.testkit.support.UnmanagedServer;
 
 import java.util.Map;
 
 /** A Kafka cluster that is already running; this engine neither starts nor stops it. */
-public final class ExternalKafkaEngine implements KafkaEngine, AutoCloseable {
+public final class ExternalKafkaEngine extends UnmanagedServer implements KafkaEngine, AutoCloseable {
 
     private final String bootstrapServers;
     private final KafkaTopics topics;
 
     public ExternalKafkaEngine(String bootstrapServers) {
+        super("external", "Kafka", "it belongs to whoever runs it: tokenmeter.kafka.bootstrap");
         this.bootstrapServers = bootstrapServers;
         this.topics = new KafkaTopics(bootstrapServers);
     }
@@ -21,34 +23,14 @@ public final class ExternalKafkaEngine implements KafkaEngine, AutoCloseable {
     }
 
     @Override
-    public void createTopic(String name, int partitions) {
-        topics.create(name, partitions, Map.of());
-    }
-
-    @Override
-    public void createCompactedTopic(String name, int partitions) {
-        topics.create(name, partitions, Map.of("cleanup.policy", "compact"));
-    }
-
-    @Override
-    public void stop() {
-        throw unsupported();
-    }
-
-    @Override
-    public void start() {
-        throw unsupported();
+    public void createTopic(String name, int partitions, Map<String, String> configs) {
+        topics.create(name, partitions, configs);
     }
 
     /** Always true: the external backend does not manage the server's life. */
     @Override
     public boolean isRunning() {
         return true;
-    }
-
-    private static UnsupportedOperationException unsupported() {
-        return new UnsupportedOperationException("the external backend does not stop or start Kafka ("
-                + "tokenmeter.kafka.bootstrap); run fault tests with tokenmeter.test.backend=embedded");
     }
 
     @Override

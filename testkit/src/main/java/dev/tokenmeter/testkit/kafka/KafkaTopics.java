@@ -11,6 +11,7 @@ import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -57,7 +58,11 @@ final class KafkaTopics implements AutoCloseable {
         }
         long deadline = System.nanoTime() + TOPIC_TIMEOUT.toNanos();
         // No replication factor: the cluster's default (1 on the single-broker engines).
-        NewTopic topic = new NewTopic(name, Optional.of(partitions), Optional.empty()).configs(configs);
+        Map<String, String> topicConfigs = new HashMap<>(configs);
+        // Records stay until the topic is deleted: tests write back-dated events (months old), which the
+        // broker's default retention (7 days, by record time) would delete under the test's feet.
+        topicConfigs.putIfAbsent("retention.ms", "-1");
+        NewTopic topic = new NewTopic(name, Optional.of(partitions), Optional.empty()).configs(topicConfigs);
         while (true) {
             try {
                 admin().createTopics(List.of(topic)).all().get(remainingMs(deadline, name), TimeUnit.MILLISECONDS);

@@ -2,11 +2,12 @@ package dev.tokenmeter.testkit.postgres;
 
 import dev.tokenmeter.testkit.PostgresEngine;
 import dev.tokenmeter.testkit.support.DockerRequirement;
+import dev.tokenmeter.testkit.support.UnmanagedServer;
 import org.testcontainers.postgresql.PostgreSQLContainer;
 import org.testcontainers.utility.DockerImageName;
 
 /** Postgres from the postgres:16 image. Needs a Docker engine. */
-public final class ContainerPostgresEngine implements PostgresEngine, AutoCloseable {
+public final class ContainerPostgresEngine extends UnmanagedServer implements PostgresEngine, AutoCloseable {
 
     public static final String IMAGE = "postgres:16";
 
@@ -14,6 +15,7 @@ public final class ContainerPostgresEngine implements PostgresEngine, AutoClosea
     private final Databases databases;
 
     private ContainerPostgresEngine(PostgreSQLContainer container) {
+        super("containers", "Postgres", "a restarted container gets a new host port");
         this.container = container;
         this.databases = new Databases(jdbcUrl(container.getDatabaseName()), container.getUsername(),
                 container.getPassword(), this::jdbcUrl, true);
@@ -62,23 +64,8 @@ public final class ContainerPostgresEngine implements PostgresEngine, AutoClosea
     }
 
     @Override
-    public void stop() {
-        throw unsupported();
-    }
-
-    @Override
-    public void start() {
-        throw unsupported();
-    }
-
-    @Override
     public boolean isRunning() {
         return container.isRunning();
-    }
-
-    private static UnsupportedOperationException unsupported() {
-        return new UnsupportedOperationException("stop()/start() of Postgres is not supported by the containers "
-                + "backend (a restarted container gets a new port); run fault tests with tokenmeter.test.backend=embedded");
     }
 
     @Override

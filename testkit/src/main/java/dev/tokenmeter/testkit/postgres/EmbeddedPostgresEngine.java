@@ -2,24 +2,21 @@ package dev.tokenmeter.testkit.postgres;
 
 import dev.tokenmeter.testkit.PostgresEngine;
 import dev.tokenmeter.testkit.support.FreePorts;
+import dev.tokenmeter.testkit.support.ManagedServer;
 import dev.tokenmeter.testkit.support.WorkDirs;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.concurrent.TimeUnit;
 
 /**
  * A real Postgres (zonky's embedded binaries) on a free port, with a data directory that survives
  * {@link #stop()}/{@link #start()}, so fault tests can take the database away and get their rows back.
  */
-public final class EmbeddedPostgresEngine implements PostgresEngine, AutoCloseable {
+public final class EmbeddedPostgresEngine extends ManagedServer implements PostgresEngine {
 
-    private static final Logger LOG = LoggerFactory.getLogger(EmbeddedPostgresEngine.class);
     private static final String HOST = "localhost";
     private static final String USER = "postgres";
     /** initdb runs with trust authentication; any password is accepted. */
@@ -30,28 +27,18 @@ public final class EmbeddedPostgresEngine implements PostgresEngine, AutoCloseab
     private final Path dataDir;
     private final int port;
     private final Databases databases;
-    private final Thread shutdownHook;
     private EmbeddedPostgres postgres;
-    private boolean closed;
 
     private EmbeddedPostgresEngine() {
+        super("Postgres");
         workDir = WorkDirs.create("tokenmeter-postgres-");
         dataDir = workDir.resolve("data");
         port = FreePorts.pick();
         databases = new Databases(jdbcUrl("postgres"), USER, PASSWORD, this::jdbcUrl, true);
-        shutdownHook = new Thread(this::closeQuietly, "tokenmeter-postgres-shutdown");
     }
 
     public static EmbeddedPostgresEngine launch() {
-        EmbeddedPostgresEngine engine = new EmbeddedPostgresEngine();
-        Runtime.getRuntime().addShutdownHook(engine.shutdownHook);
-        try {
-            engine.start();
-        } catch (RuntimeException e) {
-            engine.close();
-            throw e;
-        }
-        return engine;
+        return launch(new EmbeddedPostgresEngine());
     }
 
     @Override
@@ -90,14 +77,7 @@ public final class EmbeddedPostgresEngine implements PostgresEngine, AutoCloseab
     }
 
     @Override
-    public synchronized void start() {
-        if (closed) {
-            throw new IllegalStateException("this Postgres engine is closed");
-        }
-        if (postgres != null) {
-            return;
-        }
-        long startNanos = System.nanoTime();
+    protected void startServer() {
         try {
             // initdb runs only when the data directory has no postgresql.conf yet, so a restart keeps the data.
             postgres = EmbeddedPostgres.builder()
@@ -112,15 +92,10 @@ public final class EmbeddedPostgresEngine implements PostgresEngine, AutoCloseab
             throw new IllegalStateException("the embedded Postgres did not start on port " + port
                     + " with data directory " + dataDir, e);
         }
-        LOG.info("embedded Postgres ready on {}:{} in {} ms", HOST, port,
-                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos));
     }
 
     @Override
-    public synchronized void stop() {
-        if (postgres == null) {
-            return;
-        }
+    protected void stopServer() {
         EmbeddedPostgres running = postgres;
         postgres = null;
         try {
@@ -131,33 +106,17 @@ public final class EmbeddedPostgresEngine implements PostgresEngine, AutoCloseab
     }
 
     @Override
-    public synchronized boolean isRunning() {
+    protected boolean running() {
         return postgres != null;
     }
 
     @Override
-    public synchronized void close() {
-        if (closed) {
-            return;
-        }
-        closed = true;
-        try {
-            stop();
-        } finally {
-            WorkDirs.deleteQuietly(workDir);
-            try {
-                Runtime.getRuntime().removeShutdownHook(shutdownHook);
-            } catch (IllegalStateException alreadyShuttingDown) {
-                // we are running inside the hook
-            }
-        }
+    protected String where() {
+        return HOST + ":" + port;
     }
 
-    private void closeQuietly() {
-        try {
-            close();
-        } catch (RuntimeException ignored) {
-            // JVM is exiting
-        }
+    @Override
+    protected void release() {
+        WorkDirs.deleteQuietly(workDir);
     }
 }

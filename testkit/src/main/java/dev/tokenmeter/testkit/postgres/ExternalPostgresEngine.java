@@ -1,6 +1,7 @@
 package dev.tokenmeter.testkit.postgres;
 
 import dev.tokenmeter.testkit.PostgresEngine;
+import dev.tokenmeter.testkit.support.UnmanagedServer;
 
 import java.net.URI;
 
@@ -9,7 +10,7 @@ import java.net.URI;
  * run CREATE DATABASE from); per-test databases get the same URL with another database name. This engine
  * neither starts nor stops the server, and leaves the databases it created behind (they are uniquely named).
  */
-public final class ExternalPostgresEngine implements PostgresEngine, AutoCloseable {
+public final class ExternalPostgresEngine extends UnmanagedServer implements PostgresEngine, AutoCloseable {
 
     private static final String PREFIX = "jdbc:postgresql://";
     private static final int DEFAULT_PORT = 5432;
@@ -27,6 +28,7 @@ public final class ExternalPostgresEngine implements PostgresEngine, AutoCloseab
      * @param key          the setting it came from, for error messages
      */
     public ExternalPostgresEngine(String adminJdbcUrl, String key, String user, String password) {
+        super("external", "Postgres", "it belongs to whoever runs it: " + key);
         if (!adminJdbcUrl.startsWith(PREFIX)) {
             throw new IllegalArgumentException(key + "='" + adminJdbcUrl + "' is not a jdbc:postgresql://host:port/database URL");
         }
@@ -84,25 +86,10 @@ public final class ExternalPostgresEngine implements PostgresEngine, AutoCloseab
         return databases.create(prefix);
     }
 
-    @Override
-    public void stop() {
-        throw unsupported();
-    }
-
-    @Override
-    public void start() {
-        throw unsupported();
-    }
-
     /** Always true: the external backend does not manage the server's life. */
     @Override
     public boolean isRunning() {
         return true;
-    }
-
-    private static UnsupportedOperationException unsupported() {
-        return new UnsupportedOperationException("the external backend does not stop or start Postgres ("
-                + "tokenmeter.postgres.url); run fault tests with tokenmeter.test.backend=embedded");
     }
 
     @Override

@@ -2,11 +2,12 @@ package dev.tokenmeter.testkit.redis;
 
 import dev.tokenmeter.testkit.RedisEngine;
 import dev.tokenmeter.testkit.support.DockerRequirement;
+import dev.tokenmeter.testkit.support.UnmanagedServer;
 import org.testcontainers.containers.GenericContainer;
 import org.testcontainers.utility.DockerImageName;
 
 /** Redis from the redis:7 image. Needs a Docker engine. */
-public final class ContainerRedisEngine implements RedisEngine, AutoCloseable {
+public final class ContainerRedisEngine extends UnmanagedServer implements RedisEngine, AutoCloseable {
 
     public static final String IMAGE = "redis:7";
     private static final int REDIS_PORT = 6379;
@@ -14,6 +15,7 @@ public final class ContainerRedisEngine implements RedisEngine, AutoCloseable {
     private final GenericContainer<?> container;
 
     private ContainerRedisEngine(GenericContainer<?> container) {
+        super("containers", "Redis", "a restarted container gets a new host port");
         this.container = container;
     }
 
@@ -42,23 +44,8 @@ public final class ContainerRedisEngine implements RedisEngine, AutoCloseable {
     }
 
     @Override
-    public void stop() {
-        throw unsupported();
-    }
-
-    @Override
-    public void start() {
-        throw unsupported();
-    }
-
-    @Override
     public boolean isRunning() {
         return container.isRunning();
-    }
-
-    private static UnsupportedOperationException unsupported() {
-        return new UnsupportedOperationException("stop()/start() of Redis is not supported by the containers backend "
-                + "(a restarted container gets a new port); run fault tests with tokenmeter.test.backend=embedded");
     }
 
     @Override

@@ -1,11 +1,12 @@
 package dev.tokenmeter.testkit.redis;
 
 import dev.tokenmeter.testkit.RedisEngine;
+import dev.tokenmeter.testkit.support.UnmanagedServer;
 
 import java.net.URI;
 
 /** A Redis that is already running, named by a redis://host:port URI; this engine neither starts nor stops it. */
-public final class ExternalRedisEngine implements RedisEngine, AutoCloseable {
+public final class ExternalRedisEngine extends UnmanagedServer implements RedisEngine, AutoCloseable {
 
     private static final int DEFAULT_PORT = 6379;
 
@@ -15,6 +16,7 @@ public final class ExternalRedisEngine implements RedisEngine, AutoCloseable {
 
     /** @param uri redis://host[:port] ; {@code key} names the setting it came from, for error messages */
     public ExternalRedisEngine(String uri, String key) {
+        super("external", "Redis", "it belongs to whoever runs it: " + key);
         URI parsed;
         try {
             parsed = URI.create(uri);
@@ -45,25 +47,10 @@ public final class ExternalRedisEngine implements RedisEngine, AutoCloseable {
         return uri;
     }
 
-    @Override
-    public void stop() {
-        throw unsupported();
-    }
-
-    @Override
-    public void start() {
-        throw unsupported();
-    }
-
     /** Always true: the external backend does not manage the server's life. */
     @Override
     public boolean isRunning() {
         return true;
-    }
-
-    private static UnsupportedOperationException unsupported() {
-        return new UnsupportedOperationException("the external backend does not stop or start Redis ("
-                + "tokenmeter.redis.uri); run fault tests with tokenmeter.test.backend=embedded");
     }
 
     @Override
