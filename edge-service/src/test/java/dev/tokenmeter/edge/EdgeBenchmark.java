@@ -31,6 +31,8 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -63,12 +65,17 @@ import static dev.tokenmeter.db.jooq.Tables.PLAN;
  * {@code WORKERS} closed-loop clients for {@code SECONDS} s.
  *
  * <p>Arguments: rate (default 1000), seconds (10), workers (32). {@code BENCH_EDGE_JVM_OPTS} adds JVM options to
- * the edge's JVM (e.g. {@code -XX:StartFlightRecording=filename=edge.jfr,settings=profile}).
+ * the edge's JVM (e.g. {@code -XX:StartFlightRecording=filename=edge.jfr,settings=profile}). {@code -Dbench.cpus}
+ * pins the processes to CPUs (see {@link Cpu#pin}), so that on a machine with enough cores the edge, its Redis and
+ * Kafka can run on cores of their own, as they would on their own hosts, instead of sharing them with the load
+ * generator and the fake upstream.
  */
 public final class EdgeBenchmark {
 
     private static final String BODY = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\",\"content\":\"Say hello in five words\"}]}";
     private static final int SEQUENTIAL_CALLS = 2000;
+    /** The box's cores, counted before {@code bench.cpus} pins this JVM to fewer (which the JVM then reports). */
+    private static final int CORES = Runtime.getRuntime().availableProcessors();
 
     public static void main(String[] args) throws Exception {
         int rate = args.length > 0 ? Integer.parseInt(args[0]) : 1000;
@@ -121,9 +128,10 @@ public final class EdgeBenchmark {
                         "kafka", pid -> cmdline(pid).contains("KafkaBrokerMain") && isOurs(pid),
                         "redis", pid -> cmdline(pid).contains("redis-server") && cmdline(pid).contains(Integer.toString(engines.redis().port())),
                         "postgres", pid -> isPostgresOf(pid, engines.postgres().port())));
-                System.out.printf("cores=%d rate=%d/s seconds=%d workers=%d java=%s load average %s; processes %s; logs in %s%n",
-                        Runtime.getRuntime().availableProcessors(), rate, seconds, workers, Runtime.version(), loadAverage(),
-                        cpu.describe(), work);
+                String pinning = cpu.pin(System.getProperty("bench.cpus", ""));
+                System.out.printf("cores=%d rate=%d/s seconds=%d workers=%d java=%s load average %s; processes %s; CPUs %s; logs in %s%n",
+                        CORES, rate, seconds, workers, Runtime.version(), loadAverage(),
+                        cpu.describe(), pinning, work);
 
                 HttpRequest direct = request(URI.create("http://127.0.0.1:" + fakePort + "/v1/chat/completions"), "sk-direct");
                 HttpRequest viaEdge = request(URI.create("http://127.0.0.1:" + edgePort + "/v1/chat/completions"), key);
@@ -265,7 +273,7 @@ public final class EdgeBenchmark {
                             + "         CPU us per call:%s; box busy %.0f%% of %d cores (other processes %.0f%%)",
                     h.getTotalCount(), errors, callsPerSecond(), h.getValueAtPercentile(50) / 1e6, h.getValueAtPercentile(90) / 1e6,
                     h.getValueAtPercentile(99) / 1e6, h.getValueAtPercentile(99.9) / 1e6, h.getMaxValue() / 1e6, cpu,
-                    100.0 * boxBusyNanos / boxNanos, Runtime.getRuntime().availableProcessors(),
+                    100.0 * boxBusyNanos / boxNanos, CORES,
                     100.0 * Math.max(0, boxBusyNanos - ours) / boxNanos);
         }
     }
@@ -313,6 +321,62 @@ public final class EdgeBenchmark {
 
         String describe() {
             return pids.toString();
+        }
+
+        /**
+         * Pins each group's processes (every thread, and children forked later, such as Postgres backends) to CPUs
+         * with {@code taskset}: {@code spec} is {@code group=cpu-list} pairs separated by semicolons, e.g.
+         * {@code loadgen=0-1;fake=0-1;edge=2-3;redis=4;kafka=5;postgres=5}. Empty: nothing is pinned (the default;
+         * every process may run on every core, as on a shared box). Returns the affinity in force, per group.
+         */
+        String pin(String spec) throws IOException, InterruptedException {
+            Map<String, String> cpus = new LinkedHashMap<>();
+            for (String pair : spec.split(";")) {
+                if (pair.isBlank()) {
+                    continue;
+                }
+                String[] kv = pair.split("=", 2);
+                if (kv.length != 2 || !pids.containsKey(kv[0].strip()) || !kv[1].strip().matches("[0-9,-]+")) {
+                    throw new IllegalArgumentException("bench.cpus: '" + pair + "' is not group=cpu-list with a group of " + pids.keySet());
+                }
+                cpus.put(kv[0].strip(), kv[1].strip());
+            }
+            if (cpus.isEmpty()) {
+                return "not pinned " + affinity();
+            }
+            for (Map.Entry<String, String> e : cpus.entrySet()) {
+                for (long pid : pids.get(e.getKey())) {
+                    Process taskset = new ProcessBuilder("taskset", "-a", "-p", "-c", e.getValue(), Long.toString(pid))
+                            .redirectErrorStream(true).start();
+                    String out = new String(taskset.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                    if (!taskset.waitFor(10, TimeUnit.SECONDS) || taskset.exitValue() != 0) {
+                        throw new IllegalStateException("taskset could not pin " + e.getKey() + " (pid " + pid + ") to CPUs "
+                                + e.getValue() + ": " + out.strip());
+                    }
+                }
+            }
+            return "pinned " + affinity();
+        }
+
+        /** Each group's CPUs as the kernel reports them ({@code Cpus_allowed_list} of its processes). */
+        private String affinity() {
+            Map<String, Set<String>> allowed = new LinkedHashMap<>();
+            for (Map.Entry<String, List<Long>> e : pids.entrySet()) {
+                Set<String> lists = new TreeSet<>();
+                for (long pid : e.getValue()) {
+                    try {
+                        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+                            if (line.startsWith("Cpus_allowed_list:")) {
+                                lists.add(line.substring(line.indexOf(':') + 1).strip());
+                            }
+                        }
+                    } catch (IOException gone) {
+                        // a process that ended (a Postgres backend)
+                    }
+                }
+                allowed.put(e.getKey(), lists);
+            }
+            return allowed.toString();
         }
 
         Phase measure(Run run) throws Exception {

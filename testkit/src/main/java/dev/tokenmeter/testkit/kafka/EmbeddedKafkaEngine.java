@@ -93,6 +93,9 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
 
     @Override
     protected void stopServer() {
+        // The admin client first: once the broker is gone it would only retry its connection (a later createTopic
+        // opens a new one).
+        topics.close();
         Process p = process;
         process = null;
         p.destroy(); // SIGTERM: kafka.Kafka's shutdown hook shuts the broker down cleanly
@@ -124,7 +127,6 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
 
     @Override
     protected void release() {
-        topics.close();
         WorkDirs.deleteQuietly(workDir);
     }
 
