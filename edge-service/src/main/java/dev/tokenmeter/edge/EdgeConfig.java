@@ -1,12 +1,12 @@
 package dev.tokenmeter.edge;
 
+import dev.tokenmeter.config.ConfigKey;
+import dev.tokenmeter.config.EnvReader;
+
 import java.net.URI;
 import java.time.Duration;
-import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Function;
 
 /**
  * Everything the edge reads from its environment, in one immutable record. Every key has a default and a
@@ -42,37 +42,33 @@ public record EdgeConfig(
         Duration spoolSendTimeout,
         String adminToken) {
 
-    /** One documented setting: its environment variable, default and description. */
-    public record Key(String name, String defaultValue, String description) {
-    }
-
-    public static final List<Key> KEYS = List.of(
-            new Key("EDGE_HOST", "127.0.0.1", "Interface the HTTP server binds to."),
-            new Key("EDGE_PORT", "8080", "HTTP port (0 = a free port)."),
-            new Key("UPSTREAM_BASE_URL", "https://api.openai.com", "OpenAI-compatible upstream; the /v1/... path is appended (a trailing /v1 is accepted)."),
-            new Key("OPENAI_API_KEY", "", "The service's own OpenAI key, used for SERVICE_CREDIT calls. Never logged."),
-            new Key("UPSTREAM_CONNECT_TIMEOUT", "5s", "Connect timeout to the upstream (e.g. 500ms, 5s)."),
-            new Key("UPSTREAM_REQUEST_TIMEOUT", "120s", "Longest wait for the upstream's response headers (past it the caller gets 504) or, in a streamed answer, for its next bytes."),
-            new Key("MAX_BODY_BYTES", "4194304", "Largest accepted request body in bytes; larger gets 413."),
-            new Key("DEFAULT_MAX_COMPLETION_TOKENS", "1024", "Completion tokens assumed for the quota estimate when the request sets no max_tokens."),
-            new Key("DEFAULT_PRICE_MODEL", "", "Price a model without a price row like this model; empty = reject unknown models with 400."),
-            new Key("PRICE_REFRESH_INTERVAL", "30s", "How often the price book reloads model_price."),
-            new Key("API_KEY_CACHE_TTL", "5s", "How long a looked-up service API key (or its absence/revocation) is cached."),
-            new Key("DATABASE_URL", "jdbc:postgresql://127.0.0.1:5432/tokenmeter", "JDBC URL of the Postgres database with the Flyway schema."),
-            new Key("DATABASE_USER", "tokenmeter", "Postgres user."),
-            new Key("DATABASE_PASSWORD", "", "Postgres password. Never logged."),
-            new Key("DATABASE_POOL_SIZE", "10", "Connections in the pool."),
-            new Key("REDIS_URI", "redis://127.0.0.1:6379", "Redis for the quota engine."),
-            new Key("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", "Kafka bootstrap servers for usage events."),
-            new Key("TOPIC_PREFIX", "", "Prefix of every topic name (see usage-events Topics)."),
-            new Key("PERSONAL_KEY_MASTER_KEY_ID", "k1", "Id of the master key that seals users' own provider keys."),
-            new Key("PERSONAL_KEY_MASTER_KEY", "", "Base64 of 32 random bytes (AES-256) sealing users' own provider keys; empty disables personal keys. Never logged."),
-            new Key("EDGE_INSTANCE", "edge-1", "Name of this edge in usage events."),
-            new Key("SPOOL_DIR", "./spool", "Directory of the durable local event spool (used while Kafka is unreachable); must survive restarts."),
-            new Key("SPOOL_MAX_BYTES", "1073741824", "Largest spool size in bytes; past it calls are refused with 503 instead of losing events."),
-            new Key("SPOOL_FSYNC_INTERVAL", "2ms", "Group-commit interval of the spool: spooled events wait at most this long (plus the fsync) for durability."),
-            new Key("SPOOL_SEND_TIMEOUT", "2s", "An event Kafka has not acknowledged within this time switches the edge to spooling."),
-            new Key("ADMIN_TOKEN", "", "Bearer token of the admin API (/admin/...); empty disables the admin API. Never logged."));
+    public static final List<ConfigKey> KEYS = List.of(
+            new ConfigKey("EDGE_HOST", "127.0.0.1", "Interface the HTTP server binds to."),
+            new ConfigKey("EDGE_PORT", "8080", "HTTP port (0 = a free port)."),
+            new ConfigKey("UPSTREAM_BASE_URL", "https://api.openai.com", "OpenAI-compatible upstream; the /v1/... path is appended (a trailing /v1 is accepted)."),
+            ConfigKey.secret("OPENAI_API_KEY", "", "The service's own OpenAI key, used for SERVICE_CREDIT calls. Never logged."),
+            new ConfigKey("UPSTREAM_CONNECT_TIMEOUT", "5s", "Connect timeout to the upstream (e.g. 500ms, 5s)."),
+            new ConfigKey("UPSTREAM_REQUEST_TIMEOUT", "120s", "Longest wait for the upstream's response headers (past it the caller gets 504) or, in a streamed answer, for its next bytes."),
+            new ConfigKey("MAX_BODY_BYTES", "4194304", "Largest accepted request body in bytes; larger gets 413."),
+            new ConfigKey("DEFAULT_MAX_COMPLETION_TOKENS", "1024", "Completion tokens assumed for the quota estimate when the request sets no max_tokens."),
+            new ConfigKey("DEFAULT_PRICE_MODEL", "", "Price a model without a price row like this model; empty = reject unknown models with 400."),
+            new ConfigKey("PRICE_REFRESH_INTERVAL", "30s", "How often the price book reloads model_price."),
+            new ConfigKey("API_KEY_CACHE_TTL", "5s", "How long a looked-up service API key (or its absence/revocation) is cached."),
+            new ConfigKey("DATABASE_URL", "jdbc:postgresql://127.0.0.1:5432/tokenmeter", "JDBC URL of the Postgres database with the Flyway schema."),
+            new ConfigKey("DATABASE_USER", "tokenmeter", "Postgres user."),
+            ConfigKey.secret("DATABASE_PASSWORD", "", "Postgres password. Never logged."),
+            new ConfigKey("DATABASE_POOL_SIZE", "10", "Connections in the pool."),
+            new ConfigKey("REDIS_URI", "redis://127.0.0.1:6379", "Redis for the quota engine."),
+            new ConfigKey("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", "Kafka bootstrap servers for usage events."),
+            new ConfigKey("TOPIC_PREFIX", "", "Prefix of every topic name (see usage-events Topics)."),
+            new ConfigKey("PERSONAL_KEY_MASTER_KEY_ID", "k1", "Id of the master key that seals users' own provider keys."),
+            ConfigKey.secret("PERSONAL_KEY_MASTER_KEY", "", "Base64 of 32 random bytes (AES-256) sealing users' own provider keys; empty disables personal keys. Never logged."),
+            new ConfigKey("EDGE_INSTANCE", "edge-1", "Name of this edge in usage events."),
+            new ConfigKey("SPOOL_DIR", "./spool", "Directory of the durable local event spool (used while Kafka is unreachable); must survive restarts."),
+            new ConfigKey("SPOOL_MAX_BYTES", "1073741824", "Largest spool size in bytes; past it calls are refused with 503 instead of losing events."),
+            new ConfigKey("SPOOL_FSYNC_INTERVAL", "2ms", "Group-commit interval of the spool: spooled events wait at most this long (plus the fsync) for durability."),
+            new ConfigKey("SPOOL_SEND_TIMEOUT", "2s", "An event Kafka has not acknowledged within this time switches the edge to spooling."),
+            ConfigKey.secret("ADMIN_TOKEN", "", "Bearer token of the admin API (/admin/...); empty disables the admin API. Never logged."));
 
     public EdgeConfig {
         upstreamBaseUrl = normalizeUpstream(upstreamBaseUrl);
@@ -82,13 +78,13 @@ public record EdgeConfig(
         return fromEnv(System.getenv());
     }
 
-    /** Reads every key from {@code env}, falling back to its default. */
+    /** Reads every key from {@code env}; a blank or absent value means the key's default. */
     public static EdgeConfig fromEnv(Map<String, String> env) {
-        Reader r = new Reader(env);
+        EnvReader r = new EnvReader(env, KEYS);
         return new EdgeConfig(
                 r.string("EDGE_HOST"),
                 r.integer("EDGE_PORT", 0, 65535),
-                r.parse("UPSTREAM_BASE_URL", EdgeConfig::httpUri),
+                r.parse("UPSTREAM_BASE_URL", "an http(s) URL like https://api.openai.com", EdgeConfig::httpUri),
                 r.string("OPENAI_API_KEY"),
                 r.duration("UPSTREAM_CONNECT_TIMEOUT"),
                 r.duration("UPSTREAM_REQUEST_TIMEOUT"),
@@ -97,9 +93,9 @@ public record EdgeConfig(
                 r.string("DEFAULT_PRICE_MODEL"),
                 r.duration("PRICE_REFRESH_INTERVAL"),
                 r.duration("API_KEY_CACHE_TTL"),
-                r.parse("DATABASE_URL", v -> {
+                r.parse("DATABASE_URL", "a JDBC URL starting with jdbc:postgresql:", v -> {
                     if (!v.startsWith("jdbc:postgresql:")) {
-                        throw new IllegalArgumentException("must start with jdbc:postgresql:");
+                        throw new IllegalArgumentException("not jdbc:postgresql:");
                     }
                     return v;
                 }),
@@ -112,12 +108,7 @@ public record EdgeConfig(
                 r.string("PERSONAL_KEY_MASTER_KEY_ID"),
                 r.string("PERSONAL_KEY_MASTER_KEY"),
                 r.string("EDGE_INSTANCE"),
-                r.parse("SPOOL_DIR", v -> {
-                    if (v.isBlank()) {
-                        throw new IllegalArgumentException("must not be empty");
-                    }
-                    return java.nio.file.Path.of(v);
-                }),
+                r.parse("SPOOL_DIR", "a directory path", java.nio.file.Path::of),
                 r.longValue("SPOOL_MAX_BYTES", 1024, Long.MAX_VALUE),
                 r.duration("SPOOL_FSYNC_INTERVAL"),
                 r.duration("SPOOL_SEND_TIMEOUT"),
@@ -131,11 +122,7 @@ public record EdgeConfig(
 
     /** Key, default and description of every setting, one per line. */
     public static String describe() {
-        StringBuilder sb = new StringBuilder();
-        for (Key k : KEYS) {
-            sb.append(k.name()).append(" (default '").append(k.defaultValue()).append("'): ").append(k.description()).append('\n');
-        }
-        return sb.toString();
+        return EnvReader.describe(KEYS);
     }
 
     public EdgeConfig withUpstream(String baseUrl, String apiKey) {
@@ -146,41 +133,10 @@ public record EdgeConfig(
                 spoolFsyncInterval, spoolSendTimeout, adminToken);
     }
 
-    /** Parses OpenAI-style durations too: 500ms, 5s, 2m, 1h, or a bare number of milliseconds. */
-    static Duration parseDuration(String text) {
-        String t = text.strip().toLowerCase();
-        if (t.startsWith("p")) {
-            return Duration.parse(t.toUpperCase());
-        }
-        long factorMs;
-        String number;
-        if (t.endsWith("ms")) {
-            factorMs = 1;
-            number = t.substring(0, t.length() - 2);
-        } else if (t.endsWith("s")) {
-            factorMs = 1000;
-            number = t.substring(0, t.length() - 1);
-        } else if (t.endsWith("m")) {
-            factorMs = 60_000;
-            number = t.substring(0, t.length() - 1);
-        } else if (t.endsWith("h")) {
-            factorMs = 3_600_000;
-            number = t.substring(0, t.length() - 1);
-        } else {
-            factorMs = 1;
-            number = t;
-        }
-        long value = Long.parseLong(number.strip());
-        if (value < 0) {
-            throw new IllegalArgumentException("must not be negative");
-        }
-        return Duration.ofMillis(Math.multiplyExact(value, factorMs));
-    }
-
     private static URI httpUri(String v) {
         URI uri = URI.create(v.strip());
         if (uri.getScheme() == null || !(uri.getScheme().equals("http") || uri.getScheme().equals("https")) || uri.getHost() == null) {
-            throw new IllegalArgumentException("must be an http(s) URL like https://api.openai.com");
+            throw new IllegalArgumentException("not an http(s) URL");
         }
         return uri;
     }
@@ -211,63 +167,5 @@ public record EdgeConfig(
                 + ", edgeInstance=" + edgeInstance + ", spoolDir=" + spoolDir + ", spoolMaxBytes=" + spoolMaxBytes
                 + ", spoolFsyncInterval=" + spoolFsyncInterval + ", spoolSendTimeout=" + spoolSendTimeout
                 + ", adminToken=" + (adminToken.isEmpty() ? "<unset>" : "<redacted>") + "]";
-    }
-
-    /** Reads keys with their defaults and collects every bad value, so one start-up names all of them. */
-    private static final class Reader {
-        private final Map<String, String> env;
-        private final Map<String, Key> keys = new LinkedHashMap<>();
-
-        Reader(Map<String, String> env) {
-            this.env = env;
-            KEYS.forEach(k -> keys.put(k.name(), k));
-        }
-
-        String raw(String name) {
-            Key key = keys.get(name);
-            if (key == null) {
-                throw new IllegalStateException("undocumented config key " + name);
-            }
-            String v = env.get(name);
-            return v == null ? key.defaultValue() : v.strip();
-        }
-
-        String string(String name) {
-            return raw(name);
-        }
-
-        <T> T parse(String name, Function<String, T> parser) {
-            String v = raw(name);
-            try {
-                return parser.apply(v);
-            } catch (RuntimeException e) {
-                throw new IllegalArgumentException("config " + name + "='" + v + "' is invalid: " + e.getMessage(), e);
-            }
-        }
-
-        int integer(String name, int min, int max) {
-            return (int) longValue(name, min, max);
-        }
-
-        long longValue(String name, long min, long max) {
-            return parse(name, v -> {
-                long n = Long.parseLong(v);
-                if (n < min || n > max) {
-                    throw new IllegalArgumentException("must be between " + min + " and " + max);
-                }
-                return n;
-            });
-        }
-
-        Duration duration(String name) {
-            return parse(name, EdgeConfig::parseDuration);
-        }
-    }
-
-    /** The documented keys by name (for tests). */
-    static Map<String, Key> keysByName() {
-        Map<String, Key> m = new LinkedHashMap<>();
-        KEYS.forEach(k -> m.put(k.name(), k));
-        return Collections.unmodifiableMap(m);
     }
 }

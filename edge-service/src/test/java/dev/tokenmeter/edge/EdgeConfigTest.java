@@ -38,6 +38,16 @@ class EdgeConfigTest {
     }
 
     @Test
+    void aBlankValueMeansTheDefaultAsInTheOtherServices() {
+        EdgeConfig config = EdgeConfig.fromEnv(Map.of("EDGE_HOST", "", "SPOOL_DIR", " ", "UPSTREAM_REQUEST_TIMEOUT", "",
+                "PERSONAL_KEY_MASTER_KEY_ID", ""));
+        assertThat(config.host()).isEqualTo("127.0.0.1");
+        assertThat(config.spoolDir()).isEqualTo(java.nio.file.Path.of("./spool"));
+        assertThat(config.upstreamRequestTimeout()).isEqualTo(Duration.ofSeconds(120));
+        assertThat(config.personalKeyMasterKeyId()).isEqualTo("k1");
+    }
+
+    @Test
     void upstreamAcceptsATrailingV1AndSecretsAreRedacted() {
         EdgeConfig config = EdgeConfig.fromEnv(Map.of("UPSTREAM_BASE_URL", "https://api.openai.com/v1/",
                 "OPENAI_API_KEY", "sk-very-secret", "UPSTREAM_CONNECT_TIMEOUT", "750ms"));

@@ -1,11 +1,11 @@
 package dev.tokenmeter.edge.quota;
 
+import dev.tokenmeter.config.ConfigKey;
+import dev.tokenmeter.config.EnvReader;
 import java.time.Duration;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.function.Function;
 
 /**
  * Configuration of the quota engine. {@link #fromEnv} reads the {@code QUOTA_*} keys listed in
@@ -26,23 +26,20 @@ public record QuotaConfig(
         Duration reconcileInterval,
         Duration rebuildLockTtl) {
 
-    /** One documented configuration key. */
-    public record Key(String name, String defaultValue, String description) {}
-
-    public static final List<Key> KEYS = List.of(
-            new Key("QUOTA_RESERVATION_TTL_MS", "600000", "an unsettled reservation is freed after this long (a crashed caller cannot lock credit)"),
-            new Key("QUOTA_RESERVATION_RETENTION_MS", "86400000", "settled/released/expired records are kept this long so repeats stay idempotent"),
-            new Key("QUOTA_FAILURE_POLICY", "FAIL_CLOSED", "FAIL_OPEN (admit against a local share of the limits) or FAIL_CLOSED (reject, retryable) while Redis is unavailable"),
-            new Key("QUOTA_BREAKER_FAILURES", "5", "consecutive Redis failures that open the circuit breaker"),
-            new Key("QUOTA_BREAKER_OPEN_MS", "2000", "how long the breaker stays open before one probe (half-open); also the Retry-After of QUOTA_UNAVAILABLE"),
-            new Key("QUOTA_FAIL_OPEN_SHARE_PERCENT", "10", "share of each user's limits and monthly credit this process may admit while failing open"),
-            new Key("QUOTA_ACCOUNT_CACHE_TTL_MS", "5000", "how long an account read from Postgres is cached"),
-            new Key("QUOTA_REDIS_TIMEOUT_MS", "100", "Redis command timeout"),
-            new Key("QUOTA_API_KEY_LIMIT_PERCENT", "100", "per-API-key rate limits as a percent of the user's limits"),
-            new Key("QUOTA_SWEEP_INTERVAL_MS", "30000", "period of the expired-reservation sweeper (0 = off; reserve also expires lazily)"),
-            new Key("QUOTA_SWEEP_BATCH", "100", "at most this many reservations freed per user and script call"),
-            new Key("QUOTA_RECONCILE_INTERVAL_MS", "60000", "period of the Redis-vs-Postgres reconciler (0 = off)"),
-            new Key("QUOTA_REBUILD_LOCK_MS", "5000", "expiry of the per-user rebuild lock in Redis"));
+    public static final List<ConfigKey> KEYS = List.of(
+            new ConfigKey("QUOTA_RESERVATION_TTL_MS", "600000", "an unsettled reservation is freed after this long (a crashed caller cannot lock credit)"),
+            new ConfigKey("QUOTA_RESERVATION_RETENTION_MS", "86400000", "settled/released/expired records are kept this long so repeats stay idempotent"),
+            new ConfigKey("QUOTA_FAILURE_POLICY", "FAIL_CLOSED", "FAIL_OPEN (admit against a local share of the limits) or FAIL_CLOSED (reject, retryable) while Redis is unavailable"),
+            new ConfigKey("QUOTA_BREAKER_FAILURES", "5", "consecutive Redis failures that open the circuit breaker"),
+            new ConfigKey("QUOTA_BREAKER_OPEN_MS", "2000", "how long the breaker stays open before one probe (half-open); also the Retry-After of QUOTA_UNAVAILABLE"),
+            new ConfigKey("QUOTA_FAIL_OPEN_SHARE_PERCENT", "10", "share of each user's limits and monthly credit this process may admit while failing open"),
+            new ConfigKey("QUOTA_ACCOUNT_CACHE_TTL_MS", "5000", "how long an account read from Postgres is cached"),
+            new ConfigKey("QUOTA_REDIS_TIMEOUT_MS", "100", "Redis command timeout"),
+            new ConfigKey("QUOTA_API_KEY_LIMIT_PERCENT", "100", "per-API-key rate limits as a percent of the user's limits"),
+            new ConfigKey("QUOTA_SWEEP_INTERVAL_MS", "30000", "period of the expired-reservation sweeper (0 = off; reserve also expires lazily)"),
+            new ConfigKey("QUOTA_SWEEP_BATCH", "100", "at most this many reservations freed per user and script call"),
+            new ConfigKey("QUOTA_RECONCILE_INTERVAL_MS", "60000", "period of the Redis-vs-Postgres reconciler (0 = off)"),
+            new ConfigKey("QUOTA_REBUILD_LOCK_MS", "5000", "expiry of the per-user rebuild lock in Redis"));
 
     public QuotaConfig {
         Objects.requireNonNull(failurePolicy, "failurePolicy");
@@ -65,25 +62,21 @@ public record QuotaConfig(
     }
 
     public static QuotaConfig fromEnv(Map<String, String> env) {
-        Map<String, String> v = new LinkedHashMap<>();
-        for (Key k : KEYS) {
-            String raw = env.get(k.name());
-            v.put(k.name(), raw == null || raw.isBlank() ? k.defaultValue() : raw.trim());
-        }
+        EnvReader r = new EnvReader(env, KEYS);
         return new QuotaConfig(
-                parse(v, "QUOTA_RESERVATION_TTL_MS", QuotaConfig::millis),
-                parse(v, "QUOTA_RESERVATION_RETENTION_MS", QuotaConfig::millis),
-                parse(v, "QUOTA_FAILURE_POLICY", FailurePolicy::valueOf),
-                parse(v, "QUOTA_BREAKER_FAILURES", Integer::parseInt),
-                parse(v, "QUOTA_BREAKER_OPEN_MS", QuotaConfig::millis),
-                parse(v, "QUOTA_FAIL_OPEN_SHARE_PERCENT", Integer::parseInt),
-                parse(v, "QUOTA_ACCOUNT_CACHE_TTL_MS", QuotaConfig::millis),
-                parse(v, "QUOTA_REDIS_TIMEOUT_MS", QuotaConfig::millis),
-                parse(v, "QUOTA_API_KEY_LIMIT_PERCENT", Integer::parseInt),
-                parse(v, "QUOTA_SWEEP_INTERVAL_MS", QuotaConfig::millis),
-                parse(v, "QUOTA_SWEEP_BATCH", Integer::parseInt),
-                parse(v, "QUOTA_RECONCILE_INTERVAL_MS", QuotaConfig::millis),
-                parse(v, "QUOTA_REBUILD_LOCK_MS", QuotaConfig::millis));
+                r.millis("QUOTA_RESERVATION_TTL_MS"),
+                r.millis("QUOTA_RESERVATION_RETENTION_MS"),
+                r.enumValue("QUOTA_FAILURE_POLICY", FailurePolicy.class),
+                r.integer("QUOTA_BREAKER_FAILURES", 1, Integer.MAX_VALUE),
+                r.millis("QUOTA_BREAKER_OPEN_MS"),
+                r.integer("QUOTA_FAIL_OPEN_SHARE_PERCENT", 1, 100),
+                r.millis("QUOTA_ACCOUNT_CACHE_TTL_MS"),
+                r.millis("QUOTA_REDIS_TIMEOUT_MS"),
+                r.integer("QUOTA_API_KEY_LIMIT_PERCENT", 1, 100),
+                r.millis("QUOTA_SWEEP_INTERVAL_MS"),
+                r.integer("QUOTA_SWEEP_BATCH", 1, Integer.MAX_VALUE),
+                r.millis("QUOTA_RECONCILE_INTERVAL_MS"),
+                r.millis("QUOTA_REBUILD_LOCK_MS"));
     }
 
     public QuotaConfig withFailurePolicy(FailurePolicy p) {
@@ -102,20 +95,6 @@ public record QuotaConfig(
         return new QuotaConfig(reservationTtl, reservationRetention, failurePolicy, breakerFailureThreshold, breakerOpenDuration,
                 failOpenSharePercent, accountCacheTtl, redisTimeout, apiKeyLimitPercent, Duration.ZERO, sweepBatch,
                 Duration.ZERO, rebuildLockTtl);
-    }
-
-    private static Duration millis(String s) {
-        return Duration.ofMillis(Long.parseLong(s));
-    }
-
-    private static <T> T parse(Map<String, String> v, String key, Function<String, T> f) {
-        String raw = v.get(key);
-        try {
-            return f.apply(raw);
-        } catch (RuntimeException e) {
-            throw new IllegalArgumentException("Bad value for " + key + ": '" + raw + "' ("
-                    + KEYS.stream().filter(k -> k.name().equals(key)).findFirst().orElseThrow().description() + ")", e);
-        }
     }
 
     private static void positive(String name, Duration d) {

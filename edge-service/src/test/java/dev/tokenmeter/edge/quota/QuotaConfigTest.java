@@ -38,6 +38,9 @@ class QuotaConfigTest {
         assertThatThrownBy(() -> QuotaConfig.fromEnv(Map.of("QUOTA_REDIS_TIMEOUT_MS", "fast")))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("QUOTA_REDIS_TIMEOUT_MS");
         assertThatThrownBy(() -> QuotaConfig.fromEnv(Map.of("QUOTA_FAIL_OPEN_SHARE_PERCENT", "0")))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("failOpenSharePercent");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("QUOTA_FAIL_OPEN_SHARE_PERCENT must be a whole number from 1 to 100, got '0'");
+        assertThatThrownBy(() -> QuotaConfig.fromEnv(Map.of("QUOTA_RESERVATION_TTL_MS", "-1")))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("QUOTA_RESERVATION_TTL_MS");
     }
 }

@@ -1,0 +1,36 @@
+package dev.tokenmeter.aggregator;
+
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class AggregatorConfigTest {
+
+    @Test
+    void defaultsAreTheDocumentedOnes() {
+        AggregatorConfig c = AggregatorConfig.defaults();
+        assertThat(c.processingGuarantee()).isEqualTo("exactly_once_v2");
+        assertThat(c.commitInterval()).isEqualTo(Duration.ofSeconds(1));
+        assertThat(c.monthGrace()).isEqualTo(Duration.ofDays(2));
+        assertThat(c.dedupRetention()).isEqualTo(Duration.ofDays(7));
+        assertThat(c.metricsPort()).isEqualTo(9465);
+        assertThat(c.instanceId()).isNotBlank();
+    }
+
+    @Test
+    void blankMeansDefaultAndABadValueNamesKeyAndValue() {
+        AggregatorConfig c = AggregatorConfig.fromEnv(Map.of("HOUR_GRACE", " ", "INSTANCE_ID", "agg-2", "NUM_STREAM_THREADS", "2"));
+        assertThat(c.hourGrace()).isEqualTo(Duration.ofHours(1));
+        assertThat(c.instanceId()).isEqualTo("agg-2");
+        assertThat(c.numStreamThreads()).isEqualTo(2);
+        assertThatThrownBy(() -> AggregatorConfig.fromEnv(Map.of("PROCESSING_GUARANTEE", "exactly_once")))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("PROCESSING_GUARANTEE").hasMessageContaining("'exactly_once'");
+        assertThatThrownBy(() -> AggregatorConfig.fromEnv(Map.of("NUM_STREAM_THREADS", "65")))
+                .hasMessage("NUM_STREAM_THREADS must be a whole number from 1 to 64, got '65'");
+    }
+}
