@@ -19,7 +19,7 @@ ENV JAVA_TOOL_OPTIONS="-XX:MaxRAMPercentage=75 -XX:+ExitOnOutOfMemoryError"
 
 FROM runtime AS edge-service
 COPY --from=build /out/edge-service.jar /app/service.jar
-EXPOSE 8080 9464
+EXPOSE 8080
 ENTRYPOINT ["java", "-jar", "/app/service.jar"]
 
 FROM runtime AS aggregator-streams

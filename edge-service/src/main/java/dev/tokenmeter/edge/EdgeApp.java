@@ -2,6 +2,7 @@ package dev.tokenmeter.edge;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
+import dev.tokenmeter.config.EnvReader;
 import dev.tokenmeter.db.Migrations;
 import dev.tokenmeter.edge.admin.AdminApi;
 import dev.tokenmeter.edge.admin.AdminToken;
@@ -165,9 +166,14 @@ public final class EdgeApp implements AutoCloseable {
         return new EdgeApp(server, priceBook, registry, upstream, closeables);
     }
 
+    /** Every environment key the edge reads (its own and the quota engine's), with defaults and descriptions. */
+    static String help() {
+        return EdgeConfig.describe() + EnvReader.describe(QuotaConfig.KEYS);
+    }
+
     public static void main(String[] args) {
         if (args.length > 0 && (args[0].equals("--help") || args[0].equals("-h"))) {
-            System.out.print(EdgeConfig.describe());
+            System.out.print(help());
             return;
         }
         EdgeConfig config;

@@ -23,6 +23,22 @@ class EdgeConfigTest {
         assertThat(EdgeConfig.describe()).contains("UPSTREAM_BASE_URL").contains("MAX_BODY_BYTES");
     }
 
+    /** {@code --help} lists every key the edge reads: its own and the quota engine's. */
+    @Test
+    void helpListsTheEdgeAndTheQuotaKeys() {
+        assertThat(EdgeApp.help()).contains("UPSTREAM_BASE_URL (default 'https://api.openai.com')")
+                .contains("QUOTA_REDIS_TIMEOUT_MS (default '100')").contains("QUOTA_FAILURE_POLICY");
+    }
+
+    @Test
+    void aDurationWithoutAUnitIsRefusedRatherThanGuessed() {
+        assertThatThrownBy(() -> EdgeConfig.fromEnv(Map.of("UPSTREAM_REQUEST_TIMEOUT", "120")))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("UPSTREAM_REQUEST_TIMEOUT").hasMessageContaining("'120'");
+        assertThat(EdgeConfig.fromEnv(Map.of("UPSTREAM_REQUEST_TIMEOUT", "120s")).upstreamRequestTimeout())
+                .isEqualTo(Duration.ofSeconds(120));
+    }
+
     @Test
     void badValuesFailFastNamingTheKey() {
         assertThatThrownBy(() -> EdgeConfig.fromEnv(Map.of("EDGE_PORT", "eighty")))

@@ -21,7 +21,7 @@ import java.util.stream.Collectors;
 public final class EnvReader {
 
     static final String DURATION_FORMS =
-            "a duration such as 500ms, 30s, 5m, 1h, 7d, PT1M30S or a whole number of milliseconds (not negative)";
+            "a duration with its unit, such as 500ms, 30s, 5m, 1h, 7d or PT1M30S (not negative; a bare number only as 0)";
 
     private final Map<String, String> env;
     private final Map<String, ConfigKey> keys = new LinkedHashMap<>();
@@ -81,7 +81,10 @@ public final class EnvReader {
         });
     }
 
-    /** 500ms, 30s, 5m, 1h, 7d, ISO-8601 ({@code PT1M30S}), or a bare number of milliseconds. */
+    /**
+     * 500ms, 30s, 5m, 1h, 7d or ISO-8601 ({@code PT1M30S}). A bare number is refused (0 excepted): whether
+     * {@code DEDUP_RETENTION=7} meant 7 days or 7 ms cannot be told, and guessing wrong could bill a call twice.
+     */
     public Duration duration(String name) {
         return parse(name, DURATION_FORMS, EnvReader::parseDuration);
     }
@@ -151,9 +154,11 @@ public final class EnvReader {
                     default -> 86_400_000;
                 };
                 number = t.substring(0, t.length() - 1);
-            } else {
+            } else if (t.equals("0")) {
                 unitMs = 1;
                 number = t;
+            } else {
+                throw new IllegalArgumentException("no unit");
             }
             d = Duration.ofMillis(Math.multiplyExact(Long.parseLong(number.strip()), unitMs));
         }

@@ -89,7 +89,6 @@ class EnvReaderTest {
         assertThat(reader("TIMEOUT", "1h").duration("TIMEOUT")).isEqualTo(Duration.ofHours(1));
         assertThat(reader("TIMEOUT", "7d").duration("TIMEOUT")).isEqualTo(Duration.ofDays(7));
         assertThat(reader("TIMEOUT", "2MS").duration("TIMEOUT")).isEqualTo(Duration.ofMillis(2));
-        assertThat(reader("TIMEOUT", "750").duration("TIMEOUT")).isEqualTo(Duration.ofMillis(750));
         assertThat(reader("TIMEOUT", "0").duration("TIMEOUT")).isEqualTo(Duration.ZERO);
         assertThat(reader("TIMEOUT", "PT1M30S").duration("TIMEOUT")).isEqualTo(Duration.ofSeconds(90));
         assertThat(reader("TIMEOUT", "pt0.25s").duration("TIMEOUT")).isEqualTo(Duration.ofMillis(250));
@@ -98,7 +97,7 @@ class EnvReaderTest {
 
     @Test
     void badOrNegativeDurationsAreRefusedNamingKeyValueAndForms() {
-        for (String bad : List.of("soon", "5x", "1.5s", "-5s", "-1", "PT-5S", "P1M", "ms", "99999999999999999d")) {
+        for (String bad : List.of("soon", "5x", "1.5s", "-5s", "-1", "750", "7", "PT-5S", "P1M", "ms", "99999999999999999d")) {
             assertThatThrownBy(() -> reader("TIMEOUT", bad).duration("TIMEOUT"))
                     .as(bad)
                     .isInstanceOf(IllegalArgumentException.class)

@@ -1,51 +1,50 @@
 package dev.tokenmeter.sink.ops;
 
+import dev.tokenmeter.config.ConfigKey;
+import dev.tokenmeter.config.EnvReader;
 import dev.tokenmeter.db.Migrations;
 import dev.tokenmeter.events.topic.Topics;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 
+import java.util.List;
 import java.util.Map;
 
 /**
  * The deployment's init step (docker-compose service {@code init}): creates every topic explicitly
  * with its documented partitions and policy, and migrates Postgres. Idempotent; exits 0 when done.
- *
- * <table>
- *   <caption>Configuration (environment)</caption>
- *   <tr><td>KAFKA_BOOTSTRAP_SERVERS</td><td>localhost:9092</td><td>Kafka bootstrap servers</td></tr>
- *   <tr><td>TOPIC_PREFIX / TOPIC_PARTITIONS</td><td>"" / 6</td><td>see usage-events README</td></tr>
- *   <tr><td>TOPIC_REPLICATION_FACTOR</td><td>1</td><td>replication factor of created topics (3 in production)</td></tr>
- *   <tr><td>DATABASE_URL / DATABASE_USER / DATABASE_PASSWORD</td><td>jdbc:postgresql://localhost:5432/tokenmeter, tokenmeter, tokenmeter</td><td>Postgres to migrate</td></tr>
- * </table>
+ * Configuration: {@link #KEYS} (read with service-config's {@link EnvReader}, so blank means the default and a
+ * bad value stops it naming the key), plus {@code TOPIC_PREFIX} and {@code TOPIC_PARTITIONS} (usage-events
+ * {@link Topics#fromEnv}). The defaults are the billing sink's.
  */
 public final class Init {
+
+    public static final List<ConfigKey> KEYS = List.of(
+            new ConfigKey("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", "Kafka bootstrap servers."),
+            new ConfigKey("TOPIC_REPLICATION_FACTOR", "1", "Replication factor of the created topics (3 in production)."),
+            new ConfigKey("DATABASE_URL", "jdbc:postgresql://127.0.0.1:5432/tokenmeter", "JDBC URL of the database to migrate."),
+            new ConfigKey("DATABASE_USER", "tokenmeter", "Postgres user."),
+            ConfigKey.secret("DATABASE_PASSWORD", "", "Postgres password. Never logged."));
 
     private Init() {
     }
 
     public static void main(String[] args) {
-        Map<String, String> env = System.getenv();
-        String bootstrap = env.getOrDefault("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092");
-        short replication = parseShort(env, "TOPIC_REPLICATION_FACTOR", "1");
+        run(System.getenv());
+    }
+
+    /** Creates the topics and migrates the database named by {@code env}; idempotent. */
+    public static void run(Map<String, String> env) {
+        EnvReader config = new EnvReader(env, KEYS);
+        String bootstrap = config.string("KAFKA_BOOTSTRAP_SERVERS");
+        short replication = (short) config.integer("TOPIC_REPLICATION_FACTOR", 1, Short.MAX_VALUE);
         Topics topics = Topics.fromEnv(env);
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
             topics.createAll(admin, replication);
         }
         System.out.println("topics ready: " + topics.all().stream().map(t -> t.name()).toList());
-        var result = Migrations.migrate(
-                env.getOrDefault("DATABASE_URL", "jdbc:postgresql://localhost:5432/tokenmeter"),
-                env.getOrDefault("DATABASE_USER", "tokenmeter"),
-                env.getOrDefault("DATABASE_PASSWORD", "tokenmeter"));
+        var result = Migrations.migrate(config.string("DATABASE_URL"), config.string("DATABASE_USER"),
+                config.string("DATABASE_PASSWORD"));
         System.out.println("database at schema version " + result.targetSchemaVersion);
-    }
-
-    private static short parseShort(Map<String, String> env, String key, String def) {
-        String value = env.getOrDefault(key, def);
-        try {
-            return Short.parseShort(value.strip());
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(key + " must be a small whole number, got '" + value + "'", e);
-        }
     }
 }
