@@ -61,6 +61,9 @@ public record Topics(TopicSpec<String, UsageEvent> usageEvents,
                 new TopicSpec<>(prefix + "usage-events-dlq", Serdes.ByteArray(), Serdes.ByteArray(), partitions, false, FOREVER));
     }
 
+    /** The environment keys {@link #fromEnv} reads. */
+    public static final List<String> ENV_KEYS = List.of("TOPIC_PREFIX", "TOPIC_PARTITIONS");
+
     /** From {@code TOPIC_PREFIX} (default empty) and {@code TOPIC_PARTITIONS} (default 6). */
     public static Topics fromEnv(Map<String, String> env) {
         String prefix = env.getOrDefault("TOPIC_PREFIX", "");

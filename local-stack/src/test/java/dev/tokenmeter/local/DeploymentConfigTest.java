@@ -1,0 +1,161 @@
+package dev.tokenmeter.local;
+
+import dev.tokenmeter.aggregator.AggregatorConfig;
+import dev.tokenmeter.config.ConfigKey;
+import dev.tokenmeter.edge.EdgeConfig;
+import dev.tokenmeter.edge.quota.QuotaConfig;
+import dev.tokenmeter.events.topic.Topics;
+import dev.tokenmeter.sink.BillingSinkConfig;
+import dev.tokenmeter.sink.ops.Init;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.yaml.snakeyaml.Yaml;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatCode;
+
+/**
+ * docker-compose.yml and the Dockerfile cannot be run here (no Docker engine), so their configuration is checked
+ * against the code it configures: every environment key a service gets is one that service documents and reads,
+ * every value parses with the service's own config reader, ports and health checks match the configured ports,
+ * and every image's entry point names a class that exists.
+ */
+class DeploymentConfigTest {
+
+    /** What {@code docker compose} would substitute for the variables the file requires from its environment. */
+    private static final Map<String, String> COMPOSE_VARIABLES = Map.of(
+            "POSTGRES_PASSWORD", "pg-secret",
+            "OPENAI_API_KEY", "sk-deploy",
+            "ADMIN_TOKEN", "admin-token",
+            "MASTER_KEY", Base64.getEncoder().encodeToString(new byte[32]));
+    private static final Pattern VARIABLE = Pattern.compile("\\$\\{([A-Za-z_][A-Za-z0-9_]*)(?:(?::?[-?])[^}]*)?}");
+
+    private static Path root;
+    private static Map<String, Map<String, Object>> services;
+
+    @BeforeAll
+    @SuppressWarnings("unchecked")
+    static void readCompose() throws IOException {
+        root = Path.of("").toAbsolutePath();
+        while (!Files.exists(root.resolve("docker-compose.yml"))) {
+            root = root.getParent();
+            assertThat(root).as("a docker-compose.yml above the module").isNotNull();
+        }
+        Map<String, Object> compose = new Yaml().load(Files.readString(root.resolve("docker-compose.yml")));
+        services = (Map<String, Map<String, Object>>) compose.get("services");
+    }
+
+    @Test
+    void eachServiceGetsOnlyKeysItDocuments() {
+        Map<String, Set<String>> documented = Map.of(
+                "edge-service", keys(EdgeConfig.KEYS, QuotaConfig.KEYS),
+                "aggregator-streams", keys(AggregatorConfig.KEYS),
+                "billing-sink", keys(BillingSinkConfig.KEYS),
+                "init", keys(Init.KEYS));
+        documented.forEach((service, known) -> {
+            Set<String> unknown = new TreeSet<>(env(service).keySet());
+            unknown.removeAll(known);
+            assertThat(unknown).as("keys docker-compose gives %s that it does not read", service).isEmpty();
+        });
+    }
+
+    @Test
+    void eachServiceAcceptsItsConfiguration() {
+        assertThatCode(() -> {
+            EdgeConfig.fromEnv(env("edge-service"));
+            QuotaConfig.fromEnv(env("edge-service"));
+            AggregatorConfig.fromEnv(env("aggregator-streams"));
+            BillingSinkConfig.fromEnv(env("billing-sink"));
+            for (String service : List.of("edge-service", "aggregator-streams", "billing-sink", "init")) {
+                Topics.fromEnv(env(service));
+            }
+        }).doesNotThrowAnyException();
+        // The one secret that is parsed rather than passed on: the edge decodes it into an AES-256 key.
+        assertThat(Base64.getDecoder().decode(env("edge-service").get("PERSONAL_KEY_MASTER_KEY"))).hasSize(32);
+        assertThat(EdgeConfig.fromEnv(env("edge-service")).host()).as("the edge listens beyond the container").isEqualTo("0.0.0.0");
+    }
+
+    @Test
+    void publishedPortsAndHealthChecksAreTheConfiguredOnes() {
+        int edgePort = EdgeConfig.fromEnv(env("edge-service")).port();
+        assertThat(containerPorts("edge-service")).containsExactly(edgePort);
+        assertThat(healthCheck("edge-service")).contains("/dev/tcp/localhost/" + edgePort).contains("/health/ready");
+        assertThat(containerPorts("aggregator-streams")).containsExactly(AggregatorConfig.fromEnv(env("aggregator-streams")).metricsPort());
+        assertThat(containerPorts("billing-sink")).containsExactly(BillingSinkConfig.fromEnv(env("billing-sink")).metricsPort());
+    }
+
+    @Test
+    void everyBuildTargetExistsAndItsEntryPointNamesARealClass() throws Exception {
+        String dockerfile = Files.readString(root.resolve("Dockerfile"));
+        Set<String> stages = Pattern.compile("(?m)^FROM\\s+\\S+\\s+AS\\s+(\\S+)").matcher(dockerfile).results()
+                .map(m -> m.group(1)).collect(Collectors.toSet());
+        for (Map.Entry<String, Map<String, Object>> s : services.entrySet()) {
+            if (s.getValue().get("build") instanceof Map<?, ?> build) {
+                assertThat(stages).as("Dockerfile stage of %s", s.getKey()).contains((String) build.get("target"));
+            }
+        }
+        List<String> classes = Pattern.compile("(?m)^ENTRYPOINT .*\"(dev\\.tokenmeter\\.[\\w.]+)\"").matcher(dockerfile).results()
+                .map(m -> m.group(1)).toList();
+        assertThat(classes).as("entry points that name a main class").isNotEmpty();
+        for (String name : classes) {
+            assertThat(Class.forName(name).getMethod("main", String[].class)).as(name).isNotNull();
+        }
+    }
+
+    /** A service's environment as the container would see it: merged anchors, variables substituted. */
+    private static Map<String, String> env(String service) {
+        Map<String, Object> definition = services.get(service);
+        assertThat(definition).as("service %s in docker-compose.yml", service).isNotNull();
+        Map<String, String> env = new LinkedHashMap<>();
+        ((Map<?, ?>) definition.get("environment")).forEach((k, v) -> env.put((String) k, substitute(String.valueOf(v))));
+        return env;
+    }
+
+    private static String substitute(String value) {
+        Matcher m = VARIABLE.matcher(value);
+        StringBuilder out = new StringBuilder();
+        while (m.find()) {
+            String replacement = COMPOSE_VARIABLES.get(m.group(1));
+            assertThat(replacement).as("docker-compose.yml uses ${%s}, which this test does not know", m.group(1)).isNotNull();
+            m.appendReplacement(out, Matcher.quoteReplacement(replacement));
+        }
+        return m.appendTail(out).toString();
+    }
+
+    private static List<Integer> containerPorts(String service) {
+        List<Integer> ports = new ArrayList<>();
+        for (Object p : (List<?>) services.get(service).getOrDefault("ports", List.of())) {
+            String mapping = String.valueOf(p);
+            ports.add(Integer.parseInt(mapping.substring(mapping.lastIndexOf(':') + 1)));
+        }
+        return ports;
+    }
+
+    private static String healthCheck(String service) {
+        Map<?, ?> check = (Map<?, ?>) services.get(service).get("healthcheck");
+        assertThat(check).as("health check of %s", service).isNotNull();
+        return String.valueOf(check.get("test"));
+    }
+
+    @SafeVarargs
+    private static Set<String> keys(List<ConfigKey>... lists) {
+        Set<String> names = Stream.of(lists).flatMap(List::stream).map(ConfigKey::name).collect(Collectors.toCollection(TreeSet::new));
+        names.addAll(Topics.ENV_KEYS);
+        return names;
+    }
+}
