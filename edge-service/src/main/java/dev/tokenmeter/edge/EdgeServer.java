@@ -165,7 +165,7 @@ public final class EdgeServer implements AutoCloseable {
             return this;
         }
 
-        /** More routes, e.g. {@code routes -> routes.post("/v1/metering/reserve", handler)}. */
+        /** More routes, e.g. {@code routes -> routes.get("/v1/custom", handler)}. */
         public Builder routes(Consumer<RoutesConfig> registrar) {
             routes.add(registrar);
             return this;

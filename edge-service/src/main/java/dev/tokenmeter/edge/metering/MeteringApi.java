@@ -137,7 +137,7 @@ public final class MeteringApi {
             OpenAiProxyHandler.respondError(ctx, e.error);
         } catch (EventSink.SpoolFullException e) {
             OpenAiProxyHandler.respondError(ctx, OpenAiError.unavailable("Usage cannot be recorded right now (spool full); try again later.",
-                    Duration.ofSeconds(5)));
+                    OpenAiProxyHandler.EVENTS_UNAVAILABLE_RETRY));
         }
     }
 

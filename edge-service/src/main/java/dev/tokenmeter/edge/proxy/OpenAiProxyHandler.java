@@ -61,6 +61,11 @@ public final class OpenAiProxyHandler {
 
     /** Response header naming the id of the usage event a call produced. */
     public static final String EVENT_ID_HEADER = "x-tokenmeter-event-id";
+    /**
+     * The retry-after of a 503 because usage cannot be recorded (the spool is nearly or wholly full, or the edge is
+     * stopping): that lasts until Kafka is back or the edge restarts, so clients should not hammer it every second.
+     */
+    public static final Duration EVENTS_UNAVAILABLE_RETRY = Duration.ofSeconds(5);
 
     public static final List<String> ENDPOINTS =
             List.of("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses");
@@ -168,7 +173,7 @@ public final class OpenAiProxyHandler {
             if (!ctx.committed()) {
                 ctx.header(EVENT_ID_HEADER, null); // the spool refused the event: there is none to name
                 respondError(ctx, OpenAiError.unavailable("Usage cannot be recorded right now (spool full); try again later.",
-                        Duration.ofSeconds(5)));
+                        EVENTS_UNAVAILABLE_RETRY));
             }
         } catch (RuntimeException e) {
             // Never leave a call unbilled or a reservation dangling because of a bug on our side.
@@ -242,7 +247,7 @@ public final class OpenAiProxyHandler {
             // Without a place for the event the call could not be billed: fail closed before spending anything.
             ctx.header(EVENT_ID_HEADER, null);
             metrics.request(call.endpoint, "rejected");
-            respondError(ctx, OpenAiError.unavailable("Usage cannot be recorded right now; try again shortly.", Duration.ofSeconds(1)));
+            respondError(ctx, OpenAiError.unavailable("Usage cannot be recorded right now; try again later.", EVENTS_UNAVAILABLE_RETRY));
             return;
         }
 
