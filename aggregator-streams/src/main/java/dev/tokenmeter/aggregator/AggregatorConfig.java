@@ -26,6 +26,9 @@ public record AggregatorConfig(
         Duration emitInterval,
         int metricsPort) {
 
+    /** The shortest DEDUP_RETENTION accepted. */
+    public static final Duration MIN_DEDUP_RETENTION = Duration.ofHours(1);
+
     public static final List<ConfigKey> KEYS = List.of(
             new ConfigKey("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", "Kafka bootstrap servers."),
             new ConfigKey("APPLICATION_ID", "tokenmeter-aggregator", "Kafka Streams application id (consumer group, internal topic prefix)."),
@@ -37,7 +40,7 @@ public record AggregatorConfig(
             new ConfigKey("COMMIT_INTERVAL", "1s", "How often offsets, state and outputs are committed (one transaction each); shorter means fresher totals, more overhead."),
             new ConfigKey("HOUR_GRACE", "1h", "How long after an hour ends events for it still count as on time; its final total follows."),
             new ConfigKey("MONTH_GRACE", "2d", "How long after a calendar month ends its final total waits for stragglers."),
-            new ConfigKey("DEDUP_RETENTION", "7d", "How long event ids are remembered for deduplication (at least the longest producer retry)."),
+            new ConfigKey("DEDUP_RETENTION", "7d", "How long event ids are remembered for deduplication (at least 1h; longer than any redelivery: producer retries, an edge's spool replayed after a Kafka outage)."),
             new ConfigKey("EMIT_INTERVAL", "1s", "How often changed running totals are emitted (latest value per total)."),
             new ConfigKey("METRICS_PORT", "9465", "Port of the Prometheus /metrics endpoint (0 = a free port, -1 = off)."));
 
@@ -51,11 +54,13 @@ public record AggregatorConfig(
                 r.oneOf("PROCESSING_GUARANTEE", "exactly_once_v2", "at_least_once"),
                 r.integer("NUM_STREAM_THREADS", 1, 64),
                 r.integer("NUM_STANDBY_REPLICAS", 0, 10),
-                r.duration("COMMIT_INTERVAL"),
+                r.duration("COMMIT_INTERVAL", Duration.ofMillis(1)),
                 r.duration("HOUR_GRACE"),
                 r.duration("MONTH_GRACE"),
-                r.duration("DEDUP_RETENTION"),
-                r.duration("EMIT_INTERVAL"),
+                // Ids must be remembered longer than any redelivery can come late (producer retries, an edge's spool
+                // replayed after a Kafka outage): a short retention would count a redelivered call twice.
+                r.duration("DEDUP_RETENTION", MIN_DEDUP_RETENTION),
+                r.duration("EMIT_INTERVAL", Duration.ofMillis(1)),
                 r.integer("METRICS_PORT", -1, 65535));
     }
 

@@ -33,4 +33,19 @@ class AggregatorConfigTest {
         assertThatThrownBy(() -> AggregatorConfig.fromEnv(Map.of("NUM_STREAM_THREADS", "65")))
                 .hasMessage("NUM_STREAM_THREADS must be a whole number from 1 to 64, got '65'");
     }
+
+    /** A retention shorter than a redelivery can be late would bill a redelivered call twice; 0 would dedup nothing. */
+    @Test
+    void dedupRetentionHasAFloorAndIntervalsMustBePositive() {
+        assertThat(AggregatorConfig.fromEnv(Map.of("DEDUP_RETENTION", "1h")).dedupRetention()).isEqualTo(Duration.ofHours(1));
+        for (String tooShort : new String[] {"0", "0s", "59m", "7"}) {
+            assertThatThrownBy(() -> AggregatorConfig.fromEnv(Map.of("DEDUP_RETENTION", tooShort)))
+                    .as(tooShort)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageStartingWith("DEDUP_RETENTION must be a duration of at least 1h")
+                    .hasMessageEndingWith("got '" + tooShort + "'");
+        }
+        assertThatThrownBy(() -> AggregatorConfig.fromEnv(Map.of("EMIT_INTERVAL", "0s"))).hasMessageContaining("EMIT_INTERVAL");
+        assertThatThrownBy(() -> AggregatorConfig.fromEnv(Map.of("COMMIT_INTERVAL", "0"))).hasMessageContaining("COMMIT_INTERVAL");
+    }
 }

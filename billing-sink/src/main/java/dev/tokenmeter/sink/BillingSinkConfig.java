@@ -50,9 +50,9 @@ public record BillingSinkConfig(
                 r.string("DATABASE_PASSWORD"),
                 r.integer("DATABASE_POOL_SIZE", 1, 200),
                 r.integer("BATCH_MAX_RECORDS", 1, 50_000),
-                r.duration("RETRY_BACKOFF_MAX"),
+                r.duration("RETRY_BACKOFF_MAX", Duration.ofMillis(1)),
                 r.duration("PERIOD_CLOSE_GRACE"),
-                r.duration("PERIOD_CLOSE_INTERVAL"),
+                r.duration("PERIOD_CLOSE_INTERVAL", Duration.ofMillis(1)),
                 r.integer("METRICS_PORT", -1, 65535));
     }
 

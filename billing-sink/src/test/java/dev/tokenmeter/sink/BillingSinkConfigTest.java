@@ -29,4 +29,13 @@ class BillingSinkConfigTest {
         assertThat(c.databasePassword()).isEqualTo("hunter2");
         assertThat(c.toString()).doesNotContain("hunter2");
     }
+
+    /** A zero backoff would retry a down Postgres in a tight loop; a zero period cannot be scheduled. */
+    @Test
+    void retryBackoffAndCloseIntervalMustBePositive() {
+        assertThatThrownBy(() -> BillingSinkConfig.fromEnv(Map.of("RETRY_BACKOFF_MAX", "0s")))
+                .hasMessageStartingWith("RETRY_BACKOFF_MAX must be a duration of at least 1ms");
+        assertThatThrownBy(() -> BillingSinkConfig.fromEnv(Map.of("PERIOD_CLOSE_INTERVAL", "0")))
+                .hasMessageStartingWith("PERIOD_CLOSE_INTERVAL must be a duration of at least 1ms");
+    }
 }

@@ -86,12 +86,13 @@ public record EdgeConfig(
                 r.integer("EDGE_PORT", 0, 65535),
                 r.parse("UPSTREAM_BASE_URL", "an http(s) URL like https://api.openai.com", EdgeConfig::httpUri),
                 r.string("OPENAI_API_KEY"),
-                r.duration("UPSTREAM_CONNECT_TIMEOUT"),
-                r.duration("UPSTREAM_REQUEST_TIMEOUT"),
+                // 0 would mean "wait forever" to the HTTP client: a stuck upstream would hold calls and their credit.
+                r.duration("UPSTREAM_CONNECT_TIMEOUT", Duration.ofMillis(1)),
+                r.duration("UPSTREAM_REQUEST_TIMEOUT", Duration.ofMillis(1)),
                 r.longValue("MAX_BODY_BYTES", 1, 1L << 30),
                 r.longValue("DEFAULT_MAX_COMPLETION_TOKENS", 1, 10_000_000),
                 r.string("DEFAULT_PRICE_MODEL"),
-                r.duration("PRICE_REFRESH_INTERVAL"),
+                r.duration("PRICE_REFRESH_INTERVAL", Duration.ofMillis(1)),
                 r.duration("API_KEY_CACHE_TTL"),
                 r.parse("DATABASE_URL", "a JDBC URL starting with jdbc:postgresql:", v -> {
                     if (!v.startsWith("jdbc:postgresql:")) {
@@ -111,7 +112,7 @@ public record EdgeConfig(
                 r.parse("SPOOL_DIR", "a directory path", java.nio.file.Path::of),
                 r.longValue("SPOOL_MAX_BYTES", 1024, Long.MAX_VALUE),
                 r.duration("SPOOL_FSYNC_INTERVAL"),
-                r.duration("SPOOL_SEND_TIMEOUT"),
+                r.duration("SPOOL_SEND_TIMEOUT", Duration.ofMillis(1)),
                 r.string("ADMIN_TOKEN"));
     }
 

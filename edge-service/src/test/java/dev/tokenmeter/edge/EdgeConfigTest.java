@@ -37,6 +37,9 @@ class EdgeConfigTest {
                 .hasMessageContaining("UPSTREAM_REQUEST_TIMEOUT").hasMessageContaining("'120'");
         assertThat(EdgeConfig.fromEnv(Map.of("UPSTREAM_REQUEST_TIMEOUT", "120s")).upstreamRequestTimeout())
                 .isEqualTo(Duration.ofSeconds(120));
+        // 0 would be "no timeout" to the HTTP client.
+        assertThatThrownBy(() -> EdgeConfig.fromEnv(Map.of("UPSTREAM_REQUEST_TIMEOUT", "0s")))
+                .hasMessageStartingWith("UPSTREAM_REQUEST_TIMEOUT must be a duration of at least 1ms");
     }
 
     @Test

@@ -89,6 +89,18 @@ public final class EnvReader {
         return parse(name, DURATION_FORMS, EnvReader::parseDuration);
     }
 
+    /** {@link #duration(String)} no shorter than {@code min} (e.g. a positive interval, a retention with a floor). */
+    public Duration duration(String name, Duration min) {
+        return parse(name, DURATION_FORMS.replace("a duration with its unit", "a duration of at least " + describe(min) + " with its unit"),
+                v -> {
+                    Duration d = parseDuration(v);
+                    if (d.compareTo(min) < 0) {
+                        throw new IllegalArgumentException("below " + min);
+                    }
+                    return d;
+                });
+    }
+
     /** A bare whole number of milliseconds, for the keys named {@code *_MS}. */
     public Duration millis(String name) {
         return parse(name, "a whole number of milliseconds (not negative)", v -> {
@@ -133,6 +145,16 @@ public final class EnvReader {
         } catch (UnknownHostException e) {
             return fallback;
         }
+    }
+
+    /** 1ms, 30s, 1h, 2d: the largest unit that divides it. */
+    private static String describe(Duration d) {
+        long ms = d.toMillis();
+        if (ms != 0 && ms % 86_400_000 == 0) return ms / 86_400_000 + "d";
+        if (ms != 0 && ms % 3_600_000 == 0) return ms / 3_600_000 + "h";
+        if (ms != 0 && ms % 60_000 == 0) return ms / 60_000 + "m";
+        if (ms != 0 && ms % 1_000 == 0) return ms / 1_000 + "s";
+        return ms + "ms";
     }
 
     static Duration parseDuration(String text) {

@@ -20,6 +20,8 @@ class EnvReaderTest {
             new ConfigKey("PORT", "8080", "HTTP port."),
             new ConfigKey("MAX_BYTES", "4096", "Largest body."),
             new ConfigKey("TIMEOUT", "5s", "Upstream timeout."),
+            new ConfigKey("RETENTION", "7d", "How long ids are kept."),
+            new ConfigKey("INTERVAL", "1s", "How often."),
             new ConfigKey("TTL_MS", "600000", "Reservation lifetime."),
             new ConfigKey("GUARANTEE", "exactly_once_v2", "Processing guarantee."),
             new ConfigKey("POLICY", "FAIL_CLOSED", "Failure policy."),
@@ -103,6 +105,17 @@ class EnvReaderTest {
                     .isInstanceOf(IllegalArgumentException.class)
                     .hasMessage("TIMEOUT must be " + EnvReader.DURATION_FORMS + ", got '" + bad + "'");
         }
+    }
+
+    @Test
+    void aDurationWithAFloorNamesTheFloor() {
+        assertThat(reader("RETENTION", "2h").duration("RETENTION", Duration.ofHours(1))).isEqualTo(Duration.ofHours(2));
+        assertThat(reader("RETENTION", "60m").duration("RETENTION", Duration.ofHours(1))).isEqualTo(Duration.ofHours(1));
+        assertThatThrownBy(() -> reader("RETENTION", "59m").duration("RETENTION", Duration.ofHours(1)))
+                .hasMessage("RETENTION must be a duration of at least 1h with its unit, such as 500ms, 30s, 5m, 1h, 7d or PT1M30S "
+                        + "(not negative; a bare number only as 0), got '59m'");
+        assertThatThrownBy(() -> reader("INTERVAL", "0").duration("INTERVAL", Duration.ofMillis(1)))
+                .hasMessageStartingWith("INTERVAL must be a duration of at least 1ms");
     }
 
     @Test
