@@ -20,8 +20,9 @@ import java.util.stream.Collectors;
  */
 public final class EnvReader {
 
-    static final String DURATION_FORMS =
-            "a duration with its unit, such as 500ms, 30s, 5m, 1h, 7d or PT1M30S (not negative; a bare number only as 0)";
+    private static final String DURATION_EXAMPLES =
+            " with its unit, such as 500ms, 30s, 5m, 1h, 7d or PT1M30S (not negative; a bare number only as 0)";
+    static final String DURATION_FORMS = "a duration" + DURATION_EXAMPLES;
 
     private final Map<String, String> env;
     private final Map<String, ConfigKey> keys = new LinkedHashMap<>();
@@ -86,19 +87,19 @@ public final class EnvReader {
      * {@code DEDUP_RETENTION=7} meant 7 days or 7 ms cannot be told, and guessing wrong could bill a call twice.
      */
     public Duration duration(String name) {
-        return parse(name, DURATION_FORMS, EnvReader::parseDuration);
+        return duration(name, Duration.ZERO);
     }
 
     /** {@link #duration(String)} no shorter than {@code min} (e.g. a positive interval, a retention with a floor). */
     public Duration duration(String name, Duration min) {
-        return parse(name, DURATION_FORMS.replace("a duration with its unit", "a duration of at least " + describe(min) + " with its unit"),
-                v -> {
-                    Duration d = parseDuration(v);
-                    if (d.compareTo(min) < 0) {
-                        throw new IllegalArgumentException("below " + min);
-                    }
-                    return d;
-                });
+        String expected = min.isZero() ? DURATION_FORMS : "a duration of at least " + shortForm(min) + DURATION_EXAMPLES;
+        return parse(name, expected, v -> {
+            Duration d = parseDuration(v);
+            if (d.compareTo(min) < 0) {
+                throw new IllegalArgumentException("below " + min);
+            }
+            return d;
+        });
     }
 
     /** A bare whole number of milliseconds, for the keys named {@code *_MS}. */
@@ -148,7 +149,7 @@ public final class EnvReader {
     }
 
     /** 1ms, 30s, 1h, 2d: the largest unit that divides it. */
-    private static String describe(Duration d) {
+    private static String shortForm(Duration d) {
         long ms = d.toMillis();
         if (ms != 0 && ms % 86_400_000 == 0) return ms / 86_400_000 + "d";
         if (ms != 0 && ms % 3_600_000 == 0) return ms / 3_600_000 + "h";
