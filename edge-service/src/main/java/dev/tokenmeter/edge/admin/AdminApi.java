@@ -327,6 +327,8 @@ public final class AdminApi {
                 throw bad("'status' must be ACTIVE or DISABLED.", "status");
             }
             u = u.set(ACCOUNT.STATUS, status);
+            // Cached key lookups carry the account's status: this edge refuses a disabled account's keys at once.
+            authenticator.invalidateAll();
         }
         if (b.hasNonNull("plan_id")) {
             String planId = b.get("plan_id").asText();

@@ -1,5 +1,6 @@
 package dev.tokenmeter.edge.auth;
 
+import dev.tokenmeter.edge.account.Account;
 import dev.tokenmeter.edge.cache.ExpiringCache;
 import org.jooq.DSLContext;
 
@@ -15,16 +16,17 @@ import static dev.tokenmeter.db.jooq.Tables.API_KEY;
  * {@link ApiKeys#matches} checks the salted SHA-256 in constant time. A revoked key is refused like an unknown one.
  *
  * <p>Lookups are cached for a short TTL (default 5 s) keyed by the prefix, so a busy caller costs one database
- * read per TTL, and a revocation takes effect within one TTL. The cache holds the stored salt and hash, never the
+ * read per TTL, and a revocation or a status change takes effect within one TTL (at once on the edge whose admin API made it). The cache holds the stored salt and hash, never the
  * presented key, so the hash check still runs on every call and a wrong secret with a known prefix is refused.
  * Calls that miss the cache for the same prefix at the same time share one query ({@link ExpiringCache}).
  */
 public final class ApiKeyAuthenticator implements Authenticator {
 
-    private record StoredKey(String apiKeyId, String userId, String tenantId, byte[] salt, byte[] hash, boolean revoked) {
+    private record StoredKey(String apiKeyId, String userId, String tenantId, byte[] salt, byte[] hash, boolean revoked,
+                             boolean active) {
     }
 
-    private static final StoredKey ABSENT = new StoredKey(null, null, null, null, null, true);
+    private static final StoredKey ABSENT = new StoredKey(null, null, null, null, null, true, false);
     private static final int MAX_ENTRIES = 100_000;
 
     private final DSLContext db;
@@ -49,16 +51,18 @@ public final class ApiKeyAuthenticator implements Authenticator {
         if (stored == ABSENT || stored.revoked() || !ApiKeys.matches(presentedKey, stored.salt(), stored.hash())) {
             return Optional.empty();
         }
-        return Optional.of(new Caller(stored.apiKeyId(), stored.userId(), stored.tenantId()));
+        return Optional.of(new Caller(stored.apiKeyId(), stored.userId(), stored.tenantId(), stored.active()));
     }
 
     private StoredKey lookup(String prefix) {
-        var r = db.select(API_KEY.API_KEY_ID, API_KEY.USER_ID, ACCOUNT.TENANT_ID, API_KEY.SALT, API_KEY.KEY_HASH, API_KEY.REVOKED_AT)
+        var r = db.select(API_KEY.API_KEY_ID, API_KEY.USER_ID, ACCOUNT.TENANT_ID, API_KEY.SALT, API_KEY.KEY_HASH, API_KEY.REVOKED_AT,
+                        ACCOUNT.STATUS)
                 .from(API_KEY).join(ACCOUNT).on(ACCOUNT.USER_ID.eq(API_KEY.USER_ID))
                 .where(API_KEY.KEY_PREFIX.eq(prefix))
                 .fetchOne();
         return r == null ? ABSENT
-                : new StoredKey(r.value1(), r.value2(), r.value3(), r.value4(), r.value5(), r.value6() != null);
+                : new StoredKey(r.value1(), r.value2(), r.value3(), r.value4(), r.value5(), r.value6() != null,
+                        Account.ACTIVE.equals(r.value7()));
     }
 
     @Override

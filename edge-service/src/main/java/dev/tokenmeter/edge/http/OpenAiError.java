@@ -44,8 +44,9 @@ public record OpenAiError(int status, String message, String type, String param,
         return new OpenAiError(429, message, type, null, "rate_limit_exceeded", true, retryAfter);
     }
 
+    /** A disabled account's key, on any route: refused before any other work, no event (issue 14, finding 6). */
     public static OpenAiError accountDisabled() {
-        return new OpenAiError(403, "This account is disabled.", "invalid_request_error", null, "account_deactivated", false, null);
+        return new OpenAiError(403, "This account is disabled.", "invalid_request_error", null, "account_disabled", false, null);
     }
 
     public static OpenAiError unavailable(String message, Duration retryAfter) {

@@ -131,6 +131,11 @@ public final class MeteringApi {
             OpenAiProxyHandler.respondError(ctx, OpenAiError.invalidApiKey("Incorrect API key provided."));
             return;
         }
+        if (!caller.get().active()) {
+            // Before any other work: no event, no reservation, no marker (issue 14, finding 6).
+            OpenAiProxyHandler.respondError(ctx, OpenAiError.accountDisabled());
+            return;
+        }
         try {
             h.handle(ctx, caller.get());
         } catch (ApiError e) {

@@ -201,6 +201,12 @@ public final class OpenAiProxyHandler {
                     : "Incorrect API key provided: " + ApiKeys.redact(presented) + "."));
             return;
         }
+        if (!call.caller.active()) {
+            // Before any other work: no body read, no event, no Redis (issue 14, finding 6).
+            metrics.request(call.endpoint, "account_disabled");
+            respondError(ctx, OpenAiError.accountDisabled());
+            return;
+        }
         // The one event of this call carries this id: callers and reconciliation can match answers to events.
         ctx.header(EVENT_ID_HEADER, call.eventId);
 

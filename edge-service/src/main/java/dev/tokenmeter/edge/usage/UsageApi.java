@@ -76,6 +76,10 @@ public final class UsageApi {
                 OpenAiProxyHandler.respondError(ctx, OpenAiError.invalidApiKey("Incorrect API key provided."));
                 return;
             }
+            if (!caller.get().active()) {
+                OpenAiProxyHandler.respondError(ctx, OpenAiError.accountDisabled());
+                return;
+            }
             if (requestedUser != null && !requestedUser.equals(caller.get().userId())) {
                 OpenAiProxyHandler.respondError(ctx, new OpenAiError(403, "A service key can read only its own user's usage.",
                         "invalid_request_error", "user", "forbidden", false, null));
