@@ -8,14 +8,13 @@ import org.apache.kafka.common.TopicPartition;
 import org.jooq.CommonTableExpression;
 import org.jooq.DSLContext;
 import org.jooq.Field;
-import org.jooq.exception.DataAccessException;
 import org.jooq.impl.DSL;
 import org.jooq.impl.SQLDataType;
 
 import java.time.LocalDate;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -34,11 +33,10 @@ import static dev.tokenmeter.db.jooq.Tables.USAGE_LEDGER_EVENT_ID;
  * the ledger rows of the ids that came back, and only those, follow with a binary {@code COPY}
  * ({@link LedgerCopy}), so an id already billed — even with another timestamp and hence another monthly
  * partition — is never billed twice; dead letters and the consumer positions are written in the same
- * transaction. The guard is written only together with the row it guards (ADR 0030).
+ * transaction. The guard is written only together with the row it guards (ADR 0030). A row the database
+ * refuses for good is set aside to {@code sink_dead_letter} with the reason ({@link Refusals}, ADR 0055).
  */
 final class LedgerWriter implements BatchWriter {
-
-    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(LedgerWriter.class);
 
     private final DSLContext db;
     private final OffsetStore offsets;
@@ -54,6 +52,7 @@ final class LedgerWriter implements BatchWriter {
     @Override
     public void write(List<ConsumerRecord<byte[], byte[]>> records, Map<TopicPartition, Long> nextOffsets) {
         Map<String, UsageEvent> events = new LinkedHashMap<>();
+        Map<String, ConsumerRecord<byte[], byte[]>> recordOf = new HashMap<>();
         List<DeadLetter> dead = new ArrayList<>();
         int duplicatesInBatch = 0;
         for (ConsumerRecord<byte[], byte[]> record : records) {
@@ -69,6 +68,8 @@ final class LedgerWriter implements BatchWriter {
                 dead.add(DeadLetter.of(record, "invalid: " + String.join("; ", problems)));
             } else if (events.putIfAbsent(event.getEventId(), event) != null) {
                 duplicatesInBatch++;
+            } else {
+                recordOf.put(event.getEventId(), record);
             }
         }
         ensurePartitions(events.values());
@@ -76,19 +77,9 @@ final class LedgerWriter implements BatchWriter {
         List<DeadLetter> rejected = new ArrayList<>();
         db.transaction(cfg -> {
             DSLContext tx = DSL.using(cfg);
-            try {
-                // In a savepoint: after a failed statement Postgres refuses everything else in the
-                // transaction, so the row-by-row fallback needs the batch's attempt rolled back first.
-                written[0] = tx.transactionResult(batch -> insertNew(DSL.using(batch), events.values()));
-            } catch (DataAccessException e) {
-                if (!isDataError(e)) {
-                    throw e;
-                }
-                // One row broke a database rule: isolate it row by row, each in its own savepoint.
-                log.warn("the database refused a row of a batch of {} ({}); writing the batch row by row",
-                        events.size(), rootMessage(e));
-                written[0] = insertOneByOne(tx, events.values(), records, rejected);
-            }
+            // A row the database refuses (a nul character in a string, say) is set aside, not the batch.
+            written[0] = Refusals.writeSettingAside(tx, new ArrayList<>(events.values()), LedgerWriter::insertNew,
+                    (e, reason) -> rejected.add(DeadLetter.of(recordOf.get(e.getEventId()), reason)));
             List<DeadLetter> all = new ArrayList<>(dead);
             all.addAll(rejected);
             DeadLetter.insert(tx, all);
@@ -96,6 +87,7 @@ final class LedgerWriter implements BatchWriter {
         });
         metrics.ledgerRows.increment(written[0]);
         metrics.duplicates.increment(events.size() - written[0] + duplicatesInBatch - rejected.size());
+        metrics.refusedRows.increment(rejected.size());
         metrics.deadLetters.increment(dead.size() + rejected.size());
     }
 
@@ -104,7 +96,7 @@ final class LedgerWriter implements BatchWriter {
      * guard was new; returns how many were new. Both run in the caller's transaction, so a guard never
      * commits without its row.
      */
-    private static int insertNew(DSLContext tx, Collection<UsageEvent> events) {
+    private static int insertNew(DSLContext tx, List<UsageEvent> events) {
         // In the order of the guard's primary key (Postgres compares uuids as unsigned bytes): consecutive
         // index inserts land on neighbouring pages.
         List<Keyed> batch = new ArrayList<>(events.size());
@@ -162,28 +154,6 @@ final class LedgerWriter implements BatchWriter {
                 : Long.compareUnsigned(a.id().getLeastSignificantBits(), b.id().getLeastSignificantBits());
     }
 
-    private int insertOneByOne(DSLContext tx, Iterable<UsageEvent> events, List<ConsumerRecord<byte[], byte[]>> records,
-                               List<DeadLetter> rejected) {
-        int written = 0;
-        for (UsageEvent e : events) {
-            try {
-                written += tx.transactionResult(nested -> insertNew(DSL.using(nested), List.of(e)));
-            } catch (DataAccessException error) {
-                if (!isDataError(error)) {
-                    throw error;
-                }
-                records.stream().filter(r -> r.value() != null).filter(r -> {
-                    try {
-                        return EventSerdes.usageEvent().decode(r.value()).getEventId().equals(e.getEventId());
-                    } catch (RuntimeException undecodable) {
-                        return false;
-                    }
-                }).findFirst().ifPresent(r -> rejected.add(DeadLetter.of(r, "rejected by the database: " + rootMessage(error))));
-            }
-        }
-        return written;
-    }
-
     private void ensurePartitions(Iterable<UsageEvent> events) {
         Set<LocalDate> months = new HashSet<>();
         events.forEach(e -> months.add(LedgerRows.billingMonth(e.getOccurredAt())));
@@ -193,18 +163,5 @@ final class LedgerWriter implements BatchWriter {
                 partitionsKnown.add(month);
             }
         }
-    }
-
-    /** SQLSTATE class 22 (data exception) or 23 (integrity constraint violation): the row, not the database. */
-    static boolean isDataError(DataAccessException e) {
-        String state = e.sqlState();
-        return state != null && (state.startsWith("22") || state.startsWith("23"));
-    }
-
-    private static String rootMessage(Throwable t) {
-        while (t.getCause() != null) {
-            t = t.getCause();
-        }
-        return String.valueOf(t.getMessage());
     }
 }

@@ -10,6 +10,8 @@ import org.jooq.Field;
 import org.jooq.Record;
 import org.jooq.Table;
 import org.jooq.impl.DSL;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.time.ZoneOffset;
 import java.util.ArrayList;
@@ -24,9 +26,13 @@ import static dev.tokenmeter.db.jooq.Tables.USAGE_TOTAL_MONTHLY;
 /**
  * Upserts hourly and monthly totals from the aggregator, guarded by revision: a stored row is replaced
  * only by a higher revision, so a redelivered or reordered older total never overwrites a newer one.
- * {@code is_final} is sticky. Positions are saved in the same transaction.
+ * {@code is_final} is sticky. Positions are saved in the same transaction. A total the database refuses
+ * for good (a model name with a nul character, or too long for the primary key) is set aside to
+ * {@code sink_dead_letter} with the reason and the rest of the batch is written ({@link Refusals}, ADR 0055).
  */
 final class TotalsWriter implements BatchWriter {
+
+    private static final Logger log = LoggerFactory.getLogger(TotalsWriter.class);
 
     private final DSLContext db;
     private final OffsetStore offsets;
@@ -40,9 +46,9 @@ final class TotalsWriter implements BatchWriter {
 
     @Override
     public void write(List<ConsumerRecord<byte[], byte[]>> records, Map<TopicPartition, Long> nextOffsets) {
-        // Within a batch keep only the newest revision per total (one row per key per statement).
-        Map<String, UsageTotal> hourly = new LinkedHashMap<>();
-        Map<String, UsageTotal> monthly = new LinkedHashMap<>();
+        // Within a batch keep only the newest revision per total (one row per key per statement), with
+        // every record that carried it: if the database refuses the row, each of them is set aside.
+        Map<String, Pending> latest = new LinkedHashMap<>();
         List<DeadLetter> dead = new ArrayList<>();
         for (ConsumerRecord<byte[], byte[]> record : records) {
             UsageTotal t;
@@ -56,23 +62,54 @@ final class TotalsWriter implements BatchWriter {
                 dead.add(DeadLetter.of(record, "invalid total: negative amounts or revision < 1"));
                 continue;
             }
-            String key = t.getUserId() + "|" + t.getModel() + "|" + t.getKeySource() + "|" + t.getPeriodStart().toEpochMilli();
-            Map<String, UsageTotal> target = t.getGranularity() == Granularity.HOUR ? hourly : monthly;
+            String key = t.getGranularity() + "|" + t.getUserId() + "|" + t.getModel() + "|" + t.getKeySource()
+                    + "|" + t.getPeriodStart().toEpochMilli();
             // Highest revision wins; final is sticky across the batch as it is in the table.
-            target.merge(key, t, (a, b) -> {
-                UsageTotal newer = b.getRevision() >= a.getRevision() ? b : a;
-                return (a.getIsFinal() || b.getIsFinal()) && !newer.getIsFinal() ? withFinal(newer) : newer;
+            latest.merge(key, new Pending(t, List.of(record)), (a, b) -> {
+                UsageTotal newer = b.total().getRevision() >= a.total().getRevision() ? b.total() : a.total();
+                boolean anyFinal = a.total().getIsFinal() || b.total().getIsFinal();
+                List<ConsumerRecord<byte[], byte[]>> both = new ArrayList<>(a.records());
+                both.addAll(b.records());
+                return new Pending(anyFinal && !newer.getIsFinal() ? withFinal(newer) : newer, both);
             });
         }
+        List<DeadLetter> refused = new ArrayList<>();
+        int[] written = new int[1];
+        int[] refusedRows = new int[1];
         db.transaction(cfg -> {
             DSLContext tx = DSL.using(cfg);
-            upsertHourly(tx, hourly.values());
-            upsertMonthly(tx, monthly.values());
-            DeadLetter.insert(tx, dead);
+            written[0] = Refusals.writeSettingAside(tx, new ArrayList<>(latest.values()), TotalsWriter::upsertRows,
+                    (row, reason) -> {
+                        refusedRows[0]++;
+                        row.records().forEach(r -> refused.add(DeadLetter.of(r, reason)));
+                    });
+            List<DeadLetter> all = new ArrayList<>(dead);
+            all.addAll(refused);
+            DeadLetter.insert(tx, all);
             offsets.save(tx, nextOffsets);
         });
-        metrics.totalRows.increment(hourly.size() + monthly.size());
-        metrics.deadLetters.increment(dead.size());
+        if (refusedRows[0] > 0) {
+            log.warn("set aside {} totals the database refused ({} records in sink_dead_letter)", refusedRows[0], refused.size());
+        }
+        metrics.totalRows.increment(written[0]);
+        metrics.refusedRows.increment(refusedRows[0]);
+        metrics.deadLetters.increment(dead.size() + refused.size());
+    }
+
+    /** The newest value of one total in this batch, and the records that carried it or an older revision. */
+    private record Pending(UsageTotal total, List<ConsumerRecord<byte[], byte[]>> records) {
+    }
+
+    /** Upserts the hourly and the monthly rows among these; returns how many rows were offered. */
+    private static int upsertRows(DSLContext tx, List<Pending> rows) {
+        List<UsageTotal> hourly = new ArrayList<>();
+        List<UsageTotal> monthly = new ArrayList<>();
+        for (Pending p : rows) {
+            (p.total().getGranularity() == Granularity.HOUR ? hourly : monthly).add(p.total());
+        }
+        upsertHourly(tx, hourly);
+        upsertMonthly(tx, monthly);
+        return rows.size();
     }
 
     private static UsageTotal withFinal(UsageTotal t) {

@@ -115,7 +115,7 @@ class LedgerSinkIT {
             assertThat(letters.get(0).get(1, String.class)).startsWith("undecodable");
             assertThat(letters.get(0).get(2, byte[].class)).isEqualTo("not avro at all".getBytes());
             assertThat(letters.get(1).get(1, String.class)).contains("promptTokens");
-            assertThat(letters.get(2).get(1, String.class)).startsWith("rejected by the database");
+            assertThat(letters.get(2).get(1, String.class)).startsWith("refused by the database");
             assertThat(letters.get(3).get(1, String.class)).contains("event is null");
             assertThat(sink.storedNextOffsets()).isEqualTo(44);
             assertThat(sink.counter("sink_dead_letters")).isEqualTo(4);

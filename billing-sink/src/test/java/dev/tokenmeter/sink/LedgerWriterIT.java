@@ -111,7 +111,7 @@ class LedgerWriterIT {
         assertThat(db.fetchCount(USAGE_LEDGER)).as(db.select(SINK_DEAD_LETTER.REASON).from(SINK_DEAD_LETTER).fetch().toString()).isEqualTo(2);
         assertThat(db.fetchCount(SINK_DEAD_LETTER)).isEqualTo(1);
         assertThat(db.select(SINK_DEAD_LETTER.REASON).from(SINK_DEAD_LETTER).fetchOne(SINK_DEAD_LETTER.REASON))
-                .startsWith("rejected by the database");
+                .startsWith("refused by the database: 22021");
     }
 
     @Test

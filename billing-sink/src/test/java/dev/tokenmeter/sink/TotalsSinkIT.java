@@ -53,6 +53,35 @@ class TotalsSinkIT {
         }
     }
 
+    /**
+     * Issue 14, finding 2, end to end through Kafka: a total whose model Postgres refuses (a nul character)
+     * goes to sink_dead_letter with its reason, and the totals sent after it are still written.
+     */
+    @Test
+    void aTotalPostgresRefusesIsSetAsideAndLaterTotalsAreStillWritten(KafkaEngine kafka, PostgresEngine postgres) {
+        try (SinkFixture sink = new SinkFixture(kafka, postgres, 1)) {
+            Instant at = Instant.parse("2026-10-05T10:15:00Z");
+            UsageTotal refused = monthly(SinkFixture.event("u1", "gpt\u00004o", KeySource.SERVICE_CREDIT, at, 10, 5, 1000));
+            UsageTotal later = monthly(SinkFixture.event("u2", "gpt-4o", KeySource.SERVICE_CREDIT, at, 10, 5, 2000));
+
+            sink.startApp(Map.of());
+            sink.sendTotals(sink.topics.monthlyTotals().name(), List.of(refused));
+            sink.sendTotals(sink.topics.monthlyTotals().name(), List.of(later));
+            await("the later total is written although the one before it cannot be").atMost(Duration.ofSeconds(60))
+                    .until(() -> sink.longValue("SELECT count(*) FROM usage_total_monthly WHERE user_id = 'u2'") == 1);
+            assertThat(sink.db.fetch("SELECT topic, reason FROM sink_dead_letter").map(r -> r.get(0) + ": " + r.get(1)))
+                    .singleElement().asString()
+                    .startsWith(sink.topics.monthlyTotals().name() + ": refused by the database");
+            assertThat(sink.longValue("SELECT count(*) FROM usage_total_monthly")).isEqualTo(1);
+            assertThat(sink.counter("sink_dead_letters")).isEqualTo(1);
+        }
+    }
+
+    private static UsageTotal monthly(UsageEvent e) {
+        return SinkFixture.totalsOf(List.of(e)).values().stream()
+                .filter(t -> t.getGranularity() == Granularity.MONTH).findFirst().orElseThrow();
+    }
+
     private static long totalsRead(SinkFixture sink) {
         return sink.longValue("SELECT coalesce(sum(next_offset), 0)::bigint FROM sink_offset WHERE topic <> ?",
                 sink.topics.usageEvents().name());

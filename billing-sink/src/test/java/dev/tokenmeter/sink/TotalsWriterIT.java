@@ -20,6 +20,8 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 
+import static dev.tokenmeter.db.jooq.Tables.SINK_DEAD_LETTER;
+import static dev.tokenmeter.db.jooq.Tables.SINK_OFFSET;
 import static dev.tokenmeter.db.jooq.Tables.USAGE_TOTAL_HOURLY;
 import static dev.tokenmeter.db.jooq.Tables.USAGE_TOTAL_MONTHLY;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -31,6 +33,7 @@ class TotalsWriterIT {
     private final PostgresEngine postgres;
     private DSLContext db;
     private TotalsWriter writer;
+    private SinkMetrics metrics;
     private long offset;
 
     TotalsWriterIT(PostgresEngine postgres) {
@@ -44,7 +47,8 @@ class TotalsWriterIT {
         dataSource.setUser(postgres.user());
         dataSource.setPassword(postgres.password());
         db = DSL.using(dataSource, SQLDialect.POSTGRES);
-        writer = new TotalsWriter(db, new OffsetStore("test"), SinkMetrics.noop());
+        metrics = SinkMetrics.noop();
+        writer = new TotalsWriter(db, new OffsetStore("test"), metrics);
     }
 
     @Test
@@ -72,6 +76,55 @@ class TotalsWriterIT {
                     assertThat(r.value1()).isTrue();
                     assertThat(r.value2()).isEqualTo(750L);
                 });
+    }
+
+    /**
+     * Issue 14, finding 2: a model Postgres refuses — a nul character (not valid in text) or 10 KB that
+     * does not compress (an index row larger than a btree page allows) — is set aside to
+     * {@code sink_dead_letter} with its reason; the rest of the batch is written and the positions move on.
+     */
+    @Test
+    void aTotalPostgresRefusesIsSetAsideAndTheRestOfTheBatchIsWritten() {
+        StringBuilder huge = new StringBuilder("gpt-");
+        java.util.Random random = new java.util.Random(14);
+        while (huge.length() < 10_240) {
+            huge.append((char) ('!' + random.nextInt(94))); // printable and incompressible: pglz cannot shrink it under the limit
+        }
+        UsageTotal before = total(Granularity.HOUR, 1, 100, false);
+        UsageTotal nul = withModel(total(Granularity.MONTH, 1, 100, false), "gpt\u00004o");
+        UsageTotal tooLong = withModel(total(Granularity.HOUR, 1, 100, true), huge.toString());
+        UsageTotal after = total(Granularity.MONTH, 2, 200, true);
+
+        write(before, nul, tooLong, after);
+
+        assertThat(db.select(USAGE_TOTAL_HOURLY.MODEL, USAGE_TOTAL_HOURLY.COST_NANO_USD).from(USAGE_TOTAL_HOURLY).fetch()
+                .map(r -> r.value1() + "=" + r.value2())).containsExactly("gpt-4o=100");
+        assertThat(db.select(USAGE_TOTAL_MONTHLY.MODEL, USAGE_TOTAL_MONTHLY.COST_NANO_USD, USAGE_TOTAL_MONTHLY.IS_FINAL)
+                .from(USAGE_TOTAL_MONTHLY).fetch().map(r -> r.value1() + "=" + r.value2() + "/" + r.value3()))
+                .containsExactly("gpt-4o=200/true");
+        assertThat(db.select(SINK_DEAD_LETTER.KAFKA_OFFSET, SINK_DEAD_LETTER.REASON).from(SINK_DEAD_LETTER)
+                .orderBy(SINK_DEAD_LETTER.KAFKA_OFFSET).fetch())
+                .satisfiesExactly(
+                        r -> {
+                            assertThat(r.value1()).isEqualTo(offset - 3);
+                            assertThat(r.value2()).startsWith("refused by the database").contains("22");
+                        },
+                        r -> {
+                            assertThat(r.value1()).isEqualTo(offset - 2);
+                            assertThat(r.value2()).startsWith("refused by the database").contains("54000");
+                        });
+        assertThat(db.select(SINK_OFFSET.NEXT_OFFSET).from(SINK_OFFSET).fetchOne(SINK_OFFSET.NEXT_OFFSET)).isEqualTo(offset);
+        assertThat(metrics.refusedRows.count()).isEqualTo(2);
+
+        // The same refused total delivered again is set aside again (once per record), and nothing stops.
+        write(nul, total(Granularity.HOUR, 2, 250, false));
+        assertThat(db.fetchCount(SINK_DEAD_LETTER)).isEqualTo(3);
+        assertThat(db.select(USAGE_TOTAL_HOURLY.COST_NANO_USD).from(USAGE_TOTAL_HOURLY).fetchOne(USAGE_TOTAL_HOURLY.COST_NANO_USD))
+                .isEqualTo(250L);
+    }
+
+    private static UsageTotal withModel(UsageTotal t, String model) {
+        return UsageTotal.newBuilder(t).setModel(model).build();
     }
 
     private void write(UsageTotal... totals) {
