@@ -18,37 +18,71 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.IntPredicate;
 
 /**
- * A service's plain {@code main} in its own JVM, with the current class path and an environment, for
- * tests that must kill a process hard ({@link #kill()} is SIGKILL: no shutdown hook, no clean close).
+ * A service in its own JVM, for tests and the local stack, either
+ * <ul>
+ *   <li>as shipped ({@link #shippedJar}): {@code java <flags> -jar <module>/target/<module>-*-all.jar}, exactly the
+ *       Dockerfile's entry point, configured by an environment map only; or</li>
+ *   <li>from its plain {@code main} with the current class path and an environment, for tests that must kill a
+ *       module's own build hard ({@link #kill()} is SIGKILL: no shutdown hook, no clean close).</li>
+ * </ul>
  * Output goes to a log file, appended across restarts.
  */
 public final class ChildJvm implements AutoCloseable {
 
-    private final String mainClass;
+    /**
+     * Variables a shipped jar inherits from this process: only what the operating system and the JVM need to run
+     * at all. Everything the service reads comes from the map given, as in a container.
+     */
+    static final List<String> INHERITED_BY_JARS = List.of("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR");
+
+    private final String name;
+    /** What follows {@code java} and the JVM flags: {@code -cp <path> <main>} or {@code -jar <jar>}. */
+    private final List<String> launch;
     private final Map<String, String> env;
+    private final boolean envOnly;
     private final Path log;
     private final List<String> jvmArgs;
     private Process process;
 
     public ChildJvm(String mainClass, Map<String, String> env, Path log, String... jvmArgs) {
-        this.mainClass = mainClass;
+        this(mainClass.substring(mainClass.lastIndexOf('.') + 1),
+                List.of("-cp", System.getProperty("java.class.path"), mainClass), env, false, log, jvmArgs);
+    }
+
+    private ChildJvm(String name, List<String> launch, Map<String, String> env, boolean envOnly, Path log,
+                     String... jvmArgs) {
+        this.name = name;
+        this.launch = List.copyOf(launch);
         this.env = Map.copyOf(env);
+        this.envOnly = envOnly;
         this.log = log;
         this.jvmArgs = List.of(jvmArgs);
+    }
+
+    /**
+     * The module's shipped jar run as the Dockerfile runs it: {@code java <jvmFlags> -jar <jar>}, no class path, no
+     * system properties, and an environment of {@code env} plus only {@link #INHERITED_BY_JARS} (a variable set in
+     * the shell that runs the tests cannot configure the service behind the test's back). {@code jvmFlags} are for
+     * sizing the JVM (heap, GC) only; the jar is located by {@link ShippedJar#locate}.
+     */
+    public static ChildJvm shippedJar(String module, Map<String, String> env, Path log, String... jvmFlags) {
+        Path jar = ShippedJar.locate(module);
+        return new ChildJvm(module, List.of("-jar", jar.toString()), env, true, log, jvmFlags);
     }
 
     public synchronized ChildJvm start() {
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.addAll(jvmArgs);
-        command.add("-cp");
-        command.add(System.getProperty("java.class.path"));
-        command.add(mainClass);
+        command.addAll(launch);
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+        if (envOnly) {
+            builder.environment().keySet().retainAll(INHERITED_BY_JARS);
+        }
         builder.environment().putAll(env);
         try {
             Files.createDirectories(log.toAbsolutePath().getParent());
-            Files.writeString(log, "---- starting " + mainClass + " ----\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+            Files.writeString(log, "---- starting " + launch.get(launch.size() - 1) + " ----\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
             builder.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
             process = builder.start();
             Process started = process;
@@ -56,7 +90,7 @@ public final class ChildJvm implements AutoCloseable {
             // cannot run hooks, which is why services also stop when their own shutdown is requested.
             Runtime.getRuntime().addShutdownHook(new Thread(started::destroyForcibly, "child-jvm-reaper"));
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot start " + mainClass, e);
+            throw new UncheckedIOException("cannot start " + name, e);
         }
         return this;
     }
@@ -71,21 +105,38 @@ public final class ChildJvm implements AutoCloseable {
 
     /** SIGTERM (shutdown hooks run), then SIGKILL after the timeout. */
     public synchronized void stop(Duration timeout) {
-        if (process != null && process.isAlive()) {
-            process.destroy();
-            if (!waitFor(timeout)) {
-                kill();
-            }
+        terminate(timeout);
+    }
+
+    /**
+     * How a {@link #terminate} ended: the exit code (143 = 128 + SIGTERM when the JVM ran its shutdown hooks and
+     * halted on the signal, 0 when {@code main} returned first), how long it took, and whether the grace period ran
+     * out and SIGKILL was needed.
+     */
+    public record Stopped(int exitCode, Duration took, boolean killed) {
+    }
+
+    /** SIGTERM, up to {@code grace} for the shutdown hooks, then SIGKILL; says how it went. */
+    public synchronized Stopped terminate(Duration grace) {
+        if (process == null || !process.isAlive()) {
+            return new Stopped(process == null ? -1 : process.exitValue(), Duration.ZERO, false);
         }
+        long t0 = System.nanoTime();
+        process.destroy();
+        boolean exited = waitFor(grace);
+        if (!exited) {
+            kill();
+        }
+        return new Stopped(process.isAlive() ? -1 : process.exitValue(), Duration.ofNanos(System.nanoTime() - t0), !exited);
     }
 
     public synchronized boolean isAlive() {
         return process != null && process.isAlive();
     }
 
-    /** The main class's simple name, for messages. */
+    /** The main class's simple name or the shipped jar's module, for messages. */
     public String name() {
-        return mainClass.substring(mainClass.lastIndexOf('.') + 1);
+        return name;
     }
 
     public synchronized long pid() {
