@@ -96,6 +96,51 @@ local function charged(units, limit)
   return units
 end
 
+-- GCRA: capacity `limit` units per 60 s, refilled continuously; no fixed window, so no 2x burst
+-- at a minute boundary. `stored`: the key's arrival time (false when absent). Returns ok, newTat,
+-- remaining, resetMs, retryMs.
+local function gcra(stored, limit, cost, now)
+  local period = 60000
+  local t = period / limit
+  cost = charged(cost, limit)
+  local tat = tonumber(stored or now)
+  if tat < now then tat = now end
+  local new_tat = tat + cost * t
+  local allow_at = new_tat - period
+  if allow_at > now then
+    local rem = math.floor((period - (tat - now)) / t)
+    if rem < 0 then rem = 0 end
+    return false, tat, rem, math.ceil(tat - now), math.ceil(allow_at - now)
+  end
+  local rem = math.floor((period - (new_tat - now)) / t)
+  if rem < 0 then rem = 0 end
+  return true, new_tat, rem, math.ceil(new_tat - now), 0
+end
+
+-- The four rate limits of one call (or batch): requests and tokens, per user and per API key, checked
+-- together. `tats`: the arrival times {user req, user tok, key req, key tok}. Returns a table: reason
+-- ('' when all four allow it, else RATE_LIMITED_REQUESTS or RATE_LIMITED_TOKENS), retry (ms), req and tok
+-- ({limit, remaining, resetMs}: the tighter of the user's and the key's, for the headers) and the new
+-- arrival times to write when the caller goes ahead (ur, ut, kr, kt). Writes nothing itself.
+-- Shared by reserve (one call) and admit (batch ingest, bad-input rejections): one rate, one algorithm.
+local function rate_limits(tats, u_rpm, u_tpm, k_rpm, k_tpm, requests, tokens, now)
+  local ur_ok, ur_tat, ur_rem, ur_reset, ur_retry = gcra(tats[1], u_rpm, requests, now)
+  local kr_ok, kr_tat, kr_rem, kr_reset, kr_retry = gcra(tats[3], k_rpm, requests, now)
+  local ut_ok, ut_tat, ut_rem, ut_reset, ut_retry = gcra(tats[2], u_tpm, tokens, now)
+  local kt_ok, kt_tat, kt_rem, kt_reset, kt_retry = gcra(tats[4], k_tpm, tokens, now)
+  local out = { reason = '', retry = 0, ur = ur_tat, ut = ut_tat, kr = kr_tat, kt = kt_tat }
+  out.req = { u_rpm, ur_rem, ur_reset }
+  if kr_rem < ur_rem then out.req = { k_rpm, kr_rem, kr_reset } end
+  out.tok = { u_tpm, ut_rem, ut_reset }
+  if kt_rem < ut_rem then out.tok = { k_tpm, kt_rem, kt_reset } end
+  if not (ur_ok and kr_ok) then
+    out.reason, out.retry = 'RATE_LIMITED_REQUESTS', math.max(ur_retry, kr_retry)
+  elseif not (ut_ok and kt_ok) then
+    out.reason, out.retry = 'RATE_LIMITED_TOKENS', math.max(ut_retry, kt_retry)
+  end
+  return out
+end
+
 -- Charges `units` more to a GCRA limit (settle of a call that used more tokens than its estimate).
 -- The tokens were used, so the charge is not checked against the limit: the next calls wait instead.
 local function gcra_charge(key, limit, units, now)

@@ -24,27 +24,6 @@ local id, est, est_tokens = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local credit = tonumber(ARGV[6])
 local tats = redis.call('MGET', KEYS[8], KEYS[9], KEYS[10], KEYS[11])
 
--- GCRA: capacity `limit` units per 60 s, refilled continuously; no fixed window, so no 2x burst
--- at a minute boundary. `stored`: the key's arrival time (false when absent). Returns ok, newTat,
--- remaining, resetMs, retryMs.
-local function gcra(stored, limit, cost)
-  local period = 60000
-  local t = period / limit
-  cost = charged(cost, limit)
-  local tat = tonumber(stored or now)
-  if tat < now then tat = now end
-  local new_tat = tat + cost * t
-  local allow_at = new_tat - period
-  if allow_at > now then
-    local rem = math.floor((period - (tat - now)) / t)
-    if rem < 0 then rem = 0 end
-    return false, tat, rem, math.ceil(tat - now), math.ceil(allow_at - now)
-  end
-  local rem = math.floor((period - (new_tat - now)) / t)
-  if rem < 0 then rem = 0 end
-  return true, new_tat, rem, math.ceil(new_tat - now), 0
-end
-
 local soft = tonumber(ARGV[16])
 -- Rejections before the credit check report whether the soft limit is reached; they cross nothing.
 local function soft_reached(committed)
@@ -65,21 +44,10 @@ if ARGV[5] ~= 'ACTIVE' then
   return result('REJECTED', 'ACCOUNT_DISABLED', settled + reserved, { u_rpm, 0, 0 }, { u_tpm, 0, 0 }, 0, {}, soft_reached(settled + reserved))
 end
 
-local ur_ok, ur_tat, ur_rem, ur_reset, ur_retry = gcra(tats[1], u_rpm, 1)
-local kr_ok, kr_tat, kr_rem, kr_reset, kr_retry = gcra(tats[3], k_rpm, 1)
-local ut_ok, ut_tat, ut_rem, ut_reset, ut_retry = gcra(tats[2], u_tpm, est_tokens)
-local kt_ok, kt_tat, kt_rem, kt_reset, kt_retry = gcra(tats[4], k_tpm, est_tokens)
--- Headers show the tighter of the user's and the key's limit.
-local req = { u_rpm, ur_rem, ur_reset }
-if kr_rem < ur_rem then req = { k_rpm, kr_rem, kr_reset } end
-local tok = { u_tpm, ut_rem, ut_reset }
-if kt_rem < ut_rem then tok = { k_tpm, kt_rem, kt_reset } end
-
-if not (ur_ok and kr_ok) then
-  return result('REJECTED', 'RATE_LIMITED_REQUESTS', settled + reserved, req, tok, math.max(ur_retry, kr_retry), {}, soft_reached(settled + reserved))
-end
-if not (ut_ok and kt_ok) then
-  return result('REJECTED', 'RATE_LIMITED_TOKENS', settled + reserved, req, tok, math.max(ut_retry, kt_retry), {}, soft_reached(settled + reserved))
+local rl = rate_limits(tats, u_rpm, u_tpm, k_rpm, k_tpm, 1, est_tokens, now)
+local req, tok = rl.req, rl.tok
+if rl.reason ~= '' then
+  return result('REJECTED', rl.reason, settled + reserved, req, tok, rl.retry, {}, soft_reached(settled + reserved))
 end
 
 local route
@@ -97,14 +65,14 @@ if not route then
 end
 
 -- Admitted: charge the rate limits and write the reservation.
-set_tat(KEYS[8], ur_tat, now)
-set_tat(KEYS[10], kr_tat, now)
+set_tat(KEYS[8], rl.ur, now)
+set_tat(KEYS[10], rl.kr, now)
 -- The record keeps where each token charge ended, so settle and release can give back exactly what is still owed.
 local charged_u, charged_k = nil, nil
 if est_tokens > 0 then
-  set_tat(KEYS[9], ut_tat, now)
-  set_tat(KEYS[11], kt_tat, now)
-  charged_u, charged_k = ut_tat, kt_tat
+  set_tat(KEYS[9], rl.ut, now)
+  set_tat(KEYS[11], rl.kt, now)
+  charged_u, charged_k = rl.ut, rl.kt
 end
 redis.call('HSET', KEYS[1], id, encode({ state = 'O', route = route, est = est, est_tokens = est_tokens, actual = 0,
                                          actual_tokens = 0, u_tat = charged_u, k_tat = charged_k }))

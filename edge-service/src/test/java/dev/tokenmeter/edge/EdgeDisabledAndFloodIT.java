@@ -18,6 +18,7 @@ import java.util.Map;
 import java.util.UUID;
 
 import static dev.tokenmeter.db.jooq.Tables.ACCOUNT;
+import static dev.tokenmeter.db.jooq.Tables.PLAN;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -90,5 +91,67 @@ class EdgeDisabledAndFloodIT {
         assertThat(bed.quotaRedis.connection().sync().keys("*{u:" + user.userId() + "}*")).as("no reservation, rate-limit or marker key in Redis").isEmpty();
         barrier();
         assertThat(bed.events(user.userId())).as("no event for a disabled account").isEmpty();
+    }
+
+    private static void assertRateLimited(HttpResponse<String> r, String type) throws Exception {
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(429);
+        JsonNode error = ApiCalls.json(r).get("error");
+        assertThat(error.get("code").asText()).isEqualTo("rate_limit_exceeded");
+        assertThat(error.get("type").asText()).isEqualTo(type);
+        assertThat(r.headers().firstValue("retry-after")).as("a 429 says when to come back").isPresent();
+        assertThat(r.headers().firstValue("x-tokenmeter-event-id")).as("no event for a request cut off").isEmpty();
+    }
+
+    @Test
+    void floodOfBadRequests_isCutOffBy429_beforeItsEventsArePublished() throws Exception {
+        EdgeTestBed.User user = bed.newUser(1_000_000_000L, 5);
+        int badRequests = 0;
+        int cutOff = 0;
+        for (int i = 0; i < 20; i++) { // bounded: 20 requests against a limit of 5 per minute
+            HttpResponse<String> r = i % 2 == 0
+                    ? bed.post("/v1/chat/completions", user.key(), "{not json")
+                    : bed.post("/v1/chat/completions", user.key(), EdgeTestBed.chat("no-such-model-" + i, "hi"));
+            if (r.statusCode() == 400) {
+                badRequests++;
+                assertThat(r.headers().firstValue("x-tokenmeter-event-id")).isPresent();
+            } else {
+                assertRateLimited(r, "requests");
+                cutOff++;
+            }
+        }
+        assertThat(badRequests).as("the limit's worth of bad requests is answered 400").isBetween(1, 5);
+        assertThat(cutOff).isEqualTo(20 - badRequests);
+        // The metering API's bad input counts too: the user is over the limit there as well.
+        assertRateLimited(api.send("POST", "/v1/metering/reservations", user.key(), "{\"model\":\"\"}"), "requests");
+        barrier();
+        assertThat(bed.events(user.userId())).as("one REJECTED event per 400, none for the flood beyond the limit")
+                .hasSize(badRequests);
+    }
+
+    @Test
+    void batchIngest_isRateLimitedByRequestsAndTokens_andNothingOfARefusedBatchIsPublished() throws Exception {
+        EdgeTestBed.User user = bed.newUser(1_000_000_000L, 5);
+        HttpResponse<String> first = api.send("POST", "/v1/metering/usage:batch", user.key(), "{\"events\":["
+                + batchItem(UUID.randomUUID().toString(), 10, 10) + "," + batchItem(UUID.randomUUID().toString(), 10, 10) + ","
+                + batchItem(UUID.randomUUID().toString(), 10, 10) + "]}");
+        assertThat(first.statusCode()).as(first.body()).isEqualTo(200);
+        assertThat(first.headers().firstValue("x-ratelimit-remaining-requests")).contains("2");
+        HttpResponse<String> second = api.send("POST", "/v1/metering/usage:batch", user.key(), "{\"events\":["
+                + batchItem(UUID.randomUUID().toString(), 10, 10) + "," + batchItem(UUID.randomUUID().toString(), 10, 10) + ","
+                + batchItem(UUID.randomUUID().toString(), 10, 10) + "]}");
+        assertRateLimited(second, "requests");
+
+        // Tokens: a user with 1,000 tokens per minute; a batch of more empties the bucket, the next one waits.
+        EdgeTestBed.User small = bed.newUser(1_000_000_000L);
+        bed.db.update(PLAN).set(PLAN.TOKENS_PER_MINUTE, 1_000L).where(PLAN.PLAN_ID.eq("plan-" + small.userId())).execute();
+        HttpResponse<String> big = api.send("POST", "/v1/metering/usage:batch", small.key(),
+                "{\"events\":[" + batchItem(UUID.randomUUID().toString(), 1_500, 500) + "]}");
+        assertThat(big.statusCode()).as(big.body()).isEqualTo(200);
+        assertRateLimited(api.send("POST", "/v1/metering/usage:batch", small.key(),
+                "{\"events\":[" + batchItem(UUID.randomUUID().toString(), 10, 10) + "]}"), "tokens");
+
+        barrier();
+        assertThat(bed.events(user.userId())).as("the first batch only").hasSize(3);
+        assertThat(bed.events(small.userId())).as("the first batch only").hasSize(1);
     }
 }

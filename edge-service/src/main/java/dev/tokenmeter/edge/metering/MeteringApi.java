@@ -139,6 +139,14 @@ public final class MeteringApi {
         try {
             h.handle(ctx, caller.get());
         } catch (ApiError e) {
+            // Bad input counts against the caller's rate limit like a call: a flood of it is cut off with 429.
+            Optional<QuotaGate.Decision> limited = e.error.status() / 100 == 4 && e.error.status() != 429
+                    ? quota.rateLimitedRejection(caller.get().userId(), caller.get().apiKeyId()) : Optional.empty();
+            if (limited.isPresent()) {
+                OpenAiProxyHandler.setQuotaHeaders(ctx, limited.get());
+                OpenAiProxyHandler.respondError(ctx, OpenAiProxyHandler.rejection(limited.get()));
+                return;
+            }
             OpenAiProxyHandler.respondError(ctx, e.error);
         } catch (EventSink.SpoolFullException e) {
             OpenAiProxyHandler.respondError(ctx, OpenAiError.unavailable("Usage cannot be recorded right now (spool full); try again later.",
@@ -395,6 +403,23 @@ public final class MeteringApi {
         }
         List<String> keys = events.stream().map(e -> seenKey(caller.userId(), e.getEventId())).toList();
         List<io.lettuce.core.KeyValue<String, String>> seen = redis.mget(keys.toArray(String[]::new));
+        // Ingest is rate limited like calls (issue 14, finding 6): each new event one request, its tokens against the
+        // token limits, with the proxy's GCRA. Over the limit nothing of the batch is published: 429 with retry-after.
+        long newEvents = 0;
+        long newTokens = 0;
+        for (int i = 0; i < events.size(); i++) {
+            if (!seen.get(i).hasValue()) {
+                newEvents++;
+                newTokens = saturatedAdd(newTokens, saturatedAdd(events.get(i).getPromptTokens(), events.get(i).getCompletionTokens()));
+            }
+        }
+        if (newEvents > 0) {
+            QuotaGate.Decision limit = quota.admit(caller.userId(), caller.apiKeyId(), newEvents, newTokens);
+            OpenAiProxyHandler.setQuotaHeaders(ctx, limit);
+            if (!limit.admitted()) {
+                throw new ApiError(OpenAiProxyHandler.rejection(limit));
+            }
+        }
         int published = 0;
         int duplicates = 0;
         ArrayNode results = JSON.createArrayNode();
@@ -419,6 +444,11 @@ public final class MeteringApi {
         n.put("duplicates", duplicates);
         n.set("data", results);
         ctx.status(200).contentType("application/json").result(n.toString());
+    }
+
+    private static long saturatedAdd(long a, long b) {
+        long sum = a + b;
+        return ((a ^ sum) & (b ^ sum)) < 0 ? Long.MAX_VALUE : sum;
     }
 
     private UsageEvent parseBatchItem(JsonNode item, Caller caller, Instant now, List<String> problems) {

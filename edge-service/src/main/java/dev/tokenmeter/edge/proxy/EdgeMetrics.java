@@ -35,7 +35,7 @@ public final class EdgeMetrics {
                 .description("Usage events accepted but not yet acknowledged by Kafka").register(registry);
     }
 
-    /** {@code outcome}: succeeded, failed, cancelled, rejected, unauthenticated, account_disabled. */
+    /** {@code outcome}: succeeded, failed, cancelled, rejected, unauthenticated, account_disabled, rate_limited (bad input over the rate limit: no event). */
     public void request(String endpoint, String outcome) {
         requests.computeIfAbsent(endpoint + '|' + outcome, k -> Counter.builder("edge_requests")
                 .description("Proxied calls by endpoint and outcome")

@@ -532,13 +532,34 @@ public final class OpenAiProxyHandler {
         }
     }
 
+    /**
+     * @param reason set for a bad-input rejection (the quota engine never saw the call): it is first charged one
+     *               request against the caller's rate limits, so a flood of bad requests is cut off with 429 and
+     *               no event, like any other flood (issue 14, finding 6); null for a rejection by the quota decision
+     */
     private void reject(ProxyExchange ctx, Call call, OpenAiError error, String reason) {
         if (reason != null) {
+            if (overRateLimit(ctx, call)) {
+                return;
+            }
             call.attributes.put("reject_reason", reason);
         }
         publish(call, Outcome.REJECTED, error.status(), TokenUsage.NONE, 0, UsageSource.REPORTED);
         metrics.request(call.endpoint, "rejected");
         respondError(ctx, error);
+    }
+
+    /** Charges a bad-input rejection one request; when the caller is over its limit, answers 429 (no event) and says so. */
+    private boolean overRateLimit(ProxyExchange ctx, Call call) {
+        QuotaGate.Decision d = quota.rateLimitedRejection(call.caller.userId(), call.caller.apiKeyId()).orElse(null);
+        if (d == null) {
+            return false;
+        }
+        ctx.header(EVENT_ID_HEADER, null);
+        setQuotaHeaders(ctx, d);
+        metrics.request(call.endpoint, "rate_limited");
+        respondError(ctx, rejection(d));
+        return true;
     }
 
     private void fail(ProxyExchange ctx, Call call, OpenAiError error, String reason) {

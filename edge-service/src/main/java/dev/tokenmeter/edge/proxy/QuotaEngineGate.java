@@ -47,6 +47,15 @@ public final class QuotaEngineGate implements QuotaGate {
     public QuotaGate.Decision reserve(String userId, String apiKeyId, String model, long estimatedCostNanoUsd,
                                       long estimatedTokens, String eventId) {
         dev.tokenmeter.edge.quota.Decision d = engine.reserve(new ReserveRequest(userId, apiKeyId, model, estimatedCostNanoUsd, estimatedTokens));
+        return gateDecision(userId, eventId, d);
+    }
+
+    @Override
+    public QuotaGate.Decision admit(String userId, String apiKeyId, long requests, long tokens) {
+        return gateDecision(userId, null, engine.admit(userId, apiKeyId, requests, tokens));
+    }
+
+    private QuotaGate.Decision gateDecision(String userId, String eventId, dev.tokenmeter.edge.quota.Decision d) {
         if (alerts != null && !d.thresholdsCrossed().isEmpty()) {
             // The reservation id names the month the engine counted the call in; a refused call has none.
             YearMonth month = d.reservationId() != null ? QuotaEngine.reservationMonth(d.reservationId()) : engine.currentMonth();

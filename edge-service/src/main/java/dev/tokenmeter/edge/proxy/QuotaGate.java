@@ -17,6 +17,30 @@ public interface QuotaGate {
     Decision reserve(String userId, String apiKeyId, String model, long estimatedCostNanoUsd, long estimatedTokens,
                      String eventId);
 
+    /**
+     * Charges {@code requests} and {@code tokens} to the caller's rate limits without reserving anything (batch
+     * ingest; a bad-input rejection charges one request before its event is published), with the same limits
+     * {@link #reserve} checks. Rejected (RATE_LIMITED_*, with a retry-after) when they would be exceeded; then nothing
+     * is charged. An admitted decision has no reservation id.
+     */
+    Decision admit(String userId, String apiKeyId, long requests, long tokens);
+
+    /**
+     * Charges a bad-input rejection one request before it is answered (and, at the proxy, before its event is
+     * published). The decision when that puts the caller over a rate limit (answer it: 429 with retry-after, no
+     * event), else empty; empty too when the charge itself failed, since the rejection spends nothing.
+     */
+    default java.util.Optional<Decision> rateLimitedRejection(String userId, String apiKeyId) {
+        Decision d;
+        try {
+            d = admit(userId, apiKeyId, 1, 0);
+        } catch (RuntimeException e) {
+            return java.util.Optional.empty();
+        }
+        boolean limited = d.rejectReason() == RejectReason.RATE_LIMITED_REQUESTS || d.rejectReason() == RejectReason.RATE_LIMITED_TOKENS;
+        return limited ? java.util.Optional.of(d) : java.util.Optional.empty();
+    }
+
     /** @param eventId the usage event that bills this cost, or null; as for {@link #reserve} */
     void settle(String reservationId, long actualCostNanoUsd, long actualTokens, String eventId);
 

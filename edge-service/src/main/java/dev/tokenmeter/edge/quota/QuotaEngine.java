@@ -160,19 +160,30 @@ public final class QuotaEngine implements AutoCloseable {
         return c;
     }
 
-    private Decision decide(ReserveRequest r) {
-        Account account;
+    /** The user's account, or the decision that answers without one: UNKNOWN_USER, or QUOTA_UNAVAILABLE when Postgres fails. */
+    private record AccountLookup(Account account, Decision refusal) {}
+
+    private AccountLookup lookUp(String userId, String what) {
         try {
-            Optional<Account> found = accounts.find(r.userId());
+            Optional<Account> found = accounts.find(userId);
             if (found.isEmpty()) {
-                return new Decision(Route.REJECTED, RejectReason.UNKNOWN_USER, null, new RateLimitStatus(0, 0, Duration.ZERO),
-                        new RateLimitStatus(0, 0, Duration.ZERO), 0, 0, List.of(), SoftLimitStatus.UNKNOWN, DecisionMode.REDIS, null);
+                return new AccountLookup(null, new Decision(Route.REJECTED, RejectReason.UNKNOWN_USER, null,
+                        new RateLimitStatus(0, 0, Duration.ZERO), new RateLimitStatus(0, 0, Duration.ZERO), 0, 0, List.of(),
+                        SoftLimitStatus.UNKNOWN, DecisionMode.REDIS, null));
             }
-            account = found.get();
+            return new AccountLookup(found.get(), null);
         } catch (RuntimeException e) {
-            log.warn("account lookup failed for a reserve: {}", e.toString());
-            return unavailable(null, DecisionMode.FAIL_CLOSED);
+            log.warn("account lookup failed for {}: {}", what, e.toString());
+            return new AccountLookup(null, unavailable(null, DecisionMode.FAIL_CLOSED));
         }
+    }
+
+    private Decision decide(ReserveRequest r) {
+        AccountLookup found = lookUp(r.userId(), "a reserve");
+        if (found.refusal() != null) {
+            return found.refusal();
+        }
+        Account account = found.account();
         QuotaLimits.credit(account.userId(), account.monthlyCreditNanoUsd());
         Instant now = clock.instant();
         YearMonth month = YearMonth.from(now.atZone(ZoneOffset.UTC));
@@ -213,9 +224,71 @@ public final class QuotaEngine implements AutoCloseable {
                 SoftLimitStatus.UNKNOWN, mode, retry);
     }
 
+    // ------------------------------------------------------------------ admit
+
+    /**
+     * Charges {@code requests} and {@code tokens} to the caller's rate limits without a reservation (admit.lua, the
+     * reserve script's GCRA on the same keys): batch ingest (one request per event, the events' tokens) and
+     * bad-input rejections (one request). Rejected with RATE_LIMITED_REQUESTS/TOKENS and a retry-after when any of
+     * the user's and the key's limits would be exceeded, and then nothing is charged; ACCOUNT_DISABLED and
+     * UNKNOWN_USER as at reserve. Admitted decisions have route SERVICE_CREDIT and no reservation id; the credit is
+     * not looked at (credit 0 in the decision). When Redis
+     * cannot answer, the failure policy does: FAIL_OPEN admits (mode FAIL_OPEN), FAIL_CLOSED answers
+     * QUOTA_UNAVAILABLE.
+     */
+    public Decision admit(String userId, String apiKeyId, long requests, long tokens) {
+        QuotaLimits.id("userId", userId);
+        QuotaLimits.id("apiKeyId", apiKeyId);
+        QuotaLimits.tokens("requests", requests);
+        if (tokens < 0) throw new IllegalArgumentException("tokens must not be negative, was " + tokens);
+        // More than any limit empties the bucket whatever the number (lib.lua charged): no need to refuse it here.
+        tokens = Math.min(tokens, QuotaLimits.MAX_CALL_TOKENS);
+        AccountLookup found = lookUp(userId, "an admit");
+        if (found.refusal() != null) {
+            return found.refusal();
+        }
+        Account a = found.account();
+        if (!a.active()) {
+            return new Decision(Route.REJECTED, RejectReason.ACCOUNT_DISABLED, null, null, null, 0, 0,
+                    List.of(), SoftLimitStatus.UNKNOWN, DecisionMode.REDIS, null);
+        }
+        if (breaker.allow()) {
+            try {
+                QuotaKeys keys = new QuotaKeys(a.userId());
+                List<Object> out = scripts.call(Script.ADMIT,
+                        new String[]{keys.userRequests(), keys.userTokens(), keys.keyRequests(apiKeyId), keys.keyTokens(apiKeyId)},
+                        clock.millis(), requests, tokens, a.requestsPerMinute(), a.tokensPerMinute(), keyRequestsPerMinute(a),
+                        keyTokensPerMinute(a));
+                breaker.onSuccess();
+                String reason = (String) out.get(0);
+                RateLimitStatus req = new RateLimitStatus((Long) out.get(1), (Long) out.get(2), Duration.ofMillis((Long) out.get(3)));
+                RateLimitStatus tok = new RateLimitStatus((Long) out.get(4), (Long) out.get(5), Duration.ofMillis((Long) out.get(6)));
+                boolean ok = reason.isEmpty();
+                return new Decision(ok ? Route.SERVICE_CREDIT : Route.REJECTED, ok ? null : RejectReason.valueOf(reason), null,
+                        req, tok, 0, 0, List.of(), SoftLimitStatus.UNKNOWN, DecisionMode.REDIS,
+                        ok ? null : Duration.ofMillis((Long) out.get(7)));
+            } catch (RedisException e) {
+                breaker.onFailure();
+                log.warn("Redis failed during admit ({}), breaker {}", e.toString(), breaker.state());
+            } catch (RuntimeException e) {
+                breaker.onFailure();
+                log.error("rate-limit admit failed unexpectedly", e);
+            }
+        }
+        if (config.failurePolicy() == FailurePolicy.FAIL_OPEN) {
+            return new Decision(Route.SERVICE_CREDIT, null, null, null, null, 0, 0, List.of(),
+                    SoftLimitStatus.UNKNOWN, DecisionMode.FAIL_OPEN, null);
+        }
+        return unavailable(a, DecisionMode.FAIL_CLOSED);
+    }
+
+    private long keyRequestsPerMinute(Account a) {
+        return Math.max(1, (long) a.requestsPerMinute() * config.apiKeyLimitPercent() / 100);
+    }
+
     private Decision reserveInRedis(Account a, ReserveRequest r, QuotaKeys keys, YearMonth month, Instant now) {
         String id = keys.newReservationId(month, r.apiKeyId(), false);
-        long keyRpm = Math.max(1, (long) a.requestsPerMinute() * config.apiKeyLimitPercent() / 100);
+        long keyRpm = keyRequestsPerMinute(a);
         long keyTpm = keyTokensPerMinute(a);
         String[] k = {keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(), keys.settled(month),
                 keys.personal(month), keys.thresholds(month), keys.userRequests(), keys.userTokens(),
