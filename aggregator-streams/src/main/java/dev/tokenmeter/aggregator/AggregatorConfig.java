@@ -2,6 +2,7 @@ package dev.tokenmeter.aggregator;
 
 import dev.tokenmeter.config.ConfigKey;
 import dev.tokenmeter.config.EnvReader;
+import dev.tokenmeter.config.KafkaClientSettings;
 
 import java.time.Duration;
 import java.util.List;
@@ -12,7 +13,7 @@ import java.util.Map;
  * one-line description ({@link #KEYS}); a bad value fails start-up with a message naming the key.
  */
 public record AggregatorConfig(
-        String bootstrapServers,
+        KafkaClientSettings kafka,
         String applicationId,
         String instanceId,
         String stateDir,
@@ -29,8 +30,7 @@ public record AggregatorConfig(
     /** The shortest DEDUP_RETENTION accepted. */
     public static final Duration MIN_DEDUP_RETENTION = Duration.ofHours(1);
 
-    public static final List<ConfigKey> KEYS = List.of(
-            new ConfigKey("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", "Kafka bootstrap servers."),
+    public static final List<ConfigKey> KEYS = ConfigKey.join(KafkaClientSettings.KEYS, List.of(
             new ConfigKey("APPLICATION_ID", "tokenmeter-aggregator", "Kafka Streams application id (consumer group, internal topic prefix)."),
             new ConfigKey("INSTANCE_ID", "", "Stable id of this instance (static group membership: a restart resumes without a rebalance); default the host name."),
             new ConfigKey("STATE_DIR", "/tmp/tokenmeter-aggregator", "Directory of the RocksDB state stores; keep it on a persistent volume."),
@@ -42,12 +42,12 @@ public record AggregatorConfig(
             new ConfigKey("MONTH_GRACE", "2d", "How long after a calendar month ends its final total waits for stragglers."),
             new ConfigKey("DEDUP_RETENTION", "7d", "How long event ids are remembered for deduplication (at least 1h; longer than any redelivery: producer retries, an edge's spool replayed after a Kafka outage)."),
             new ConfigKey("EMIT_INTERVAL", "1s", "How often changed running totals are emitted (latest value per total)."),
-            new ConfigKey("METRICS_PORT", "9465", "Port of the Prometheus /metrics endpoint (0 = a free port, -1 = off)."));
+            new ConfigKey("METRICS_PORT", "9465", "Port of the Prometheus /metrics endpoint (0 = a free port, -1 = off).")));
 
     public static AggregatorConfig fromEnv(Map<String, String> env) {
         EnvReader r = new EnvReader(env, KEYS);
         return new AggregatorConfig(
-                r.string("KAFKA_BOOTSTRAP_SERVERS"),
+                KafkaClientSettings.read(r),
                 r.string("APPLICATION_ID"),
                 r.stringOrHostName("INSTANCE_ID", "aggregator"),
                 r.string("STATE_DIR"),
@@ -62,6 +62,10 @@ public record AggregatorConfig(
                 r.duration("DEDUP_RETENTION", MIN_DEDUP_RETENTION),
                 r.duration("EMIT_INTERVAL", Duration.ofMillis(1)),
                 r.integer("METRICS_PORT", -1, 65535));
+    }
+
+    public String bootstrapServers() {
+        return kafka.bootstrapServers();
     }
 
     /** Defaults, for tests and benchmarks. */

@@ -2,6 +2,7 @@ package dev.tokenmeter.sink;
 
 import dev.tokenmeter.config.ConfigKey;
 import dev.tokenmeter.config.EnvReader;
+import dev.tokenmeter.config.KafkaClientSettings;
 
 import java.time.Duration;
 import java.util.List;
@@ -12,7 +13,7 @@ import java.util.Map;
  * one-line description ({@link #KEYS}); a bad value fails start-up naming the key.
  */
 public record BillingSinkConfig(
-        String bootstrapServers,
+        KafkaClientSettings kafka,
         String groupId,
         String instanceId,
         String databaseUrl,
@@ -25,8 +26,7 @@ public record BillingSinkConfig(
         Duration periodCloseInterval,
         int metricsPort) {
 
-    public static final List<ConfigKey> KEYS = List.of(
-            new ConfigKey("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", "Kafka bootstrap servers."),
+    public static final List<ConfigKey> KEYS = ConfigKey.join(KafkaClientSettings.KEYS, List.of(
             new ConfigKey("GROUP_ID", "tokenmeter-billing-sink", "Consumer group; offsets are stored in Postgres under this name."),
             new ConfigKey("INSTANCE_ID", "", "Stable id of this instance (static group membership: a restart resumes without a rebalance); default the host name."),
             new ConfigKey("DATABASE_URL", "jdbc:postgresql://127.0.0.1:5432/tokenmeter", "JDBC URL of the billing database."),
@@ -37,12 +37,12 @@ public record BillingSinkConfig(
             new ConfigKey("RETRY_BACKOFF_MAX", "30s", "Longest wait between retries while Postgres is unavailable."),
             new ConfigKey("PERIOD_CLOSE_GRACE", "3d", "How long after a month's end its billing period closes (invoice lines become immutable)."),
             new ConfigKey("PERIOD_CLOSE_INTERVAL", "1m", "How often the period closer runs (closes due periods, books late usage as adjustments)."),
-            new ConfigKey("METRICS_PORT", "9466", "Port of the Prometheus /metrics endpoint (0 = a free port, -1 = off)."));
+            new ConfigKey("METRICS_PORT", "9466", "Port of the Prometheus /metrics endpoint (0 = a free port, -1 = off).")));
 
     public static BillingSinkConfig fromEnv(Map<String, String> env) {
         EnvReader r = new EnvReader(env, KEYS);
         return new BillingSinkConfig(
-                r.string("KAFKA_BOOTSTRAP_SERVERS"),
+                KafkaClientSettings.read(r),
                 r.string("GROUP_ID"),
                 r.stringOrHostName("INSTANCE_ID", "billing-sink"),
                 r.string("DATABASE_URL"),
@@ -56,9 +56,13 @@ public record BillingSinkConfig(
                 r.integer("METRICS_PORT", -1, 65535));
     }
 
+    public String bootstrapServers() {
+        return kafka.bootstrapServers();
+    }
+
     @Override
     public String toString() {
-        return "BillingSinkConfig[bootstrapServers=" + bootstrapServers + ", groupId=" + groupId + ", databaseUrl="
+        return "BillingSinkConfig[kafka=" + kafka + ", groupId=" + groupId + ", databaseUrl="
                 + databaseUrl + ", databaseUser=" + databaseUser + ", databasePassword=<redacted>, batchMaxRecords="
                 + batchMaxRecords + ", retryBackoffMax=" + retryBackoffMax + ", periodCloseGrace=" + periodCloseGrace
                 + ", periodCloseInterval=" + periodCloseInterval + ", metricsPort=" + metricsPort + "]";

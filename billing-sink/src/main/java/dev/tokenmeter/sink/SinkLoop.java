@@ -65,8 +65,8 @@ final class SinkLoop implements Runnable, AutoCloseable {
         this.db = db;
         this.metrics = metrics;
         this.backoffMax = config.retryBackoffMax();
-        Map<String, Object> props = new HashMap<>();
-        props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers());
+        // bootstrap servers and the sink's principal
+        Map<String, Object> props = new HashMap<>(config.kafka().clientProperties());
         props.put(ConsumerConfig.GROUP_ID_CONFIG, config.groupId() + "-" + name);
         props.put(ConsumerConfig.CLIENT_ID_CONFIG, config.groupId() + "-" + name);
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);

@@ -131,7 +131,7 @@ public final class EdgeApp implements AutoCloseable {
         AdminToken adminToken = config.adminToken().isEmpty() ? null : new AdminToken(config.adminToken());
         if (adminToken != null) {
             Topics topics = Topics.fromEnv(Map.of("TOPIC_PREFIX", config.topicPrefix()));
-            UserLimitPublisher userLimits = new UserLimitPublisher(config.kafkaBootstrapServers(), topics.userLimits());
+            UserLimitPublisher userLimits = new UserLimitPublisher(config.kafka(), topics.userLimits());
             closeables.add(userLimits);
             AdminApi admin = new AdminApi(adminToken, db, authenticator, cipher, priceBook, userLimits,
                     accountInvalidation, Clock.systemUTC());
@@ -227,7 +227,7 @@ public final class EdgeApp implements AutoCloseable {
      */
     public static UsageAlertPublisher alertPublisher(EdgeConfig config, Topics topics, AccountDirectory accounts,
                                                      io.micrometer.core.instrument.MeterRegistry registry) {
-        return new UsageAlertPublisher(config.kafkaBootstrapServers(), topics.alerts(), accounts, registry);
+        return new UsageAlertPublisher(config.kafka(), topics.alerts(), accounts, registry);
     }
 
     /**
@@ -237,7 +237,7 @@ public final class EdgeApp implements AutoCloseable {
      */
     public static SpoolingEventSink spoolingSink(EdgeConfig config, Topics topics) {
         UsageEventPublisher publisher = UsageEventPublisher.builder()
-                .bootstrapServers(config.kafkaBootstrapServers())
+                .connection(config.kafka().clientProperties())
                 .topic(topics.usageEvents())
                 .clientId("edge-" + config.edgeInstance())
                 .deliveryTimeout(java.time.Duration.ofMinutes(2))

@@ -2,6 +2,7 @@ package dev.tokenmeter.edge;
 
 import dev.tokenmeter.config.ConfigKey;
 import dev.tokenmeter.config.EnvReader;
+import dev.tokenmeter.config.KafkaClientSettings;
 
 import java.net.URI;
 import java.time.Duration;
@@ -31,7 +32,7 @@ public record EdgeConfig(
         String databasePassword,
         int databasePoolSize,
         String redisUri,
-        String kafkaBootstrapServers,
+        KafkaClientSettings kafka,
         String topicPrefix,
         String personalKeyMasterKeyId,
         String personalKeyMasterKey,
@@ -42,7 +43,7 @@ public record EdgeConfig(
         Duration spoolSendTimeout,
         String adminToken) {
 
-    public static final List<ConfigKey> KEYS = List.of(
+    public static final List<ConfigKey> KEYS = ConfigKey.join(List.of(
             new ConfigKey("EDGE_HOST", "127.0.0.1", "Interface the HTTP server binds to."),
             new ConfigKey("EDGE_PORT", "8080", "HTTP port (0 = a free port)."),
             new ConfigKey("UPSTREAM_BASE_URL", "https://api.openai.com", "OpenAI-compatible upstream; the /v1/... path is appended (a trailing /v1 is accepted)."),
@@ -59,7 +60,6 @@ public record EdgeConfig(
             ConfigKey.secret("DATABASE_PASSWORD", "", "Postgres password. Never logged."),
             new ConfigKey("DATABASE_POOL_SIZE", "10", "Connections in the pool."),
             new ConfigKey("REDIS_URI", "redis://127.0.0.1:6379", "Redis for the quota engine."),
-            new ConfigKey("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", "Kafka bootstrap servers for usage events."),
             new ConfigKey("TOPIC_PREFIX", "", "Prefix of every topic name (see usage-events Topics)."),
             new ConfigKey("PERSONAL_KEY_MASTER_KEY_ID", "k1", "Id of the master key that seals users' own provider keys."),
             ConfigKey.secret("PERSONAL_KEY_MASTER_KEY", "", "Base64 of 32 random bytes (AES-256) sealing users' own provider keys; empty disables personal keys. Never logged."),
@@ -68,7 +68,8 @@ public record EdgeConfig(
             new ConfigKey("SPOOL_MAX_BYTES", "1073741824", "Largest spool size in bytes; past it calls are refused with 503 instead of losing events."),
             new ConfigKey("SPOOL_FSYNC_INTERVAL", "2ms", "Group-commit interval of the spool: spooled events wait at most this long (plus the fsync) for durability."),
             new ConfigKey("SPOOL_SEND_TIMEOUT", "2s", "An event Kafka has not acknowledged within this time switches the edge to spooling."),
-            ConfigKey.secret("ADMIN_TOKEN", "", "Bearer token of the admin API (/admin/...); empty disables the admin API. Never logged."));
+            ConfigKey.secret("ADMIN_TOKEN", "", "Bearer token of the admin API (/admin/...); empty disables the admin API. Never logged.")),
+            KafkaClientSettings.KEYS);
 
     public EdgeConfig {
         upstreamBaseUrl = normalizeUpstream(upstreamBaseUrl);
@@ -104,7 +105,7 @@ public record EdgeConfig(
                 r.string("DATABASE_PASSWORD"),
                 r.integer("DATABASE_POOL_SIZE", 1, 500),
                 r.string("REDIS_URI"),
-                r.string("KAFKA_BOOTSTRAP_SERVERS"),
+                KafkaClientSettings.read(r),
                 r.string("TOPIC_PREFIX"),
                 r.string("PERSONAL_KEY_MASTER_KEY_ID"),
                 r.string("PERSONAL_KEY_MASTER_KEY"),
@@ -126,10 +127,14 @@ public record EdgeConfig(
         return EnvReader.describe(KEYS);
     }
 
+    public String kafkaBootstrapServers() {
+        return kafka.bootstrapServers();
+    }
+
     public EdgeConfig withUpstream(String baseUrl, String apiKey) {
         return new EdgeConfig(host, port, URI.create(baseUrl), apiKey, upstreamConnectTimeout, upstreamRequestTimeout,
                 maxBodyBytes, defaultMaxCompletionTokens, defaultPriceModel, priceRefreshInterval, apiKeyCacheTtl,
-                databaseUrl, databaseUser, databasePassword, databasePoolSize, redisUri, kafkaBootstrapServers,
+                databaseUrl, databaseUser, databasePassword, databasePoolSize, redisUri, kafka,
                 topicPrefix, personalKeyMasterKeyId, personalKeyMasterKey, edgeInstance, spoolDir, spoolMaxBytes,
                 spoolFsyncInterval, spoolSendTimeout, adminToken);
     }
@@ -162,7 +167,7 @@ public record EdgeConfig(
                 + ", defaultPriceModel=" + defaultPriceModel + ", priceRefreshInterval=" + priceRefreshInterval
                 + ", apiKeyCacheTtl=" + apiKeyCacheTtl + ", databaseUrl=" + databaseUrl + ", databaseUser=" + databaseUser
                 + ", databasePoolSize=" + databasePoolSize + ", redisUri=" + redisUri
-                + ", kafkaBootstrapServers=" + kafkaBootstrapServers + ", topicPrefix=" + topicPrefix
+                + ", kafka=" + kafka + ", topicPrefix=" + topicPrefix
                 + ", personalKeyMasterKeyId=" + personalKeyMasterKeyId
                 + ", personalKeyMasterKey=" + (personalKeyMasterKey.isEmpty() ? "<unset>" : "<redacted>")
                 + ", edgeInstance=" + edgeInstance + ", spoolDir=" + spoolDir + ", spoolMaxBytes=" + spoolMaxBytes

@@ -1,5 +1,7 @@
 package dev.tokenmeter.config;
 
+import java.util.Arrays;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -16,6 +18,12 @@ public record ConfigKey(String name, String defaultValue, String description, bo
 
     public ConfigKey(String name, String defaultValue, String description) {
         this(name, defaultValue, description, false);
+    }
+
+    /** Several lists of keys as one (a service's own keys and shared ones such as {@link KafkaClientSettings#KEYS}). */
+    @SafeVarargs
+    public static List<ConfigKey> join(List<ConfigKey>... lists) {
+        return Arrays.stream(lists).flatMap(List::stream).toList();
     }
 
     /** A key whose value (a password, token or key) must never be echoed. */

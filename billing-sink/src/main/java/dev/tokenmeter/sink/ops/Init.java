@@ -2,10 +2,10 @@ package dev.tokenmeter.sink.ops;
 
 import dev.tokenmeter.config.ConfigKey;
 import dev.tokenmeter.config.EnvReader;
+import dev.tokenmeter.config.KafkaClientSettings;
 import dev.tokenmeter.db.Migrations;
 import dev.tokenmeter.events.topic.Topics;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 
 import java.util.List;
 import java.util.Map;
@@ -19,12 +19,11 @@ import java.util.Map;
  */
 public final class Init {
 
-    public static final List<ConfigKey> KEYS = List.of(
-            new ConfigKey("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", "Kafka bootstrap servers."),
+    public static final List<ConfigKey> KEYS = ConfigKey.join(KafkaClientSettings.KEYS, List.of(
             new ConfigKey("TOPIC_REPLICATION_FACTOR", "1", "Replication factor of the created topics (3 in production)."),
             new ConfigKey("DATABASE_URL", "jdbc:postgresql://127.0.0.1:5432/tokenmeter", "JDBC URL of the database to migrate."),
             new ConfigKey("DATABASE_USER", "tokenmeter", "Postgres user."),
-            ConfigKey.secret("DATABASE_PASSWORD", "", "Postgres password. Never logged."));
+            ConfigKey.secret("DATABASE_PASSWORD", "", "Postgres password. Never logged.")));
 
     private Init() {
     }
@@ -36,10 +35,10 @@ public final class Init {
     /** Creates the topics and migrates the database named by {@code env}; idempotent. */
     public static void run(Map<String, String> env) {
         EnvReader config = new EnvReader(env, KEYS);
-        String bootstrap = config.string("KAFKA_BOOTSTRAP_SERVERS");
+        KafkaClientSettings kafka = KafkaClientSettings.read(config);
         short replication = (short) config.integer("TOPIC_REPLICATION_FACTOR", 1, Short.MAX_VALUE);
         Topics topics = Topics.fromEnv(env);
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+        try (Admin admin = Admin.create(kafka.clientProperties())) {
             topics.createAll(admin, replication);
         }
         System.out.println("topics ready: " + topics.all().stream().map(t -> t.name()).toList());

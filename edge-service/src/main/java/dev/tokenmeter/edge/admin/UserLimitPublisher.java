@@ -1,5 +1,6 @@
 package dev.tokenmeter.edge.admin;
 
+import dev.tokenmeter.config.KafkaClientSettings;
 import dev.tokenmeter.edge.publish.ReliableProducers;
 import dev.tokenmeter.events.UserLimit;
 import dev.tokenmeter.events.topic.TopicSpec;
@@ -23,8 +24,8 @@ public final class UserLimitPublisher implements AutoCloseable {
     private final Producer<String, UserLimit> producer;
     private final String topic;
 
-    public UserLimitPublisher(String bootstrapServers, TopicSpec<String, UserLimit> topic) {
-        Map<String, Object> props = ReliableProducers.properties(bootstrapServers, "edge-admin-user-limits", Duration.ofSeconds(10));
+    public UserLimitPublisher(KafkaClientSettings kafka, TopicSpec<String, UserLimit> topic) {
+        Map<String, Object> props = ReliableProducers.properties(kafka, "edge-admin-user-limits", Duration.ofSeconds(10));
         this.producer = new KafkaProducer<>(props, topic.keySerde().serializer(), topic.valueSerde().serializer());
         this.topic = topic.name();
     }

@@ -2,6 +2,7 @@ package dev.tokenmeter.edge.alert;
 
 import dev.tokenmeter.edge.account.Account;
 import dev.tokenmeter.edge.account.AccountDirectory;
+import dev.tokenmeter.config.KafkaClientSettings;
 import dev.tokenmeter.edge.publish.ReliableProducers;
 import dev.tokenmeter.events.UsageAlert;
 import dev.tokenmeter.events.alert.UsageAlertIds;
@@ -50,9 +51,9 @@ public final class UsageAlertPublisher implements AutoCloseable {
     private final Counter failed;
     private final Counter dropped;
 
-    public UsageAlertPublisher(String bootstrapServers, TopicSpec<String, UsageAlert> topic, AccountDirectory accounts,
+    public UsageAlertPublisher(KafkaClientSettings kafka, TopicSpec<String, UsageAlert> topic, AccountDirectory accounts,
                                MeterRegistry registry) {
-        Map<String, Object> props = ReliableProducers.properties(bootstrapServers, "edge-usage-alerts", Duration.ofSeconds(30));
+        Map<String, Object> props = ReliableProducers.properties(kafka, "edge-usage-alerts", Duration.ofSeconds(30));
         this.producer = new KafkaProducer<>(props, topic.keySerde().serializer(), topic.valueSerde().serializer());
         this.topic = topic.name();
         this.accounts = accounts;

@@ -1,5 +1,6 @@
 package dev.tokenmeter.edge.publish;
 
+import dev.tokenmeter.config.KafkaClientSettings;
 import org.apache.kafka.clients.producer.ProducerConfig;
 
 import java.time.Duration;
@@ -15,9 +16,8 @@ public final class ReliableProducers {
     private ReliableProducers() {
     }
 
-    public static Map<String, Object> properties(String bootstrapServers, String clientId, Duration deliveryTimeout) {
-        Map<String, Object> props = new HashMap<>();
-        props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+    public static Map<String, Object> properties(KafkaClientSettings kafka, String clientId, Duration deliveryTimeout) {
+        Map<String, Object> props = new HashMap<>(kafka.clientProperties());
         props.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
         props.put(ProducerConfig.ACKS_CONFIG, "all");
         props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);

@@ -79,14 +79,24 @@ public final class UsageEventPublisher implements AutoCloseable {
     }
 
     public static final class Builder {
-        private String bootstrapServers;
+        private final Map<String, Object> connection = new HashMap<>();
         private TopicSpec<String, UsageEvent> topic;
         private String clientId = "usage-event-publisher";
         private Duration deliveryTimeout = Duration.ofMinutes(2);
         private final Map<String, Object> overrides = new HashMap<>();
 
+        /** A broker without security; {@link #connection} for one that authenticates. */
         public Builder bootstrapServers(String bootstrapServers) {
-            this.bootstrapServers = bootstrapServers;
+            connection.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+            return this;
+        }
+
+        /**
+         * Where and as whom to connect: bootstrap.servers plus security.protocol, sasl.* and ssl.* (service-config's
+         * {@code KafkaClientSettings.clientProperties()}).
+         */
+        public Builder connection(Map<String, ?> clientProperties) {
+            connection.putAll(clientProperties);
             return this;
         }
 
@@ -113,10 +123,10 @@ public final class UsageEventPublisher implements AutoCloseable {
         }
 
         public UsageEventPublisher build() {
-            Objects.requireNonNull(bootstrapServers, "bootstrapServers");
+            Objects.requireNonNull(connection.get(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG), "bootstrapServers");
             Objects.requireNonNull(topic, "topic");
             Map<String, Object> props = new HashMap<>(overrides);
-            props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+            props.putAll(connection);
             props.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
             props.put(ProducerConfig.ACKS_CONFIG, "all");
             props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
