@@ -105,11 +105,16 @@ final class Stack implements AutoCloseable {
      * A stack whose topic names, consumer groups and application ids all start with {@code prefix}, so several
      * can share one broker (tests), on a fresh migrated database.
      */
+    /** Where Redis is and who logs in, never the password (the services get it in REDIS_URI). */
+    private static String redisWhere(Engines engines) {
+        return engines.redis().host() + ":" + engines.redis().port() + "  user " + engines.redis().user() + " (password not printed)";
+    }
+
     static Stack start(Engines engines, FakeOpenAi upstream, Path workDir, PrintStream out, String prefix) {
         long t0 = System.nanoTime();
         String bootstrap = engines.kafka().bootstrapServers();
         out.println("kafka     " + bootstrap);
-        out.println("redis     " + engines.redis().uri());
+        out.println("redis     " + redisWhere(engines));
         String jdbcUrl = engines.postgres().createMigratedDatabase("tokenmeter");
         out.println("postgres  " + jdbcUrl);
         out.println("upstream  " + upstream.baseUrl() + " (fake OpenAI)");
@@ -168,7 +173,7 @@ final class Stack implements AutoCloseable {
         out.println("  admin API token         " + edgeAdmin.token());
         out.println("  fake OpenAI upstream    " + upstream.baseUrl());
         out.println("  kafka bootstrap         " + engines.kafka().bootstrapServers());
-        out.println("  redis                   " + engines.redis().uri());
+        out.println("  redis                   " + redisWhere(engines));
         out.println("  postgres (JDBC)         " + jdbcUrl + "  user " + dbUser());
         out.println("  service logs            " + edge.log().getParent().toAbsolutePath());
         out.println();

@@ -7,11 +7,13 @@ import dev.tokenmeter.edge.quota.QuotaConfig;
 import dev.tokenmeter.events.topic.Topics;
 import dev.tokenmeter.sink.BillingSinkConfig;
 import dev.tokenmeter.sink.ops.Init;
+import dev.tokenmeter.testkit.EngineVersions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.yaml.snakeyaml.Yaml;
 
 import java.io.IOException;
+import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -42,7 +44,8 @@ class DeploymentConfigTest {
             "POSTGRES_PASSWORD", "pg-secret",
             "OPENAI_API_KEY", "sk-deploy",
             "ADMIN_TOKEN", "admin-token",
-            "MASTER_KEY", Base64.getEncoder().encodeToString(new byte[32]));
+            "MASTER_KEY", Base64.getEncoder().encodeToString(new byte[32]),
+            "REDIS_PASSWORD", "0123456789abcdef0123456789abcdef");
     private static final Pattern VARIABLE = Pattern.compile("\\$\\{([A-Za-z_][A-Za-z0-9_]*)(?:(?::?[-?])[^}]*)?}");
 
     private static Path root;
@@ -116,6 +119,44 @@ class DeploymentConfigTest {
         for (String name : classes) {
             assertThat(Class.forName(name).getMethod("main", String[].class)).as(name).isNotNull();
         }
+    }
+
+    /** Issue 13: what is deployed is what is tested; fails when docker-compose's engines drift from the testkit's. */
+    @Test
+    void enginesAreTheImagesTheTestsRun() {
+        assertThat(image("kafka")).as("Kafka: the broker the testkit runs from Kafka's jars").isEqualTo(EngineVersions.KAFKA_IMAGE);
+        assertThat(image("redis")).startsWith("redis:");
+        assertThat(EngineVersions.major(image("redis"))).as("Redis major version of " + image("redis")).isEqualTo(EngineVersions.REDIS_MAJOR);
+        assertThat(image("postgres")).startsWith("postgres:");
+        assertThat(EngineVersions.major(image("postgres"))).as("Postgres major version of " + image("postgres"))
+                .isEqualTo(EngineVersions.POSTGRES_MAJOR);
+    }
+
+    /** Issue 13: Redis requires a password (ACL user, default user off) and never evicts a quota key. */
+    @Test
+    void redisRequiresAPasswordAndNeverEvicts() {
+        List<String> command = ((List<?>) services.get("redis").get("command")).stream().map(String::valueOf).map(DeploymentConfigTest::substitute).toList();
+        String joined = String.join(" ", command);
+        assertThat(joined).as("the default user (no password) is off").contains("--user default off");
+        assertThat(joined).as("the one ACL user, with the password from the environment")
+                .contains("--user tokenmeter on >" + COMPOSE_VARIABLES.get("REDIS_PASSWORD") + " ");
+        assertThat(joined).doesNotContain("nopass");
+        assertThat(command).as("a memory limit").contains("--maxmemory");
+        assertThat(command.get(command.indexOf("--maxmemory") + 1)).as("maxmemory").isNotIn("0", "0mb", "0gb");
+        assertThat(command.get(command.indexOf("--maxmemory-policy") + 1)).as("maxmemory-policy").isEqualTo("noeviction");
+
+        URI redisUri = URI.create(env("edge-service").get("REDIS_URI"));
+        assertThat(redisUri.getUserInfo()).as("the edge logs in as the ACL user")
+                .isEqualTo("tokenmeter:" + COMPOSE_VARIABLES.get("REDIS_PASSWORD"));
+        assertThat(EdgeConfig.fromEnv(env("edge-service")).redisUri()).isEqualTo(redisUri.toString());
+        assertThat(healthCheck("redis")).contains("--user tokenmeter");
+        assertThat(env("redis")).containsEntry("REDISCLI_AUTH", COMPOSE_VARIABLES.get("REDIS_PASSWORD"));
+    }
+
+    private static String image(String service) {
+        Object image = services.get(service).get("image");
+        assertThat(image).as("image of %s", service).isNotNull();
+        return String.valueOf(image);
     }
 
     /** A service's environment as the container would see it: merged anchors, variables substituted. */

@@ -23,7 +23,7 @@ import java.util.function.Supplier;
  * <p>External backend settings (system property, else environment variable):
  * <ul>
  *   <li>{@code tokenmeter.kafka.bootstrap} / {@code TOKENMETER_KAFKA_BOOTSTRAP}: host:port[,host:port]</li>
- *   <li>{@code tokenmeter.redis.uri} / {@code TOKENMETER_REDIS_URI}: redis://host:port</li>
+ *   <li>{@code tokenmeter.redis.uri} / {@code TOKENMETER_REDIS_URI}: redis://user:password@host:port</li>
  *   <li>{@code tokenmeter.postgres.url} / {@code TOKENMETER_POSTGRES_URL}: JDBC URL of an admin database</li>
  *   <li>{@code tokenmeter.postgres.user} / {@code TOKENMETER_POSTGRES_USER}</li>
  *   <li>{@code tokenmeter.postgres.password} / {@code TOKENMETER_POSTGRES_PASSWORD} (optional, default empty)</li>
@@ -124,7 +124,7 @@ public final class Engines implements AutoCloseable {
             case EMBEDDED -> EmbeddedRedisEngine.launch();
             case CONTAINERS -> ContainerRedisEngine.launch();
             case EXTERNAL -> new ExternalRedisEngine(Settings.required("tokenmeter.redis.uri",
-                    "TOKENMETER_REDIS_URI", "Redis's URI (redis://host:port)"), "tokenmeter.redis.uri");
+                    "TOKENMETER_REDIS_URI", "Redis's URI (redis://user:password@host:port)"), "tokenmeter.redis.uri");
         };
     }
 

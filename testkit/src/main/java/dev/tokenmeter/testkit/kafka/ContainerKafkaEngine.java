@@ -1,5 +1,6 @@
 package dev.tokenmeter.testkit.kafka;
 
+import dev.tokenmeter.testkit.EngineVersions;
 import dev.tokenmeter.testkit.KafkaEngine;
 import dev.tokenmeter.testkit.support.DockerRequirement;
 import dev.tokenmeter.testkit.support.UnmanagedServer;
@@ -8,10 +9,10 @@ import org.testcontainers.utility.DockerImageName;
 
 import java.util.Map;
 
-/** Kafka from Testcontainers' apache/kafka image (KRaft). Needs a Docker engine. */
+/** Kafka from the apache/kafka image of {@link EngineVersions} (KRaft). Needs a Docker engine. */
 public final class ContainerKafkaEngine extends UnmanagedServer implements KafkaEngine, AutoCloseable {
 
-    public static final String IMAGE = "apache/kafka:4.1.0";
+    public static final String IMAGE = EngineVersions.KAFKA_IMAGE;
 
     private final KafkaContainer container;
     private final KafkaTopics topics;

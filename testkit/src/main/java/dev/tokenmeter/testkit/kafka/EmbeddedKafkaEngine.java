@@ -10,8 +10,6 @@ import org.apache.kafka.common.Uuid;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
@@ -244,12 +242,7 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
     }
 
     private boolean accepts() {
-        try (Socket socket = new Socket()) {
-            socket.connect(new InetSocketAddress(HOST, brokerPort), 500);
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
+        return FreePorts.accepts(HOST, brokerPort, 500);
     }
 
     private IllegalStateException failure(String what, Throwable cause) {

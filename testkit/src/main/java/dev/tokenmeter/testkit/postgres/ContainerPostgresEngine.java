@@ -1,15 +1,16 @@
 package dev.tokenmeter.testkit.postgres;
 
+import dev.tokenmeter.testkit.EngineVersions;
 import dev.tokenmeter.testkit.PostgresEngine;
 import dev.tokenmeter.testkit.support.DockerRequirement;
 import dev.tokenmeter.testkit.support.UnmanagedServer;
 import org.testcontainers.postgresql.PostgreSQLContainer;
 import org.testcontainers.utility.DockerImageName;
 
-/** Postgres from the postgres:16 image. Needs a Docker engine. */
+/** Postgres from the postgres image of {@link EngineVersions}. Needs a Docker engine. */
 public final class ContainerPostgresEngine extends UnmanagedServer implements PostgresEngine, AutoCloseable {
 
-    public static final String IMAGE = "postgres:16";
+    public static final String IMAGE = EngineVersions.POSTGRES_IMAGE;
 
     private final PostgreSQLContainer container;
     private final Databases databases;

@@ -3,7 +3,9 @@ package dev.tokenmeter.testkit.support;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
 
 /**
  * Free loopback ports for engines that must know their port before they start (Kafka advertises it, and a
@@ -21,6 +23,16 @@ public final class FreePorts {
             return socket.getLocalPort();
         } catch (IOException e) {
             throw new UncheckedIOException("could not find a free loopback port", e);
+        }
+    }
+
+    /** Whether something accepts TCP connections on host:port within {@code timeoutMillis} (an engine's readiness probe). */
+    public static boolean accepts(String host, int port, int timeoutMillis) {
+        try (Socket socket = new Socket()) {
+            socket.connect(new InetSocketAddress(host, port), timeoutMillis);
+            return true;
+        } catch (IOException e) {
+            return false;
         }
     }
 }
