@@ -150,6 +150,7 @@ public final class EdgeApp implements AutoCloseable {
                 .maxBodyBytes(config.maxBodyBytes())
                 .defaultMaxCompletionTokens(config.defaultMaxCompletionTokens())
                 .edgeInstance(config.edgeInstance())
+                .drainTimeout(config.upstreamDrainTimeout())
                 .build();
         EdgeServer server = EdgeServer.builder()
                 .host(config.host())

@@ -22,6 +22,7 @@ public record EdgeConfig(
         String openAiApiKey,
         Duration upstreamConnectTimeout,
         Duration upstreamRequestTimeout,
+        Duration upstreamDrainTimeout,
         long maxBodyBytes,
         long defaultMaxCompletionTokens,
         String defaultPriceModel,
@@ -50,6 +51,7 @@ public record EdgeConfig(
             ConfigKey.secret("OPENAI_API_KEY", "", "The service's own OpenAI key, used for SERVICE_CREDIT calls. Never logged."),
             new ConfigKey("UPSTREAM_CONNECT_TIMEOUT", "5s", "Connect timeout to the upstream (e.g. 500ms, 5s)."),
             new ConfigKey("UPSTREAM_REQUEST_TIMEOUT", "120s", "Longest wait for the upstream's response headers (past it the caller gets 504) or, in a streamed answer, for its next bytes."),
+            new ConfigKey("UPSTREAM_DRAIN_TIMEOUT", "30s", "After a caller leaves a stream, how long the edge goes on reading the upstream for its usage chunk (billed as REPORTED); past it the call is billed ESTIMATED, never below the prompt estimate plus the streamed tokens. 0 = do not drain."),
             new ConfigKey("MAX_BODY_BYTES", "4194304", "Largest accepted request body in bytes; larger gets 413."),
             new ConfigKey("DEFAULT_MAX_COMPLETION_TOKENS", "1024", "Completion tokens assumed for the quota estimate when the request sets no max_tokens."),
             new ConfigKey("DEFAULT_PRICE_MODEL", "", "Price a model without a price row like this model; empty = reject unknown models with 400."),
@@ -90,6 +92,7 @@ public record EdgeConfig(
                 // 0 would mean "wait forever" to the HTTP client: a stuck upstream would hold calls and their credit.
                 r.duration("UPSTREAM_CONNECT_TIMEOUT", Duration.ofMillis(1)),
                 r.duration("UPSTREAM_REQUEST_TIMEOUT", Duration.ofMillis(1)),
+                r.duration("UPSTREAM_DRAIN_TIMEOUT"),
                 r.longValue("MAX_BODY_BYTES", 1, 1L << 30),
                 r.longValue("DEFAULT_MAX_COMPLETION_TOKENS", 1, 10_000_000),
                 r.string("DEFAULT_PRICE_MODEL"),
@@ -132,7 +135,7 @@ public record EdgeConfig(
     }
 
     public EdgeConfig withUpstream(String baseUrl, String apiKey) {
-        return new EdgeConfig(host, port, URI.create(baseUrl), apiKey, upstreamConnectTimeout, upstreamRequestTimeout,
+        return new EdgeConfig(host, port, URI.create(baseUrl), apiKey, upstreamConnectTimeout, upstreamRequestTimeout, upstreamDrainTimeout,
                 maxBodyBytes, defaultMaxCompletionTokens, defaultPriceModel, priceRefreshInterval, apiKeyCacheTtl,
                 databaseUrl, databaseUser, databasePassword, databasePoolSize, redisUri, kafka,
                 topicPrefix, personalKeyMasterKeyId, personalKeyMasterKey, edgeInstance, spoolDir, spoolMaxBytes,
@@ -163,6 +166,7 @@ public record EdgeConfig(
         return "EdgeConfig[host=" + host + ", port=" + port + ", upstreamBaseUrl=" + upstreamBaseUrl
                 + ", openAiApiKey=" + (openAiApiKey.isEmpty() ? "<unset>" : "<redacted>")
                 + ", upstreamConnectTimeout=" + upstreamConnectTimeout + ", upstreamRequestTimeout=" + upstreamRequestTimeout
+                + ", upstreamDrainTimeout=" + upstreamDrainTimeout
                 + ", maxBodyBytes=" + maxBodyBytes + ", defaultMaxCompletionTokens=" + defaultMaxCompletionTokens
                 + ", defaultPriceModel=" + defaultPriceModel + ", priceRefreshInterval=" + priceRefreshInterval
                 + ", apiKeyCacheTtl=" + apiKeyCacheTtl + ", databaseUrl=" + databaseUrl + ", databaseUser=" + databaseUser

@@ -34,10 +34,12 @@ public final class EdgeServer implements AutoCloseable {
     private final OpenAiProxyHandler proxy;
     private final String host;
     private final int port;
+    private final Duration shutdownTimeout;
 
     private EdgeServer(Builder b) {
         this.host = b.host;
         this.port = b.port;
+        this.shutdownTimeout = b.shutdownTimeout;
         Map<String, BooleanSupplier> checks = new LinkedHashMap<>(b.readinessChecks);
         OpenAiProxyHandler proxy = b.proxy;
         this.proxy = proxy;
@@ -111,11 +113,31 @@ public final class EdgeServer implements AutoCloseable {
      */
     @Override
     public void close() {
+        // Streams read on after their caller left (for their usage) count as calls under way: cut them shortly
+        // before the grace period ends, so they are billed (ESTIMATED) and done within it, never past it.
+        Thread drainCutter = proxy == null ? null : Thread.ofVirtual().name("edge-drain-cutter").start(() -> {
+            try {
+                Thread.sleep(shutdownTimeout.minus(drainCutMargin(shutdownTimeout)));
+                proxy.cutDrains();
+            } catch (InterruptedException e) {
+                // stopped before the grace ran out: nothing left to cut
+            }
+        });
         app.stop();
+        if (drainCutter != null) {
+            drainCutter.interrupt();
+            proxy.cutDrains();
+        }
         if (proxy != null && !proxy.awaitIdle(Duration.ofSeconds(5))) {
             LOG.warn("proxy calls still settling at shutdown; their"
                     + " reservations expire and the quota reconciler corrects the month's usage from the ledger");
         }
+    }
+
+    /** How long before the end of the grace period draining streams are cut: a quarter of it, at most 2 s. */
+    static Duration drainCutMargin(Duration grace) {
+        Duration quarter = grace.dividedBy(4);
+        return quarter.compareTo(Duration.ofSeconds(2)) > 0 ? Duration.ofSeconds(2) : quarter;
     }
 
     public static final class Builder {

@@ -202,29 +202,23 @@ class EdgeProxyIT {
     }
 
     @Test
-    void clientThatDisconnectsMidStreamIsBilledEstimatedAndMarkedCancelled(Engines engines) throws Exception {
+    void clientThatDisconnectsMidStreamIsBilledTheReportedUsageAndMarkedCancelled(Engines engines) throws Exception {
         try (FakeOpenAi slow = FakeOpenAi.builder().streamChunkDelay(Duration.ofMillis(50)).build();
              EdgeTestBed slowBed = new EdgeTestBed(engines, slow, Map.of())) {
             User user = slowBed.newUser(Money.usd(5));
-            String body = EdgeTestBed.chatStream("gpt-4o-mini", "Go on and on [[fake:completion=200]]");
-            HttpResponse<InputStream> response = slowBed.client.send(
-                    slowBed.sdkRequest("/v1/chat/completions", user.key(), body).build(), HttpResponse.BodyHandlers.ofInputStream());
-            int contentLines = 0;
-            try (BufferedReader reader = new BufferedReader(new InputStreamReader(response.body(), StandardCharsets.UTF_8))) {
-                for (String line = reader.readLine(); line != null && contentLines < 3; line = reader.readLine()) {
-                    if (line.contains("\"content\":\"") && !line.contains("\"content\":\"\"")) {
-                        contentLines++;
-                    }
-                }
-            }
-            assertThat(contentLines).isEqualTo(3);
+            String body = EdgeTestBed.chatStream("gpt-4o-mini", "Go on and on [[fake:completion=40]]");
+            assertThat(slowBed.readContentDeltasThenClose(user, body, 3)).isEqualTo(3);
 
             await("cancelled event").atMost(Duration.ofSeconds(20)).until(() -> !slowBed.events(user.userId()).isEmpty());
             UsageEvent event = slowBed.events(user.userId()).getFirst();
+            // The edge read on after the caller left (UPSTREAM_DRAIN_TIMEOUT) and bills what the upstream reported
+            // (issue 14, finding 7; EdgeClientDisconnectIT covers reasoning tokens and the drain timeout).
+            Usage reported = FakeOpenAi.usageFor("/v1/chat/completions", slow.requests().getLast().body());
             assertThat(event.getOutcome()).isEqualTo(Outcome.CANCELLED);
-            assertThat(event.getUsageSource()).isEqualTo(UsageSource.ESTIMATED);
-            assertThat(event.getCompletionTokens()).isBetween(3L, 199L);
-            assertThat(event.getCostNanoUsd()).isPositive();
+            assertThat(event.getAttributes()).containsEntry("cancelled", "client_disconnected");
+            assertThat(event.getUsageSource()).isEqualTo(UsageSource.REPORTED);
+            assertThat(event.getCompletionTokens()).isEqualTo(reported.completionTokens()).isEqualTo(40);
+            assertThat(event.getCostNanoUsd()).isEqualTo(miniCost(reported.promptTokens(), 0, 40));
             assertThat(slowBed.events(user.userId())).hasSize(1);
 
             // No buffering: chunks reach the caller as the upstream sends them (50 ms apart), not all at the end.

@@ -247,6 +247,27 @@ public final class EdgeTestBed implements AutoCloseable {
         return client.send(sdkRequest(path, key, json).build(), HttpResponse.BodyHandlers.ofString());
     }
 
+    /**
+     * Sends a streamed call and reads its answer until {@code deltas} content deltas have arrived, then closes the
+     * connection (a caller who leaves mid-stream).
+     *
+     * @return the content deltas read (fewer only when the stream ended first)
+     */
+    public int readContentDeltasThenClose(User user, String body, int deltas) throws Exception {
+        HttpResponse<java.io.InputStream> response = client.send(sdkRequest("/v1/chat/completions", user.key(), body).build(),
+                HttpResponse.BodyHandlers.ofInputStream());
+        int contentLines = 0;
+        try (java.io.BufferedReader reader = new java.io.BufferedReader(
+                new java.io.InputStreamReader(response.body(), java.nio.charset.StandardCharsets.UTF_8))) {
+            for (String line = reader.readLine(); line != null && contentLines < deltas; line = reader.readLine()) {
+                if (line.contains("\"content\":\"") && !line.contains("\"content\":\"\"")) {
+                    contentLines++;
+                }
+            }
+        }
+        return contentLines;
+    }
+
     /** Every event of {@code userId} read from the topic so far (polls the broker once). */
     public synchronized List<UsageEvent> events(String userId) {
         for (ConsumerRecord<String, UsageEvent> r : consumer.poll(Duration.ofMillis(200))) {

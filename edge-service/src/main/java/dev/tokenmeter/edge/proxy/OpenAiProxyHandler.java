@@ -41,6 +41,9 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.BiConsumer;
@@ -90,7 +93,10 @@ public final class OpenAiProxyHandler {
     private final long maxBodyBytes;
     private final long defaultMaxCompletionTokens;
     private final String edgeInstance;
+    private final Duration drainTimeout;
     private final Clock clock;
+    /** Streams being read on after their caller left (see {@link #drain}). */
+    private final Set<Drain> drains = ConcurrentHashMap.newKeySet();
     /** Calls in {@link #handle}, settle included (it runs after the answer is out). */
     private final AtomicInteger underWay = new AtomicInteger();
 
@@ -106,6 +112,7 @@ public final class OpenAiProxyHandler {
         this.maxBodyBytes = b.maxBodyBytes;
         this.defaultMaxCompletionTokens = b.defaultMaxCompletionTokens;
         this.edgeInstance = b.edgeInstance;
+        this.drainTimeout = Objects.requireNonNull(b.drainTimeout, "drainTimeout");
         this.clock = b.clock;
     }
 
@@ -396,6 +403,13 @@ public final class OpenAiProxyHandler {
     /**
      * Copies the SSE stream line by line and flushes at every event boundary (blank line), so the caller sees each
      * chunk as soon as the upstream sends it; the tracker reads each line on the side.
+     *
+     * <p>When the caller disconnects mid-stream the upstream is not aborted: the edge goes on reading it (the
+     * caller gets nothing more), up to the drain timeout, to receive the usage chunk, and bills that usage
+     * (REPORTED, cancelled=client_disconnected): a caller who leaves right after the content pays what OpenAI
+     * charges, reasoning tokens included. Only when the usage does not come in time (or the upstream fails, or the
+     * edge stops) is the call billed ESTIMATED, with {@code drain=<why>}: the prompt estimate plus every completion
+     * token streamed, the ones read while draining included (ADR 0052).
      */
     private void passStream(ProxyExchange ctx, Call call, Upstream.Answer response, int status, String contentType,
                             RequestEstimate estimate) {
@@ -406,7 +420,10 @@ public final class OpenAiProxyHandler {
         ctx.header("Cache-Control", "no-cache");
         boolean clientGone = false;
         boolean upstreamCut = false;
+        String drainFailure = null;
         InputStream in = response.body();
+        ByteArrayOutputStream line = new ByteArrayOutputStream(512);
+        byte[] buf = new byte[8192];
         try {
             OutputStream out;
             try {
@@ -416,8 +433,6 @@ public final class OpenAiProxyHandler {
                 clientGone = true;
                 out = null;
             }
-            ByteArrayOutputStream line = new ByteArrayOutputStream(512);
-            byte[] buf = new byte[8192];
             while (!clientGone) {
                 int n;
                 try {
@@ -429,21 +444,7 @@ public final class OpenAiProxyHandler {
                 if (n < 0) {
                     break;
                 }
-                boolean boundary = false;
-                for (int i = 0; i < n; i++) {
-                    byte b = buf[i];
-                    line.write(b);
-                    if (b == '\n') {
-                        String text = line.toString(StandardCharsets.UTF_8);
-                        String stripped = text.endsWith("\r\n") ? text.substring(0, text.length() - 2) : text.substring(0, text.length() - 1);
-                        if (stripped.isEmpty()) {
-                            boundary = true;
-                        } else {
-                            tracker.onLine(stripped);
-                        }
-                        line.reset();
-                    }
-                }
+                boolean boundary = track(tracker, line, buf, n);
                 try {
                     out.write(buf, 0, n);
                     if (boundary) {
@@ -453,7 +454,9 @@ public final class OpenAiProxyHandler {
                     clientGone = true;
                 }
             }
-            if (!clientGone) {
+            if (clientGone) {
+                drainFailure = drain(response, tracker, line, buf);
+            } else {
                 try {
                     if (line.size() > 0) {
                         tracker.onLine(line.toString(StandardCharsets.UTF_8).strip());
@@ -465,7 +468,7 @@ public final class OpenAiProxyHandler {
             }
         } finally {
             try {
-                in.close(); // on a client disconnect this aborts the upstream exchange too
+                in.close(); // before the end (a disconnect past the drain) this aborts the upstream exchange too
             } catch (IOException ignored) {
                 // closing is best effort
             }
@@ -475,6 +478,9 @@ public final class OpenAiProxyHandler {
         if (clientGone) {
             outcome = Outcome.CANCELLED;
             call.attributes.put("cancelled", "client_disconnected");
+            if (reported == null && drainFailure != null) {
+                call.attributes.put("drain", drainFailure);
+            }
         } else if (upstreamCut && reported == null) {
             outcome = Outcome.FAILED;
             call.attributes.put("failure", "upstream_stream_cut");
@@ -492,6 +498,96 @@ public final class OpenAiProxyHandler {
         }
         ctx.finish();
         settle(call, billed);
+    }
+
+    /** Feeds the complete lines in {@code buf[0..n)} to the tracker; true when a blank line (event boundary) passed. */
+    private static boolean track(StreamUsageTracker tracker, ByteArrayOutputStream line, byte[] buf, int n) {
+        boolean boundary = false;
+        for (int i = 0; i < n; i++) {
+            byte b = buf[i];
+            line.write(b);
+            if (b == '\n') {
+                String text = line.toString(StandardCharsets.UTF_8);
+                String stripped = text.endsWith("\r\n") ? text.substring(0, text.length() - 2) : text.substring(0, text.length() - 1);
+                if (stripped.isEmpty()) {
+                    boundary = true;
+                } else {
+                    tracker.onLine(stripped);
+                }
+                line.reset();
+            }
+        }
+        return boundary;
+    }
+
+    /**
+     * The caller has gone: reads the rest of the upstream's stream into the tracker only, until its usage arrives,
+     * the stream ends, or the drain timeout (or the edge's shutdown, {@link #cutDrains}) aborts the exchange.
+     *
+     * @return null when the stream ended or its usage arrived, else why the drain stopped short
+     *         ({@code timeout}, {@code shutdown}, {@code upstream_error}, {@code disabled})
+     */
+    private String drain(Upstream.Answer response, StreamUsageTracker tracker, ByteArrayOutputStream line, byte[] buf) {
+        if (tracker.reportedUsage().isPresent()) {
+            return null;
+        }
+        if (drainTimeout.isZero()) {
+            return "disabled";
+        }
+        Drain drain = new Drain(response);
+        drains.add(drain);
+        CompletableFuture.delayedExecutor(drainTimeout.toNanos(), TimeUnit.NANOSECONDS).execute(() -> drain.cut("timeout"));
+        try {
+            InputStream in = response.body();
+            while (tracker.reportedUsage().isEmpty()) {
+                int n;
+                try {
+                    n = in.read(buf);
+                } catch (IOException e) {
+                    return drain.reason == null ? "upstream_error" : drain.reason;
+                }
+                if (n < 0) {
+                    if (line.size() > 0) {
+                        tracker.onLine(line.toString(StandardCharsets.UTF_8).strip());
+                    }
+                    return tracker.reportedUsage().isPresent() ? null : "upstream_ended";
+                }
+                track(tracker, line, buf, n);
+            }
+            return null;
+        } finally {
+            drain.done = true;
+            drains.remove(drain);
+        }
+    }
+
+    /** One stream being drained after its caller left; cut by its timer or at shutdown. */
+    private static final class Drain {
+        private final Upstream.Answer response;
+        volatile String reason;
+        volatile boolean done;
+
+        Drain(Upstream.Answer response) {
+            this.response = response;
+        }
+
+        synchronized void cut(String why) {
+            if (done || reason != null) {
+                return;
+            }
+            reason = why;
+            response.abort();
+        }
+    }
+
+    /**
+     * Cuts every drain under way (their calls are billed ESTIMATED, drain=shutdown, at once): at shutdown, so a
+     * stream whose caller left does not hold the edge past its grace period.
+     */
+    public void cutDrains() {
+        for (Drain d : drains) {
+            d.cut("shutdown");
+        }
     }
 
     /** What a call was billed: the cost and tokens its reservation is settled with. */
@@ -805,6 +901,7 @@ public final class OpenAiProxyHandler {
         private long maxBodyBytes = 4L << 20;
         private long defaultMaxCompletionTokens = 1024;
         private String edgeInstance = "edge";
+        private Duration drainTimeout = Duration.ofSeconds(30);
         private Clock clock = Clock.systemUTC();
 
         public Builder authenticator(Authenticator v) { this.authenticator = v; return this; }
@@ -818,6 +915,8 @@ public final class OpenAiProxyHandler {
         public Builder maxBodyBytes(long v) { this.maxBodyBytes = v; return this; }
         public Builder defaultMaxCompletionTokens(long v) { this.defaultMaxCompletionTokens = v; return this; }
         public Builder edgeInstance(String v) { this.edgeInstance = v; return this; }
+        /** UPSTREAM_DRAIN_TIMEOUT: how long a stream is read on for its usage after the caller left (0 = not at all). */
+        public Builder drainTimeout(Duration v) { this.drainTimeout = v; return this; }
         public Builder clock(Clock v) { this.clock = v; return this; }
 
         public OpenAiProxyHandler build() {

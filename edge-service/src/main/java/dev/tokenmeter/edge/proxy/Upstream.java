@@ -87,8 +87,16 @@ public final class Upstream implements AutoCloseable {
         return idleTimeout;
     }
 
-    /** An answer whose headers have arrived; read {@link #body()} to its end or close it. */
-    public record Answer(int status, HttpFields headers, InputStream body) {
+    /**
+     * An answer whose headers have arrived; read {@link #body()} to its end or close it. {@link #abort()} (from any
+     * thread) fails the exchange: a read blocked on the body then fails with an {@link IOException}.
+     */
+    public record Answer(int status, HttpFields headers, InputStream body, Runnable aborter) {
+
+        public void abort() {
+            aborter.run();
+        }
+
         public String header(String name) {
             return headers.get(name);
         }
@@ -125,14 +133,15 @@ public final class Upstream implements AutoCloseable {
         request.headers(h -> headers.forEach(h::put));
         CompletableFuture<Answer> answer = new CompletableFuture<>();
         request.onResponseContentSource((response, source) ->
-                answer.complete(new Answer(response.getStatus(), response.getHeaders(), Content.Source.asInputStream(source))));
+                answer.complete(new Answer(response.getStatus(), response.getHeaders(), Content.Source.asInputStream(source),
+                        () -> request.abort(new IOException("upstream exchange aborted by the edge")))));
         request.send(result -> {
             if (result.isFailed()) {
                 answer.completeExceptionally(result.getFailure());
             } else {
                 // A response without content never offers a content source.
                 Response response = result.getResponse();
-                answer.complete(new Answer(response.getStatus(), response.getHeaders(), InputStream.nullInputStream()));
+                answer.complete(new Answer(response.getStatus(), response.getHeaders(), InputStream.nullInputStream(), () -> { }));
             }
         });
         try {

@@ -38,7 +38,25 @@ public sealed interface Behavior {
         return new CutStreamAfter(chunks);
     }
 
+    /**
+     * Streaming: send every content chunk and the finish chunk as usual, then wait {@code delay} before the usage
+     * chunk and {@code [DONE]} ({@code response.completed} on /v1/responses), as OpenAI does when it takes a while
+     * to account a reply (reasoning models). Non-streaming: answer normally.
+     */
+    static Behavior usageAfter(Duration delay) {
+        return new UsageAfter(delay);
+    }
+
     enum Ok implements Behavior { INSTANCE }
+
+    record UsageAfter(Duration delay) implements Behavior {
+        public UsageAfter {
+            Objects.requireNonNull(delay, "delay");
+            if (delay.isNegative()) {
+                throw new IllegalArgumentException("delay must not be negative");
+            }
+        }
+    }
 
     record Status(int code) implements Behavior {
         public Status {

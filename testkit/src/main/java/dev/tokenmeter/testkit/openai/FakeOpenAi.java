@@ -347,6 +347,7 @@ public final class FakeOpenAi implements AutoCloseable {
 
         Duration extraLatency = Duration.ZERO;
         Integer cutAfter = null;
+        Duration usageDelay = Duration.ZERO;
         if (enqueued == null) {
             FakeCall.Directives d = call.directives();
             if (d.status() != null) {
@@ -369,13 +370,15 @@ public final class FakeOpenAi implements AutoCloseable {
             extraLatency = l.delay();
         } else if (enqueued instanceof Behavior.CutStreamAfter c) {
             cutAfter = c.chunks();
+        } else if (enqueued instanceof Behavior.UsageAfter u) {
+            usageDelay = u.delay();
         }
         pause(latency.plus(extraLatency));
 
         switch (endpoint) {
             case CHAT_COMPLETIONS -> {
                 if (call.stream()) {
-                    streamChat(ex, call, cutAfter);
+                    streamChat(ex, call, cutAfter, usageDelay);
                 } else if (cutAfter != null) {
                     ex.commitAndAbort();
                 } else {
@@ -384,7 +387,7 @@ public final class FakeOpenAi implements AutoCloseable {
             }
             case COMPLETIONS -> {
                 if (call.stream()) {
-                    streamCompletion(ex, call, cutAfter);
+                    streamCompletion(ex, call, cutAfter, usageDelay);
                 } else if (cutAfter != null) {
                     ex.commitAndAbort();
                 } else {
@@ -403,7 +406,7 @@ public final class FakeOpenAi implements AutoCloseable {
                 String id = OpenAiWire.idFor(endpoint);
                 String itemId = "msg_" + id.substring("resp_".length());
                 if (call.stream()) {
-                    streamResponse(ex, call, json, id, itemId, cutAfter);
+                    streamResponse(ex, call, json, id, itemId, cutAfter, usageDelay);
                 } else if (cutAfter != null) {
                     ex.commitAndAbort();
                 } else {
@@ -423,7 +426,7 @@ public final class FakeOpenAi implements AutoCloseable {
         ex.abort();
     }
 
-    private void streamChat(Exchange ex, FakeCall call, Integer cutAfter) throws IOException, InterruptedException {
+    private void streamChat(Exchange ex, FakeCall call, Integer cutAfter, Duration usageDelay) throws IOException, InterruptedException {
         String id = OpenAiWire.idFor(Endpoint.CHAT_COMPLETIONS);
         long created = nowEpochS();
         ex.startStream();
@@ -442,13 +445,14 @@ public final class FakeOpenAi implements AutoCloseable {
             return;
         }
         ex.data(OpenAiWire.chatChunk(id, created, call, OpenAiWire.emptyDelta(), OpenAiWire.finishReason(call)));
+        pause(usageDelay);
         if (call.includeUsage()) {
             ex.data(OpenAiWire.usageChunk(id, created, call));
         }
         ex.done();
     }
 
-    private void streamCompletion(Exchange ex, FakeCall call, Integer cutAfter) throws IOException, InterruptedException {
+    private void streamCompletion(Exchange ex, FakeCall call, Integer cutAfter, Duration usageDelay) throws IOException, InterruptedException {
         String id = OpenAiWire.idFor(Endpoint.COMPLETIONS);
         long created = nowEpochS();
         ex.startStream();
@@ -468,13 +472,15 @@ public final class FakeOpenAi implements AutoCloseable {
             return;
         }
         ex.data(OpenAiWire.completionChunk(id, created, call, "", OpenAiWire.finishReason(call)));
+        pause(usageDelay);
         if (call.includeUsage()) {
             ex.data(OpenAiWire.usageChunk(id, created, call));
         }
         ex.done();
     }
 
-    private void streamResponse(Exchange ex, FakeCall call, JsonNode body, String id, String itemId, Integer cutAfter)
+    private void streamResponse(Exchange ex, FakeCall call, JsonNode body, String id, String itemId, Integer cutAfter,
+                                Duration usageDelay)
             throws IOException, InterruptedException {
         long created = nowEpochS();
         int[] seq = {0};
@@ -532,6 +538,7 @@ public final class FakeOpenAi implements AutoCloseable {
         e.put("output_index", 0);
         e.set("item", OpenAiWire.responseMessage(itemId, text, true, call.cappedByMaxTokens()));
         ex.event(e);
+        pause(usageDelay);
         // OpenAI ends with response.incomplete (usage included) when max_output_tokens cut the reply short.
         e = event(call.cappedByMaxTokens() ? "response.incomplete" : "response.completed", seq);
         e.set("response", OpenAiWire.response(id, itemId, created, call, body, true));

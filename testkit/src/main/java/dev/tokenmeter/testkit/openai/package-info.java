@@ -73,6 +73,8 @@
  * A {@link dev.tokenmeter.testkit.openai.Behavior} enqueued with
  * {@link dev.tokenmeter.testkit.openai.FakeOpenAi#enqueue} applies to exactly the next request, whatever its path,
  * and wins over that request's behaviour directives (usage directives always apply, so {@code usageFor} holds).
+ * {@code Behavior.usageAfter(delay)} streams every content chunk and the finish chunk, then waits that long before
+ * the usage chunk and {@code [DONE]} (as a reasoning model's accounting may lag its last delta).
  * An enqueued {@code status} or {@code hang} applies even before authentication. Builder options apply to every
  * request: {@code latency} (added to any directive latency), {@code failureRate(rate, seed)} (500 for a seeded,
  * repeatable share of the valid {@code POST} requests that have no enqueued behaviour and no status/hang
