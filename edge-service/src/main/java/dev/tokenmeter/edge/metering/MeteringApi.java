@@ -57,7 +57,12 @@ import java.util.UUID;
  * dies between accepting the event and writing the marker, a retried commit publishes the same event id again;
  * the ledger keeps one.
  *
- * <p><b>Batch idempotency.</b> Events carry the caller's UUIDs. Ids accepted in the last 24 h are remembered in
+ * <p><b>Caller-chosen ids are scoped to their user.</b> A batch event's stored id is {@link CallerEventIds#stored}
+ * (a UUIDv5 of the caller's id in the user's namespace), answered as {@code event_id} beside the caller's
+ * {@code caller_event_id} (also kept in the event's attributes): the same caller id from two users bills both, from
+ * one user once.
+ *
+ * <p><b>Batch idempotency.</b> Events carry ids derived from the caller's UUIDs. Ids accepted in the last 24 h are remembered in
  * Redis (per user, written after the sink accepted the event) and not re-published; past that window a resent
  * event is published again with the same id and identical content (the price is the row in force at its
  * occurredAt, and rows are append-only), and the ledger dedups it.
@@ -389,7 +394,7 @@ public final class MeteringApi {
             if (e != null) {
                 own.addAll(UsageEventValidator.problems(e));
                 if (!ids.add(e.getEventId())) {
-                    own.add("eventId " + e.getEventId() + " appears twice in this batch");
+                    own.add("event_id " + text(item, "event_id") + " appears twice in this batch");
                 }
             }
             for (String p : own) {
@@ -435,6 +440,7 @@ public final class MeteringApi {
             }
             ObjectNode n = results.addObject();
             n.put("event_id", e.getEventId());
+            n.put("caller_event_id", e.getAttributes().get("caller_event_id"));
             n.put("duplicate", duplicate);
             n.put("cost_nano_usd", e.getCostNanoUsd());
         }
@@ -456,7 +462,14 @@ public final class MeteringApi {
             problems.add("must be an object");
             return null;
         }
-        String eventId = text(item, "event_id");
+        String callerEventId = text(item, "event_id");
+        // The stored id is scoped to the user (finding 5); an id that is no UUID stays as sent, for the validator to name.
+        String eventId = callerEventId;
+        try {
+            eventId = callerEventId == null ? null : CallerEventIds.stored(caller.userId(), callerEventId);
+        } catch (IllegalArgumentException notAUuid) {
+            // reported by UsageEventValidator below
+        }
         String model = text(item, "model");
         Instant occurredAt = null;
         try {
@@ -508,7 +521,8 @@ public final class MeteringApi {
         }
         UsageEvent e = event(eventId, caller, model, Optional.ofNullable(text(item, "endpoint")).orElse(DEFAULT_ENDPOINT),
                 occurredAt == null ? now : occurredAt, keySource, outcome, intOr(item, "http_status", outcome == Outcome.SUCCEEDED ? 200 : 0),
-                null, cost, priceVersion, text(item, "upstream_request_id"), Map.of("source", "metering_batch"));
+                null, cost, priceVersion, text(item, "upstream_request_id"), callerEventId == null ? Map.of("source", "metering_batch")
+                        : Map.of("source", "metering_batch", "caller_event_id", callerEventId));
         // Token counts as given (the validator reports negatives and inconsistencies).
         e.setPromptTokens(item.path("prompt_tokens").asLong(0));
         e.setCachedPromptTokens(item.path("cached_prompt_tokens").asLong(0));

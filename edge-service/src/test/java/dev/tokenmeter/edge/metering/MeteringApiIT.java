@@ -78,7 +78,7 @@ class MeteringApiIT {
         HttpResponse<String> r = api.send("POST", "/v1/metering/usage:batch", user.key(), "{\"events\":[" + item(id, 1, 0, 1) + "]}");
         assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
         await("barrier event").atMost(Duration.ofSeconds(20))
-                .until(() -> bed.events(user.userId()).stream().anyMatch(e -> e.getEventId().equals(id)));
+                .until(() -> bed.events(user.userId()).stream().anyMatch(e -> e.getEventId().equals(CallerEventIds.stored(user.userId(), id))));
     }
 
     private static String item(String eventId, long prompt, long cached, long completion) {
@@ -178,6 +178,8 @@ class MeteringApiIT {
             items.append(i == 0 ? "" : ",").append(item(id, 100 + i, i, 10 * i));
         }
         String batch = "{\"events\":[" + items + "]}";
+        // Stored ids are scoped to the user (issue 14, finding 5): the same for every resend.
+        List<String> stored = ids.stream().map(id -> CallerEventIds.stored(user.userId(), id)).toList();
         HttpResponse<String> first = api.send("POST", "/v1/metering/usage:batch", user.key(), batch);
         assertThat(first.statusCode()).as(first.body()).isEqualTo(200);
         assertThat(ApiCalls.json(first).get("published").asInt()).isEqualTo(5);
@@ -186,8 +188,8 @@ class MeteringApiIT {
         assertThat(ApiCalls.json(resent).get("published").asInt()).isZero();
         assertThat(ApiCalls.json(resent).get("duplicates").asInt()).isEqualTo(5);
         barrier(user);
-        List<UsageEvent> events = bed.events(user.userId()).stream().filter(e -> ids.contains(e.getEventId())).toList();
-        assertThat(events).extracting(UsageEvent::getEventId).containsExactlyElementsOf(ids);
+        List<UsageEvent> events = bed.events(user.userId()).stream().filter(e -> stored.contains(e.getEventId())).toList();
+        assertThat(events).extracting(UsageEvent::getEventId).containsExactlyElementsOf(stored);
         assertThat(events.get(2).getCostNanoUsd()).isEqualTo((102 - 2) * IN + 2 * CACHED + 20 * OUT);
 
         // Past the Redis window (markers gone) a resend is published again: same ids, identical events, so the
@@ -196,7 +198,7 @@ class MeteringApiIT {
         HttpResponse<String> late = api.send("POST", "/v1/metering/usage:batch", user.key(), batch);
         assertThat(ApiCalls.json(late).get("published").asInt()).isEqualTo(5);
         barrier(user);
-        List<UsageEvent> all = bed.events(user.userId()).stream().filter(e -> ids.contains(e.getEventId())).toList();
+        List<UsageEvent> all = bed.events(user.userId()).stream().filter(e -> stored.contains(e.getEventId())).toList();
         assertThat(all).hasSize(10);
         assertThat(all.subList(5, 10)).as("a re-publication is the same event, byte for byte").isEqualTo(all.subList(0, 5));
     }
@@ -213,6 +215,6 @@ class MeteringApiIT {
         assertThat(error.get("message").asText()).contains("events[1]: eventId must be a UUID")
                 .contains("events[2]: cachedPromptTokens (20) exceeds promptTokens (10)");
         barrier(user);
-        assertThat(bed.events(user.userId())).noneMatch(e -> e.getEventId().equals(good));
+        assertThat(bed.events(user.userId())).noneMatch(e -> e.getEventId().equals(CallerEventIds.stored(user.userId(), good)));
     }
 }
