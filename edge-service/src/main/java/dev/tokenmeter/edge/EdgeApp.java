@@ -200,6 +200,7 @@ public final class EdgeApp implements AutoCloseable {
         EdgeApp app = start(config, dataSource, quota, sink, List.of(), registry, accounts::invalidate);
         LOG.info("edge listening on {}", app.server().baseUrl());
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            LOG.info("shutting down");
             app.close();
             alerts.close();
             sink.close();

@@ -25,18 +25,21 @@ public final class FaultDrill {
 
     public enum Scenario {
         /** The aggregator and the sink, each in its own JVM, SIGKILLed and restarted three times each. */
-        KILL_AGGREGATOR_AND_SINK(Duration.ofSeconds(60)),
+        KILL_AGGREGATOR_AND_SINK(Duration.ofSeconds(60), "aggregator + sink SIGKILLed 3× each"),
         /** The Kafka broker stopped for 60 s and restarted; the edge keeps serving and its spool drains. */
-        KAFKA_OUTAGE(Duration.ofSeconds(100)),
+        KAFKA_OUTAGE(Duration.ofSeconds(100), "Kafka broker stopped"),
         /** Redis stopped and restarted; the declared fail policy holds, counters are rebuilt afterwards. */
-        REDIS_OUTAGE(Duration.ofSeconds(45)),
+        REDIS_OUTAGE(Duration.ofSeconds(45), "Redis stopped"),
         /** Postgres stopped and restarted; the sink pauses and retries, nothing is lost. */
-        POSTGRES_OUTAGE(Duration.ofSeconds(45));
+        POSTGRES_OUTAGE(Duration.ofSeconds(45), "Postgres stopped");
 
         final Duration load;
+        /** How the fault table (BENCHMARKS.md, {@link FaultFigures}) names it. */
+        final String label;
 
-        Scenario(Duration load) {
+        Scenario(Duration load, String label) {
             this.load = load;
+            this.label = label;
         }
     }
 

@@ -64,7 +64,8 @@ final class Reconciliation {
             WHERE (l.n, l.cost, l.p, l.cp, l.c, l.r) IS DISTINCT FROM (m.n, m.cost, m.p, m.cp, m.c, m.r)
                OR (l.n, l.cost, l.p, l.cp, l.c, l.r) IS DISTINCT FROM (h.n, h.cost, h.p, h.cp, h.c, h.r)""";
 
-    record Verdict(boolean ok, List<String> lines) {
+    /** {@code ledgerRows}: rows in the ledger when the verdict was taken (every call sent should have one). */
+    record Verdict(boolean ok, List<String> lines, long ledgerRows) {
     }
 
     private final String jdbcUrl;
@@ -146,7 +147,7 @@ final class Reconciliation {
             ok = false;
         }
         lines.add("dead letters in the sink: " + scalar("SELECT count(*) FROM sink_dead_letter"));
-        return new Verdict(ok, lines);
+        return new Verdict(ok, lines, ledger);
     }
 
     private Set<String> missing(DemoTraffic.Report report) throws SQLException {

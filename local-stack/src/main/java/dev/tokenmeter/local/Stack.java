@@ -20,14 +20,25 @@ import java.util.Map;
 import java.security.SecureRandom;
 
 /**
- * The three services, each in its own JVM from its plain {@code main}, configured by environment
- * variables only (the same keys docker-compose.yml sets), on top of running engines.
+ * The three services, each in its own JVM from its shipped jar exactly as the Dockerfile starts it
+ * ({@code java -jar <module>-*-all.jar}), configured by environment variables only (the same keys
+ * docker-compose.yml sets), on top of running engines (ADR 0063).
  */
 final class Stack implements AutoCloseable {
 
-    static final String EDGE_MAIN = "dev.tokenmeter.edge.EdgeApp";
-    static final String AGGREGATOR_MAIN = "dev.tokenmeter.aggregator.AggregatorApp";
-    static final String SINK_MAIN = "dev.tokenmeter.sink.BillingSinkApp";
+    static final String EDGE_JAR = "edge-service";
+    static final String AGGREGATOR_JAR = "aggregator-streams";
+    static final String SINK_JAR = "billing-sink";
+    /** The lines the aggregator and the sink print once they consume (their health is not served over HTTP). */
+    static final String AGGREGATOR_READY = "READY application.id=";
+    static final String SINK_READY = "READY group=";
+
+    /**
+     * How long each service may take after SIGTERM before it is killed: the edge 60 s (docker-compose's
+     * stop_grace_period: calls under way, their settles, the event flush), the others Docker's default 10 s.
+     */
+    static final Duration EDGE_GRACE = Duration.ofSeconds(60);
+    static final Duration GRACE = Duration.ofSeconds(10);
 
     /** Admin endpoint of the edge and its token. */
     record EdgeAdmin(URI baseUrl, String token) {
@@ -89,10 +100,12 @@ final class Stack implements AutoCloseable {
         sinkEnv.put("INSTANCE_ID", prefix + "sink-1");
 
         Path logs = workDir.resolve("logs");
-        String[] jvm = {"-Xmx384m", "-XX:+UseSerialGC"};
-        edge = new ChildJvm(EDGE_MAIN, edgeEnv, logs.resolve("edge-service.log"), jvm);
-        aggregator = new ChildJvm(AGGREGATOR_MAIN, aggregatorEnv, logs.resolve("aggregator-streams.log"), jvm);
-        sink = new ChildJvm(SINK_MAIN, sinkEnv, logs.resolve("billing-sink.log"), jvm);
+        // JVM sizing only, nothing the service reads: four JVMs and three engines share a laptop's (or CI's) cores
+        // and memory, so a small heap and the single-threaded collector; the Dockerfile's ExitOnOutOfMemoryError.
+        String[] jvm = {"-Xmx384m", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError"};
+        edge = ChildJvm.shippedJar(EDGE_JAR, edgeEnv, logs.resolve("edge-service.log"), jvm);
+        aggregator = ChildJvm.shippedJar(AGGREGATOR_JAR, aggregatorEnv, logs.resolve("aggregator-streams.log"), jvm);
+        sink = ChildJvm.shippedJar(SINK_JAR, sinkEnv, logs.resolve("billing-sink.log"), jvm);
         all.addAll(List.of(sink, aggregator, edge));
     }
 
@@ -113,27 +126,42 @@ final class Stack implements AutoCloseable {
     static Stack start(Engines engines, FakeOpenAi upstream, Path workDir, PrintStream out, String prefix) {
         long t0 = System.nanoTime();
         String bootstrap = engines.kafka().bootstrapServers();
-        out.println("kafka     " + bootstrap);
-        out.println("redis     " + redisWhere(engines));
+        out.println("kafka       " + bootstrap);
+        out.println("redis       " + redisWhere(engines));
         String jdbcUrl = engines.postgres().createMigratedDatabase("tokenmeter");
-        out.println("postgres  " + jdbcUrl);
-        out.println("upstream  " + upstream.baseUrl() + " (fake OpenAI)");
+        out.println("postgres    " + jdbcUrl);
+        out.println("upstream    " + upstream.baseUrl() + " (fake OpenAI)");
         Topics topics = Topics.withPrefix(prefix, Topics.DEFAULT_PARTITIONS);
         LocalStack.createTopics(bootstrap, topics);
         Stack stack = new Stack(engines, upstream, workDir, jdbcUrl, prefix, topics);
         try {
             stack.all.forEach(ChildJvm::start);
             stack.awaitEdgeReady(Duration.ofSeconds(90));
+            stack.awaitConsumersReady(Duration.ofSeconds(90));
         } catch (RuntimeException e) {
             stack.close(); // never leave services running behind a failed start
             throw e;
         }
-        out.printf("edge      %s (ready after %.1fs)%n", stack.edgeUrl, (System.nanoTime() - t0) / 1e9);
+        String ready = String.format("ready after %.1fs", (System.nanoTime() - t0) / 1e9);
+        out.println("edge        " + stack.edgeUrl + " " + ready + ", " + jarName(stack.edge));
+        out.println("aggregator  " + ready + ", " + jarName(stack.aggregator));
+        out.println("sink        " + ready + ", " + jarName(stack.sink));
         return stack;
+    }
+
+    private static String jarName(ChildJvm service) {
+        String jar = service.launch().get(service.launch().size() - 1);
+        return "java -jar " + jar.substring(jar.lastIndexOf('/') + 1);
     }
 
     void awaitEdgeReady(Duration timeout) {
         ChildJvm.awaitHttp(edgeUrl.resolve("/health/ready"), status -> status == 200, timeout, edge, all);
+    }
+
+    /** The aggregator and the sink have printed their READY lines (this run's, not an earlier one's). */
+    void awaitConsumersReady(Duration timeout) {
+        aggregator.awaitPrinted(AGGREGATOR_READY, timeout, all);
+        sink.awaitPrinted(SINK_READY, timeout, all);
     }
 
     Topics topics() {
@@ -192,13 +220,14 @@ final class Stack implements AutoCloseable {
     }
 
     /**
-     * SIGTERM to each service, SIGKILL only after 60 s: as in docker-compose, the edge may wait up to 30 s for calls
-     * under way, 5 s for their settles and 15 s for its event flush. Services with nothing under way stop at once.
+     * SIGTERM to each service, SIGKILL only after its grace period: as in docker-compose, the edge may wait up to 30 s
+     * for calls under way, 5 s for their settles and 15 s for its event flush. Services with nothing under way stop
+     * at once.
      */
     @Override
     public void close() {
         for (ChildJvm p : all) {
-            p.stop(Duration.ofSeconds(60));
+            p.stop(p == edge ? EDGE_GRACE : GRACE);
         }
     }
 

@@ -4,12 +4,14 @@ import dev.tokenmeter.testkit.Engines;
 import dev.tokenmeter.testkit.EnginesExtension;
 import dev.tokenmeter.testkit.Names;
 import dev.tokenmeter.testkit.openai.FakeOpenAi;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import java.nio.file.Path;
+import java.time.Instant;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -17,11 +19,21 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Issue 7's end-to-end proof under faults (Maven profile {@code faults}; about 6 minutes): steady load
  * through the edge while a component is killed or stopped, then the same checks every time — every
  * event id the edge returned is in the ledger exactly once, no duplicate ids, and ledger = monthly =
- * sum of hourly totals per user, model and key source. Each run appends its figures to
- * {@code target/e2e-report.txt}.
+ * sum of hourly totals per user, model and key source. Each run writes its table of figures to
+ * {@code target/fault-figures.md} (BENCHMARKS.md's fault table is refreshed from it; issue 13) and appends the
+ * details to {@code target/e2e-report.txt}.
  */
 @ExtendWith(EnginesExtension.class)
 class PipelineFaultsIT {
+
+    private static final int RATE_PER_SECOND = 15;
+    private static final FaultFigures FIGURES = new FaultFigures(Path.of("target", "fault-figures.md"));
+
+    @BeforeAll
+    static void startsTheFiguresOfThisRun() {
+        FIGURES.begin(Instant.now(), RATE_PER_SECOND + " requests/s of demo traffic through the edge, the services run"
+                + " from their shipped jars");
+    }
 
     @ParameterizedTest
     @EnumSource(FaultDrill.Scenario.class)
@@ -32,7 +44,8 @@ class PipelineFaultsIT {
             DemoData.Seeded demo = DemoData.seed(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword(),
                     stack.bootstrapServers(), stack.topics(), prefix);
             FaultDrill.Result result = new FaultDrill(stack, engines, System.out)
-                    .run(scenario, 15, demo, Path.of("target", "e2e-report.txt"));
+                    .run(scenario, RATE_PER_SECOND, demo, Path.of("target", "e2e-report.txt"));
+            FIGURES.append(result); // before the assertions: a failing run's figures are written too
 
             assertThat(result.drained()).as("pipeline drained after " + scenario).isTrue();
             assertThat(result.verdict().ok()).as(String.join("\n", result.verdict().lines())).isTrue();

@@ -6,6 +6,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -43,6 +44,8 @@ public final class ChildJvm implements AutoCloseable {
     private final Path log;
     private final List<String> jvmArgs;
     private Process process;
+    /** Length of the log when this run started: what the run printed comes after it. */
+    private long logOffsetAtStart;
 
     public ChildJvm(String mainClass, Map<String, String> env, Path log, String... jvmArgs) {
         this(mainClass.substring(mainClass.lastIndexOf('.') + 1),
@@ -83,6 +86,7 @@ public final class ChildJvm implements AutoCloseable {
         try {
             Files.createDirectories(log.toAbsolutePath().getParent());
             Files.writeString(log, "---- starting " + launch.get(launch.size() - 1) + " ----\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+            logOffsetAtStart = Files.size(log);
             builder.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
             process = builder.start();
             Process started = process;
@@ -156,6 +160,44 @@ public final class ChildJvm implements AutoCloseable {
         }
     }
 
+    /** What follows {@code java} and the JVM flags: {@code -jar <jar>} or {@code -cp <path> <main>}. */
+    public List<String> launch() {
+        return launch;
+    }
+
+    /** Whether this run (not an earlier one appended to the same log) printed the text. */
+    public synchronized boolean printedSinceStart(String text) {
+        try {
+            if (!Files.exists(log)) {
+                return false;
+            }
+            byte[] all = Files.readAllBytes(log);
+            int from = (int) Math.min(logOffsetAtStart, all.length);
+            return new String(all, from, all.length - from, StandardCharsets.UTF_8).contains(text);
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Polls this run's output until it prints {@code line} (e.g. a service's READY line). Fails at once, with the
+     * tail of the log, when it or any of {@code alsoWatched} exits meanwhile. A start-up poll of programs, as
+     * {@link #awaitHttp}.
+     */
+    public void awaitPrinted(String line, Duration timeout, Collection<ChildJvm> alsoWatched) {
+        List<ChildJvm> watched = new ArrayList<>(alsoWatched);
+        watched.add(this);
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            if (printedSinceStart(line)) {
+                return;
+            }
+            failIfAnyExited(watched);
+            pauseBetweenPolls();
+        }
+        throw new IllegalStateException(name + " did not print '" + line + "' within " + timeout + ":\n" + logTail(40));
+    }
+
     public String logTail(int lines) {
         try {
             List<String> all = Files.readAllLines(log);
@@ -176,29 +218,40 @@ public final class ChildJvm implements AutoCloseable {
         List<ChildJvm> watched = new ArrayList<>(alsoWatched);
         watched.add(server);
         long deadline = System.nanoTime() + timeout.toNanos();
-        try {
-            while (System.nanoTime() < deadline) {
-                for (ChildJvm p : watched) {
-                    if (!p.isAlive()) {
-                        throw new IllegalStateException(p.name() + " exited during start-up:\n" + p.logTail(40));
-                    }
+        while (System.nanoTime() < deadline) {
+            failIfAnyExited(watched);
+            try {
+                if (up.test(http.send(HttpRequest.newBuilder(url).timeout(Duration.ofSeconds(2)).build(),
+                        HttpResponse.BodyHandlers.discarding()).statusCode())) {
+                    return;
                 }
-                try {
-                    if (up.test(http.send(HttpRequest.newBuilder(url).timeout(Duration.ofSeconds(2)).build(),
-                            HttpResponse.BodyHandlers.discarding()).statusCode())) {
-                        return;
-                    }
-                } catch (IOException notListeningYet) {
-                    // polled again
-                }
-                Thread.sleep(200);
+            } catch (IOException notListeningYet) {
+                // polled again
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for " + url, e);
             }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while waiting for " + url, e);
+            pauseBetweenPolls();
         }
         throw new IllegalStateException(server.name() + " not ready at " + url + " after " + timeout + ":\n"
                 + server.logTail(40));
+    }
+
+    private static void failIfAnyExited(List<ChildJvm> watched) {
+        for (ChildJvm p : watched) {
+            if (!p.isAlive()) {
+                throw new IllegalStateException(p.name() + " exited during start-up:\n" + p.logTail(40));
+            }
+        }
+    }
+
+    private static void pauseBetweenPolls() {
+        try {
+            Thread.sleep(200);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for a child JVM", e);
+        }
     }
 
     private boolean waitFor(Duration timeout) {
