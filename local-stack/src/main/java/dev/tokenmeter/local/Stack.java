@@ -114,14 +114,15 @@ final class Stack implements AutoCloseable {
         return start(engines, upstream, workDir, out, "");
     }
 
-    /**
-     * A stack whose topic names, consumer groups and application ids all start with {@code prefix}, so several
-     * can share one broker (tests), on a fresh migrated database.
-     */
     /** Where Redis is and who logs in, never the password (the services get it in REDIS_URI). */
     private static String redisWhere(Engines engines) {
         return engines.redis().host() + ":" + engines.redis().port() + "  user " + engines.redis().user() + " (password not printed)";
     }
+
+    /**
+     * A stack whose topic names, consumer groups and application ids all start with {@code prefix}, so several
+     * can share one broker (tests), on a fresh migrated database.
+     */
 
     static Stack start(Engines engines, FakeOpenAi upstream, Path workDir, PrintStream out, String prefix) {
         long t0 = System.nanoTime();
