@@ -15,6 +15,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 
@@ -24,8 +25,9 @@ import java.util.concurrent.CountDownLatch;
  * <p>Input topics: usage-events, user-limits. Output topics: usage-totals-hourly, usage-totals-monthly,
  * usage-totals-final, usage-events-late, usage-alerts, usage-events-dlq (names from {@link Topics}).
  * State lives in RocksDB under STATE_DIR and is never wiped at start-up; a restart resumes from the
- * local state and the changelogs. A failing stream thread is replaced rather than killing the
- * process, so a transient error never becomes a crash loop.
+ * local state and the changelogs. A record whose processing fails goes to the dead-letter topic and
+ * processing continues ({@link ProcessingFailures}); a failing stream thread (Kafka or state-store
+ * errors) is replaced rather than killing the process.
  */
 public final class AggregatorApp {
 
@@ -44,12 +46,7 @@ public final class AggregatorApp {
             topics.createAll(admin, (short) 1);
         }
 
-        KafkaStreams streams = new KafkaStreams(
-                UsageAggregationTopology.build(config, topics, new AggregatorMetrics(registry)), streamsProperties(config));
-        streams.setUncaughtExceptionHandler(e -> {
-            log.error("stream thread failed; replacing it", e);
-            return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
-        });
+        KafkaStreams streams = create(config, topics, new AggregatorMetrics(registry));
         new KafkaStreamsMetrics(streams).bindTo(registry);
         HTTPServer metrics = config.metricsPort() >= 0
                 ? HTTPServer.builder().port(config.metricsPort()).registry(registry.getPrometheusRegistry()).buildAndStart()
@@ -75,7 +72,29 @@ public final class AggregatorApp {
         stopped.await();
     }
 
-    public static Properties streamsProperties(AggregatorConfig config) {
+    /**
+     * The production topology with the production properties and handlers, not started: a record whose
+     * processing fails goes to the dead-letter topic ({@link ProcessingFailures}); a thread that fails
+     * anyway (Kafka or state-store errors) is replaced.
+     */
+    public static KafkaStreams create(AggregatorConfig config, Topics topics, AggregatorMetrics metrics) {
+        KafkaStreams streams = new KafkaStreams(UsageAggregationTopology.build(config, topics, metrics),
+                streamsProperties(config, topics, metrics));
+        streams.setUncaughtExceptionHandler(e -> {
+            log.error("stream thread failed; replacing it", e);
+            return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
+        });
+        return streams;
+    }
+
+    /** The processing exception handler and what it reads: the dead-letter topic and the metrics to count in. */
+    public static Map<String, Object> processingFailureProperties(String deadLetterTopic, AggregatorMetrics metrics) {
+        return Map.of(StreamsConfig.PROCESSING_EXCEPTION_HANDLER_CLASS_CONFIG, ProcessingFailures.class,
+                StreamsConfig.ERRORS_DEAD_LETTER_QUEUE_TOPIC_NAME_CONFIG, deadLetterTopic,
+                ProcessingFailures.METRICS_CONFIG, metrics);
+    }
+
+    public static Properties streamsProperties(AggregatorConfig config, Topics topics, AggregatorMetrics metrics) {
         Properties p = new Properties();
         // bootstrap servers and this service's principal (security protocol, SASL login, TLS stores)
         p.putAll(config.kafka().clientProperties());
@@ -95,6 +114,7 @@ public final class AggregatorApp {
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 30_000);
         p.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 10);
         p.put(StreamsConfig.producerPrefix(ProducerConfig.COMPRESSION_TYPE_CONFIG), "lz4");
+        p.putAll(processingFailureProperties(topics.deadLetter().name(), metrics));
         return p;
     }
 }

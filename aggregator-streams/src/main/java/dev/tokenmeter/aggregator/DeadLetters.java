@@ -19,15 +19,23 @@ final class DeadLetters {
     }
 
     static void send(ProcessorContext<String, Object> context, Record<String, byte[]> record, String reason) {
-        Headers headers = new RecordHeaders(record.headers().toArray());
-        headers.add(ERROR, utf8(reason.length() > 2000 ? reason.substring(0, 2000) : reason));
-        context.recordMetadata().ifPresent(m -> {
-            headers.add(SOURCE_TOPIC, utf8(m.topic()));
-            headers.add(SOURCE_PARTITION, utf8(Integer.toString(m.partition())));
-            headers.add(SOURCE_OFFSET, utf8(Long.toString(m.offset())));
-        });
+        Headers headers = context.recordMetadata()
+                .map(m -> headers(record.headers(), reason, m.topic(), m.partition(), m.offset()))
+                .orElseGet(() -> headers(record.headers(), reason, null, -1, -1));
         context.forward(new Record<String, Object>(record.key(), record.value(), record.timestamp(), headers),
                 UsageAggregationTopology.SINK_DLQ);
+    }
+
+    /** A copy of the record's headers with the reason and, when known, where the record came from. */
+    static Headers headers(Headers original, String reason, String sourceTopic, int partition, long offset) {
+        Headers headers = new RecordHeaders(original.toArray());
+        headers.add(ERROR, utf8(reason.length() > 2000 ? reason.substring(0, 2000) : reason));
+        if (sourceTopic != null) {
+            headers.add(SOURCE_TOPIC, utf8(sourceTopic));
+            headers.add(SOURCE_PARTITION, utf8(Integer.toString(partition)));
+            headers.add(SOURCE_OFFSET, utf8(Long.toString(offset)));
+        }
+        return headers;
     }
 
     private static byte[] utf8(String s) {

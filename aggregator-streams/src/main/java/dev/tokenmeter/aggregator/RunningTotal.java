@@ -59,6 +59,29 @@ final class RunningTotal {
         this.periodEnd = periodEnd;
     }
 
+    /**
+     * Throws when folding the event in would overflow a sum, before anything is changed: the processor
+     * checks every total an event touches first, so an event that cannot be counted leaves no trace and
+     * goes to the dead-letter topic ({@link ProcessingFailures}) instead of wrapping or half-counting.
+     */
+    void requireRoomFor(UsageEvent e) {
+        requireRoom("promptTokens", promptTokens, e.getPromptTokens());
+        requireRoom("cachedPromptTokens", cachedPromptTokens, e.getCachedPromptTokens());
+        requireRoom("completionTokens", completionTokens, e.getCompletionTokens());
+        requireRoom("reasoningTokens", reasoningTokens, e.getReasoningTokens());
+        requireRoom("costNanoUsd", costNanoUsd, e.getCostNanoUsd());
+        requireRoom("eventCount", eventCount, 1);
+    }
+
+    private void requireRoom(String field, long sum, long more) {
+        long result = sum + more;
+        // Overflow iff both operands have the sign the result lacks (Math.addExact's test).
+        if (((sum ^ result) & (more ^ result)) < 0) {
+            throw new ArithmeticException("the " + granularity + " total of user " + userId + " from "
+                    + Instant.ofEpochMilli(periodStart) + " would overflow " + field + " (" + sum + " + " + more + ")");
+        }
+    }
+
     /** Folds one (validated, first-seen) event in; the revision grows by one. Overflow fails loudly. */
     void add(UsageEvent e) {
         eventCount++;

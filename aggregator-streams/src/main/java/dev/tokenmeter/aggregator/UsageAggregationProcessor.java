@@ -7,7 +7,6 @@ import dev.tokenmeter.events.UsageEvent;
 import dev.tokenmeter.events.UsageTotal;
 import dev.tokenmeter.events.UserLimit;
 import dev.tokenmeter.events.alert.UsageAlertIds;
-import dev.tokenmeter.events.money.Money;
 import dev.tokenmeter.events.serde.EventSerdes;
 import dev.tokenmeter.events.validate.UsageEventValidator;
 import org.apache.kafka.streams.KeyValue;
@@ -157,25 +156,46 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
             metrics.duplicatesDropped.increment();
             return;
         }
-        current.put(event.getEventId(), streamTime);
-
         Instant occurred = event.getOccurredAt();
         YearMonth month = Periods.month(occurred);
         long hourStart = Periods.hourStart(occurred);
-        add(event, Granularity.HOUR, hourStart, hourStart + 3_600_000L, hourGraceMs);
-        add(event, Granularity.MONTH, Periods.monthStart(month), Periods.monthEnd(month), monthGraceMs);
+        String hourKey = totalKey(event.getUserId(), event.getModel(), event.getKeySource(), Granularity.HOUR, hourStart);
+        String monthKey = totalKey(event.getUserId(), event.getModel(), event.getKeySource(), Granularity.MONTH,
+                Periods.monthStart(month));
+        // Every sum the event changes is checked before anything is stored: an event that would overflow one
+        // throws here, leaves no trace (not even its id), and ProcessingFailures sends it to the DLQ (issue 14).
+        RunningTotal hour = total(hourKey);
+        RunningTotal monthTotal = total(monthKey);
+        if (hour != null) {
+            hour.requireRoomFor(event);
+        }
+        if (monthTotal != null) {
+            monthTotal.requireRoomFor(event);
+        }
+        String userMonth = null;
+        long creditCost = 0;
+        if (event.getKeySource() == KeySource.SERVICE_CREDIT && event.getCostNanoUsd() > 0) {
+            userMonth = event.getUserId() + "|" + month;
+            Long before = userMonthCost.get(userMonth);
+            if (before != null && before > Long.MAX_VALUE - event.getCostNanoUsd()) {
+                throw new ArithmeticException("the credit cost of user " + event.getUserId() + " in " + month
+                        + " would overflow costNanoUsd (" + before + " + " + event.getCostNanoUsd() + ")");
+            }
+            creditCost = (before == null ? 0 : before) + event.getCostNanoUsd();
+        }
+
+        current.put(event.getEventId(), streamTime);
+        add(event, hourKey, hour, Granularity.HOUR, hourStart, hourStart + 3_600_000L, hourGraceMs);
+        add(event, monthKey, monthTotal, Granularity.MONTH, Periods.monthStart(month), Periods.monthEnd(month), monthGraceMs);
 
         if (hourStart + 3_600_000L + hourGraceMs <= streamTime) {
             metrics.lateEvents.increment();
             context.forward(new Record<String, Object>(record.key(), record.value(), record.timestamp(), record.headers()),
                     UsageAggregationTopology.SINK_LATE);
         }
-        if (event.getKeySource() == KeySource.SERVICE_CREDIT && event.getCostNanoUsd() > 0) {
-            String userMonth = event.getUserId() + "|" + month;
-            Long before = userMonthCost.get(userMonth);
-            long cost = Money.add(before == null ? 0 : before, event.getCostNanoUsd());
-            userMonthCost.put(userMonth, cost);
-            raiseAlerts(event, month, cost);
+        if (userMonth != null) {
+            userMonthCost.put(userMonth, creditCost);
+            raiseAlerts(event, month, creditCost);
         }
         if (++processed % LAG_SAMPLE_EVERY == 0) {
             metrics.endToEndLagMs.record(Math.max(0, System.currentTimeMillis() - event.getReceivedAt().toEpochMilli()));
@@ -203,9 +223,7 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
         limits.put(record.key(), limit.getMonthlyCreditNanoUsd());
     }
 
-    private void add(UsageEvent e, Granularity granularity, long start, long end, long graceMs) {
-        String key = totalKey(e.getUserId(), e.getModel(), e.getKeySource(), granularity, start);
-        RunningTotal t = total(key);
+    private void add(UsageEvent e, String key, RunningTotal t, Granularity granularity, long start, long end, long graceMs) {
         if (t == null) {
             t = new RunningTotal(e.getUserId(), e.getTenantId(), e.getModel(), e.getKeySource(), granularity, start, end);
             open.put(expiryKey(end + graceMs, key), key);
@@ -227,8 +245,7 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
             return;
         }
         for (int threshold : THRESHOLDS) {
-            // cost / credit >= threshold%, in exact integers.
-            if (Math.multiplyExact(cost, 100L) < Math.multiplyExact(credit, (long) threshold)) {
+            if (!reached(cost, credit, threshold)) {
                 break;
             }
             String alertId = UsageAlertIds.of(e.getUserId(), month, threshold);
@@ -245,6 +262,19 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
                         UsageAggregationTopology.SINK_ALERTS);
             }
         }
+    }
+
+    /**
+     * cost / credit >= percent / 100, exactly: cost * 100 >= credit * percent compared as 128-bit products
+     * (a cost of more than 92 million USD times 100 does not fit in a long; both are non-negative here).
+     */
+    static boolean reached(long cost, long credit, int percent) {
+        long highCost = Math.multiplyHigh(cost, 100L);
+        long highCredit = Math.multiplyHigh(credit, percent);
+        if (highCost != highCredit) {
+            return highCost > highCredit;
+        }
+        return Long.compareUnsigned(cost * 100L, credit * percent) >= 0;
     }
 
     /** Emits the latest value of every total changed since the last emission. */

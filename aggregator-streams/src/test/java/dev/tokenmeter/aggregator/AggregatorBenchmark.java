@@ -129,8 +129,7 @@ public final class AggregatorBenchmark {
                 "NUM_STREAM_THREADS", threads,
                 "HOUR_GRACE", "1h"));
         AggregatorMetrics metrics = new AggregatorMetrics(new SimpleMeterRegistry());
-        KafkaStreams streams = new KafkaStreams(UsageAggregationTopology.build(config, topics, metrics),
-                AggregatorApp.streamsProperties(config));
+        KafkaStreams streams = AggregatorApp.create(config, topics, metrics);
         long start = System.nanoTime();
         streams.start();
         long[] firstSeen = new long[2]; // when the first events were counted, and how many: start-up ends there

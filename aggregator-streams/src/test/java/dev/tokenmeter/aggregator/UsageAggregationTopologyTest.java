@@ -9,6 +9,7 @@ import dev.tokenmeter.events.UsageTotal;
 import dev.tokenmeter.events.UserLimit;
 import dev.tokenmeter.events.serde.EventSerdes;
 import dev.tokenmeter.events.topic.Topics;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.StreamsConfig;
@@ -37,6 +38,8 @@ class UsageAggregationTopologyTest {
     private final Topics topics = Topics.withPrefix("", 1);
     private final AggregatorConfig config = AggregatorConfig.fromEnv(Map.of(
             "HOUR_GRACE", "10m", "MONTH_GRACE", "1d", "EMIT_INTERVAL", "1s", "DEDUP_RETENTION", "7d"));
+    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    private final AggregatorMetrics metrics = new AggregatorMetrics(registry);
     private TopologyTestDriver driver;
     private TestInputTopic<String, byte[]> events;
     private TestInputTopic<String, UserLimit> limits;
@@ -53,7 +56,9 @@ class UsageAggregationTopologyTest {
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, "aggregator-test");
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
         props.put(StreamsConfig.STATE_DIR_CONFIG, System.getProperty("java.io.tmpdir") + "/ttd-" + UUID.randomUUID());
-        driver = new TopologyTestDriver(UsageAggregationTopology.build(config, topics), props);
+        // The production processing-failure handler, as AggregatorApp configures it.
+        props.putAll(AggregatorApp.processingFailureProperties(topics.deadLetter().name(), metrics));
+        driver = new TopologyTestDriver(UsageAggregationTopology.build(config, topics, metrics), props);
         events = driver.createInputTopic(topics.usageEvents().name(), Serdes.String().serializer(), Serdes.ByteArray().serializer());
         limits = driver.createInputTopic(topics.userLimits().name(), Serdes.String().serializer(), EventSerdes.userLimit().serializer());
         hourly = driver.createOutputTopic(topics.hourlyTotals().name(), Serdes.String().deserializer(), EventSerdes.usageTotal().deserializer());
@@ -199,6 +204,69 @@ class UsageAggregationTopologyTest {
         assertThat(header(dead.get(0), DeadLetters.SOURCE_OFFSET)).isEqualTo("0");
         assertThat(header(dead.get(1), DeadLetters.ERROR)).contains("promptTokens must be >= 0");
         assertThat(last(monthly.readValuesToList()).getCostNanoUsd()).isEqualTo(8);
+    }
+
+    /**
+     * Issue 14, finding 3: two events of 5·10^14 completion tokens (5·10^18 nano-USD each) overflow the
+     * month's cost. The second goes to the DLQ with the error in its headers — not wrapped, not retried
+     * forever — and leaves no trace in the state; later events are aggregated as before.
+     */
+    @Test
+    void anEventThatWouldOverflowATotalIsDeadLetteredAndLaterEventsStillCount() {
+        UsageEvent first = UsageEvent.newBuilder(event("olga", "2026-05-04T10:00:00Z", 5_000_000_000_000_000_000L))
+                .setCompletionTokens(500_000_000_000_000L).build();
+        UsageEvent second = UsageEvent.newBuilder(event("olga", "2026-05-04T10:30:00Z", 5_000_000_000_000_000_000L))
+                .setCompletionTokens(500_000_000_000_000L).build();
+        send(first);
+        send(second);
+        send(second); // redelivered: dead-lettered again, never half-counted
+        send(event("olga", "2026-05-04T10:40:00Z", 7));
+        // Tokens overflow too, on the user's own key (no cost, no credit involved).
+        UsageEvent manyTokens = UsageEvent.newBuilder(event("olga", "2026-05-04T10:50:00Z", 0))
+                .setKeySource(KeySource.PERSONAL_KEY).setPromptTokens(Long.MAX_VALUE / 2 + 1).build();
+        send(manyTokens);
+        send(UsageEvent.newBuilder(manyTokens).setEventId(UUID.randomUUID().toString()).build());
+        emit();
+
+        List<TestRecord<String, byte[]>> dead = dlq.readRecordsToList();
+        assertThat(dead).hasSize(3);
+        assertThat(dead.get(0).value()).isEqualTo(EventSerdes.usageEvent().encode(second));
+        assertThat(header(dead.get(0), DeadLetters.ERROR)).startsWith("ArithmeticException").contains("costNanoUsd");
+        assertThat(header(dead.get(0), DeadLetters.SOURCE_TOPIC)).isEqualTo(topics.usageEvents().name());
+        assertThat(header(dead.get(0), DeadLetters.SOURCE_OFFSET)).isEqualTo("1");
+        assertThat(header(dead.get(1), DeadLetters.SOURCE_OFFSET)).isEqualTo("2");
+        assertThat(header(dead.get(2), DeadLetters.ERROR)).contains("promptTokens");
+
+        Map<String, UsageTotal> latest = new HashMap<>();
+        monthly.readKeyValuesToList().forEach(kv -> latest.put(kv.key, kv.value));
+        UsageTotal credit = latest.values().stream().filter(t -> t.getKeySource() == KeySource.SERVICE_CREDIT).findFirst().orElseThrow();
+        assertThat(credit.getCostNanoUsd()).isEqualTo(5_000_000_000_000_000_007L);
+        assertThat(credit.getCompletionTokens()).isEqualTo(500_000_000_000_005L);
+        assertThat(credit.getEventCount()).isEqualTo(2);
+        assertThat(credit.getRevision()).isEqualTo(2);
+        UsageTotal own = latest.values().stream().filter(t -> t.getKeySource() == KeySource.PERSONAL_KEY).findFirst().orElseThrow();
+        assertThat(own.getPromptTokens()).isEqualTo(Long.MAX_VALUE / 2 + 1);
+        assertThat(own.getEventCount()).isEqualTo(1);
+        assertThat(last(hourly.readValuesToList().stream().filter(t -> t.getKeySource() == KeySource.SERVICE_CREDIT).toList())
+                .getCostNanoUsd()).isEqualTo(5_000_000_000_000_000_007L);
+        assertThat(registry.get("aggregator_overflows").counter().count()).isEqualTo(3);
+    }
+
+    /** Issue 14, finding 3: a credit check on amounts whose hundredfold does not fit in a long is exact, not an overflow. */
+    @Test
+    void alertsAreExactForAmountsWhoseHundredfoldOverflowsALong() {
+        long credit = 4_000_000_000_000_000_000L; // 4 billion USD
+        limits.pipeInput("pat", UserLimit.newBuilder().setUserId("pat").setMonthlyCreditNanoUsd(credit)
+                .setUpdatedAt(Instant.parse("2026-05-01T00:00:00Z")).build());
+        send(event("pat", "2026-05-04T10:00:00Z", credit / 2 - 1)); // one nano-USD short of 50%
+        assertThat(alerts.readValuesToList()).isEmpty();
+        send(event("pat", "2026-05-04T10:01:00Z", 1)); // exactly 50%
+        send(event("pat", "2026-05-04T10:02:00Z", credit / 10 * 3 - 1)); // one short of 80%
+        send(event("pat", "2026-05-04T10:03:00Z", 1)); // exactly 80%
+        send(event("pat", "2026-05-04T10:04:00Z", credit / 5)); // exactly 100%
+        assertThat(alerts.readValuesToList()).extracting(a -> a.getThresholdPercent() + "@" + a.getCostNanoUsd())
+                .containsExactly("50@2000000000000000000", "80@3200000000000000000", "100@4000000000000000000");
+        assertThat(dlq.readRecordsToList()).isEmpty();
     }
 
     @Test
