@@ -53,7 +53,7 @@ public final class BillingSinkApp implements AutoCloseable {
                 List.of(topics.hourlyTotals().name(), topics.monthlyTotals().name(), topics.finalTotals().name()),
                 new TotalsWriter(db, offsets, metrics), offsets, db, metrics);
         this.loops = List.of(ledger, totals);
-        this.closer = new PeriodCloser(db, config.periodCloseGrace());
+        this.closer = new PeriodCloser(db, config.periodCloseGrace(), metrics.registry);
         this.closeInterval = config.periodCloseInterval();
         this.clock = clock;
         this.threads = loops.stream().map(l -> Thread.ofPlatform().name("sink-" + l.groupSuffix()).unstarted(l)).toList();

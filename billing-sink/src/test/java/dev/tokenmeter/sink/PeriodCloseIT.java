@@ -2,12 +2,21 @@ package dev.tokenmeter.sink;
 
 import dev.tokenmeter.events.KeySource;
 import dev.tokenmeter.events.UsageEvent;
+import dev.tokenmeter.events.UsageTotal;
+import dev.tokenmeter.events.serde.EventSerdes;
 import dev.tokenmeter.testkit.EnginesExtension;
 import dev.tokenmeter.testkit.KafkaEngine;
 import dev.tokenmeter.testkit.PostgresEngine;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.jooq.DSLContext;
+import org.jooq.SQLDialect;
 import org.jooq.exception.DataAccessException;
+import org.jooq.impl.DSL;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.postgresql.ds.PGSimpleDataSource;
 
 import java.math.BigDecimal;
 import java.time.Clock;
@@ -82,7 +91,7 @@ class PeriodCloseIT {
                     SELECT billing_month::text, applies_to_month::text, user_id, model, key_source, requests, total_tokens, cost_usd
                     FROM monthly_statement WHERE line_kind = 'ADJUSTMENT'""").map(r -> r.intoList().toString()))
                     .containsExactly("[2026-11-01, 2026-09-01, alice, gpt-4o, SERVICE_CREDIT, 1, 200, 0.002000000]");
-            assertThat(closer.run(NOW)).as("running again books nothing").isEqualTo(new PeriodCloser.Result(0, 0, 0));
+            assertThat(closer.run(NOW)).as("running again books nothing").isEqualTo(new PeriodCloser.Result(0, 0, 0, 0));
 
             assertThatThrownBy(() -> sink.db.execute("UPDATE invoice_line SET cost_nano_usd = 0"))
                     .isInstanceOf(DataAccessException.class).hasMessageContaining("immutable");
@@ -94,6 +103,73 @@ class PeriodCloseIT {
                     SELECT count(*) FROM reconciliation WHERE monthly_minus_ledger_cost_nano_usd <> 0
                     OR hourly_minus_ledger_cost_nano_usd <> 0 OR monthly_minus_ledger_events <> 0""")).isZero();
         }
+    }
+
+    /**
+     * Issue 14, finding 3: usage back-dated into a closed month whose sums overflow bigint (two ledger
+     * events of 5·10^18 nano-USD) cannot be booked. Before, the closer's one transaction failed on every
+     * run and nobody's period closed or adjustment was booked; now that user-month is reported and left
+     * out, and every other is booked.
+     */
+    @Test
+    void aUserMonthThatCannotBeBookedIsReportedAndEveryOtherUserMonthIsBooked(PostgresEngine postgres) {
+        DSLContext db = migratedDatabase(postgres);
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        PeriodCloser closer = new PeriodCloser(db, Duration.ofDays(3), registry);
+        List<UsageEvent> september = List.of(
+                SinkFixture.event("alice", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-09-03T10:00:00Z"), 10, 10, 1_000),
+                SinkFixture.event("bob", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-09-04T10:00:00Z"), 10, 10, 2_000));
+        write(db, september);
+        assertThat(closer.run(NOW)).isEqualTo(new PeriodCloser.Result(2, 2, 0, 0));
+
+        long half = 5_000_000_000_000_000_000L;
+        List<UsageEvent> late = List.of(
+                SinkFixture.event("mallory", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-09-10T10:00:00Z"), 1, 1, half),
+                SinkFixture.event("mallory", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-09-11T10:00:00Z"), 1, 1, half),
+                SinkFixture.event("alice", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-09-20T10:00:00Z"), 100, 100, 2_000_000),
+                SinkFixture.event("bob", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-10-02T10:00:00Z"), 5, 5, 3_000));
+        write(db, late);
+
+        PeriodCloser.Result second = closer.run(NOW);
+        assertThat(second.adjustments()).as("alice's September and bob's October are booked").isEqualTo(2);
+        assertThat(second.unbookable()).isEqualTo(1);
+        assertThat(db.fetch("SELECT applies_to_month::text, user_id, cost_nano_usd FROM invoice_adjustment ORDER BY user_id")
+                .map(r -> r.intoList().toString()))
+                .containsExactly("[2026-09-01, alice, 2000000]", "[2026-10-01, bob, 3000]");
+        assertThat(db.fetch("SELECT billing_month::text, user_id, failures, reason FROM period_close_failure").map(r -> r.intoList().toString()))
+                .singleElement().asString().startsWith("[2026-09-01, mallory, 1, ").contains("22003");
+        assertThat(registry.get("sink_period_close_failures").counter().count()).isEqualTo(1);
+
+        // Every run tries again and reports again; nothing else is booked twice.
+        assertThat(closer.run(NOW)).isEqualTo(new PeriodCloser.Result(0, 0, 0, 1));
+        assertThat(db.fetchValue("SELECT failures FROM period_close_failure WHERE user_id = 'mallory'")).isEqualTo(2L);
+        assertThat(db.fetchCount(DSL.table("invoice_adjustment"))).isEqualTo(2);
+    }
+
+    private static DSLContext migratedDatabase(PostgresEngine postgres) {
+        PGSimpleDataSource dataSource = new PGSimpleDataSource();
+        dataSource.setUrl(postgres.createMigratedDatabase("close"));
+        dataSource.setUser(postgres.user());
+        dataSource.setPassword(postgres.password());
+        return DSL.using(dataSource, SQLDialect.POSTGRES);
+    }
+
+    /** The ledger rows and the monthly and hourly totals of the events, through the sink's own writers. */
+    private static void write(DSLContext db, List<UsageEvent> events) {
+        OffsetStore offsets = new OffsetStore("close-test");
+        List<ConsumerRecord<byte[], byte[]>> ledger = new ArrayList<>();
+        for (UsageEvent e : events) {
+            ledger.add(new ConsumerRecord<>("usage-events", 0, ledger.size(), null, EventSerdes.usageEvent().encode(e)));
+        }
+        new LedgerWriter(db, offsets, SinkMetrics.noop()).write(ledger, Map.of(new TopicPartition("usage-events", 0), (long) ledger.size()));
+        List<ConsumerRecord<byte[], byte[]>> totals = new ArrayList<>();
+        for (UsageTotal t : SinkFixture.totalsOf(events).values()) {
+            if (t.getUserId().equals("mallory")) {
+                continue; // the aggregator dead-letters the second of mallory's events and the sink never sees a total of both
+            }
+            totals.add(new ConsumerRecord<>("usage-totals", 0, totals.size(), null, EventSerdes.usageTotal().encode(t)));
+        }
+        new TotalsWriter(db, offsets, SinkMetrics.noop()).write(totals, Map.of(new TopicPartition("usage-totals", 0), (long) totals.size()));
     }
 
     private static long monthlyEvents(SinkFixture sink) {

@@ -1,0 +1,13 @@
+-- User-months the billing sink's PeriodCloser could not book (issue 14; ADR 0055). One that cannot be
+-- booked (its ledger sums overflow bigint, say: usage back-dated into a closed month) no longer stops the
+-- closing of every other: it is left out, reported here, in the metric sink_period_close_failures and in
+-- the log, and tried again on every run (failures counts the runs) until someone corrects its usage.
+CREATE TABLE period_close_failure (
+    billing_month   date        NOT NULL,
+    user_id         text        NOT NULL,
+    reason          text        NOT NULL,
+    first_failed_at timestamptz NOT NULL DEFAULT now(),
+    last_failed_at  timestamptz NOT NULL DEFAULT now(),
+    failures        bigint      NOT NULL DEFAULT 1,
+    PRIMARY KEY (billing_month, user_id)
+);
