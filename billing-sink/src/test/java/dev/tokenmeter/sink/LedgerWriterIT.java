@@ -4,6 +4,7 @@ import dev.tokenmeter.events.KeySource;
 import dev.tokenmeter.events.Outcome;
 import dev.tokenmeter.events.UsageEvent;
 import dev.tokenmeter.events.UsageSource;
+import dev.tokenmeter.events.validate.UsageEventBounds;
 import dev.tokenmeter.events.serde.EventSerdes;
 import dev.tokenmeter.testkit.EnginesExtension;
 import dev.tokenmeter.testkit.PostgresEngine;
@@ -104,34 +105,40 @@ class LedgerWriterIT {
     void aRowTheDatabaseRejectsIsIsolatedNotTheBatch() {
         UsageEvent before = event("carol", "2026-11-05T10:00:00Z", 5);
         UsageEvent after = event("carol", "2026-11-05T10:00:01Z", 6);
-        // A nul byte in text is something Postgres refuses (22021), while the contract allows any string.
-        UsageEvent nul = UsageEvent.newBuilder(event("carol", "2026-11-05T10:00:02Z", 7)).setUpstreamRequestId("req\u0000id").build();
+        // The validator now refuses what Postgres refuses by itself (U+0000, ADR 0053), so a constraint of this test's own
+        // database stands for a row only the database refuses (a future constraint, a trigger).
+        db.execute("ALTER TABLE usage_ledger ADD CONSTRAINT test_refused_model CHECK (model <> 'refused-by-the-database')");
+        UsageEvent nul = UsageEvent.newBuilder(event("carol", "2026-11-05T10:00:02Z", 7)).setModel("refused-by-the-database").build();
         writer.write(List.of(record(before), record(nul), record(after)), Map.of(new TopicPartition("usage-events", 0), offset));
 
         assertThat(db.fetchCount(USAGE_LEDGER)).as(db.select(SINK_DEAD_LETTER.REASON).from(SINK_DEAD_LETTER).fetch().toString()).isEqualTo(2);
         assertThat(db.fetchCount(SINK_DEAD_LETTER)).isEqualTo(1);
         assertThat(db.select(SINK_DEAD_LETTER.REASON).from(SINK_DEAD_LETTER).fetchOne(SINK_DEAD_LETTER.REASON))
-                .startsWith("refused by the database: 22021");
+                .startsWith("refused by the database: 23514");
     }
 
     @Test
     void copiedRowsRoundTripExactly() {
-        // Issue 6: the ledger rows go in with binary COPY; every value must come back as it went in.
+        // Issue 6: the ledger rows go in with binary COPY; every value must come back as it went in. Since ADR 0053 ids,
+        // model and endpoint have an alphabet; free text (attribute values) and the upstream's printable id do not.
         String awkward = "tab\there, newline\nthere, cr\r, backslash \\ and \\N and \\t, quotes ' \" `, "
                 + "non-ASCII é ü ß 中文 😀 \u2028, control \u0001";
-        UsageEvent full = UsageEvent.newBuilder(event(awkward, "1999-12-31T23:59:59.999Z", Long.MAX_VALUE))
-                .setTenantId(awkward + "|tenant").setApiKeyId(awkward + "|key").setProvider(awkward + "|provider")
-                .setModel(awkward + "|model").setEndpoint(awkward + "|endpoint").setUpstreamRequestId(awkward + "|request")
-                .setPriceVersion(awkward + "|price").setReservationId(awkward + "|reservation").setEdgeInstance(awkward + "|edge")
+        String id = "a.b_c:d@e+f-" + "x".repeat(UsageEventBounds.ID_MAX_CHARS - 12);
+        UsageEvent full = UsageEvent.newBuilder(event(id, "1999-12-31T23:59:59.999Z", UsageEventBounds.COST_MAX_NANO_USD))
+                .setTenantId("t" + id.substring(1)).setApiKeyId("k" + id.substring(1)).setProvider("p" + id.substring(1))
+                .setModel("ft:a/b.c_d-" + "m".repeat(UsageEventBounds.MODEL_MAX_CHARS - 11)).setEndpoint("/v1/a.b_c:d-e")
+                .setUpstreamRequestId("\\N\\t'\"`|~!" + "r".repeat(UsageEventBounds.UPSTREAM_REQUEST_ID_MAX_CHARS - 11))
+                .setPriceVersion("m@1999-12-31T23:59:59Z\\N").setReservationId("{u:" + id + "}:1999-12:r:k:x").setEdgeInstance("e" + id.substring(1))
                 .setKeySource(KeySource.PERSONAL_KEY).setOutcome(Outcome.CANCELLED).setUsageSource(UsageSource.ESTIMATED)
-                .setHttpStatus(-1).setPromptTokens(Long.MAX_VALUE).setCachedPromptTokens(1).setCompletionTokens(Long.MAX_VALUE)
-                .setReasoningTokens(Long.MAX_VALUE - 1).setLatencyMs(Long.MAX_VALUE)
+                .setHttpStatus(599).setPromptTokens(UsageEventBounds.TOKENS_MAX).setCachedPromptTokens(1)
+                .setCompletionTokens(UsageEventBounds.TOKENS_MAX).setReasoningTokens(UsageEventBounds.TOKENS_MAX - 1)
+                .setLatencyMs(UsageEventBounds.LATENCY_MAX_MS)
                 .setStreamed(true).setCacheHit(true)
                 .setReceivedAt(Instant.parse("2038-01-19T03:14:08.001Z"))
-                .setAttributes(Map.of(awkward, awkward + "|value", "", "", "feature", "chat", "\\N", "\\N"))
+                .setAttributes(Map.of("awkward", awkward + "|value", "empty", "", "feature", "chat", "N", "\\N"))
                 .build();
         UsageEvent empty = UsageEvent.newBuilder(event("u", "2026-11-30T23:59:59.999Z", 0))
-                .setTenantId("t").setModel("m").setEndpoint("/").setProvider("")
+                .setTenantId("t").setModel("m").setEndpoint("/").setProvider("p")
                 .setApiKeyId(null).setUpstreamRequestId(null).setPriceVersion(null).setReservationId(null).setEdgeInstance(null)
                 .setAttributes(Map.of())
                 .build();

@@ -18,6 +18,7 @@ import dev.tokenmeter.events.Outcome;
 import dev.tokenmeter.events.UsageEvent;
 import dev.tokenmeter.events.UsageSource;
 import dev.tokenmeter.events.money.Money;
+import dev.tokenmeter.events.validate.UsageEventBounds;
 import dev.tokenmeter.events.validate.UsageEventValidator;
 import io.javalin.config.RoutesConfig;
 import io.javalin.http.Context;
@@ -125,6 +126,19 @@ public final class MeteringApi {
         return new ApiError(OpenAiError.invalidRequest(message, param));
     }
 
+    /** A 400 naming {@code param} when {@code problem} (a bounds check of ADR 0053) is not null. */
+    private static void bounded(String problem, String param) {
+        if (problem != null) {
+            throw bad(problem, param);
+        }
+    }
+
+    /** Problems joined; the param is the field the first problem starts with. */
+    private static ApiError bad(List<String> problems) {
+        String first = problems.get(0);
+        return bad(String.join("; ", problems), first.substring(0, Math.max(0, first.indexOf(' '))));
+    }
+
     private static ApiError notFound(String message) {
         return new ApiError(new OpenAiError(404, message, "invalid_request_error", null, "reservation_not_found", false, null));
     }
@@ -180,6 +194,11 @@ public final class MeteringApi {
             problems.add(field + " must be a non-negative integer");
             return 0;
         }
+        String tooLarge = UsageEventBounds.tokensProblem(field, n.asLong());
+        if (tooLarge != null) {
+            problems.add(tooLarge);
+            return 0;
+        }
         return n.asLong();
     }
 
@@ -208,12 +227,15 @@ public final class MeteringApi {
         if (model == null || model.isBlank()) {
             throw bad("'model' is required.", "model");
         }
+        // Bounds first: nothing out of them reaches an event, a Redis key or a log line (issue 14, finding 1).
+        bounded(UsageEventBounds.modelProblem("model", model), "model");
         String endpoint = Optional.ofNullable(text(b, "endpoint")).orElse(DEFAULT_ENDPOINT);
+        bounded(UsageEventBounds.endpointProblem("endpoint", endpoint), "endpoint");
         List<String> problems = new ArrayList<>();
         long prompt = tokens(b, "estimated_prompt_tokens", problems);
         long completion = tokens(b, "max_completion_tokens", problems);
         if (!problems.isEmpty()) {
-            throw bad(String.join("; ", problems), null);
+            throw bad(problems);
         }
         Instant now = clock.instant();
         ModelPrice price = priceBook.priceAt(model, now).orElseThrow(() -> new ApiError(OpenAiError.modelNotFound(model)));
@@ -267,6 +289,7 @@ public final class MeteringApi {
 
     private void commit(Context ctx, Caller caller) throws EventSink.SpoolFullException {
         String reservationId = ctx.pathParam("id");
+        bounded(UsageEventBounds.reservationIdProblem("reservation_id", reservationId), "reservation_id");
         String eventId = commitEventId(reservationId);
         String committed = redis.get(commitKey(caller.userId(), reservationId));
         if (committed != null) {
@@ -307,13 +330,22 @@ public final class MeteringApi {
             problems.add("reasoning_tokens exceeds completion_tokens");
         }
         if (!problems.isEmpty()) {
-            throw bad(String.join("; ", problems), null);
+            throw bad(problems);
+        }
+        String upstreamRequestId = text(b, "upstream_request_id");
+        if (upstreamRequestId != null) {
+            bounded(UsageEventBounds.upstreamRequestIdProblem("upstream_request_id", upstreamRequestId), "upstream_request_id");
+        }
+        int httpStatus = intOr(b, "http_status", outcome == Outcome.SUCCEEDED ? 200 : 0);
+        if (httpStatus != 0 && (httpStatus < 100 || httpStatus > 599)) {
+            throw bad("http_status must be 0 or 100..599, got " + httpStatus, "http_status");
         }
         String model = r.get("model");
         Instant occurredAt = Instant.ofEpochMilli(Long.parseLong(r.get("occurred_at_ms")));
         ModelPrice price = priceBook.priceAt(model, occurredAt).orElseThrow(() -> new ApiError(OpenAiError.modelNotFound(model)));
         TokenUsage usage = new TokenUsage(prompt, cached, completion, reasoning);
         long cost = price.costNanoUsd(usage);
+        bounded(UsageEventBounds.costProblem("cost_nano_usd", cost), "prompt_tokens");
         try {
             quota.settle(reservationId, cost, usage.totalTokens(), eventId);
         } catch (RuntimeException e) {
@@ -324,8 +356,8 @@ public final class MeteringApi {
         Map<String, String> attributes = new HashMap<>();
         attributes.put("source", "metering_api");
         UsageEvent event = event(eventId, new Caller(r.get("api_key_id"), caller.userId(), r.get("tenant_id")), model,
-                r.get("endpoint"), occurredAt, keySource, outcome, intOr(b, "http_status", outcome == Outcome.SUCCEEDED ? 200 : 0),
-                usage, cost, price.priceVersion(), text(b, "upstream_request_id"), attributes);
+                r.get("endpoint"), occurredAt, keySource, outcome, httpStatus,
+                usage, cost, price.priceVersion(), upstreamRequestId, attributes);
         event.setLatencyMs(latencyMs);
         event.setReservationId(reservationId);
         event.setStreamed(b.path("streamed").asBoolean(false));
@@ -353,6 +385,7 @@ public final class MeteringApi {
 
     private void release(Context ctx, Caller caller) {
         String reservationId = ctx.pathParam("id");
+        bounded(UsageEventBounds.reservationIdProblem("reservation_id", reservationId), "reservation_id");
         if (redis.exists(commitKey(caller.userId(), reservationId)) > 0) {
             throw new ApiError(new OpenAiError(409, "Reservation '" + reservationId + "' was committed; it cannot be released.",
                     "invalid_request_error", null, "reservation_committed", false, null));
@@ -508,7 +541,8 @@ public final class MeteringApi {
         }
         long cost = 0;
         String priceVersion = null;
-        if (model != null && !model.isBlank() && occurredAt != null && cached <= prompt && reasoning <= completion) {
+        // An out-of-bounds model is reported by the validator, never looked up or echoed.
+        if (UsageEventBounds.modelProblem("model", model) == null && occurredAt != null && cached <= prompt && reasoning <= completion) {
             Optional<ModelPrice> price = priceBook.priceAt(model, occurredAt);
             if (price.isEmpty()) {
                 problems.add("model '" + model + "' has no price at " + occurredAt);

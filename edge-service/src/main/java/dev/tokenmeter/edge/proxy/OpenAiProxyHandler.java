@@ -20,7 +20,9 @@ import dev.tokenmeter.events.KeySource;
 import dev.tokenmeter.events.Outcome;
 import dev.tokenmeter.events.UsageEvent;
 import dev.tokenmeter.events.UsageSource;
+import dev.tokenmeter.events.log.LogSafe;
 import dev.tokenmeter.events.money.Money;
+import dev.tokenmeter.events.validate.UsageEventBounds;
 import io.javalin.http.Context;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -244,6 +246,16 @@ public final class OpenAiProxyHandler {
             reject(ctx, call, OpenAiError.invalidRequest("You must provide a model parameter.", "model"), "missing_model");
             return;
         }
+        String modelProblem = UsageEventBounds.modelProblem("model", modelNode.asText());
+        if (modelProblem != null) {
+            refuse(ctx, call, OpenAiError.invalidRequest(modelProblem, "model"));
+            return;
+        }
+        String paramProblem = parameterProblem(tree);
+        if (paramProblem != null) {
+            refuse(ctx, call, OpenAiError.invalidRequest(paramProblem, paramProblem.substring(0, paramProblem.indexOf(' '))));
+            return;
+        }
         call.model = modelNode.asText();
         call.streamed = tree.path("stream").asBoolean(false) && !call.endpoint.equals("/v1/embeddings");
 
@@ -333,7 +345,10 @@ public final class OpenAiProxyHandler {
             return;
         }
         metrics.upstream(Duration.ofNanos(System.nanoTime() - upstreamStart));
-        call.upstreamRequestId = response.header("x-request-id");
+        String upstreamRequestId = response.header("x-request-id");
+        // The upstream's id is kept only within its bounds: it goes into the event as is.
+        call.upstreamRequestId = upstreamRequestId != null
+                && UsageEventBounds.upstreamRequestIdProblem("x-request-id", upstreamRequestId) == null ? upstreamRequestId : null;
 
         int status = response.status();
         String contentType = Objects.requireNonNullElse(response.header("content-type"), "application/json");
@@ -658,6 +673,39 @@ public final class OpenAiProxyHandler {
         return true;
     }
 
+    /**
+     * Input outside the bounds of ADR 0053: a 400 and nothing else — no event, no Redis key or log line made from the
+     * value — so an oversized or unprintable value never reaches the pipeline (issue 14, finding 1).
+     */
+    private void refuse(ProxyExchange ctx, Call call, OpenAiError error) {
+        // Charged to the caller's rate limit like any bad input (keyed by our user id, never by the bad value).
+        if (overRateLimit(ctx, call)) {
+            return;
+        }
+        ctx.header(EVENT_ID_HEADER, null);
+        metrics.request(call.endpoint, "invalid");
+        respondError(ctx, error);
+    }
+
+    /** The first request parameter out of its bounds, as a message starting with the parameter's name; else null. */
+    static String parameterProblem(JsonNode tree) {
+        for (String field : List.of("max_tokens", "max_completion_tokens", "max_output_tokens")) {
+            JsonNode v = tree.get(field);
+            if (v != null && v.isNumber() && !(integral(v) && v.asDouble() >= 0 && v.asDouble() <= UsageEventBounds.MAX_TOKENS_PARAM_MAX)) {
+                return field + " must be an integer in 0.." + UsageEventBounds.MAX_TOKENS_PARAM_MAX + ", got " + v;
+            }
+        }
+        JsonNode n = tree.get("n");
+        if (n != null && n.isNumber() && !(integral(n) && n.asDouble() >= 1 && n.asDouble() <= UsageEventBounds.N_PARAM_MAX)) {
+            return "n must be an integer in 1.." + UsageEventBounds.N_PARAM_MAX + ", got " + n;
+        }
+        return null;
+    }
+
+    private static boolean integral(JsonNode v) {
+        return v.isIntegralNumber() || v.asDouble() == Math.rint(v.asDouble());
+    }
+
     private void fail(ProxyExchange ctx, Call call, OpenAiError error, String reason) {
         call.attributes.put("failure", reason);
         publish(call, Outcome.FAILED, error.status(), TokenUsage.NONE, 0, UsageSource.REPORTED);
@@ -702,7 +750,7 @@ public final class OpenAiProxyHandler {
         if (outcome != Outcome.SUCCEEDED) {
             // Ids, model and status only: never a key, never prompt text.
             LOG.info("call {} user {} {} model={} outcome={} status={} reason={}", call.eventId, call.caller.userId(),
-                    call.endpoint, call.model, outcome, httpStatus, call.attributes);
+                    call.endpoint, LogSafe.of(call.model), outcome, httpStatus, call.attributes);
         }
         try {
             sink.submit(event);

@@ -24,29 +24,41 @@ public final class UsageEventValidator {
             return problems;
         }
         if (!isUuid(e.getEventId())) {
-            problems.add("eventId must be a UUID, got '" + e.getEventId() + "'");
+            problems.add("eventId must be a UUID, got " + UsageEventBounds.excerpt(e.getEventId()));
         }
-        if (blank(e.getUserId())) {
-            problems.add("userId is required");
+        // Bounds and alphabets of ADR 0053: an event stays small, valid UTF-8 for Postgres and usable as a key.
+        add(problems, UsageEventBounds.idProblem("userId", e.getUserId()));
+        add(problems, UsageEventBounds.idProblem("tenantId", e.getTenantId()));
+        if (e.getApiKeyId() != null) {
+            add(problems, UsageEventBounds.idProblem("apiKeyId", e.getApiKeyId()));
         }
-        if (blank(e.getTenantId())) {
-            problems.add("tenantId is required");
+        add(problems, UsageEventBounds.idProblem("provider", e.getProvider()));
+        add(problems, UsageEventBounds.modelProblem("model", e.getModel()));
+        add(problems, UsageEventBounds.endpointProblem("endpoint", e.getEndpoint()));
+        if (e.getUpstreamRequestId() != null) {
+            add(problems, UsageEventBounds.upstreamRequestIdProblem("upstreamRequestId", e.getUpstreamRequestId()));
         }
-        if (blank(e.getModel())) {
-            problems.add("model is required");
+        if (e.getPriceVersion() != null) {
+            add(problems, UsageEventBounds.priceVersionProblem("priceVersion", e.getPriceVersion()));
         }
-        if (blank(e.getEndpoint())) {
-            problems.add("endpoint is required");
+        if (e.getReservationId() != null) {
+            add(problems, UsageEventBounds.reservationIdProblem("reservationId", e.getReservationId()));
         }
-        if (e.getOccurredAt() == null) {
-            problems.add("occurredAt is required");
+        if (e.getEdgeInstance() != null) {
+            add(problems, UsageEventBounds.idProblem("edgeInstance", e.getEdgeInstance()));
         }
-        nonNegative(problems, "promptTokens", e.getPromptTokens());
-        nonNegative(problems, "cachedPromptTokens", e.getCachedPromptTokens());
-        nonNegative(problems, "completionTokens", e.getCompletionTokens());
-        nonNegative(problems, "reasoningTokens", e.getReasoningTokens());
-        nonNegative(problems, "costNanoUsd", e.getCostNanoUsd());
-        nonNegative(problems, "latencyMs", e.getLatencyMs());
+        add(problems, UsageEventBounds.attributesProblem("attributes", e.getAttributes()));
+        add(problems, UsageEventBounds.timeProblem("occurredAt", e.getOccurredAt()));
+        add(problems, UsageEventBounds.timeProblem("receivedAt", e.getReceivedAt()));
+        add(problems, UsageEventBounds.tokensProblem("promptTokens", e.getPromptTokens()));
+        add(problems, UsageEventBounds.tokensProblem("cachedPromptTokens", e.getCachedPromptTokens()));
+        add(problems, UsageEventBounds.tokensProblem("completionTokens", e.getCompletionTokens()));
+        add(problems, UsageEventBounds.tokensProblem("reasoningTokens", e.getReasoningTokens()));
+        add(problems, UsageEventBounds.costProblem("costNanoUsd", e.getCostNanoUsd()));
+        add(problems, UsageEventBounds.latencyProblem("latencyMs", e.getLatencyMs()));
+        if (e.getHttpStatus() != 0 && (e.getHttpStatus() < 100 || e.getHttpStatus() > 599)) {
+            problems.add("httpStatus must be 0 or 100..599, got " + e.getHttpStatus());
+        }
         if (e.getCachedPromptTokens() > e.getPromptTokens()) {
             problems.add("cachedPromptTokens (" + e.getCachedPromptTokens() + ") exceeds promptTokens (" + e.getPromptTokens() + ")");
         }
@@ -75,13 +87,9 @@ public final class UsageEventValidator {
         }
     }
 
-    private static boolean blank(String s) {
-        return s == null || s.isBlank();
-    }
-
-    private static void nonNegative(List<String> problems, String field, long value) {
-        if (value < 0) {
-            problems.add(field + " must be >= 0, got " + value);
+    private static void add(List<String> problems, String problem) {
+        if (problem != null) {
+            problems.add(problem);
         }
     }
 }
