@@ -11,3 +11,15 @@ CREATE TABLE period_close_failure (
     failures        bigint      NOT NULL DEFAULT 1,
     PRIMARY KEY (billing_month, user_id)
 );
+
+-- Least privilege (V12, ADR 0060, when present): the sink records failures, finance reads them. The roles
+-- are cluster-wide and created by V12, which runs before this; without them there is nothing to grant.
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'tokenmeter_sink') THEN
+        GRANT SELECT, INSERT, UPDATE ON period_close_failure TO tokenmeter_sink;
+    END IF;
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'tokenmeter_finance') THEN
+        GRANT SELECT ON period_close_failure TO tokenmeter_finance;
+    END IF;
+END $$;
