@@ -2,6 +2,7 @@ package dev.tokenmeter.edge.proxy;
 
 import dev.tokenmeter.edge.publish.EventSink;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
@@ -13,7 +14,8 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * The edge's Prometheus meters: {@code edge_requests_total{endpoint,outcome}}, {@code edge_quota_decision_seconds},
  * {@code edge_upstream_seconds} (time to the upstream's response headers), {@code edge_spool_pending_events}
- * (EventSink.pendingEvents) and {@code edge_fail_open_admissions_total}.
+ * (EventSink.pendingEvents), {@code edge_spool_set_aside_events_total} (EventSink.setAsideEvents) and
+ * {@code edge_fail_open_admissions_total}.
  */
 public final class EdgeMetrics {
 
@@ -33,6 +35,8 @@ public final class EdgeMetrics {
                 .description("Calls admitted without a quota decision under the fail-open policy").register(registry);
         Gauge.builder("edge_spool_pending_events", sink, EventSink::pendingEvents)
                 .description("Usage events accepted but not yet acknowledged by Kafka").register(registry);
+        FunctionCounter.builder("edge_spool_set_aside_events", sink, EventSink::setAsideEvents)
+                .description("Usage events Kafka refused for good, set aside to SPOOL_DIR/rejected/").register(registry);
     }
 
     /** {@code outcome}: succeeded, failed, cancelled, rejected, unauthenticated, account_disabled, rate_limited (bad input over the rate limit: no event). */

@@ -18,6 +18,11 @@ public interface EventSink extends AutoCloseable {
     /** Events accepted but not yet acknowledged by Kafka (spooled or in flight). */
     long pendingEvents();
 
+    /** Events Kafka refused for good, set aside (not sent) since this sink started; see ADR 0050. */
+    default long setAsideEvents() {
+        return 0;
+    }
+
     /** Flushes everything accepted so far to Kafka, or to the spool if Kafka is away; then releases resources. */
     @Override
     void close();

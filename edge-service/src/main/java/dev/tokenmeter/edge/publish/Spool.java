@@ -47,7 +47,7 @@ final class Spool implements AutoCloseable {
     }
 
     /** Records read from {@code start}; {@code end} is the position right after the last one. */
-    record Batch(List<byte[]> records, Position end) {
+    record Batch(List<byte[]> records, Position end, List<Position> ends) {
         boolean isEmpty() {
             return records.isEmpty();
         }
@@ -67,7 +67,11 @@ final class Spool implements AutoCloseable {
         }
     }
 
+    /** Where records Kafka refuses for good are set aside, inside the spool directory. */
+    static final String REJECTED_DIR = "rejected";
+
     private final Path dir;
+    private long setAsideSeq;
     private final long maxBytes;
     private final long segmentBytes;
     private final long fsyncIntervalNanos;
@@ -305,6 +309,7 @@ final class Spool implements AutoCloseable {
     /** Up to {@code max} records from the cursor, without moving it. */
     synchronized Batch peek(int max) {
         List<byte[]> out = new ArrayList<>();
+        List<Position> ends = new ArrayList<>();
         Position p = cursor;
         try {
             ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES);
@@ -323,6 +328,7 @@ final class Spool implements AutoCloseable {
                         }
                         out.add(payload);
                         offset += HEADER_BYTES + payload.length;
+                        ends.add(new Position(s.seq, offset));
                     }
                 }
                 p = new Position(s.seq, offset);
@@ -333,7 +339,39 @@ final class Spool implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read event spool " + dir, e);
         }
-        return new Batch(out, p);
+        return new Batch(out, p, ends);
+    }
+
+    /**
+     * Writes a record Kafka refuses for good to {@code rejected/} beside the segments, with its reason, durably, before
+     * the caller moves the cursor past it: {@code <epoch ms>-<n>.event} (the record's Avro bytes, as spooled) and
+     * {@code <epoch ms>-<n>.reason} (one line). Segment recovery ignores the directory, so a restart never replays it.
+     *
+     * @return the path of the {@code .event} file
+     */
+    synchronized Path setAside(byte[] payload, String reason) {
+        Path rejected = dir.resolve(REJECTED_DIR);
+        try {
+            Files.createDirectories(rejected);
+            String base = System.currentTimeMillis() + "-" + (++setAsideSeq);
+            Path event = rejected.resolve(base + ".event");
+            writeDurably(rejected.resolve(base + ".reason"), (reason + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            writeDurably(event, payload);
+            return event;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot set aside a record in " + rejected, e);
+        }
+    }
+
+    private static void writeDurably(Path file, byte[] bytes) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            ByteBuffer b = ByteBuffer.wrap(bytes);
+            while (b.hasRemaining()) {
+                ch.write(b);
+            }
+            ch.force(true);
+        }
     }
 
     /** Moves the cursor to {@code to} (every record before it was acknowledged) and deletes segments wholly behind it. */

@@ -5,7 +5,12 @@ import dev.tokenmeter.events.publish.UsageEventPublisher;
 import dev.tokenmeter.events.serde.AvroSerde;
 import dev.tokenmeter.events.serde.EventSerdes;
 import dev.tokenmeter.events.validate.UsageEventValidator;
+import dev.tokenmeter.events.validate.InvalidUsageEventException;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.InvalidRecordException;
+import org.apache.kafka.common.errors.RecordBatchTooLargeException;
+import org.apache.kafka.common.errors.RecordTooLargeException;
+import org.apache.kafka.common.errors.SerializationException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -17,6 +22,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -79,6 +85,7 @@ public final class SpoolingEventSink implements EventSink {
     private volatile boolean closing;
     private volatile long closeDeadlineNanos;
     private volatile int inFlightCount;
+    private final AtomicLong setAside = new AtomicLong();
 
     private SpoolingEventSink(Builder b) {
         this.publisher = b.publisher;
@@ -280,14 +287,23 @@ public final class SpoolingEventSink implements EventSink {
             return !closing;
         }
         List<CompletableFuture<RecordMetadata>> acks = new ArrayList<>(batch.records().size());
+        String undecodable = null;
         for (byte[] record : batch.records()) {
-            CompletableFuture<RecordMetadata> ack = publisher.publish(serde.decode(record));
+            UsageEvent event;
+            try {
+                event = serde.decode(record);
+            } catch (RuntimeException e) {
+                undecodable = "undecodable: " + e;
+                break;
+            }
+            CompletableFuture<RecordMetadata> ack = publisher.publish(event);
             acks.add(ack);
             if (ack.isCompletedExceptionally()) {
                 break;
             }
         }
-        for (CompletableFuture<RecordMetadata> ack : acks) {
+        for (int i = 0; i < acks.size(); i++) {
+            CompletableFuture<RecordMetadata> ack = acks.get(i);
             while (!ack.isDone()) {
                 if (closing && System.nanoTime() > closeDeadlineNanos) {
                     return false;
@@ -299,6 +315,11 @@ public final class SpoolingEventSink implements EventSink {
                 }
             }
             if (ack.isCompletedExceptionally()) {
+                if (refusedForGood(cause(ack))) {
+                    // Retrying cannot help, and everything behind it would wait forever: set it aside, go on.
+                    setAside(batch, i, failure(ack));
+                    return true;
+                }
                 LOG.warn("replay of the event spool failed ({}); retrying in {} ms", failure(ack), REPLAY_BACKOFF.toMillis());
                 if (closing && System.nanoTime() > closeDeadlineNanos) {
                     return false;
@@ -307,6 +328,10 @@ public final class SpoolingEventSink implements EventSink {
                 return true;
             }
         }
+        if (undecodable != null) {
+            setAside(batch, acks.size(), undecodable);
+            return true;
+        }
         if (acks.size() < batch.records().size()) {
             return true;
         }
@@ -314,14 +339,48 @@ public final class SpoolingEventSink implements EventSink {
         return true;
     }
 
-    private static String failure(CompletableFuture<?> f) {
+    /**
+     * Record {@code index} of the batch is refused for good; every record before it was acknowledged. It goes to
+     * {@code SPOOL_DIR/rejected/} with its reason (durably), then the cursor moves past it (issue 14, finding 1).
+     * Records after it that were already sent are sent again by the next round (duplicates are harmless: the ledger
+     * and the aggregator dedup by event id).
+     */
+    private void setAside(Spool.Batch batch, int index, String reason) {
+        byte[] record = batch.records().get(index);
+        Path file = spool.setAside(record, reason);
+        spool.advance(batch.ends().get(index), index + 1);
+        setAside.incrementAndGet();
+        // The reason names the field and the limit, never more than an escaped excerpt of a value, never a key.
+        LOG.error("a usage event Kafka refuses for good was set aside to {} ({} bytes): {}; replay goes on", file,
+                record.length, reason);
+    }
+
+    /** Kafka (or the contract) refuses this record whatever happens: retrying it would block the spool forever. */
+    static boolean refusedForGood(Throwable t) {
+        return t instanceof RecordTooLargeException
+                || t instanceof RecordBatchTooLargeException
+                || t instanceof InvalidRecordException
+                || t instanceof SerializationException
+                || t instanceof InvalidUsageEventException;
+    }
+
+    private static Throwable cause(CompletableFuture<?> f) {
         try {
             f.join();
-            return "none";
+            return null;
         } catch (RuntimeException e) {
-            Throwable cause = e.getCause() == null ? e : e.getCause();
-            return cause.getClass().getSimpleName() + ": " + cause.getMessage();
+            return e.getCause() == null ? e : e.getCause();
         }
+    }
+
+    @Override
+    public long setAsideEvents() {
+        return setAside.get();
+    }
+
+    private static String failure(CompletableFuture<?> f) {
+        Throwable cause = cause(f);
+        return cause == null ? "none" : cause.getClass().getSimpleName() + ": " + cause.getMessage();
     }
 
     /**

@@ -55,6 +55,11 @@ class SpoolingEventSinkIT {
     }
 
     private static SpoolingEventSink sink(String bootstrap, TopicSpec<String, UsageEvent> topic, Path dir, long maxBytes) {
+        return sink(bootstrap, topic, dir, maxBytes, 1 << 20);
+    }
+
+    private static SpoolingEventSink sink(String bootstrap, TopicSpec<String, UsageEvent> topic, Path dir, long maxBytes,
+                                          int maxRequestBytes) {
         UsageEventPublisher publisher = UsageEventPublisher.builder()
                 .bootstrapServers(bootstrap)
                 .topic(topic)
@@ -62,6 +67,7 @@ class SpoolingEventSinkIT {
                 .producerProperty("request.timeout.ms", 5_000)
                 .producerProperty("max.block.ms", 500)
                 .producerProperty("reconnect.backoff.max.ms", 200)
+                .producerProperty("max.request.size", maxRequestBytes)
                 .build();
         return SpoolingEventSink.builder().publisher(publisher).spoolDir(dir).maxBytes(maxBytes)
                 .fsyncInterval(Duration.ofMillis(2)).sendTimeout(Duration.ofMillis(500))
@@ -249,6 +255,82 @@ class SpoolingEventSinkIT {
             await("spool drained").atMost(Duration.ofSeconds(10)).until(() -> segmentFiles(spoolDir) == 0);
             assertThat(reader.distinctIds()).containsExactlyElementsOf(ids.subList(0, 9));
             assertThat(up.pendingEvents()).isZero();
+        }
+    }
+
+    /**
+     * Issue 14, finding 1: a record Kafka refuses for good at the head of the spool used to be retried forever, with
+     * every later event queued behind it (and replayed first again after a restart). Now it is set aside to
+     * SPOOL_DIR/rejected/ with its reason, counted in edge_spool_set_aside_events_total, and replay goes on.
+     */
+    @Test
+    void recordsKafkaRefusesForGood_areSetAsideWithTheirReason_andReplayGoesOn_alsoAfterARestart(KafkaEngine kafka) throws Exception {
+        TopicSpec<String, UsageEvent> topic = topic(kafka);
+        List<String> ids = new ArrayList<>();
+        // Within the contract but larger than this producer's max.request.size: the real client refuses it.
+        Map<String, String> labels = new LinkedHashMap<>();
+        for (int i = 0; i < 16; i++) {
+            labels.put("label" + i, "v".repeat(250));
+        }
+        UsageEvent tooLarge = UsageEvent.newBuilder(event("u-poison", 0)).setAttributes(labels).build();
+        // Spooled by an edge without the bounds (ADR 0053): the publisher's validator refuses it.
+        UsageEvent outOfBounds = UsageEvent.newBuilder(event("u-poison", 1)).setModel("m".repeat(1_500_000)).build();
+        Spool written = Spool.open(spoolDir, 64L << 20, Duration.ofMillis(2));
+        written.append(EventSerdes.usageEvent().encode(tooLarge), false);
+        for (int i = 0; i < 12; i++) {
+            if (i == 4) {
+                written.append(EventSerdes.usageEvent().encode(outOfBounds), false);
+            }
+            if (i == 8) {
+                written.append("not an avro record".getBytes(java.nio.charset.StandardCharsets.UTF_8), false);
+            }
+            UsageEvent e = event("u-good-" + (i % 3), i);
+            written.append(EventSerdes.usageEvent().encode(e), false);
+            ids.add(e.getEventId());
+        }
+        written.close();
+
+        io.micrometer.core.instrument.simple.SimpleMeterRegistry registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        try (SpoolingEventSink up = sink(kafka.bootstrapServers(), topic, spoolDir, 64L << 20, 2_048);
+             TopicReader reader = new TopicReader(kafka.bootstrapServers(), topic)) {
+            new dev.tokenmeter.edge.proxy.EdgeMetrics(registry, up);
+            await("the 12 good events are replayed past the three poison records").atMost(Duration.ofSeconds(30))
+                    .until(() -> reader.distinctIds().size() >= 12);
+            // Three partitions: order holds per user (per partition), not across them.
+            assertThat(reader.distinctIds()).containsExactlyInAnyOrderElementsOf(ids);
+            await("spool drained").atMost(Duration.ofSeconds(10)).until(() -> segmentFiles(spoolDir) == 0);
+            assertThat(up.setAsideEvents()).isEqualTo(3);
+            assertThat(registry.get("edge_spool_set_aside_events").functionCounter().count()).isEqualTo(3.0);
+        }
+        Path rejected = spoolDir.resolve(Spool.REJECTED_DIR);
+        List<String> reasons = new ArrayList<>();
+        try (Stream<Path> files = Files.list(rejected)) {
+            for (Path f : files.sorted().toList()) {
+                if (f.toString().endsWith(".reason")) {
+                    reasons.add(Files.readString(f));
+                }
+            }
+        }
+        assertThat(reasons).hasSize(3);
+        assertThat(reasons.get(0)).contains("RecordTooLargeException");
+        assertThat(reasons.get(1)).contains("InvalidUsageEventException", "model must be 1-128").hasSizeLessThan(500);
+        assertThat(reasons.get(2)).startsWith("undecodable");
+        try (Stream<Path> files = Files.list(rejected)) {
+            assertThat(files.filter(f -> f.toString().endsWith(".event")).count()).isEqualTo(3);
+        }
+
+        // A restart replays nothing: the poison records are not in front of anything any more.
+        try (SpoolingEventSink again = sink(kafka.bootstrapServers(), topic, spoolDir, 64L << 20)) {
+            assertThat(again.pendingEvents()).isZero();
+            assertThat(again.spooling()).isFalse();
+            UsageEvent after = event("u-good-0", 99);
+            again.submit(after);
+            ids.add(after.getEventId());
+        }
+        try (TopicReader reader = new TopicReader(kafka.bootstrapServers(), topic)) {
+            await("the event after the restart arrives, nothing replayed twice").atMost(Duration.ofSeconds(30))
+                    .until(() -> reader.distinctIds().size() >= 13);
+            assertThat(reader.distinctIds()).containsExactlyInAnyOrderElementsOf(ids);
         }
     }
 
