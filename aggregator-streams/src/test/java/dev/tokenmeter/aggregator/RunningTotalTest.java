@@ -55,6 +55,18 @@ class RunningTotalTest {
                 .isInstanceOf(ArithmeticException.class);
     }
 
+    /** Issue 14, finding 3: a total that would overflow is refused before anything changes (the event is dead-lettered whole). */
+    @Test
+    void requireRoomForRefusesAnOverflowAndChangesNothing() {
+        RunningTotal t = new RunningTotal("u", "t", "m", KeySource.SERVICE_CREDIT, Granularity.MONTH, 0, 3_600_000);
+        t.add(event("1970-01-01T00:00:01Z", Outcome.SUCCEEDED, 5_000_000_000_000_000_000L));
+        byte[] before = RunningTotal.SERDE.serializer().serialize("t", t);
+        assertThatThrownBy(() -> t.requireRoomFor(event("1970-01-01T00:00:02Z", Outcome.SUCCEEDED, 5_000_000_000_000_000_000L)))
+                .isInstanceOf(ArithmeticException.class).hasMessageContaining("would overflow costNanoUsd");
+        assertThat(RunningTotal.SERDE.serializer().serialize("t", t)).isEqualTo(before);
+        t.requireRoomFor(event("1970-01-01T00:00:02Z", Outcome.SUCCEEDED, Long.MAX_VALUE - 5_000_000_000_000_000_000L));
+    }
+
     @Test
     void unknownFormatsAndTruncatedBytesAreRefused() {
         RunningTotal t = new RunningTotal("u", "t", "m", KeySource.NONE, Granularity.HOUR, 0, 3_600_000);

@@ -122,13 +122,14 @@ class PeriodCloseIT {
         write(db, september);
         assertThat(closer.run(NOW)).isEqualTo(new PeriodCloser.Result(2, 2, 0, 0));
 
-        long half = 5_000_000_000_000_000_000L;
         List<UsageEvent> late = List.of(
-                SinkFixture.event("mallory", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-09-10T10:00:00Z"), 1, 1, half),
-                SinkFixture.event("mallory", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-09-11T10:00:00Z"), 1, 1, half),
+                SinkFixture.event("mallory", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-09-10T10:00:00Z"), 1, 1, 1),
+                SinkFixture.event("mallory", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-09-11T10:00:00Z"), 1, 1, 1),
                 SinkFixture.event("alice", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-09-20T10:00:00Z"), 100, 100, 2_000_000),
                 SinkFixture.event("bob", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-10-02T10:00:00Z"), 5, 5, 3_000));
         write(db, late);
+        // Ledger rows written before the event bounds (finding 1) can hold such amounts: 5·10^18 each.
+        db.execute("UPDATE usage_ledger SET cost_nano_usd = 5000000000000000000 WHERE user_id = 'mallory'");
 
         PeriodCloser.Result second = closer.run(NOW);
         assertThat(second.adjustments()).as("alice's September and bob's October are booked").isEqualTo(2);
