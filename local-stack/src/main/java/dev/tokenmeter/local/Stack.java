@@ -39,6 +39,7 @@ final class Stack implements AutoCloseable {
      */
     static final Duration EDGE_GRACE = Duration.ofSeconds(60);
     static final Duration GRACE = Duration.ofSeconds(10);
+    private static final Duration START_TIMEOUT = Duration.ofSeconds(180);
 
     /** Admin endpoint of the edge and its token. */
     record EdgeAdmin(URI baseUrl, String token) {
@@ -137,8 +138,10 @@ final class Stack implements AutoCloseable {
         Stack stack = new Stack(engines, upstream, workDir, jdbcUrl, prefix, topics);
         try {
             stack.all.forEach(ChildJvm::start);
-            stack.awaitEdgeReady(Duration.ofSeconds(90));
-            stack.awaitConsumersReady(Duration.ofSeconds(90));
+            // Generous: on a shared 2-core box under load the edge once needed more than 90 s to be ready (fault run of
+            // 2026-12-03, its jar logging at DEBUG); a process that dies is reported at once anyway.
+            stack.awaitEdgeReady(START_TIMEOUT);
+            stack.awaitConsumersReady(START_TIMEOUT);
         } catch (RuntimeException e) {
             stack.close(); // never leave services running behind a failed start
             throw e;
