@@ -7,9 +7,9 @@ import dev.tokenmeter.events.serde.EventSerdes;
 import dev.tokenmeter.events.topic.Topics;
 import dev.tokenmeter.testkit.Backend;
 import dev.tokenmeter.testkit.Engines;
+import dev.tokenmeter.testkit.KafkaEngine;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -53,30 +53,30 @@ public final class AggregatorBenchmark {
         int rounds = options.stream().filter(o -> o.startsWith("rounds=")).map(o -> Integer.parseInt(o.substring(7))).findFirst().orElse(2);
         int partitions = 6;
         try (Engines engines = Engines.create(Backend.EMBEDDED)) {
-            String bootstrap = engines.kafka().bootstrapServers();
+            KafkaEngine kafka = engines.kafka();
             Topics topics = Topics.withPrefix("bench.", partitions);
-            try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+            try (Admin admin = Admin.create(kafka.clientProperties())) {
                 topics.createAll(admin, (short) 1);
             }
             long t0 = System.nanoTime();
-            preload(bootstrap, topics, events);
+            preload(kafka, topics, events);
             System.out.printf("preloaded %,d events in %.1fs%n", events, (System.nanoTime() - t0) / 1e9);
 
             if (eosOnly) {
-                topology(bootstrap, topics, events, "exactly_once_v2");
+                topology(kafka, topics, events, "exactly_once_v2");
                 return;
             }
-            double plain = plainConsumer(bootstrap, topics, events);
+            double plain = plainConsumer(kafka, topics, events);
             // A warm-up run first, not counted: otherwise the first EOS run alone pays the JIT compilation.
-            topology(bootstrap, topics, events, "at_least_once");
+            topology(kafka, topics, events, "at_least_once");
             // Alternating rounds, best of each: a shared box's load moves between runs, not within a pair.
             double eos = 0;
             double alos = 0;
             for (int round = 1; round <= rounds; round++) {
-                eos = Math.max(eos, topology(bootstrap, topics, events, "exactly_once_v2"));
-                alos = Math.max(alos, topology(bootstrap, topics, events, "at_least_once"));
+                eos = Math.max(eos, topology(kafka, topics, events, "exactly_once_v2"));
+                alos = Math.max(alos, topology(kafka, topics, events, "at_least_once"));
             }
-            double plainAgain = plainConsumer(bootstrap, topics, events);
+            double plainAgain = plainConsumer(kafka, topics, events);
 
             System.out.println();
             System.out.printf("plain consumer (decode only)   %,10.0f events/s (again at the end: %,.0f)%n", plain, plainAgain);
@@ -87,18 +87,17 @@ public final class AggregatorBenchmark {
         }
     }
 
-    private static void preload(String bootstrap, Topics topics, int n) {
+    private static void preload(KafkaEngine kafka, Topics topics, int n) {
         Random random = new Random(1);
         Instant base = Instant.parse("2026-11-01T00:00:00Z");
         List<String> models = List.of("gpt-4o-mini", "gpt-4.1", "o4-mini", "gpt-5");
-        try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(Map.of(
-                ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all",
+        try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(kafka.clientProperties(Map.of(ProducerConfig.ACKS_CONFIG, "all",
                 ProducerConfig.LINGER_MS_CONFIG, 20, ProducerConfig.BATCH_SIZE_CONFIG, 262_144,
                 ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4",
                 // One request in flight per connection: on a freshly created topic the first batch can fail with
                 // NOT_LEADER_OR_FOLLOWER while later ones are accepted, and the idempotent producer then retries
                 // the first one forever with OUT_OF_ORDER_SEQUENCE_NUMBER (the pre-load stalls seen before).
-                ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, 1),
+                ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, 1)),
                 new StringSerializer(), new ByteArraySerializer())) {
             for (int i = 0; i < n; i++) {
                 Instant at = base.plusMillis(i * 20L);
@@ -119,15 +118,13 @@ public final class AggregatorBenchmark {
         }
     }
 
-    private static double topology(String bootstrap, Topics topics, int n, String guarantee) throws Exception {
-        AggregatorConfig config = AggregatorConfig.fromEnv(Map.of(
-                "KAFKA_BOOTSTRAP_SERVERS", bootstrap,
-                "APPLICATION_ID", "bench-" + guarantee + "-" + UUID.randomUUID(),
+    private static double topology(KafkaEngine kafka, Topics topics, int n, String guarantee) throws Exception {
+        AggregatorConfig config = AggregatorConfig.fromEnv(kafka.clientEnv(Map.of("APPLICATION_ID", "bench-" + guarantee + "-" + UUID.randomUUID(),
                 "STATE_DIR", Files.createTempDirectory("bench-state").toString(),
                 "PROCESSING_GUARANTEE", guarantee,
                 "COMMIT_INTERVAL", "1s",
                 "NUM_STREAM_THREADS", threads,
-                "HOUR_GRACE", "1h"));
+                "HOUR_GRACE", "1h")));
         AggregatorMetrics metrics = new AggregatorMetrics(new SimpleMeterRegistry());
         KafkaStreams streams = AggregatorApp.create(config, topics, metrics);
         long start = System.nanoTime();
@@ -153,12 +150,10 @@ public final class AggregatorBenchmark {
         return steady;
     }
 
-    private static double plainConsumer(String bootstrap, Topics topics, int n) {
-        try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(Map.of(
-                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
-                ConsumerConfig.GROUP_ID_CONFIG, "bench-plain-" + UUID.randomUUID(),
+    private static double plainConsumer(KafkaEngine kafka, Topics topics, int n) {
+        try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(kafka.clientProperties(Map.of(ConsumerConfig.GROUP_ID_CONFIG, "bench-plain-" + UUID.randomUUID(),
                 ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
-                ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 2000), new StringDeserializer(), new ByteArrayDeserializer())) {
+                ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 2000)), new StringDeserializer(), new ByteArrayDeserializer())) {
             consumer.subscribe(List.of(topics.usageEvents().name()));
             long start = System.nanoTime();
             long read = 0;

@@ -12,7 +12,6 @@ import dev.tokenmeter.testkit.EnginesExtension;
 import dev.tokenmeter.testkit.KafkaEngine;
 import dev.tokenmeter.testkit.Names;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -56,19 +55,17 @@ class AggregatorExactlyOnceIT {
     void totalsAreExactAfterTwoHardKills(KafkaEngine kafka, @TempDir Path dir) throws Exception {
         String prefix = Names.unique("eos") + ".";
         Topics topics = Topics.withPrefix(prefix, 3);
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+        try (Admin admin = Admin.create(kafka.clientProperties())) {
             topics.createAll(admin, (short) 1);
         }
         List<UsageEvent> stream = events();
         Map<String, long[]> expected = expectedTotals(stream);
 
-        Map<String, String> env = Map.of(
-                "KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrapServers(),
-                "TOPIC_PREFIX", prefix, "TOPIC_PARTITIONS", "3",
+        Map<String, String> env = kafka.clientEnv(Map.of("TOPIC_PREFIX", prefix, "TOPIC_PARTITIONS", "3",
                 "APPLICATION_ID", prefix + "aggregator",
                 "STATE_DIR", dir.resolve("state").toString(),
                 "COMMIT_INTERVAL", "100ms", "EMIT_INTERVAL", "500ms",
-                "HOUR_GRACE", "30m", "METRICS_PORT", "-1");
+                "HOUR_GRACE", "30m", "METRICS_PORT", "-1"));
         try (ChildJvm aggregator = new ChildJvm(AggregatorApp.class.getName(), env, dir.resolve("aggregator.log"),
                 "-Xmx384m", "-XX:+UseSerialGC");
              KafkaProducer<String, byte[]> producer = producer(kafka);
@@ -182,18 +179,14 @@ class AggregatorExactlyOnceIT {
     }
 
     private static KafkaProducer<String, byte[]> producer(KafkaEngine kafka) {
-        return new KafkaProducer<>(Map.of(
-                ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
-                ProducerConfig.LINGER_MS_CONFIG, 10), new StringSerializer(), new ByteArraySerializer());
+        return new KafkaProducer<>(kafka.clientProperties(Map.of(ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
+                ProducerConfig.LINGER_MS_CONFIG, 10)), new StringSerializer(), new ByteArraySerializer());
     }
 
     private static KafkaConsumer<String, UsageTotal> consumer(KafkaEngine kafka) {
-        return new KafkaConsumer<>(Map.of(
-                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ConsumerConfig.GROUP_ID_CONFIG, Names.unique("totals-reader"),
+        return new KafkaConsumer<>(kafka.clientProperties(Map.of(ConsumerConfig.GROUP_ID_CONFIG, Names.unique("totals-reader"),
                 ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"),
+                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed")),
                 new StringDeserializer(), EventSerdes.usageTotal().deserializer());
     }
 }

@@ -7,7 +7,6 @@ import dev.tokenmeter.testkit.EnginesExtension;
 import dev.tokenmeter.testkit.KafkaEngine;
 import dev.tokenmeter.testkit.PostgresEngine;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -67,7 +66,7 @@ class SinkCrashIT {
     }
 
     private static long kafkaCommitted(KafkaEngine kafka, String group, String topic) throws Exception {
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+        try (Admin admin = Admin.create(kafka.clientProperties())) {
             var offsets = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
             // The group name is shared by the tests of this JVM; count this test's topic only.
             return offsets.entrySet().stream().filter(e -> e.getKey().topic().equals(topic) && e.getValue() != null)

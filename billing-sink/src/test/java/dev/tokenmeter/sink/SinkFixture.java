@@ -13,7 +13,6 @@ import dev.tokenmeter.testkit.Names;
 import dev.tokenmeter.testkit.PostgresEngine;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -58,7 +57,7 @@ final class SinkFixture implements AutoCloseable {
         this.topics = Topics.withPrefix(Names.unique("sink") + ".", partitions);
         // With their production configs: usage-events keeps records forever. Under the broker's default
         // 7-day retention, events timestamped weeks ago roll and expire segments (records vanish).
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+        try (Admin admin = Admin.create(kafka.clientProperties())) {
             topics.createAll(admin, (short) 1);
         }
         for (var t : List.of(topics.usageEvents(), topics.hourlyTotals(), topics.monthlyTotals(), topics.finalTotals())) {
@@ -71,7 +70,7 @@ final class SinkFixture implements AutoCloseable {
         ds.setPassword(postgres.password());
         this.db = DSL.using(ds, SQLDialect.POSTGRES, new Settings().withExecuteLogging(false));
         Map<String, Object> props = new HashMap<>();
-        props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+        props.putAll(kafka.clientProperties());
         props.put(ProducerConfig.ACKS_CONFIG, "all");
         props.put(ProducerConfig.LINGER_MS_CONFIG, 5);
         props.put(ProducerConfig.BATCH_SIZE_CONFIG, 256 * 1024);
@@ -81,7 +80,7 @@ final class SinkFixture implements AutoCloseable {
     /** The environment the app reads (also for a child JVM). */
     Map<String, String> env(Map<String, String> overrides) {
         Map<String, String> env = new LinkedHashMap<>();
-        env.put("KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrapServers());
+        env.putAll(kafka.clientEnv());
         env.put("TOPIC_PREFIX", topics.usageEvents().name().replace("usage-events", ""));
         env.put("GROUP_ID", "billing-sink-test");
         env.put("DATABASE_URL", jdbcUrl);

@@ -153,7 +153,7 @@ class EdgeAlertsIT {
 
     private static KafkaConsumer<String, UsageAlert> alertConsumer(Engines engines, String topic) {
         Properties props = new Properties();
-        props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, engines.kafka().bootstrapServers());
+        props.putAll(engines.kafka().clientProperties());
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         KafkaConsumer<String, UsageAlert> consumer =
                 new KafkaConsumer<>(props, new StringDeserializer(), EventSerdes.usageAlert().deserializer());

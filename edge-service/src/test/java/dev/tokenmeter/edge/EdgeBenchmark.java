@@ -102,7 +102,7 @@ public final class EdgeBenchmark {
             edgeEnv.put("DATABASE_USER", engines.postgres().user());
             edgeEnv.put("DATABASE_PASSWORD", engines.postgres().password());
             edgeEnv.put("REDIS_URI", engines.redis().uri());
-            edgeEnv.put("KAFKA_BOOTSTRAP_SERVERS", engines.kafka().bootstrapServers());
+            edgeEnv.putAll(engines.kafka().clientEnv());
             edgeEnv.put("TOPIC_PREFIX", prefix);
             edgeEnv.put("SPOOL_DIR", work.resolve("spool").toString());
             // As the edge tests: the 100 ms production default is too tight for a 2-core box shared by builds.

@@ -111,7 +111,7 @@ public final class EdgeTestBed implements AutoCloseable {
         all.put("UPSTREAM_BASE_URL", openAi.baseUrl());
         all.put("OPENAI_API_KEY", SERVICE_KEY);
         all.put("DATABASE_URL", jdbcUrl);
-        all.putIfAbsent("KAFKA_BOOTSTRAP_SERVERS", engines.kafka().bootstrapServers());
+        engines.kafka().clientEnv().forEach(all::putIfAbsent);
         all.putIfAbsent("TOPIC_PREFIX", prefix);
         all.putIfAbsent("REDIS_URI", engines.redis().uri());
         all.putIfAbsent("SPOOL_SEND_TIMEOUT", "1s");
@@ -148,7 +148,7 @@ public final class EdgeTestBed implements AutoCloseable {
         this.app = EdgeApp.start(config, dataSource, gate, sink, List.of(), registry);
 
         Properties props = new Properties();
-        props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, engines.kafka().bootstrapServers());
+        props.putAll(engines.kafka().clientProperties());
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         this.consumer = new KafkaConsumer<>(props, new StringDeserializer(), EventSerdes.usageEvent().deserializer());

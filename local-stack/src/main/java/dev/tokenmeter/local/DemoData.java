@@ -50,12 +50,12 @@ final class DemoData {
     private DemoData() {
     }
 
-    static Seeded seed(String jdbcUrl, String user, String password, String bootstrapServers, Topics topics) throws SQLException {
-        return seed(jdbcUrl, user, password, bootstrapServers, topics, "");
+    static Seeded seed(String jdbcUrl, String user, String password, Map<String, Object> kafka, Topics topics) throws SQLException {
+        return seed(jdbcUrl, user, password, kafka, topics, "");
     }
 
     /** Seeds the demo users with ids prefixed by {@code userPrefix} (tests share one Redis). */
-    static Seeded seed(String jdbcUrl, String user, String password, String bootstrapServers, Topics topics,
+    static Seeded seed(String jdbcUrl, String user, String password, Map<String, Object> kafka, Topics topics,
                        String userPrefix) throws SQLException {
         PersonalKeyCipher cipher = new PersonalKeyCipher(MASTER_KEY_ID, MASTER_KEY_BASE64);
         List<DemoTraffic.Caller> callers = new ArrayList<>();
@@ -87,15 +87,16 @@ final class DemoData {
             }
             db.commit();
         }
-        publishLimits(jdbcUrl, user, password, bootstrapServers, topics);
+        publishLimits(jdbcUrl, user, password, kafka, topics);
         return new Seeded(callers, byId);
     }
 
     /** The aggregator raises credit alerts from the compacted user-limits topic; the admin API keeps it current. */
-    private static void publishLimits(String jdbcUrl, String user, String password, String bootstrapServers,
+    private static void publishLimits(String jdbcUrl, String user, String password, Map<String, Object> kafka,
                                       Topics topics) throws SQLException {
-        Map<String, Object> props = Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
-                ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        Map<String, Object> props = new java.util.HashMap<>(kafka);
+        props.put(ProducerConfig.ACKS_CONFIG, "all");
+        props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
         try (Connection db = DriverManager.getConnection(jdbcUrl, user, password);
              var rs = db.createStatement().executeQuery("SELECT user_id, tenant_id, monthly_credit_nano_usd FROM account_limits");
              KafkaProducer<String, UserLimit> producer = new KafkaProducer<>(props,

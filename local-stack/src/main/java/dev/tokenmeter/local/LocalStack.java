@@ -5,7 +5,6 @@ import dev.tokenmeter.testkit.Backend;
 import dev.tokenmeter.testkit.Engines;
 import dev.tokenmeter.testkit.openai.FakeOpenAi;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 
 import java.io.PrintStream;
 import java.net.URI;
@@ -60,7 +59,7 @@ public final class LocalStack {
              Stack stack = Stack.start(engines, upstream, workDir, out)) {
 
             DemoData.Seeded demo = DemoData.seed(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword(),
-                    stack.bootstrapServers(), stack.topics());
+                    stack.kafka(), stack.topics());
             out.println("seeded " + demo.callers().size() + " demo users");
 
             out.printf("driving traffic for %ss at %d req/s through %s%n",
@@ -114,8 +113,8 @@ public final class LocalStack {
         }
     }
 
-    static void createTopics(String bootstrap, Topics topics) {
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+    static void createTopics(Map<String, Object> kafka, Topics topics) {
+        try (Admin admin = Admin.create(kafka)) {
             topics.createAll(admin, (short) 1);
         }
     }

@@ -68,7 +68,7 @@ final class Stack implements AutoCloseable {
         this.edgeAdmin = new EdgeAdmin(edgeUrl, adminToken);
 
         common = new HashMap<>();
-        common.put("KAFKA_BOOTSTRAP_SERVERS", engines.kafka().bootstrapServers());
+        common.putAll(engines.kafka().clientEnv());
         common.put("TOPIC_PREFIX", prefix);
         common.put("DATABASE_URL", jdbcUrl);
         common.put("DATABASE_USER", engines.postgres().user());
@@ -134,7 +134,7 @@ final class Stack implements AutoCloseable {
         out.println("postgres    " + jdbcUrl);
         out.println("upstream    " + upstream.baseUrl() + " (fake OpenAI)");
         Topics topics = Topics.withPrefix(prefix, Topics.DEFAULT_PARTITIONS);
-        LocalStack.createTopics(bootstrap, topics);
+        LocalStack.createTopics(engines.kafka().clientProperties(), topics);
         Stack stack = new Stack(engines, upstream, workDir, jdbcUrl, prefix, topics);
         try {
             stack.all.forEach(ChildJvm::start);
@@ -174,6 +174,11 @@ final class Stack implements AutoCloseable {
 
     String bootstrapServers() {
         return engines.kafka().bootstrapServers();
+    }
+
+    /** Client properties of the broker's admin (bootstrap servers and login). */
+    Map<String, Object> kafka() {
+        return engines.kafka().clientProperties();
     }
 
     URI edgeUrl() {

@@ -42,7 +42,7 @@ class PipelineFaultsIT {
         try (FakeOpenAi upstream = FakeOpenAi.start();
              Stack stack = Stack.start(engines, upstream, workDir, System.out, prefix)) {
             DemoData.Seeded demo = DemoData.seed(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword(),
-                    stack.bootstrapServers(), stack.topics(), prefix);
+                    stack.kafka(), stack.topics(), prefix);
             FaultDrill.Result result = new FaultDrill(stack, engines, System.out)
                     .run(scenario, RATE_PER_SECOND, demo, Path.of("target", "e2e-report.txt"));
             FIGURES.append(result); // before the assertions: a failing run's figures are written too

@@ -55,7 +55,7 @@ class PipelineFlowIT {
 
             // Real calls through the edge: each must become exactly one event.
             DemoData.Seeded demo = DemoData.seed(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword(),
-                    stack.bootstrapServers(), stack.topics(), prefix);
+                    stack.kafka(), stack.topics(), prefix);
             DemoTraffic.Caller alice = demo.callers().get(0);
             HttpClient http = HttpClient.newHttpClient();
             List<String> edgeEventIds = new ArrayList<>();
@@ -104,7 +104,7 @@ class PipelineFlowIT {
                 published.add(random.nextInt(published.size()), dup);
             }
             try (UsageEventPublisher publisher = UsageEventPublisher.builder()
-                    .bootstrapServers(stack.bootstrapServers()).topic(stack.topics().usageEvents()).build()) {
+                    .connection(stack.kafka()).topic(stack.topics().usageEvents()).build()) {
                 List<CompletableFuture<?>> acks = new ArrayList<>();
                 published.forEach(e -> acks.add(publisher.publish(e)));
                 CompletableFuture.allOf(acks.toArray(CompletableFuture[]::new)).get();

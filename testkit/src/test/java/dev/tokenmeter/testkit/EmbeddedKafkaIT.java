@@ -2,7 +2,6 @@ package dev.tokenmeter.testkit;
 
 import dev.tokenmeter.testkit.kafka.ExternalKafkaEngine;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -78,7 +77,7 @@ class EmbeddedKafkaIT {
 
         ConfigResource keptResource = new ConfigResource(ConfigResource.Type.TOPIC, kept);
         ConfigResource expiringResource = new ConfigResource(ConfigResource.Type.TOPIC, expiring);
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+        try (Admin admin = Admin.create(kafka.clientProperties())) {
             Map<ConfigResource, Config> configs = admin.describeConfigs(List.of(keptResource, expiringResource)).all().get();
             assertThat(configs.get(keptResource).get("retention.ms").value()).isEqualTo("-1");
             assertThat(configs.get(expiringResource).get("retention.ms").value()).isEqualTo("3600000");
@@ -91,7 +90,7 @@ class EmbeddedKafkaIT {
         kafka.createCompactedTopic(topic, 1);
 
         ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+        try (Admin admin = Admin.create(kafka.clientProperties())) {
             Config config = admin.describeConfigs(List.of(resource)).all().get().get(resource);
             assertThat(config.get("cleanup.policy").value()).isEqualTo("compact");
             assertThat(admin.listTopics().names().get()).contains(topic);
@@ -106,7 +105,7 @@ class EmbeddedKafkaIT {
             assertThatThrownBy(() -> producer.send(new ProducerRecord<>(missing, "k", "v")).get())
                     .hasMessageContaining(missing);
         }
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+        try (Admin admin = Admin.create(kafka.clientProperties())) {
             assertThat(admin.listTopics().names().get()).doesNotContain(missing);
         }
     }
@@ -142,13 +141,13 @@ class EmbeddedKafkaIT {
     @Test
     void externalEngineCreatesTopicsOnARunningClusterButDoesNotStopIt(KafkaEngine kafka) throws Exception {
         String topic = Names.unique("external");
-        try (ExternalKafkaEngine external = new ExternalKafkaEngine(kafka.bootstrapServers())) {
+        try (ExternalKafkaEngine external = new ExternalKafkaEngine(kafka.clientSettings())) {
             external.createTopic(topic, 2);
             external.createTopic(topic, 2);
             assertThatThrownBy(external::stop).isInstanceOf(UnsupportedOperationException.class)
                     .hasMessageContaining("tokenmeter.kafka.bootstrap");
         }
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+        try (Admin admin = Admin.create(kafka.clientProperties())) {
             assertThat(admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions()).hasSize(2);
         }
         assertThat(kafka.isRunning()).isTrue();

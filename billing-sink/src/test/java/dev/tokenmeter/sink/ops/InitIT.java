@@ -6,7 +6,6 @@ import dev.tokenmeter.testkit.KafkaEngine;
 import dev.tokenmeter.testkit.Names;
 import dev.tokenmeter.testkit.PostgresEngine;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.common.config.ConfigResource;
@@ -29,21 +28,19 @@ class InitIT {
     void createsEveryTopicAndMigratesTheDatabaseAndARerunChangesNothing(KafkaEngine kafka, PostgresEngine postgres) throws Exception {
         String prefix = Names.unique("init") + ".";
         String url = postgres.createDatabase("init");
-        Map<String, String> env = Map.of(
-                "KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrapServers(),
-                "TOPIC_PREFIX", prefix,
+        Map<String, String> env = kafka.clientEnv(Map.of("TOPIC_PREFIX", prefix,
                 "TOPIC_PARTITIONS", "3",
                 "TOPIC_REPLICATION_FACTOR", " ", // blank: the default (1)
                 "DATABASE_URL", url,
                 "DATABASE_USER", postgres.user(),
-                "DATABASE_PASSWORD", postgres.password());
+                "DATABASE_PASSWORD", postgres.password()));
 
         Init.run(env);
         Init.run(env);
 
         Topics topics = Topics.withPrefix(prefix, 3);
         List<String> names = topics.all().stream().map(t -> t.name()).toList();
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+        try (Admin admin = Admin.create(kafka.clientProperties())) {
             Map<String, TopicDescription> described = admin.describeTopics(names).allTopicNames().get();
             assertThat(described).hasSize(names.size());
             assertThat(described.values()).allSatisfy(d -> assertThat(d.partitions()).hasSize(3));

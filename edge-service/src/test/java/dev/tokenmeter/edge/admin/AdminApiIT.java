@@ -10,7 +10,6 @@ import dev.tokenmeter.testkit.Engines;
 import dev.tokenmeter.testkit.EnginesExtension;
 import dev.tokenmeter.testkit.Names;
 import dev.tokenmeter.testkit.openai.FakeOpenAi;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
@@ -59,7 +58,7 @@ class AdminApiIT {
                 "PERSONAL_KEY_MASTER_KEY", MASTER_KEY, "API_KEY_CACHE_TTL", "30s"));
         api = new ApiCalls(bed.baseUrl());
         Properties props = new Properties();
-        props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, engines.kafka().bootstrapServers());
+        props.putAll(engines.kafka().clientProperties());
         limits = new KafkaConsumer<>(props, new StringDeserializer(), EventSerdes.userLimit().deserializer());
         TopicPartition tp = new TopicPartition(prefix + "user-limits", 0);
         limits.assign(List.of(tp));

@@ -54,14 +54,14 @@ class SpoolingEventSinkIT {
         return t;
     }
 
-    private static SpoolingEventSink sink(String bootstrap, TopicSpec<String, UsageEvent> topic, Path dir, long maxBytes) {
-        return sink(bootstrap, topic, dir, maxBytes, 1 << 20);
+    private static SpoolingEventSink sink(Map<String, Object> kafka, TopicSpec<String, UsageEvent> topic, Path dir, long maxBytes) {
+        return sink(kafka, topic, dir, maxBytes, 1 << 20);
     }
 
-    private static SpoolingEventSink sink(String bootstrap, TopicSpec<String, UsageEvent> topic, Path dir, long maxBytes,
+    private static SpoolingEventSink sink(Map<String, Object> kafka, TopicSpec<String, UsageEvent> topic, Path dir, long maxBytes,
                                           int maxRequestBytes) {
         UsageEventPublisher publisher = UsageEventPublisher.builder()
-                .bootstrapServers(bootstrap)
+                .connection(kafka)
                 .topic(topic)
                 .deliveryTimeout(Duration.ofMinutes(2))
                 .producerProperty("request.timeout.ms", 5_000)
@@ -96,9 +96,9 @@ class SpoolingEventSinkIT {
         private final KafkaConsumer<String, UsageEvent> consumer;
         final List<UsageEvent> events = new ArrayList<>();
 
-        TopicReader(String bootstrap, TopicSpec<String, UsageEvent> topic) {
+        TopicReader(Map<String, Object> kafka, TopicSpec<String, UsageEvent> topic) {
             Properties props = new Properties();
-            props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            props.putAll(kafka);
             props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
             consumer = new KafkaConsumer<>(props, new StringDeserializer(), EventSerdes.usageEvent().deserializer());
             List<TopicPartition> parts = new ArrayList<>();
@@ -152,8 +152,8 @@ class SpoolingEventSinkIT {
         TopicSpec<String, UsageEvent> topic = topic(kafka);
         Map<String, List<String>> submittedByUser = new LinkedHashMap<>();
         int total = 0;
-        try (SpoolingEventSink sink = sink(kafka.bootstrapServers(), topic, spoolDir, 64L << 20);
-             TopicReader reader = new TopicReader(kafka.bootstrapServers(), topic)) {
+        try (SpoolingEventSink sink = sink(kafka.clientProperties(), topic, spoolDir, 64L << 20);
+             TopicReader reader = new TopicReader(kafka.clientProperties(), topic)) {
             // Warm up: the producer has the new topic's metadata before the measured sequence starts.
             UsageEvent warmUp = event("u-warm-up", 0);
             sink.submit(warmUp);
@@ -203,7 +203,7 @@ class SpoolingEventSinkIT {
     @Test
     void fullSpool_refusesNewEventsWithSpoolFullException_andIsNotReady(KafkaEngine kafka) throws Exception {
         TopicSpec<String, UsageEvent> topic = topic(kafka);
-        try (SpoolingEventSink sink = sink(DEAD_KAFKA, topic, spoolDir, 8 * 1024)) {
+        try (SpoolingEventSink sink = sink(Map.of("bootstrap.servers", DEAD_KAFKA), topic, spoolDir, 8 * 1024)) {
             sink.submit(event("u-full", 0));
             await("sink spools while Kafka is unreachable").atMost(Duration.ofSeconds(10)).until(sink::spooling);
             int accepted = 0;
@@ -229,7 +229,7 @@ class SpoolingEventSinkIT {
     void tornLastRecord_isCutOnRestart_andTheRestIsReplayed(KafkaEngine kafka) throws Exception {
         TopicSpec<String, UsageEvent> topic = topic(kafka);
         List<String> ids = new ArrayList<>();
-        try (SpoolingEventSink down = sink(DEAD_KAFKA, topic, spoolDir, 64L << 20)) {
+        try (SpoolingEventSink down = sink(Map.of("bootstrap.servers", DEAD_KAFKA), topic, spoolDir, 64L << 20)) {
             UsageEvent first = event("u-torn", 0);
             down.submit(first);
             ids.add(first.getEventId());
@@ -248,8 +248,8 @@ class SpoolingEventSinkIT {
         try (FileChannel ch = FileChannel.open(segment, StandardOpenOption.WRITE)) {
             ch.truncate(ch.size() - 7);
         }
-        try (SpoolingEventSink up = sink(kafka.bootstrapServers(), topic, spoolDir, 64L << 20);
-             TopicReader reader = new TopicReader(kafka.bootstrapServers(), topic)) {
+        try (SpoolingEventSink up = sink(kafka.clientProperties(), topic, spoolDir, 64L << 20);
+             TopicReader reader = new TopicReader(kafka.clientProperties(), topic)) {
             await("the nine whole events are replayed").atMost(Duration.ofSeconds(30))
                     .until(() -> reader.distinctIds().size() >= 9);
             await("spool drained").atMost(Duration.ofSeconds(10)).until(() -> segmentFiles(spoolDir) == 0);
@@ -291,8 +291,8 @@ class SpoolingEventSinkIT {
         written.close();
 
         io.micrometer.core.instrument.simple.SimpleMeterRegistry registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
-        try (SpoolingEventSink up = sink(kafka.bootstrapServers(), topic, spoolDir, 64L << 20, 2_048);
-             TopicReader reader = new TopicReader(kafka.bootstrapServers(), topic)) {
+        try (SpoolingEventSink up = sink(kafka.clientProperties(), topic, spoolDir, 64L << 20, 2_048);
+             TopicReader reader = new TopicReader(kafka.clientProperties(), topic)) {
             new dev.tokenmeter.edge.proxy.EdgeMetrics(registry, up);
             await("the 12 good events are replayed past the three poison records").atMost(Duration.ofSeconds(30))
                     .until(() -> reader.distinctIds().size() >= 12);
@@ -320,14 +320,14 @@ class SpoolingEventSinkIT {
         }
 
         // A restart replays nothing: the poison records are not in front of anything any more.
-        try (SpoolingEventSink again = sink(kafka.bootstrapServers(), topic, spoolDir, 64L << 20)) {
+        try (SpoolingEventSink again = sink(kafka.clientProperties(), topic, spoolDir, 64L << 20)) {
             assertThat(again.pendingEvents()).isZero();
             assertThat(again.spooling()).isFalse();
             UsageEvent after = event("u-good-0", 99);
             again.submit(after);
             ids.add(after.getEventId());
         }
-        try (TopicReader reader = new TopicReader(kafka.bootstrapServers(), topic)) {
+        try (TopicReader reader = new TopicReader(kafka.clientProperties(), topic)) {
             await("the event after the restart arrives, nothing replayed twice").atMost(Duration.ofSeconds(30))
                     .until(() -> reader.distinctIds().size() >= 13);
             assertThat(reader.distinctIds()).containsExactlyInAnyOrderElementsOf(ids);
@@ -338,7 +338,7 @@ class SpoolingEventSinkIT {
     void close_flushesEveryAcceptedEventToKafka(KafkaEngine kafka) throws Exception {
         TopicSpec<String, UsageEvent> topic = topic(kafka);
         List<String> ids = new ArrayList<>();
-        SpoolingEventSink sink = sink(kafka.bootstrapServers(), topic, spoolDir, 64L << 20);
+        SpoolingEventSink sink = sink(kafka.clientProperties(), topic, spoolDir, 64L << 20);
         long[] submitNanos = new long[2_000];
         for (int i = 0; i < 2_000; i++) {
             UsageEvent e = event("u-close-" + (i % 7), i);
@@ -351,7 +351,7 @@ class SpoolingEventSinkIT {
         System.out.printf("direct submit (Kafka healthy): p50=%.1f us p99=%.1f us%n", submitNanos[1_000] / 1e3, submitNanos[1_980] / 1e3);
         sink.close();
         assertThat(segmentFiles(spoolDir)).as("nothing was left behind in the spool").isZero();
-        try (TopicReader reader = new TopicReader(kafka.bootstrapServers(), topic)) {
+        try (TopicReader reader = new TopicReader(kafka.clientProperties(), topic)) {
             await("all 2,000 events on the topic").atMost(Duration.ofSeconds(30))
                     .until(() -> reader.distinctIds().size() == 2_000);
             assertThat(reader.distinctIds()).containsExactlyInAnyOrderElementsOf(ids);
@@ -362,7 +362,7 @@ class SpoolingEventSinkIT {
     void close_whileKafkaIsUnreachable_leavesEventsInTheSpoolForTheNextStart(KafkaEngine kafka) throws Exception {
         TopicSpec<String, UsageEvent> topic = topic(kafka);
         List<String> ids = new ArrayList<>();
-        SpoolingEventSink down = sink(DEAD_KAFKA, topic, spoolDir, 64L << 20);
+        SpoolingEventSink down = sink(Map.of("bootstrap.servers", DEAD_KAFKA), topic, spoolDir, 64L << 20);
         for (int i = 0; i < 50; i++) {
             UsageEvent e = event("u-restart", i);
             down.submit(e);
@@ -370,8 +370,8 @@ class SpoolingEventSinkIT {
         }
         down.close();
         assertThat(segmentFiles(spoolDir)).isPositive();
-        try (SpoolingEventSink up = sink(kafka.bootstrapServers(), topic, spoolDir, 64L << 20);
-             TopicReader reader = new TopicReader(kafka.bootstrapServers(), topic)) {
+        try (SpoolingEventSink up = sink(kafka.clientProperties(), topic, spoolDir, 64L << 20);
+             TopicReader reader = new TopicReader(kafka.clientProperties(), topic)) {
             await("events spooled before the restart arrive, in order").atMost(Duration.ofSeconds(30))
                     .until(() -> reader.distinctIds().size() == 50);
             assertThat(reader.distinctIds()).containsExactlyElementsOf(ids);

@@ -20,7 +20,7 @@ public final class ContainerKafkaEngine extends UnmanagedServer implements Kafka
     private ContainerKafkaEngine(KafkaContainer container) {
         super("containers", "Kafka", "a restarted container gets a new host port");
         this.container = container;
-        this.topics = new KafkaTopics(container.getBootstrapServers());
+        this.topics = new KafkaTopics(clientProperties());
     }
 
     public static ContainerKafkaEngine launch() {

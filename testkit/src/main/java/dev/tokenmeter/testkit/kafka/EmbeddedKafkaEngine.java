@@ -1,5 +1,6 @@
 package dev.tokenmeter.testkit.kafka;
 
+import dev.tokenmeter.config.KafkaClientSettings;
 import dev.tokenmeter.testkit.KafkaEngine;
 import dev.tokenmeter.testkit.support.FreePorts;
 import dev.tokenmeter.testkit.support.ManagedServer;
@@ -29,6 +30,13 @@ import java.util.concurrent.TimeoutException;
  * JVM, and {@link #stop()} is a real process death, as in production. The child runs {@link KafkaBrokerMain}
  * on the test JVM's own class path, which exits when this JVM dies. Broker output goes to
  * {@code broker.log} in the engine's temp directory, never to the test's stdout.
+ *
+ * <p>Secured as a production cluster: the client listener is SASL_PLAINTEXT with SCRAM-SHA-512, KRaft's
+ * StandardAuthorizer refuses whatever no ACL allows, and {@link #ADMIN} (a super user, its SCRAM credential written
+ * into the metadata log when the storage is formatted) is the principal of {@link #clientProperties()}. The
+ * controller listener stays PLAINTEXT on loopback: the broker reaches its own controller there as
+ * {@code User:ANONYMOUS}, which is therefore a super user too (SCRAM cannot authenticate a controller listener,
+ * whose credentials live in the metadata it serves); no client is given that port.
  */
 public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEngine {
 
@@ -36,6 +44,10 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
     private static final Duration STOP_GRACE = Duration.ofSeconds(20);
     private static final int LOG_TAIL_LINES = 60;
     private static final String HOST = "127.0.0.1";
+    /** The super user's name; its password is new for each engine. */
+    public static final String ADMIN = "admin";
+    /** The SCRAM credential KafkaBrokerMain adds when it formats the storage (environment of the broker JVM). */
+    static final String ADMIN_SCRAM_ENV = "TOKENMETER_KAFKA_ADMIN_SCRAM";
 
     private final Path workDir;
     private final Path logDir;
@@ -44,6 +56,8 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
     private final int brokerPort;
     private final int controllerPort;
     private final String clusterId = Uuid.randomUuid().toString();
+    private final String adminPassword = Uuid.randomUuid().toString().replace("-", "");
+    private final KafkaClientSettings admin;
     private final KafkaTopics topics;
     private Process process;
 
@@ -59,7 +73,8 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
             controller = FreePorts.pick();
         }
         controllerPort = controller;
-        topics = new KafkaTopics(bootstrapServers());
+        admin = KafkaClientSettings.scram(bootstrapServers(), ADMIN, adminPassword);
+        topics = new KafkaTopics(clientProperties());
         try {
             writeConfig();
         } catch (IOException e) {
@@ -76,6 +91,11 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
     @Override
     public String bootstrapServers() {
         return HOST + ":" + brokerPort;
+    }
+
+    @Override
+    public KafkaClientSettings clientSettings() {
+        return admin;
     }
 
     @Override
@@ -134,11 +154,18 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
                 "process.roles=broker,controller",
                 "node.id=1",
                 "controller.quorum.voters=1@" + HOST + ":" + controllerPort,
-                "listeners=PLAINTEXT://" + HOST + ":" + brokerPort + ",CONTROLLER://" + HOST + ":" + controllerPort,
-                "advertised.listeners=PLAINTEXT://" + HOST + ":" + brokerPort,
+                "listeners=SASL_PLAINTEXT://" + HOST + ":" + brokerPort + ",CONTROLLER://" + HOST + ":" + controllerPort,
+                "advertised.listeners=SASL_PLAINTEXT://" + HOST + ":" + brokerPort,
                 "controller.listener.names=CONTROLLER",
-                "inter.broker.listener.name=PLAINTEXT",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=SASL_PLAINTEXT",
+                "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "sasl.enabled.mechanisms=SCRAM-SHA-512",
+                "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+                "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
+                        + admin.clientProperties().get("sasl.jaas.config"),
+                "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                "super.users=User:" + ADMIN + ";User:ANONYMOUS",
+                "allow.everyone.if.no.acl.found=false",
                 "log.dirs=" + logDir.toAbsolutePath().toString().replace('\\', '/'),
                 "num.partitions=1",
                 "default.replication.factor=1",
@@ -197,6 +224,8 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
         builder.environment().remove("CLASSPATH");
         builder.environment().remove("JAVA_TOOL_OPTIONS");
         builder.environment().remove("JDK_JAVA_OPTIONS");
+        // Through the environment, not an argument: the password stays out of the process list.
+        builder.environment().put(ADMIN_SCRAM_ENV, "SCRAM-SHA-512=[name=" + ADMIN + ",password=" + adminPassword + "]");
         try {
             return builder.start();
         } catch (IOException e) {
@@ -219,13 +248,13 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
             Thread.currentThread().interrupt();
             throw failure("interrupted while waiting for the Kafka broker", e);
         }
-        try (Admin admin = KafkaTopics.newAdmin(bootstrapServers())) {
+        try (Admin client = KafkaTopics.newAdmin(clientProperties())) {
             while (System.nanoTime() < deadline) {
                 if (!process.isAlive()) {
                     throw failure("the Kafka broker exited with code " + process.exitValue() + " during start-up", null);
                 }
                 try {
-                    if (!admin.describeCluster().nodes().get(5, TimeUnit.SECONDS).isEmpty()) {
+                    if (!client.describeCluster().nodes().get(5, TimeUnit.SECONDS).isEmpty()) {
                         return;
                     }
                 } catch (ExecutionException | TimeoutException e) {

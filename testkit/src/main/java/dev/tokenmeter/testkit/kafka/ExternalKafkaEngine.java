@@ -1,5 +1,6 @@
 package dev.tokenmeter.testkit.kafka;
 
+import dev.tokenmeter.config.KafkaClientSettings;
 import dev.tokenmeter.testkit.KafkaEngine;
 import dev.tokenmeter.testkit.support.UnmanagedServer;
 
@@ -8,18 +9,29 @@ import java.util.Map;
 /** A Kafka cluster that is already running; this engine neither starts nor stops it. */
 public final class ExternalKafkaEngine extends UnmanagedServer implements KafkaEngine, AutoCloseable {
 
-    private final String bootstrapServers;
+    private final KafkaClientSettings settings;
     private final KafkaTopics topics;
 
+    /** A PLAINTEXT cluster (the external backend's settings name no login). */
     public ExternalKafkaEngine(String bootstrapServers) {
+        this(KafkaClientSettings.plaintext(bootstrapServers));
+    }
+
+    /** A cluster reached with these settings (a secured one: as a principal allowed to create topics). */
+    public ExternalKafkaEngine(KafkaClientSettings settings) {
         super("external", "Kafka", "it belongs to whoever runs it: tokenmeter.kafka.bootstrap");
-        this.bootstrapServers = bootstrapServers;
-        this.topics = new KafkaTopics(bootstrapServers);
+        this.settings = settings;
+        this.topics = new KafkaTopics(clientProperties());
     }
 
     @Override
     public String bootstrapServers() {
-        return bootstrapServers;
+        return settings.bootstrapServers();
+    }
+
+    @Override
+    public KafkaClientSettings clientSettings() {
+        return settings;
     }
 
     @Override

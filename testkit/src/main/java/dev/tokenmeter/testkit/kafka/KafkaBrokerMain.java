@@ -3,6 +3,8 @@ package dev.tokenmeter.testkit.kafka;
 import kafka.tools.StorageTool;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -37,9 +39,16 @@ public final class KafkaBrokerMain {
 
         // --ignore-formatted: a restart (stop() then start()) reuses the formatted log dir and keeps its data.
         // controller.quorum.voters is static, so no --standalone / --initial-controllers is needed.
-        int formatted = StorageTool.execute(
-                new String[] {"format", "--cluster-id", clusterId, "--config", serverProperties, "--ignore-formatted"},
-                System.out);
+        // The super user's SCRAM credential goes into the metadata log at format time: a secured broker has no
+        // other way in for its first client.
+        List<String> format = new ArrayList<>(List.of(
+                "format", "--cluster-id", clusterId, "--config", serverProperties, "--ignore-formatted"));
+        String adminScram = System.getenv(EmbeddedKafkaEngine.ADMIN_SCRAM_ENV);
+        if (adminScram != null && !adminScram.isEmpty()) {
+            format.add("--add-scram");
+            format.add(adminScram);
+        }
+        int formatted = StorageTool.execute(format.toArray(String[]::new), System.out);
         if (formatted != 0) {
             System.err.println("kafka-storage format failed with exit code " + formatted);
             System.exit(formatted);

@@ -26,16 +26,19 @@ final class KafkaTopics implements AutoCloseable {
     static final Duration TOPIC_TIMEOUT = Duration.ofSeconds(30);
     private static final long RETRY_PAUSE_MS = 100;
 
+    private final Map<String, Object> clientProperties;
     private final String bootstrapServers;
     private Admin admin;
 
-    KafkaTopics(String bootstrapServers) {
-        this.bootstrapServers = bootstrapServers;
+    /** Topics made through an admin client with these properties (bootstrap servers and login). */
+    KafkaTopics(Map<String, Object> clientProperties) {
+        this.clientProperties = Map.copyOf(clientProperties);
+        this.bootstrapServers = String.valueOf(clientProperties.get(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG));
     }
 
-    static Admin newAdmin(String bootstrapServers) {
+    static Admin newAdmin(Map<String, Object> clientProperties) {
         Properties props = new Properties();
-        props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        props.putAll(clientProperties);
         props.put(AdminClientConfig.CLIENT_ID_CONFIG, "tokenmeter-testkit-admin");
         props.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
         props.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "15000");
@@ -44,7 +47,7 @@ final class KafkaTopics implements AutoCloseable {
 
     private synchronized Admin admin() {
         if (admin == null) {
-            admin = newAdmin(bootstrapServers);
+            admin = newAdmin(clientProperties);
         }
         return admin;
     }

@@ -37,7 +37,7 @@ class UsageEventPublisherIT {
         kafka.createTopic(topics.usageEvents().name(), 3);
         List<UsageEvent> sent = new ArrayList<>();
         try (UsageEventPublisher publisher = UsageEventPublisher.builder()
-                .bootstrapServers(kafka.bootstrapServers()).topic(topics.usageEvents()).build()) {
+                .connection(kafka.clientProperties()).topic(topics.usageEvents()).build()) {
             List<CompletableFuture<?>> acks = new ArrayList<>();
             for (int i = 0; i < 300; i++) {
                 UsageEvent e = event("user-" + (i % 7), i);
@@ -49,10 +49,8 @@ class UsageEventPublisherIT {
 
         Map<String, List<Long>> costsByUser = new HashMap<>();
         Map<String, Integer> partitionOfUser = new HashMap<>();
-        try (KafkaConsumer<String, UsageEvent> consumer = new KafkaConsumer<>(Map.of(
-                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ConsumerConfig.GROUP_ID_CONFIG, Names.unique("reader"),
-                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest"),
+        try (KafkaConsumer<String, UsageEvent> consumer = new KafkaConsumer<>(kafka.clientProperties(Map.of(ConsumerConfig.GROUP_ID_CONFIG, Names.unique("reader"),
+                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest")),
                 topics.usageEvents().keySerde().deserializer(), topics.usageEvents().valueSerde().deserializer())) {
             consumer.subscribe(List.of(topics.usageEvents().name()));
             List<ConsumerRecord<String, UsageEvent>> received = new ArrayList<>();
@@ -75,7 +73,7 @@ class UsageEventPublisherIT {
         Topics topics = Topics.withPrefix(Names.unique("pub") + ".", 1);
         kafka.createTopic(topics.usageEvents().name(), 1);
         try (UsageEventPublisher publisher = UsageEventPublisher.builder()
-                .bootstrapServers(kafka.bootstrapServers()).topic(topics.usageEvents()).build()) {
+                .connection(kafka.clientProperties()).topic(topics.usageEvents()).build()) {
             UsageEvent bad = UsageEvent.newBuilder(event("u", 1)).setEventId("not-a-uuid").setPromptTokens(-5).build();
             assertThatThrownBy(() -> publisher.publish(bad).join())
                     .isInstanceOf(CompletionException.class)

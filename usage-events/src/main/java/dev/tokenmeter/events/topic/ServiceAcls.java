@@ -1,0 +1,76 @@
+package dev.tokenmeter.events.topic;
+
+import org.apache.kafka.common.acl.AccessControlEntry;
+import org.apache.kafka.common.acl.AclBinding;
+import org.apache.kafka.common.acl.AclOperation;
+import org.apache.kafka.common.acl.AclPermissionType;
+import org.apache.kafka.common.resource.PatternType;
+import org.apache.kafka.common.resource.ResourcePattern;
+import org.apache.kafka.common.resource.ResourceType;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The Kafka ACLs of each service's principal, in one place: the deployment's init step grants them and the tests
+ * prove a principal can do what its service does and nothing more (docs/adr/0062-kafka-principals-and-acls.md).
+ * Allow-only bindings; a broker with {@code allow.everyone.if.no.acl.found=false} refuses everything else.
+ * READ and WRITE imply DESCRIBE, so a client can fetch the metadata of what it may use.
+ * <ul>
+ *   <li>edge: WRITE usage-events, usage-alerts, user-limits (idempotent producers, no transactions);</li>
+ *   <li>aggregator: READ usage-events and user-limits; WRITE the totals, late-events, alerts and dead-letter
+ *       topics; its consumer group (the application id); transactional ids and internal topics (changelogs,
+ *       repartition) prefixed with the application id;</li>
+ *   <li>billing sink: READ usage-events and the totals topics; its consumer groups (prefixed with its group id).</li>
+ * </ul>
+ */
+public final class ServiceAcls {
+
+    private ServiceAcls() {
+    }
+
+    /** The principal Kafka gives a SCRAM user. */
+    public static String principal(String username) {
+        return "User:" + username;
+    }
+
+    public static List<AclBinding> edge(String username, Topics topics) {
+        List<AclBinding> acls = new ArrayList<>();
+        for (TopicSpec<?, ?> t : List.of(topics.usageEvents(), topics.alerts(), topics.userLimits())) {
+            acls.add(allow(username, ResourceType.TOPIC, t.name(), PatternType.LITERAL, AclOperation.WRITE));
+        }
+        return acls;
+    }
+
+    public static List<AclBinding> aggregator(String username, Topics topics, String applicationId) {
+        List<AclBinding> acls = new ArrayList<>();
+        for (TopicSpec<?, ?> t : List.of(topics.usageEvents(), topics.userLimits())) {
+            acls.add(allow(username, ResourceType.TOPIC, t.name(), PatternType.LITERAL, AclOperation.READ));
+        }
+        for (TopicSpec<?, ?> t : List.of(topics.hourlyTotals(), topics.monthlyTotals(), topics.finalTotals(),
+                topics.lateEvents(), topics.alerts(), topics.deadLetter())) {
+            acls.add(allow(username, ResourceType.TOPIC, t.name(), PatternType.LITERAL, AclOperation.WRITE));
+        }
+        acls.add(allow(username, ResourceType.GROUP, applicationId, PatternType.LITERAL, AclOperation.READ));
+        acls.add(allow(username, ResourceType.TRANSACTIONAL_ID, applicationId, PatternType.PREFIXED, AclOperation.WRITE));
+        // Kafka Streams' own topics: <application id>-<store>-changelog, -repartition (created, read, written, purged).
+        acls.add(allow(username, ResourceType.TOPIC, applicationId, PatternType.PREFIXED, AclOperation.ALL));
+        return acls;
+    }
+
+    public static List<AclBinding> billingSink(String username, Topics topics, String groupId) {
+        List<AclBinding> acls = new ArrayList<>();
+        for (TopicSpec<?, ?> t : List.of(topics.usageEvents(), topics.hourlyTotals(), topics.monthlyTotals(),
+                topics.finalTotals())) {
+            acls.add(allow(username, ResourceType.TOPIC, t.name(), PatternType.LITERAL, AclOperation.READ));
+        }
+        // One consumer group per loop: <group id>-ledger, <group id>-totals.
+        acls.add(allow(username, ResourceType.GROUP, groupId, PatternType.PREFIXED, AclOperation.READ));
+        return acls;
+    }
+
+    private static AclBinding allow(String username, ResourceType type, String name, PatternType pattern, AclOperation op) {
+        return new AclBinding(new ResourcePattern(type, name, pattern),
+                new AccessControlEntry(principal(username), "*", op, AclPermissionType.ALLOW));
+    }
+}
