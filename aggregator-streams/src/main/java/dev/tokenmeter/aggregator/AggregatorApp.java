@@ -5,7 +5,6 @@ import io.micrometer.core.instrument.binder.kafka.KafkaStreamsMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.prometheus.metrics.exporter.httpserver.HTTPServer;
-import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.streams.KafkaStreams;
@@ -41,11 +40,8 @@ public final class AggregatorApp {
         Topics topics = Topics.fromEnv(System.getenv());
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
 
-        try (Admin admin = Admin.create(config.kafka().clientProperties())) {
-            // Explicit creation with the documented partitions; existing topics are left as they are.
-            topics.createAll(admin, (short) 1);
-        }
-
+        // The topics are the deployment's init step's to create (billing-sink ops.Init): this service's principal
+        // may read and write them, never create them (docs/adr/0062-kafka-principals-and-acls.md).
         KafkaStreams streams = create(config, topics, new AggregatorMetrics(registry));
         new KafkaStreamsMetrics(streams).bindTo(registry);
         HTTPServer metrics = config.metricsPort() >= 0

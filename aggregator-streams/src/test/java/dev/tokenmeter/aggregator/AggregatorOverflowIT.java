@@ -9,7 +9,6 @@ import dev.tokenmeter.testkit.KafkaEngine;
 import dev.tokenmeter.testkit.Names;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -54,14 +53,12 @@ class AggregatorOverflowIT {
     void anOverflowingEventIsDeadLetteredAndThePartitionIsNotStuck(KafkaEngine kafka, @TempDir Path dir) {
         String prefix = Names.unique("overflow") + ".";
         Topics topics = Topics.withPrefix(prefix, 1);
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+        try (Admin admin = Admin.create(kafka.clientProperties())) {
             topics.createAll(admin, (short) 1);
         }
-        AggregatorConfig config = AggregatorConfig.fromEnv(Map.of(
-                "KAFKA_BOOTSTRAP_SERVERS", kafka.bootstrapServers(),
-                "APPLICATION_ID", prefix + "aggregator",
+        AggregatorConfig config = AggregatorConfig.fromEnv(kafka.clientEnv(Map.of("APPLICATION_ID", prefix + "aggregator",
                 "STATE_DIR", dir.resolve("state").toString(),
-                "COMMIT_INTERVAL", "100ms", "EMIT_INTERVAL", "200ms", "METRICS_PORT", "-1"));
+                "COMMIT_INTERVAL", "100ms", "EMIT_INTERVAL", "200ms", "METRICS_PORT", "-1")));
         assertThat(config.processingGuarantee()).isEqualTo("exactly_once_v2");
 
         UsageEvent first = UsageAggregationTopologyTest.event("olga", "2026-05-04T10:00:00Z", LARGEST);
@@ -115,16 +112,13 @@ class AggregatorOverflowIT {
     }
 
     private static KafkaProducer<String, byte[]> producer(KafkaEngine kafka) {
-        return new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ProducerConfig.ACKS_CONFIG, "all"), new StringSerializer(), new ByteArraySerializer());
+        return new KafkaProducer<>(kafka.clientProperties(Map.of(ProducerConfig.ACKS_CONFIG, "all")), new StringSerializer(), new ByteArraySerializer());
     }
 
     private static KafkaConsumer<String, byte[]> consumer(KafkaEngine kafka, String topic) {
-        KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(Map.of(
-                ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
-                ConsumerConfig.GROUP_ID_CONFIG, Names.unique("overflow-reader"),
+        KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(kafka.clientProperties(Map.of(ConsumerConfig.GROUP_ID_CONFIG, Names.unique("overflow-reader"),
                 ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"), new StringDeserializer(), new ByteArrayDeserializer());
+                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed")), new StringDeserializer(), new ByteArrayDeserializer());
         consumer.subscribe(List.of(topic));
         return consumer;
     }

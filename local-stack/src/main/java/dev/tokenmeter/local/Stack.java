@@ -1,9 +1,12 @@
 package dev.tokenmeter.local;
 
+import dev.tokenmeter.events.topic.ServiceAcls;
 import dev.tokenmeter.events.topic.Topics;
+import dev.tokenmeter.sink.ops.KafkaAccess;
 import dev.tokenmeter.testkit.ChildJvm;
 import dev.tokenmeter.testkit.Engines;
 import dev.tokenmeter.testkit.openai.FakeOpenAi;
+import org.apache.kafka.clients.admin.Admin;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -99,6 +102,25 @@ final class Stack implements AutoCloseable {
         sinkEnv.put("GROUP_ID", prefix + "tokenmeter-billing-sink");
         sinkEnv.put("METRICS_PORT", "0");
         sinkEnv.put("INSTANCE_ID", prefix + "sink-1");
+
+        // Each service logs in as its own principal with only its ACLs, created as the deployment's Init creates them.
+        if (engines.kafka().secured()) {
+            String edgePassword = randomToken();
+            String aggregatorPassword = randomToken();
+            String sinkPassword = randomToken();
+            List<KafkaAccess.Principal> principals = List.of(
+                    new KafkaAccess.Principal(prefix + "edge", edgePassword, ServiceAcls.edge(prefix + "edge", topics)),
+                    new KafkaAccess.Principal(prefix + "aggregator", aggregatorPassword,
+                            ServiceAcls.aggregator(prefix + "aggregator", topics, aggregatorEnv.get("APPLICATION_ID"))),
+                    new KafkaAccess.Principal(prefix + "billing-sink", sinkPassword,
+                            ServiceAcls.billingSink(prefix + "billing-sink", topics, sinkEnv.get("GROUP_ID"))));
+            try (Admin admin = Admin.create(engines.kafka().clientProperties())) {
+                KafkaAccess.grant(admin, principals);
+            }
+            edgeEnv.putAll(engines.kafka().clientSettings(prefix + "edge", edgePassword).env());
+            aggregatorEnv.putAll(engines.kafka().clientSettings(prefix + "aggregator", aggregatorPassword).env());
+            sinkEnv.putAll(engines.kafka().clientSettings(prefix + "billing-sink", sinkPassword).env());
+        }
 
         Path logs = workDir.resolve("logs");
         // JVM sizing only, nothing the service reads: four JVMs and three engines share a laptop's (or CI's) cores

@@ -2,6 +2,7 @@ package dev.tokenmeter.local;
 
 import dev.tokenmeter.aggregator.AggregatorConfig;
 import dev.tokenmeter.config.ConfigKey;
+import dev.tokenmeter.config.KafkaClientSettings;
 import dev.tokenmeter.edge.EdgeConfig;
 import dev.tokenmeter.edge.quota.QuotaConfig;
 import dev.tokenmeter.events.topic.Topics;
@@ -42,6 +43,10 @@ class DeploymentConfigTest {
     /** What {@code docker compose} would substitute for the variables the file requires from its environment. */
     private static final Map<String, String> COMPOSE_VARIABLES = Map.of(
             "POSTGRES_PASSWORD", "pg-secret",
+            "KAFKA_ADMIN_PASSWORD", "kafka-admin-secret",
+            "KAFKA_EDGE_PASSWORD", "kafka-edge-secret",
+            "KAFKA_AGGREGATOR_PASSWORD", "kafka-aggregator-secret",
+            "KAFKA_SINK_PASSWORD", "kafka-sink-secret",
             "OPENAI_API_KEY", "sk-deploy",
             "ADMIN_TOKEN", "admin-token",
             "MASTER_KEY", Base64.getEncoder().encodeToString(new byte[32]),
@@ -92,6 +97,34 @@ class DeploymentConfigTest {
         // The one secret that is parsed rather than passed on: the edge decodes it into an AES-256 key.
         assertThat(Base64.getDecoder().decode(env("edge-service").get("PERSONAL_KEY_MASTER_KEY"))).hasSize(32);
         assertThat(EdgeConfig.fromEnv(env("edge-service")).host()).as("the edge listens beyond the container").isEqualTo("0.0.0.0");
+    }
+
+    /** Issue 13: each service logs in to Kafka as the principal init creates for it, never as the admin. */
+    @Test
+    void eachServiceIsItsOwnKafkaPrincipalAsInitCreatesIt() throws IOException {
+        Map<String, String> init = env("init");
+        KafkaClientSettings admin = KafkaClientSettings.fromEnv(init);
+        assertThat(admin.authenticates()).as("init logs in").isTrue();
+        Map<String, String> roles = Map.of("edge-service", "EDGE", "aggregator-streams", "AGGREGATOR", "billing-sink", "SINK");
+        Set<String> usernames = new TreeSet<>();
+        roles.forEach((service, role) -> {
+            KafkaClientSettings kafka = KafkaClientSettings.fromEnv(env(service));
+            assertThat(kafka.securityProtocol()).as("%s security protocol", service).startsWith("SASL_");
+            assertThat(kafka.username()).as("%s principal", service)
+                    .isEqualTo(init.get(role + "_KAFKA_USERNAME")).isNotEqualTo(admin.username());
+            assertThat(kafka.password()).as("%s password is the one init sets", service)
+                    .isEqualTo(init.get(role + "_KAFKA_PASSWORD")).isNotEqualTo(admin.password());
+            usernames.add(kafka.username());
+        });
+        assertThat(usernames).as("one principal per service").hasSize(3);
+        // The ACLs are granted on the names the services use: the aggregator's application id, the sink's group.
+        assertThat(env("aggregator-streams").get("APPLICATION_ID")).isEqualTo(init.get("AGGREGATOR_APPLICATION_ID"));
+        assertThat(env("billing-sink").get("GROUP_ID")).isEqualTo(init.get("SINK_GROUP_ID"));
+        // The broker authenticates and authorizes (its script formats the storage with the admin's credential).
+        assertThat(String.valueOf(services.get("kafka").get("entrypoint"))).contains("/opt/tokenmeter/start.sh");
+        assertThat(Files.readString(root.resolve("docker/kafka/start.sh"))).contains(
+                "sasl.enabled.mechanisms=SCRAM-SHA-512", "StandardAuthorizer", "allow.everyone.if.no.acl.found=false",
+                "--add-scram", "super.users=User:admin");
     }
 
     @Test

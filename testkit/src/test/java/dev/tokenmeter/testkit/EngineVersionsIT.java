@@ -54,7 +54,7 @@ class EngineVersionsIT {
     /** The broker's finalized metadata.version is the release of EngineVersions.KAFKA (4.3.1 -> 4.3). */
     @Test
     void kafkaIsTheReleaseNamed(KafkaEngine kafka) throws Exception {
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+        try (Admin admin = Admin.create(kafka.clientProperties())) {
             FeatureMetadata features = admin.describeFeatures().featureMetadata().get(30, TimeUnit.SECONDS);
             short level = features.finalizedFeatures().get(MetadataVersion.FEATURE_NAME).maxVersionLevel();
             String release = MetadataVersion.fromFeatureLevel(level).shortVersion();

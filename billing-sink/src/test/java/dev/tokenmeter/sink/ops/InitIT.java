@@ -1,6 +1,23 @@
 package dev.tokenmeter.sink.ops;
 
 import dev.tokenmeter.events.topic.Topics;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.ExecutionException;
+import java.util.HashMap;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.resource.ResourcePatternFilter;
+import org.apache.kafka.common.errors.TopicAuthorizationException;
+import org.apache.kafka.common.errors.AuthorizationException;
+import org.apache.kafka.common.acl.AclPermissionType;
+import org.apache.kafka.common.acl.AclOperation;
+import org.apache.kafka.common.acl.AclBindingFilter;
+import org.apache.kafka.common.acl.AclBinding;
+import org.apache.kafka.common.acl.AccessControlEntryFilter;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import dev.tokenmeter.events.topic.ServiceAcls;
+import dev.tokenmeter.config.KafkaClientSettings;
 import dev.tokenmeter.testkit.EnginesExtension;
 import dev.tokenmeter.testkit.KafkaEngine;
 import dev.tokenmeter.testkit.Names;
@@ -19,6 +36,7 @@ import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** The deployment's init step (docker-compose service {@code init}) on a real broker and Postgres. */
 @ExtendWith(EnginesExtension.class)
@@ -28,12 +46,16 @@ class InitIT {
     void createsEveryTopicAndMigratesTheDatabaseAndARerunChangesNothing(KafkaEngine kafka, PostgresEngine postgres) throws Exception {
         String prefix = Names.unique("init") + ".";
         String url = postgres.createDatabase("init");
-        Map<String, String> env = kafka.clientEnv(Map.of("TOPIC_PREFIX", prefix,
+        Map<String, String> env = new HashMap<>(kafka.clientEnv(Map.of("TOPIC_PREFIX", prefix,
                 "TOPIC_PARTITIONS", "3",
                 "TOPIC_REPLICATION_FACTOR", " ", // blank: the default (1)
                 "DATABASE_URL", url,
                 "DATABASE_USER", postgres.user(),
-                "DATABASE_PASSWORD", postgres.password()));
+                "DATABASE_PASSWORD", postgres.password())));
+        // On a broker that authenticates, init also creates the services' principals (eachPrincipalGetsOnlyItsAcls).
+        env.putAll(Map.of("EDGE_KAFKA_USERNAME", prefix + "edge", "EDGE_KAFKA_PASSWORD", "e",
+                "AGGREGATOR_KAFKA_USERNAME", prefix + "aggregator", "AGGREGATOR_KAFKA_PASSWORD", "a",
+                "SINK_KAFKA_USERNAME", prefix + "sink", "SINK_KAFKA_PASSWORD", "s"));
 
         Init.run(env);
         Init.run(env);
@@ -60,5 +82,73 @@ class InitIT {
         assertThatThrownBy(() -> Init.run(Map.of("TOPIC_REPLICATION_FACTOR", "three")))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("TOPIC_REPLICATION_FACTOR must be a whole number from 1 to 32767, got 'three'");
+    }
+
+    /** Issue 13: Init creates each service's principal with exactly its ACLs (and a rerun adds nothing). */
+    @Test
+    void eachPrincipalGetsOnlyItsAcls(KafkaEngine kafka, PostgresEngine postgres) throws Exception {
+        assumeTrue(kafka.secured(), "this Kafka backend does not authenticate clients");
+        String prefix = Names.unique("initacl") + ".";
+        Map<String, String> own = new HashMap<>(Map.of(
+                "TOPIC_PREFIX", prefix, "TOPIC_PARTITIONS", "1",
+                "DATABASE_URL", postgres.createDatabase("initacl"),
+                "DATABASE_USER", postgres.user(), "DATABASE_PASSWORD", postgres.password()));
+        own.putAll(Map.of(
+                "EDGE_KAFKA_USERNAME", prefix + "edge", "EDGE_KAFKA_PASSWORD", "edge-pw",
+                "AGGREGATOR_KAFKA_USERNAME", prefix + "aggregator", "AGGREGATOR_KAFKA_PASSWORD", "aggregator-pw",
+                "AGGREGATOR_APPLICATION_ID", prefix + "aggregator-app",
+                "SINK_KAFKA_USERNAME", prefix + "sink", "SINK_KAFKA_PASSWORD", "sink-pw",
+                "SINK_GROUP_ID", prefix + "sink-group"));
+        Map<String, String> env = kafka.clientEnv(own);
+
+        Init.run(env);
+        Init.run(env);
+
+        Topics topics = Topics.withPrefix(prefix, 1);
+        Map<String, List<AclBinding>> expected = Map.of(
+                prefix + "edge", ServiceAcls.edge(prefix + "edge", topics),
+                prefix + "aggregator", ServiceAcls.aggregator(prefix + "aggregator", topics, prefix + "aggregator-app"),
+                prefix + "sink", ServiceAcls.billingSink(prefix + "sink", topics, prefix + "sink-group"));
+        try (Admin admin = Admin.create(kafka.clientProperties())) {
+            for (Map.Entry<String, List<AclBinding>> e : expected.entrySet()) {
+                AclBindingFilter byPrincipal = new AclBindingFilter(ResourcePatternFilter.ANY, new AccessControlEntryFilter(
+                        ServiceAcls.principal(e.getKey()), null, AclOperation.ANY, AclPermissionType.ANY));
+                assertThat(admin.describeAcls(byPrincipal).values().get(30, TimeUnit.SECONDS))
+                        .as("ACLs of %s", e.getKey()).containsExactlyInAnyOrderElementsOf(e.getValue());
+            }
+        }
+        // What the grants mean on the broker: the edge writes usage events and no totals; the aggregator, which
+        // only reads usage events, cannot write them; the sink writes nothing.
+        assertThat(sendFails(kafka.clientSettings(prefix + "edge", "edge-pw"), topics.usageEvents().name())).isNull();
+        assertThat(sendFails(kafka.clientSettings(prefix + "edge", "edge-pw"), topics.hourlyTotals().name()))
+                .isInstanceOf(TopicAuthorizationException.class);
+        assertThat(sendFails(kafka.clientSettings(prefix + "aggregator", "aggregator-pw"), topics.usageEvents().name()))
+                .isInstanceOf(AuthorizationException.class);
+        assertThat(sendFails(kafka.clientSettings(prefix + "sink", "sink-pw"), topics.finalTotals().name()))
+                .isInstanceOf(AuthorizationException.class);
+    }
+
+    @Test
+    void aSecuredKafkaNeedsEachServicePassword() {
+        assertThatThrownBy(() -> Init.run(Map.of("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT", "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1",
+                "KAFKA_USERNAME", "admin", "KAFKA_PASSWORD", "pw", "KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("EDGE_KAFKA_PASSWORD is required");
+    }
+
+    /** The cause of a failed send, or null when the record was written. */
+    private static Throwable sendFails(KafkaClientSettings principal, String topic) throws InterruptedException {
+        Map<String, Object> props = new HashMap<>(principal.clientProperties());
+        props.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 10_000);
+        props.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 20_000);
+        props.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000);
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(props, new ByteArraySerializer(), new ByteArraySerializer())) {
+            producer.send(new ProducerRecord<>(topic, "k".getBytes(), "v".getBytes())).get(30, TimeUnit.SECONDS);
+            return null;
+        } catch (ExecutionException e) {
+            return e.getCause();
+        } catch (java.util.concurrent.TimeoutException e) {
+            return e;
+        }
     }
 }
