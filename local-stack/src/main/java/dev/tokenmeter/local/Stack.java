@@ -203,6 +203,11 @@ final class Stack implements AutoCloseable {
         return engines.kafka().clientProperties();
     }
 
+    /** {@link #kafka()} with a client's own settings added. */
+    Map<String, Object> kafka(Map<String, ?> more) {
+        return engines.kafka().clientProperties(more);
+    }
+
     URI edgeUrl() {
         return edgeUrl;
     }

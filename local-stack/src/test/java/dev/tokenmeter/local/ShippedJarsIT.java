@@ -51,7 +51,7 @@ class ShippedJarsIT {
             }
 
             DemoTraffic.Caller caller = DemoData.seed(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword(),
-                    stack.bootstrapServers(), stack.topics(), prefix).callers().get(0);
+                    stack.kafka(), stack.topics(), prefix).callers().get(0);
             int upstreamCallsBefore = upstream.requestCount();
             HttpResponse<String> answer = HttpClient.newHttpClient().send(
                     HttpRequest.newBuilder(stack.edgeUrl().resolve("/v1/chat/completions"))
@@ -64,11 +64,9 @@ class ShippedJarsIT {
             assertThat(upstream.requestCount()).as("the fake OpenAI saw the call").isGreaterThan(upstreamCallsBefore);
             String eventId = answer.headers().firstValue("x-tokenmeter-event-id").orElseThrow();
 
-            try (KafkaConsumer<byte[], byte[]> totals = new KafkaConsumer<>(Map.of(
-                    ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, stack.bootstrapServers(),
-                    ConsumerConfig.GROUP_ID_CONFIG, prefix + "shipped-jars-it",
+            try (KafkaConsumer<byte[], byte[]> totals = new KafkaConsumer<>(stack.kafka.clientProperties(Map.of(ConsumerConfig.GROUP_ID_CONFIG, prefix + "shipped-jars-it",
                     ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
-                    ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed"),
+                    ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed")),
                     new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
                 totals.subscribe(List.of(stack.topics().monthlyTotals().name()));
                 AtomicInteger seen = new AtomicInteger();
