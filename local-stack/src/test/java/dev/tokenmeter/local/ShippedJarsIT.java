@@ -64,7 +64,7 @@ class ShippedJarsIT {
             assertThat(upstream.requestCount()).as("the fake OpenAI saw the call").isGreaterThan(upstreamCallsBefore);
             String eventId = answer.headers().firstValue("x-tokenmeter-event-id").orElseThrow();
 
-            try (KafkaConsumer<byte[], byte[]> totals = new KafkaConsumer<>(stack.kafka.clientProperties(Map.of(ConsumerConfig.GROUP_ID_CONFIG, prefix + "shipped-jars-it",
+            try (KafkaConsumer<byte[], byte[]> totals = new KafkaConsumer<>(stack.kafka(Map.of(ConsumerConfig.GROUP_ID_CONFIG, prefix + "shipped-jars-it",
                     ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
                     ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed")),
                     new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
