@@ -54,8 +54,9 @@ import java.util.function.Consumer;
  * The edge service: reads {@link EdgeConfig} from the environment, builds its parts with constructors and
  * builders, starts the HTTP server and adds a shutdown hook.
  *
- * <p>HTTP: the proxy, the metering API ({@link MeteringApi}), the usage query ({@link UsageApi}) and, when
- * {@code ADMIN_TOKEN} is set, the admin API ({@link AdminApi}). Reads: Postgres tables {@code api_key}, {@code account}, {@code personal_provider_key}, {@code model_price};
+ * <p>HTTP, public listener: the proxy, the metering API ({@link MeteringApi}), a user's own usage query
+ * ({@link UsageApi}). Admin listener: {@code /metrics}, the admin usage query and, when {@code ADMIN_TOKEN} is set,
+ * the admin API ({@link AdminApi}). Reads: Postgres tables {@code api_key}, {@code account}, {@code personal_provider_key}, {@code model_price};
  * Redis through the quota engine. Writes: one {@code UsageEvent} per call to topic {@code <prefix>usage-events}
  * (through the {@link EventSink}); in {@code main}, one {@code UsageAlert} per threshold of the monthly credit crossed
  * (50/80/100 %, once per user and month) to {@code <prefix>usage-alerts} (through the {@link UsageAlertPublisher}).
@@ -120,6 +121,7 @@ public final class EdgeApp implements AutoCloseable {
         ApiKeyAuthenticator authenticator = new ApiKeyAuthenticator(db, config.apiKeyCacheTtl());
         List<AutoCloseable> closeables = new ArrayList<>();
         List<Consumer<RoutesConfig>> routes = new ArrayList<>(extraRoutes);
+        List<Consumer<RoutesConfig>> adminRoutes = new ArrayList<>();
         // Metering API and usage query: Redis for reservations and idempotency markers.
         RedisClient redisClient = RedisClient.create(config.redisUri());
         StatefulRedisConnection<String, String> redis = redisClient.connect();
@@ -135,9 +137,11 @@ public final class EdgeApp implements AutoCloseable {
             closeables.add(userLimits);
             AdminApi admin = new AdminApi(adminToken, db, authenticator, cipher, priceBook, userLimits,
                     accountInvalidation, Clock.systemUTC());
-            routes.add(admin::routes);
+            adminRoutes.add(admin::routes);
         }
-        routes.add(new UsageApi(authenticator, adminToken, quota, db, Clock.systemUTC())::routes);
+        UsageApi usage = new UsageApi(authenticator, adminToken, quota, db, Clock.systemUTC());
+        routes.add(usage::routes);
+        adminRoutes.add(usage::adminRoutes);
         OpenAiProxyHandler proxy = OpenAiProxyHandler.builder()
                 .authenticator(authenticator)
                 .priceBook(priceBook)
@@ -152,7 +156,7 @@ public final class EdgeApp implements AutoCloseable {
                 .edgeInstance(config.edgeInstance())
                 .drainTimeout(config.upstreamDrainTimeout())
                 .build();
-        EdgeServer server = EdgeServer.builder()
+        EdgeServer.Builder server = EdgeServer.builder()
                 .host(config.host())
                 .port(config.port())
                 .maxRequestBytes(config.maxBodyBytes())
@@ -162,9 +166,12 @@ public final class EdgeApp implements AutoCloseable {
                 .readinessCheck("events", sink::isReady)
                 .readinessCheck("postgres", () -> isUsable(dataSource))
                 .routes(routes)
-                .build()
+                .adminHost(config.adminHost())
+                .adminPort(config.adminPort());
+        adminRoutes.forEach(server::adminRoutes);
+        EdgeServer started = server.build()
                 .start();
-        return new EdgeApp(server, priceBook, registry, upstream, closeables);
+        return new EdgeApp(started, priceBook, registry, upstream, closeables);
     }
 
     /** Every environment key the edge reads (its own and the quota engine's), with defaults and descriptions. */
@@ -198,7 +205,7 @@ public final class EdgeApp implements AutoCloseable {
         UsageAlertPublisher alerts = alertPublisher(config, topics, accounts, registry);
         QuotaGate quota = new QuotaEngineGate(engine, redis.connection(), quotaConfig.failurePolicy(), alerts, Clock.systemUTC());
         EdgeApp app = start(config, dataSource, quota, sink, List.of(), registry, accounts::invalidate);
-        LOG.info("edge listening on {}", app.server().baseUrl());
+        LOG.info("edge listening on {} (admin API and /metrics on {})", app.server().baseUrl(), app.server().adminBaseUrl());
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             LOG.info("shutting down");
             app.close();

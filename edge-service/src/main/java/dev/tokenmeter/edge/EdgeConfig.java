@@ -42,11 +42,16 @@ public record EdgeConfig(
         long spoolMaxBytes,
         Duration spoolFsyncInterval,
         Duration spoolSendTimeout,
+        String adminHost,
+        int adminPort,
         String adminToken) {
 
+    /** The shortest ADMIN_TOKEN accepted: a guessable token would hand out every user's keys and credit. */
+    public static final int MIN_ADMIN_TOKEN_CHARS = 32;
+
     public static final List<ConfigKey> KEYS = ConfigKey.join(List.of(
-            new ConfigKey("EDGE_HOST", "127.0.0.1", "Interface the HTTP server binds to."),
-            new ConfigKey("EDGE_PORT", "8080", "HTTP port (0 = a free port)."),
+            new ConfigKey("EDGE_HOST", "127.0.0.1", "Interface the public listener binds to (OpenAI-compatible /v1, metering API)."),
+            new ConfigKey("EDGE_PORT", "8080", "Port of the public listener (0 = a free port)."),
             new ConfigKey("UPSTREAM_BASE_URL", "https://api.openai.com", "OpenAI-compatible upstream; the /v1/... path is appended (a trailing /v1 is accepted)."),
             ConfigKey.secret("OPENAI_API_KEY", "", "The service's own OpenAI key, used for SERVICE_CREDIT calls. Never logged."),
             new ConfigKey("UPSTREAM_CONNECT_TIMEOUT", "5s", "Connect timeout to the upstream (e.g. 500ms, 5s)."),
@@ -70,7 +75,9 @@ public record EdgeConfig(
             new ConfigKey("SPOOL_MAX_BYTES", "1073741824", "Largest spool size in bytes; past it calls are refused with 503 instead of losing events."),
             new ConfigKey("SPOOL_FSYNC_INTERVAL", "2ms", "Group-commit interval of the spool: spooled events wait at most this long (plus the fsync) for durability."),
             new ConfigKey("SPOOL_SEND_TIMEOUT", "2s", "An event Kafka has not acknowledged within this time switches the edge to spooling."),
-            ConfigKey.secret("ADMIN_TOKEN", "", "Bearer token of the admin API (/admin/...); empty disables the admin API. Never logged.")),
+            new ConfigKey("ADMIN_HOST", "127.0.0.1", "Interface of the admin listener (admin API, admin usage query, /metrics); keep it private."),
+            new ConfigKey("ADMIN_PORT", "8081", "Port of the admin listener, never the public EDGE_PORT (0 = a free port)."),
+            ConfigKey.secret("ADMIN_TOKEN", "", "Bearer token of the admin API (/admin/... on the admin listener), at least " + MIN_ADMIN_TOKEN_CHARS + " characters; empty disables the admin API. Never logged.")),
             KafkaClientSettings.KEYS);
 
     public EdgeConfig {
@@ -117,7 +124,14 @@ public record EdgeConfig(
                 r.longValue("SPOOL_MAX_BYTES", 1024, Long.MAX_VALUE),
                 r.duration("SPOOL_FSYNC_INTERVAL"),
                 r.duration("SPOOL_SEND_TIMEOUT", Duration.ofMillis(1)),
-                r.string("ADMIN_TOKEN"));
+                r.string("ADMIN_HOST"),
+                r.integer("ADMIN_PORT", 0, 65535),
+                r.parse("ADMIN_TOKEN", "empty (admin API off) or at least " + MIN_ADMIN_TOKEN_CHARS + " characters", v -> {
+                    if (!v.isEmpty() && v.length() < MIN_ADMIN_TOKEN_CHARS) {
+                        throw new IllegalArgumentException("too short");
+                    }
+                    return v;
+                }));
     }
 
     /** The documented defaults, for tests and {@code --help}. */
@@ -139,7 +153,7 @@ public record EdgeConfig(
                 maxBodyBytes, defaultMaxCompletionTokens, defaultPriceModel, priceRefreshInterval, apiKeyCacheTtl,
                 databaseUrl, databaseUser, databasePassword, databasePoolSize, redisUri, kafka,
                 topicPrefix, personalKeyMasterKeyId, personalKeyMasterKey, edgeInstance, spoolDir, spoolMaxBytes,
-                spoolFsyncInterval, spoolSendTimeout, adminToken);
+                spoolFsyncInterval, spoolSendTimeout, adminHost, adminPort, adminToken);
     }
 
     private static URI httpUri(String v) {
@@ -176,6 +190,7 @@ public record EdgeConfig(
                 + ", personalKeyMasterKey=" + (personalKeyMasterKey.isEmpty() ? "<unset>" : "<redacted>")
                 + ", edgeInstance=" + edgeInstance + ", spoolDir=" + spoolDir + ", spoolMaxBytes=" + spoolMaxBytes
                 + ", spoolFsyncInterval=" + spoolFsyncInterval + ", spoolSendTimeout=" + spoolSendTimeout
+                + ", adminHost=" + adminHost + ", adminPort=" + adminPort
                 + ", adminToken=" + (adminToken.isEmpty() ? "<unset>" : "<redacted>") + "]";
     }
 }

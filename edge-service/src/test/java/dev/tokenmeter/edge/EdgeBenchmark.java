@@ -95,6 +95,8 @@ public final class EdgeBenchmark {
             int edgePort = FreePorts.pick();
             Map<String, String> edgeEnv = new HashMap<>();
             edgeEnv.put("EDGE_PORT", Integer.toString(edgePort));
+            int adminPort = FreePorts.pick();
+            edgeEnv.put("ADMIN_PORT", Integer.toString(adminPort));
             edgeEnv.put("UPSTREAM_BASE_URL", "http://127.0.0.1:" + fakePort);
             edgeEnv.put("UPSTREAM_REQUEST_TIMEOUT", "10s");
             edgeEnv.put("OPENAI_API_KEY", "sk-service-bench");
@@ -159,7 +161,7 @@ public final class EdgeBenchmark {
                 openLoop(client, direct, rate, 2);
                 openLoop(client, viaEdge, Math.min(rate, 200), 2);
 
-                URI metrics = URI.create("http://127.0.0.1:" + edgePort + "/metrics");
+                URI metrics = URI.create("http://127.0.0.1:" + adminPort + "/metrics");
                 Phase sd = cpu.measure(() -> sequential(client, direct, SEQUENTIAL_CALLS));
                 Map<String, Double> timers0 = edgeTimers(client, metrics);
                 Phase se = cpu.measure(() -> sequential(client, viaEdge, SEQUENTIAL_CALLS));

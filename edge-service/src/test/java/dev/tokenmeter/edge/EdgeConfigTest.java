@@ -56,6 +56,22 @@ class EdgeConfigTest {
                 .hasMessageContaining("DATABASE_URL");
     }
 
+    /** Issue 13: a guessable admin token stops start-up; the error names the key and never shows the value. */
+    @Test
+    void adminTokenShorterThan32CharactersStopsStartUpNamingTheKey() {
+        String short31 = "a".repeat(31);
+        assertThatThrownBy(() -> EdgeConfig.fromEnv(Map.of("ADMIN_TOKEN", short31)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("ADMIN_TOKEN must be empty (admin API off) or at least 32 characters")
+                .hasMessageNotContaining(short31);
+        assertThat(EdgeConfig.fromEnv(Map.of("ADMIN_TOKEN", "a".repeat(32))).adminToken()).hasSize(32);
+        assertThat(EdgeConfig.fromEnv(Map.of()).adminToken()).as("empty: admin API off").isEmpty();
+        EdgeConfig defaults = EdgeConfig.defaults();
+        assertThat(defaults.adminHost()).isEqualTo("127.0.0.1");
+        assertThat(defaults.adminPort()).isEqualTo(8081).isNotEqualTo(defaults.port());
+        assertThat(EdgeConfig.fromEnv(Map.of("ADMIN_HOST", "0.0.0.0", "ADMIN_PORT", "9091")).adminPort()).isEqualTo(9091);
+    }
+
     @Test
     void aBlankValueMeansTheDefaultAsInTheOtherServices() {
         EdgeConfig config = EdgeConfig.fromEnv(Map.of("EDGE_HOST", "", "SPOOL_DIR", " ", "UPSTREAM_REQUEST_TIMEOUT", "",

@@ -520,7 +520,7 @@ class EdgeProxyIT {
         assertThat(ready.statusCode()).isEqualTo(200);
         User user = bed.newUser(Money.usd(5));
         bed.post("/v1/chat/completions", user.key(), EdgeTestBed.chat("gpt-4o-mini", "metrics"));
-        var metrics = bed.client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(bed.baseUrl() + "/metrics")).build(),
+        var metrics = bed.client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(bed.adminUrl() + "/metrics")).build(),
                 HttpResponse.BodyHandlers.ofString());
         assertThat(metrics.statusCode()).isEqualTo(200);
         assertThat(metrics.body()).contains("edge_requests_total{endpoint=\"/v1/chat/completions\",outcome=\"succeeded\"}")

@@ -108,6 +108,7 @@ public final class EdgeTestBed implements AutoCloseable {
 
         Map<String, String> all = new HashMap<>(env);
         all.put("EDGE_PORT", "0");
+        all.putIfAbsent("ADMIN_PORT", "0");
         all.put("UPSTREAM_BASE_URL", openAi.baseUrl());
         all.put("OPENAI_API_KEY", SERVICE_KEY);
         all.put("DATABASE_URL", jdbcUrl);
@@ -157,8 +158,14 @@ public final class EdgeTestBed implements AutoCloseable {
         consumer.seekToBeginning(List.of(tp));
     }
 
+    /** The public listener: proxy, metering API, a user's own usage. */
     public String baseUrl() {
         return app.server().baseUrl();
+    }
+
+    /** The admin listener: admin API, admin usage query, /metrics. */
+    public String adminUrl() {
+        return app.server().adminBaseUrl();
     }
 
     /** A fresh user on their own plan with {@code creditNanoUsd} of monthly credit, and an issued service key. */

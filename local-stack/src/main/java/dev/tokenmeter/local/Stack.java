@@ -68,7 +68,8 @@ final class Stack implements AutoCloseable {
         int edgePort = freePort();
         this.edgeUrl = URI.create("http://127.0.0.1:" + edgePort);
         String adminToken = "demo-admin-" + randomToken();
-        this.edgeAdmin = new EdgeAdmin(edgeUrl, adminToken);
+        int adminPort = freePort();
+        this.edgeAdmin = new EdgeAdmin(URI.create("http://127.0.0.1:" + adminPort), adminToken);
 
         common = new HashMap<>();
         common.putAll(engines.kafka().clientEnv());
@@ -84,6 +85,8 @@ final class Stack implements AutoCloseable {
         edgeEnv.put("UPSTREAM_BASE_URL", upstream.baseUrl());
         edgeEnv.put("OPENAI_API_KEY", "sk-demo-service-key");
         edgeEnv.put("ADMIN_TOKEN", adminToken);
+        edgeEnv.put("ADMIN_HOST", "127.0.0.1");
+        edgeEnv.put("ADMIN_PORT", Integer.toString(adminPort));
         edgeEnv.put("PERSONAL_KEY_MASTER_KEY_ID", DemoData.MASTER_KEY_ID);
         edgeEnv.put("PERSONAL_KEY_MASTER_KEY", DemoData.MASTER_KEY_BASE64);
         edgeEnv.put("SPOOL_DIR", workDir.resolve("edge-spool").toAbsolutePath().toString());
@@ -234,7 +237,7 @@ final class Stack implements AutoCloseable {
         out.println();
         out.println("Everything is still running:");
         out.println("  edge (OpenAI base URL)  " + edgeUrl + "/v1");
-        out.println("  admin API token         " + edgeAdmin.token());
+        out.println("  admin API and /metrics  " + edgeAdmin.baseUrl() + " (token " + edgeAdmin.token() + ")");
         out.println("  fake OpenAI upstream    " + upstream.baseUrl());
         out.println("  kafka bootstrap         " + engines.kafka().bootstrapServers());
         out.println("  redis                   " + redisWhere(engines));

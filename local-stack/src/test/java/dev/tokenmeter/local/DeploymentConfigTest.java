@@ -48,7 +48,7 @@ class DeploymentConfigTest {
             "KAFKA_AGGREGATOR_PASSWORD", "kafka-aggregator-secret",
             "KAFKA_SINK_PASSWORD", "kafka-sink-secret",
             "OPENAI_API_KEY", "sk-deploy",
-            "ADMIN_TOKEN", "admin-token",
+            "ADMIN_TOKEN", "admin-token-of-at-least-32-characters",
             "MASTER_KEY", Base64.getEncoder().encodeToString(new byte[32]),
             "REDIS_PASSWORD", "0123456789abcdef0123456789abcdef");
     private static final Pattern VARIABLE = Pattern.compile("\\$\\{([A-Za-z_][A-Za-z0-9_]*)(?:(?::?[-?])[^}]*)?}");
@@ -129,8 +129,12 @@ class DeploymentConfigTest {
 
     @Test
     void publishedPortsAndHealthChecksAreTheConfiguredOnes() {
-        int edgePort = EdgeConfig.fromEnv(env("edge-service")).port();
-        assertThat(containerPorts("edge-service")).containsExactly(edgePort);
+        EdgeConfig edge = EdgeConfig.fromEnv(env("edge-service"));
+        int edgePort = edge.port();
+        // Only the public OpenAI-compatible port is published; the admin listener is bound inside (issue 13).
+        assertThat(containerPorts("edge-service")).containsExactly(edgePort).doesNotContain(edge.adminPort());
+        assertThat(edge.adminPort()).isNotEqualTo(edgePort);
+        assertThat(edge.adminHost()).as("the admin listener is not reachable from outside the container").isEqualTo("127.0.0.1");
         assertThat(healthCheck("edge-service")).contains("/dev/tcp/localhost/" + edgePort).contains("/health/ready");
         assertThat(containerPorts("aggregator-streams")).containsExactly(AggregatorConfig.fromEnv(env("aggregator-streams")).metricsPort());
         assertThat(containerPorts("billing-sink")).containsExactly(BillingSinkConfig.fromEnv(env("billing-sink")).metricsPort());

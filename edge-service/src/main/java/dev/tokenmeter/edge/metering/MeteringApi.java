@@ -144,15 +144,8 @@ public final class MeteringApi {
     }
 
     private void guarded(Context ctx, CallerHandler h) throws Exception {
-        String presented = OpenAiProxyHandler.bearerToken(ctx.header("Authorization"));
-        Optional<Caller> caller = presented == null ? Optional.empty() : authenticator.authenticate(presented);
+        Optional<Caller> caller = OpenAiProxyHandler.activeCaller(ctx, authenticator);
         if (caller.isEmpty()) {
-            OpenAiProxyHandler.respondError(ctx, OpenAiError.invalidApiKey("Incorrect API key provided."));
-            return;
-        }
-        if (!caller.get().active()) {
-            // Before any other work: no event, no reservation, no marker (issue 14, finding 6).
-            OpenAiProxyHandler.respondError(ctx, OpenAiError.accountDisabled());
             return;
         }
         try {

@@ -41,6 +41,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
@@ -843,6 +844,26 @@ public final class OpenAiProxyHandler {
     static void respondError(ProxyExchange ctx, OpenAiError error) {
         errorHeaders(ctx::header, error);
         answerNow(ctx, error.status(), "application/json", error.toJson().getBytes(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * The caller of a Javalin route (metering API, usage query) by its {@code tm_} key, when the key is valid and its
+     * account active; otherwise answers 401 or 403 ({@code account_disabled}, before any other work) and returns
+     * empty.
+     */
+    public static Optional<Caller> activeCaller(Context ctx, Authenticator authenticator) {
+        String presented = bearerToken(ctx.header("Authorization"));
+        Optional<Caller> caller = presented == null ? Optional.empty() : authenticator.authenticate(presented);
+        if (caller.isEmpty()) {
+            respondError(ctx, OpenAiError.invalidApiKey("Incorrect API key provided."));
+            return Optional.empty();
+        }
+        if (!caller.get().active()) {
+            // Before any other work: no event, no reservation, no marker (issue 14, finding 6).
+            respondError(ctx, OpenAiError.accountDisabled());
+            return Optional.empty();
+        }
+        return caller;
     }
 
     /** As above, for the routes served by Javalin (metering, admin, usage). */

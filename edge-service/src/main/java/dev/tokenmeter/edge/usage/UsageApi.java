@@ -34,8 +34,10 @@ import static dev.tokenmeter.db.jooq.Tables.USAGE_TOTAL_MONTHLY;
  *   from the aggregator's totals (lags the real-time view by the pipeline's delay).</li>
  * </ul>
  *
- * <p>A service key sees only its own user (asking for another user is 403). The admin token may pass
- * {@code user=}. The month defaults to the current UTC month.
+ * <p>On the public listener ({@link #routes}) a service key sees only its own user (asking for another user is
+ * 403); the admin token is not accepted there. On the admin listener ({@link #adminRoutes}) {@code GET
+ * /admin/usage?user=<id>&month=yyyy-MM} with the admin token reads any user. The month defaults to the current UTC
+ * month.
  */
 public final class UsageApi {
 
@@ -56,37 +58,46 @@ public final class UsageApi {
         this.clock = clock;
     }
 
+    /** The public listener's route: a service key's own usage. */
     public void routes(RoutesConfig r) {
         r.get("/v1/usage", this::handle);
     }
 
+    /** The admin listener's route: any user's usage, with the admin token; absent when the admin API is off. */
+    public void adminRoutes(RoutesConfig r) {
+        if (adminToken != null) {
+            r.get("/admin/usage", this::handleAdmin);
+        }
+    }
+
+    private void handleAdmin(Context ctx) {
+        if (!adminToken.matches(ctx.header("Authorization"))) {
+            OpenAiProxyHandler.respondError(ctx, OpenAiError.invalidApiKey("The admin API needs 'Authorization: Bearer <ADMIN_TOKEN>'."));
+            return;
+        }
+        String requestedUser = ctx.queryParam("user");
+        if (requestedUser == null || requestedUser.isBlank()) {
+            OpenAiProxyHandler.respondError(ctx, OpenAiError.invalidRequest("With the admin token, pass user=<user id>.", "user"));
+            return;
+        }
+        respond(ctx, requestedUser);
+    }
+
     private void handle(Context ctx) {
         String requestedUser = ctx.queryParam("user");
-        String userId;
-        if (adminToken != null && adminToken.matches(ctx.header("Authorization"))) {
-            if (requestedUser == null || requestedUser.isBlank()) {
-                OpenAiProxyHandler.respondError(ctx, OpenAiError.invalidRequest("With the admin token, pass user=<user id>.", "user"));
-                return;
-            }
-            userId = requestedUser;
-        } else {
-            String presented = OpenAiProxyHandler.bearerToken(ctx.header("Authorization"));
-            Optional<Caller> caller = presented == null ? Optional.empty() : authenticator.authenticate(presented);
-            if (caller.isEmpty()) {
-                OpenAiProxyHandler.respondError(ctx, OpenAiError.invalidApiKey("Incorrect API key provided."));
-                return;
-            }
-            if (!caller.get().active()) {
-                OpenAiProxyHandler.respondError(ctx, OpenAiError.accountDisabled());
-                return;
-            }
-            if (requestedUser != null && !requestedUser.equals(caller.get().userId())) {
-                OpenAiProxyHandler.respondError(ctx, new OpenAiError(403, "A service key can read only its own user's usage.",
-                        "invalid_request_error", "user", "forbidden", false, null));
-                return;
-            }
-            userId = caller.get().userId();
+        Optional<Caller> caller = OpenAiProxyHandler.activeCaller(ctx, authenticator);
+        if (caller.isEmpty()) {
+            return;
         }
+        if (requestedUser != null && !requestedUser.equals(caller.get().userId())) {
+            OpenAiProxyHandler.respondError(ctx, new OpenAiError(403, "A service key can read only its own user's usage.",
+                    "invalid_request_error", "user", "forbidden", false, null));
+            return;
+        }
+        respond(ctx, caller.get().userId());
+    }
+
+    private void respond(Context ctx, String userId) {
         YearMonth month;
         try {
             String m = ctx.queryParam("month");

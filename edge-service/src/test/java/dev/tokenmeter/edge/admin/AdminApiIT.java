@@ -56,7 +56,7 @@ class AdminApiIT {
         engines.kafka().createCompactedTopic(prefix + "user-limits", 1);
         bed = new EdgeTestBed(engines, openAi, Map.of("ADMIN_TOKEN", ADMIN, "TOPIC_PREFIX", prefix,
                 "PERSONAL_KEY_MASTER_KEY", MASTER_KEY, "API_KEY_CACHE_TTL", "30s"));
-        api = new ApiCalls(bed.baseUrl());
+        api = new ApiCalls(bed.adminUrl());
         Properties props = new Properties();
         props.putAll(engines.kafka().clientProperties());
         limits = new KafkaConsumer<>(props, new StringDeserializer(), EventSerdes.userLimit().deserializer());
@@ -94,6 +94,42 @@ class AdminApiIT {
                 "{\"user_id\":\"" + userId + "\",\"tenant_id\":\"t-1\",\"plan_id\":\"" + planId + "\"}");
         assertThat(r.statusCode()).as(r.body()).isEqualTo(201);
         return userId;
+    }
+
+    /** Issue 13: operators' routes are on their own listener, never on the public OpenAI-compatible port. */
+    @Test
+    void adminApiAndMetricsAreServedOnTheAdminListenerOnly() throws Exception {
+        String planId = newPlan("3");
+        String userId = newUser(planId);
+        assertThat(bed.app.server().adminPort()).isNotEqualTo(bed.app.server().port());
+        ApiCalls publicPort = new ApiCalls(bed.baseUrl());
+        String[][] operatorRoutes = {
+                {"GET", "/admin/users/" + userId, null},
+                {"POST", "/admin/users", "{\"user_id\":\"x\",\"tenant_id\":\"t\",\"plan_id\":\"" + planId + "\"}"},
+                {"PUT", "/admin/plans/" + planId, "{\"monthly_credit_usd\":\"1\"}"},
+                {"PATCH", "/admin/users/" + userId, "{\"status\":\"DISABLED\"}"},
+                {"DELETE", "/admin/users/" + userId + "/personal-key", null},
+                {"GET", "/admin/usage?user=" + userId, null},
+                {"GET", "/metrics", null}};
+        for (String[] route : operatorRoutes) {
+            HttpResponse<String> r = publicPort.send(route[0], route[1], ADMIN, route[2]);
+            assertThat(r.statusCode()).as(route[0] + " " + route[1] + " on the public port").isEqualTo(404);
+            assertThat(ApiCalls.json(r).at("/error/message").asText()).isEqualTo("Invalid URL (" + route[0] + " "
+                    + route[1].replaceFirst("\\?.*", "") + ")");
+            assertThat(ApiCalls.json(r).at("/error/type").asText()).isEqualTo("invalid_request_error");
+        }
+        assertThat(ApiCalls.json(api.send("GET", "/admin/users/" + userId, ADMIN, null)).get("status").asText())
+                .as("nothing above reached the admin API").isEqualTo("ACTIVE");
+
+        // The admin listener serves them.
+        assertThat(api.send("GET", "/admin/users/" + userId, ADMIN, null).statusCode()).isEqualTo(200);
+        assertThat(api.send("GET", "/admin/usage?user=" + userId, ADMIN, null).statusCode()).isEqualTo(200);
+        HttpResponse<String> metrics = api.send("GET", "/metrics", null, null);
+        assertThat(metrics.statusCode()).isEqualTo(200);
+        assertThat(metrics.body()).contains("edge_spool_pending_events");
+        assertThat(api.send("GET", "/health/ready", null, null).statusCode()).isEqualTo(200);
+        // ... and not the public routes.
+        assertThat(api.send("POST", "/v1/metering/reservations", ADMIN, "{}").statusCode()).isEqualTo(404);
     }
 
     @Test

@@ -88,9 +88,12 @@ class UsageApiIT {
         assertThat(other.statusCode()).as("A cannot read B's usage").isEqualTo(403);
         assertThat(other.body()).doesNotContain("999999");
 
-        HttpResponse<String> admin = api.send("GET", "/v1/usage?month=" + month + "&user=" + b.userId(), ADMIN, null);
+        // The admin usage query is on the admin listener only; the public /v1/usage takes service keys only.
+        HttpResponse<String> admin = new ApiCalls(bed.adminUrl()).send("GET", "/admin/usage?month=" + month + "&user=" + b.userId(),
+                ADMIN, null);
         assertThat(admin.statusCode()).isEqualTo(200);
         assertThat(ApiCalls.json(admin).at("/billed/total_cost_nano_usd").asLong()).isEqualTo(999_999L);
+        assertThat(api.send("GET", "/v1/usage?month=" + month + "&user=" + b.userId(), ADMIN, null).statusCode()).isEqualTo(401);
 
         assertThat(api.send("GET", "/v1/usage?month=" + month, null, null).statusCode()).isEqualTo(401);
         assertThat(api.send("GET", "/v1/usage?month=" + month, "tm_notakey", null).statusCode()).isEqualTo(401);
