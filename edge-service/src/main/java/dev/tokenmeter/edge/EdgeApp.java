@@ -127,8 +127,10 @@ public final class EdgeApp implements AutoCloseable {
         StatefulRedisConnection<String, String> redis = redisClient.connect();
         closeables.add(redis);
         closeables.add(redisClient::shutdown);
+        UpstreamKeys upstreamKeys = new UpstreamKeys(config.openAiApiKey(), db, cipher);
         MeteringApi metering = new MeteringApi(authenticator, priceBook, quota, sink, redis.sync(), config.edgeInstance(),
-                Duration.ofHours(1), Clock.systemUTC());
+                Duration.ofHours(1), Clock.systemUTC(), upstreamKeys::hasPersonalKey,
+                config.batchMaxEventAge());
         routes.add(metering::routes);
         AdminToken adminToken = config.adminToken().isEmpty() ? null : new AdminToken(config.adminToken());
         if (adminToken != null) {
@@ -147,7 +149,7 @@ public final class EdgeApp implements AutoCloseable {
                 .priceBook(priceBook)
                 .tokenCounter(new TokenCounter().warm())
                 .quota(quota)
-                .keys(new UpstreamKeys(config.openAiApiKey(), db, cipher))
+                .keys(upstreamKeys)
                 .sink(sink)
                 .metrics(new EdgeMetrics(registry, sink))
                 .upstream(upstream)

@@ -44,7 +44,8 @@ public record EdgeConfig(
         Duration spoolSendTimeout,
         String adminHost,
         int adminPort,
-        String adminToken) {
+        String adminToken,
+        Duration batchMaxEventAge) {
 
     /** The shortest ADMIN_TOKEN accepted: a guessable token would hand out every user's keys and credit. */
     public static final int MIN_ADMIN_TOKEN_CHARS = 32;
@@ -77,7 +78,8 @@ public record EdgeConfig(
             new ConfigKey("SPOOL_SEND_TIMEOUT", "2s", "An event Kafka has not acknowledged within this time switches the edge to spooling."),
             new ConfigKey("ADMIN_HOST", "127.0.0.1", "Interface of the admin listener (admin API, admin usage query, /metrics); keep it private."),
             new ConfigKey("ADMIN_PORT", "8081", "Port of the admin listener, never the public EDGE_PORT (0 = a free port)."),
-            ConfigKey.secret("ADMIN_TOKEN", "", "Bearer token of the admin API (/admin/... on the admin listener), at least " + MIN_ADMIN_TOKEN_CHARS + " characters; empty disables the admin API. Never logged.")),
+            ConfigKey.secret("ADMIN_TOKEN", "", "Bearer token of the admin API (/admin/... on the admin listener), at least " + MIN_ADMIN_TOKEN_CHARS + " characters; empty disables the admin API. Never logged."),
+            new ConfigKey("BATCH_MAX_EVENT_AGE", "6d", "Oldest occurred_at batch ingest accepts (400 past it); keep it below the aggregator's DEDUP_RETENTION, so a resent batch is always deduplicated.")),
             KafkaClientSettings.KEYS);
 
     public EdgeConfig {
@@ -131,7 +133,8 @@ public record EdgeConfig(
                         throw new IllegalArgumentException("too short");
                     }
                     return v;
-                }));
+                }),
+                r.duration("BATCH_MAX_EVENT_AGE", Duration.ofMinutes(1)));
     }
 
     /** The documented defaults, for tests and {@code --help}. */
@@ -153,7 +156,7 @@ public record EdgeConfig(
                 maxBodyBytes, defaultMaxCompletionTokens, defaultPriceModel, priceRefreshInterval, apiKeyCacheTtl,
                 databaseUrl, databaseUser, databasePassword, databasePoolSize, redisUri, kafka,
                 topicPrefix, personalKeyMasterKeyId, personalKeyMasterKey, edgeInstance, spoolDir, spoolMaxBytes,
-                spoolFsyncInterval, spoolSendTimeout, adminHost, adminPort, adminToken);
+                spoolFsyncInterval, spoolSendTimeout, adminHost, adminPort, adminToken, batchMaxEventAge);
     }
 
     private static URI httpUri(String v) {
@@ -191,6 +194,7 @@ public record EdgeConfig(
                 + ", edgeInstance=" + edgeInstance + ", spoolDir=" + spoolDir + ", spoolMaxBytes=" + spoolMaxBytes
                 + ", spoolFsyncInterval=" + spoolFsyncInterval + ", spoolSendTimeout=" + spoolSendTimeout
                 + ", adminHost=" + adminHost + ", adminPort=" + adminPort
-                + ", adminToken=" + (adminToken.isEmpty() ? "<unset>" : "<redacted>") + "]";
+                + ", adminToken=" + (adminToken.isEmpty() ? "<unset>" : "<redacted>")
+                + ", batchMaxEventAge=" + batchMaxEventAge + "]";
     }
 }

@@ -127,6 +127,18 @@ class DeploymentConfigTest {
                 "--add-scram", "super.users=User:admin");
     }
 
+    /**
+     * Issue 14, finding 4: batch ingest refuses events older than the edge's BATCH_MAX_EVENT_AGE, which must stay below
+     * the aggregator's DEDUP_RETENTION, or a resent batch could be counted twice in the totals. Checked for
+     * docker-compose and for the defaults (the local stack sets neither key).
+     */
+    @Test
+    void batchMaxEventAgeIsBelowTheAggregatorsDedupRetention() {
+        assertThat(EdgeConfig.fromEnv(env("edge-service")).batchMaxEventAge())
+                .isLessThan(AggregatorConfig.fromEnv(env("aggregator-streams")).dedupRetention());
+        assertThat(EdgeConfig.defaults().batchMaxEventAge()).isLessThan(AggregatorConfig.fromEnv(Map.of()).dedupRetention());
+    }
+
     @Test
     void publishedPortsAndHealthChecksAreTheConfiguredOnes() {
         EdgeConfig edge = EdgeConfig.fromEnv(env("edge-service"));

@@ -148,8 +148,8 @@ public final class EnvReader {
         }
     }
 
-    /** 1ms, 30s, 1h, 2d: the largest unit that divides it. */
-    private static String shortForm(Duration d) {
+    /** 1ms, 30s, 1h, 2d: the largest unit that divides it (as a duration key is written; also for messages naming one). */
+    public static String shortForm(Duration d) {
         long ms = d.toMillis();
         if (ms != 0 && ms % 86_400_000 == 0) return ms / 86_400_000 + "d";
         if (ms != 0 && ms % 3_600_000 == 0) return ms / 3_600_000 + "h";

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tokenmeter.config.EnvReader;
 import dev.tokenmeter.edge.auth.Authenticator;
 import dev.tokenmeter.edge.auth.Caller;
 import dev.tokenmeter.edge.http.OpenAiError;
@@ -39,6 +40,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
+import java.util.function.Predicate;
 
 /**
  * The metering API, for app servers that call OpenAI themselves; every route takes a service key
@@ -63,6 +65,11 @@ import java.util.UUID;
  * {@code caller_event_id} (also kept in the event's attributes): the same caller id from two users bills both, from
  * one user once.
  *
+ * <p><b>Batch rules</b> (issue 14, finding 4): {@code occurred_at} no older than {@code BATCH_MAX_EVENT_AGE} (below the
+ * aggregator's dedup retention, so a resend is always deduplicated; older prices and closed periods are out of
+ * reach) and no more than {@link #BATCH_MAX_CLOCK_SKEW} ahead; {@code key_source} PERSONAL_KEY only for a user with a
+ * personal key; REJECTED only with zero tokens. A batch is rate limited like calls (see {@code QuotaGate#admit}).
+ *
  * <p><b>Batch idempotency.</b> Events carry ids derived from the caller's UUIDs. Ids accepted in the last 24 h are remembered in
  * Redis (per user, written after the sink accepted the event) and not re-published; past that window a resent
  * event is published again with the same id and identical content (the price is the row in force at its
@@ -75,6 +82,8 @@ public final class MeteringApi {
     public static final int MAX_BATCH = 1_000;
     private static final long MARKER_TTL_SECONDS = Duration.ofHours(24).toSeconds();
     private static final String DEFAULT_ENDPOINT = "/v1/chat/completions";
+    /** How far in the future a batch event's occurred_at may be: the caller's clock may run ahead of ours. */
+    static final Duration BATCH_MAX_CLOCK_SKEW = Duration.ofMinutes(5);
 
     private final Authenticator authenticator;
     private final PriceBook priceBook;
@@ -84,9 +93,19 @@ public final class MeteringApi {
     private final String edgeInstance;
     private final Duration reservationTtl;
     private final Clock clock;
+    private final Predicate<String> hasPersonalKey;
+    private final Duration batchMaxEventAge;
 
+    /**
+     * @param hasPersonalKey   whether a user has an own provider key (batch events with key_source PERSONAL_KEY are
+     *                         accepted only then)
+     * @param batchMaxEventAge the oldest occurred_at batch ingest accepts (BATCH_MAX_EVENT_AGE)
+     */
     public MeteringApi(Authenticator authenticator, PriceBook priceBook, QuotaGate quota, EventSink sink,
-                       RedisCommands<String, String> redis, String edgeInstance, Duration reservationTtl, Clock clock) {
+                       RedisCommands<String, String> redis, String edgeInstance, Duration reservationTtl, Clock clock,
+                       Predicate<String> hasPersonalKey, Duration batchMaxEventAge) {
+        this.hasPersonalKey = hasPersonalKey;
+        this.batchMaxEventAge = batchMaxEventAge;
         this.authenticator = authenticator;
         this.priceBook = priceBook;
         this.quota = quota;
@@ -413,10 +432,19 @@ public final class MeteringApi {
         List<UsageEvent> events = new ArrayList<>();
         List<String> problems = new ArrayList<>();
         LinkedHashSet<String> ids = new LinkedHashSet<>();
+        Boolean personalKey = null; // looked up once, for the first PERSONAL_KEY event
         for (int i = 0; i < items.size(); i++) {
             JsonNode item = items.get(i);
             List<String> own = new ArrayList<>();
             UsageEvent e = parseBatchItem(item, caller, now, own);
+            if (e != null && e.getKeySource() == KeySource.PERSONAL_KEY) {
+                if (personalKey == null) {
+                    personalKey = hasPersonalKey.test(caller.userId());
+                }
+                if (!personalKey) {
+                    own.add("key_source PERSONAL_KEY, but this user has no personal key");
+                }
+            }
             if (e != null) {
                 own.addAll(UsageEventValidator.problems(e));
                 if (!ids.add(e.getEventId())) {
@@ -504,8 +532,13 @@ public final class MeteringApi {
                 problems.add("occurred_at is required (ISO-8601 instant)");
             } else {
                 occurredAt = Instant.parse(t);
-                if (occurredAt.isAfter(now.plusSeconds(300))) {
-                    problems.add("occurred_at is in the future");
+                if (occurredAt.isAfter(now.plus(BATCH_MAX_CLOCK_SKEW))) {
+                    problems.add("occurred_at " + occurredAt + " is in the future (more than "
+                            + EnvReader.shortForm(BATCH_MAX_CLOCK_SKEW) + " of clock skew)");
+                } else if (occurredAt.isBefore(now.minus(batchMaxEventAge))) {
+                    // Older than the aggregator's dedup retention allows: a resend could be counted twice (issue 14).
+                    problems.add("occurred_at " + occurredAt + " is older than BATCH_MAX_EVENT_AGE ("
+                            + EnvReader.shortForm(batchMaxEventAge) + ")");
                 }
             }
         } catch (DateTimeParseException e) {
@@ -531,6 +564,9 @@ public final class MeteringApi {
             } catch (IllegalArgumentException e) {
                 problems.add("key_source must be one of SERVICE_CREDIT, PERSONAL_KEY, NONE");
             }
+        }
+        if (outcome == Outcome.REJECTED && (prompt | cached | completion | reasoning) != 0) {
+            problems.add("a REJECTED event must have zero tokens");
         }
         long cost = 0;
         String priceVersion = null;

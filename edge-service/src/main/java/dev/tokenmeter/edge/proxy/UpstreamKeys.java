@@ -33,6 +33,13 @@ public final class UpstreamKeys {
         return serviceKey;
     }
 
+    /** Whether the user has an own, unrevoked key that calls could go out with (false when personal keys are disabled). */
+    public boolean hasPersonalKey(String userId) {
+        return db != null && cipher != null && db.fetchExists(PERSONAL_PROVIDER_KEY,
+                PERSONAL_PROVIDER_KEY.USER_ID.eq(userId).and(PERSONAL_PROVIDER_KEY.PROVIDER.eq(PROVIDER))
+                        .and(PERSONAL_PROVIDER_KEY.REVOKED_AT.isNull()));
+    }
+
     /** The user's own key, or empty when they have none (or it was revoked, or personal keys are disabled). */
     public Optional<String> personalKey(String userId) {
         if (db == null || cipher == null) {
