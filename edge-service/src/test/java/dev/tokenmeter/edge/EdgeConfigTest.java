@@ -90,4 +90,15 @@ class EdgeConfigTest {
         assertThat(config.upstreamConnectTimeout()).isEqualTo(Duration.ofMillis(750));
         assertThat(config.toString()).doesNotContain("sk-very-secret").contains("<redacted>");
     }
+
+    @Test
+    void credentialsInsideUrlsAreNeverPrinted() {
+        assertThat(EdgeConfig.withoutCredentials("redis://tokenmeter:s3cr3t-pw@127.0.0.1:6380/0"))
+                .isEqualTo("redis://***@127.0.0.1:6380/0");
+        assertThat(EdgeConfig.withoutCredentials("redis://:s3cr3t-pw@redis:6379"))
+                .isEqualTo("redis://***@redis:6379");
+        assertThat(EdgeConfig.withoutCredentials("jdbc:postgresql://db:5432/tm?user=edge&password=s3cr3t-pw&ssl=true"))
+                .isEqualTo("jdbc:postgresql://db:5432/tm?user=edge&password=***&ssl=true");
+        assertThat(EdgeConfig.withoutCredentials("redis://redis:6379")).isEqualTo("redis://redis:6379");
+    }
 }
