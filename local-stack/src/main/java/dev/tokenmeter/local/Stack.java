@@ -13,13 +13,16 @@ import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.net.ServerSocket;
 import java.net.URI;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.security.SecureRandom;
 
 /**
@@ -58,6 +61,8 @@ final class Stack implements AutoCloseable {
     final ChildJvm edge;
     final ChildJvm aggregator;
     final ChildJvm sink;
+    /** KAFKA_* of the analysts' read-only principal, for {@link TailTopic} (owner-readable only). */
+    final Path analystEnv;
     private final List<ChildJvm> all = new ArrayList<>();
 
     private Stack(Engines engines, FakeOpenAi upstream, Path workDir, String jdbcUrl, String prefix, Topics topics) {
@@ -106,17 +111,21 @@ final class Stack implements AutoCloseable {
         sinkEnv.put("METRICS_PORT", "0");
         sinkEnv.put("INSTANCE_ID", prefix + "sink-1");
 
+        String analystPassword = null;
         // Each service logs in as its own principal with only its ACLs, created as the deployment's Init creates them.
         if (engines.kafka().secured()) {
             String edgePassword = randomToken();
             String aggregatorPassword = randomToken();
             String sinkPassword = randomToken();
+            analystPassword = randomToken();
             List<KafkaAccess.Principal> principals = List.of(
                     new KafkaAccess.Principal(prefix + "edge", edgePassword, ServiceAcls.edge(prefix + "edge", topics)),
                     new KafkaAccess.Principal(prefix + "aggregator", aggregatorPassword,
                             ServiceAcls.aggregator(prefix + "aggregator", topics, aggregatorEnv.get("APPLICATION_ID"))),
                     new KafkaAccess.Principal(prefix + "billing-sink", sinkPassword,
-                            ServiceAcls.billingSink(prefix + "billing-sink", topics, sinkEnv.get("GROUP_ID"))));
+                            ServiceAcls.billingSink(prefix + "billing-sink", topics, sinkEnv.get("GROUP_ID"))),
+                    new KafkaAccess.Principal(prefix + "analyst", analystPassword,
+                            ServiceAcls.analyst(prefix + "analyst", topics, prefix + "analyst")));
             try (Admin admin = Admin.create(engines.kafka().clientProperties())) {
                 KafkaAccess.grant(admin, principals);
             }
@@ -126,6 +135,10 @@ final class Stack implements AutoCloseable {
         }
 
         Path logs = workDir.resolve("logs");
+        Map<String, String> analyst = new TreeMap<>(analystPassword == null ? engines.kafka().clientEnv()
+                : engines.kafka().clientSettings(prefix + "analyst", analystPassword).env());
+        analyst.put("KAFKA_GROUP_PREFIX", prefix + "analyst");
+        analystEnv = writeOwnerOnly(logs.resolve("analyst-kafka.env"), analyst);
         // JVM sizing only, nothing the service reads: four JVMs and three engines share a laptop's (or CI's) cores
         // and memory, so a small heap and the single-threaded collector; the Dockerfile's ExitOnOutOfMemoryError.
         String[] jvm = {"-Xmx384m", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError"};
@@ -250,9 +263,9 @@ final class Stack implements AutoCloseable {
         out.println("    -d '{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'");
         out.println("  # Python: OpenAI(base_url=\"" + edgeUrl + "/v1\", api_key=\"" + first.apiKey() + "\")");
         out.println();
-        out.println("Read the topics (events are Avro single-object encoded; see usage-events/README.md):");
-        out.println("  java -cp \"local-stack/target/classes:$(cat local-stack/target/runtime-classpath.txt)\" \\");
-        out.println("    dev.tokenmeter.local.TailTopic " + engines.kafka().bootstrapServers() + " " + topics.usageEvents().name());
+        out.println("Read the topics as the analysts' read-only principal (Avro single-object encoded; see usage-events/README.md):");
+        out.println("  (set -a; . " + analystEnv.toAbsolutePath() + "; java -cp \"local-stack/target/classes:$(cat local-stack/target/runtime-classpath.txt)\" \\");
+        out.println("    dev.tokenmeter.local.TailTopic " + topics.usageEvents().name() + ")");
         out.println("Query the tables (any Postgres client):");
         out.println("  select * from monthly_statement where user_id = '" + first.userId() + "';");
         out.println("  select * from reconciliation;");
@@ -267,6 +280,21 @@ final class Stack implements AutoCloseable {
     public void close() {
         for (ChildJvm p : all) {
             p.stop(p == edge ? EDGE_GRACE : GRACE);
+        }
+    }
+
+    /** {@code KEY=value} lines in a file only its owner may read (it holds a password). */
+    private static Path writeOwnerOnly(Path file, Map<String, String> env) {
+        try {
+            Files.createDirectories(file.getParent());
+            Files.deleteIfExists(file);
+            Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+            StringBuilder lines = new StringBuilder();
+            env.forEach((k, v) -> lines.append(k).append("='").append(v.replace("'", "'\\''")).append("'\n"));
+            Files.writeString(file, lines);
+            return file;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + file, e);
         }
     }
 

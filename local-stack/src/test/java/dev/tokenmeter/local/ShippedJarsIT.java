@@ -1,5 +1,6 @@
 package dev.tokenmeter.local;
 
+import dev.tokenmeter.config.KafkaClientSettings;
 import dev.tokenmeter.testkit.ChildJvm;
 import dev.tokenmeter.testkit.Engines;
 import dev.tokenmeter.testkit.EnginesExtension;
@@ -12,15 +13,21 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -81,6 +88,28 @@ class ShippedJarsIT {
                         .until(() -> count(ledgerRows) == 1);
             }
 
+            // The analysts' login the stack prints: TailTopic with exactly what `set -a; . analyst-kafka.env` exports.
+            assertThat(Files.getPosixFilePermissions(stack.analystEnv)).as("the analyst's env file holds a password")
+                    .containsExactlyInAnyOrder(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE);
+            Map<String, String> analyst = sourced(stack.analystEnv);
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            ByteArrayOutputStream err = new ByteArrayOutputStream();
+            int status = TailTopic.tail(KafkaClientSettings.fromEnv(analyst), analyst.get("KAFKA_GROUP_PREFIX"),
+                    stack.topics().usageEvents().name(), Long.MAX_VALUE, Duration.ofSeconds(3),
+                    new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+            assertThat(status).as("TailTopic as the analyst: " + err.toString(StandardCharsets.UTF_8)).isZero();
+            assertThat(out.toString(StandardCharsets.UTF_8)).as("TailTopic prints the call's event, decoded").contains(eventId);
+            if (analyst.containsKey("KAFKA_PASSWORD")) {
+                Map<String, String> wrong = new HashMap<>(analyst);
+                wrong.put("KAFKA_PASSWORD", "not-the-password");
+                err.reset();
+                assertThat(TailTopic.tail(KafkaClientSettings.fromEnv(wrong), "analyst", stack.topics().usageEvents().name(),
+                        1, Duration.ofSeconds(1), new PrintStream(out), new PrintStream(err, true, StandardCharsets.UTF_8)))
+                        .as("a wrong password is an exit status").isEqualTo(1);
+                assertThat(err.toString(StandardCharsets.UTF_8)).as("and one line saying why")
+                        .contains("cannot read " + stack.topics().usageEvents().name()).doesNotContain("not-the-password");
+            }
+
             assertStopsCleanly(stack.sink, Stack.GRACE);
             assertStopsCleanly(stack.aggregator, Stack.GRACE);
             assertStopsCleanly(stack.edge, Stack.EDGE_GRACE);
@@ -94,6 +123,22 @@ class ShippedJarsIT {
         assertThat(stopped.exitCode()).as(service.name() + " exit code:\n" + service.logTail(30)).isIn(0, 143);
         assertThat(stopped.took()).as(service.name() + " stop time").isLessThan(grace);
         assertThat(service.printedSinceStart("shutting down")).as(service.name() + " ran its shutdown hook").isTrue();
+    }
+
+    /** The variables a shell exports after {@code set -a; . file}. */
+    private static Map<String, String> sourced(Path file) throws Exception {
+        Process bash = new ProcessBuilder("bash", "-c", "set -a; . \"$1\"; env -0", "_", file.toString())
+                .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        String all = new String(bash.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(bash.waitFor()).as("bash sources " + file).isZero();
+        Map<String, String> env = new HashMap<>();
+        for (String kv : all.split("\0")) {
+            int eq = kv.indexOf('=');
+            if (eq > 0 && (kv.startsWith("KAFKA_"))) {
+                env.put(kv.substring(0, eq), kv.substring(eq + 1));
+            }
+        }
+        return env;
     }
 
     private static long count(PreparedStatement query) throws Exception {

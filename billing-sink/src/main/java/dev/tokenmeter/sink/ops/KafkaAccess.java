@@ -32,7 +32,10 @@ public final class KafkaAccess {
             new ConfigKey("AGGREGATOR_APPLICATION_ID", "tokenmeter-aggregator", "The aggregator's APPLICATION_ID: its group, and the prefix of its transactional ids and internal topics."),
             new ConfigKey("SINK_KAFKA_USERNAME", "billing-sink", "Kafka principal of the billing sink."),
             ConfigKey.secret("SINK_KAFKA_PASSWORD", "", "Its password; required with SASL. Never logged."),
-            new ConfigKey("SINK_GROUP_ID", "tokenmeter-billing-sink", "The sink's GROUP_ID, prefix of its consumer groups."));
+            new ConfigKey("SINK_GROUP_ID", "tokenmeter-billing-sink", "The sink's GROUP_ID, prefix of its consumer groups."),
+            new ConfigKey("ANALYST_KAFKA_USERNAME", "analyst", "Read-only Kafka principal for analysts (every public topic, groups prefixed ANALYST_GROUP_PREFIX)."),
+            ConfigKey.secret("ANALYST_KAFKA_PASSWORD", "", "Its password; empty = no analyst principal. Never logged."),
+            new ConfigKey("ANALYST_GROUP_PREFIX", "analyst", "Consumer groups the analyst principal may use start with this (TailTopic's do)."));
 
     private static final int SCRAM_ITERATIONS = 8192;
     private static final long TIMEOUT_SECONDS = 30;
@@ -48,15 +51,25 @@ public final class KafkaAccess {
     private KafkaAccess() {
     }
 
-    /** The edge's, the aggregator's and the sink's principals, from the {@link #KEYS} ({@code r} must list them). */
+    /**
+     * The edge's, the aggregator's and the sink's principals, and the analysts' read-only one when
+     * ANALYST_KAFKA_PASSWORD is set, from the {@link #KEYS} ({@code r} must list them).
+     */
     public static List<Principal> principals(EnvReader r, Topics topics) {
-        return List.of(
+        List<Principal> services = List.of(
                 new Principal(r.string("EDGE_KAFKA_USERNAME"), required(r, "EDGE_KAFKA_PASSWORD"),
                         ServiceAcls.edge(r.string("EDGE_KAFKA_USERNAME"), topics)),
                 new Principal(r.string("AGGREGATOR_KAFKA_USERNAME"), required(r, "AGGREGATOR_KAFKA_PASSWORD"),
                         ServiceAcls.aggregator(r.string("AGGREGATOR_KAFKA_USERNAME"), topics, r.string("AGGREGATOR_APPLICATION_ID"))),
                 new Principal(r.string("SINK_KAFKA_USERNAME"), required(r, "SINK_KAFKA_PASSWORD"),
                         ServiceAcls.billingSink(r.string("SINK_KAFKA_USERNAME"), topics, r.string("SINK_GROUP_ID"))));
+        if (r.string("ANALYST_KAFKA_PASSWORD").isEmpty()) {
+            return services;
+        }
+        List<Principal> all = new ArrayList<>(services);
+        all.add(new Principal(r.string("ANALYST_KAFKA_USERNAME"), r.string("ANALYST_KAFKA_PASSWORD"),
+                ServiceAcls.analyst(r.string("ANALYST_KAFKA_USERNAME"), topics, r.string("ANALYST_GROUP_PREFIX"))));
+        return List.copyOf(all);
     }
 
     /** Creates (or re-keys) the users and adds their ACLs; returns once the brokers enforce them. */

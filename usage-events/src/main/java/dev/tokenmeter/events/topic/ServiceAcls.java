@@ -22,6 +22,8 @@ import java.util.List;
  *       topics; its consumer group (the application id); transactional ids and internal topics (changelogs,
  *       repartition) prefixed with the application id;</li>
  *   <li>billing sink: READ usage-events and the totals topics; its consumer groups (prefixed with its group id).</li>
+ *   <li>analysts: READ every public topic (events, totals, late events, alerts, user limits, dead letters) and
+ *       consumer groups with their own prefix; no WRITE anywhere, nothing of the aggregator's internal topics.</li>
  * </ul>
  */
 public final class ServiceAcls {
@@ -66,6 +68,17 @@ public final class ServiceAcls {
         }
         // One consumer group per loop: <group id>-ledger, <group id>-totals.
         acls.add(allow(username, ResourceType.GROUP, groupId, PatternType.PREFIXED, AclOperation.READ));
+        return acls;
+    }
+
+    /** Read-only access for analysts (and {@code TailTopic}): every public topic, groups prefixed {@code groupPrefix}. */
+    public static List<AclBinding> analyst(String username, Topics topics, String groupPrefix) {
+        List<AclBinding> acls = new ArrayList<>();
+        for (TopicSpec<?, ?> t : List.of(topics.usageEvents(), topics.hourlyTotals(), topics.monthlyTotals(),
+                topics.finalTotals(), topics.lateEvents(), topics.alerts(), topics.userLimits(), topics.deadLetter())) {
+            acls.add(allow(username, ResourceType.TOPIC, t.name(), PatternType.LITERAL, AclOperation.READ));
+        }
+        acls.add(allow(username, ResourceType.GROUP, groupPrefix, PatternType.PREFIXED, AclOperation.READ));
         return acls;
     }
 

@@ -6,26 +6,34 @@ import dev.tokenmeter.testkit.KafkaEngine;
 import dev.tokenmeter.testkit.Names;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.errors.AuthorizationException;
+import org.apache.kafka.common.errors.GroupAuthorizationException;
 import org.apache.kafka.common.errors.SaslAuthenticationException;
 import org.apache.kafka.common.errors.TopicAuthorizationException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
+import java.time.Duration;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
@@ -38,6 +46,8 @@ class KafkaSecurityIT {
     private static Topics topics;
     private static KafkaClientSettings edge;
     private static KafkaClientSettings sink;
+    private static KafkaClientSettings analyst;
+    private static String analystGroups;
 
     @BeforeAll
     static void principals(KafkaEngine kafka) {
@@ -53,6 +63,12 @@ class KafkaSecurityIT {
         kafka.createPrincipal(sinkUser, sinkPassword);
         kafka.createAcls(ServiceAcls.edge(edgeUser, topics));
         kafka.createAcls(ServiceAcls.billingSink(sinkUser, topics, prefix + "billing-sink"));
+        String analystUser = prefix + "analyst";
+        String analystPassword = UUID.randomUUID().toString();
+        analystGroups = prefix + "analyst";
+        kafka.createPrincipal(analystUser, analystPassword);
+        kafka.createAcls(ServiceAcls.analyst(analystUser, topics, analystGroups));
+        analyst = kafka.clientSettings(analystUser, analystPassword);
         edge = kafka.clientSettings(edgeUser, edgePassword);
         sink = kafka.clientSettings(sinkUser, sinkPassword);
     }
@@ -108,6 +124,43 @@ class KafkaSecurityIT {
                         .cause().isInstanceOf(AuthorizationException.class);
             }
         }
+    }
+
+    @Test
+    void theAnalystReadsEveryPublicTopicAndWritesNone() throws Exception {
+        try (KafkaProducer<byte[], byte[]> producer = producer(edge)) {
+            producer.send(record(topics.alerts().name())).get(30, TimeUnit.SECONDS);
+        }
+        Map<String, Object> props = new HashMap<>(analyst.clientProperties());
+        props.put(ConsumerConfig.GROUP_ID_CONFIG, analystGroups + "-it");
+        props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            consumer.subscribe(List.of(topics.alerts().name()));
+            AtomicInteger read = new AtomicInteger();
+            await("the analyst reads the alert the edge wrote").atMost(Duration.ofSeconds(30))
+                    .until(() -> read.addAndGet(consumer.poll(Duration.ofMillis(500)).count()) > 0);
+        }
+        for (String topic : new String[] {topics.usageEvents().name(), topics.alerts().name(), topics.monthlyTotals().name()}) {
+            try (KafkaProducer<byte[], byte[]> producer = producer(analyst)) {
+                assertThatThrownBy(() -> producer.send(record(topic)).get(30, TimeUnit.SECONDS))
+                        .as("the analyst writing %s (refused on send or on the producer's id request)", topic)
+                        .hasRootCauseInstanceOf(AuthorizationException.class);
+            }
+        }
+        Map<String, Object> otherGroup = new HashMap<>(props);
+        otherGroup.put(ConsumerConfig.GROUP_ID_CONFIG, prefix() + "billing-sink-ledger");
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(otherGroup, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            consumer.subscribe(List.of(topics.usageEvents().name()));
+            assertThatThrownBy(() -> {
+                for (int i = 0; i < 60; i++) {
+                    consumer.poll(Duration.ofMillis(500));
+                }
+            }).as("the analyst joining the sink's consumer group").isInstanceOf(GroupAuthorizationException.class);
+        }
+    }
+
+    private static String prefix() {
+        return analystGroups.substring(0, analystGroups.length() - "analyst".length());
     }
 
     private static ProducerRecord<byte[], byte[]> record(String topic) {
