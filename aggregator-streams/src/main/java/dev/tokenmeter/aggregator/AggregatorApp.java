@@ -1,5 +1,6 @@
 package dev.tokenmeter.aggregator;
 
+import dev.tokenmeter.config.ServiceLogging;
 import dev.tokenmeter.events.topic.Topics;
 import io.micrometer.core.instrument.binder.kafka.KafkaStreamsMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -36,6 +37,7 @@ public final class AggregatorApp {
     }
 
     public static void main(String[] args) throws Exception {
+        ServiceLogging.check(System.getenv());
         AggregatorConfig config = AggregatorConfig.fromEnv(System.getenv());
         Topics topics = Topics.fromEnv(System.getenv());
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);

@@ -2,6 +2,7 @@ package dev.tokenmeter.sink;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
+import dev.tokenmeter.config.ServiceLogging;
 import dev.tokenmeter.db.Migrations;
 import dev.tokenmeter.events.topic.Topics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -66,6 +67,7 @@ public final class BillingSinkApp implements AutoCloseable {
     }
 
     public static void main(String[] args) throws Exception {
+        ServiceLogging.check(System.getenv());
         BillingSinkConfig config = BillingSinkConfig.fromEnv(System.getenv());
         Topics topics = Topics.fromEnv(System.getenv());
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);

@@ -3,6 +3,7 @@ package dev.tokenmeter.sink;
 import dev.tokenmeter.config.ConfigKey;
 import dev.tokenmeter.config.EnvReader;
 import dev.tokenmeter.config.KafkaClientSettings;
+import dev.tokenmeter.config.Redact;
 
 import java.time.Duration;
 import java.util.List;
@@ -63,7 +64,7 @@ public record BillingSinkConfig(
     @Override
     public String toString() {
         return "BillingSinkConfig[kafka=" + kafka + ", groupId=" + groupId + ", databaseUrl="
-                + databaseUrl + ", databaseUser=" + databaseUser + ", databasePassword=<redacted>, batchMaxRecords="
+                + Redact.url(databaseUrl) + ", databaseUser=" + databaseUser + ", databasePassword=<redacted>, batchMaxRecords="
                 + batchMaxRecords + ", retryBackoffMax=" + retryBackoffMax + ", periodCloseGrace=" + periodCloseGrace
                 + ", periodCloseInterval=" + periodCloseInterval + ", metricsPort=" + metricsPort + "]";
     }

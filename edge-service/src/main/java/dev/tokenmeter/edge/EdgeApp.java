@@ -3,6 +3,7 @@ package dev.tokenmeter.edge;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.tokenmeter.config.EnvReader;
+import dev.tokenmeter.config.ServiceLogging;
 import dev.tokenmeter.db.Migrations;
 import dev.tokenmeter.edge.admin.AdminApi;
 import dev.tokenmeter.edge.admin.AdminToken;
@@ -178,7 +179,7 @@ public final class EdgeApp implements AutoCloseable {
 
     /** Every environment key the edge reads (its own and the quota engine's), with defaults and descriptions. */
     static String help() {
-        return EdgeConfig.describe() + EnvReader.describe(QuotaConfig.KEYS);
+        return EdgeConfig.describe() + EnvReader.describe(QuotaConfig.KEYS) + EnvReader.describe(ServiceLogging.KEYS);
     }
 
     public static void main(String[] args) {
@@ -188,6 +189,7 @@ public final class EdgeApp implements AutoCloseable {
         }
         EdgeConfig config;
         try {
+            ServiceLogging.check(System.getenv());
             config = EdgeConfig.fromEnv();
         } catch (IllegalArgumentException e) {
             System.err.println(e.getMessage());

@@ -3,6 +3,7 @@ package dev.tokenmeter.edge;
 import dev.tokenmeter.config.ConfigKey;
 import dev.tokenmeter.config.EnvReader;
 import dev.tokenmeter.config.KafkaClientSettings;
+import dev.tokenmeter.config.Redact;
 
 import java.net.URI;
 import java.time.Duration;
@@ -198,8 +199,8 @@ public record EdgeConfig(
                 + ", upstreamDrainTimeout=" + upstreamDrainTimeout
                 + ", maxBodyBytes=" + maxBodyBytes + ", defaultMaxCompletionTokens=" + defaultMaxCompletionTokens
                 + ", defaultPriceModel=" + defaultPriceModel + ", priceRefreshInterval=" + priceRefreshInterval
-                + ", apiKeyCacheTtl=" + apiKeyCacheTtl + ", databaseUrl=" + withoutCredentials(databaseUrl) + ", databaseUser=" + databaseUser
-                + ", databasePoolSize=" + databasePoolSize + ", redisUri=" + withoutCredentials(redisUri)
+                + ", apiKeyCacheTtl=" + apiKeyCacheTtl + ", databaseUrl=" + Redact.url(databaseUrl) + ", databaseUser=" + databaseUser
+                + ", databasePoolSize=" + databasePoolSize + ", redisUri=" + Redact.url(redisUri)
                 + ", kafka=" + kafka + ", topicPrefix=" + topicPrefix
                 + ", personalKeyMasterKeyId=" + personalKeyMasterKeyId
                 + ", personalKeyMasterKey=" + (personalKeyMasterKey.isEmpty() ? "<unset>" : "<redacted>")

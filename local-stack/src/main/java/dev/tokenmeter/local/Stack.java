@@ -1,5 +1,6 @@
 package dev.tokenmeter.local;
 
+import dev.tokenmeter.config.Redact;
 import dev.tokenmeter.events.topic.ServiceAcls;
 import dev.tokenmeter.events.topic.Topics;
 import dev.tokenmeter.sink.ops.KafkaAccess;
@@ -169,7 +170,7 @@ final class Stack implements AutoCloseable {
         out.println("kafka       " + bootstrap);
         out.println("redis       " + redisWhere(engines));
         String jdbcUrl = engines.postgres().createMigratedDatabase("tokenmeter");
-        out.println("postgres    " + jdbcUrl);
+        out.println("postgres    " + Redact.url(jdbcUrl));
         out.println("upstream    " + upstream.baseUrl() + " (fake OpenAI)");
         Topics topics = Topics.withPrefix(prefix, Topics.DEFAULT_PARTITIONS);
         LocalStack.createTopics(engines.kafka().clientProperties(), topics);
@@ -254,7 +255,7 @@ final class Stack implements AutoCloseable {
         out.println("  fake OpenAI upstream    " + upstream.baseUrl());
         out.println("  kafka bootstrap         " + engines.kafka().bootstrapServers());
         out.println("  redis                   " + redisWhere(engines));
-        out.println("  postgres (JDBC)         " + jdbcUrl + "  user " + dbUser());
+        out.println("  postgres (JDBC)         " + Redact.url(jdbcUrl) + "  user " + dbUser());
         out.println("  service logs            " + edge.log().getParent().toAbsolutePath());
         out.println();
         out.println("Call it like OpenAI (user " + first.userId() + "):");

@@ -3,6 +3,7 @@ package dev.tokenmeter.local;
 import dev.tokenmeter.aggregator.AggregatorConfig;
 import dev.tokenmeter.config.ConfigKey;
 import dev.tokenmeter.config.KafkaClientSettings;
+import dev.tokenmeter.config.ServiceLogging;
 import dev.tokenmeter.edge.EdgeConfig;
 import dev.tokenmeter.edge.quota.QuotaConfig;
 import dev.tokenmeter.events.topic.Topics;
@@ -51,7 +52,7 @@ class DeploymentConfigTest {
             "ADMIN_TOKEN", "admin-token-of-at-least-32-characters",
             "MASTER_KEY", Base64.getEncoder().encodeToString(new byte[32]),
             "REDIS_PASSWORD", "0123456789abcdef0123456789abcdef");
-    private static final Pattern VARIABLE = Pattern.compile("\\$\\{([A-Za-z_][A-Za-z0-9_]*)(?:(?::?[-?])[^}]*)?}");
+    private static final Pattern VARIABLE = Pattern.compile("\\$\\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?}");
 
     private static Path root;
     private static Map<String, Map<String, Object>> services;
@@ -72,10 +73,10 @@ class DeploymentConfigTest {
     void eachServiceGetsOnlyKeysItDocuments() {
         Map<String, Set<String>> documented = Map.of(
                 // The edge names topics by TOPIC_PREFIX (its own key) and never creates them: no TOPIC_PARTITIONS.
-                "edge-service", keys(List.of(), EdgeConfig.KEYS, QuotaConfig.KEYS),
-                "aggregator-streams", keys(Topics.ENV_KEYS, AggregatorConfig.KEYS),
-                "billing-sink", keys(Topics.ENV_KEYS, BillingSinkConfig.KEYS),
-                "init", keys(Topics.ENV_KEYS, Init.KEYS));
+                "edge-service", keys(List.of(), EdgeConfig.KEYS, QuotaConfig.KEYS, ServiceLogging.KEYS),
+                "aggregator-streams", keys(Topics.ENV_KEYS, AggregatorConfig.KEYS, ServiceLogging.KEYS),
+                "billing-sink", keys(Topics.ENV_KEYS, BillingSinkConfig.KEYS, ServiceLogging.KEYS),
+                "init", keys(Topics.ENV_KEYS, Init.KEYS, ServiceLogging.KEYS));
         documented.forEach((service, known) -> {
             Set<String> unknown = new TreeSet<>(env(service).keySet());
             unknown.removeAll(known);
@@ -92,6 +93,9 @@ class DeploymentConfigTest {
             BillingSinkConfig.fromEnv(env("billing-sink"));
             for (String service : List.of("aggregator-streams", "billing-sink", "init")) {
                 Topics.fromEnv(env(service));
+            }
+            for (String service : List.of("edge-service", "aggregator-streams", "billing-sink", "init")) {
+                ServiceLogging.check(env(service));
             }
         }).doesNotThrowAnyException();
         // The one secret that is parsed rather than passed on: the edge decodes it into an AES-256 key.
@@ -222,6 +226,9 @@ class DeploymentConfigTest {
         StringBuilder out = new StringBuilder();
         while (m.find()) {
             String replacement = COMPOSE_VARIABLES.get(m.group(1));
+            if (replacement == null && m.group(2) != null && m.group(2).endsWith("-")) {
+                replacement = m.group(3); // ${LOG_LEVEL:-INFO}: unset in the deployer's environment, the default
+            }
             assertThat(replacement).as("docker-compose.yml uses ${%s}, which this test does not know", m.group(1)).isNotNull();
             m.appendReplacement(out, Matcher.quoteReplacement(replacement));
         }

@@ -3,6 +3,7 @@ package dev.tokenmeter.sink.ops;
 import dev.tokenmeter.config.ConfigKey;
 import dev.tokenmeter.config.EnvReader;
 import dev.tokenmeter.config.KafkaClientSettings;
+import dev.tokenmeter.config.ServiceLogging;
 import dev.tokenmeter.db.Migrations;
 import dev.tokenmeter.events.topic.Topics;
 import org.apache.kafka.clients.admin.Admin;
@@ -30,6 +31,7 @@ public final class Init {
     }
 
     public static void main(String[] args) {
+        ServiceLogging.check(System.getenv());
         run(System.getenv());
     }
 
