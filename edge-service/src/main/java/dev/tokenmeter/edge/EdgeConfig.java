@@ -179,18 +179,6 @@ public record EdgeConfig(
         return URI.create(s);
     }
 
-    /**
-     * A URL as it may be printed: the user-info of {@code scheme://user:password@host} and the value of any
-     * {@code password=} parameter replaced by {@code ***} (the Redis URI carries the ACL user's password).
-     */
-    static String withoutCredentials(String url) {
-        if (url == null) {
-            return null;
-        }
-        return url.replaceAll("(?<=://)[^/@?#]*@", "***@")
-                .replaceAll("(?i)(password=)[^&;]*", "$1***");
-    }
-
     @Override
     public String toString() {
         return "EdgeConfig[host=" + host + ", port=" + port + ", upstreamBaseUrl=" + upstreamBaseUrl

@@ -1,5 +1,6 @@
 package dev.tokenmeter.edge;
 
+import dev.tokenmeter.events.topic.ServiceAcls;
 import dev.tokenmeter.events.topic.Topics;
 import dev.tokenmeter.testkit.ChildJvm;
 import dev.tokenmeter.testkit.Engines;
@@ -38,7 +39,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * only, its packaged logging configuration) prints no secret and no prompt or completion text, with the packaged
  * level and with LOG_LEVEL forced to DEBUG and to TRACE: no service OpenAI key, user's own OpenAI key, {@code tm_}
  * key (issued or guessed), admin token, database password (given both as DATABASE_PASSWORD and inside
- * DATABASE_URL) or Redis password (inside REDIS_URI) in its output (stdout and stderr) or in any file it writes. Unlike {@link EdgeLogHygieneIT}
+ * DATABASE_URL), Redis password (inside REDIS_URI) or Kafka SASL password (in KAFKA_PASSWORD and the JAAS config the
+ * client builds from it) in its output (stdout and stderr) or in any file it writes. Unlike {@link EdgeLogHygieneIT}
  * (the edge's code, the test class path's WARN), this holds the wire loggers of Jetty, Lettuce, Kafka, jOOQ and
  * the rest to the pins of service-config's logback-service.xml. One JVM per level.
  */
@@ -59,6 +61,7 @@ class EdgeJarLogHygieneIT {
         String personalKey = "sk-own-" + UUID.randomUUID();
         String adminToken = "adm-" + UUID.randomUUID() + UUID.randomUUID();
         String dbPassword = "pw-" + UUID.randomUUID();
+        String kafkaPassword = "kafka-pw-" + UUID.randomUUID();
         String promptMarker = "prompt-marker-" + UUID.randomUUID();
         String dbRole = "edgejar_" + run.substring(0, 12);
         byte[] master = new byte[32];
@@ -68,12 +71,25 @@ class EdgeJarLogHygieneIT {
         String jdbcUrl = engines.postgres().createMigratedDatabase("edgejar");
         sql(engines, "CREATE ROLE " + dbRole + " LOGIN SUPERUSER PASSWORD '" + dbPassword + "'");
         String prefix = Names.unique("edgejar") + ".";
-        for (var topic : Topics.withPrefix(prefix, 1).all()) {
+        Topics topics = Topics.withPrefix(prefix, 1);
+        for (var topic : topics.all()) {
             engines.kafka().createTopic(topic.name(), 1);
+        }
+        // As deployed: the edge logs in to Kafka as its own SCRAM principal with only its ACLs, its password unique
+        // to this run (the embedded broker authenticates; another Kafka may not).
+        Map<String, String> kafkaEnv;
+        if (engines.kafka().secured()) {
+            String kafkaUser = prefix + "edge";
+            engines.kafka().createPrincipal(kafkaUser, kafkaPassword);
+            engines.kafka().createAcls(ServiceAcls.edge(kafkaUser, topics));
+            kafkaEnv = engines.kafka().clientSettings(kafkaUser, kafkaPassword).env();
+        } else {
+            kafkaEnv = engines.kafka().clientEnv();
         }
         Path spool = Files.createDirectories(work.resolve("spool"));
         Path log = work.resolve("edge.log");
         int port = FreePorts.pick();
+        int adminPort = FreePorts.pick();
 
         Map<String, String> env = new HashMap<>();
         env.put("EDGE_HOST", "127.0.0.1");
@@ -83,10 +99,13 @@ class EdgeJarLogHygieneIT {
         env.put("DATABASE_PASSWORD", dbPassword);
         env.put("DATABASE_POOL_SIZE", "4");
         env.put("REDIS_URI", engines.redis().uri());
-        env.put("KAFKA_BOOTSTRAP_SERVERS", engines.kafka().bootstrapServers());
+        env.putAll(kafkaEnv);
         env.put("TOPIC_PREFIX", prefix);
         env.put("OPENAI_API_KEY", serviceKey);
         env.put("ADMIN_TOKEN", adminToken);
+        // The admin API is served on its own listener, never on the public port.
+        env.put("ADMIN_HOST", "127.0.0.1");
+        env.put("ADMIN_PORT", Integer.toString(adminPort));
         env.put("PERSONAL_KEY_MASTER_KEY", Base64.getEncoder().encodeToString(master));
         env.put("SPOOL_DIR", spool.toString());
         env.put("EDGE_INSTANCE", "edge-jar-" + run.substring(0, 6));
@@ -97,6 +116,9 @@ class EdgeJarLogHygieneIT {
         }
 
         List<String> secrets = new ArrayList<>(List.of(serviceKey, personalKey, adminToken, dbPassword, promptMarker));
+        if (engines.kafka().secured()) {
+            secrets.add(kafkaPassword);
+        }
         // The testkit's Redis wants an ACL user's password, carried in REDIS_URI (redis://user:pw@host:port).
         if (!engines.redis().password().isEmpty()) {
             secrets.add(engines.redis().password());
@@ -108,8 +130,8 @@ class EdgeJarLogHygieneIT {
                 edge.start();
                 String base = "http://127.0.0.1:" + port;
                 ChildJvm.awaitHttp(URI.create(base + "/health/ready"), s -> s == 200, Duration.ofSeconds(120), edge, List.of());
-                ApiCalls admin = new ApiCalls(base);
-                EdgeCalls calls = new EdgeCalls(admin, adminToken);
+                ApiCalls admin = new ApiCalls("http://127.0.0.1:" + adminPort);
+                EdgeCalls calls = new EdgeCalls(admin, new ApiCalls(base), adminToken);
 
                 String funded = calls.user("5");
                 String onOwnKey = calls.user("0");
@@ -188,7 +210,7 @@ class EdgeJarLogHygieneIT {
     }
 
     /** The admin-API and proxy calls of one run. */
-    private record EdgeCalls(ApiCalls api, String adminToken) {
+    private record EdgeCalls(ApiCalls api, ApiCalls publicApi, String adminToken) {
 
         String user(String creditUsd) throws Exception {
             String id = "u-" + UUID.randomUUID().toString().substring(0, 8);
@@ -209,7 +231,7 @@ class EdgeJarLogHygieneIT {
         }
 
         HttpResponse<String> chat(String key, String body) throws Exception {
-            return api.send("POST", "/v1/chat/completions", key, body);
+            return publicApi.send("POST", "/v1/chat/completions", key, body);
         }
     }
 }
