@@ -1,19 +1,30 @@
 package dev.tokenmeter.db;
 
 import org.flywaydb.core.Flyway;
+import org.flywaydb.core.api.MigrationVersion;
 import org.flywaydb.core.api.output.MigrateResult;
 
 import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
 
-/** Applies the Flyway migrations shipped by the {@code schemas} module ({@code classpath:db/migration}). */
+/**
+ * The Flyway migrations shipped by the {@code schemas} module ({@code classpath:db/migration}). Only the deployment's
+ * init step (billing-sink {@code ops.Init}) migrates, as the schema's owner; the services log in as their own roles
+ * (ADR 0060), which may not change the schema, and check at start-up that it is at least {@link #EXPECTED_VERSION}.
+ */
 public final class Migrations {
 
     public static final String LOCATION = "classpath:db/migration";
+    /** The newest migration of this build (SchemaVersionIT holds it to the newest migration shipped). */
+    public static final String EXPECTED_VERSION = "14";
 
     private Migrations() {
     }
 
-    /** Migrates the database to the newest version; safe to call from every service at start-up. */
+    /** Migrates the database to the newest version, as the schema's owner (the init step, tests' templates). */
     public static MigrateResult migrate(DataSource dataSource) {
         return Flyway.configure()
                 .dataSource(dataSource)
@@ -28,5 +39,48 @@ public final class Migrations {
                 .locations(LOCATION)
                 .load()
                 .migrate();
+    }
+
+    /**
+     * Fails unless the database's schema is at {@link #EXPECTED_VERSION} or newer (migrations only add; a service
+     * of the previous build keeps working while the init step of the next one has run). Reads Flyway's history,
+     * never changes anything.
+     *
+     * @throws SchemaVersionException naming the version found and the one expected
+     * @throws IllegalStateException when the database cannot be read (not reachable, no grant)
+     */
+    public static String requireCurrent(DataSource dataSource) {
+        String found;
+        try (Connection connection = dataSource.getConnection();
+             Statement statement = connection.createStatement();
+             ResultSet history = statement.executeQuery(
+                     "SELECT version FROM flyway_schema_history WHERE success AND version IS NOT NULL")) {
+            MigrationVersion newest = null;
+            while (history.next()) {
+                MigrationVersion v = MigrationVersion.fromVersion(history.getString(1));
+                newest = newest == null || v.isNewerThan(newest.getVersion()) ? v : newest;
+            }
+            found = newest == null ? null : newest.getVersion();
+        } catch (SQLException e) {
+            if ("42P01".equals(e.getSQLState())) { // undefined_table: never migrated
+                found = null;
+            } else {
+                throw new IllegalStateException("could not read the database's schema version (flyway_schema_history): "
+                        + e.getMessage(), e);
+            }
+        }
+        if (found == null || MigrationVersion.fromVersion(EXPECTED_VERSION).isNewerThan(found)) {
+            throw new SchemaVersionException(found);
+        }
+        return found;
+    }
+
+    /** The database's schema is older than this build expects (or was never migrated). */
+    public static final class SchemaVersionException extends IllegalStateException {
+        SchemaVersionException(String found) {
+            super("the database's schema is at version " + (found == null ? "<none: not migrated>" : found)
+                    + ", this build expects version " + EXPECTED_VERSION
+                    + ": run the deployment's init step (billing-sink ops.Init, docker compose service init) to migrate it");
+        }
     }
 }

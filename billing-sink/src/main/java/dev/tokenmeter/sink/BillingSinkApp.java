@@ -45,7 +45,7 @@ public final class BillingSinkApp implements AutoCloseable {
     /** {@code clock} dates the period closer's runs (a fixed clock in tests that close periods of a past month). */
     public BillingSinkApp(BillingSinkConfig config, Topics topics, SinkMetrics metrics, Clock clock) {
         this.dataSource = dataSource(config);
-        awaitMigrated(dataSource, config.retryBackoffMax());
+        awaitSchema(dataSource, config.retryBackoffMax());
         DSLContext db = DSL.using(dataSource, SQLDialect.POSTGRES, new Settings().withExecuteLogging(false));
         OffsetStore offsets = new OffsetStore(config.groupId());
         SinkLoop ledger = new SinkLoop("ledger", config, List.of(topics.usageEvents().name()),
@@ -140,14 +140,21 @@ public final class BillingSinkApp implements AutoCloseable {
         return new HikariDataSource(hikari);
     }
 
-    private static void awaitMigrated(HikariDataSource dataSource, Duration backoffMax) {
+    /**
+     * Waits for the database and checks its schema version; never migrates (the deployment's init step does, as the
+     * schema's owner; the sink's role may not). A schema older than this build stops the sink at once.
+     */
+    private static void awaitSchema(HikariDataSource dataSource, Duration backoffMax) {
         long backoff = 500;
         while (true) {
             try {
-                Migrations.migrate(dataSource);
+                String version = Migrations.requireCurrent(dataSource);
+                log.info("database schema at version {} (this build needs {})", version, Migrations.EXPECTED_VERSION);
                 return;
+            } catch (Migrations.SchemaVersionException e) {
+                throw e;
             } catch (RuntimeException e) {
-                log.warn("database not ready for migrations ({}); retrying in {} ms", e.getClass().getSimpleName(), backoff);
+                log.warn("database not ready ({}); retrying in {} ms", e.getClass().getSimpleName(), backoff);
                 try {
                     Thread.sleep(backoff);
                 } catch (InterruptedException ie) {

@@ -31,7 +31,7 @@ public record BillingSinkConfig(
             new ConfigKey("GROUP_ID", "tokenmeter-billing-sink", "Consumer group; offsets are stored in Postgres under this name."),
             new ConfigKey("INSTANCE_ID", "", "Stable id of this instance (static group membership: a restart resumes without a rebalance); default the host name."),
             new ConfigKey("DATABASE_URL", "jdbc:postgresql://127.0.0.1:5432/tokenmeter", "JDBC URL of the billing database."),
-            new ConfigKey("DATABASE_USER", "tokenmeter", "Postgres user."),
+            new ConfigKey("DATABASE_USER", "tokenmeter_sink_svc", "Postgres login of the sink (member of tokenmeter_sink; the init step creates it), never the schema owner."),
             ConfigKey.secret("DATABASE_PASSWORD", "", "Postgres password. Never logged."),
             new ConfigKey("DATABASE_POOL_SIZE", "4", "Connections in the pool."),
             new ConfigKey("BATCH_MAX_RECORDS", "2000", "Most records written in one database transaction."),

@@ -14,7 +14,7 @@ class BillingSinkConfigTest {
     void documentedDefaultsAndTheEdgesDurationForms() {
         BillingSinkConfig c = BillingSinkConfig.fromEnv(Map.of("RETRY_BACKOFF_MAX", "PT45S", "DATABASE_USER", ""));
         assertThat(c.retryBackoffMax()).isEqualTo(Duration.ofSeconds(45));
-        assertThat(c.databaseUser()).isEqualTo("tokenmeter");
+        assertThat(c.databaseUser()).isEqualTo("tokenmeter_sink_svc");
         assertThat(c.periodCloseGrace()).isEqualTo(Duration.ofDays(3));
         assertThat(c.batchMaxRecords()).isEqualTo(2000);
         assertThat(c.metricsPort()).isEqualTo(9466);

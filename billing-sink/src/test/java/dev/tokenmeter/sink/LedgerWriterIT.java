@@ -1,5 +1,6 @@
 package dev.tokenmeter.sink;
 
+import dev.tokenmeter.db.ServiceLogins;
 import dev.tokenmeter.events.KeySource;
 import dev.tokenmeter.events.Outcome;
 import dev.tokenmeter.events.UsageEvent;
@@ -7,6 +8,7 @@ import dev.tokenmeter.events.UsageSource;
 import dev.tokenmeter.events.validate.UsageEventBounds;
 import dev.tokenmeter.events.serde.EventSerdes;
 import dev.tokenmeter.testkit.EnginesExtension;
+import dev.tokenmeter.testkit.DatabaseLogin;
 import dev.tokenmeter.testkit.PostgresEngine;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.TopicPartition;
@@ -38,6 +40,8 @@ class LedgerWriterIT {
 
     private final PostgresEngine postgres;
     private DSLContext db;
+    /** The schema's owner, for what a test changes in its own database (the sink's role may not). */
+    private DSLContext owner;
     private LedgerWriter writer;
     private long offset;
 
@@ -50,9 +54,15 @@ class LedgerWriterIT {
         String url = postgres.createMigratedDatabase("ledger");
         PGSimpleDataSource dataSource = new PGSimpleDataSource();
         dataSource.setUrl(url);
-        dataSource.setUser(postgres.user());
-        dataSource.setPassword(postgres.password());
+        DatabaseLogin sink = postgres.login(ServiceLogins.SINK); // the sink's own role, as deployed
+        dataSource.setUser(sink.user());
+        dataSource.setPassword(sink.password());
         db = DSL.using(dataSource, SQLDialect.POSTGRES);
+        PGSimpleDataSource ownerSource = new PGSimpleDataSource();
+        ownerSource.setUrl(url);
+        ownerSource.setUser(postgres.user());
+        ownerSource.setPassword(postgres.password());
+        owner = DSL.using(ownerSource, SQLDialect.POSTGRES);
         writer = new LedgerWriter(db, new OffsetStore("test"), SinkMetrics.noop());
     }
 
@@ -107,7 +117,7 @@ class LedgerWriterIT {
         UsageEvent after = event("carol", "2026-11-05T10:00:01Z", 6);
         // The validator now refuses what Postgres refuses by itself (U+0000, ADR 0053), so a constraint of this test's own
         // database stands for a row only the database refuses (a future constraint, a trigger).
-        db.execute("ALTER TABLE usage_ledger ADD CONSTRAINT test_refused_model CHECK (model <> 'refused-by-the-database')");
+        owner.execute("ALTER TABLE usage_ledger ADD CONSTRAINT test_refused_model CHECK (model <> 'refused-by-the-database')");
         UsageEvent nul = UsageEvent.newBuilder(event("carol", "2026-11-05T10:00:02Z", 7)).setModel("refused-by-the-database").build();
         writer.write(List.of(record(before), record(nul), record(after)), Map.of(new TopicPartition("usage-events", 0), offset));
 

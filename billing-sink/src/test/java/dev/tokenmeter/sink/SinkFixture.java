@@ -1,5 +1,6 @@
 package dev.tokenmeter.sink;
 
+import dev.tokenmeter.db.ServiceLogins;
 import dev.tokenmeter.events.Granularity;
 import dev.tokenmeter.events.KeySource;
 import dev.tokenmeter.events.Outcome;
@@ -8,6 +9,7 @@ import dev.tokenmeter.events.UsageSource;
 import dev.tokenmeter.events.UsageTotal;
 import dev.tokenmeter.events.serde.EventSerdes;
 import dev.tokenmeter.events.topic.Topics;
+import dev.tokenmeter.testkit.DatabaseLogin;
 import dev.tokenmeter.testkit.KafkaEngine;
 import dev.tokenmeter.testkit.Names;
 import dev.tokenmeter.testkit.PostgresEngine;
@@ -84,8 +86,10 @@ final class SinkFixture implements AutoCloseable {
         env.put("TOPIC_PREFIX", topics.usageEvents().name().replace("usage-events", ""));
         env.put("GROUP_ID", "billing-sink-test");
         env.put("DATABASE_URL", jdbcUrl);
-        env.put("DATABASE_USER", postgres.user());
-        env.put("DATABASE_PASSWORD", postgres.password());
+        // As deployed: the sink's own role (V12), not the owner, so a missing grant fails here.
+        DatabaseLogin login = postgres.login(ServiceLogins.SINK);
+        env.put("DATABASE_USER", login.user());
+        env.put("DATABASE_PASSWORD", login.password());
         env.put("DATABASE_POOL_SIZE", "3");
         env.put("BATCH_MAX_RECORDS", "2000");
         env.put("RETRY_BACKOFF_MAX", "1s");

@@ -1,10 +1,12 @@
 package dev.tokenmeter.sink;
 
+import dev.tokenmeter.db.ServiceLogins;
 import dev.tokenmeter.events.Granularity;
 import dev.tokenmeter.events.KeySource;
 import dev.tokenmeter.events.UsageTotal;
 import dev.tokenmeter.events.serde.EventSerdes;
 import dev.tokenmeter.testkit.EnginesExtension;
+import dev.tokenmeter.testkit.DatabaseLogin;
 import dev.tokenmeter.testkit.PostgresEngine;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.TopicPartition;
@@ -44,8 +46,9 @@ class TotalsWriterIT {
     void freshDatabase() {
         PGSimpleDataSource dataSource = new PGSimpleDataSource();
         dataSource.setUrl(postgres.createMigratedDatabase("totals"));
-        dataSource.setUser(postgres.user());
-        dataSource.setPassword(postgres.password());
+        DatabaseLogin sink = postgres.login(ServiceLogins.SINK); // the sink's own role, as deployed
+        dataSource.setUser(sink.user());
+        dataSource.setPassword(sink.password());
         db = DSL.using(dataSource, SQLDialect.POSTGRES);
         metrics = SinkMetrics.noop();
         writer = new TotalsWriter(db, new OffsetStore("test"), metrics);

@@ -198,7 +198,9 @@ public final class EdgeApp implements AutoCloseable {
         }
         LOG.info("starting edge with {}", config);
         HikariDataSource dataSource = dataSource(config);
-        Migrations.migrate(dataSource);
+        // The deployment's init step migrates (as the schema's owner); the edge's role only checks the version.
+        String schemaVersion = Migrations.requireCurrent(dataSource);
+        LOG.info("database schema at version {} (this build needs {})", schemaVersion, Migrations.EXPECTED_VERSION);
         Topics topics = Topics.fromEnv(Map.of("TOPIC_PREFIX", config.topicPrefix()));
         EventSink sink = spoolingSink(config, topics);
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);

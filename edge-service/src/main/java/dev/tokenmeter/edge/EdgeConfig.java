@@ -65,7 +65,7 @@ public record EdgeConfig(
             new ConfigKey("PRICE_REFRESH_INTERVAL", "30s", "How often the price book reloads model_price."),
             new ConfigKey("API_KEY_CACHE_TTL", "5s", "How long a looked-up service API key (or its absence/revocation) is cached."),
             new ConfigKey("DATABASE_URL", "jdbc:postgresql://127.0.0.1:5432/tokenmeter", "JDBC URL of the Postgres database with the Flyway schema."),
-            new ConfigKey("DATABASE_USER", "tokenmeter", "Postgres user."),
+            new ConfigKey("DATABASE_USER", "tokenmeter_edge_svc", "Postgres login of the edge (member of tokenmeter_edge; the init step creates it), never the schema owner."),
             ConfigKey.secret("DATABASE_PASSWORD", "", "Postgres password. Never logged."),
             new ConfigKey("DATABASE_POOL_SIZE", "10", "Connections in the pool."),
             new ConfigKey("REDIS_URI", "redis://127.0.0.1:6379", "Redis for the quota engine."),

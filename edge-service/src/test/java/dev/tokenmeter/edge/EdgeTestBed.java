@@ -2,6 +2,7 @@ package dev.tokenmeter.edge;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
+import dev.tokenmeter.db.ServiceLogins;
 import dev.tokenmeter.edge.alert.UsageAlertPublisher;
 import dev.tokenmeter.edge.auth.ApiKeys;
 import dev.tokenmeter.edge.account.PostgresAccountDirectory;
@@ -21,6 +22,7 @@ import dev.tokenmeter.events.UsageEvent;
 import dev.tokenmeter.events.publish.UsageEventPublisher;
 import dev.tokenmeter.events.serde.EventSerdes;
 import dev.tokenmeter.events.topic.Topics;
+import dev.tokenmeter.testkit.DatabaseLogin;
 import dev.tokenmeter.testkit.Engines;
 import dev.tokenmeter.testkit.Names;
 import dev.tokenmeter.testkit.openai.FakeOpenAi;
@@ -65,6 +67,8 @@ public final class EdgeTestBed implements AutoCloseable {
 
     public final FakeOpenAi openAi;
     public final HikariDataSource dataSource;
+    /** What the edge under test connects with: its own role, tokenmeter_edge. */
+    private final HikariDataSource edgeDataSource;
     public final DSLContext db;
     public final String topic;
     public final String topicPrefix;
@@ -99,6 +103,15 @@ public final class EdgeTestBed implements AutoCloseable {
         hikari.setMaximumPoolSize(4);
         this.dataSource = new HikariDataSource(hikari);
         this.db = DSL.using(dataSource, SQLDialect.POSTGRES);
+        // The edge itself logs in as its own role (V12), as deployed, so a grant it lacks fails here; the test
+        // bed's db (seeding, checks) stays the owner.
+        DatabaseLogin edgeLogin = engines.postgres().login(ServiceLogins.EDGE);
+        HikariConfig edgeHikari = new HikariConfig();
+        edgeHikari.setJdbcUrl(jdbcUrl);
+        edgeHikari.setUsername(edgeLogin.user());
+        edgeHikari.setPassword(edgeLogin.password());
+        edgeHikari.setMaximumPoolSize(4);
+        this.edgeDataSource = new HikariDataSource(edgeHikari);
 
         String prefix = env.getOrDefault("TOPIC_PREFIX", Names.unique("edge") + ".");
         Topics topics = Topics.withPrefix(prefix, 1);
@@ -112,6 +125,8 @@ public final class EdgeTestBed implements AutoCloseable {
         all.put("UPSTREAM_BASE_URL", openAi.baseUrl());
         all.put("OPENAI_API_KEY", SERVICE_KEY);
         all.put("DATABASE_URL", jdbcUrl);
+        all.put("DATABASE_USER", edgeLogin.user());
+        all.put("DATABASE_PASSWORD", edgeLogin.password());
         engines.kafka().clientEnv().forEach(all::putIfAbsent);
         all.putIfAbsent("TOPIC_PREFIX", prefix);
         all.putIfAbsent("REDIS_URI", engines.redis().uri());
@@ -128,7 +143,7 @@ public final class EdgeTestBed implements AutoCloseable {
         QuotaConfig quotaConfig = QuotaConfig.fromEnv(all).withBackgroundOff();
         this.quotaRedis = QuotaRedis.connect(engines.redis().uri(), quotaConfig.redisTimeout());
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-        DataSource accounts = dataSource;
+        DataSource accounts = edgeDataSource;
         if (accountsUnreachable) {
             PGSimpleDataSource missing = new PGSimpleDataSource();
             missing.setUrl(engines.postgres().jdbcUrl("no_such_database_" + UUID.randomUUID().toString().substring(0, 8)));
@@ -137,7 +152,7 @@ public final class EdgeTestBed implements AutoCloseable {
             accounts = missing;
         }
         PostgresAccountDirectory directory = new PostgresAccountDirectory(accounts, quotaConfig.accountCacheTtl());
-        this.quotaEngine = EdgeApp.quotaEngine(quotaConfig, quotaRedis, directory, dataSource, registry);
+        this.quotaEngine = EdgeApp.quotaEngine(quotaConfig, quotaRedis, directory, edgeDataSource, registry);
         this.quota = new QuotaProbe(quotaEngine);
         // The production sink, as EdgeApp.main wires it (Kafka first, the spool during an outage).
         this.sink = EdgeApp.spoolingSink(config, topics);
@@ -146,7 +161,7 @@ public final class EdgeTestBed implements AutoCloseable {
         this.alerts = EdgeApp.alertPublisher(config, topics, directory, registry);
         QuotaGate gate = new QuotaEngineGate(quotaEngine, quotaRedis.connection(), quotaConfig.failurePolicy(), alerts,
                 java.time.Clock.systemUTC());
-        this.app = EdgeApp.start(config, dataSource, gate, sink, List.of(), registry);
+        this.app = EdgeApp.start(config, edgeDataSource, gate, sink, List.of(), registry);
 
         Properties props = new Properties();
         props.putAll(engines.kafka().clientProperties());
@@ -309,6 +324,7 @@ public final class EdgeTestBed implements AutoCloseable {
         quotaEngine.close();
         quotaRedis.close();
         consumer.close();
+        edgeDataSource.close();
         dataSource.close();
         client.close();
     }

@@ -1,10 +1,12 @@
 package dev.tokenmeter.local;
 
 import dev.tokenmeter.config.Redact;
+import dev.tokenmeter.db.ServiceLogins;
 import dev.tokenmeter.events.topic.ServiceAcls;
 import dev.tokenmeter.events.topic.Topics;
 import dev.tokenmeter.sink.ops.KafkaAccess;
 import dev.tokenmeter.testkit.ChildJvm;
+import dev.tokenmeter.testkit.DatabaseLogin;
 import dev.tokenmeter.testkit.Engines;
 import dev.tokenmeter.testkit.openai.FakeOpenAi;
 import org.apache.kafka.clients.admin.Admin;
@@ -80,11 +82,10 @@ final class Stack implements AutoCloseable {
         common = new HashMap<>();
         common.putAll(engines.kafka().clientEnv());
         common.put("TOPIC_PREFIX", prefix);
-        common.put("DATABASE_URL", jdbcUrl);
-        common.put("DATABASE_USER", engines.postgres().user());
-        common.put("DATABASE_PASSWORD", engines.postgres().password());
 
+        // Each service logs in as its own role (V12, ADR 0060), never as the schema's owner; the aggregator gets none.
         Map<String, String> edgeEnv = new HashMap<>(common);
+        putDatabase(edgeEnv, jdbcUrl, engines.postgres().login(ServiceLogins.EDGE));
         edgeEnv.put("EDGE_HOST", "127.0.0.1");
         edgeEnv.put("EDGE_PORT", Integer.toString(edgePort));
         edgeEnv.put("REDIS_URI", engines.redis().uri());
@@ -108,6 +109,7 @@ final class Stack implements AutoCloseable {
         aggregatorEnv.put("INSTANCE_ID", prefix + "aggregator-1");
 
         Map<String, String> sinkEnv = new HashMap<>(common);
+        putDatabase(sinkEnv, jdbcUrl, engines.postgres().login(ServiceLogins.SINK));
         sinkEnv.put("GROUP_ID", prefix + "tokenmeter-billing-sink");
         sinkEnv.put("METRICS_PORT", "0");
         sinkEnv.put("INSTANCE_ID", prefix + "sink-1");
@@ -152,6 +154,12 @@ final class Stack implements AutoCloseable {
     /** The demo's stack: un-prefixed topic names. */
     static Stack start(Engines engines, FakeOpenAi upstream, Path workDir, PrintStream out) {
         return start(engines, upstream, workDir, out, "");
+    }
+
+    private static void putDatabase(Map<String, String> env, String jdbcUrl, DatabaseLogin login) {
+        env.put("DATABASE_URL", jdbcUrl);
+        env.put("DATABASE_USER", login.user());
+        env.put("DATABASE_PASSWORD", login.password());
     }
 
     /** Where Redis is and who logs in, never the password (the services get it in REDIS_URI). */

@@ -42,16 +42,19 @@ import static org.assertj.core.api.Assertions.assertThatCode;
 class DeploymentConfigTest {
 
     /** What {@code docker compose} would substitute for the variables the file requires from its environment. */
-    private static final Map<String, String> COMPOSE_VARIABLES = Map.of(
-            "POSTGRES_PASSWORD", "pg-secret",
-            "KAFKA_ADMIN_PASSWORD", "kafka-admin-secret",
-            "KAFKA_EDGE_PASSWORD", "kafka-edge-secret",
-            "KAFKA_AGGREGATOR_PASSWORD", "kafka-aggregator-secret",
-            "KAFKA_SINK_PASSWORD", "kafka-sink-secret",
-            "OPENAI_API_KEY", "sk-deploy",
-            "ADMIN_TOKEN", "admin-token-of-at-least-32-characters",
-            "MASTER_KEY", Base64.getEncoder().encodeToString(new byte[32]),
-            "REDIS_PASSWORD", "0123456789abcdef0123456789abcdef");
+    private static final Map<String, String> COMPOSE_VARIABLES = Map.ofEntries(
+            Map.entry("POSTGRES_PASSWORD", "pg-secret"),
+            Map.entry("KAFKA_ADMIN_PASSWORD", "kafka-admin-secret"),
+            Map.entry("KAFKA_EDGE_PASSWORD", "kafka-edge-secret"),
+            Map.entry("KAFKA_AGGREGATOR_PASSWORD", "kafka-aggregator-secret"),
+            Map.entry("KAFKA_SINK_PASSWORD", "kafka-sink-secret"),
+            Map.entry("OPENAI_API_KEY", "sk-deploy"),
+            Map.entry("ADMIN_TOKEN", "admin-token-of-at-least-32-characters"),
+            Map.entry("MASTER_KEY", Base64.getEncoder().encodeToString(new byte[32])),
+            Map.entry("REDIS_PASSWORD", "0123456789abcdef0123456789abcdef"),
+            Map.entry("EDGE_DATABASE_PASSWORD", "edge-db-secret"),
+            Map.entry("SINK_DATABASE_PASSWORD", "sink-db-secret"),
+            Map.entry("FINANCE_DATABASE_PASSWORD", "finance-db-secret"));
     private static final Pattern VARIABLE = Pattern.compile("\\$\\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?}");
 
     private static Path root;
@@ -204,6 +207,28 @@ class DeploymentConfigTest {
         assertThat(EdgeConfig.fromEnv(env("edge-service")).redisUri()).isEqualTo(redisUri.toString());
         assertThat(healthCheck("redis")).contains("--user tokenmeter");
         assertThat(env("redis")).containsEntry("REDISCLI_AUTH", COMPOSE_VARIABLES.get("REDIS_PASSWORD"));
+    }
+
+    /** Issue 13, least privilege: only init logs in as the schema's owner; each service as its own role, made by init. */
+    @Test
+    void servicesLogInAsTheirOwnRoleNeverAsTheOwner() {
+        String owner = env("postgres").get("POSTGRES_USER");
+        String ownerPassword = env("postgres").get("POSTGRES_PASSWORD");
+        Map<String, String> init = env("init");
+        assertThat(init).containsEntry("DATABASE_USER", owner).containsEntry("DATABASE_PASSWORD", ownerPassword);
+        Map<String, String> logins = Map.of("edge-service", "EDGE", "billing-sink", "SINK");
+        logins.forEach((service, prefix) -> {
+            Map<String, String> env = env(service);
+            assertThat(env.get("DATABASE_USER")).as("%s's database user", service).isNotEqualTo(owner)
+                    .isEqualTo(init.get(prefix + "_DATABASE_USER"));
+            assertThat(env.get("DATABASE_PASSWORD")).as("%s's database password", service).isNotEqualTo(ownerPassword)
+                    .isEqualTo(init.get(prefix + "_DATABASE_PASSWORD"));
+        });
+        assertThat(init.get("FINANCE_DATABASE_USER")).isNotBlank().isNotEqualTo(owner);
+        assertThat(env("aggregator-streams")).doesNotContainKeys("DATABASE_USER", "DATABASE_PASSWORD");
+        // Every service password is a distinct secret.
+        assertThat(List.of(ownerPassword, init.get("EDGE_DATABASE_PASSWORD"), init.get("SINK_DATABASE_PASSWORD"),
+                init.get("FINANCE_DATABASE_PASSWORD"))).doesNotHaveDuplicates();
     }
 
     private static String image(String service) {

@@ -22,6 +22,12 @@ public interface PostgresEngine {
     /** Same without migrations. */
     String createDatabase(String prefix);
 
+    /**
+     * A user that logs in with only the grants of {@code groupRole} (tokenmeter_edge, tokenmeter_sink,
+     * tokenmeter_finance: migration V12), as a deployed service does; {@link #user()} is the schema's owner.
+     */
+    DatabaseLogin login(String groupRole);
+
     /** Stops the server (fault tests); its data survives; start() brings it back on the same port. */
     void stop();
 

@@ -5,6 +5,7 @@ import dev.tokenmeter.config.EnvReader;
 import dev.tokenmeter.config.KafkaClientSettings;
 import dev.tokenmeter.config.ServiceLogging;
 import dev.tokenmeter.db.Migrations;
+import dev.tokenmeter.db.ServiceLogins;
 import dev.tokenmeter.events.topic.Topics;
 import org.apache.kafka.clients.admin.Admin;
 
@@ -14,7 +15,8 @@ import java.util.Map;
 /**
  * The deployment's init step (docker-compose service {@code init}): creates every topic explicitly
  * with its documented partitions and policy, on a cluster that authenticates the services' own principals with
- * their ACLs ({@link KafkaAccess}; it logs in as the cluster's admin), and migrates Postgres. Idempotent; exits 0 when done.
+ * their ACLs ({@link KafkaAccess}; it logs in as the cluster's admin), migrates Postgres as the schema's owner and
+ * creates the services' own database logins ({@link ServiceLogins}, ADR 0060). Idempotent; exits 0 when done.
  * Configuration: {@link #KEYS} (read with service-config's {@link EnvReader}, so blank means the default and a
  * bad value stops it naming the key), plus {@code TOPIC_PREFIX} and {@code TOPIC_PARTITIONS} (usage-events
  * {@link Topics#fromEnv}). The defaults are the billing sink's.
@@ -24,8 +26,14 @@ public final class Init {
     public static final List<ConfigKey> KEYS = ConfigKey.join(KafkaClientSettings.KEYS, KafkaAccess.KEYS, List.of(
             new ConfigKey("TOPIC_REPLICATION_FACTOR", "1", "Replication factor of the created topics (3 in production)."),
             new ConfigKey("DATABASE_URL", "jdbc:postgresql://127.0.0.1:5432/tokenmeter", "JDBC URL of the database to migrate."),
-            new ConfigKey("DATABASE_USER", "tokenmeter", "Postgres user."),
-            ConfigKey.secret("DATABASE_PASSWORD", "", "Postgres password. Never logged.")));
+            new ConfigKey("DATABASE_USER", "tokenmeter", "Postgres user that owns the schema and runs the migrations (only here)."),
+            ConfigKey.secret("DATABASE_PASSWORD", "", "Password of DATABASE_USER. Never logged."),
+            new ConfigKey("EDGE_DATABASE_USER", "tokenmeter_edge_svc", "Login role the edge connects as (member of tokenmeter_edge)."),
+            ConfigKey.secret("EDGE_DATABASE_PASSWORD", "", "Its password; blank: no edge login is created or changed. Never logged."),
+            new ConfigKey("SINK_DATABASE_USER", "tokenmeter_sink_svc", "Login role the billing sink connects as (member of tokenmeter_sink)."),
+            ConfigKey.secret("SINK_DATABASE_PASSWORD", "", "Its password; blank: no sink login is created or changed. Never logged."),
+            new ConfigKey("FINANCE_DATABASE_USER", "tokenmeter_finance_ro", "Read-only login for finance (member of tokenmeter_finance)."),
+            ConfigKey.secret("FINANCE_DATABASE_PASSWORD", "", "Its password; blank: no finance login is created or changed. Never logged.")));
 
     private Init() {
     }
@@ -35,7 +43,10 @@ public final class Init {
         run(System.getenv());
     }
 
-    /** Creates the topics and migrates the database named by {@code env}; idempotent. */
+    /**
+     * Creates the topics, migrates the database named by {@code env} as its owner and creates or updates the
+     * services' login roles (those with a password set); idempotent.
+     */
     public static void run(Map<String, String> env) {
         EnvReader config = new EnvReader(env, KEYS);
         KafkaClientSettings kafka = KafkaClientSettings.read(config);
@@ -54,8 +65,18 @@ public final class Init {
                         + "): no principals or ACLs created");
             }
         }
-        var result = Migrations.migrate(config.string("DATABASE_URL"), config.string("DATABASE_USER"),
-                config.string("DATABASE_PASSWORD"));
+        String url = config.string("DATABASE_URL");
+        String owner = config.string("DATABASE_USER");
+        String ownerPassword = config.string("DATABASE_PASSWORD");
+        var result = Migrations.migrate(url, owner, ownerPassword);
         System.out.println("database at schema version " + result.targetSchemaVersion);
+        for (String[] login : new String[][] {{"EDGE", ServiceLogins.EDGE}, {"SINK", ServiceLogins.SINK}, {"FINANCE", ServiceLogins.FINANCE}}) {
+            String user = config.string(login[0] + "_DATABASE_USER");
+            String password = config.string(login[0] + "_DATABASE_PASSWORD");
+            if (!password.isEmpty()) {
+                ServiceLogins.ensure(url, owner, ownerPassword, user, password, login[1]);
+                System.out.println("database login " + user + " is a member of " + login[1]);
+            }
+        }
     }
 }

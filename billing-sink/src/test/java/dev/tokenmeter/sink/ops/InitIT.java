@@ -31,6 +31,11 @@ import org.flywaydb.core.api.MigrationInfoService;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -46,6 +51,8 @@ class InitIT {
     void createsEveryTopicAndMigratesTheDatabaseAndARerunChangesNothing(KafkaEngine kafka, PostgresEngine postgres) throws Exception {
         String prefix = Names.unique("init") + ".";
         String url = postgres.createDatabase("init");
+        String edgeUser = Names.unique("edge_svc").replace('-', '_');
+        String sinkUser = Names.unique("sink_svc").replace('-', '_');
         Map<String, String> env = new HashMap<>(kafka.clientEnv(Map.of("TOPIC_PREFIX", prefix,
                 "TOPIC_PARTITIONS", "3",
                 "TOPIC_REPLICATION_FACTOR", " ", // blank: the default (1)
@@ -56,6 +63,9 @@ class InitIT {
         env.putAll(Map.of("EDGE_KAFKA_USERNAME", prefix + "edge", "EDGE_KAFKA_PASSWORD", "e",
                 "AGGREGATOR_KAFKA_USERNAME", prefix + "aggregator", "AGGREGATOR_KAFKA_PASSWORD", "a",
                 "SINK_KAFKA_USERNAME", prefix + "sink", "SINK_KAFKA_PASSWORD", "s"));
+        // ...and the services' own database logins (issue 13, ADR 0060).
+        env.putAll(Map.of("EDGE_DATABASE_USER", edgeUser, "EDGE_DATABASE_PASSWORD", "edge-pw",
+                "SINK_DATABASE_USER", sinkUser, "SINK_DATABASE_PASSWORD", "sink-pw"));
 
         Init.run(env);
         Init.run(env);
@@ -75,6 +85,18 @@ class InitIT {
         assertThat(migrations.applied()).as("applied migrations").isNotEmpty()
                 .allSatisfy(m -> assertThat(m.getState().isFailed()).isFalse());
         assertThat(migrations.pending()).as("pending migrations").isEmpty();
+
+        // Issue 13: the services' own logins, each in its group role and nothing more (no finance password: none made).
+        for (String[] login : new String[][] {{edgeUser, "edge-pw", "tokenmeter_edge"}, {sinkUser, "sink-pw", "tokenmeter_sink"}}) {
+            try (Connection c = DriverManager.getConnection(url, login[0], login[1]);
+                 Statement s = c.createStatement();
+                 ResultSet r = s.executeQuery("SELECT pg_has_role(current_user, '" + login[2] + "', 'member'),"
+                         + " (SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles WHERE rolname = current_user)")) {
+                r.next();
+                assertThat(r.getBoolean(1)).as(login[0] + " is a member of " + login[2]).isTrue();
+                assertThat(r.getBoolean(2)).as(login[0] + " has no superuser/createrole/createdb").isFalse();
+            }
+        }
     }
 
     @Test

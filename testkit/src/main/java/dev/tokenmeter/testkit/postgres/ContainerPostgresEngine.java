@@ -1,5 +1,6 @@
 package dev.tokenmeter.testkit.postgres;
 
+import dev.tokenmeter.testkit.DatabaseLogin;
 import dev.tokenmeter.testkit.EngineVersions;
 import dev.tokenmeter.testkit.PostgresEngine;
 import dev.tokenmeter.testkit.support.DockerRequirement;
@@ -57,6 +58,11 @@ public final class ContainerPostgresEngine extends UnmanagedServer implements Po
     @Override
     public String createMigratedDatabase(String prefix) {
         return databases.createMigrated(prefix);
+    }
+
+    @Override
+    public DatabaseLogin login(String groupRole) {
+        return databases.login(groupRole);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.tokenmeter.testkit.postgres;
 
+import dev.tokenmeter.testkit.DatabaseLogin;
 import dev.tokenmeter.testkit.Names;
 import org.flywaydb.core.Flyway;
 
@@ -75,6 +76,29 @@ final class Databases {
                 pause();
             }
         }
+    }
+
+    /**
+     * A LOGIN role that is a member of the group role {@code groupRole} (one the migrations create, e.g.
+     * tokenmeter_edge), as the deployment's init step makes one per service: tests connect as it, so a grant
+     * the service lacks fails in its tests. Created on first use (roles are server-wide), password reset each time.
+     */
+    DatabaseLogin login(String groupRole) {
+        if (!groupRole.matches("[a-z][a-z0-9_]{0,40}")) {
+            throw new IllegalArgumentException("not a role name: '" + groupRole + "'");
+        }
+        if (useTemplate) {
+            template(); // the migrations create the group roles
+        }
+        String name = groupRole + "_login";
+        String secret = "pw-" + name + "-" + Integer.toHexString(System.identityHashCode(this));
+        execute("DO $$ BEGIN"
+                + " IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + name + "') THEN"
+                + " CREATE ROLE \"" + name + "\" LOGIN IN ROLE \"" + groupRole + "\"; END IF;"
+                + " EXCEPTION WHEN duplicate_object THEN NULL;" // another JVM created it meanwhile
+                + " END $$", "could not create the login role " + name + " (does the group role " + groupRole + " exist?)");
+        execute("ALTER ROLE \"" + name + "\" LOGIN PASSWORD '" + secret + "'", "could not set the password of " + name);
+        return new DatabaseLogin(name, secret);
     }
 
     private synchronized String template() {

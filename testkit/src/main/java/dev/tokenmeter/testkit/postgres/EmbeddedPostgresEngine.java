@@ -1,5 +1,6 @@
 package dev.tokenmeter.testkit.postgres;
 
+import dev.tokenmeter.testkit.DatabaseLogin;
 import dev.tokenmeter.testkit.PostgresEngine;
 import dev.tokenmeter.testkit.support.FreePorts;
 import dev.tokenmeter.testkit.support.ManagedServer;
@@ -69,6 +70,11 @@ public final class EmbeddedPostgresEngine extends ManagedServer implements Postg
     @Override
     public String createMigratedDatabase(String prefix) {
         return databases.createMigrated(prefix);
+    }
+
+    @Override
+    public DatabaseLogin login(String groupRole) {
+        return databases.login(groupRole);
     }
 
     @Override

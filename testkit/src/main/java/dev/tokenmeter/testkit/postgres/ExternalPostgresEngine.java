@@ -1,5 +1,6 @@
 package dev.tokenmeter.testkit.postgres;
 
+import dev.tokenmeter.testkit.DatabaseLogin;
 import dev.tokenmeter.testkit.PostgresEngine;
 import dev.tokenmeter.testkit.support.UnmanagedServer;
 
@@ -79,6 +80,11 @@ public final class ExternalPostgresEngine extends UnmanagedServer implements Pos
     @Override
     public String createMigratedDatabase(String prefix) {
         return databases.createMigrated(prefix);
+    }
+
+    @Override
+    public DatabaseLogin login(String groupRole) {
+        return databases.login(groupRole);
     }
 
     @Override
