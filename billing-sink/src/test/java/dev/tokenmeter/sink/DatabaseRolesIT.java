@@ -62,6 +62,21 @@ class DatabaseRolesIT {
             succeeds(c, "INSERT INTO billing_period (billing_month, closes_at) VALUES ('2031-05-01', now()) ON CONFLICT DO NOTHING");
             succeeds(c, "UPDATE billing_period SET closed_at = now() WHERE billing_month = '2031-05-01'");
             succeeds(c, "SELECT count(*) FROM usage_ledger");
+            // Totals are upserts (TotalsWriter: the newer revision wins).
+            succeeds(c, """
+                    INSERT INTO usage_total_monthly (user_id, model, key_source, billing_month, tenant_id, event_count,
+                        succeeded_count, failed_count, cancelled_count, rejected_count, prompt_tokens, cached_prompt_tokens,
+                        completion_tokens, reasoning_tokens, cost_nano_usd, revision)
+                    VALUES ('u1', 'gpt-4o', 'SERVICE', '2031-05-01', 't1', 1, 1, 0, 0, 0, 10, 0, 5, 0, 1000, 1)
+                    ON CONFLICT (user_id, model, key_source, billing_month) DO UPDATE SET cost_nano_usd = excluded.cost_nano_usd,
+                        revision = excluded.revision WHERE usage_total_monthly.revision < excluded.revision""");
+            succeeds(c, "INSERT INTO sink_dead_letter (topic, kafka_partition, kafka_offset, reason) VALUES ('t', 0, 1, 'invalid') ON CONFLICT DO NOTHING");
+            succeeds(c, "SELECT count(*) FROM sink_dead_letter");
+            // The period closer reports a user-month it cannot book (V13's table, granted by V14): an upsert.
+            succeeds(c, """
+                    INSERT INTO period_close_failure (billing_month, user_id, reason) VALUES ('2026-10-01', 'u1', 'overflow')
+                    ON CONFLICT (billing_month, user_id) DO UPDATE SET reason = excluded.reason, last_failed_at = now(),
+                        failures = period_close_failure.failures + 1""");
             PGSimpleDataSource asSink = new PGSimpleDataSource();
             asSink.setUrl(url);
             asSink.setUser(sink.user());
@@ -75,6 +90,10 @@ class DatabaseRolesIT {
             refused(c, "DELETE FROM usage_ledger_event_id");
             refused(c, "TRUNCATE model_price");
             refused(c, "ALTER TABLE invoice_line DISABLE TRIGGER ALL");
+            refused(c, "DELETE FROM invoice_line");
+            refused(c, "UPDATE invoice_line SET cost_nano_usd = 0");
+            refused(c, "DELETE FROM sink_dead_letter"); // what it set aside stays for someone to look at
+            refused(c, "DELETE FROM period_close_failure");
             refused(c, "DROP TABLE invoice_line");
             refused(c, "CREATE TABLE usage_ledger_2099_01 PARTITION OF usage_ledger FOR VALUES FROM ('2099-01-01') TO ('2099-02-01')");
             // Outside its grants.
@@ -105,6 +124,9 @@ class DatabaseRolesIT {
             refused(c, "UPDATE usage_total_monthly SET cost_nano_usd = 0");
             refused(c, "ALTER TABLE invoice_line DISABLE TRIGGER ALL");
             refused(c, "SELECT * FROM invoice_line");
+            refused(c, "INSERT INTO period_close_failure (billing_month, user_id, reason) VALUES ('2026-10-01', 'u2', 'x')");
+            refused(c, "INSERT INTO sink_dead_letter (topic, kafka_partition, kafka_offset, reason) VALUES ('t', 0, 2, 'x')");
+            refused(c, "DELETE FROM sink_offset");
         }
     }
 
@@ -116,6 +138,8 @@ class DatabaseRolesIT {
             succeeds(c, "SELECT * FROM reconciliation");
             succeeds(c, "SELECT count(*) FROM usage_ledger");
             succeeds(c, "SELECT count(*) FROM invoice_line");
+            succeeds(c, "SELECT count(*) FROM period_close_failure");
+            succeeds(c, "SELECT count(*) FROM sink_dead_letter");
 
             refused(c, "DELETE FROM usage_ledger");
             refused(c, "TRUNCATE model_price");
@@ -123,6 +147,8 @@ class DatabaseRolesIT {
             refused(c, "INSERT INTO invoice_adjustment (billing_month, applies_to_month, user_id, tenant_id, model, key_source, event_count, prompt_tokens, cached_prompt_tokens, completion_tokens, reasoning_tokens, cost_nano_usd) VALUES ('2026-11-01', '2026-10-01', 'u1', 't1', 'gpt-4o', 'SERVICE', 1, 1, 0, 1, 0, 1)");
             refused(c, "SELECT * FROM api_key");
             refused(c, "SELECT * FROM personal_provider_key");
+            refused(c, "UPDATE period_close_failure SET failures = 0");
+            refused(c, "INSERT INTO account (user_id, tenant_id, plan_id) VALUES ('u-fin', 't', 'p')");
         }
     }
 

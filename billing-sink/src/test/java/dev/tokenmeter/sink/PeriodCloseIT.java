@@ -1,9 +1,11 @@
 package dev.tokenmeter.sink;
 
+import dev.tokenmeter.db.ServiceLogins;
 import dev.tokenmeter.events.KeySource;
 import dev.tokenmeter.events.UsageEvent;
 import dev.tokenmeter.events.UsageTotal;
 import dev.tokenmeter.events.serde.EventSerdes;
+import dev.tokenmeter.testkit.DatabaseLogin;
 import dev.tokenmeter.testkit.EnginesExtension;
 import dev.tokenmeter.testkit.KafkaEngine;
 import dev.tokenmeter.testkit.PostgresEngine;
@@ -113,7 +115,12 @@ class PeriodCloseIT {
      */
     @Test
     void aUserMonthThatCannotBeBookedIsReportedAndEveryOtherUserMonthIsBooked(PostgresEngine postgres) {
-        DSLContext db = migratedDatabase(postgres);
+        String url = postgres.createMigratedDatabase("close");
+        // The writers and the closer run as the sink's own role (issue 13, ADR 0060), as deployed: recording the
+        // failure needs its grants on period_close_failure. The owner plants the old oversized ledger rows below.
+        DatabaseLogin sinkLogin = postgres.login(ServiceLogins.SINK);
+        DSLContext db = database(url, sinkLogin.user(), sinkLogin.password());
+        DSLContext owner = database(url, postgres.user(), postgres.password());
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         PeriodCloser closer = new PeriodCloser(db, Duration.ofDays(3), registry);
         List<UsageEvent> september = List.of(
@@ -129,7 +136,7 @@ class PeriodCloseIT {
                 SinkFixture.event("bob", "gpt-4o", KeySource.SERVICE_CREDIT, Instant.parse("2026-10-02T10:00:00Z"), 5, 5, 3_000));
         write(db, late);
         // Ledger rows written before the event bounds (finding 1) can hold such amounts: 5·10^18 each.
-        db.execute("UPDATE usage_ledger SET cost_nano_usd = 5000000000000000000 WHERE user_id = 'mallory'");
+        owner.execute("UPDATE usage_ledger SET cost_nano_usd = 5000000000000000000 WHERE user_id = 'mallory'");
 
         PeriodCloser.Result second = closer.run(NOW);
         assertThat(second.adjustments()).as("alice's September and bob's October are booked").isEqualTo(2);
@@ -147,11 +154,11 @@ class PeriodCloseIT {
         assertThat(db.fetchCount(DSL.table("invoice_adjustment"))).isEqualTo(2);
     }
 
-    private static DSLContext migratedDatabase(PostgresEngine postgres) {
+    private static DSLContext database(String url, String user, String password) {
         PGSimpleDataSource dataSource = new PGSimpleDataSource();
-        dataSource.setUrl(postgres.createMigratedDatabase("close"));
-        dataSource.setUser(postgres.user());
-        dataSource.setPassword(postgres.password());
+        dataSource.setUrl(url);
+        dataSource.setUser(user);
+        dataSource.setPassword(password);
         return DSL.using(dataSource, SQLDialect.POSTGRES);
     }
 
