@@ -1,5 +1,7 @@
 package dev.tokenmeter.sink;
 
+import dev.tokenmeter.db.ServiceLogins;
+import dev.tokenmeter.testkit.DatabaseLogin;
 import dev.tokenmeter.db.jooq.tables.records.UsageLedgerRecord;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.tokenmeter.events.KeySource;
@@ -104,8 +106,10 @@ public final class LedgerWriterBenchmark {
 
     /** The production path: LedgerWriter on the production connection pool, a batch per transaction. */
     private static void viaSink(PostgresEngine pg, String url, List<ConsumerRecord<byte[], byte[]>> records, int batch) {
-        BillingSinkConfig config = BillingSinkConfig.fromEnv(Map.of("DATABASE_URL", url, "DATABASE_USER", pg.user(),
-                "DATABASE_PASSWORD", pg.password(), "INSTANCE_ID", "bench"));
+        // As deployed: the sink's own role (ADR 0060), not the schema's owner.
+        DatabaseLogin sinkLogin = pg.login(ServiceLogins.SINK);
+        BillingSinkConfig config = BillingSinkConfig.fromEnv(Map.of("DATABASE_URL", url, "DATABASE_USER", sinkLogin.user(),
+                "DATABASE_PASSWORD", sinkLogin.password(), "INSTANCE_ID", "bench"));
         try (HikariDataSource pool = BillingSinkApp.dataSource(config)) {
             DSLContext db = DSL.using(pool, SQLDialect.POSTGRES, new Settings().withExecuteLogging(false));
             LedgerWriter writer = new LedgerWriter(db, new OffsetStore("bench"), new SinkMetrics(new SimpleMeterRegistry()));

@@ -1,5 +1,7 @@
 package dev.tokenmeter.edge;
 
+import dev.tokenmeter.db.ServiceLogins;
+import dev.tokenmeter.testkit.DatabaseLogin;
 import dev.tokenmeter.edge.auth.ApiKeys;
 import dev.tokenmeter.events.money.Money;
 import dev.tokenmeter.events.topic.Topics;
@@ -101,8 +103,10 @@ public final class EdgeBenchmark {
             edgeEnv.put("UPSTREAM_REQUEST_TIMEOUT", "10s");
             edgeEnv.put("OPENAI_API_KEY", "sk-service-bench");
             edgeEnv.put("DATABASE_URL", jdbcUrl);
-            edgeEnv.put("DATABASE_USER", engines.postgres().user());
-            edgeEnv.put("DATABASE_PASSWORD", engines.postgres().password());
+            // As deployed: the edge's own role (ADR 0060), not the schema's owner.
+            DatabaseLogin edgeLogin = engines.postgres().login(ServiceLogins.EDGE);
+            edgeEnv.put("DATABASE_USER", edgeLogin.user());
+            edgeEnv.put("DATABASE_PASSWORD", edgeLogin.password());
             edgeEnv.put("REDIS_URI", engines.redis().uri());
             edgeEnv.putAll(engines.kafka().clientEnv());
             edgeEnv.put("TOPIC_PREFIX", prefix);
