@@ -1,5 +1,6 @@
 package dev.tokenmeter.edge;
 
+import dev.tokenmeter.db.ServiceLogins;
 import dev.tokenmeter.events.topic.ServiceAcls;
 import dev.tokenmeter.events.topic.Topics;
 import dev.tokenmeter.testkit.ChildJvm;
@@ -67,9 +68,10 @@ class EdgeJarLogHygieneIT {
         byte[] master = new byte[32];
         new SecureRandom().nextBytes(master);
 
-        // The edge logs in as its own role, so the password it is given is unique to this run.
+        // The edge logs in as its own role, so the password it is given is unique to this run; as deployed, a member
+        // of tokenmeter_edge with only its grants (ADR 0060), not a superuser.
         String jdbcUrl = engines.postgres().createMigratedDatabase("edgejar");
-        sql(engines, "CREATE ROLE " + dbRole + " LOGIN SUPERUSER PASSWORD '" + dbPassword + "'");
+        sql(engines, "CREATE ROLE " + dbRole + " LOGIN IN ROLE " + ServiceLogins.EDGE + " PASSWORD '" + dbPassword + "'");
         String prefix = Names.unique("edgejar") + ".";
         Topics topics = Topics.withPrefix(prefix, 1);
         for (var topic : topics.all()) {
