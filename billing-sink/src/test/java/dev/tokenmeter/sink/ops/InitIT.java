@@ -53,6 +53,7 @@ class InitIT {
         String url = postgres.createDatabase("init");
         String edgeUser = Names.unique("edge_svc").replace('-', '_');
         String sinkUser = Names.unique("sink_svc").replace('-', '_');
+        String financeUser = Names.unique("finance_ro").replace('-', '_');
         Map<String, String> env = new HashMap<>(kafka.clientEnv(Map.of("TOPIC_PREFIX", prefix,
                 "TOPIC_PARTITIONS", "3",
                 "TOPIC_REPLICATION_FACTOR", " ", // blank: the default (1)
@@ -65,7 +66,8 @@ class InitIT {
                 "SINK_KAFKA_USERNAME", prefix + "sink", "SINK_KAFKA_PASSWORD", "s"));
         // ...and the services' own database logins (issue 13, ADR 0060).
         env.putAll(Map.of("EDGE_DATABASE_USER", edgeUser, "EDGE_DATABASE_PASSWORD", "edge-pw",
-                "SINK_DATABASE_USER", sinkUser, "SINK_DATABASE_PASSWORD", "sink-pw"));
+                "SINK_DATABASE_USER", sinkUser, "SINK_DATABASE_PASSWORD", "sink-pw",
+                "FINANCE_DATABASE_USER", financeUser, "FINANCE_DATABASE_PASSWORD", "finance-pw"));
 
         Init.run(env);
         Init.run(env);
@@ -86,8 +88,9 @@ class InitIT {
                 .allSatisfy(m -> assertThat(m.getState().isFailed()).isFalse());
         assertThat(migrations.pending()).as("pending migrations").isEmpty();
 
-        // Issue 13: the services' own logins, each in its group role and nothing more (no finance password: none made).
-        for (String[] login : new String[][] {{edgeUser, "edge-pw", "tokenmeter_edge"}, {sinkUser, "sink-pw", "tokenmeter_sink"}}) {
+        // Issue 13: the services' own logins and finance's read-only one, each in its group role and nothing more.
+        for (String[] login : new String[][] {{edgeUser, "edge-pw", "tokenmeter_edge"}, {sinkUser, "sink-pw", "tokenmeter_sink"},
+                {financeUser, "finance-pw", "tokenmeter_finance"}}) {
             try (Connection c = DriverManager.getConnection(url, login[0], login[1]);
                  Statement s = c.createStatement();
                  ResultSet r = s.executeQuery("SELECT pg_has_role(current_user, '" + login[2] + "', 'member'),"
