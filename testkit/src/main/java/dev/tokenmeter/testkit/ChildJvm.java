@@ -36,6 +36,9 @@ public final class ChildJvm implements AutoCloseable {
      */
     static final List<String> INHERITED_BY_JARS = List.of("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR");
 
+    /** How long a child still running when this JVM exits may take for its shutdown hooks before SIGKILL. */
+    static final Duration REAPER_GRACE = Duration.ofSeconds(10);
+
     private final String name;
     /** What follows {@code java} and the JVM flags: {@code -cp <path> <main>} or {@code -jar <jar>}. */
     private final List<String> launch;
@@ -90,13 +93,33 @@ public final class ChildJvm implements AutoCloseable {
             builder.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
             process = builder.start();
             Process started = process;
-            // If this JVM exits (normally or on an error) the child goes with it; SIGKILL of this JVM
+            // If this JVM exits (normally, on an error or on Ctrl+C) the child goes with it; SIGKILL of this JVM
             // cannot run hooks, which is why services also stop when their own shutdown is requested.
-            Runtime.getRuntime().addShutdownHook(new Thread(started::destroyForcibly, "child-jvm-reaper"));
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> reap(started), "child-jvm-reaper"));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot start " + name, e);
         }
         return this;
+    }
+
+    /**
+     * At this JVM's exit: SIGTERM first, so that the child's own shutdown hooks run and its temporary files go
+     * (Kafka's lz4 and RocksDB's native libraries, unpacked into java.io.tmpdir, are deleted on exit, not on
+     * SIGKILL; {@code LauncherExitIT}), SIGKILL after {@link #REAPER_GRACE}.
+     */
+    private static void reap(Process child) {
+        if (!child.isAlive()) {
+            return;
+        }
+        child.destroy();
+        try {
+            if (!child.waitFor(REAPER_GRACE.toMillis(), TimeUnit.MILLISECONDS)) {
+                child.destroyForcibly();
+            }
+        } catch (InterruptedException e) {
+            child.destroyForcibly();
+            Thread.currentThread().interrupt();
+        }
     }
 
     /** SIGKILL, then waits for the process to be gone. */

@@ -150,6 +150,7 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
 
     private void writeConfig() throws IOException {
         Files.createDirectories(logDir);
+        Files.createDirectories(workDir.resolve("tmp"));
         String config = String.join("\n",
                 "process.roles=broker,controller",
                 "node.id=1",
@@ -206,6 +207,9 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
         // C1 only: the broker starts markedly faster on a small machine; tests need no peak throughput.
         command.add("-XX:TieredStopAtLevel=1");
         command.add("-Djava.awt.headless=true");
+        // The broker's temporary files (native libraries it unpacks) in its work directory, deleted with it at close
+        // even if the broker had to be killed (the JVM would take /tmp, whatever TMPDIR says).
+        command.add("-Djava.io.tmpdir=" + workDir.resolve("tmp").toAbsolutePath());
         // The test JVM's class path also carries its logback-test.xml (Kafka at WARN); the broker's own file
         // keeps INFO so a failed start can be diagnosed from broker.log.
         command.add("-Dlogback.configurationFile=" + workDir.resolve("broker-logback.xml").toAbsolutePath());
