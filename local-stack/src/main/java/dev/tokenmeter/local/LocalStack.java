@@ -33,6 +33,11 @@ import java.util.concurrent.CountDownLatch;
  */
 public final class LocalStack {
 
+    /** System property naming the launcher's work directory (logs, spool, state); {@code .local-stack} by default. */
+    static final String WORK_DIR_PROPERTY = "local-stack.dir";
+    /** Longest a Ctrl+C waits for the stack to close: the edge's grace (60 s), the others' and the engines'. */
+    private static final Duration CLOSE_TIMEOUT = Duration.ofMinutes(3);
+
     private LocalStack() {
     }
 
@@ -48,58 +53,76 @@ public final class LocalStack {
         PrintStream out = System.out;
         // Every run starts new engines, so state kept by an earlier run (aggregator stores, edge spool)
         // belongs to a cluster that no longer exists: start from an empty work directory.
-        Path workDir = Path.of(".local-stack");
+        Path workDir = Path.of(System.getProperty(WORK_DIR_PROPERTY, ".local-stack"));
         deleteRecursively(workDir);
         Files.createDirectories(workDir);
         out.println("tokenmeter local stack — logs in " + workDir.toAbsolutePath());
 
-        boolean ok;
-        try (Engines engines = Engines.create(Backend.EMBEDDED);
-             FakeOpenAi upstream = FakeOpenAi.start();
-             Stack stack = Stack.start(engines, upstream, workDir, out)) {
+        boolean ok = false;
+        CountDownLatch closed = new CountDownLatch(1);
+        try {
+            try (Engines engines = Engines.create(Backend.EMBEDDED);
+                 FakeOpenAi upstream = FakeOpenAi.start();
+                 Stack stack = Stack.start(engines, upstream, workDir, out)) {
 
-            DemoData.Seeded demo = DemoData.seed(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword(),
-                    stack.kafka(), stack.topics());
-            out.println("seeded " + demo.callers().size() + " demo users");
+                DemoData.Seeded demo = DemoData.seed(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword(),
+                        stack.kafka(), stack.topics());
+                out.println("seeded " + demo.callers().size() + " demo users");
 
-            out.printf("driving traffic for %ss at %d req/s through %s%n",
-                    options.duration().toSeconds(), options.ratePerSecond(), stack.edgeUrl());
-            DemoTraffic.Report report = new DemoTraffic(stack.edgeUrl(), demo.callers())
-                    .run(options.duration(), options.ratePerSecond(), options.seed(), System.err);
-            out.println("responses by status: " + report.byStatus()
-                    + (report.transportErrors() > 0 ? " (transport errors: " + report.transportErrors() + ")" : ""));
+                out.printf("driving traffic for %ss at %d req/s through %s%n",
+                        options.duration().toSeconds(), options.ratePerSecond(), stack.edgeUrl());
+                DemoTraffic.Report report = new DemoTraffic(stack.edgeUrl(), demo.callers())
+                        .run(options.duration(), options.ratePerSecond(), options.seed(), System.err);
+                out.println("responses by status: " + report.byStatus()
+                        + (report.transportErrors() > 0 ? " (transport errors: " + report.transportErrors() + ")" : ""));
 
-            Reconciliation reconciliation = new Reconciliation(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword());
-            boolean drained = reconciliation.awaitDrained(report, Duration.ofMinutes(3), out);
+                Reconciliation reconciliation = new Reconciliation(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword());
+                boolean drained = reconciliation.awaitDrained(report, Duration.ofMinutes(3), out);
 
-            YearMonth month = YearMonth.now(ZoneOffset.UTC);
-            try (Connection db = DriverManager.getConnection(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword())) {
-                for (DemoTraffic.Caller caller : demo.callers()) {
+                YearMonth month = YearMonth.now(ZoneOffset.UTC);
+                try (Connection db = DriverManager.getConnection(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword())) {
+                    for (DemoTraffic.Caller caller : demo.callers()) {
+                        out.println();
+                        out.println("Statement " + month + " for " + caller.userId() + " (" + demo.describe(caller.userId()) + ")");
+                        SqlReport.print(db, out, Reconciliation.STATEMENT_SQL, caller.userId(), month.atDay(1));
+                        SqlReport.print(db, out, Reconciliation.STATEMENT_TOTAL_SQL, caller.userId(), month.atDay(1));
+                    }
                     out.println();
-                    out.println("Statement " + month + " for " + caller.userId() + " (" + demo.describe(caller.userId()) + ")");
-                    SqlReport.print(db, out, Reconciliation.STATEMENT_SQL, caller.userId(), month.atDay(1));
-                    SqlReport.print(db, out, Reconciliation.STATEMENT_TOTAL_SQL, caller.userId(), month.atDay(1));
+                    out.println("Reconciliation " + month + " (ledger vs monthly total vs sum of hourly totals)");
+                    SqlReport.print(db, out, Reconciliation.RECONCILIATION_SQL, month.atDay(1));
                 }
+                Reconciliation.Verdict verdict = reconciliation.verdict(report);
                 out.println();
-                out.println("Reconciliation " + month + " (ledger vs monthly total vs sum of hourly totals)");
-                SqlReport.print(db, out, Reconciliation.RECONCILIATION_SQL, month.atDay(1));
-            }
-            Reconciliation.Verdict verdict = reconciliation.verdict(report);
-            out.println();
-            verdict.lines().forEach(out::println);
-            ok = drained && verdict.ok();
-            out.println(ok ? "RECONCILED: every total matches to the nano-dollar." : "NOT RECONCILED: see above.");
+                verdict.lines().forEach(out::println);
+                ok = drained && verdict.ok();
+                out.println(ok ? "RECONCILED: every total matches to the nano-dollar." : "NOT RECONCILED: see above.");
 
-            if (options.keepRunning()) {
-                stack.printHowToUse(out, demo);
-                out.println("Press Ctrl+C to stop.");
-                CountDownLatch forever = new CountDownLatch(1);
-                Runtime.getRuntime().addShutdownHook(new Thread(forever::countDown));
-                forever.await();
+                if (options.keepRunning()) {
+                    stack.printHowToUse(out, demo);
+                    out.println("Press Ctrl+C to stop.");
+                    CountDownLatch stop = new CountDownLatch(1);
+                    // Ctrl+C: the JVM ends as soon as its shutdown hooks have, so this one waits until the stack and
+                    // the engines are closed and their directories removed (the finally below counts `closed` down).
+                    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                        stop.countDown();
+                        awaitQuietly(closed, CLOSE_TIMEOUT);
+                    }, "local-stack-stop"));
+                    stop.await();
+                }
             }
+        } finally {
+            closed.countDown();
         }
         // Exit only after every service and engine above has been shut down.
         System.exit(ok ? 0 : 1);
+    }
+
+    private static void awaitQuietly(CountDownLatch latch, Duration timeout) {
+        try {
+            latch.await(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     static void deleteRecursively(Path dir) throws java.io.IOException {

@@ -9,6 +9,7 @@ import dev.tokenmeter.testkit.ChildJvm;
 import dev.tokenmeter.testkit.DatabaseLogin;
 import dev.tokenmeter.testkit.Engines;
 import dev.tokenmeter.testkit.openai.FakeOpenAi;
+import dev.tokenmeter.testkit.support.WorkDirs;
 import org.apache.kafka.clients.admin.Admin;
 
 import java.io.IOException;
@@ -56,6 +57,8 @@ final class Stack implements AutoCloseable {
 
     private final Engines engines;
     private final FakeOpenAi upstream;
+    /** The edge's spool, the aggregator's state, the services' temporary files: this run's only, deleted at close. */
+    private final List<Path> runDirs;
     private final String jdbcUrl;
     private final URI edgeUrl;
     private final EdgeAdmin edgeAdmin;
@@ -96,7 +99,11 @@ final class Stack implements AutoCloseable {
         edgeEnv.put("ADMIN_PORT", Integer.toString(adminPort));
         edgeEnv.put("PERSONAL_KEY_MASTER_KEY_ID", DemoData.MASTER_KEY_ID);
         edgeEnv.put("PERSONAL_KEY_MASTER_KEY", DemoData.MASTER_KEY_BASE64);
-        edgeEnv.put("SPOOL_DIR", workDir.resolve("edge-spool").toAbsolutePath().toString());
+        Path spoolDir = workDir.resolve("edge-spool").toAbsolutePath();
+        Path stateDir = workDir.resolve("aggregator-state").toAbsolutePath();
+        Path tmpDir = workDir.resolve("tmp").toAbsolutePath();
+        runDirs = List.of(spoolDir, stateDir, tmpDir);
+        edgeEnv.put("SPOOL_DIR", spoolDir.toString());
         edgeEnv.put("EDGE_INSTANCE", "edge-local-1");
         // Four JVMs and three engines share a laptop's cores here: allow Redis a slower answer than the
         // production default (100 ms) before the breaker counts a failure.
@@ -104,7 +111,7 @@ final class Stack implements AutoCloseable {
 
         Map<String, String> aggregatorEnv = new HashMap<>(common);
         aggregatorEnv.put("APPLICATION_ID", prefix + "tokenmeter-aggregator");
-        aggregatorEnv.put("STATE_DIR", workDir.resolve("aggregator-state").toAbsolutePath().toString());
+        aggregatorEnv.put("STATE_DIR", stateDir.toString());
         aggregatorEnv.put("METRICS_PORT", "0");
         aggregatorEnv.put("INSTANCE_ID", prefix + "aggregator-1");
 
@@ -144,7 +151,10 @@ final class Stack implements AutoCloseable {
         analystEnv = writeOwnerOnly(logs.resolve("analyst-kafka.env"), analyst);
         // JVM sizing only, nothing the service reads: four JVMs and three engines share a laptop's (or CI's) cores
         // and memory, so a small heap and the single-threaded collector; the Dockerfile's ExitOnOutOfMemoryError.
-        String[] jvm = {"-Xmx384m", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError"};
+        // Their own java.io.tmpdir, removed at close: the native libraries a service unpacks there (Kafka's lz4,
+        // RocksDB) go even when it had to be killed and its delete-on-exit never ran (LauncherExitIT).
+        createDirectories(tmpDir);
+        String[] jvm = {"-Xmx384m", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError", "-Djava.io.tmpdir=" + tmpDir};
         edge = ChildJvm.shippedJar(EDGE_JAR, edgeEnv, logs.resolve("edge-service.log"), jvm);
         aggregator = ChildJvm.shippedJar(AGGREGATOR_JAR, aggregatorEnv, logs.resolve("aggregator-streams.log"), jvm);
         sink = ChildJvm.shippedJar(SINK_JAR, sinkEnv, logs.resolve("billing-sink.log"), jvm);
@@ -289,6 +299,16 @@ final class Stack implements AutoCloseable {
     public void close() {
         for (ChildJvm p : all) {
             p.stop(p == edge ? EDGE_GRACE : GRACE);
+        }
+        // Every run starts new engines, so a spool or state store of this one would only be stale in the next.
+        runDirs.forEach(WorkDirs::deleteQuietly);
+    }
+
+    private static void createDirectories(Path dir) {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create " + dir, e);
         }
     }
 
