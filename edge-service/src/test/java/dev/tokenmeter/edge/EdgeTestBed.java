@@ -76,6 +76,8 @@ public final class EdgeTestBed implements AutoCloseable {
     public final String alertsTopic;
     private final UsageAlertPublisher alerts;
     public final SpoolingEventSink sink;
+    /** The spool directory this bed made (removed on close); null when the test passed its own SPOOL_DIR. */
+    private java.nio.file.Path ownSpoolDir;
     public final QuotaRedis quotaRedis;
     public final QuotaEngine quotaEngine;
     /** The quota engine's real-time view, for assertions. */
@@ -131,10 +133,13 @@ public final class EdgeTestBed implements AutoCloseable {
         all.putIfAbsent("TOPIC_PREFIX", prefix);
         all.putIfAbsent("REDIS_URI", engines.redis().uri());
         all.putIfAbsent("SPOOL_SEND_TIMEOUT", "1s");
-        try {
-            all.putIfAbsent("SPOOL_DIR", java.nio.file.Files.createTempDirectory("edge-spool").toString());
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
+        if (!all.containsKey("SPOOL_DIR")) {
+            try {
+                ownSpoolDir = java.nio.file.Files.createTempDirectory("edge-spool");
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            all.put("SPOOL_DIR", ownSpoolDir.toString());
         }
         all.putIfAbsent("UPSTREAM_REQUEST_TIMEOUT", "10s");
         // The engine's 100 ms production default is too tight for a 2-core box shared by several builds.
@@ -327,5 +332,12 @@ public final class EdgeTestBed implements AutoCloseable {
         edgeDataSource.close();
         dataSource.close();
         client.close();
+        if (ownSpoolDir != null) {
+            try (java.util.stream.Stream<java.nio.file.Path> files = java.nio.file.Files.walk(ownSpoolDir)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException("cannot remove the test spool " + ownSpoolDir, e);
+            }
+        }
     }
 }

@@ -139,10 +139,20 @@ public final class UsageEventBounds {
     }
 
     private static String within(String field, String value, int maxChars, CharRule rule, String alphabet) {
-        if (value != null && !value.isEmpty() && value.length() <= maxChars && value.chars().allMatch(rule::allows)) {
+        if (value != null && !value.isEmpty() && value.length() <= maxChars && allAllowed(value, rule)) {
             return null;
         }
         return field + " must be 1-" + maxChars + " characters of " + alphabet + ", got " + describe(value);
+    }
+
+    /** A plain loop, not {@code chars().allMatch}: this runs for every string of every event, on the sink's hot path. */
+    private static boolean allAllowed(String value, CharRule rule) {
+        for (int i = 0; i < value.length(); i++) {
+            if (!rule.allows(value.charAt(i))) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static String describe(String value) {
