@@ -13,6 +13,7 @@ import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.net.http.HttpResponse;
+import java.time.Duration;
 import java.time.LocalDate;
 import java.time.YearMonth;
 import java.time.ZoneOffset;
@@ -21,6 +22,7 @@ import java.util.UUID;
 
 import static dev.tokenmeter.db.jooq.Tables.USAGE_TOTAL_MONTHLY;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 /**
  * Issue 4, usage query: real-time (the Redis quota engine) and billed (usage_total_monthly in Postgres), each user only their own.
@@ -71,8 +73,13 @@ class UsageApiIT {
         billedRow(b.userId(), month, "gpt-4o-mini", 999_999L);
         HttpResponse<String> call = bed.post("/v1/chat/completions", a.key(), EdgeTestBed.chat("gpt-4o-mini", "hello"));
         assertThat(call.statusCode()).isEqualTo(200);
-        long settled = bed.quota.usedNanoUsd(a.userId());
-        assertThat(settled).isPositive();
+        // The edge settles after the answer is out: wait for it. Real time = the billed baseline Redis started from
+        // (the two rows above) plus this call's exact cost.
+        long callCost = bed.awaitEvents(a.userId(), 1, Duration.ofSeconds(30)).get(0).getCostNanoUsd();
+        assertThat(callCost).isPositive();
+        long settled = 11_234L + callCost;
+        await("the call is settled in Redis on top of the billed baseline").atMost(Duration.ofSeconds(30))
+                .untilAsserted(() -> assertThat(bed.quota.usedNanoUsd(a.userId())).isEqualTo(settled));
 
         HttpResponse<String> own = api.send("GET", "/v1/usage?month=" + month, a.key(), null);
         assertThat(own.statusCode()).as(own.body()).isEqualTo(200);
