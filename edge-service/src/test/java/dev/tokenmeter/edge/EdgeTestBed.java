@@ -26,6 +26,7 @@ import dev.tokenmeter.testkit.DatabaseLogin;
 import dev.tokenmeter.testkit.Engines;
 import dev.tokenmeter.testkit.Names;
 import dev.tokenmeter.testkit.openai.FakeOpenAi;
+import dev.tokenmeter.testkit.support.WorkDirs;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -134,11 +135,7 @@ public final class EdgeTestBed implements AutoCloseable {
         all.putIfAbsent("REDIS_URI", engines.redis().uri());
         all.putIfAbsent("SPOOL_SEND_TIMEOUT", "1s");
         if (!all.containsKey("SPOOL_DIR")) {
-            try {
-                ownSpoolDir = java.nio.file.Files.createTempDirectory("edge-spool");
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
+            ownSpoolDir = WorkDirs.create("edge-spool");
             all.put("SPOOL_DIR", ownSpoolDir.toString());
         }
         all.putIfAbsent("UPSTREAM_REQUEST_TIMEOUT", "10s");
@@ -332,12 +329,6 @@ public final class EdgeTestBed implements AutoCloseable {
         edgeDataSource.close();
         dataSource.close();
         client.close();
-        if (ownSpoolDir != null) {
-            try (java.util.stream.Stream<java.nio.file.Path> files = java.nio.file.Files.walk(ownSpoolDir)) {
-                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException("cannot remove the test spool " + ownSpoolDir, e);
-            }
-        }
+        WorkDirs.deleteQuietly(ownSpoolDir);
     }
 }
