@@ -1,5 +1,6 @@
 package dev.tokenmeter.edge;
 
+import dev.tokenmeter.edge.http.HttpErrors;
 import dev.tokenmeter.edge.http.OpenAiError;
 import dev.tokenmeter.edge.proxy.OpenAiProxyHandler;
 import dev.tokenmeter.edge.proxy.ProxyRoutes;
@@ -125,7 +126,7 @@ public final class EdgeServer implements AutoCloseable {
 
     /** OpenAI's answer to a path it does not serve. */
     private static void notFound(Context ctx) {
-        OpenAiProxyHandler.respondError(ctx, new OpenAiError(404, "Invalid URL (" + ctx.method() + " " + ctx.path() + ")",
+        HttpErrors.respond(ctx, new OpenAiError(404, "Invalid URL (" + ctx.method() + " " + ctx.path() + ")",
                 "invalid_request_error", null, null, false, null));
     }
 

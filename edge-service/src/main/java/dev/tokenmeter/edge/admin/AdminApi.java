@@ -1,5 +1,6 @@
 package dev.tokenmeter.edge.admin;
 
+import dev.tokenmeter.edge.http.HttpErrors;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -9,7 +10,6 @@ import dev.tokenmeter.edge.auth.Authenticator;
 import dev.tokenmeter.edge.crypto.PersonalKeyCipher;
 import dev.tokenmeter.edge.http.OpenAiError;
 import dev.tokenmeter.edge.pricing.PriceBook;
-import dev.tokenmeter.edge.proxy.OpenAiProxyHandler;
 import dev.tokenmeter.events.UserLimit;
 import dev.tokenmeter.events.money.Money;
 import io.javalin.config.RoutesConfig;
@@ -127,17 +127,17 @@ public final class AdminApi {
     private Handler guarded(Handler h) {
         return ctx -> {
             if (!token.matches(ctx.header("Authorization"))) {
-                OpenAiProxyHandler.respondError(ctx, OpenAiError.invalidApiKey("The admin API needs 'Authorization: Bearer <admin token>'."));
+                HttpErrors.respond(ctx, OpenAiError.invalidApiKey("The admin API needs 'Authorization: Bearer <admin token>'."));
                 return;
             }
             try {
                 h.handle(ctx);
             } catch (BadRequest e) {
-                OpenAiProxyHandler.respondError(ctx, e.error);
+                HttpErrors.respond(ctx, e.error);
             } catch (IntegrityConstraintViolationException e) {
-                OpenAiProxyHandler.respondError(ctx, conflict("The change conflicts with existing data: " + firstLine(e.getMessage())).error);
+                HttpErrors.respond(ctx, conflict("The change conflicts with existing data: " + firstLine(e.getMessage())).error);
             } catch (UserLimitUnpublished e) {
-                OpenAiProxyHandler.respondError(ctx, OpenAiError.unavailable(e.getMessage(), Duration.ofSeconds(5)));
+                HttpErrors.respond(ctx, OpenAiError.unavailable(e.getMessage(), Duration.ofSeconds(5)));
             }
         };
     }

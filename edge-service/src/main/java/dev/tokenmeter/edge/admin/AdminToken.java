@@ -1,7 +1,7 @@
 package dev.tokenmeter.edge.admin;
 
-import dev.tokenmeter.edge.proxy.OpenAiProxyHandler;
 
+import dev.tokenmeter.edge.auth.BearerToken;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 
@@ -22,7 +22,7 @@ public final class AdminToken {
 
     /** True when the {@code Authorization} header carries exactly the admin token. */
     public boolean matches(String authorizationHeader) {
-        String presented = OpenAiProxyHandler.bearerToken(authorizationHeader);
+        String presented = BearerToken.from(authorizationHeader);
         return presented != null && MessageDigest.isEqual(sha256(presented), digest);
     }
 

@@ -1,5 +1,7 @@
 package dev.tokenmeter.edge.metering;
 
+import dev.tokenmeter.edge.http.HttpErrors;
+import dev.tokenmeter.edge.http.Callers;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -163,7 +165,7 @@ public final class MeteringApi {
     }
 
     private void guarded(Context ctx, CallerHandler h) throws Exception {
-        Optional<Caller> caller = OpenAiProxyHandler.activeCaller(ctx, authenticator);
+        Optional<Caller> caller = Callers.active(ctx, authenticator);
         if (caller.isEmpty()) {
             return;
         }
@@ -175,12 +177,12 @@ public final class MeteringApi {
                     ? quota.rateLimitedRejection(caller.get().userId(), caller.get().apiKeyId()) : Optional.empty();
             if (limited.isPresent()) {
                 OpenAiProxyHandler.setQuotaHeaders(ctx, limited.get());
-                OpenAiProxyHandler.respondError(ctx, OpenAiProxyHandler.rejection(limited.get()));
+                HttpErrors.respond(ctx, OpenAiProxyHandler.rejection(limited.get()));
                 return;
             }
-            OpenAiProxyHandler.respondError(ctx, e.error);
+            HttpErrors.respond(ctx, e.error);
         } catch (EventSink.SpoolFullException e) {
-            OpenAiProxyHandler.respondError(ctx, OpenAiError.unavailable("Usage cannot be recorded right now (spool full); try again later.",
+            HttpErrors.respond(ctx, OpenAiError.unavailable("Usage cannot be recorded right now (spool full); try again later.",
                     OpenAiProxyHandler.EVENTS_UNAVAILABLE_RETRY));
         }
     }
@@ -268,7 +270,7 @@ public final class MeteringApi {
                     Map.of("reject_reason", String.valueOf(d.rejectReason()), "source", "metering_api"));
             sink.submit(rejected);
             ctx.header("x-tokenmeter-event-id", rejected.getEventId());
-            OpenAiProxyHandler.respondError(ctx, OpenAiProxyHandler.rejection(d));
+            HttpErrors.respond(ctx, OpenAiProxyHandler.rejection(d));
             return;
         }
         Map<String, String> fields = new HashMap<>();

@@ -5,7 +5,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenmeter.edge.auth.ApiKeys;
 import dev.tokenmeter.edge.auth.Authenticator;
+import dev.tokenmeter.edge.auth.BearerToken;
 import dev.tokenmeter.edge.auth.Caller;
+import dev.tokenmeter.edge.http.HttpErrors;
 import dev.tokenmeter.edge.http.OpenAiError;
 import dev.tokenmeter.edge.http.RateLimitHeaders;
 import dev.tokenmeter.edge.pricing.ModelPrice;
@@ -41,7 +43,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
@@ -202,7 +203,7 @@ public final class OpenAiProxyHandler {
     }
 
     private void proxy(ProxyExchange ctx, Call call) {
-        String presented = bearerToken(ctx.requestHeader("Authorization"));
+        String presented = BearerToken.from(ctx.requestHeader("Authorization"));
         call.caller = presented == null ? null : authenticator.authenticate(presented).orElse(null);
         if (call.caller == null) {
             metrics.request(call.endpoint, "unauthenticated");
@@ -842,43 +843,8 @@ public final class OpenAiProxyHandler {
 
     /** Writes an OpenAI-style error, with {@code x-should-retry: false} where retrying cannot help. */
     static void respondError(ProxyExchange ctx, OpenAiError error) {
-        errorHeaders(ctx::header, error);
+        HttpErrors.headers(ctx::header, error);
         answerNow(ctx, error.status(), "application/json", error.toJson().getBytes(StandardCharsets.UTF_8));
-    }
-
-    /**
-     * The caller of a Javalin route (metering API, usage query) by its {@code tm_} key, when the key is valid and its
-     * account active; otherwise answers 401 or 403 ({@code account_disabled}, before any other work) and returns
-     * empty.
-     */
-    public static Optional<Caller> activeCaller(Context ctx, Authenticator authenticator) {
-        String presented = bearerToken(ctx.header("Authorization"));
-        Optional<Caller> caller = presented == null ? Optional.empty() : authenticator.authenticate(presented);
-        if (caller.isEmpty()) {
-            respondError(ctx, OpenAiError.invalidApiKey("Incorrect API key provided."));
-            return Optional.empty();
-        }
-        if (!caller.get().active()) {
-            // Before any other work: no event, no reservation, no marker (issue 14, finding 6).
-            respondError(ctx, OpenAiError.accountDisabled());
-            return Optional.empty();
-        }
-        return caller;
-    }
-
-    /** As above, for the routes served by Javalin (metering, admin, usage). */
-    public static void respondError(Context ctx, OpenAiError error) {
-        ctx.status(error.status());
-        errorHeaders(ctx::header, error);
-        ctx.contentType("application/json");
-        ctx.result(error.toJson());
-    }
-
-    private static void errorHeaders(BiConsumer<String, String> header, OpenAiError error) {
-        header.accept(RateLimitHeaders.SHOULD_RETRY, Boolean.toString(error.retryable()));
-        if (error.retryAfter() != null) {
-            header.accept("retry-after", Long.toString(Math.max(1, (error.retryAfter().toMillis() + 999) / 1000)));
-        }
     }
 
     /** Adds {@code stream_options.include_usage=true} to a streamed chat/completions request; other bodies pass unchanged. */
@@ -898,18 +864,6 @@ public final class OpenAiProxyHandler {
         } catch (IOException e) {
             throw new IllegalStateException("could not re-serialise a parsed request", e);
         }
-    }
-
-    public static String bearerToken(String authorization) {
-        if (authorization == null) {
-            return null;
-        }
-        String a = authorization.strip();
-        if (a.length() < 7 || !a.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            return null;
-        }
-        String token = a.substring(7).strip();
-        return token.isEmpty() ? null : token;
     }
 
     /**

@@ -1,5 +1,7 @@
 package dev.tokenmeter.edge.usage;
 
+import dev.tokenmeter.edge.http.HttpErrors;
+import dev.tokenmeter.edge.http.Callers;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -7,7 +9,6 @@ import dev.tokenmeter.edge.admin.AdminToken;
 import dev.tokenmeter.edge.auth.Authenticator;
 import dev.tokenmeter.edge.auth.Caller;
 import dev.tokenmeter.edge.http.OpenAiError;
-import dev.tokenmeter.edge.proxy.OpenAiProxyHandler;
 import dev.tokenmeter.edge.proxy.QuotaGate;
 import dev.tokenmeter.events.money.Money;
 import io.javalin.config.RoutesConfig;
@@ -72,12 +73,12 @@ public final class UsageApi {
 
     private void handleAdmin(Context ctx) {
         if (!adminToken.matches(ctx.header("Authorization"))) {
-            OpenAiProxyHandler.respondError(ctx, OpenAiError.invalidApiKey("The admin API needs 'Authorization: Bearer <ADMIN_TOKEN>'."));
+            HttpErrors.respond(ctx, OpenAiError.invalidApiKey("The admin API needs 'Authorization: Bearer <ADMIN_TOKEN>'."));
             return;
         }
         String requestedUser = ctx.queryParam("user");
         if (requestedUser == null || requestedUser.isBlank()) {
-            OpenAiProxyHandler.respondError(ctx, OpenAiError.invalidRequest("With the admin token, pass user=<user id>.", "user"));
+            HttpErrors.respond(ctx, OpenAiError.invalidRequest("With the admin token, pass user=<user id>.", "user"));
             return;
         }
         respond(ctx, requestedUser);
@@ -85,12 +86,12 @@ public final class UsageApi {
 
     private void handle(Context ctx) {
         String requestedUser = ctx.queryParam("user");
-        Optional<Caller> caller = OpenAiProxyHandler.activeCaller(ctx, authenticator);
+        Optional<Caller> caller = Callers.active(ctx, authenticator);
         if (caller.isEmpty()) {
             return;
         }
         if (requestedUser != null && !requestedUser.equals(caller.get().userId())) {
-            OpenAiProxyHandler.respondError(ctx, new OpenAiError(403, "A service key can read only its own user's usage.",
+            HttpErrors.respond(ctx, new OpenAiError(403, "A service key can read only its own user's usage.",
                     "invalid_request_error", "user", "forbidden", false, null));
             return;
         }
@@ -103,7 +104,7 @@ public final class UsageApi {
             String m = ctx.queryParam("month");
             month = m == null ? YearMonth.now(clock.withZone(ZoneOffset.UTC)) : YearMonth.parse(m);
         } catch (DateTimeParseException e) {
-            OpenAiProxyHandler.respondError(ctx, OpenAiError.invalidRequest("'month' must look like 2026-11.", "month"));
+            HttpErrors.respond(ctx, OpenAiError.invalidRequest("'month' must look like 2026-11.", "month"));
             return;
         }
         ObjectNode n = JSON.createObjectNode();
@@ -111,7 +112,7 @@ public final class UsageApi {
         n.put("month", month.toString());
         var limits = db.selectFrom(ACCOUNT_LIMITS).where(ACCOUNT_LIMITS.USER_ID.eq(userId)).fetchOne();
         if (limits == null) {
-            OpenAiProxyHandler.respondError(ctx, new OpenAiError(404, "No user '" + userId + "'.", "invalid_request_error",
+            HttpErrors.respond(ctx, new OpenAiError(404, "No user '" + userId + "'.", "invalid_request_error",
                     "user", "not_found", false, null));
             return;
         }
