@@ -1,0 +1,55 @@
+package dev.tokenmeter.edge.admin;
+
+import org.jooq.DSLContext;
+
+import static dev.tokenmeter.db.jooq.Tables.PLAN;
+
+/** Writes of table {@code plan}. */
+final class PlanStore {
+
+    /** The soft-limit alert threshold of a new plan that names none. */
+    static final int DEFAULT_SOFT_LIMIT_PERCENT = 80;
+
+    /** A plan's fields as a request gives them; null means not given (an update keeps the stored value). */
+    record PlanFields(String displayName, Long monthlyCreditNanoUsd, Integer requestsPerMinute, Long tokensPerMinute,
+                      Integer softLimitPercent) {
+    }
+
+    private final DSLContext db;
+
+    PlanStore(DSLContext db) {
+        this.db = db;
+    }
+
+    /** A new plan: credit and both rates are required; the display name defaults to the id. */
+    void insert(String planId, PlanFields f) {
+        db.insertInto(PLAN).set(PLAN.PLAN_ID, planId)
+                .set(PLAN.DISPLAY_NAME, f.displayName() == null ? planId : f.displayName())
+                .set(PLAN.MONTHLY_CREDIT_NANO_USD, f.monthlyCreditNanoUsd())
+                .set(PLAN.REQUESTS_PER_MINUTE, f.requestsPerMinute())
+                .set(PLAN.TOKENS_PER_MINUTE, f.tokensPerMinute())
+                .set(PLAN.SOFT_LIMIT_PERCENT, f.softLimitPercent() == null ? DEFAULT_SOFT_LIMIT_PERCENT : f.softLimitPercent())
+                .execute();
+    }
+
+    /** Sets the fields given, keeps the others. */
+    void update(String planId, PlanFields f) {
+        var u = db.update(PLAN).set(PLAN.PLAN_ID, planId);
+        if (f.displayName() != null) {
+            u = u.set(PLAN.DISPLAY_NAME, f.displayName());
+        }
+        if (f.monthlyCreditNanoUsd() != null) {
+            u = u.set(PLAN.MONTHLY_CREDIT_NANO_USD, f.monthlyCreditNanoUsd());
+        }
+        if (f.requestsPerMinute() != null) {
+            u = u.set(PLAN.REQUESTS_PER_MINUTE, f.requestsPerMinute());
+        }
+        if (f.tokensPerMinute() != null) {
+            u = u.set(PLAN.TOKENS_PER_MINUTE, f.tokensPerMinute());
+        }
+        if (f.softLimitPercent() != null) {
+            u = u.set(PLAN.SOFT_LIMIT_PERCENT, f.softLimitPercent());
+        }
+        u.where(PLAN.PLAN_ID.eq(planId)).execute();
+    }
+}

@@ -1,0 +1,90 @@
+package dev.tokenmeter.edge.admin;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tokenmeter.edge.auth.ApiKeys;
+import dev.tokenmeter.edge.auth.Authenticator;
+import io.javalin.http.Context;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Clock;
+import java.time.OffsetDateTime;
+import java.util.UUID;
+
+import static dev.tokenmeter.edge.admin.AdminError.notFound;
+import static dev.tokenmeter.edge.admin.JsonBody.JSON;
+
+/**
+ * {@code /admin/users/{userId}/keys}: issue a service key (shown in that answer only), list keys by prefix (never
+ * the key or its hash), revoke one.
+ */
+final class ServiceKeyRoutes {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ServiceKeyRoutes.class);
+
+    private final AdminQueries queries;
+    private final ServiceKeyStore keys;
+    private final Authenticator authenticator;
+    private final Clock clock;
+
+    ServiceKeyRoutes(AdminQueries queries, ServiceKeyStore keys, Authenticator authenticator, Clock clock) {
+        this.queries = queries;
+        this.keys = keys;
+        this.authenticator = authenticator;
+        this.clock = clock;
+    }
+
+    void issue(Context ctx) {
+        String userId = ctx.pathParam("userId");
+        UserRoutes.requireUser(queries, userId);
+        ApiKeys.IssuedKey issued = ApiKeys.issue();
+        String apiKeyId = "key_" + UUID.randomUUID().toString().replace("-", "");
+        keys.insert(apiKeyId, userId, issued);
+        LOG.info("issued service key {} (prefix {}) for user {}", apiKeyId, issued.prefix(), userId);
+        ObjectNode n = JSON.createObjectNode();
+        n.put("api_key_id", apiKeyId);
+        n.put("user_id", userId);
+        n.put("prefix", issued.prefix());
+        n.put("key", issued.key());
+        n.put("note", "The key is shown only in this response; it is stored as a salted hash.");
+        ctx.header("Cache-Control", "no-store");
+        JsonBody.write(ctx, 201, n);
+    }
+
+    void list(Context ctx) {
+        String userId = ctx.pathParam("userId");
+        UserRoutes.requireUser(queries, userId);
+        ArrayNode data = JSON.createArrayNode();
+        queries.serviceKeys(userId).forEach(k -> {
+            ObjectNode n = data.addObject();
+            n.put("api_key_id", k.getApiKeyId());
+            n.put("prefix", ApiKeys.SCHEME + k.getKeyPrefix() + "_…");
+            n.put("created_at", k.getCreatedAt().toInstant().toString());
+            if (k.getRevokedAt() == null) {
+                n.putNull("revoked_at");
+            } else {
+                n.put("revoked_at", k.getRevokedAt().toInstant().toString());
+            }
+        });
+        ObjectNode n = JSON.createObjectNode();
+        n.set("data", data);
+        JsonBody.write(ctx, 200, n);
+    }
+
+    void revoke(Context ctx) {
+        String userId = ctx.pathParam("userId");
+        String apiKeyId = ctx.pathParam("apiKeyId");
+        // Revoking a revoked key again answers 200 as the first time did.
+        if (!keys.revoke(userId, apiKeyId, OffsetDateTime.now(clock)) && !queries.serviceKeyExists(userId, apiKeyId)) {
+            throw notFound("User '" + userId + "' has no key '" + apiKeyId + "'.");
+        }
+        // This edge forgets at once; other edges within their API_KEY_CACHE_TTL.
+        authenticator.invalidateAll();
+        LOG.info("revoked service key {} of user {}", apiKeyId, userId);
+        ObjectNode n = JSON.createObjectNode();
+        n.put("api_key_id", apiKeyId);
+        n.put("revoked", true);
+        JsonBody.write(ctx, 200, n);
+    }
+}

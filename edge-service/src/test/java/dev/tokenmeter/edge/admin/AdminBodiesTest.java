@@ -1,0 +1,115 @@
+package dev.tokenmeter.edge.admin;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.tokenmeter.edge.admin.AccountStore.Overrides;
+import dev.tokenmeter.edge.admin.JsonBody.Given;
+import dev.tokenmeter.edge.admin.ModelPriceStore.PriceRow;
+import dev.tokenmeter.edge.admin.PlanStore.PlanFields;
+import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
+
+/** The admin API's body checks without an engine: what is accepted, and the 400 (and its field) for what is not. */
+class AdminBodiesTest {
+
+    private static final Instant NOW = Instant.parse("2026-06-01T12:00:00Z");
+
+    private static JsonNode json(String s) {
+        return JsonBody.object(s.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static void refused(ThrowingCallable call, int status, String param, String messagePart) {
+        AdminError e = catchThrowableOfType(AdminError.class, call);
+        assertThat(e).as("refused").isNotNull();
+        assertThat(e.error.status()).isEqualTo(status);
+        assertThat(e.error.param()).isEqualTo(param);
+        assertThat(e.error.message()).contains(messagePart);
+    }
+
+    @Test
+    void theBodyMustBeAJsonObject() {
+        refused(() -> json("[1,2]"), 400, null, "must be a JSON object");
+        refused(() -> json("\"x\""), 400, null, "must be a JSON object");
+        refused(() -> json(""), 400, null, "must be a JSON object");
+        refused(() -> json("{\"a\":"), 400, null, "not valid JSON");
+        assertThat(json("{}").isObject()).isTrue();
+    }
+
+    @Test
+    void moneyIsAnExactDecimalStringOrIntegerNanoUsd_neverAFloat() {
+        assertThat(JsonBody.money(json("{\"c_usd\":\"12.50\"}"), "c")).isEqualTo(new Given<>(true, 12_500_000_000L));
+        assertThat(JsonBody.money(json("{\"c_nano_usd\":7}"), "c")).isEqualTo(new Given<>(true, 7L));
+        assertThat(JsonBody.money(json("{\"c_usd\":\"0.000000001\"}"), "c")).isEqualTo(new Given<>(true, 1L));
+        refused(() -> JsonBody.money(json("{\"c_usd\":12.5}"), "c"), 400, "c_usd", "no floating point");
+        refused(() -> JsonBody.money(json("{\"c_nano_usd\":1.5}"), "c"), 400, "c_nano_usd", "must be an integer");
+        refused(() -> JsonBody.money(json("{\"c_usd\":\"1\",\"c_nano_usd\":1}"), "c"), 400, "c_usd", "not both");
+        refused(() -> JsonBody.money(json("{\"c_nano_usd\":-1}"), "c"), 400, "c_usd", "must not be negative");
+        refused(() -> JsonBody.money(json("{\"c_usd\":\"12.5.0\"}"), "c"), 400, "c_usd", "'c_usd': ");
+    }
+
+    @Test
+    void absentMoneyKeepsAndNullMoneyClears() {
+        assertThat(JsonBody.money(json("{}"), "c")).isEqualTo(new Given<Long>(false, null));
+        assertThat(JsonBody.money(json("{\"c_usd\":null}"), "c")).isEqualTo(new Given<Long>(true, null));
+        // One null and one value: the value counts.
+        assertThat(JsonBody.money(json("{\"c_usd\":null,\"c_nano_usd\":5}"), "c")).isEqualTo(new Given<>(true, 5L));
+    }
+
+    @Test
+    void positiveAndNonNegativeIntegers() {
+        assertThat(JsonBody.positiveLong(json("{\"n\":3}"), "n")).isEqualTo(new Given<>(true, 3L));
+        assertThat(JsonBody.positiveLong(json("{\"n\":null}"), "n")).isEqualTo(new Given<Long>(true, null));
+        assertThat(JsonBody.positiveLong(json("{}"), "n")).isEqualTo(new Given<Long>(false, null));
+        refused(() -> JsonBody.positiveLong(json("{\"n\":0}"), "n"), 400, "n", "positive integer");
+        refused(() -> JsonBody.positiveLong(json("{\"n\":\"3\"}"), "n"), 400, "n", "positive integer");
+        refused(() -> JsonBody.positiveLong(json("{\"n\":1e30}"), "n"), 400, "n", "positive integer");
+        assertThat(JsonBody.nonNegative(json("{\"p\":0}"), "p", true)).isZero();
+        assertThat(JsonBody.nonNegative(json("{}"), "p", false)).isNull();
+        refused(() -> JsonBody.nonNegative(json("{}"), "p", true), 400, "p", "is required");
+        refused(() -> JsonBody.nonNegative(json("{\"p\":-1}"), "p", false), 400, "p", "non-negative");
+    }
+
+    @Test
+    void requiredTextIsNonBlankAndStripped() {
+        assertThat(JsonBody.requiredText(json("{\"t\":\"  x \"}"), "t")).isEqualTo("x");
+        refused(() -> JsonBody.requiredText(json("{\"t\":\"  \"}"), "t"), 400, "t", "is required");
+        refused(() -> JsonBody.requiredText(json("{\"t\":5}"), "t"), 400, "t", "is required");
+    }
+
+    @Test
+    void planFields_checkTheRangesOfPercentAndRequestsPerMinute() {
+        assertThat(PlanRoutes.fields(json("{\"monthly_credit_usd\":\"5\",\"requests_per_minute\":60,\"tokens_per_minute\":9,"
+                + "\"soft_limit_percent\":100,\"display_name\":\"Five\"}")))
+                .isEqualTo(new PlanFields("Five", 5_000_000_000L, 60, 9L, 100));
+        assertThat(PlanRoutes.fields(json("{}"))).isEqualTo(new PlanFields(null, null, null, null, null));
+        refused(() -> PlanRoutes.fields(json("{\"soft_limit_percent\":101}")), 400, "soft_limit_percent", "between 1 and 100");
+        refused(() -> PlanRoutes.fields(json("{\"requests_per_minute\":2147483648}")), 400, "requests_per_minute", "too large");
+    }
+
+    @Test
+    void userOverrides_absentKeeps_nullClears() {
+        Overrides o = UserRoutes.overrides(json("{\"monthly_credit_override_usd\":null,\"requests_per_minute_override\":7}"));
+        assertThat(o.monthlyCreditNanoUsd()).isEqualTo(new Given<Long>(true, null));
+        assertThat(o.requestsPerMinute()).isEqualTo(new Given<>(true, 7));
+        assertThat(o.tokensPerMinute()).isEqualTo(new Given<Long>(false, null));
+    }
+
+    @Test
+    void priceRows_areNotInThePast_andGetADefaultVersion() {
+        PriceRow p = ModelPriceRoutes.row(json("{\"model\":\"m\",\"effective_from\":\"2026-06-01T11:59:30Z\","
+                + "\"input_nano_usd_per_token\":150}"), NOW);
+        assertThat(p).isEqualTo(new PriceRow("m", Instant.parse("2026-06-01T11:59:30Z"), 150, null, null,
+                "m@2026-06-01T11:59:30Z"));
+        refused(() -> ModelPriceRoutes.row(json("{\"model\":\"m\",\"effective_from\":\"2026-06-01T11:58:59Z\","
+                + "\"input_nano_usd_per_token\":150}"), NOW), 400, "effective_from", "must not be in the past");
+        refused(() -> ModelPriceRoutes.row(json("{\"model\":\"m\",\"effective_from\":\"tomorrow\","
+                + "\"input_nano_usd_per_token\":150}"), NOW), 400, "effective_from", "ISO-8601");
+        refused(() -> ModelPriceRoutes.row(json("{\"model\":\"m\",\"effective_from\":\"2026-07-01T00:00:00Z\"}"), NOW),
+                400, "input_nano_usd_per_token", "is required");
+    }
+}
