@@ -1,8 +1,12 @@
 package dev.tokenmeter.edge.tokens;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tokenmeter.edge.pricing.TokenUsage;
 
+import java.io.IOException;
 import java.util.Optional;
 
 /**
@@ -13,7 +17,66 @@ import java.util.Optional;
  */
 public final class UsageParser {
 
+    private static final ObjectMapper JSON = new ObjectMapper();
+
     private UsageParser() {
+    }
+
+    /**
+     * As {@link #fromResponseBody(JsonNode)}, from the body's bytes, without building a tree of the whole answer: the
+     * parser walks the top-level object and skips every member but {@code usage} and {@code response.usage} (an
+     * answer's text is never turned into strings). The whole document is still read, so a body that is not one JSON
+     * object gives an {@link IOException}, as a tree parse would; of repeated members the last one counts, as in a
+     * tree.
+     */
+    public static Optional<TokenUsage> fromResponseBytes(byte[] body) throws IOException {
+        try (JsonParser p = JSON.createParser(body)) {
+            if (p.nextToken() != JsonToken.START_OBJECT) {
+                // A tree parse of an empty body or a non-object gives no usage; a broken one fails in the parser.
+                return Optional.empty();
+            }
+            JsonNode usage = null;
+            JsonNode responseUsage = null;
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String name = p.currentName();
+                JsonToken value = p.nextToken();
+                if ("usage".equals(name)) {
+                    usage = p.readValueAsTree();
+                } else if ("response".equals(name) && value == JsonToken.START_OBJECT) {
+                    responseUsage = memberOf(p, "usage");
+                } else {
+                    if ("response".equals(name)) {
+                        responseUsage = null;
+                    }
+                    p.skipChildren();
+                }
+            }
+            requireEnd(p);
+            Optional<TokenUsage> found = fromUsage(usage);
+            return found.isEmpty() ? fromUsage(responseUsage) : found;
+        }
+    }
+
+    /** The member {@code name} of the object the parser has just entered (the last one of that name), or null. */
+    private static JsonNode memberOf(JsonParser p, String name) throws IOException {
+        JsonNode found = null;
+        while (p.nextToken() == JsonToken.FIELD_NAME) {
+            String member = p.currentName();
+            p.nextToken();
+            if (name.equals(member)) {
+                found = p.readValueAsTree();
+            } else {
+                p.skipChildren();
+            }
+        }
+        requireEnd(p);
+        return found;
+    }
+
+    private static void requireEnd(JsonParser p) throws IOException {
+        if (p.currentToken() != JsonToken.END_OBJECT) {
+            throw new IOException("the JSON body ends before its object does");
+        }
     }
 
     /** The usage in a whole (non-streamed) response body: {@code usage}, or {@code response.usage}. */

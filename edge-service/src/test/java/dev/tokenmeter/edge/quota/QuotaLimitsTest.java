@@ -22,4 +22,15 @@ class QuotaLimitsTest {
         assertThatThrownBy(() -> QuotaLimits.id("apiKeyId", null)).hasMessageContaining("apiKeyId");
         assertThat(QuotaLimits.amount("x", QuotaLimits.MAX_CALL_NANO_USD)).isEqualTo(QuotaLimits.MAX_CALL_NANO_USD);
     }
+
+    @Test
+    void idsAreOneTo128CharactersOfTheKeyAlphabet() {
+        String all = "AZaz09._:@+-";
+        assertThat(QuotaLimits.id("userId", all)).isEqualTo(all);
+        assertThat(QuotaLimits.id("userId", "u".repeat(128))).hasSize(128);
+        for (String bad : new String[]{"", "u".repeat(129), "a b", "a{b", "a}b", "a/b", "ü", "a\nb", "a*b", "a#b"}) {
+            assertThatThrownBy(() -> QuotaLimits.id("userId", bad)).as("'%s'", bad)
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("userId must be 1-128 characters");
+        }
+    }
 }

@@ -1,0 +1,70 @@
+package dev.tokenmeter.edge.tokens;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tokenmeter.edge.pricing.TokenUsage;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.Optional;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class UsageParserTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private static Optional<TokenUsage> streamed(String body) throws IOException {
+        return UsageParser.fromResponseBytes(body.getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void readsChatAndResponsesUsage() throws IOException {
+        assertThat(streamed("""
+                {"id":"c1","choices":[{"message":{"content":"hi","usage":{"prompt_tokens":99}}}],
+                 "usage":{"prompt_tokens":12,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":4},
+                          "completion_tokens_details":{"reasoning_tokens":2}}}"""))
+                .contains(new TokenUsage(12, 4, 5, 2));
+        assertThat(streamed("""
+                {"response":{"id":"r","output":[{"text":"x"}],"usage":{"input_tokens":7,"output_tokens":3}}}"""))
+                .contains(new TokenUsage(7, 0, 3, 0));
+    }
+
+    /** The streaming reader answers exactly what the tree reader answers, for every shape the proxy may get. */
+    @ParameterizedTest
+    @ValueSource(strings = {
+            "{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}",
+            "{\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4},\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":1}}",
+            "{\"usage\":{\"prompt_tokens\":3},\"usage\":null}",
+            "{\"usage\":\"none\",\"response\":{\"usage\":{\"input_tokens\":2,\"output_tokens\":9}}}",
+            "{\"response\":{\"usage\":{\"input_tokens\":2,\"output_tokens\":9}},\"response\":\"gone\"}",
+            "{\"response\":[{\"usage\":{\"input_tokens\":2}}]}",
+            "{\"usage\":{\"prompt_tokens\":-5,\"completion_tokens\":3,\"prompt_tokens_details\":{\"cached_tokens\":9}}}",
+            "{\"usage\":{\"input_tokens\":10,\"output_tokens\":2,\"output_tokens_details\":{\"reasoning_tokens\":7}}}",
+            "{\"data\":[{\"embedding\":[0.1,0.2]}],\"usage\":{\"prompt_tokens\":5,\"total_tokens\":5}}",
+            "{}",
+            "[1,2]",
+            "\"text\"",
+            "",
+            "{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}} trailing",
+    })
+    void agreesWithTheTreeReader(String body) throws IOException {
+        Optional<TokenUsage> tree = UsageParser.fromResponseBody(JSON.readTree(body));
+        assertThat(streamed(body)).isEqualTo(tree);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+            "{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}",
+            "{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4},\"choices\":[{\"message\":",
+            "{\"response\":{\"usage\":{\"input_tokens\":2,\"output_tokens\":9}",
+            "{\"usage\":{\"prompt_tokens\":3,}}",
+    })
+    void aBrokenBodyFailsAsATreeParseDoes(String body) {
+        assertThatThrownBy(() -> JSON.readTree(body)).isInstanceOf(IOException.class);
+        assertThatThrownBy(() -> streamed(body)).isInstanceOf(IOException.class);
+    }
+}
