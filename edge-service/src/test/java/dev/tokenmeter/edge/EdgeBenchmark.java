@@ -9,6 +9,7 @@ import dev.tokenmeter.testkit.Backend;
 import dev.tokenmeter.testkit.ChildJvm;
 import dev.tokenmeter.testkit.Engines;
 import dev.tokenmeter.testkit.Names;
+import dev.tokenmeter.testkit.ShippedJar;
 import dev.tokenmeter.testkit.openai.FakeOpenAiMain;
 import dev.tokenmeter.testkit.support.FreePorts;
 import org.HdrHistogram.Histogram;
@@ -17,7 +18,12 @@ import org.jooq.SQLDialect;
 import org.jooq.impl.DSL;
 import org.postgresql.ds.PGSimpleDataSource;
 
+import io.lettuce.core.AclSetuserArgs;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.api.StatefulRedisConnection;
+
 import java.io.IOException;
+import java.io.InputStream;
 import java.lang.management.ManagementFactory;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -33,6 +39,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CountDownLatch;
@@ -41,51 +48,81 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.BiFunction;
 import java.util.function.Predicate;
+import java.util.function.ToDoubleFunction;
+import java.util.stream.Stream;
 
 import static dev.tokenmeter.db.jooq.Tables.ACCOUNT;
 import static dev.tokenmeter.db.jooq.Tables.API_KEY;
 import static dev.tokenmeter.db.jooq.Tables.PLAN;
 
 /**
- * Edge benchmark (issue 4) — not a test. Drives non-streaming chat calls through the edge and, in the same run,
- * directly against the same fake OpenAI upstream, on loopback only, bounded in count and time.
+ * Edge benchmark (issues 4 and 15) — not a test. Drives non-streaming and streaming chat calls directly against a
+ * fake OpenAI upstream, through the peer gateway (nginx + ngx_lua, Kong's architecture: {@link PeerGateway}) and
+ * through the edge, all three in one run on the same upstream and the same Redis, on loopback only, bounded in count
+ * and time.
  *
- * <p>Three JVMs, so that none of them bills its CPU to another: this one is only the load generator (a JDK
- * {@code HttpClient}, the same one for both paths); the fake upstream runs {@link FakeOpenAiMain} in its own JVM; the
- * edge runs {@link EdgeApp#main} in its own JVM exactly as deployed (Redis quota engine, spooling Kafka sink,
- * Postgres keys and prices, background sweeper and reconciler). Kafka (its own JVM), Redis and Postgres are the
- * testkit's embedded engines. For every phase the CPU time each of these processes used is read from
- * {@code /proc} and printed per completed call, next to the whole box's busy time (other work on the box shows
- * up as the difference).
+ * <p>Processes, so that none bills its CPU to another: this JVM and {@code wrk} (C) are the load generators; the
+ * fake upstream runs {@link FakeOpenAiMain} in its own JVM; the edge runs as users deploy it, its shipped jar
+ * ({@code edge-service/target/edge-service-*-all.jar}, {@link ChildJvm#shippedJar}) configured by environment only
+ * (Redis quota engine, spooling Kafka sink, Postgres keys and prices, background sweeper and reconciler); the peer is
+ * nginx's master and worker. Kafka (its own JVM), Redis and Postgres are the testkit's embedded engines. For every
+ * phase the CPU time each process used is read from {@code /proc} and printed per completed call, next to the whole
+ * box's busy time (other work on the box shows up as the difference).
  *
- * <p>Phases: warm-up (closed loop, direct 15 s then edge 30 s, twice; {@code -Dbench.warmSeconds}), then, direct
- * then edge in each: sequential (one call at a time: the
- * added cost without queueing); open loop at {@code RATE}/s for {@code SECONDS} s (requests sent on a fixed
- * schedule whatever the answers do; latency from each request's scheduled start, so queueing counts and there is
- * no coordinated omission; failed calls are recorded at their elapsed time and counted); maximum throughput with
- * {@code WORKERS} closed-loop clients for {@code SECONDS} s.
+ * <p>Set-up: {@code bin/bench-tools} installs nginx, its Lua module, lua-cjson, redis-cli and wrk when missing; the
+ * peer logs in to Redis as its {@code default} user (it has no login), which the run switches on, and its user's
+ * credit is reset before every round so that it never rejects.
+ *
+ * <p>Phases: warm-up (closed loop, direct and peer 15 s, edge 30 s and edge streaming, twice;
+ * {@code -Dbench.warmSeconds}; then the edge until its JIT is nearly idle). Then {@code -Dbench.rounds} rounds
+ * (default 3), each running every phase for direct, then peer and edge in an order that alternates per round, so that
+ * noise hits all three: (a) one connection: {@code wrk -t1 -c1} for {@code SECONDS} s and the JDK {@code HttpClient}
+ * harness one call at a time ({@value #SEQUENTIAL_CALLS} calls); (b) closed loop with 16 connections: {@code wrk -t2
+ * -c16} and 16 JDK-client workers for {@code SECONDS} s each; (d) streaming ({@code "stream":true}), one connection,
+ * time to the first body byte ({@value #STREAM_CALLS} calls). Each round prints a table and the ratios against issue
+ * 15's targets; the end prints the median of the same-round ratios. Last, unless {@code -Dbench.issue4=false}, issue
+ * 4's phases once: open loop at {@code RATE}/4, /2 and {@code RATE}/s for {@code SECONDS} s (requests sent on a fixed
+ * schedule whatever the answers do; latency from each request's scheduled start, so queueing counts and there is no
+ * coordinated omission; failed calls are recorded at their elapsed time and counted) and {@code WORKERS} closed-loop
+ * clients.
  *
  * <p>Arguments: rate (default 1000), seconds (10), workers (32). {@code BENCH_EDGE_JVM_OPTS} adds JVM options to
  * the edge's JVM (e.g. {@code -XX:StartFlightRecording=filename=edge.jfr,settings=profile}). {@code -Dbench.cpus}
- * pins the processes to CPUs (see {@link Cpu#pin}), so that on a machine with enough cores the edge, its Redis and
- * Kafka can run on cores of their own, as they would on their own hosts, instead of sharing them with the load
- * generator and the fake upstream.
+ * pins the processes to CPUs (see {@link Cpu#pin}). {@code -Dbench.peerGateway} is the peer gateway's directory
+ * (default {@code <repository>/../shared/peer-gateway}).
  */
 public final class EdgeBenchmark {
 
     private static final String BODY = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\",\"content\":\"Say hello in five words\"}]}";
+    private static final String STREAM_BODY = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":16,\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Say hello in five words\"}]}";
     private static final int SEQUENTIAL_CALLS = 2000;
+    private static final int STREAM_CALLS = 1000;
+    /** The closed-loop concurrency of issue 15's targets. */
+    private static final int CONNECTIONS = 16;
     /** The box's cores, counted before {@code bench.cpus} pins this JVM to fewer (which the JVM then reports). */
     private static final int CORES = Runtime.getRuntime().availableProcessors();
+    /** Source folders and poms the shipped edge jar is built from: a jar older than any of them is stale. */
+    private static final List<String> EDGE_SOURCES = List.of("pom.xml", "edge-service", "usage-events", "service-config",
+            "billing-db", "schemas");
+
+    /** One way to the upstream: its requests for the JDK client and its script for wrk. */
+    record Target(String name, String url, HttpRequest plain, HttpRequest stream, Path wrkScript) {
+    }
 
     public static void main(String[] args) throws Exception {
         int rate = args.length > 0 ? Integer.parseInt(args[0]) : 1000;
         int seconds = args.length > 1 ? Integer.parseInt(args[1]) : 10;
         int workers = args.length > 2 ? Integer.parseInt(args[2]) : 32;
-        if (rate <= 0 || rate > 20_000 || seconds <= 0 || seconds > 120 || workers <= 0 || workers > 512) {
-            throw new IllegalArgumentException("rate 1..20000, seconds 1..120, workers 1..512");
+        int rounds = Integer.getInteger("bench.rounds", 3);
+        if (rate <= 0 || rate > 20_000 || seconds <= 0 || seconds > 120 || workers <= 0 || workers > 512 || rounds <= 0 || rounds > 20) {
+            throw new IllegalArgumentException("rate 1..20000, seconds 1..120, workers 1..512, bench.rounds 1..20");
         }
+        Path repository = PeerGateway.repository();
+        installTools(repository);
+        Path jar = freshEdgeJar(repository);
+        Path peerHome = PeerGateway.home();
         Path work = Files.createTempDirectory("edge-bench");
         try (Engines engines = Engines.create(Backend.EMBEDDED)) {
             String jdbcUrl = engines.postgres().createMigratedDatabase("edgebench");
@@ -118,79 +155,349 @@ public final class EdgeBenchmark {
             if (!extra.isEmpty()) {
                 edgeJvm.addAll(Arrays.asList(extra.split("\\s+")));
             }
-            try (ChildJvm fake = new ChildJvm(FakeOpenAiMain.class.getName(), Map.of("FAKE_OPENAI_PORT", Integer.toString(fakePort)),
-                    work.resolve("fake.log"), "-Xmx1g", "-XX:+ExitOnOutOfMemoryError", "-Xlog:gc:file=" + work.resolve("fake-gc.log")).start();
-                 ChildJvm edge = new ChildJvm(EdgeApp.class.getName(), edgeEnv, work.resolve("edge.log"),
-                         edgeJvm.toArray(String[]::new)).start();
+            RedisClient redisClient = RedisClient.create(engines.redis().uri());
+            try (StatefulRedisConnection<String, String> redis = redisClient.connect();
+                 ChildJvm fake = new ChildJvm(FakeOpenAiMain.class.getName(), Map.of("FAKE_OPENAI_PORT", Integer.toString(fakePort)),
+                         work.resolve("fake.log"), "-Xmx1g", "-XX:+ExitOnOutOfMemoryError", "-Xlog:gc:file=" + work.resolve("fake-gc.log")).start();
+                 ChildJvm edge = ChildJvm.shippedJar("edge-service", edgeEnv, work.resolve("edge.log"), edgeJvm.toArray(String[]::new)).start();
                  HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
+                // The peer has no Redis login: it talks to the default user, which the testkit's Redis has off.
+                redis.sync().aclSetuser("default", AclSetuserArgs.Builder.on().nopass().allKeys().allChannels().allCommands());
+                redis.sync().set(PeerGateway.CREDIT_KEY, "0");
                 ChildJvm.awaitHttp(URI.create("http://127.0.0.1:" + fakePort + "/v1/models"), status -> true,
                         Duration.ofSeconds(90), fake, List.of());
                 ChildJvm.awaitHttp(URI.create("http://127.0.0.1:" + edgePort + "/health/ready"), status -> status == 200,
                         Duration.ofSeconds(90), edge, List.of(fake));
+                try (PeerGateway peer = PeerGateway.start(peerHome, fakePort, engines.redis().port(), work.resolve("peer"))) {
+                    Set<Long> peerPids = Set.copyOf(peer.pids());
+                    Cpu cpu = new Cpu(Map.of(
+                            "fake", pid -> pid == fake.pid(),
+                            "edge", pid -> pid == edge.pid(),
+                            "peer", peerPids::contains,
+                            "kafka", pid -> cmdline(pid).contains("KafkaBrokerMain") && isOurs(pid),
+                            "redis", pid -> cmdline(pid).contains("redis-server") && cmdline(pid).contains(Integer.toString(engines.redis().port())),
+                            "postgres", pid -> isPostgresOf(pid, engines.postgres().port())));
+                    String pinning = cpu.pin(System.getProperty("bench.cpus", ""));
+                    System.out.printf("cores=%d rate=%d/s seconds=%d workers=%d rounds=%d java=%s load average %s; edge %s; peer %s "
+                                    + "(nginx %s); processes %s; CPUs %s; logs in %s%n",
+                            CORES, rate, seconds, workers, rounds, Runtime.version(), loadAverage(), jar, peerHome,
+                            nginxVersion(), cpu.describe(), pinning, work);
 
-                Cpu cpu = new Cpu(Map.of(
-                        "fake", pid -> pid == fake.pid(),
-                        "edge", pid -> pid == edge.pid(),
-                        "kafka", pid -> cmdline(pid).contains("KafkaBrokerMain") && isOurs(pid),
-                        "redis", pid -> cmdline(pid).contains("redis-server") && cmdline(pid).contains(Integer.toString(engines.redis().port())),
-                        "postgres", pid -> isPostgresOf(pid, engines.postgres().port())));
-                String pinning = cpu.pin(System.getProperty("bench.cpus", ""));
-                System.out.printf("cores=%d rate=%d/s seconds=%d workers=%d java=%s load average %s; processes %s; CPUs %s; logs in %s%n",
-                        CORES, rate, seconds, workers, Runtime.version(), loadAverage(),
-                        cpu.describe(), pinning, work);
+                    Target direct = target("direct", "http://127.0.0.1:" + fakePort, "sk-direct", work);
+                    Target viaPeer = target("peer", "http://127.0.0.1:" + peer.port(), PeerGateway.KEY, work);
+                    Target viaEdge = target("edge", "http://127.0.0.1:" + edgePort, key, work);
+                    warmUp(client, cpu, direct, viaPeer, viaEdge, workers);
 
-                HttpRequest direct = request(URI.create("http://127.0.0.1:" + fakePort + "/v1/chat/completions"), "sk-direct");
-                HttpRequest viaEdge = request(URI.create("http://127.0.0.1:" + edgePort + "/v1/chat/completions"), key);
-                // Warm-up until the JIT has compiled the hot paths of every JVM. With 5 s of warm-up the measured
-                // phases were half the edge's JIT compilation ("(of it edge JIT)" in the CPU lines). A saturated box
-                // starves the compiler threads (their queue only drains when there is CPU to spare), so after the
-                // loaded rounds the edge is driven by a few clients until its compiler is nearly idle (bounded).
-                int warmSeconds = Integer.getInteger("bench.warmSeconds", 30);
-                for (int round = 0; round < 2; round++) {
-                    closedLoop(client, direct, workers, warmSeconds / 2);
-                    closedLoop(client, viaEdge, workers, warmSeconds);
-                }
-                long settleDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(Integer.getInteger("bench.settleSeconds", 150));
-                StringBuilder settle = new StringBuilder();
-                while (System.nanoTime() < settleDeadline) {
-                    closedLoop(client, direct, 2, 1);
-                    Phase p = cpu.measure(() -> closedLoop(client, viaEdge, 4, 5));
-                    double jitCores = p.cpuNanos().get(Cpu.JIT) / (double) p.wallNanos();
-                    settle.append(String.format(" %.2f", jitCores));
-                    if (jitCores < 0.03) {
-                        break;
+                    URI metrics = URI.create("http://127.0.0.1:" + adminPort + "/metrics");
+                    List<List<Check>> all = new ArrayList<>();
+                    for (int round = 1; round <= rounds; round++) {
+                        redis.sync().set(PeerGateway.CREDIT_KEY, "0");
+                        List<Target> order = round % 2 == 1 ? List.of(direct, viaPeer, viaEdge) : List.of(direct, viaEdge, viaPeer);
+                        all.add(round(round, rounds, order, client, cpu, seconds, metrics));
+                    }
+                    printMedians(all);
+                    System.out.printf("peer: %s usage records in its Redis stream, its user's credit used %s nano-USD since the last round began%n",
+                            redis.sync().xlen("usage-stream"), redis.sync().get(PeerGateway.CREDIT_KEY));
+
+                    if (Boolean.parseBoolean(System.getProperty("bench.issue4", "true"))) {
+                        issue4Phases(client, cpu, List.of(direct, viaPeer, viaEdge), rate, seconds, workers);
+                    }
+                    if (!fake.isAlive() || !edge.isAlive() || !peer.isAlive()) {
+                        throw new IllegalStateException("a process of the run died (fake alive " + fake.isAlive() + ", edge alive "
+                                + edge.isAlive() + ", peer alive " + peer.isAlive() + "); the numbers above are not valid; logs in " + work);
                     }
                 }
-                System.out.println("warm-up done; the edge's JIT in cores, per 5 s settling round:" + settle);
-                openLoop(client, direct, rate, 2);
-                openLoop(client, viaEdge, Math.min(rate, 200), 2);
+            } finally {
+                redisClient.shutdown();
+            }
+        }
+    }
 
-                URI metrics = URI.create("http://127.0.0.1:" + adminPort + "/metrics");
-                Phase sd = cpu.measure(() -> sequential(client, direct, SEQUENTIAL_CALLS));
-                Map<String, Double> timers0 = edgeTimers(client, metrics);
-                Phase se = cpu.measure(() -> sequential(client, viaEdge, SEQUENTIAL_CALLS));
-                Map<String, Double> timers1 = edgeTimers(client, metrics);
-                report("sequential (" + SEQUENTIAL_CALLS + " calls, one at a time)", sd, se);
-                System.out.printf("  inside the edge, mean per call: quota reserve %.3f ms, upstream until its headers %.3f ms%n",
-                        meanMillis(timers0, timers1, "edge_quota_decision_seconds"), meanMillis(timers0, timers1, "edge_upstream_seconds"));
+    /** {@code bin/bench-tools} installs what is missing (nothing when all is there), or the run stops saying how. */
+    private static void installTools(Path repository) throws IOException, InterruptedException {
+        Path script = repository.resolve("bin").resolve("bench-tools");
+        Process p = new ProcessBuilder(script.toString()).inheritIO().start();
+        if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0) {
+            p.destroyForcibly();
+            throw new IllegalStateException("the edge benchmark needs nginx-light, libnginx-mod-http-lua, lua-cjson, redis-tools and wrk; "
+                    + script + " could not install them: run it as root (or install them with your package manager)");
+        }
+    }
 
-                // The issue's rate, and below it where the box is not saturated by the edge path.
-                for (int r : new int[] {rate / 4, rate / 2, rate}) {
-                    Phase od = cpu.measure(() -> openLoop(client, direct, r, seconds));
-                    Phase oe = cpu.measure(() -> openLoop(client, viaEdge, r, seconds));
-                    report("open loop at " + r + "/s for " + seconds + " s", od, oe);
+    /** The shipped edge jar, refused when a source it is built from changed after it was built. */
+    private static Path freshEdgeJar(Path repository) throws IOException {
+        Path jar = ShippedJar.locate("edge-service");
+        long built = Files.getLastModifiedTime(jar).toMillis();
+        for (String source : EDGE_SOURCES) {
+            Path root = repository.resolve(source);
+            List<Path> tree = Files.isDirectory(root) ? List.of(root.resolve("pom.xml"), root.resolve("src").resolve("main")) : List.of(root);
+            for (Path t : tree) {
+                if (!Files.exists(t)) {
+                    continue;
                 }
-
-                Phase cd = cpu.measure(() -> closedLoop(client, direct, workers, seconds));
-                Phase ce = cpu.measure(() -> closedLoop(client, viaEdge, workers, seconds));
-                report("closed loop, " + workers + " workers for " + seconds + " s", cd, ce);
-                System.out.printf("max throughput: direct %.0f/s, edge %.0f/s (%.0f%% of direct); load average %s%n",
-                        cd.callsPerSecond(), ce.callsPerSecond(), 100 * ce.callsPerSecond() / cd.callsPerSecond(), loadAverage());
-                if (!fake.isAlive() || !edge.isAlive()) {
-                    throw new IllegalStateException("a JVM of the run died (fake alive " + fake.isAlive() + ", edge alive "
-                            + edge.isAlive() + "); the numbers above are not valid; logs in " + work);
+                try (var files = Files.walk(t)) {
+                    Optional<Path> newer = files.filter(Files::isRegularFile).filter(f -> modified(f) > built).findFirst();
+                    if (newer.isPresent()) {
+                        throw new IllegalStateException("the shipped jar " + jar + " is older than " + newer.get()
+                                + "; build it first: ./mvnw -B -ntp package -DskipTests -pl edge-service -am");
+                    }
                 }
             }
+        }
+        return jar;
+    }
+
+    private static long modified(Path f) {
+        try {
+            return Files.getLastModifiedTime(f).toMillis();
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+
+    private static String nginxVersion() {
+        try {
+            Process p = new ProcessBuilder("nginx", "-v").redirectErrorStream(true).start();
+            String v = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+            p.waitFor(10, TimeUnit.SECONDS);
+            return v.substring(v.indexOf('/') + 1);
+        } catch (IOException | InterruptedException | RuntimeException e) {
+            return "?";
+        }
+    }
+
+    private static Target target(String name, String base, String key, Path work) throws IOException {
+        String url = base + "/v1/chat/completions";
+        return new Target(name, url, request(URI.create(url), key, BODY, "application/json"),
+                request(URI.create(url), key, STREAM_BODY, "text/event-stream"), Wrk.script(work, "post-" + name, key, BODY));
+    }
+
+    /**
+     * Until the JIT has compiled the hot paths of every JVM. With 5 s of warm-up the measured phases were half the
+     * edge's JIT compilation ("(of it edge JIT)" in the CPU lines). A saturated box starves the compiler threads
+     * (their queue only drains when there is CPU to spare), so after the loaded rounds the edge is driven by a few
+     * clients until its compiler is nearly idle (bounded).
+     */
+    private static void warmUp(HttpClient client, Cpu cpu, Target direct, Target peer, Target edge, int workers) throws Exception {
+        int warmSeconds = Integer.getInteger("bench.warmSeconds", 30);
+        for (int round = 0; round < 2; round++) {
+            closedLoop(client, direct.plain(), workers, warmSeconds / 2);
+            closedLoop(client, peer.plain(), workers, warmSeconds / 2);
+            closedLoop(client, edge.plain(), workers, warmSeconds);
+            closedLoop(client, edge.stream(), 4, Math.max(1, warmSeconds / 4));
+        }
+        long settleDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(Integer.getInteger("bench.settleSeconds", 150));
+        StringBuilder settle = new StringBuilder();
+        while (System.nanoTime() < settleDeadline) {
+            closedLoop(client, direct.plain(), 2, 1);
+            Phase p = cpu.measure(() -> closedLoop(client, edge.plain(), 4, 5));
+            double jitCores = p.cpuNanos().get(Cpu.JIT) / (double) p.wallNanos();
+            settle.append(String.format(" %.2f", jitCores));
+            if (jitCores < 0.03) {
+                break;
+            }
+        }
+        System.out.println("warm-up done; the edge's JIT in cores, per 5 s settling round:" + settle);
+        openLoop(client, direct.plain(), 1000, 2);
+        openLoop(client, peer.plain(), 200, 2);
+        openLoop(client, edge.plain(), 200, 2);
+    }
+
+    /** One round of issue 15's phases over {@code order}; prints each phase, the round's table and its ratios. */
+    private static List<Check> round(int round, int rounds, List<Target> order, HttpClient client, Cpu cpu, int seconds,
+                                     URI metrics) throws Exception {
+        System.out.printf("%n=== round %d of %d: order %s; load average %s%n", round, rounds,
+                order.stream().map(Target::name).toList(), loadAverage());
+        Map<String, Phase> wrk1 = new LinkedHashMap<>();
+        Map<String, Phase> java1 = new LinkedHashMap<>();
+        Map<String, Phase> wrk16 = new LinkedHashMap<>();
+        Map<String, Phase> java16 = new LinkedHashMap<>();
+        Map<String, Phase> ttfb = new LinkedHashMap<>();
+        System.out.println("(a) one connection, wrk -t1 -c1 for " + seconds + " s:");
+        for (Target t : order) {
+            wrk1.put(t.name(), print(t, cpu.measure(() -> Result.of(Wrk.run(t.url(), t.wrkScript(), 1, 1, seconds)))));
+        }
+        System.out.println("(a) one connection, JDK HttpClient, " + SEQUENTIAL_CALLS + " calls one at a time:");
+        for (Target t : order) {
+            Map<String, Double> timers0 = t.name().equals("edge") ? edgeTimers(client, metrics) : Map.of();
+            java1.put(t.name(), print(t, cpu.measure(() -> sequential(client, t.plain(), SEQUENTIAL_CALLS))));
+            if (t.name().equals("edge")) {
+                Map<String, Double> timers1 = edgeTimers(client, metrics);
+                System.out.printf("         inside the edge, mean per call: quota reserve %.3f ms, upstream until its headers %.3f ms%n",
+                        meanMillis(timers0, timers1, "edge_quota_decision_seconds"), meanMillis(timers0, timers1, "edge_upstream_seconds"));
+            }
+        }
+        System.out.println("(b) closed loop, wrk -t2 -c" + CONNECTIONS + " for " + seconds + " s:");
+        for (Target t : order) {
+            wrk16.put(t.name(), print(t, cpu.measure(() -> Result.of(Wrk.run(t.url(), t.wrkScript(), 2, CONNECTIONS, seconds)))));
+        }
+        System.out.println("(b) closed loop, JDK HttpClient, " + CONNECTIONS + " workers for " + seconds + " s:");
+        for (Target t : order) {
+            java16.put(t.name(), print(t, cpu.measure(() -> closedLoop(client, t.plain(), CONNECTIONS, seconds))));
+        }
+        System.out.println("(d) streaming, JDK HttpClient, one connection, time to the first body byte, " + STREAM_CALLS + " calls:");
+        for (Target t : order) {
+            ttfb.put(t.name(), print(t, cpu.measure(() -> firstByte(client, t.stream(), STREAM_CALLS))));
+        }
+
+        System.out.printf("round %d summary (µs; CPU in µs per call; added = gateway − direct):%n", round);
+        System.out.println("  | phase | direct | peer | edge |");
+        System.out.println("  |---|---|---|---|");
+        row("wrk 1 conn p50 / p99", wrk1, EdgeBenchmark::latencies);
+        row("wrk 1 conn added p50 / p99", wrk1, null);
+        row("JDK 1 conn p50 / p99", java1, EdgeBenchmark::latencies);
+        row("JDK 1 conn added p50 / p99", java1, null);
+        row("wrk 16 conn calls/s", wrk16, (t, p) -> fmt(p.callsPerSecond()));
+        row("JDK 16 conn calls/s", java16, (t, p) -> fmt(p.callsPerSecond()));
+        row("wrk 1 conn CPU/call: gateway / redis / kafka / fake", wrk1, EdgeBenchmark::cpuCell);
+        row("wrk 16 conn CPU/call: gateway / redis / kafka / fake", wrk16, EdgeBenchmark::cpuCell);
+        row("JDK 16 conn CPU/call: gateway / redis / kafka / fake", java16, EdgeBenchmark::cpuCell);
+        row("streaming TTFB p50 / p99", ttfb, EdgeBenchmark::latencies);
+        row("streaming TTFB added p50 / p99", ttfb, null);
+
+        List<Check> checks = List.of(
+                Check.atMost("wrk 1 conn: added p50 edge ÷ peer", addedRatio(wrk1, Result::p50Micros), 2),
+                Check.atMost("wrk 1 conn: added p99 edge ÷ peer", addedRatio(wrk1, Result::p99Micros), 3),
+                Check.atLeast("wrk 16 conn: throughput edge ÷ peer", wrk16.get("edge").callsPerSecond() / wrk16.get("peer").callsPerSecond(), 0.5),
+                Check.atMost("wrk 16 conn: CPU per call edge ÷ nginx", cpuPerCall(wrk16, "edge") / cpuPerCall(wrk16, "peer"), 2),
+                Check.atMost("streaming: TTFB p50 edge − peer (ms)", (ttfb.get("edge").r().p50Micros() - ttfb.get("peer").r().p50Micros()) / 1e3, 0.5),
+                Check.info("streaming: TTFB p99 edge − peer (ms)", (ttfb.get("edge").r().p99Micros() - ttfb.get("peer").r().p99Micros()) / 1e3),
+                Check.info("wrk 1 conn: CPU per call edge ÷ nginx", cpuPerCall(wrk1, "edge") / cpuPerCall(wrk1, "peer")),
+                Check.info("JDK 1 conn: added p50 edge ÷ peer", addedRatio(java1, Result::p50Micros)),
+                Check.info("JDK 1 conn: added p99 edge ÷ peer", addedRatio(java1, Result::p99Micros)),
+                Check.info("JDK 16 conn: throughput edge ÷ peer", java16.get("edge").callsPerSecond() / java16.get("peer").callsPerSecond()),
+                Check.info("JDK 16 conn: CPU per call edge ÷ nginx", cpuPerCall(java16, "edge") / cpuPerCall(java16, "peer")));
+        long errors = Stream.of(wrk1, java1, wrk16, java16, ttfb).flatMap(m -> m.values().stream()).mapToLong(p -> p.r().errors()).sum();
+        System.out.printf("round %d vs issue 15's targets%s:%n", round, errors == 0 ? "" : " (" + errors + " FAILED CALLS in this round)");
+        checks.forEach(c -> System.out.println("  " + c));
+        return checks;
+    }
+
+    private static Phase print(Target t, Phase p) {
+        System.out.printf("  %-6s %s%n", t.name(), p);
+        return p;
+    }
+
+    /** A summary row: direct, peer and edge cells, or (cell == null) the added latency of peer and edge. */
+    private static void row(String title, Map<String, Phase> phases, BiFunction<String, Phase, String> cell) {
+        StringBuilder b = new StringBuilder("  | " + title + " |");
+        for (String name : List.of("direct", "peer", "edge")) {
+            Phase p = phases.get(name);
+            if (cell != null) {
+                b.append(' ').append(cell.apply(name, p)).append(" |");
+            } else if (name.equals("direct")) {
+                b.append(" – |");
+            } else {
+                Phase d = phases.get("direct");
+                b.append(' ').append(fmt(p.r().p50Micros() - d.r().p50Micros())).append(" / ")
+                        .append(fmt(p.r().p99Micros() - d.r().p99Micros())).append(" |");
+            }
+        }
+        System.out.println(b);
+    }
+
+    private static String latencies(String target, Phase p) {
+        return fmt(p.r().p50Micros()) + " / " + fmt(p.r().p99Micros());
+    }
+
+    /** The gateway's process (edge JVM or nginx; none for direct), Redis, the Kafka broker and the fake upstream. */
+    private static String cpuCell(String target, Phase p) {
+        String gateway = target.equals("direct") ? "–" : fmt(p.perCall(target));
+        return gateway + " / " + fmt(p.perCall("redis")) + " / " + fmt(p.perCall("kafka")) + " / " + fmt(p.perCall("fake"));
+    }
+
+    private static String fmt(double v) {
+        return Double.isNaN(v) ? "n/a" : Math.abs(v) >= 100 ? String.format("%,.0f", v) : String.format("%.1f", v);
+    }
+
+    /**
+     * (edge − direct) ÷ (peer − direct) of one latency; NaN (not measured) when either gateway's figure is below
+     * direct's, which only noise makes happen (a tail hit in the direct phase).
+     */
+    private static double addedRatio(Map<String, Phase> phases, ToDoubleFunction<Result> latency) {
+        double direct = latency.applyAsDouble(phases.get("direct").r());
+        double peer = latency.applyAsDouble(phases.get("peer").r()) - direct;
+        double edge = latency.applyAsDouble(phases.get("edge").r()) - direct;
+        return peer <= 0 || edge < 0 ? Double.NaN : edge / peer;
+    }
+
+    /** The CPU per call of the process behind a target: the edge JVM, or nginx for the peer. */
+    private static double cpuPerCall(Map<String, Phase> phases, String gateway) {
+        return phases.get(gateway).perCall(gateway);
+    }
+
+    /** A ratio of a round against one of issue 15's targets (or, with a NaN bound, a figure shown beside them). */
+    record Check(String name, double value, double bound, boolean atMost) {
+
+        static Check atMost(String name, double value, double bound) {
+            return new Check(name, value, bound, true);
+        }
+
+        static Check atLeast(String name, double value, double bound) {
+            return new Check(name, value, bound, false);
+        }
+
+        static Check info(String name, double value) {
+            return new Check(name, value, Double.NaN, true);
+        }
+
+        boolean target() {
+            return !Double.isNaN(bound);
+        }
+
+        boolean met() {
+            return !Double.isNaN(value) && (atMost ? value <= bound : value >= bound);
+        }
+
+        @Override
+        public String toString() {
+            String v = Double.isNaN(value) ? "n/a" : String.format("%.2f", value);
+            return target() ? String.format("%-42s %8s   target %s %.2f: %s", name, v, atMost ? "≤" : "≥", bound, met() ? "met" : "NOT met")
+                    : String.format("%-42s %8s   (no target)", name, v);
+        }
+    }
+
+    /** The median over the rounds of each same-round ratio (NaN rounds left out), against its target. */
+    private static void printMedians(List<List<Check>> rounds) {
+        System.out.printf("%nmedians of the same-round ratios over %d rounds:%n", rounds.size());
+        for (int i = 0; i < rounds.getFirst().size(); i++) {
+            Check first = rounds.getFirst().get(i);
+            int index = i;
+            double[] values = rounds.stream().mapToDouble(r -> r.get(index).value()).filter(v -> !Double.isNaN(v)).sorted().toArray();
+            double median = values.length == 0 ? Double.NaN
+                    : values.length % 2 == 1 ? values[values.length / 2] : (values[values.length / 2 - 1] + values[values.length / 2]) / 2;
+            Check m = new Check(first.name(), median, first.bound(), first.atMost());
+            System.out.printf("  %s   (rounds: %s)%n", m, Arrays.stream(values).mapToObj(v -> String.format("%.2f", v)).toList());
+        }
+    }
+
+    /** Issue 4's phases, once, for direct, peer and edge: open loop at three rates, then {@code workers} closed-loop clients. */
+    private static void issue4Phases(HttpClient client, Cpu cpu, List<Target> targets, int rate, int seconds, int workers) throws Exception {
+        for (int r : new int[] {rate / 4, rate / 2, rate}) {
+            System.out.println("open loop at " + r + "/s for " + seconds + " s (JDK HttpClient):");
+            Map<String, Phase> phases = new LinkedHashMap<>();
+            for (Target t : targets) {
+                phases.put(t.name(), print(t, cpu.measure(() -> openLoop(client, t.plain(), r, seconds))));
+            }
+            printAdded(phases);
+        }
+        System.out.println("closed loop, " + workers + " workers for " + seconds + " s (JDK HttpClient):");
+        Map<String, Phase> closed = new LinkedHashMap<>();
+        for (Target t : targets) {
+            closed.put(t.name(), print(t, cpu.measure(() -> closedLoop(client, t.plain(), workers, seconds))));
+        }
+        printAdded(closed);
+        System.out.printf("max throughput: direct %.0f/s, peer %.0f/s, edge %.0f/s (%.0f%% of direct); load average %s%n",
+                closed.get("direct").callsPerSecond(), closed.get("peer").callsPerSecond(), closed.get("edge").callsPerSecond(),
+                100 * closed.get("edge").callsPerSecond() / closed.get("direct").callsPerSecond(), loadAverage());
+    }
+
+    private static void printAdded(Map<String, Phase> phases) {
+        Result d = phases.get("direct").r();
+        for (String g : List.of("peer", "edge")) {
+            Result r = phases.get(g).r();
+            System.out.printf("  %s added latency p50 %.3f ms, p99 %.3f ms%n", g, (r.p50Micros() - d.p50Micros()) / 1e3,
+                    (r.p99Micros() - d.p99Micros()) / 1e3);
         }
     }
 
@@ -233,32 +540,46 @@ public final class EdgeBenchmark {
         return issued.key();
     }
 
-    private static HttpRequest request(URI uri, String key) {
+    private static HttpRequest request(URI uri, String key, String body, String accept) {
         return HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10))
                 .header("Authorization", "Bearer " + key)
                 .header("Content-Type", "application/json")
-                .header("Accept", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString(BODY)).build();
+                .header("Accept", accept)
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build();
     }
 
-    private static void report(String title, Phase direct, Phase edge) {
-        System.out.println(title + ":");
-        System.out.println("  direct " + direct);
-        System.out.println("  edge   " + edge);
-        System.out.printf("  added latency p50 %.3f ms, p99 %.3f ms%n",
-                (edge.h.getValueAtPercentile(50) - direct.h.getValueAtPercentile(50)) / 1e6,
-                (edge.h.getValueAtPercentile(99) - direct.h.getValueAtPercentile(99)) / 1e6);
-    }
+    /**
+     * What a load generator saw: calls (errors included), the calls that did not answer 200, p50 and p99 in µs, the
+     * latencies as printed, and the CPU of a generator outside this JVM (wrk's; 0 for this JVM's own).
+     */
+    record Result(long calls, long errors, double p50Micros, double p99Micros, String latencies, long generatorCpuNanos) {
 
-    /** Latencies (ns, errors included at their elapsed time) and the count of calls that did not answer 200. */
-    record Result(Histogram h, long errors) {
+        /** From this JVM's histogram (ns, errors included at their elapsed time). */
+        static Result of(Histogram h, long errors) {
+            return new Result(h.getTotalCount(), errors, h.getValueAtPercentile(50) / 1e3, h.getValueAtPercentile(99) / 1e3,
+                    String.format("p50=%.3f p90=%.3f p99=%.3f p99.9=%.3f max=%.3f ms", h.getValueAtPercentile(50) / 1e6,
+                            h.getValueAtPercentile(90) / 1e6, h.getValueAtPercentile(99) / 1e6, h.getValueAtPercentile(99.9) / 1e6,
+                            h.getMaxValue() / 1e6), 0);
+        }
+
+        static Result of(Wrk.Report w) {
+            return new Result(w.requests(), w.errors(), w.p(50), w.p(99),
+                    String.format("p50=%.3f p75=%.3f p90=%.3f p99=%.3f max=%.3f ms (wrk: %.0f/s in %.2f s)", w.p(50) / 1e3,
+                            w.p(75) / 1e3, w.p(90) / 1e3, w.p(99) / 1e3, w.maxMicros() / 1e3, w.perSecond(), w.seconds()),
+                    w.cpuNanos());
+        }
     }
 
     /** A measured phase: its result, wall time and the CPU each process used in it. */
-    record Phase(Histogram h, long errors, long wallNanos, Map<String, Long> cpuNanos, long boxBusyNanos, long boxNanos) {
+    record Phase(Result r, long wallNanos, Map<String, Long> cpuNanos, long boxBusyNanos, long boxNanos) {
 
         long ok() {
-            return h.getTotalCount() - errors;
+            return r.calls() - r.errors();
+        }
+
+        /** A process group's CPU per completed call, µs. */
+        double perCall(String group) {
+            return cpuNanos.getOrDefault(group, 0L) / 1e3 / Math.max(1, ok());
         }
 
         double callsPerSecond() {
@@ -275,10 +596,9 @@ public final class EdgeBenchmark {
                     ours += e.getValue();
                 }
             }
-            return String.format("n=%d errors=%d %.0f/s p50=%.3f p90=%.3f p99=%.3f p99.9=%.3f max=%.3f ms%n"
+            return String.format("n=%d errors=%d %.0f/s %s%n"
                             + "         CPU us per call:%s; box busy %.0f%% of %d cores (other processes %.0f%%)",
-                    h.getTotalCount(), errors, callsPerSecond(), h.getValueAtPercentile(50) / 1e6, h.getValueAtPercentile(90) / 1e6,
-                    h.getValueAtPercentile(99) / 1e6, h.getValueAtPercentile(99.9) / 1e6, h.getMaxValue() / 1e6, cpu,
+                    r.calls(), r.errors(), callsPerSecond(), r.latencies(), cpu,
                     100.0 * boxBusyNanos / boxNanos, CORES,
                     100.0 * Math.max(0, boxBusyNanos - ours) / boxNanos);
         }
@@ -297,7 +617,7 @@ public final class EdgeBenchmark {
         Cpu(Map<String, Predicate<Long>> groups) {
             pids.put("loadgen", List.of(ProcessHandle.current().pid()));
             List<Long> all = ProcessHandle.allProcesses().map(ProcessHandle::pid).toList();
-            for (String g : List.of("fake", "edge", "kafka", "redis", "postgres")) {
+            for (String g : List.of("fake", "peer", "edge", "kafka", "redis", "postgres")) {
                 pids.put(g, all.stream().filter(groups.get(g)).toList());
             }
         }
@@ -332,7 +652,8 @@ public final class EdgeBenchmark {
         /**
          * Pins each group's processes (every thread, and children forked later, such as Postgres backends) to CPUs
          * with {@code taskset}: {@code spec} is {@code group=cpu-list} pairs separated by semicolons, e.g.
-         * {@code loadgen=0-1;fake=0-1;edge=2-3;redis=4;kafka=5;postgres=5}. Empty: nothing is pinned (the default;
+         * {@code loadgen=0-1;fake=0-1;peer=2-3;edge=2-3;redis=4;kafka=5;postgres=5} (wrk, started per phase, is not
+         * pinned). Empty: nothing is pinned (the default;
          * every process may run on every core, as on a shared box). Returns the affinity in force, per group.
          */
         String pin(String spec) throws IOException, InterruptedException {
@@ -395,9 +716,12 @@ public final class EdgeBenchmark {
             Map<String, Long> after = snapshot();
             Map<String, Long> used = new LinkedHashMap<>();
             before.forEach((g, v) -> used.put(g, after.get(g) - v));
+            if (r.generatorCpuNanos() > 0) {
+                used.put("wrk", r.generatorCpuNanos());
+            }
             long busy = (box1[0] - box0[0]) * 1_000_000_000L / ticksPerSecond;
             long total = (box1[1] - box0[1]) * 1_000_000_000L / ticksPerSecond;
-            return new Phase(r.h(), r.errors(), wall, used, busy, total);
+            return new Phase(r, wall, used, busy, total);
         }
 
         private Map<String, Long> snapshot() {
@@ -468,23 +792,61 @@ public final class EdgeBenchmark {
     }
 
     /** One call at a time: the added cost of the edge without any queueing. */
-    static Result sequential(HttpClient client, HttpRequest request, int calls) throws Exception {
+    static Result sequential(HttpClient client, HttpRequest request, int calls) {
+        return oneAtATime(calls, () -> {
+            int status = client.send(request, HttpResponse.BodyHandlers.ofByteArray()).statusCode();
+            return new Outcome(System.nanoTime(), status == 200);
+        });
+    }
+
+    /**
+     * Streaming calls one at a time: latency from sending to the first bytes of the response's body (the first SSE
+     * event), then the rest of the stream is read to its end so that the connection is reused. A call that does
+     * not answer 200 with a complete stream counts as an error.
+     */
+    static Result firstByte(HttpClient client, HttpRequest request, int calls) {
+        return oneAtATime(calls, () -> {
+            HttpResponse<InputStream> r = client.send(request, HttpResponse.BodyHandlers.ofInputStream());
+            try (InputStream in = r.body()) {
+                int b = in.read();
+                long first = System.nanoTime();
+                // The rest, to its end: a complete stream ends with OpenAI's "data: [DONE]".
+                return new Outcome(first, r.statusCode() == 200 && b >= 0
+                        && new String(in.readAllBytes(), StandardCharsets.UTF_8).contains("[DONE]"));
+            }
+        });
+    }
+
+    /** When a call's measured latency ended, and whether it succeeded. */
+    record Outcome(long endNanos, boolean ok) {
+    }
+
+    interface Call {
+        Outcome make() throws IOException, InterruptedException;
+    }
+
+    /** {@code calls} calls one after the other (at most 120 s); a call that throws counts as an error at its elapsed time. */
+    private static Result oneAtATime(int calls, Call call) {
         Histogram h = new Histogram(TimeUnit.SECONDS.toNanos(30), 3);
         long errors = 0;
-        for (int i = 0; i < calls; i++) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        for (int i = 0; i < calls && System.nanoTime() < deadline; i++) {
             long t0 = System.nanoTime();
-            int status;
+            Outcome o;
             try {
-                status = client.send(request, HttpResponse.BodyHandlers.ofByteArray()).statusCode();
+                o = call.make();
             } catch (IOException e) {
-                status = -1;
+                o = new Outcome(System.nanoTime(), false);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
             }
-            h.recordValue(Math.min(System.nanoTime() - t0, h.getHighestTrackableValue()));
-            if (status != 200) {
+            h.recordValue(Math.min(o.endNanos() - t0, h.getHighestTrackableValue()));
+            if (!o.ok()) {
                 errors++;
             }
         }
-        return new Result(h, errors);
+        return Result.of(h, errors);
     }
 
     /** Sends {@code rate × seconds} requests on a fixed schedule, whatever the responses do (open loop). */
@@ -520,7 +882,7 @@ public final class EdgeBenchmark {
             errors.addAndGet(done.getCount());
         }
         synchronized (h) {
-            return new Result(h.copy(), errors.get());
+            return Result.of(h.copy(), errors.get());
         }
     }
 
@@ -553,6 +915,6 @@ public final class EdgeBenchmark {
                 });
             }
         }
-        return new Result(h, errors.get());
+        return Result.of(h, errors.get());
     }
 }
