@@ -53,6 +53,22 @@ public record OpenAiError(int status, String message, String type, String param,
         return new OpenAiError(503, message, "server_error", null, "service_unavailable", true, retryAfter);
     }
 
+    /**
+     * The retry-after of a 503 because usage cannot be recorded (the spool is nearly or wholly full, or the edge is
+     * stopping): that lasts until Kafka is back or the edge restarts, so clients should not hammer it every second.
+     */
+    public static final Duration EVENTS_UNAVAILABLE_RETRY = Duration.ofSeconds(5);
+
+    /** The event sink refused a call's event durably (spool full): the call cannot be billed, so it is not made. */
+    public static OpenAiError spoolFull() {
+        return unavailable("Usage cannot be recorded right now (spool full); try again later.", EVENTS_UNAVAILABLE_RETRY);
+    }
+
+    /** The event sink is not ready to take events (nearly full, or stopping): refused before anything is spent. */
+    public static OpenAiError eventsUnavailable() {
+        return unavailable("Usage cannot be recorded right now; try again later.", EVENTS_UNAVAILABLE_RETRY);
+    }
+
     public static OpenAiError upstreamTimeout(Duration timeout) {
         return new OpenAiError(504, "The upstream did not answer within " + timeout.toMillis() + " ms.",
                 "server_error", null, "upstream_timeout", true, null);

@@ -2,6 +2,9 @@ package dev.tokenmeter.edge.metering;
 
 import dev.tokenmeter.edge.http.HttpErrors;
 import dev.tokenmeter.edge.http.Callers;
+import dev.tokenmeter.edge.http.QuotaHeaders;
+import dev.tokenmeter.edge.http.Rejections;
+import dev.tokenmeter.edge.call.QuotaGate;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -13,8 +16,7 @@ import dev.tokenmeter.edge.http.OpenAiError;
 import dev.tokenmeter.edge.pricing.ModelPrice;
 import dev.tokenmeter.edge.pricing.PriceBook;
 import dev.tokenmeter.edge.pricing.TokenUsage;
-import dev.tokenmeter.edge.proxy.OpenAiProxyHandler;
-import dev.tokenmeter.edge.proxy.QuotaGate;
+import dev.tokenmeter.edge.quota.Decision;
 import dev.tokenmeter.edge.publish.EventSink;
 import dev.tokenmeter.events.KeySource;
 import dev.tokenmeter.events.Outcome;
@@ -173,17 +175,16 @@ public final class MeteringApi {
             h.handle(ctx, caller.get());
         } catch (ApiError e) {
             // Bad input counts against the caller's rate limit like a call: a flood of it is cut off with 429.
-            Optional<QuotaGate.Decision> limited = e.error.status() / 100 == 4 && e.error.status() != 429
+            Optional<Decision> limited = e.error.status() / 100 == 4 && e.error.status() != 429
                     ? quota.rateLimitedRejection(caller.get().userId(), caller.get().apiKeyId()) : Optional.empty();
             if (limited.isPresent()) {
-                OpenAiProxyHandler.setQuotaHeaders(ctx, limited.get());
-                HttpErrors.respond(ctx, OpenAiProxyHandler.rejection(limited.get()));
+                QuotaHeaders.set(ctx::header, limited.get());
+                HttpErrors.respond(ctx, Rejections.of(limited.get()));
                 return;
             }
             HttpErrors.respond(ctx, e.error);
         } catch (EventSink.SpoolFullException e) {
-            HttpErrors.respond(ctx, OpenAiError.unavailable("Usage cannot be recorded right now (spool full); try again later.",
-                    OpenAiProxyHandler.EVENTS_UNAVAILABLE_RETRY));
+            HttpErrors.respond(ctx, OpenAiError.spoolFull());
         }
     }
 
@@ -254,23 +255,23 @@ public final class MeteringApi {
         Instant now = clock.instant();
         ModelPrice price = priceBook.priceAt(model, now).orElseThrow(() -> new ApiError(OpenAiError.modelNotFound(model)));
         long estimatedCost = price.costNanoUsd(new TokenUsage(prompt, 0, completion, 0));
-        QuotaGate.Decision d;
+        Decision d;
         try {
             // The commit's event id derives from the reservation id, not known before: an alert at reserve names none.
             d = quota.reserve(caller.userId(), caller.apiKeyId(), model, estimatedCost, prompt + completion, null);
         } catch (RuntimeException e) {
             LOG.warn("quota decision failed for a metering reservation of user {}: {}", caller.userId(), e.toString());
-            d = QuotaGate.Decision.unavailable(Duration.ofSeconds(1));
+            d = QuotaGate.unavailable(Duration.ofSeconds(1));
         }
-        OpenAiProxyHandler.setQuotaHeaders(ctx, d);
+        QuotaHeaders.set(ctx::header, d);
         if (!d.admitted()) {
             // A rejected call is a call too: one REJECTED event, as the proxy publishes.
             UsageEvent rejected = event(UUID.randomUUID().toString(), caller, model, endpoint, now, KeySource.NONE,
-                    Outcome.REJECTED, OpenAiProxyHandler.rejection(d).status(), TokenUsage.NONE, 0, null, null,
+                    Outcome.REJECTED, Rejections.of(d).status(), TokenUsage.NONE, 0, null, null,
                     Map.of("reject_reason", String.valueOf(d.rejectReason()), "source", "metering_api"));
             sink.submit(rejected);
-            ctx.header("x-tokenmeter-event-id", rejected.getEventId());
-            HttpErrors.respond(ctx, OpenAiProxyHandler.rejection(d));
+            ctx.header(QuotaHeaders.EVENT_ID, rejected.getEventId());
+            HttpErrors.respond(ctx, Rejections.of(d));
             return;
         }
         Map<String, String> fields = new HashMap<>();
@@ -287,12 +288,13 @@ public final class MeteringApi {
         n.put("reservation_id", d.reservationId());
         n.put("route", d.route().name());
         n.put("estimated_cost_nano_usd", estimatedCost);
-        if (d.remainingCreditNanoUsd() != null) {
-            n.put("remaining_credit_usd", Money.formatUsd(d.remainingCreditNanoUsd()));
+        Long remainingCredit = QuotaHeaders.remainingCreditNanoUsd(d);
+        if (remainingCredit != null) {
+            n.put("remaining_credit_usd", Money.formatUsd(remainingCredit));
         }
-        n.put("soft_limit_reached", d.softLimitReached());
-        if (d.softLimitReached() && d.softLimitPercent() > 0) {
-            n.put("soft_limit_percent", d.softLimitPercent());
+        n.put("soft_limit_reached", d.softLimit().reached());
+        if (d.softLimit().reached() && d.softLimit().percent() > 0) {
+            n.put("soft_limit_percent", d.softLimit().percent());
         }
         n.put("expires_at", now.plus(reservationTtl).toString());
         n.put("event_id", commitEventId(d.reservationId()));
@@ -307,7 +309,7 @@ public final class MeteringApi {
         String eventId = commitEventId(reservationId);
         String committed = redis.get(commitKey(caller.userId(), reservationId));
         if (committed != null) {
-            ctx.header("x-tokenmeter-event-id", committed);
+            ctx.header(QuotaHeaders.EVENT_ID, committed);
             ObjectNode n = JSON.createObjectNode();
             n.put("reservation_id", reservationId);
             n.put("event_id", committed);
@@ -379,7 +381,7 @@ public final class MeteringApi {
         // The marker only after the sink accepted the event it guards.
         redis.set(commitKey(caller.userId(), reservationId), eventId, SetArgs.Builder.ex(MARKER_TTL_SECONDS));
         redis.del(reservationKey(caller.userId(), reservationId));
-        ctx.header("x-tokenmeter-event-id", eventId);
+        ctx.header(QuotaHeaders.EVENT_ID, eventId);
         ObjectNode n = JSON.createObjectNode();
         n.put("reservation_id", reservationId);
         n.put("event_id", eventId);
@@ -475,10 +477,10 @@ public final class MeteringApi {
             }
         }
         if (newEvents > 0) {
-            QuotaGate.Decision limit = quota.admit(caller.userId(), caller.apiKeyId(), newEvents, newTokens);
-            OpenAiProxyHandler.setQuotaHeaders(ctx, limit);
+            Decision limit = quota.admit(caller.userId(), caller.apiKeyId(), newEvents, newTokens);
+            QuotaHeaders.set(ctx::header, limit);
             if (!limit.admitted()) {
-                throw new ApiError(OpenAiProxyHandler.rejection(limit));
+                throw new ApiError(Rejections.of(limit));
             }
         }
         int published = 0;

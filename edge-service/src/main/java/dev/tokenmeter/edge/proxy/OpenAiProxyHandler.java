@@ -7,12 +7,16 @@ import dev.tokenmeter.edge.auth.ApiKeys;
 import dev.tokenmeter.edge.auth.Authenticator;
 import dev.tokenmeter.edge.auth.BearerToken;
 import dev.tokenmeter.edge.auth.Caller;
+import dev.tokenmeter.edge.call.QuotaGate;
 import dev.tokenmeter.edge.http.HttpErrors;
 import dev.tokenmeter.edge.http.OpenAiError;
-import dev.tokenmeter.edge.http.RateLimitHeaders;
+import dev.tokenmeter.edge.http.QuotaHeaders;
+import dev.tokenmeter.edge.http.Rejections;
 import dev.tokenmeter.edge.pricing.ModelPrice;
 import dev.tokenmeter.edge.pricing.PriceBook;
 import dev.tokenmeter.edge.pricing.TokenUsage;
+import dev.tokenmeter.edge.quota.Decision;
+import dev.tokenmeter.edge.quota.Route;
 import dev.tokenmeter.edge.publish.EventSink;
 import dev.tokenmeter.edge.tokens.RequestEstimate;
 import dev.tokenmeter.edge.tokens.StreamUsageTracker;
@@ -23,9 +27,7 @@ import dev.tokenmeter.events.Outcome;
 import dev.tokenmeter.events.UsageEvent;
 import dev.tokenmeter.events.UsageSource;
 import dev.tokenmeter.events.log.LogSafe;
-import dev.tokenmeter.events.money.Money;
 import dev.tokenmeter.events.validate.UsageEventBounds;
-import io.javalin.http.Context;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -50,7 +52,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
-import java.util.function.BiConsumer;
 
 /**
  * The OpenAI-compatible proxy path: authenticate → read and validate the body → price and estimate → reserve in
@@ -65,14 +66,6 @@ import java.util.function.BiConsumer;
  * without a valid key produces none, since there is nobody to attribute it to (it is counted in the metrics).
  */
 public final class OpenAiProxyHandler {
-
-    /** Response header naming the id of the usage event a call produced. */
-    public static final String EVENT_ID_HEADER = "x-tokenmeter-event-id";
-    /**
-     * The retry-after of a 503 because usage cannot be recorded (the spool is nearly or wholly full, or the edge is
-     * stopping): that lasts until Kafka is back or the edge restarts, so clients should not hammer it every second.
-     */
-    public static final Duration EVENTS_UNAVAILABLE_RETRY = Duration.ofSeconds(5);
 
     public static final List<String> ENDPOINTS =
             List.of("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses");
@@ -182,9 +175,8 @@ public final class OpenAiProxyHandler {
             releaseQuietly(call);
             metrics.request(endpoint, "failed");
             if (!ctx.committed()) {
-                ctx.header(EVENT_ID_HEADER, null); // the spool refused the event: there is none to name
-                respondError(ctx, OpenAiError.unavailable("Usage cannot be recorded right now (spool full); try again later.",
-                        EVENTS_UNAVAILABLE_RETRY));
+                ctx.header(QuotaHeaders.EVENT_ID, null); // the spool refused the event: there is none to name
+                respondError(ctx, OpenAiError.spoolFull());
             }
         } catch (RuntimeException e) {
             // Never leave a call unbilled or a reservation dangling because of a bug on our side.
@@ -219,7 +211,7 @@ public final class OpenAiProxyHandler {
             return;
         }
         // The one event of this call carries this id: callers and reconciliation can match answers to events.
-        ctx.header(EVENT_ID_HEADER, call.eventId);
+        ctx.header(QuotaHeaders.EVENT_ID, call.eventId);
 
         byte[] body;
         try {
@@ -272,30 +264,30 @@ public final class OpenAiProxyHandler {
 
         if (!sink.isReady()) {
             // Without a place for the event the call could not be billed: fail closed before spending anything.
-            ctx.header(EVENT_ID_HEADER, null);
+            ctx.header(QuotaHeaders.EVENT_ID, null);
             metrics.request(call.endpoint, "rejected");
-            respondError(ctx, OpenAiError.unavailable("Usage cannot be recorded right now; try again later.", EVENTS_UNAVAILABLE_RETRY));
+            respondError(ctx, OpenAiError.eventsUnavailable());
             return;
         }
 
-        QuotaGate.Decision decision;
+        Decision decision;
         long decisionStart = System.nanoTime();
         try {
             decision = quota.reserve(call.caller.userId(), call.caller.apiKeyId(), call.model, estimatedCost, estimate.totalTokens(),
                     call.eventId);
         } catch (RuntimeException e) {
             LOG.warn("quota decision failed for call {}: {}", call.eventId, e.toString());
-            decision = QuotaGate.Decision.unavailable(Duration.ofSeconds(1));
+            decision = QuotaGate.unavailable(Duration.ofSeconds(1));
         } finally {
             metrics.decision(Duration.ofNanos(System.nanoTime() - decisionStart));
         }
-        setQuotaHeaders(ctx, decision);
+        QuotaHeaders.set(ctx::header, decision);
         if (!decision.admitted()) {
             call.attributes.put("reject_reason", String.valueOf(decision.rejectReason()));
-            reject(ctx, call, rejection(decision), null);
+            reject(ctx, call, Rejections.of(decision), null);
             return;
         }
-        if (decision.failOpen()) {
+        if (QuotaGate.failOpen(decision)) {
             metrics.failOpenAdmission();
             call.attributes.put("fail_open", "true");
         }
@@ -303,7 +295,7 @@ public final class OpenAiProxyHandler {
         call.reservationOpen = decision.reservationId() != null;
 
         String upstreamKey;
-        if (decision.route() == QuotaGate.Route.PERSONAL_KEY) {
+        if (decision.route() == Route.PERSONAL_KEY) {
             call.keySource = KeySource.PERSONAL_KEY;
             upstreamKey = keys.personalKey(call.caller.userId()).orElse(null);
         } else {
@@ -664,14 +656,14 @@ public final class OpenAiProxyHandler {
 
     /** Charges a bad-input rejection one request; when the caller is over its limit, answers 429 (no event) and says so. */
     private boolean overRateLimit(ProxyExchange ctx, Call call) {
-        QuotaGate.Decision d = quota.rateLimitedRejection(call.caller.userId(), call.caller.apiKeyId()).orElse(null);
+        Decision d = quota.rateLimitedRejection(call.caller.userId(), call.caller.apiKeyId()).orElse(null);
         if (d == null) {
             return false;
         }
-        ctx.header(EVENT_ID_HEADER, null);
-        setQuotaHeaders(ctx, d);
+        ctx.header(QuotaHeaders.EVENT_ID, null);
+        QuotaHeaders.set(ctx::header, d);
         metrics.request(call.endpoint, "rate_limited");
-        respondError(ctx, rejection(d));
+        respondError(ctx, Rejections.of(d));
         return true;
     }
 
@@ -684,7 +676,7 @@ public final class OpenAiProxyHandler {
         if (overRateLimit(ctx, call)) {
             return;
         }
-        ctx.header(EVENT_ID_HEADER, null);
+        ctx.header(QuotaHeaders.EVENT_ID, null);
         metrics.request(call.endpoint, "invalid");
         respondError(ctx, error);
     }
@@ -779,56 +771,6 @@ public final class OpenAiProxyHandler {
             quota.release(call.reservationId);
         } catch (RuntimeException e) {
             LOG.warn("releasing reservation of call {} failed: {}", call.eventId, e.toString());
-        }
-    }
-
-    public static OpenAiError rejection(QuotaGate.Decision decision) {
-        QuotaGate.RejectReason reason = decision.rejectReason() == null ? QuotaGate.RejectReason.QUOTA_UNAVAILABLE : decision.rejectReason();
-        return switch (reason) {
-            case CREDIT_EXHAUSTED -> OpenAiError.insufficientQuota(
-                    "You exceeded your current quota: your monthly credit is used up. Add credit or use your own key.");
-            case RATE_LIMITED_REQUESTS -> OpenAiError.rateLimited("Rate limit reached for requests per minute.", "requests",
-                    decision.retryAfter() != null ? decision.retryAfter() : resetOf(decision.requests()));
-            case RATE_LIMITED_TOKENS -> OpenAiError.rateLimited("Rate limit reached for tokens per minute.", "tokens",
-                    decision.retryAfter() != null ? decision.retryAfter() : resetOf(decision.tokens()));
-            case ACCOUNT_DISABLED -> OpenAiError.accountDisabled();
-            case UNKNOWN_USER -> OpenAiError.invalidApiKey("The API key's user has no account at this service.");
-            case QUOTA_UNAVAILABLE -> OpenAiError.unavailable("Quota decisions are unavailable right now; try again shortly.",
-                    decision.retryAfter() != null ? decision.retryAfter() : Duration.ofSeconds(1));
-        };
-    }
-
-    private static Duration resetOf(QuotaGate.Limit limit) {
-        return limit == null ? Duration.ofSeconds(1) : limit.resetIn();
-    }
-
-    public static void setQuotaHeaders(Context ctx, QuotaGate.Decision d) {
-        setQuotaHeaders(ctx::header, d);
-    }
-
-    static void setQuotaHeaders(ProxyExchange ctx, QuotaGate.Decision d) {
-        setQuotaHeaders(ctx::header, d);
-    }
-
-    private static void setQuotaHeaders(BiConsumer<String, String> header, QuotaGate.Decision d) {
-        if (d.requests() != null) {
-            header.accept(RateLimitHeaders.LIMIT_REQUESTS, Long.toString(d.requests().limit()));
-            header.accept(RateLimitHeaders.REMAINING_REQUESTS, Long.toString(Math.max(0, d.requests().remaining())));
-            header.accept(RateLimitHeaders.RESET_REQUESTS, RateLimitHeaders.formatReset(d.requests().resetIn()));
-        }
-        if (d.tokens() != null) {
-            header.accept(RateLimitHeaders.LIMIT_TOKENS, Long.toString(d.tokens().limit()));
-            header.accept(RateLimitHeaders.REMAINING_TOKENS, Long.toString(Math.max(0, d.tokens().remaining())));
-            header.accept(RateLimitHeaders.RESET_TOKENS, RateLimitHeaders.formatReset(d.tokens().resetIn()));
-        }
-        if (d.remainingCreditNanoUsd() != null) {
-            header.accept(RateLimitHeaders.CREDIT_REMAINING_USD, Money.formatUsd(d.remainingCreditNanoUsd()));
-        }
-        if (d.admitted() && d.softLimitReached()) {
-            header.accept(RateLimitHeaders.SOFT_LIMIT_REACHED, "true");
-            if (d.softLimitPercent() > 0) {
-                header.accept(RateLimitHeaders.SOFT_LIMIT_PERCENT, Integer.toString(d.softLimitPercent()));
-            }
         }
     }
 

@@ -9,7 +9,8 @@ import dev.tokenmeter.edge.admin.AdminToken;
 import dev.tokenmeter.edge.auth.Authenticator;
 import dev.tokenmeter.edge.auth.Caller;
 import dev.tokenmeter.edge.http.OpenAiError;
-import dev.tokenmeter.edge.proxy.QuotaGate;
+import dev.tokenmeter.edge.call.QuotaGate;
+import dev.tokenmeter.edge.quota.UsageSnapshot;
 import dev.tokenmeter.events.money.Money;
 import io.javalin.config.RoutesConfig;
 import io.javalin.http.Context;
@@ -119,18 +120,20 @@ public final class UsageApi {
         n.put("monthly_credit_nano_usd", limits.getMonthlyCreditNanoUsd());
         n.put("monthly_credit_usd", Money.formatUsd(limits.getMonthlyCreditNanoUsd()));
 
-        Optional<QuotaGate.RealtimeUsage> realtime = quota.usage(userId, month);
+        Optional<UsageSnapshot> realtime = quota.usage(userId, month);
         if (realtime.isEmpty()) {
             n.putNull("realtime");
         } else {
-            QuotaGate.RealtimeUsage u = realtime.get();
+            UsageSnapshot u = realtime.get();
             ObjectNode r = n.putObject("realtime");
             r.put("credit_nano_usd", u.creditNanoUsd());
             r.put("settled_nano_usd", u.settledNanoUsd());
             r.put("reserved_nano_usd", u.reservedNanoUsd());
-            r.put("remaining_nano_usd", u.remainingNanoUsd());
+            // Not the snapshot's remaining credit, which stops at 0: past the credit this goes below it.
+            long remaining = u.creditNanoUsd() - u.settledNanoUsd() - u.reservedNanoUsd();
+            r.put("remaining_nano_usd", remaining);
             r.put("settled_usd", Money.formatUsd(u.settledNanoUsd()));
-            r.put("remaining_usd", Money.formatUsd(u.remainingNanoUsd()));
+            r.put("remaining_usd", Money.formatUsd(remaining));
         }
 
         ObjectNode billed = n.putObject("billed");

@@ -1,19 +1,20 @@
-package dev.tokenmeter.edge.proxy;
+package dev.tokenmeter.edge.call;
 
 import dev.tokenmeter.edge.alert.UsageAlertPublisher;
-import dev.tokenmeter.edge.quota.DecisionMode;
+import dev.tokenmeter.edge.quota.Decision;
 import dev.tokenmeter.edge.quota.FailurePolicy;
 import dev.tokenmeter.edge.quota.QuotaEngine;
-import dev.tokenmeter.edge.quota.RateLimitStatus;
 import dev.tokenmeter.edge.quota.ReserveRequest;
 import dev.tokenmeter.edge.quota.SettleResult;
+import dev.tokenmeter.edge.quota.UsageSnapshot;
 import io.lettuce.core.api.StatefulRedisConnection;
 
 import java.time.Clock;
 import java.time.YearMonth;
+import java.util.Optional;
 
 /**
- * The proxy's {@link QuotaGate} on the Redis quota engine. Ready when the Redis connection is up, or at any
+ * The {@link QuotaGate} on the Redis quota engine. Ready when the Redis connection is up, or at any
  * time under the FAIL_OPEN policy (the engine then admits against its local share of the limits).
  *
  * <p>Thresholds of the monthly credit (50/80/100 %) that the engine reports as crossed, at reserve or at settle, are
@@ -44,35 +45,24 @@ public final class QuotaEngineGate implements QuotaGate {
     }
 
     @Override
-    public QuotaGate.Decision reserve(String userId, String apiKeyId, String model, long estimatedCostNanoUsd,
-                                      long estimatedTokens, String eventId) {
-        dev.tokenmeter.edge.quota.Decision d = engine.reserve(new ReserveRequest(userId, apiKeyId, model, estimatedCostNanoUsd, estimatedTokens));
-        return gateDecision(userId, eventId, d);
+    public Decision reserve(String userId, String apiKeyId, String model, long estimatedCostNanoUsd, long estimatedTokens,
+                            String eventId) {
+        return alerted(userId, eventId, engine.reserve(new ReserveRequest(userId, apiKeyId, model, estimatedCostNanoUsd, estimatedTokens)));
     }
 
     @Override
-    public QuotaGate.Decision admit(String userId, String apiKeyId, long requests, long tokens) {
-        return gateDecision(userId, null, engine.admit(userId, apiKeyId, requests, tokens));
+    public Decision admit(String userId, String apiKeyId, long requests, long tokens) {
+        return alerted(userId, null, engine.admit(userId, apiKeyId, requests, tokens));
     }
 
-    private QuotaGate.Decision gateDecision(String userId, String eventId, dev.tokenmeter.edge.quota.Decision d) {
+    private Decision alerted(String userId, String eventId, Decision d) {
         if (alerts != null && !d.thresholdsCrossed().isEmpty()) {
             // The reservation id names the month the engine counted the call in; a refused call has none.
             YearMonth month = d.reservationId() != null ? QuotaEngine.reservationMonth(d.reservationId()) : engine.currentMonth();
             long committed = d.creditNanoUsd() - d.remainingCreditNanoUsd();
             alerts.thresholdsCrossed(userId, month, d.thresholdsCrossed(), committed, d.creditNanoUsd(), clock.instant(), eventId);
         }
-        Route route = Route.valueOf(d.route().name());
-        RejectReason reason = d.rejectReason() == null ? null : RejectReason.valueOf(d.rejectReason().name());
-        // The remaining credit is meaningful for service-credit calls and credit rejections decided in Redis.
-        Long remaining = d.mode() == DecisionMode.REDIS && d.creditNanoUsd() > 0 ? d.remainingCreditNanoUsd() : null;
-        return new QuotaGate.Decision(route, reason, d.reservationId(), limit(d.requests()), limit(d.tokens()), remaining,
-                d.mode() == DecisionMode.FAIL_OPEN && d.admitted(), d.retryAfter(), d.softLimit().reached(),
-                d.softLimit().percent());
-    }
-
-    private static Limit limit(RateLimitStatus s) {
-        return s == null || s.limit() <= 0 ? null : new Limit(s.limit(), s.remaining(), s.resetIn());
+        return d;
     }
 
     @Override
@@ -91,12 +81,11 @@ public final class QuotaEngineGate implements QuotaGate {
     }
 
     @Override
-    public java.util.Optional<RealtimeUsage> usage(String userId, java.time.YearMonth month) {
+    public Optional<UsageSnapshot> usage(String userId, YearMonth month) {
         try {
-            dev.tokenmeter.edge.quota.UsageSnapshot u = engine.usage(userId, month);
-            return java.util.Optional.of(new RealtimeUsage(u.creditNanoUsd(), u.settledNanoUsd(), u.reservedNanoUsd()));
+            return Optional.of(engine.usage(userId, month));
         } catch (IllegalArgumentException unknownUser) {
-            return java.util.Optional.empty();
+            return Optional.empty();
         }
     }
 
