@@ -1,10 +1,8 @@
 package dev.tokenmeter.local;
 
-import dev.tokenmeter.events.topic.Topics;
 import dev.tokenmeter.testkit.Backend;
 import dev.tokenmeter.testkit.Engines;
 import dev.tokenmeter.testkit.openai.FakeOpenAi;
-import org.apache.kafka.clients.admin.Admin;
 
 import java.io.PrintStream;
 import java.net.URI;
@@ -133,12 +131,6 @@ public final class LocalStack {
             for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
                 Files.delete(p);
             }
-        }
-    }
-
-    static void createTopics(Map<String, Object> kafka, Topics topics) {
-        try (Admin admin = Admin.create(kafka)) {
-            topics.createAll(admin, (short) 1);
         }
     }
 }

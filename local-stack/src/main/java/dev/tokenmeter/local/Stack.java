@@ -1,16 +1,11 @@
 package dev.tokenmeter.local;
 
 import dev.tokenmeter.config.Redact;
-import dev.tokenmeter.db.ServiceLogins;
-import dev.tokenmeter.events.topic.ServiceAcls;
 import dev.tokenmeter.events.topic.Topics;
-import dev.tokenmeter.sink.ops.KafkaAccess;
 import dev.tokenmeter.testkit.ChildJvm;
-import dev.tokenmeter.testkit.DatabaseLogin;
 import dev.tokenmeter.testkit.Engines;
 import dev.tokenmeter.testkit.openai.FakeOpenAi;
 import dev.tokenmeter.testkit.support.WorkDirs;
-import org.apache.kafka.clients.admin.Admin;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -22,12 +17,10 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.security.SecureRandom;
 
 /**
  * The three services, each in its own JVM from its shipped jar exactly as the Dockerfile starts it
@@ -62,7 +55,6 @@ final class Stack implements AutoCloseable {
     private final String jdbcUrl;
     private final URI edgeUrl;
     private final EdgeAdmin edgeAdmin;
-    private final Map<String, String> common;
     private final Topics topics;
     final ChildJvm edge;
     final ChildJvm aggregator;
@@ -71,24 +63,22 @@ final class Stack implements AutoCloseable {
     final Path analystEnv;
     private final List<ChildJvm> all = new ArrayList<>();
 
-    private Stack(Engines engines, FakeOpenAi upstream, Path workDir, String jdbcUrl, String prefix, Topics topics) {
+    private Stack(Engines engines, FakeOpenAi upstream, Path workDir, String jdbcUrl, String prefix, Topics topics,
+                  StackInit init) {
         this.engines = engines;
         this.topics = topics;
         this.upstream = upstream;
         this.jdbcUrl = jdbcUrl;
         int edgePort = freePort();
         this.edgeUrl = URI.create("http://127.0.0.1:" + edgePort);
-        String adminToken = "demo-admin-" + randomToken();
+        String adminToken = "demo-admin-" + StackInit.randomToken();
         int adminPort = freePort();
         this.edgeAdmin = new EdgeAdmin(URI.create("http://127.0.0.1:" + adminPort), adminToken);
 
-        common = new HashMap<>();
-        common.putAll(engines.kafka().clientEnv());
-        common.put("TOPIC_PREFIX", prefix);
-
-        // Each service logs in as its own role (V12, ADR 0060), never as the schema's owner; the aggregator gets none.
-        Map<String, String> edgeEnv = new HashMap<>(common);
-        putDatabase(edgeEnv, jdbcUrl, engines.postgres().login(ServiceLogins.EDGE));
+        // Each service logs in as its own principal with only its ACLs, and to Postgres as its own role (V12, ADR
+        // 0060), never as the schema's owner (the aggregator gets none): the logins the init step made.
+        Map<String, String> edgeEnv = serviceEnv(prefix, init.kafkaEnv("edge"));
+        putDatabase(edgeEnv, jdbcUrl, init.edgeDatabase());
         edgeEnv.put("EDGE_HOST", "127.0.0.1");
         edgeEnv.put("EDGE_PORT", Integer.toString(edgePort));
         edgeEnv.put("REDIS_URI", engines.redis().uri());
@@ -109,45 +99,21 @@ final class Stack implements AutoCloseable {
         // production default (100 ms) before the breaker counts a failure.
         edgeEnv.put("QUOTA_REDIS_TIMEOUT_MS", "1000");
 
-        Map<String, String> aggregatorEnv = new HashMap<>(common);
-        aggregatorEnv.put("APPLICATION_ID", prefix + "tokenmeter-aggregator");
+        Map<String, String> aggregatorEnv = serviceEnv(prefix, init.kafkaEnv("aggregator"));
+        aggregatorEnv.put("APPLICATION_ID", init.aggregatorApplicationId());
         aggregatorEnv.put("STATE_DIR", stateDir.toString());
         aggregatorEnv.put("METRICS_PORT", "0");
         aggregatorEnv.put("INSTANCE_ID", prefix + "aggregator-1");
 
-        Map<String, String> sinkEnv = new HashMap<>(common);
-        putDatabase(sinkEnv, jdbcUrl, engines.postgres().login(ServiceLogins.SINK));
-        sinkEnv.put("GROUP_ID", prefix + "tokenmeter-billing-sink");
+        Map<String, String> sinkEnv = serviceEnv(prefix, init.kafkaEnv("billing-sink"));
+        putDatabase(sinkEnv, jdbcUrl, init.sinkDatabase());
+        sinkEnv.put("GROUP_ID", init.sinkGroupId());
         sinkEnv.put("METRICS_PORT", "0");
         sinkEnv.put("INSTANCE_ID", prefix + "sink-1");
 
-        String analystPassword = null;
-        // Each service logs in as its own principal with only its ACLs, created as the deployment's Init creates them.
-        if (engines.kafka().secured()) {
-            String edgePassword = randomToken();
-            String aggregatorPassword = randomToken();
-            String sinkPassword = randomToken();
-            analystPassword = randomToken();
-            List<KafkaAccess.Principal> principals = List.of(
-                    new KafkaAccess.Principal(prefix + "edge", edgePassword, ServiceAcls.edge(prefix + "edge", topics)),
-                    new KafkaAccess.Principal(prefix + "aggregator", aggregatorPassword,
-                            ServiceAcls.aggregator(prefix + "aggregator", topics, aggregatorEnv.get("APPLICATION_ID"))),
-                    new KafkaAccess.Principal(prefix + "billing-sink", sinkPassword,
-                            ServiceAcls.billingSink(prefix + "billing-sink", topics, sinkEnv.get("GROUP_ID"))),
-                    new KafkaAccess.Principal(prefix + "analyst", analystPassword,
-                            ServiceAcls.analyst(prefix + "analyst", topics, prefix + "analyst")));
-            try (Admin admin = Admin.create(engines.kafka().clientProperties())) {
-                KafkaAccess.grant(admin, principals);
-            }
-            edgeEnv.putAll(engines.kafka().clientSettings(prefix + "edge", edgePassword).env());
-            aggregatorEnv.putAll(engines.kafka().clientSettings(prefix + "aggregator", aggregatorPassword).env());
-            sinkEnv.putAll(engines.kafka().clientSettings(prefix + "billing-sink", sinkPassword).env());
-        }
-
         Path logs = workDir.resolve("logs");
-        Map<String, String> analyst = new TreeMap<>(analystPassword == null ? engines.kafka().clientEnv()
-                : engines.kafka().clientSettings(prefix + "analyst", analystPassword).env());
-        analyst.put("KAFKA_GROUP_PREFIX", prefix + "analyst");
+        Map<String, String> analyst = new TreeMap<>(init.kafkaEnv("analyst"));
+        analyst.put("KAFKA_GROUP_PREFIX", init.analystGroupPrefix());
         analystEnv = writeOwnerOnly(logs.resolve("analyst-kafka.env"), analyst);
         // JVM sizing only, nothing the service reads: four JVMs and three engines share a laptop's (or CI's) cores
         // and memory, so a small heap and the single-threaded collector; the Dockerfile's ExitOnOutOfMemoryError.
@@ -166,7 +132,14 @@ final class Stack implements AutoCloseable {
         return start(engines, upstream, workDir, out, "");
     }
 
-    private static void putDatabase(Map<String, String> env, String jdbcUrl, DatabaseLogin login) {
+    /** What every service is given: its Kafka login and the topics' prefix. */
+    private static Map<String, String> serviceEnv(String prefix, Map<String, String> kafka) {
+        Map<String, String> env = new HashMap<>(kafka);
+        env.put("TOPIC_PREFIX", prefix);
+        return env;
+    }
+
+    private static void putDatabase(Map<String, String> env, String jdbcUrl, StackInit.Login login) {
         env.put("DATABASE_URL", jdbcUrl);
         env.put("DATABASE_USER", login.user());
         env.put("DATABASE_PASSWORD", login.password());
@@ -179,7 +152,7 @@ final class Stack implements AutoCloseable {
 
     /**
      * A stack whose topic names, consumer groups and application ids all start with {@code prefix}, so several
-     * can share one broker (tests), on a fresh migrated database.
+     * can share one broker (tests), on a fresh database; provisioned by the deployment's init step ({@link StackInit}).
      */
 
     static Stack start(Engines engines, FakeOpenAi upstream, Path workDir, PrintStream out, String prefix) {
@@ -187,12 +160,13 @@ final class Stack implements AutoCloseable {
         String bootstrap = engines.kafka().bootstrapServers();
         out.println("kafka       " + bootstrap);
         out.println("redis       " + redisWhere(engines));
-        String jdbcUrl = engines.postgres().createMigratedDatabase("tokenmeter");
+        String jdbcUrl = engines.postgres().createDatabase("tokenmeter");
         out.println("postgres    " + Redact.url(jdbcUrl));
         out.println("upstream    " + upstream.baseUrl() + " (fake OpenAI)");
+        // Topics, principals and ACLs, the schema and the services' logins: made as the deployment makes them.
+        StackInit init = StackInit.run(engines, jdbcUrl, prefix);
         Topics topics = Topics.withPrefix(prefix, Topics.DEFAULT_PARTITIONS);
-        LocalStack.createTopics(engines.kafka().clientProperties(), topics);
-        Stack stack = new Stack(engines, upstream, workDir, jdbcUrl, prefix, topics);
+        Stack stack = new Stack(engines, upstream, workDir, jdbcUrl, prefix, topics, init);
         try {
             stack.all.forEach(ChildJvm::start);
             // Generous: on a shared 2-core box under load the edge once needed more than 90 s to be ready (fault run of
@@ -343,11 +317,5 @@ final class Stack implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted", e);
         }
-    }
-
-    private static String randomToken() {
-        byte[] bytes = new byte[18];
-        new SecureRandom().nextBytes(bytes);
-        return Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);
     }
 }

@@ -9,12 +9,14 @@ import dev.tokenmeter.db.ServiceLogins;
 import dev.tokenmeter.events.topic.Topics;
 import org.apache.kafka.clients.admin.Admin;
 
+import java.io.PrintStream;
 import java.util.List;
 import java.util.Map;
 
 /**
- * The deployment's init step (docker-compose service {@code init}): creates every topic explicitly
- * with its documented partitions and policy, on a cluster that authenticates the services' own principals with
+ * The deployment's init step (docker-compose service {@code init}), and the one place that provisions: the local
+ * stack runs it too (local-stack {@code StackInit}), so topics, ACLs, migrations and logins are made one way. It
+ * creates every topic explicitly with its documented partitions and policy, on a cluster that authenticates the services' own principals with
  * their ACLs ({@link KafkaAccess}; it logs in as the cluster's admin), migrates Postgres as the schema's owner and
  * creates the services' own database logins ({@link ServiceLogins}, ADR 0060). Idempotent; exits 0 when done.
  * Configuration: {@link #KEYS} (read with service-config's {@link EnvReader}, so blank means the default and a
@@ -48,6 +50,11 @@ public final class Init {
      * services' login roles (those with a password set); idempotent.
      */
     public static void run(Map<String, String> env) {
+        run(env, System.out);
+    }
+
+    /** {@link #run(Map)}, telling what it made on {@code out}. */
+    public static void run(Map<String, String> env, PrintStream out) {
         EnvReader config = new EnvReader(env, KEYS);
         KafkaClientSettings kafka = KafkaClientSettings.read(config);
         short replication = (short) config.integer("TOPIC_REPLICATION_FACTOR", 1, Short.MAX_VALUE);
@@ -56,12 +63,12 @@ public final class Init {
         List<KafkaAccess.Principal> principals = kafka.authenticates() ? KafkaAccess.principals(config, topics) : List.of();
         try (Admin admin = Admin.create(kafka.clientProperties())) {
             topics.createAll(admin, replication);
-            System.out.println("topics ready: " + topics.all().stream().map(t -> t.name()).toList());
+            out.println("topics ready: " + topics.all().stream().map(t -> t.name()).toList());
             if (kafka.authenticates()) {
                 KafkaAccess.grant(admin, principals);
-                System.out.println("kafka principals ready: " + principals);
+                out.println("kafka principals ready: " + principals);
             } else {
-                System.out.println("kafka does not authenticate (KAFKA_SECURITY_PROTOCOL=" + kafka.securityProtocol()
+                out.println("kafka does not authenticate (KAFKA_SECURITY_PROTOCOL=" + kafka.securityProtocol()
                         + "): no principals or ACLs created");
             }
         }
@@ -69,13 +76,13 @@ public final class Init {
         String owner = config.string("DATABASE_USER");
         String ownerPassword = config.string("DATABASE_PASSWORD");
         var result = Migrations.migrate(url, owner, ownerPassword);
-        System.out.println("database at schema version " + result.targetSchemaVersion);
+        out.println("database at schema version " + result.targetSchemaVersion);
         for (String[] login : new String[][] {{"EDGE", ServiceLogins.EDGE}, {"SINK", ServiceLogins.SINK}, {"FINANCE", ServiceLogins.FINANCE}}) {
             String user = config.string(login[0] + "_DATABASE_USER");
             String password = config.string(login[0] + "_DATABASE_PASSWORD");
             if (!password.isEmpty()) {
                 ServiceLogins.ensure(url, owner, ownerPassword, user, password, login[1]);
-                System.out.println("database login " + user + " is a member of " + login[1]);
+                out.println("database login " + user + " is a member of " + login[1]);
             }
         }
     }
