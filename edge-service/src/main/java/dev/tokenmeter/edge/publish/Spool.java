@@ -18,7 +18,6 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
-import java.util.zip.CRC32C;
 
 /**
  * A durable local append-only log of opaque records: segment files {@code spool-<seq>.seg} in one directory, each a
@@ -34,13 +33,19 @@ import java.util.zip.CRC32C;
  *
  * <p>On open, each segment is scanned; a record whose length runs past the end of the file or whose CRC does not
  * match (a write torn by a crash) is cut off together with everything after it, and the file truncated there.
- * Appends after a restart go to a new segment.
+ * Appends after a restart go to a new segment. The record format itself is {@link SpoolRecords}.
+ *
+ * <p>Why one class of ~400 lines (issue 15 asks for the reason): appending, the group fsync, the read cursor and
+ * segment deletion all work on the same segment map, byte and record counts under one lock, and the durability
+ * promise of ADR 0050 is an invariant across them (a segment is fsync'd before it is sealed, deleted only when the
+ * cursor is wholly past it, a record is acknowledged to its appender only after the fsync that covers it). Split
+ * into a writer and a reader class, each would need the other's lock and counters, and the invariant would have no
+ * single place to be read or checked. What has no share in that state, the on-disk record format, is apart.
  */
 final class Spool implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(Spool.class);
-    static final int HEADER_BYTES = 8;
-    private static final int MAX_RECORD_BYTES = 16 << 20;
+    static final int HEADER_BYTES = SpoolRecords.HEADER_BYTES;
 
     /** Where a reader is: a segment and a byte offset in it. */
     record Position(long segment, long offset) {
@@ -125,7 +130,7 @@ final class Spool implements AutoCloseable {
             String name = file.getFileName().toString();
             long seq = Long.parseLong(name.substring(6, 26));
             lastSeq = Math.max(lastSeq, seq);
-            long[] scan = scanAndTruncate(file);
+            long[] scan = SpoolRecords.scanAndTruncate(file);
             if (scan[1] == 0) {
                 Files.delete(file);
                 continue;
@@ -140,65 +145,6 @@ final class Spool implements AutoCloseable {
             LOG.info("spool {} holds {} events ({} bytes) from before the restart; they will be replayed", dir,
                     pendingRecords, totalBytes);
         }
-    }
-
-    /** Returns {valid bytes, records}; truncates a torn or corrupt tail. */
-    private static long[] scanAndTruncate(Path file) throws IOException {
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-            long size = ch.size();
-            long offset = 0;
-            long records = 0;
-            ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES);
-            while (offset < size) {
-                byte[] payload = readRecord(ch, offset, size, header);
-                if (payload == null) {
-                    LOG.warn("spool segment {}: torn or corrupt record at byte {} of {}; truncating it and what follows",
-                            file.getFileName(), offset, size);
-                    ch.truncate(offset);
-                    ch.force(true);
-                    break;
-                }
-                offset += HEADER_BYTES + payload.length;
-                records++;
-            }
-            return new long[] {offset, records};
-        }
-    }
-
-    /** The payload of the record at {@code offset}, or null if it is incomplete or fails its CRC. */
-    private static byte[] readRecord(FileChannel ch, long offset, long limit, ByteBuffer header) throws IOException {
-        if (offset + HEADER_BYTES > limit) {
-            return null;
-        }
-        header.clear();
-        readFully(ch, header, offset);
-        header.flip();
-        int length = header.getInt();
-        int crc = header.getInt();
-        if (length < 0 || length > MAX_RECORD_BYTES || offset + HEADER_BYTES + length > limit) {
-            return null;
-        }
-        ByteBuffer payload = ByteBuffer.allocate(length);
-        readFully(ch, payload, offset + HEADER_BYTES);
-        byte[] bytes = payload.array();
-        return crc(bytes) == crc ? bytes : null;
-    }
-
-    private static void readFully(FileChannel ch, ByteBuffer buffer, long position) throws IOException {
-        long p = position;
-        while (buffer.hasRemaining()) {
-            int n = ch.read(buffer, p);
-            if (n < 0) {
-                throw new IOException("unexpected end of spool segment");
-            }
-            p += n;
-        }
-    }
-
-    static int crc(byte[] bytes) {
-        CRC32C crc = new CRC32C();
-        crc.update(bytes);
-        return (int) crc.getValue();
     }
 
     /**
@@ -221,8 +167,7 @@ final class Spool implements AutoCloseable {
             if (active == null || (active.bytes > 0 && active.bytes + length > segmentBytes)) {
                 roll();
             }
-            ByteBuffer buffer = ByteBuffer.allocate(length);
-            buffer.putInt(payload.length).putInt(crc(payload)).put(payload).flip();
+            ByteBuffer buffer = SpoolRecords.encode(payload);
             long position = active.bytes;
             while (buffer.hasRemaining()) {
                 position += activeChannel.write(buffer, position);
@@ -322,7 +267,7 @@ final class Spool implements AutoCloseable {
                 }
                 try (FileChannel ch = FileChannel.open(s.path, StandardOpenOption.READ)) {
                     while (offset < s.bytes && out.size() < max) {
-                        byte[] payload = readRecord(ch, offset, s.bytes, header);
+                        byte[] payload = SpoolRecords.read(ch, offset, s.bytes, header);
                         if (payload == null) {
                             throw new IOException("corrupt record in " + s.path.getFileName() + " at byte " + offset);
                         }

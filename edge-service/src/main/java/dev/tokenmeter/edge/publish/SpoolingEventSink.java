@@ -50,6 +50,15 @@ import java.util.concurrent.locks.LockSupport;
  * in-memory queue plus the producer's linger and round trip, normally a few milliseconds) is lost if the process
  * is killed (SIGKILL, power loss) in that window. A graceful shutdown loses nothing. The ADR explains why this is
  * accepted and what the write-ahead alternative costs.
+ *
+ * <p>Why one class of ~450 lines (issue 15 asks for the reason): it is one state machine (direct, spooling,
+ * replaying, closing) driven by one sender thread, and every transition moves the same events, in submit order,
+ * between the same three places: the in-memory queue (under the mode lock, shared with {@link #submit}), the
+ * unacknowledged sends (the sender thread's own) and the spool. The order and the no-silent-drop promise hold only
+ * if each transition sees all three; split by mode, the classes would share that lock and state and the
+ * transitions would be spread over them. The parts without a share in it
+ * are apart: the durable log ({@link Spool}, {@link SpoolRecords}) and the Kafka producer ({@code
+ * UsageEventPublisher}, {@link ReliableProducers}).
  */
 public final class SpoolingEventSink implements EventSink {
 
