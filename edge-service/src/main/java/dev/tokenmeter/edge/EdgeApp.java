@@ -24,6 +24,8 @@ import dev.tokenmeter.edge.proxy.OpenAiProxyHandler;
 import dev.tokenmeter.edge.proxy.Upstream;
 import dev.tokenmeter.edge.account.AccountDirectory;
 import dev.tokenmeter.edge.account.PostgresAccountDirectory;
+import dev.tokenmeter.edge.call.CallMetrics;
+import dev.tokenmeter.edge.call.Metering;
 import dev.tokenmeter.edge.call.QuotaEngineGate;
 import dev.tokenmeter.edge.call.QuotaGate;
 import dev.tokenmeter.edge.quota.JooqUsageBaseline;
@@ -129,7 +131,8 @@ public final class EdgeApp implements AutoCloseable {
         closeables.add(redis);
         closeables.add(redisClient::shutdown);
         UpstreamKeys upstreamKeys = new UpstreamKeys(config.openAiApiKey(), db, cipher);
-        MeteringApi metering = new MeteringApi(authenticator, priceBook, quota, sink, redis.sync(), config.edgeInstance(),
+        MeteringApi metering = new MeteringApi(authenticator, priceBook,
+                new Metering(quota, sink, CallMetrics.NONE, config.edgeInstance(), Clock.systemUTC()), redis.sync(), config.edgeInstance(),
                 Duration.ofHours(1), Clock.systemUTC(), upstreamKeys::hasPersonalKey,
                 config.batchMaxEventAge());
         routes.add(metering::routes);

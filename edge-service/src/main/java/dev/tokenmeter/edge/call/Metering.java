@@ -1,0 +1,94 @@
+package dev.tokenmeter.edge.call;
+
+import dev.tokenmeter.edge.auth.Caller;
+import dev.tokenmeter.edge.publish.EventSink;
+import dev.tokenmeter.events.UsageEvent;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Clock;
+import java.time.Instant;
+import java.util.Objects;
+import java.util.UUID;
+
+/**
+ * What every metered call shares — the quota gate, the event sink, the meters, the edge's name and clock — and
+ * where calls start: {@link #start} for a call the edge makes now (the proxy, a metering reservation),
+ * {@link #resume} for one whose reservation was made earlier (a metering commit). The proxy and the metering API
+ * each hold one.
+ */
+public final class Metering {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Metering.class);
+
+    private final QuotaGate quota;
+    private final EventSink sink;
+    private final CallMetrics metrics;
+    private final String edgeInstance;
+    private final Clock clock;
+
+    public Metering(QuotaGate quota, EventSink sink, CallMetrics metrics, String edgeInstance, Clock clock) {
+        this.quota = Objects.requireNonNull(quota, "quota");
+        this.sink = Objects.requireNonNull(sink, "sink");
+        this.metrics = Objects.requireNonNull(metrics, "metrics");
+        this.edgeInstance = edgeInstance;
+        this.clock = Objects.requireNonNull(clock, "clock");
+    }
+
+    /** A call starting now, with a fresh event id. */
+    public MeteredCall start(Caller caller, String endpoint) {
+        return new MeteredCall(this, caller, endpoint, UUID.randomUUID().toString(), clock.instant(), null);
+    }
+
+    /** A call reserved earlier as {@code reservationId}, whose one event is {@code eventId}. */
+    public MeteredCall resume(Caller caller, String endpoint, String eventId, Instant occurredAt, String reservationId) {
+        return new MeteredCall(this, caller, endpoint, eventId, occurredAt, Objects.requireNonNull(reservationId, "reservationId"));
+    }
+
+    /** False when the sink cannot take an event now: a call is then refused before anything is spent. */
+    public boolean canRecord() {
+        return sink.isReady();
+    }
+
+    /**
+     * Hands an event built elsewhere (batch ingest) to the sink.
+     *
+     * @throws MeteredCall.SpoolFull the sink refused it durably; answer 503
+     */
+    public void submit(UsageEvent event) {
+        try {
+            sink.submit(event);
+        } catch (EventSink.SpoolFullException e) {
+            throw new MeteredCall.SpoolFull(e);
+        }
+    }
+
+    /** Gives a reservation back; a failure is logged, not thrown (the reservation then expires in the engine). */
+    public void releaseQuietly(String reservationId, String eventId) {
+        try {
+            quota.release(reservationId);
+        } catch (RuntimeException e) {
+            LOG.warn("releasing reservation {} of call {} failed: {}", reservationId, eventId, e.toString());
+        }
+    }
+
+    void submitChecked(UsageEvent event) throws EventSink.SpoolFullException {
+        sink.submit(event);
+    }
+
+    public QuotaGate quota() {
+        return quota;
+    }
+
+    CallMetrics metrics() {
+        return metrics;
+    }
+
+    String edgeInstance() {
+        return edgeInstance;
+    }
+
+    Instant now() {
+        return clock.instant();
+    }
+}
