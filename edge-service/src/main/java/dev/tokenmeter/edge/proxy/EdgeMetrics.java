@@ -1,5 +1,6 @@
 package dev.tokenmeter.edge.proxy;
 
+import dev.tokenmeter.edge.call.CallMetrics;
 import dev.tokenmeter.edge.publish.EventSink;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
@@ -17,7 +18,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * (EventSink.pendingEvents), {@code edge_spool_set_aside_events_total} (EventSink.setAsideEvents) and
  * {@code edge_fail_open_admissions_total}.
  */
-public final class EdgeMetrics {
+public final class EdgeMetrics implements CallMetrics {
 
     private final MeterRegistry registry;
     private final Timer decisionLatency;

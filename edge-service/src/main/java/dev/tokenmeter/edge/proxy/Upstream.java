@@ -41,7 +41,7 @@ import java.util.concurrent.TimeoutException;
  * the headers or between two chunks of a stream, fails the call ({@link UpstreamTimeoutException} before the
  * headers, an {@link IOException} from a body read after them). A long stream that keeps sending never times out.
  */
-public final class Upstream implements AutoCloseable {
+public final class Upstream implements UpstreamCall, AutoCloseable {
 
     private final HttpClient client;
     private final URI baseUrl;

@@ -14,7 +14,7 @@ class IncludeUsageTest {
 
     private static String rewrite(String endpoint, String body) throws Exception {
         byte[] original = body.getBytes(StandardCharsets.UTF_8);
-        return new String(OpenAiProxyHandler.withIncludeUsage(endpoint, (ObjectNode) JSON.readTree(original), original), StandardCharsets.UTF_8);
+        return new String(UpstreamExchange.withIncludeUsage(endpoint, (ObjectNode) JSON.readTree(original), original), StandardCharsets.UTF_8);
     }
 
     @Test

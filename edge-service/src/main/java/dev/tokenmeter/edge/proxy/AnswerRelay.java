@@ -1,0 +1,149 @@
+package dev.tokenmeter.edge.proxy;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tokenmeter.edge.call.MeteredCall;
+import dev.tokenmeter.edge.http.HttpErrors;
+import dev.tokenmeter.edge.http.OpenAiError;
+import dev.tokenmeter.edge.pricing.TokenUsage;
+import dev.tokenmeter.edge.tokens.RequestEstimate;
+import dev.tokenmeter.edge.tokens.StreamUsageTracker;
+import dev.tokenmeter.edge.tokens.TokenCounter;
+import dev.tokenmeter.edge.tokens.UsageParser;
+import dev.tokenmeter.events.Outcome;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Locale;
+import java.util.Objects;
+
+/**
+ * The last steps of a proxied call: the upstream's answer goes to the caller — an error passed through, a whole
+ * answer, or a stream ({@link SseRelay}) — and the call is billed: its one event is published before the answer is
+ * complete, its reservation settled after, off the caller's wait.
+ */
+final class AnswerRelay {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final int MAX_ERROR_BODY_BYTES = 1 << 20;
+
+    private final EdgeMetrics metrics;
+    private final TokenCounter tokenCounter;
+    private final SseRelay streams;
+
+    AnswerRelay(EdgeMetrics metrics, TokenCounter tokenCounter, SseRelay streams) {
+        this.metrics = metrics;
+        this.tokenCounter = tokenCounter;
+        this.streams = streams;
+    }
+
+    void relayAndBill(ProxyExchange ctx, MeteredCall call, Upstream.Answer answer, RequestEstimate estimate) {
+        String contentType = Objects.requireNonNullElse(answer.header("content-type"), "application/json");
+        if (answer.status() >= 400) {
+            passUpstreamError(ctx, call, answer, contentType);
+        } else if (contentType.toLowerCase(Locale.ROOT).startsWith("text/event-stream")) {
+            passStream(ctx, call, answer, contentType, estimate);
+        } else {
+            passWhole(ctx, call, answer, contentType, estimate);
+        }
+    }
+
+    /** An upstream error: nothing was produced, so nothing is billed; the body passes through for the SDK to read. */
+    private void passUpstreamError(ProxyExchange ctx, MeteredCall call, Upstream.Answer answer, String contentType) {
+        byte[] bytes;
+        try (InputStream in = answer.body()) {
+            bytes = in.readNBytes(MAX_ERROR_BODY_BYTES);
+        } catch (IOException e) {
+            bytes = OpenAiError.upstreamUnreachable().toJson().getBytes(StandardCharsets.UTF_8);
+        }
+        call.fail(answer.status(), "upstream_status_" + answer.status());
+        metrics.request(call.endpoint(), "failed");
+        UpstreamExchange.passHeaders(ctx, answer);
+        answerNow(ctx, answer.status(), contentType, bytes);
+    }
+
+    /** A whole answer: billed by its reported usage (else the estimate), sent, and only then settled. */
+    private void passWhole(ProxyExchange ctx, MeteredCall call, Upstream.Answer answer, String contentType, RequestEstimate estimate) {
+        TokenUsage promptOnly = new TokenUsage(estimate.promptTokens(), 0, 0, 0);
+        byte[] bytes;
+        try (InputStream in = answer.body()) {
+            bytes = WholeBodies.readWhole(in, answer.contentLength());
+        } catch (IOException e) {
+            // The upstream took the call and then dropped it: bill the prompt we sent, the answer is lost.
+            call.settle(call.bill(Outcome.FAILED, 502, null, promptOnly));
+            metrics.request(call.endpoint(), "failed");
+            respondError(ctx, OpenAiError.upstreamUnreachable());
+            return;
+        }
+        TokenUsage reported = null;
+        try {
+            reported = UsageParser.fromResponseBody(JSON.readTree(bytes)).orElse(null);
+        } catch (IOException e) {
+            // not JSON: bill the estimate
+        }
+        MeteredCall.Billed billed = call.bill(Outcome.SUCCEEDED, answer.status(), reported, promptOnly);
+        metrics.request(call.endpoint(), "succeeded");
+        UpstreamExchange.passHeaders(ctx, answer);
+        answerNow(ctx, answer.status(), contentType, bytes);
+        ctx.finish();
+        call.settle(billed);
+    }
+
+    /**
+     * A stream ({@link SseRelay}). A caller who leaves mid-stream is billed the usage the drain still received
+     * (REPORTED, cancelled=client_disconnected): what OpenAI charges, reasoning tokens included. Only when the usage
+     * does not come in time (or the upstream fails, or the edge stops) is the call billed ESTIMATED, with
+     * {@code drain=<why>}: the prompt estimate plus every completion token streamed, the drained ones included
+     * (ADR 0052).
+     */
+    private void passStream(ProxyExchange ctx, MeteredCall call, Upstream.Answer answer, String contentType,
+                            RequestEstimate estimate) {
+        StreamUsageTracker tracker = new StreamUsageTracker(call.model(), tokenCounter);
+        SseRelay.Relayed relayed = streams.relay(ctx, answer, contentType, tracker);
+        TokenUsage reported = tracker.reportedUsage().orElse(null);
+        Outcome outcome;
+        if (relayed.clientGone()) {
+            outcome = Outcome.CANCELLED;
+            call.attribute("cancelled", "client_disconnected");
+            if (reported == null && relayed.drainFailure() != null) {
+                call.attribute("drain", relayed.drainFailure());
+            }
+        } else if (relayed.upstreamCut() && reported == null) {
+            outcome = Outcome.FAILED;
+            call.attribute("failure", "upstream_stream_cut");
+        } else {
+            outcome = Outcome.SUCCEEDED;
+        }
+        TokenUsage counted = new TokenUsage(estimate.promptTokens(), 0, tracker.streamedCompletionTokens(), 0);
+        MeteredCall.Billed billed = call.bill(outcome, relayed.clientGone() ? 0 : answer.status(), reported, counted);
+        metrics.request(call.endpoint(), outcome.name().toLowerCase(Locale.ROOT));
+        if (!relayed.clientGone()) {
+            try {
+                ctx.responseBody().close(); // the stream's end reaches the caller now, not after the settle
+            } catch (IOException e) {
+                // the caller left right at the end; the call is billed already
+            }
+        }
+        ctx.finish();
+        call.settle(billed);
+    }
+
+    /** Writes an OpenAI-style error, with {@code x-should-retry: false} where retrying cannot help. */
+    static void respondError(ProxyExchange ctx, OpenAiError error) {
+        HttpErrors.headers(ctx::header, error);
+        answerNow(ctx, error.status(), "application/json", error.toJson().getBytes(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * Writes the whole answer and completes the response, so the caller has it before the handler returns (the
+     * reservation is settled after that, off the caller's wait).
+     */
+    private static void answerNow(ProxyExchange ctx, int status, String contentType, byte[] bytes) {
+        try {
+            ctx.respond(status, contentType, bytes);
+        } catch (IOException clientGone) {
+            // The call was made and billed; only the caller did not stay for the answer.
+        }
+    }
+
+}

@@ -1,0 +1,124 @@
+package dev.tokenmeter.edge.proxy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tokenmeter.edge.http.OpenAiError;
+import dev.tokenmeter.events.validate.UsageEventBounds;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.List;
+
+/**
+ * Reads a proxied call's request: the body within {@code MAX_BODY_BYTES}, a JSON object with a model, and the
+ * parameters the edge bills by within their bounds (ADR 0053). Anything else is a {@link BadRequest}.
+ */
+final class RequestReader {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final long maxBodyBytes;
+
+    RequestReader(long maxBodyBytes) {
+        this.maxBodyBytes = maxBodyBytes;
+    }
+
+    /**
+     * A request the edge can bill: its body as sent and as parsed.
+     *
+     * @param streamed the caller asked for a stream (never for embeddings)
+     */
+    record ProxyRequest(byte[] body, ObjectNode tree, String model, boolean streamed) {
+    }
+
+    /**
+     * A request refused before the quota saw it.
+     *
+     * @param rejectReason the {@code reject_reason} of its REJECTED event; null for input outside the bounds of
+     *                     ADR 0053, which gets no event at all, so an out-of-bounds value never reaches the pipeline
+     *                     (issue 14, finding 1)
+     */
+    static final class BadRequest extends Exception {
+        final transient OpenAiError error;
+        final String rejectReason;
+
+        BadRequest(OpenAiError error, String rejectReason) {
+            super(error.message(), null, false, false);
+            this.error = error;
+            this.rejectReason = rejectReason;
+        }
+    }
+
+    ProxyRequest read(ProxyExchange ctx, String endpoint) throws BadRequest {
+        byte[] body = body(ctx);
+        JsonNode tree;
+        try {
+            tree = JSON.readTree(body);
+        } catch (IOException e) {
+            tree = null;
+        }
+        if (tree == null || !tree.isObject()) {
+            throw new BadRequest(OpenAiError.invalidRequest("We could not parse the JSON body of your request. The body must be"
+                    + " a JSON object; see https://platform.openai.com/docs/api-reference.", null), "malformed_json");
+        }
+        JsonNode modelNode = tree.get("model");
+        if (modelNode == null || !modelNode.isTextual() || modelNode.asText().isBlank()) {
+            throw new BadRequest(OpenAiError.invalidRequest("You must provide a model parameter.", "model"), "missing_model");
+        }
+        String modelProblem = UsageEventBounds.modelProblem("model", modelNode.asText());
+        if (modelProblem != null) {
+            throw new BadRequest(OpenAiError.invalidRequest(modelProblem, "model"), null);
+        }
+        String paramProblem = parameterProblem(tree);
+        if (paramProblem != null) {
+            throw new BadRequest(OpenAiError.invalidRequest(paramProblem, paramProblem.substring(0, paramProblem.indexOf(' '))), null);
+        }
+        boolean streamed = tree.path("stream").asBoolean(false) && !endpoint.equals("/v1/embeddings");
+        return new ProxyRequest(body, (ObjectNode) tree, modelNode.asText(), streamed);
+    }
+
+    /** The first request parameter out of its bounds, as a message starting with the parameter's name; else null. */
+    static String parameterProblem(JsonNode tree) {
+        for (String field : List.of("max_tokens", "max_completion_tokens", "max_output_tokens")) {
+            JsonNode v = tree.get(field);
+            if (v != null && v.isNumber() && !(integral(v) && v.asDouble() >= 0 && v.asDouble() <= UsageEventBounds.MAX_TOKENS_PARAM_MAX)) {
+                return field + " must be an integer in 0.." + UsageEventBounds.MAX_TOKENS_PARAM_MAX + ", got " + v;
+            }
+        }
+        JsonNode n = tree.get("n");
+        if (n != null && n.isNumber() && !(integral(n) && n.asDouble() >= 1 && n.asDouble() <= UsageEventBounds.N_PARAM_MAX)) {
+            return "n must be an integer in 1.." + UsageEventBounds.N_PARAM_MAX + ", got " + n;
+        }
+        return null;
+    }
+
+    private static boolean integral(JsonNode v) {
+        return v.isIntegralNumber() || v.asDouble() == Math.rint(v.asDouble());
+    }
+
+    /** The whole body, at most {@code maxBodyBytes}: refused from its declared length before a byte is read. */
+    private byte[] body(ProxyExchange ctx) throws BadRequest {
+        try {
+            long declared = ctx.requestContentLength();
+            if (declared > maxBodyBytes) {
+                throw tooLarge();
+            }
+            InputStream in = ctx.requestBody();
+            if (declared >= 0) {
+                return WholeBodies.readDeclared(in, declared);
+            }
+            byte[] bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBodyBytes + 1));
+            if (bytes.length > maxBodyBytes) {
+                throw tooLarge();
+            }
+            return bytes;
+        } catch (IOException e) {
+            throw new BadRequest(OpenAiError.invalidRequest("The request body could not be read.", null), "body_unreadable");
+        }
+    }
+
+    private BadRequest tooLarge() {
+        return new BadRequest(OpenAiError.bodyTooLarge(maxBodyBytes), "body_too_large");
+    }
+}
