@@ -1,6 +1,5 @@
 package dev.tokenmeter.edge.proxy;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tokenmeter.edge.call.MeteredCall;
 import dev.tokenmeter.edge.http.HttpErrors;
 import dev.tokenmeter.edge.http.OpenAiError;
@@ -24,7 +23,6 @@ import java.util.Objects;
  */
 final class AnswerRelay {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final int MAX_ERROR_BODY_BYTES = 1 << 20;
 
     private final EdgeMetrics metrics;
@@ -77,7 +75,7 @@ final class AnswerRelay {
         }
         TokenUsage reported = null;
         try {
-            reported = UsageParser.fromResponseBody(JSON.readTree(bytes)).orElse(null);
+            reported = UsageParser.fromResponseBytes(bytes).orElse(null);
         } catch (IOException e) {
             // not JSON: bill the estimate
         }

@@ -26,8 +26,10 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
@@ -52,7 +54,7 @@ public final class OpenAiProxyHandler {
     private static final Logger LOG = LoggerFactory.getLogger(OpenAiProxyHandler.class);
 
     private final Authenticator authenticator;
-    private final PriceBook priceBook;
+    private final Prices prices;
     private final TokenCounter tokenCounter;
     private final UpstreamKeys keys;
     private final EdgeMetrics metrics;
@@ -67,7 +69,7 @@ public final class OpenAiProxyHandler {
 
     private OpenAiProxyHandler(Builder b) {
         this.authenticator = Objects.requireNonNull(b.authenticator, "authenticator");
-        this.priceBook = Objects.requireNonNull(b.priceBook, "priceBook");
+        this.prices = Objects.requireNonNull(b.prices, "priceBook");
         this.tokenCounter = Objects.requireNonNull(b.tokenCounter, "tokenCounter");
         this.keys = Objects.requireNonNull(b.keys, "keys");
         this.metrics = Objects.requireNonNull(b.metrics, "metrics");
@@ -78,6 +80,12 @@ public final class OpenAiProxyHandler {
         this.streams = new SseRelay(b.drainTimeout);
         this.answers = new AnswerRelay(metrics, tokenCounter, streams);
         this.defaultMaxCompletionTokens = b.defaultMaxCompletionTokens;
+    }
+
+    /** The price of a model at an instant: the {@link PriceBook}'s, or a fixed table in a test. */
+    @FunctionalInterface
+    public interface Prices {
+        Optional<ModelPrice> priceAt(String model, Instant at);
     }
 
     public static Builder builder() {
@@ -155,7 +163,7 @@ public final class OpenAiProxyHandler {
         }
         call.model(request.model()).streamed(request.streamed());
 
-        ModelPrice price = priceBook.priceAt(call.model(), call.occurredAt()).orElse(null);
+        ModelPrice price = prices.priceAt(call.model(), call.occurredAt()).orElse(null);
         if (price == null) {
             refuse(ctx, call, new RequestReader.BadRequest(OpenAiError.modelNotFound(call.model()), "model_not_found"));
             return;
@@ -271,7 +279,7 @@ public final class OpenAiProxyHandler {
 
     public static final class Builder {
         private Authenticator authenticator;
-        private PriceBook priceBook;
+        private Prices prices;
         private TokenCounter tokenCounter;
         private QuotaGate quota;
         private UpstreamKeys keys;
@@ -285,7 +293,8 @@ public final class OpenAiProxyHandler {
         private Clock clock = Clock.systemUTC();
 
         public Builder authenticator(Authenticator v) { this.authenticator = v; return this; }
-        public Builder priceBook(PriceBook v) { this.priceBook = v; return this; }
+        public Builder priceBook(PriceBook v) { this.prices = v::priceAt; return this; }
+        public Builder prices(Prices v) { this.prices = v; return this; }
         public Builder tokenCounter(TokenCounter v) { this.tokenCounter = v; return this; }
         public Builder quota(QuotaGate v) { this.quota = v; return this; }
         public Builder keys(UpstreamKeys v) { this.keys = v; return this; }

@@ -1,0 +1,75 @@
+package dev.tokenmeter.edge.proxy;
+
+import dev.tokenmeter.edge.call.QuotaGate;
+import dev.tokenmeter.edge.quota.Decision;
+import dev.tokenmeter.edge.quota.DecisionMode;
+import dev.tokenmeter.edge.quota.RateLimitStatus;
+import dev.tokenmeter.edge.quota.RejectReason;
+import dev.tokenmeter.edge.quota.Route;
+import dev.tokenmeter.edge.quota.SoftLimitStatus;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/** A {@link QuotaGate} that answers {@link #next} and records what the call asked of it (on the shared timeline too). */
+final class ScriptedQuota implements QuotaGate {
+
+    static final RateLimitStatus REQUESTS = new RateLimitStatus(100, 99, Duration.ofSeconds(60));
+    static final RateLimitStatus TOKENS = new RateLimitStatus(40_000, 39_000, Duration.ofSeconds(60));
+    static final long CREDIT_NANO_USD = 5_000_000_000L;
+
+    /** A settle: the reservation, the cost and tokens, the event named. */
+    record Settle(String reservationId, long costNanoUsd, long tokens, String eventId) {
+    }
+
+    private final List<String> timeline;
+    Decision next = admitted("res-1");
+    final List<Long> reservedCosts = new ArrayList<>();
+    final List<Settle> settles = new ArrayList<>();
+    final List<String> releases = new ArrayList<>();
+
+    ScriptedQuota(List<String> timeline) {
+        this.timeline = timeline;
+    }
+
+    static Decision admitted(String reservationId) {
+        return new Decision(Route.SERVICE_CREDIT, null, reservationId, REQUESTS, TOKENS, CREDIT_NANO_USD, CREDIT_NANO_USD - 1_000,
+                List.of(), SoftLimitStatus.UNKNOWN, DecisionMode.REDIS, null);
+    }
+
+    static Decision rejected(RejectReason reason) {
+        return new Decision(Route.REJECTED, reason, null, REQUESTS, TOKENS, CREDIT_NANO_USD, 0, List.of(),
+                SoftLimitStatus.UNKNOWN, DecisionMode.REDIS, null);
+    }
+
+    @Override
+    public Decision reserve(String userId, String apiKeyId, String model, long estimatedCostNanoUsd, long estimatedTokens,
+                            String eventId) {
+        timeline.add("reserve");
+        reservedCosts.add(estimatedCostNanoUsd);
+        return next;
+    }
+
+    @Override
+    public Decision admit(String userId, String apiKeyId, long requests, long tokens) {
+        return admitted(null);
+    }
+
+    @Override
+    public void settle(String reservationId, long actualCostNanoUsd, long actualTokens, String eventId) {
+        timeline.add("settle");
+        settles.add(new Settle(reservationId, actualCostNanoUsd, actualTokens, eventId));
+    }
+
+    @Override
+    public void release(String reservationId) {
+        timeline.add("release");
+        releases.add(reservationId);
+    }
+
+    @Override
+    public boolean isReady() {
+        return true;
+    }
+}
