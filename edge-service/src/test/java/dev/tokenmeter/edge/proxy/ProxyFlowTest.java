@@ -3,6 +3,8 @@ package dev.tokenmeter.edge.proxy;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tokenmeter.edge.auth.Caller;
+import dev.tokenmeter.edge.call.InMemorySink;
+import dev.tokenmeter.edge.call.ScriptedQuota;
 import dev.tokenmeter.edge.pricing.ModelPrice;
 import dev.tokenmeter.edge.quota.RejectReason;
 import dev.tokenmeter.edge.tokens.RequestEstimate;

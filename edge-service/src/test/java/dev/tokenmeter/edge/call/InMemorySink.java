@@ -1,4 +1,4 @@
-package dev.tokenmeter.edge.proxy;
+package dev.tokenmeter.edge.call;
 
 import dev.tokenmeter.edge.publish.EventSink;
 import dev.tokenmeter.events.UsageEvent;
@@ -7,13 +7,13 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** An {@link EventSink} in a list; {@link #full} makes it refuse as a full spool does. */
-final class InMemorySink implements EventSink {
+public final class InMemorySink implements EventSink {
 
     private final List<String> timeline;
-    final List<UsageEvent> events = new ArrayList<>();
-    boolean full;
+    public final List<UsageEvent> events = new ArrayList<>();
+    public boolean full;
 
-    InMemorySink(List<String> timeline) {
+    public InMemorySink(List<String> timeline) {
         this.timeline = timeline;
     }
 

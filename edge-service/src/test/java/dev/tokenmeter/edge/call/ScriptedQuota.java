@@ -1,6 +1,5 @@
-package dev.tokenmeter.edge.proxy;
+package dev.tokenmeter.edge.call;
 
-import dev.tokenmeter.edge.call.QuotaGate;
 import dev.tokenmeter.edge.quota.Decision;
 import dev.tokenmeter.edge.quota.DecisionMode;
 import dev.tokenmeter.edge.quota.RateLimitStatus;
@@ -13,32 +12,34 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** A {@link QuotaGate} that answers {@link #next} and records what the call asked of it (on the shared timeline too). */
-final class ScriptedQuota implements QuotaGate {
+public final class ScriptedQuota implements QuotaGate {
 
-    static final RateLimitStatus REQUESTS = new RateLimitStatus(100, 99, Duration.ofSeconds(60));
-    static final RateLimitStatus TOKENS = new RateLimitStatus(40_000, 39_000, Duration.ofSeconds(60));
-    static final long CREDIT_NANO_USD = 5_000_000_000L;
+    public static final RateLimitStatus REQUESTS = new RateLimitStatus(100, 99, Duration.ofSeconds(60));
+    public static final RateLimitStatus TOKENS = new RateLimitStatus(40_000, 39_000, Duration.ofSeconds(60));
+    public static final long CREDIT_NANO_USD = 5_000_000_000L;
 
     /** A settle: the reservation, the cost and tokens, the event named. */
-    record Settle(String reservationId, long costNanoUsd, long tokens, String eventId) {
+    public record Settle(String reservationId, long costNanoUsd, long tokens, String eventId) {
     }
 
     private final List<String> timeline;
-    Decision next = admitted("res-1");
-    final List<Long> reservedCosts = new ArrayList<>();
-    final List<Settle> settles = new ArrayList<>();
-    final List<String> releases = new ArrayList<>();
+    public Decision next = admitted("res-1");
+    /** When set, reserve throws it (the gate failed: Redis down, a bug). */
+    public RuntimeException failure;
+    public final List<Long> reservedCosts = new ArrayList<>();
+    public final List<Settle> settles = new ArrayList<>();
+    public final List<String> releases = new ArrayList<>();
 
-    ScriptedQuota(List<String> timeline) {
+    public ScriptedQuota(List<String> timeline) {
         this.timeline = timeline;
     }
 
-    static Decision admitted(String reservationId) {
+    public static Decision admitted(String reservationId) {
         return new Decision(Route.SERVICE_CREDIT, null, reservationId, REQUESTS, TOKENS, CREDIT_NANO_USD, CREDIT_NANO_USD - 1_000,
                 List.of(), SoftLimitStatus.UNKNOWN, DecisionMode.REDIS, null);
     }
 
-    static Decision rejected(RejectReason reason) {
+    public static Decision rejected(RejectReason reason) {
         return new Decision(Route.REJECTED, reason, null, REQUESTS, TOKENS, CREDIT_NANO_USD, 0, List.of(),
                 SoftLimitStatus.UNKNOWN, DecisionMode.REDIS, null);
     }
@@ -48,6 +49,9 @@ final class ScriptedQuota implements QuotaGate {
                             String eventId) {
         timeline.add("reserve");
         reservedCosts.add(estimatedCostNanoUsd);
+        if (failure != null) {
+            throw failure;
+        }
         return next;
     }
 
