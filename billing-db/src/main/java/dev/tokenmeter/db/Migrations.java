@@ -12,8 +12,10 @@ import java.sql.Statement;
 
 /**
  * The Flyway migrations shipped by the {@code schemas} module ({@code classpath:db/migration}). Only the deployment's
- * init step (billing-sink {@code ops.Init}) migrates, as the schema's owner; the services log in as their own roles
- * (ADR 0060), which may not change the schema, and check at start-up that it is at least {@link #EXPECTED_VERSION}.
+ * init step (billing-sink {@code ops.Init}, which the local stack runs too) migrates, as the schema's owner; the
+ * testkit's per-test databases are copies of a template it migrates from the same files. The services log in as
+ * their own roles (ADR 0060), which may not change the schema, and check at start-up that it is at least
+ * {@link #EXPECTED_VERSION}.
  */
 public final class Migrations {
 

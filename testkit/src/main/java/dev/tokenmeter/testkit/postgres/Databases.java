@@ -18,6 +18,11 @@ import java.util.function.UnaryOperator;
  * per database. The copy carries flyway_schema_history, so an application that runs Flyway at start-up
  * sees an up-to-date schema. On an external server Flyway runs per database instead, so nothing but the
  * test's own databases is left behind.
+ *
+ * <p>This is the tests' one way to a migrated database, not a second deployment path: the deployment (and the
+ * local stack, which runs it) migrates only through billing-sink's {@code ops.Init} and billing-db's
+ * {@code Migrations}. The testkit runs Flyway itself over the same files because billing-db depends on it (jOOQ
+ * code generation at build time), so it cannot call {@code Migrations}.
  */
 final class Databases {
 
