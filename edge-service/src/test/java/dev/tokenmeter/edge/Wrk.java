@@ -17,6 +17,11 @@ import java.util.regex.Pattern;
  * printed report parsed. wrk prints times with a unit each ({@code us}, {@code ms}, {@code s}, {@code m}, {@code h});
  * they are parsed to microseconds exactly as printed (two decimals). Its own CPU is read from the shell that ran it
  * (the children's times in {@code /proc/<shell>/stat} once wrk was waited for).
+ *
+ * <p>wrk 4's printed distribution is not the raw one: before printing it adds, for every latency longer than twice
+ * the mean interval between a connection's calls, synthetic samples at that latency minus 1, 2, … intervals (its
+ * coordinated-omission correction, {@code stats_correct}). So one stall of the box during a one-connection phase
+ * raises the printed p75–p99 far more than its share of the calls; the {@code Max} it prints is raw.
  */
 final class Wrk {
 
