@@ -38,6 +38,13 @@ import org.slf4j.LoggerFactory;
  * rebuilt from Postgres ({@link UsageBaseline}) with SET, one rebuild per user at a time. A circuit
  * breaker guards Redis; while it is open or Redis fails, {@link QuotaConfig#failurePolicy()} decides.
  * Months are UTC calendar months of {@code clock}. See docs/adr/0010-quota-in-redis.md.
+ *
+ * <p>Why this class is over 300 lines: it is the Java half of one state machine whose other half is the Lua
+ * scripts ({@link QuotaScripts}). Every public operation is one script call plus the same three rules around it —
+ * the circuit breaker, the failure policy (fail closed, or the {@link LocalLimiter}'s local share) and the rebuild of
+ * missing month counters from Postgres — and those rules must change together (when the breaker opens, when a
+ * rebuild may run, what a settle does when Redis is gone). The parts without those rules already live apart: keys
+ * ({@link QuotaKeys}), bounds ({@link QuotaLimits}), the fail-open limiter, the breaker, the reconciler.
  */
 public final class QuotaEngine implements AutoCloseable {
 
