@@ -83,6 +83,10 @@ final class UserRoutes {
         Given<Long> credit = JsonBody.money(b, "monthly_credit_override");
         Given<Long> rpm = JsonBody.positiveLong(b, "requests_per_minute_override");
         Given<Long> tpm = JsonBody.positiveLong(b, "tokens_per_minute_override");
+        if (rpm.value() != null && rpm.value() > Integer.MAX_VALUE) {
+            // The column is an int: refused like the plan's requests_per_minute, never wrapped by intValue().
+            throw bad("'requests_per_minute_override' is too large.", "requests_per_minute_override");
+        }
         return new Overrides(credit, new Given<>(rpm.present(), rpm.value() == null ? null : rpm.value().intValue()), tpm);
     }
 

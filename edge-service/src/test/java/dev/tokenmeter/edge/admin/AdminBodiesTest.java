@@ -97,6 +97,10 @@ class AdminBodiesTest {
         assertThat(o.monthlyCreditNanoUsd()).isEqualTo(new Given<Long>(true, null));
         assertThat(o.requestsPerMinute()).isEqualTo(new Given<>(true, 7));
         assertThat(o.tokensPerMinute()).isEqualTo(new Given<Long>(false, null));
+        assertThat(UserRoutes.overrides(json("{\"requests_per_minute_override\":2147483647}")).requestsPerMinute())
+                .isEqualTo(new Given<>(true, Integer.MAX_VALUE));
+        refused(() -> UserRoutes.overrides(json("{\"requests_per_minute_override\":2147483648}")), 400,
+                "requests_per_minute_override", "too large");
     }
 
     @Test
