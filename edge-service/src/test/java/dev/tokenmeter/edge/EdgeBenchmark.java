@@ -81,7 +81,8 @@ import static dev.tokenmeter.db.jooq.Tables.PLAN;
  * {@code -Dbench.warmSeconds}; then the edge until its JIT is nearly idle). Then {@code -Dbench.rounds} rounds
  * (default 3), each running every phase for direct, then peer and edge in an order that alternates per round, so that
  * noise hits all three: (a) one connection: {@code wrk -t1 -c1} for {@code SECONDS} s and the JDK {@code HttpClient}
- * harness one call at a time ({@value #SEQUENTIAL_CALLS} calls); (b) closed loop with 16 connections: {@code wrk -t2
+ * harness one call at a time ({@value #SEQUENTIAL_CALLS} calls) — wrk's script here also times each call
+ * itself, as wrk's printed distribution is corrected for coordinated omission ({@link Wrk}); (b) closed loop with 16 connections: {@code wrk -t2
  * -c16} and 16 JDK-client workers for {@code SECONDS} s each; (d) streaming ({@code "stream":true}), one connection,
  * time to the first body byte ({@value #STREAM_CALLS} calls). Each round prints a table and the ratios against issue
  * 15's targets; the end prints the median of the same-round ratios. Last, unless {@code -Dbench.issue4=false}, issue
@@ -110,7 +111,7 @@ public final class EdgeBenchmark {
             "billing-db", "schemas");
 
     /** One way to the upstream: its requests for the JDK client and its script for wrk. */
-    record Target(String name, String url, HttpRequest plain, HttpRequest stream, Path wrkScript) {
+    record Target(String name, String url, HttpRequest plain, HttpRequest stream, Path wrkScript, Path wrkTimedScript) {
     }
 
     public static void main(String[] args) throws Exception {
@@ -271,7 +272,8 @@ public final class EdgeBenchmark {
     private static Target target(String name, String base, String key, Path work) throws IOException {
         String url = base + "/v1/chat/completions";
         return new Target(name, url, request(URI.create(url), key, BODY, "application/json"),
-                request(URI.create(url), key, STREAM_BODY, "text/event-stream"), Wrk.script(work, "post-" + name, key, BODY));
+                request(URI.create(url), key, STREAM_BODY, "text/event-stream"), Wrk.script(work, "post-" + name, key, BODY, false),
+                Wrk.script(work, "post-timed-" + name, key, BODY, true));
     }
 
     /**
@@ -317,7 +319,7 @@ public final class EdgeBenchmark {
         Map<String, Phase> ttfb = new LinkedHashMap<>();
         System.out.println("(a) one connection, wrk -t1 -c1 for " + seconds + " s:");
         for (Target t : order) {
-            wrk1.put(t.name(), print(t, cpu.measure(() -> Result.of(Wrk.run(t.url(), t.wrkScript(), 1, 1, seconds)))));
+            wrk1.put(t.name(), print(t, cpu.measure(() -> Result.of(Wrk.run(t.url(), t.wrkTimedScript(), 1, 1, seconds)))));
         }
         System.out.println("(a) one connection, JDK HttpClient, " + SEQUENTIAL_CALLS + " calls one at a time:");
         for (Target t : order) {
@@ -347,6 +349,7 @@ public final class EdgeBenchmark {
         System.out.println("  |---|---|---|---|");
         row("wrk 1 conn p50 / p99", wrk1, EdgeBenchmark::latencies);
         row("wrk 1 conn added p50 / p99", wrk1, null);
+        row("wrk 1 conn raw p50 / p99", wrk1, (t, p) -> fmt(p.r().rawP50Micros()) + " / " + fmt(p.r().rawP99Micros()));
         row("JDK 1 conn p50 / p99", java1, EdgeBenchmark::latencies);
         row("JDK 1 conn added p50 / p99", java1, null);
         row("wrk 16 conn calls/s", wrk16, (t, p) -> fmt(p.callsPerSecond()));
@@ -360,6 +363,8 @@ public final class EdgeBenchmark {
         List<Check> checks = List.of(
                 Check.atMost("wrk 1 conn: added p50 edge ÷ peer", addedRatio(wrk1, Result::p50Micros), 2),
                 Check.atMost("wrk 1 conn: added p99 edge ÷ peer", addedRatio(wrk1, Result::p99Micros), 3),
+                Check.atMost("wrk 1 conn raw: added p50 edge ÷ peer", addedRatio(wrk1, Result::rawP50Micros), 2),
+                Check.atMost("wrk 1 conn raw: added p99 edge ÷ peer", addedRatio(wrk1, Result::rawP99Micros), 3),
                 Check.atLeast("wrk 16 conn: throughput edge ÷ peer", wrk16.get("edge").callsPerSecond() / wrk16.get("peer").callsPerSecond(), 0.5),
                 Check.atMost("wrk 16 conn: CPU per call edge ÷ nginx", cpuPerCall(wrk16, "edge") / cpuPerCall(wrk16, "peer"), 2),
                 Check.atMost("streaming: TTFB p50 edge − peer (ms)", (ttfb.get("edge").r().p50Micros() - ttfb.get("peer").r().p50Micros()) / 1e3, 0.5),
@@ -559,16 +564,19 @@ public final class EdgeBenchmark {
 
     /**
      * What a load generator saw: calls (errors included), the calls that did not answer 200, p50 and p99 in µs, the
-     * latencies as printed, and the CPU of a generator outside this JVM (wrk's; 0 for this JVM's own).
+     * latencies as printed, the CPU of a generator outside this JVM (wrk's; 0 for this JVM's own), and the raw p50 and
+     * p99 in µs: the same as p50/p99 for this JVM's histograms; for wrk, from its timed script ({@link Wrk}: wrk's
+     * printed percentiles are coordinated-omission corrected), NaN without one.
      */
-    record Result(long calls, long errors, double p50Micros, double p99Micros, String latencies, long generatorCpuNanos) {
+    record Result(long calls, long errors, double p50Micros, double p99Micros, String latencies, long generatorCpuNanos,
+                  double rawP50Micros, double rawP99Micros) {
 
         /** From this JVM's histogram (ns, errors included at their elapsed time). */
         static Result of(Histogram h, long errors) {
             return new Result(h.getTotalCount(), errors, h.getValueAtPercentile(50) / 1e3, h.getValueAtPercentile(99) / 1e3,
                     String.format("p50=%.3f p90=%.3f p99=%.3f p99.9=%.3f max=%.3f ms", h.getValueAtPercentile(50) / 1e6,
                             h.getValueAtPercentile(90) / 1e6, h.getValueAtPercentile(99) / 1e6, h.getValueAtPercentile(99.9) / 1e6,
-                            h.getMaxValue() / 1e6), 0);
+                            h.getMaxValue() / 1e6), 0, h.getValueAtPercentile(50) / 1e3, h.getValueAtPercentile(99) / 1e3);
         }
 
         static Result of(Wrk.Report w) {
@@ -576,10 +584,12 @@ public final class EdgeBenchmark {
                 failed(w.raw().lines().filter(l -> l.contains("Non-2xx") || l.contains("Socket errors")).map(String::strip)
                         .collect(Collectors.joining("; ")));
             }
+            String raw = Double.isNaN(w.rawP50Micros()) ? ""
+                    : String.format("; raw p50=%.3f p99=%.3f ms", w.rawP50Micros() / 1e3, w.rawP99Micros() / 1e3);
             return new Result(w.requests(), w.errors(), w.p(50), w.p(99),
-                    String.format("p50=%.3f p75=%.3f p90=%.3f p99=%.3f max=%.3f ms (wrk: %.0f/s in %.2f s)", w.p(50) / 1e3,
-                            w.p(75) / 1e3, w.p(90) / 1e3, w.p(99) / 1e3, w.maxMicros() / 1e3, w.perSecond(), w.seconds()),
-                    w.cpuNanos());
+                    String.format("p50=%.3f p75=%.3f p90=%.3f p99=%.3f max=%.3f ms (wrk: %.0f/s in %.2f s%s)", w.p(50) / 1e3,
+                            w.p(75) / 1e3, w.p(90) / 1e3, w.p(99) / 1e3, w.maxMicros() / 1e3, w.perSecond(), w.seconds(), raw),
+                    w.cpuNanos(), w.rawP50Micros(), w.rawP99Micros());
         }
     }
 

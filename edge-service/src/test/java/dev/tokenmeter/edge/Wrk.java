@@ -21,7 +21,10 @@ import java.util.regex.Pattern;
  * <p>wrk 4's printed distribution is not the raw one: before printing it adds, for every latency longer than twice
  * the mean interval between a connection's calls, synthetic samples at that latency minus 1, 2, … intervals (its
  * coordinated-omission correction, {@code stats_correct}). So one stall of the box during a one-connection phase
- * raises the printed p75–p99 far more than its share of the calls; the {@code Max} it prints is raw.
+ * raises the printed p75–p99 far more than its share of the calls; the {@code Max} it prints is raw. So a script
+ * made with {@code rawTimes} also times every call itself (LuaJIT's FFI, {@code clock_gettime(CLOCK_MONOTONIC)}, from
+ * wrk building the request to the parsed response) and prints the raw p50, p99 and max at the end; that pairing is
+ * exact with one connection per thread only.
  */
 final class Wrk {
 
@@ -34,10 +37,32 @@ final class Wrk {
     private static final Pattern RATE = Pattern.compile("^Requests/sec:\\s+(\\S+)\\s*$");
     private static final Pattern TIME = Pattern.compile("^(\\d+(?:\\.\\d+)?)(us|ms|s|m|h)$");
     private static final String CPU_MARK = "@@shell-stat ";
+    private static final Pattern RAW = Pattern.compile("^@@raw n=(\\d+) p50=(\\S+) p99=(\\S+) max=(\\S+)\\s*$");
+    /** Times every call in the script; {@code done} prints the raw percentiles (one connection per thread only). */
+    private static final String RAW_TIMES = """
+            local ffi = require("ffi")
+            ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } wrk_timespec; int clock_gettime(int, wrk_timespec *); ]]
+            local ts = ffi.new("wrk_timespec")
+            local function now() ffi.C.clock_gettime(1, ts); return tonumber(ts.tv_sec) * 1e6 + tonumber(ts.tv_nsec) / 1e3 end
+            local threads = {}
+            function setup(thread) table.insert(threads, thread) end
+            local t0 = 0
+            times = {}
+            function request() t0 = now(); return wrk.format() end
+            function response(status, headers, body) times[#times + 1] = now() - t0 end
+            function done(summary, latency, requests)
+              local all = {}
+              for _, t in ipairs(threads) do local l = t:get("times"); for i = 1, #l do all[#all + 1] = l[i] end end
+              if #all == 0 then return end
+              table.sort(all)
+              local function p(q) return all[math.max(1, math.ceil(q / 100 * #all))] end
+              io.write(string.format("@@raw n=%d p50=%.1f p99=%.1f max=%.1f\\n", #all, p(50), p(99), all[#all]))
+            end
+            """;
 
     /** What one wrk run reported; latencies in µs; {@code errors} = non-2xx answers + socket errors of every kind. */
     record Report(long requests, long errors, double seconds, double perSecond, Map<Double, Double> percentilesMicros,
-                  double meanMicros, double maxMicros, long cpuNanos, String raw) {
+                  double meanMicros, double maxMicros, long cpuNanos, double rawP50Micros, double rawP99Micros, String raw) {
 
         double p(double percentile) {
             Double v = percentilesMicros.get(percentile);
@@ -52,7 +77,7 @@ final class Wrk {
     }
 
     /** A {@code post.lua} in {@code dir} that makes wrk POST {@code body} as JSON with {@code Authorization: Bearer key}. */
-    static Path script(Path dir, String name, String key, String body) throws IOException {
+    static Path script(Path dir, String name, String key, String body, boolean rawTimes) throws IOException {
         if (body.contains("]==]") || key.contains("\"") || key.contains("\\")) {
             throw new IllegalArgumentException("body or key cannot be quoted for Lua");
         }
@@ -60,7 +85,8 @@ final class Wrk {
                 + "wrk.body = [==[" + body + "]==]\n"
                 + "wrk.headers[\"Content-Type\"] = \"application/json\"\n"
                 + "wrk.headers[\"Accept\"] = \"application/json\"\n"
-                + "wrk.headers[\"Authorization\"] = \"Bearer " + key + "\"\n";
+                + "wrk.headers[\"Authorization\"] = \"Bearer " + key + "\"\n"
+                + (rawTimes ? RAW_TIMES : "");
         Path file = dir.resolve(name + ".lua");
         Files.writeString(file, lua, StandardCharsets.UTF_8);
         return file;
@@ -95,6 +121,8 @@ final class Wrk {
         double mean = Double.NaN;
         double max = Double.NaN;
         long cpu = 0;
+        double rawP50 = Double.NaN;
+        double rawP99 = Double.NaN;
         boolean inDistribution = false;
         for (String line : text.split("\n")) {
             Matcher m;
@@ -117,6 +145,9 @@ final class Wrk {
                 }
             } else if ((m = RATE.matcher(line)).matches()) {
                 rate = Double.parseDouble(m.group(1));
+            } else if ((m = RAW.matcher(line)).matches()) {
+                rawP50 = Double.parseDouble(m.group(2));
+                rawP99 = Double.parseDouble(m.group(3));
             } else if (line.startsWith(CPU_MARK)) {
                 String stat = line.substring(CPU_MARK.length());
                 String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
@@ -127,7 +158,7 @@ final class Wrk {
         if (requests < 0 || percentiles.isEmpty() || Double.isNaN(rate)) {
             throw new IllegalStateException("cannot read wrk's report:\n" + text);
         }
-        return new Report(requests, errors, seconds, rate, percentiles, mean, max, cpu, text);
+        return new Report(requests, errors, seconds, rate, percentiles, mean, max, cpu, rawP50, rawP99, text);
     }
 
     /** A wrk time ("256.00us", "1.02ms", "2.00s", "1.50m") in microseconds. */

@@ -26,6 +26,7 @@ class WrkTest {
               Socket errors: connect 1, read 2, write 3, timeout 4
             Requests/sec:  26921.44
             Transfer/sec:      6.96MB
+            @@raw n=35140 p50=30.0 p99=256.2 max=32232.2
             @@shell-stat 8017 (bash) S 7994 7994 5004 0 -1 4194304 197 348 0 0 0 1 29 70 20 0 1 0 37314 4464640 800
             """;
 
@@ -40,6 +41,14 @@ class WrkTest {
         assertThat(r.requests()).isEqualTo(56526);
         assertThat(r.seconds()).isCloseTo(2.10, within(1e-9));
         assertThat(r.perSecond()).isCloseTo(26921.44, within(1e-9));
+    }
+
+    @Test
+    void readsTheTimedScriptsRawPercentilesBesideWrksCorrectedOnes() {
+        Wrk.Report r = Wrk.parse(PRINTED);
+        assertThat(r.rawP50Micros()).isEqualTo(30.0);
+        assertThat(r.rawP99Micros()).isEqualTo(256.2);
+        assertThat(Wrk.parse(PRINTED.replace("@@raw", "(none)")).rawP99Micros()).isNaN();
     }
 
     @Test
