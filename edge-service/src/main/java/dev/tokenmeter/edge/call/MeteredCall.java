@@ -49,7 +49,7 @@ public final class MeteredCall {
     private final String endpoint;
     private final String eventId;
     private final Instant occurredAt;
-    private final long startNanos = System.nanoTime();
+    private final long startNanos;
     private final Map<String, String> attributes = new HashMap<>();
     private String model = "unknown";
     private boolean streamed;
@@ -61,8 +61,10 @@ public final class MeteredCall {
     private Long latencyMs;
     private boolean published;
 
-    MeteredCall(Metering metering, Caller caller, String endpoint, String eventId, Instant occurredAt, String reservationId) {
+    MeteredCall(Metering metering, Caller caller, String endpoint, String eventId, Instant occurredAt, long startNanos,
+                String reservationId) {
         this.metering = metering;
+        this.startNanos = startNanos;
         this.caller = Objects.requireNonNull(caller, "caller");
         this.endpoint = endpoint;
         this.eventId = eventId;

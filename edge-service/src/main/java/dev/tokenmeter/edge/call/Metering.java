@@ -37,12 +37,21 @@ public final class Metering {
 
     /** A call starting now, with a fresh event id. */
     public MeteredCall start(Caller caller, String endpoint) {
-        return new MeteredCall(this, caller, endpoint, UUID.randomUUID().toString(), clock.instant(), null);
+        return start(caller, endpoint, clock.instant(), System.nanoTime());
+    }
+
+    /**
+     * A call that began at {@code occurredAt} ({@code startNanos} on {@link System#nanoTime()}), before its caller was
+     * known: the proxy takes the time when the request arrives, so the event's time and latency include the key check.
+     */
+    public MeteredCall start(Caller caller, String endpoint, Instant occurredAt, long startNanos) {
+        return new MeteredCall(this, caller, endpoint, UUID.randomUUID().toString(), occurredAt, startNanos, null);
     }
 
     /** A call reserved earlier as {@code reservationId}, whose one event is {@code eventId}. */
     public MeteredCall resume(Caller caller, String endpoint, String eventId, Instant occurredAt, String reservationId) {
-        return new MeteredCall(this, caller, endpoint, eventId, occurredAt, Objects.requireNonNull(reservationId, "reservationId"));
+        return new MeteredCall(this, caller, endpoint, eventId, occurredAt, System.nanoTime(),
+                Objects.requireNonNull(reservationId, "reservationId"));
     }
 
     /** False when the sink cannot take an event now: a call is then refused before anything is spent. */
@@ -88,7 +97,8 @@ public final class Metering {
         return edgeInstance;
     }
 
-    Instant now() {
+    /** Now, on the clock the events are stamped with. */
+    public Instant now() {
         return clock.instant();
     }
 }

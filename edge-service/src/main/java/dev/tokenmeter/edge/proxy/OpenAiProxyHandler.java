@@ -103,10 +103,13 @@ public final class OpenAiProxyHandler {
 
     private void handleCall(ProxyExchange ctx, String endpoint) {
         MeteredCall call = null;
+        // The call's time and latency start when the request arrives, before the key check.
+        Instant arrived = metering.now();
+        long arrivedNanos = System.nanoTime();
         try {
             Caller caller = authenticate(ctx, endpoint);
             if (caller != null) {
-                call = metering.start(caller, endpoint);
+                call = metering.start(caller, endpoint, arrived, arrivedNanos);
                 proxy(ctx, call);
             }
         } catch (MeteredCall.SpoolFull e) {

@@ -139,6 +139,35 @@ class ProxyFlowTest {
     }
 
     @Test
+    void theEventsTimeAndLatencyStartWhenTheRequestArrives_beforeTheKeyCheck() throws Exception {
+        // A clock that moves a minute per reading, and a key check that takes 60 ms (a cache miss to Postgres).
+        Instant t0 = Instant.parse("2026-12-03T10:00:00Z");
+        java.util.concurrent.atomic.AtomicInteger readings = new java.util.concurrent.atomic.AtomicInteger();
+        java.time.Clock ticking = new java.time.Clock() {
+            @Override public java.time.ZoneId getZone() { return java.time.ZoneOffset.UTC; }
+            @Override public java.time.Clock withZone(java.time.ZoneId zone) { return this; }
+            @Override public Instant instant() { return t0.plusSeconds(60L * readings.getAndIncrement()); }
+        };
+        OpenAiProxyHandler slowKeys = OpenAiProxyHandler.builder()
+                .authenticator(key -> {
+                    ticking.instant(); // a minute passes on the events' clock during the check
+                    java.util.concurrent.locks.LockSupport.parkNanos(60_000_000);
+                    return Optional.of(CALLER);
+                })
+                .prices((model, at) -> Optional.of(PRICE)).tokenCounter(tokens).quota(quota)
+                .keys(new UpstreamKeys("sk-service", null, null)).sink(sink)
+                .metrics(new EdgeMetrics(new SimpleMeterRegistry(), sink)).upstream(upstream)
+                .drainTimeout(Duration.ofSeconds(30)).clock(ticking).build();
+        upstream.answer(200, "application/json", "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}");
+
+        slowKeys.handle(new RecordingExchange("tm_good", REQUEST, timeline), CHAT);
+
+        UsageEvent event = theOneEvent();
+        assertThat(event.getOccurredAt()).as("the first clock reading of the call, taken before the key check").isEqualTo(t0);
+        assertThat(event.getLatencyMs()).as("latency includes the 60 ms key check").isGreaterThanOrEqualTo(60);
+    }
+
+    @Test
     void rejectedByTheQuota_oneRejectedEvent_429WithQuotaHeaders_andNoUpstreamCall() throws Exception {
         quota.next = ScriptedQuota.rejected(RejectReason.CREDIT_EXHAUSTED);
 
