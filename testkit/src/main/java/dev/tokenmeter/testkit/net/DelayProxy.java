@@ -164,17 +164,22 @@ public final class DelayProxy implements AutoCloseable {
         }
         closeQuietly(server);
         open.forEach(Connection::close);
+        // Looping until none is left: a connection that was being opened during close() may start its pumps
+        // after this began (they see the connection closed and end at once).
         long deadline = System.nanoTime() + JOIN_TIMEOUT.toNanos();
-        for (Thread thread : List.copyOf(liveThreads)) {
-            try {
+        while (!liveThreads.isEmpty()) {
+            for (Thread thread : List.copyOf(liveThreads)) {
                 long left = deadline - System.nanoTime();
-                if (left <= 0 || !thread.join(Duration.ofNanos(left))) {
+                if (left <= 0) {
                     throw new IllegalStateException("delay proxy on port " + port() + ": thread " + thread.getName()
                             + " still running " + JOIN_TIMEOUT.toSeconds() + " s after close()");
                 }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
+                try {
+                    thread.join(Duration.ofNanos(Math.min(left, Duration.ofMillis(100).toNanos())));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
             }
         }
     }
