@@ -10,6 +10,8 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.ConnectException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
@@ -162,6 +164,20 @@ class DelayProxyTest {
             assertClosedByPeer(socket);
         }
         await("the reset connection is gone").atMost(Duration.ofSeconds(5))
+                .until(() -> proxy.openConnections() == 0 && proxy.liveThreads() == 1);
+    }
+
+    @Test
+    void aTargetThatIsDownClosesTheClientsConnection() throws IOException {
+        int closedPort;
+        try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            closedPort = probe.getLocalPort();
+        }
+        DelayProxy proxy = toClose(DelayProxy.start("127.0.0.1", closedPort));
+        try (Socket socket = connect(proxy)) {
+            assertClosedByPeer(socket);
+        }
+        await("the failed connect leaves only the acceptor").atMost(Duration.ofSeconds(5))
                 .until(() -> proxy.openConnections() == 0 && proxy.liveThreads() == 1);
     }
 
