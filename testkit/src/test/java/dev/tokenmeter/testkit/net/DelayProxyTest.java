@@ -65,14 +65,14 @@ class DelayProxyTest {
             assertThat(roundTrip(socket)).as("150 ms each way").isGreaterThanOrEqualTo(Duration.ofMillis(300));
 
             proxy.delay(Duration.ZERO, Duration.ZERO);
-            assertThat(roundTrip(socket)).as("delay removed").isLessThan(Duration.ofMillis(100));
+            assertThat(fastestOfThree(socket)).as("delay removed").isLessThan(Duration.ofMillis(100));
 
             proxy.delay(Flow.TO_CLIENT, Duration.ofMillis(120), Duration.ZERO);
             assertThat(roundTrip(socket)).as("120 ms on the way back only")
                     .isBetween(Duration.ofMillis(120), Duration.ofMillis(120).plus(MARGIN));
 
             proxy.delay(Flow.TO_CLIENT, Duration.ZERO, Duration.ZERO);
-            assertThat(roundTrip(socket)).as("removed again").isLessThan(Duration.ofMillis(100));
+            assertThat(fastestOfThree(socket)).as("removed again").isLessThan(Duration.ofMillis(100));
         }
     }
 
@@ -325,6 +325,16 @@ class DelayProxyTest {
         Duration elapsed = Duration.ofNanos(System.nanoTime() - start);
         assertThat(echoed).as("the echoed byte").isEqualTo(42);
         return elapsed;
+    }
+
+    /** The fastest of three round trips, so one stall of a busy box does not pass for a delay. */
+    private static Duration fastestOfThree(Socket socket) throws IOException {
+        Duration fastest = roundTrip(socket);
+        for (int i = 0; i < 2; i++) {
+            Duration trip = roundTrip(socket);
+            fastest = trip.compareTo(fastest) < 0 ? trip : fastest;
+        }
+        return fastest;
     }
 
     /**
