@@ -219,6 +219,8 @@ public final class DelayProxy implements AutoCloseable {
                 if (closed) {
                     return;
                 }
+                // Out of descriptors or a transient error: back off briefly instead of spinning on accept().
+                java.util.concurrent.locks.LockSupport.parkNanos(10_000_000);
                 continue;
             }
             // Connecting in a thread of its own, so a slow target does not hold up the next client.
