@@ -62,6 +62,10 @@ final class Stack implements AutoCloseable {
     /** KAFKA_* of the analysts' read-only principal, for {@link TailTopic} (owner-readable only). */
     final Path analystEnv;
     private final List<ChildJvm> all = new ArrayList<>();
+    private final Path spoolDir;
+    private final String aggregatorGroupId;
+    private final String sinkGroupId;
+    private final Map<String, String> databaseUsers;
 
     private Stack(Engines engines, FakeOpenAi upstream, Path workDir, String jdbcUrl, String prefix, Topics topics,
                   StackInit init) {
@@ -93,6 +97,10 @@ final class Stack implements AutoCloseable {
         Path stateDir = workDir.resolve("aggregator-state").toAbsolutePath();
         Path tmpDir = workDir.resolve("tmp").toAbsolutePath();
         runDirs = List.of(spoolDir, stateDir, tmpDir);
+        this.spoolDir = spoolDir;
+        this.aggregatorGroupId = init.aggregatorApplicationId();
+        this.sinkGroupId = init.sinkGroupId();
+        this.databaseUsers = Map.of(EDGE_JAR, init.edgeDatabase().user(), SINK_JAR, init.sinkDatabase().user());
         edgeEnv.put("SPOOL_DIR", spoolDir.toString());
         edgeEnv.put("EDGE_INSTANCE", "edge-local-1");
         // Four JVMs and three engines share a laptop's cores here: allow Redis a slower answer than the
@@ -227,6 +235,25 @@ final class Stack implements AutoCloseable {
 
     String jdbcUrl() {
         return jdbcUrl;
+    }
+
+    /** The edge's spool directory (the load program charts its bytes). */
+    Path spoolDir() {
+        return spoolDir;
+    }
+
+    /** The aggregator's Kafka Streams application id, which is its consumer group. */
+    String aggregatorGroupId() {
+        return aggregatorGroupId;
+    }
+
+    String sinkGroupId() {
+        return sinkGroupId;
+    }
+
+    /** The Postgres login of each service that has one (edge, sink), by jar name. */
+    Map<String, String> databaseUsers() {
+        return databaseUsers;
     }
 
     String dbUser() {
