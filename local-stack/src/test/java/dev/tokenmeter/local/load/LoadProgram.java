@@ -164,7 +164,10 @@ public final class LoadProgram {
 
     /** Closed loop: C callers, each sending its next request once the previous is answered, until the time is up. */
     private long closedLoop() throws InterruptedException {
-        System.out.printf(Locale.ROOT, "max: %d callers back to back for %s (closed loop)%n", args.concurrency(), args.duration());
+        // users with limits no run reaches: a fast 429 would count as capacity the edge does not have for real calls
+        List<LoadTarget.Caller> served = target.unlimitedCallers();
+        System.out.printf(Locale.ROOT, "max: %d callers back to back for %s (closed loop) as %s%n", args.concurrency(),
+                args.duration(), served.stream().map(LoadTarget.Caller::userId).toList());
         AtomicLong sent = new AtomicLong();
         long end = System.nanoTime() + args.duration().toNanos();
         try (ExecutorService callers = Executors.newVirtualThreadPerTaskExecutor()) {
@@ -173,7 +176,7 @@ public final class LoadProgram {
                 callers.submit(() -> {
                     Random own = new Random(seed);
                     while (System.nanoTime() < end) {
-                        HttpRequest request = request(own);
+                        HttpRequest request = request(served, own);
                         sent.incrementAndGet();
                         call(request, System.nanoTime());
                     }
@@ -182,8 +185,9 @@ public final class LoadProgram {
         }
         double seconds = args.duration().toNanos() / 1e9;
         LoadTally.Snapshot total = tally.total();
-        System.out.printf(Locale.ROOT, "maximum throughput: %.1f answers/s (%.1f/s 2xx); the soak's rate would be %.0f/s%n",
-                total.answers() / seconds, total.count(LoadTally.StatusClass.S2XX) / seconds, total.answers() / seconds / 2);
+        double served2xx = total.count(LoadTally.StatusClass.S2XX) / seconds;
+        System.out.printf(Locale.ROOT, "maximum throughput: %.1f answers/s, %.1f/s 2xx; the soak's rate would be %.0f/s%n",
+                total.answers() / seconds, served2xx, served2xx / 2);
         return sent.get();
     }
 
@@ -206,11 +210,10 @@ public final class LoadProgram {
     }
 
     private HttpRequest nextRequest() {
-        return request(random);
+        return request(target.callers(), random);
     }
 
-    private HttpRequest request(Random r) {
-        List<LoadTarget.Caller> callers = target.callers();
+    private HttpRequest request(List<LoadTarget.Caller> callers, Random r) {
         LoadTarget.Caller caller = callers.get(r.nextInt(callers.size()));
         boolean stream = r.nextInt(100) < STREAMING_PERCENT;
         String body = "{\"model\":\"" + CHAT_MODELS.get(r.nextInt(CHAT_MODELS.size())) + "\",\"max_tokens\":"
