@@ -1,5 +1,7 @@
 package dev.tokenmeter.edge;
 
+import org.awaitility.Awaitility;
+import org.awaitility.core.ConditionTimeoutException;
 import dev.tokenmeter.testkit.support.FreePorts;
 
 import java.io.IOException;
@@ -7,10 +9,10 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
@@ -84,15 +86,19 @@ final class PeerGateway implements AutoCloseable {
                 Integer.toString(redisPort), dir.toString())
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
         PeerGateway peer = new PeerGateway(dir, port, p);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!FreePorts.accepts("127.0.0.1", port, 200)) {
-            if (!p.isAlive() || System.nanoTime() > deadline) {
-                peer.close();
-                throw new IllegalStateException("the peer gateway did not start on port " + port + " within 30 s (alive "
-                        + p.isAlive() + "); " + log + ":\n" + tail(log) + "\n" + dir.resolve("error.log") + ":\n"
-                        + tail(dir.resolve("error.log")));
-            }
-            Thread.sleep(50);
+        try {
+            // Until it listens, or its process ends (then there is nothing to wait for).
+            Awaitility.await("the peer gateway listens on port " + port).atMost(Duration.ofSeconds(30))
+                    .pollInterval(Duration.ofMillis(50))
+                    .until(() -> FreePorts.accepts("127.0.0.1", port, 200) || !p.isAlive());
+        } catch (ConditionTimeoutException e) {
+            // reported below with the logs
+        }
+        if (!p.isAlive() || !FreePorts.accepts("127.0.0.1", port, 200)) {
+            peer.close();
+            throw new IllegalStateException("the peer gateway did not start on port " + port + " within 30 s (alive "
+                    + p.isAlive() + "); " + log + ":\n" + tail(log) + "\n" + dir.resolve("error.log") + ":\n"
+                    + tail(dir.resolve("error.log")));
         }
         return peer;
     }
@@ -138,14 +144,12 @@ final class PeerGateway implements AutoCloseable {
         all.add(process.toHandle());
         master.ifPresent(ProcessHandle::destroy);
         process.destroy();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (all.stream().anyMatch(ProcessHandle::isAlive) && System.nanoTime() < deadline) {
-            try {
-                Thread.sleep(50);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
-            }
+        try {
+            Awaitility.await("nginx's processes end after SIGTERM").atMost(Duration.ofSeconds(10))
+                    .pollInterval(Duration.ofMillis(50))
+                    .until(() -> all.stream().noneMatch(ProcessHandle::isAlive));
+        } catch (ConditionTimeoutException e) {
+            // the survivors are killed below
         }
         all.stream().filter(ProcessHandle::isAlive).forEach(ProcessHandle::destroyForcibly);
     }

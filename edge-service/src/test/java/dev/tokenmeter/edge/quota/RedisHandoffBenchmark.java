@@ -1,5 +1,6 @@
 package dev.tokenmeter.edge.quota;
 
+import dev.tokenmeter.testkit.support.FreePorts;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.api.StatefulRedisConnection;
@@ -12,7 +13,6 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -49,17 +49,14 @@ public final class RedisHandoffBenchmark {
         int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 3;
         int[] levels = java.util.Arrays.stream(System.getProperty("handoff.concurrency", "1,16").split(","))
                 .mapToInt(Integer::parseInt).toArray();
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
+        int port = FreePorts.pick();
         Process server = new ProcessBuilder(System.getProperty("quota.bench.redis-server", "redis-server"),
                 "--port", Integer.toString(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
                 .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
         RedisClient client = RedisClient.create("redis://127.0.0.1:" + port);
         try {
             org.awaitility.Awaitility.await("redis-server listens on " + port).atMost(java.time.Duration.ofSeconds(10))
-                    .until(() -> canConnect(port));
+                    .until(() -> FreePorts.accepts("127.0.0.1", port, 200));
             StatefulRedisConnection<String, String> connection = client.connect();
             RedisCommands<String, String> sync = connection.sync();
             String sha = sync.scriptLoad(SCRIPT);
@@ -205,14 +202,6 @@ public final class RedisHandoffBenchmark {
         @Override
         public void close() throws IOException {
             socket.close();
-        }
-    }
-
-    private static boolean canConnect(int port) {
-        try (Socket s = new Socket("127.0.0.1", port)) {
-            return true;
-        } catch (IOException e) {
-            return false;
         }
     }
 
