@@ -242,6 +242,11 @@ final class Stack implements AutoCloseable {
         return spoolDir;
     }
 
+    /** Where the services write their logs (one file per service). */
+    Path logsDir() {
+        return edge.log().getParent();
+    }
+
     /** The aggregator's Kafka Streams application id, which is its consumer group. */
     String aggregatorGroupId() {
         return aggregatorGroupId;

@@ -10,7 +10,10 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Instant;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -46,10 +49,25 @@ class PipelineFaultsIT {
             FaultDrill.Result result = new FaultDrill(stack, engines, System.out)
                     .run(scenario, RATE_PER_SECOND, demo, Path.of("target", "e2e-report.txt"));
             FIGURES.append(result); // before the assertions: a failing run's figures are written too
+            if (!result.ok()) {
+                keepLogs(stack.logsDir(), Path.of("target", "fault-logs", scenario.name()));
+            }
 
-            assertThat(result.drained()).as("pipeline drained after " + scenario).isTrue();
+            assertThat(result.drained()).as("pipeline drained after " + scenario + "\n"
+                    + String.join("\n", result.verdict().lines())).isTrue();
             assertThat(result.verdict().ok()).as(String.join("\n", result.verdict().lines())).isTrue();
             assertThat(result.traffic().eventIds()).as("the edge kept answering calls").isNotEmpty();
         }
+    }
+
+    /** A failing scenario's service logs outlive the temporary directory, so a CI failure can be read afterwards. */
+    private static void keepLogs(Path logs, Path into) throws IOException {
+        Files.createDirectories(into);
+        try (var files = Files.list(logs)) {
+            for (Path log : files.filter(f -> f.getFileName().toString().endsWith(".log")).toList()) {
+                Files.copy(log, into.resolve(log.getFileName()), StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+        System.out.println("service logs of the failing scenario kept in " + into.toAbsolutePath());
     }
 }
