@@ -37,6 +37,12 @@ import java.util.concurrent.TimeoutException;
  * controller listener stays PLAINTEXT on loopback: the broker reaches its own controller there as
  * {@code User:ANONYMOUS}, which is therefore a super user too (SCRAM cannot authenticate a controller listener,
  * whose credentials live in the metadata it serves); no client is given that port.
+ *
+ * <p>{@link #launchBehindProxy} adds a second client listener for a TCP proxy in front of the broker (a slow network,
+ * {@code net.DelayProxy}): a client uses its bootstrap address only for the first metadata request and then connects
+ * to the address the broker advertises, so the broker must advertise the proxy's port on the listener the proxy
+ * forwards to. Clients that bootstrap through the proxy then stay on it; those of {@link #bootstrapServers()} do not
+ * pass through it.
  */
 public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEngine {
 
@@ -55,24 +61,26 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
     private final Path brokerLog;
     private final int brokerPort;
     private final int controllerPort;
+    /** The port of the second client listener that a proxy forwards to, 0 when there is none. */
+    private final int proxiedListenerPort;
+    /** The port that listener advertises (the proxy's), 0 when there is none. */
+    private final int proxyPort;
     private final String clusterId = Uuid.randomUuid().toString();
     private final String adminPassword = Uuid.randomUuid().toString().replace("-", "");
     private final KafkaClientSettings admin;
     private final KafkaTopics topics;
     private Process process;
 
-    private EmbeddedKafkaEngine() {
+    private EmbeddedKafkaEngine(int proxiedListenerPort, int proxyPort) {
         super("Kafka broker");
+        this.proxiedListenerPort = proxiedListenerPort;
+        this.proxyPort = proxyPort;
         workDir = WorkDirs.create("tokenmeter-kafka-");
         logDir = workDir.resolve("data");
         serverProperties = workDir.resolve("server.properties");
         brokerLog = workDir.resolve("broker.log");
-        brokerPort = FreePorts.pick();
-        int controller = FreePorts.pick();
-        while (controller == brokerPort) {
-            controller = FreePorts.pick();
-        }
-        controllerPort = controller;
+        brokerPort = pickOtherThan(proxiedListenerPort, proxyPort);
+        controllerPort = pickOtherThan(brokerPort, proxiedListenerPort, proxyPort);
         admin = KafkaClientSettings.scram(bootstrapServers(), ADMIN, adminPassword);
         topics = new KafkaTopics(clientProperties());
         try {
@@ -85,12 +93,40 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
 
     /** Forks a broker and returns once it answers an Admin client. */
     public static EmbeddedKafkaEngine launch() {
-        return launch(new EmbeddedKafkaEngine());
+        return launch(new EmbeddedKafkaEngine(0, 0));
+    }
+
+    /**
+     * Forks a broker with a second client listener on {@code listenerPort} (same protocol and logins as the first)
+     * that advertises {@code 127.0.0.1:proxyPort}: start a proxy on {@code proxyPort} forwarding to
+     * {@code 127.0.0.1:listenerPort} (it may be started first: the broker is not reached until a client connects)
+     * and give clients {@link #proxiedBootstrapServers()}. Both ports stay the same across {@link #stop()} and
+     * {@link #start()}.
+     */
+    public static EmbeddedKafkaEngine launchBehindProxy(int listenerPort, int proxyPort) {
+        if (listenerPort <= 0 || proxyPort <= 0 || listenerPort == proxyPort) {
+            throw new IllegalArgumentException("listener port " + listenerPort + " and proxy port " + proxyPort
+                    + " must be two different ports");
+        }
+        return launch(new EmbeddedKafkaEngine(listenerPort, proxyPort));
     }
 
     @Override
     public String bootstrapServers() {
         return HOST + ":" + brokerPort;
+    }
+
+    /** The proxy's address (from {@link #launchBehindProxy}): clients bootstrapping here stay behind the proxy. */
+    public String proxiedBootstrapServers() {
+        if (proxyPort == 0) {
+            throw new IllegalStateException("this broker has no listener behind a proxy (see launchBehindProxy)");
+        }
+        return HOST + ":" + proxyPort;
+    }
+
+    /** {@link #clientSettings()} through the proxy (from {@link #launchBehindProxy}). */
+    public KafkaClientSettings proxiedClientSettings() {
+        return KafkaClientSettings.scram(proxiedBootstrapServers(), ADMIN, adminPassword);
     }
 
     @Override
@@ -151,19 +187,25 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
     private void writeConfig() throws IOException {
         Files.createDirectories(logDir);
         Files.createDirectories(workDir.resolve("tmp"));
+        String jaas = String.valueOf(admin.clientProperties().get("sasl.jaas.config"));
+        // PROXIED: a second SASL_PLAINTEXT listener that a proxy forwards to, advertising the proxy's port.
+        boolean proxied = proxiedListenerPort != 0;
         String config = String.join("\n",
                 "process.roles=broker,controller",
                 "node.id=1",
                 "controller.quorum.voters=1@" + HOST + ":" + controllerPort,
-                "listeners=SASL_PLAINTEXT://" + HOST + ":" + brokerPort + ",CONTROLLER://" + HOST + ":" + controllerPort,
-                "advertised.listeners=SASL_PLAINTEXT://" + HOST + ":" + brokerPort,
+                "listeners=SASL_PLAINTEXT://" + HOST + ":" + brokerPort + ",CONTROLLER://" + HOST + ":" + controllerPort
+                        + (proxied ? ",PROXIED://" + HOST + ":" + proxiedListenerPort : ""),
+                "advertised.listeners=SASL_PLAINTEXT://" + HOST + ":" + brokerPort
+                        + (proxied ? ",PROXIED://" + HOST + ":" + proxyPort : ""),
                 "controller.listener.names=CONTROLLER",
                 "inter.broker.listener.name=SASL_PLAINTEXT",
-                "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT"
+                        + (proxied ? ",PROXIED:SASL_PLAINTEXT" : ""),
                 "sasl.enabled.mechanisms=SCRAM-SHA-512",
                 "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
-                "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
-                        + admin.clientProperties().get("sasl.jaas.config"),
+                "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=" + jaas,
+                proxied ? "listener.name.proxied.scram-sha-512.sasl.jaas.config=" + jaas : "",
                 "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
                 "super.users=User:" + ADMIN + ";User:ANONYMOUS",
                 "allow.everyone.if.no.acl.found=false",
@@ -272,6 +314,16 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
         }
         stop();
         throw failure("the Kafka broker did not become ready within " + START_TIMEOUT.toSeconds() + "s", lastError);
+    }
+
+    /** A free port that is none of {@code taken} (0 entries ignored). */
+    private static int pickOtherThan(int... taken) {
+        while (true) {
+            int port = FreePorts.pick();
+            if (java.util.Arrays.stream(taken).noneMatch(t -> t == port)) {
+                return port;
+            }
+        }
     }
 
     private boolean accepts() {
