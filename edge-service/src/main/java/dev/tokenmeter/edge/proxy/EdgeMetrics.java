@@ -15,8 +15,9 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * The edge's Prometheus meters: {@code edge_requests_total{endpoint,outcome}}, {@code edge_quota_decision_seconds},
  * {@code edge_upstream_seconds} (time to the upstream's response headers), {@code edge_spool_pending_events}
- * (EventSink.pendingEvents), {@code edge_spool_set_aside_events_total} (EventSink.setAsideEvents) and
- * {@code edge_fail_open_admissions_total}.
+ * (EventSink.pendingEvents), {@code edge_spool_in_use} (1 while events go to the spool, EventSink.spooling),
+ * {@code edge_spool_bytes} (EventSink.spoolBytes), {@code edge_spool_set_aside_events_total} (EventSink.setAsideEvents)
+ * and {@code edge_fail_open_admissions_total}. The alert rules that read them: docker/prometheus/rules.yml.
  */
 public final class EdgeMetrics implements CallMetrics {
 
@@ -36,6 +37,10 @@ public final class EdgeMetrics implements CallMetrics {
                 .description("Calls admitted without a quota decision under the fail-open policy").register(registry);
         Gauge.builder("edge_spool_pending_events", sink, EventSink::pendingEvents)
                 .description("Usage events accepted but not yet acknowledged by Kafka").register(registry);
+        Gauge.builder("edge_spool_in_use", sink, s -> s.spooling() ? 1 : 0)
+                .description("1 while usage events go to the local spool instead of straight to Kafka").register(registry);
+        Gauge.builder("edge_spool_bytes", sink, EventSink::spoolBytes)
+                .description("Bytes in the local spool's files (limit: SPOOL_MAX_BYTES)").register(registry);
         FunctionCounter.builder("edge_spool_set_aside_events", sink, EventSink::setAsideEvents)
                 .description("Usage events Kafka refused for good, set aside to SPOOL_DIR/rejected/").register(registry);
     }

@@ -23,6 +23,16 @@ public interface EventSink extends AutoCloseable {
         return 0;
     }
 
+    /** True while events go to the local spool rather than straight to Kafka (Kafka away, or the spool replaying). */
+    default boolean spooling() {
+        return false;
+    }
+
+    /** Bytes in the local spool's files. */
+    default long spoolBytes() {
+        return 0;
+    }
+
     /** Flushes everything accepted so far to Kafka, or to the spool if Kafka is away; then releases resources. */
     @Override
     void close();

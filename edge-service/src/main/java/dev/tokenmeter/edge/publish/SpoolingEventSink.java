@@ -152,6 +152,7 @@ public final class SpoolingEventSink implements EventSink {
     }
 
     /** True while events go to the spool rather than straight to Kafka. */
+    @Override
     public boolean spooling() {
         synchronized (modeLock) {
             return mode == Mode.SPOOLING;
@@ -159,6 +160,7 @@ public final class SpoolingEventSink implements EventSink {
     }
 
     /** Bytes in the spool's segment files. */
+    @Override
     public long spoolBytes() {
         return spool.bytes();
     }

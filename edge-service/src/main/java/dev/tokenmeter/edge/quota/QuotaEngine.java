@@ -87,7 +87,7 @@ public final class QuotaEngine implements AutoCloseable {
         this.retentionMs = config.reservationRetention().toMillis();
         this.breaker = new CircuitBreaker(config.breakerFailureThreshold(), config.breakerOpenDuration(), System::nanoTime);
         this.local = new LocalLimiter(config.failOpenSharePercent(), config.reservationTtl().toMillis());
-        this.reconciler = new QuotaReconciler(scripts, baseline, meters);
+        this.reconciler = new QuotaReconciler(scripts, baseline, meters, clock, !config.reconcileInterval().isZero());
         for (int i = 0; i < LOCK_STRIPES; i++) rebuildLocks[i] = new Object();
         this.latency = Timer.builder("tokenmeter.quota.decision.latency").description("time to decide one reserve")
                 .publishPercentiles(0.5, 0.99).register(meters);
@@ -110,8 +110,7 @@ public final class QuotaEngine implements AutoCloseable {
             // The previous month too: its last events reach Postgres after the month has ended.
             background.scheduleWithFixedDelay(() -> guarded("reconcile", () -> {
                 YearMonth m = currentMonth();
-                reconciler.reconcile(m.minusMonths(1));
-                reconciler.reconcile(m);
+                reconciler.reconcileAll(m.minusMonths(1), m);
             }), ms, ms, TimeUnit.MILLISECONDS);
         }
     }

@@ -154,6 +154,10 @@ class SpoolingEventSinkIT {
         int total = 0;
         try (SpoolingEventSink sink = sink(kafka.clientProperties(), topic, spoolDir, 64L << 20);
              TopicReader reader = new TopicReader(kafka.clientProperties(), topic)) {
+            // The meters the alert "spool in use" reads (issue 21): 0 before and after the outage, 1 and bytes during it.
+            io.micrometer.core.instrument.simple.SimpleMeterRegistry registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+            new dev.tokenmeter.edge.proxy.EdgeMetrics(registry, sink);
+            assertThat(registry.get("edge_spool_in_use").gauge().value()).as("spool in use before the outage").isZero();
             // Warm up: the producer has the new topic's metadata before the measured sequence starts.
             UsageEvent warmUp = event("u-warm-up", 0);
             sink.submit(warmUp);
@@ -184,6 +188,9 @@ class SpoolingEventSinkIT {
                 assertThat(sink.spooling()).isTrue();
                 assertThat(segmentFiles(spoolDir)).as("events are on disk during the outage").isPositive();
                 assertThat(sink.pendingEvents()).isGreaterThanOrEqualTo(300 - 11);
+                assertThat(registry.get("edge_spool_in_use").gauge().value()).as("spool in use during the outage").isEqualTo(1.0);
+                assertThat(registry.get("edge_spool_bytes").gauge().value()).as("spool bytes during the outage")
+                        .isEqualTo((double) sink.spoolBytes()).isGreaterThan(0.0);
             } finally {
                 kafka.start();
             }
@@ -197,6 +204,8 @@ class SpoolingEventSinkIT {
             await("spool drained and deleted").atMost(Duration.ofSeconds(30))
                     .until(() -> !sink.spooling() && segmentFiles(spoolDir) == 0);
             assertThat(sink.pendingEvents()).isZero();
+            assertThat(registry.get("edge_spool_in_use").gauge().value()).as("spool in use after the replay").isZero();
+            assertThat(registry.get("edge_spool_bytes").gauge().value()).as("spool bytes after the replay").isZero();
         }
     }
 

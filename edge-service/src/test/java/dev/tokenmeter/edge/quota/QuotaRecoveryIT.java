@@ -1,6 +1,7 @@
 package dev.tokenmeter.edge.quota;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.tokenmeter.testkit.EnginesExtension;
@@ -122,6 +123,47 @@ class QuotaRecoveryIT {
             assertThat(f.engine.usage(ahead, NOV).settledNanoUsd()).isEqualTo(5_000);
             assertThat(f.meters.get("tokenmeter.quota.reconcile.drift.nano.usd").gauge().value()).isEqualTo(3_000.0);
             assertThat(f.engine.reconciler().reconcile(NOV).raised()).as("second pass: nothing left").isZero();
+        }
+    }
+
+    /** Issue 21: the time the alert "reconciler behind" reads moves only when a whole pass completes. */
+    @Test
+    void lastCompletedReconcilePassIsExportedAndStaysPutWhileRedisIsDown(RedisEngine redis, PostgresEngine postgres) {
+        // Scheduled (so exported) but an hour apart: only the passes this test runs happen.
+        QuotaConfig config = QuotaConfig.fromEnv(java.util.Map.of("QUOTA_RECONCILE_INTERVAL_MS", "3600000",
+                "QUOTA_SWEEP_INTERVAL_MS", "0"));
+        try (QuotaFixture f = new QuotaFixture(redis, postgres, config, START)) {
+            String u = f.user("passes", 100_000, 1_000_000, 1_000_000_000L, false);
+            f.engine.settle(f.engine.reserve(f.request(u, 5_000, 1)).reservationId(), 5_000, 1);
+            f.monthlyTotal(u, NOV, "SERVICE_CREDIT", 6_000);
+            String name = "tokenmeter.quota.reconcile.last.completed.timestamp.seconds";
+            assertThat(f.meters.get(name).gauge().value()).as("before any pass: the engine's start")
+                    .isEqualTo(START.getEpochSecond());
+
+            f.clock.advance(Duration.ofMinutes(3));
+            f.engine.reconciler().reconcileAll(NOV.minusMonths(1), NOV);
+            assertThat(f.meters.get(name).gauge().value()).as("after a completed pass: its start")
+                    .isEqualTo(START.plus(Duration.ofMinutes(3)).getEpochSecond());
+            assertThat(f.engine.usage(u, NOV).settledNanoUsd()).as("the pass raised Redis to Postgres").isEqualTo(6_000);
+
+            f.clock.advance(Duration.ofMinutes(3));
+            try {
+                redis.stop();
+                assertThatThrownBy(() -> f.engine.reconciler().reconcileAll(NOV.minusMonths(1), NOV))
+                        .as("a pass without Redis fails").isInstanceOf(RuntimeException.class);
+            } finally {
+                redis.start();
+            }
+            assertThat(f.meters.get(name).gauge().value()).as("a failed pass leaves the last completed one")
+                    .isEqualTo(START.plus(Duration.ofMinutes(3)).getEpochSecond());
+        }
+    }
+
+    @Test
+    void reconcileTimeIsNotExportedWhenTheReconcilerIsOff(RedisEngine redis, PostgresEngine postgres) {
+        try (QuotaFixture f = new QuotaFixture(redis, postgres, QuotaConfig.defaults().withBackgroundOff(), START)) {
+            assertThat(f.meters.find("tokenmeter.quota.reconcile.last.completed.timestamp.seconds").gauge())
+                    .as("no schedule, no age to alert on").isNull();
         }
     }
 
