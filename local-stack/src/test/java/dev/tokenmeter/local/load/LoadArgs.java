@@ -5,24 +5,39 @@ import java.time.Duration;
 import java.util.Locale;
 
 /**
- * The load program's command line: {@code steady [--rate R] [--minutes M] [--out DIR]} or
- * {@code max [--seconds S] [--concurrency C] [--out DIR]}; the sampling interval comes from
- * {@code -Dload.sampleSeconds} (default 10).
+ * The load program's command line: {@code steady [--rate R] [--minutes M]}, {@code max [--seconds S]
+ * [--concurrency C]}, {@code soak [--minutes M] [--max-seconds S] [--concurrency C] [--rate R]} or {@code burst
+ * [--base-minutes B] [--burst-minutes U] [--after-minutes A] [--max-seconds S] [--concurrency C] [--rate R]}, each
+ * with {@code [--out DIR]}; the sampling interval comes from {@code -Dload.sampleSeconds} (default 10).
+ *
+ * <p>Meaning per scenario: {@code duration} is steady's and soak's load, max's closed loop, burst's base phase before
+ * the burst; {@code maxDuration} is the closed-loop maximum that soak and burst measure first; {@code ratePerSecond}
+ * is steady's rate, and for soak (its rate) and burst (its base rate) 0 = derived from the measured maximum.
  */
 record LoadArgs(Scenario scenario, int ratePerSecond, Duration duration, int concurrency, Path out,
-                Duration sampleInterval) {
+                Duration sampleInterval, Duration maxDuration, Duration burstDuration, Duration afterDuration) {
 
-    enum Scenario { STEADY, MAX }
+    enum Scenario { STEADY, MAX, SOAK, BURST }
 
     static final int DEFAULT_RATE = 10;
     static final double DEFAULT_MINUTES = 2;
     static final int DEFAULT_MAX_SECONDS = 30;
     static final int DEFAULT_CONCURRENCY = 16;
+    static final double DEFAULT_SOAK_MINUTES = 30;
+    static final int DEFAULT_SOAK_MAX_SECONDS = 60;
+    static final double DEFAULT_BURST_BASE_MINUTES = 5;
+    static final double DEFAULT_BURST_MINUTES = 2;
+    static final double DEFAULT_BURST_AFTER_MINUTES = 5;
 
     static final String USAGE = "usage: LoadProgram steady [--rate R (req/s, default " + DEFAULT_RATE + ")] [--minutes M (default "
             + DEFAULT_MINUTES + ")] [--out DIR]\n"
             + "       LoadProgram max [--seconds S (default " + DEFAULT_MAX_SECONDS + ")] [--concurrency C (default "
             + DEFAULT_CONCURRENCY + ")] [--out DIR]\n"
+            + "       LoadProgram soak [--minutes M (default " + DEFAULT_SOAK_MINUTES + ")] [--max-seconds S (closed-loop"
+            + " maximum first, default " + DEFAULT_SOAK_MAX_SECONDS + ")] [--concurrency C] [--rate R (skip the maximum)] [--out DIR]\n"
+            + "       LoadProgram burst [--base-minutes B (default " + DEFAULT_BURST_BASE_MINUTES + ")] [--burst-minutes U"
+            + " (default " + DEFAULT_BURST_MINUTES + ")] [--after-minutes A (default " + DEFAULT_BURST_AFTER_MINUTES
+            + ")] [--max-seconds S] [--concurrency C] [--rate R (base rate; skip the maximum)] [--out DIR]\n"
             + "       -Dload.sampleSeconds=N (default 10)";
 
     static LoadArgs parse(String[] args, String sampleSecondsProperty, Path defaultOut) {
@@ -32,10 +47,20 @@ record LoadArgs(Scenario scenario, int ratePerSecond, Duration duration, int con
         Scenario scenario = switch (args[0]) {
             case "steady" -> Scenario.STEADY;
             case "max" -> Scenario.MAX;
+            case "soak" -> Scenario.SOAK;
+            case "burst" -> Scenario.BURST;
             default -> throw new IllegalArgumentException("unknown scenario " + args[0] + "\n" + USAGE);
         };
-        int rate = DEFAULT_RATE;
-        Duration duration = scenario == Scenario.STEADY ? minutes(DEFAULT_MINUTES) : Duration.ofSeconds(DEFAULT_MAX_SECONDS);
+        int rate = scenario == Scenario.STEADY ? DEFAULT_RATE : 0;
+        Duration duration = switch (scenario) {
+            case STEADY -> minutes(DEFAULT_MINUTES);
+            case MAX -> Duration.ofSeconds(DEFAULT_MAX_SECONDS);
+            case SOAK -> minutes(DEFAULT_SOAK_MINUTES);
+            case BURST -> minutes(DEFAULT_BURST_BASE_MINUTES);
+        };
+        Duration maxDuration = Duration.ofSeconds(DEFAULT_SOAK_MAX_SECONDS);
+        Duration burst = minutes(DEFAULT_BURST_MINUTES);
+        Duration after = minutes(DEFAULT_BURST_AFTER_MINUTES);
         int concurrency = DEFAULT_CONCURRENCY;
         Path out = defaultOut;
         for (int i = 1; i < args.length; i++) {
@@ -45,17 +70,21 @@ record LoadArgs(Scenario scenario, int ratePerSecond, Duration duration, int con
             }
             String value = args[++i];
             switch (scenario + " " + flag) {
-                case "STEADY --rate" -> rate = positiveInt(flag, value);
-                case "STEADY --minutes" -> duration = minutes(positiveDouble(flag, value));
+                case "STEADY --rate", "SOAK --rate", "BURST --rate" -> rate = positiveInt(flag, value);
+                case "STEADY --minutes", "SOAK --minutes", "BURST --base-minutes" -> duration = minutes(positiveDouble(flag, value));
                 case "MAX --seconds" -> duration = Duration.ofSeconds(positiveInt(flag, value));
-                case "MAX --concurrency" -> concurrency = positiveInt(flag, value);
-                case "STEADY --out", "MAX --out" -> out = Path.of(value);
+                case "SOAK --max-seconds", "BURST --max-seconds" -> maxDuration = Duration.ofSeconds(positiveInt(flag, value));
+                case "MAX --concurrency", "SOAK --concurrency", "BURST --concurrency" -> concurrency = positiveInt(flag, value);
+                case "BURST --burst-minutes" -> burst = minutes(positiveDouble(flag, value));
+                case "BURST --after-minutes" -> after = minutes(positiveDouble(flag, value));
+                case "STEADY --out", "MAX --out", "SOAK --out", "BURST --out" -> out = Path.of(value);
                 default -> throw new IllegalArgumentException("unknown option " + flag + " for "
                         + scenario.name().toLowerCase(Locale.ROOT) + "\n" + USAGE);
             }
         }
         int sampleSeconds = sampleSecondsProperty == null ? 10 : positiveInt("load.sampleSeconds", sampleSecondsProperty);
-        return new LoadArgs(scenario, rate, duration, concurrency, out, Duration.ofSeconds(sampleSeconds));
+        return new LoadArgs(scenario, rate, duration, concurrency, out, Duration.ofSeconds(sampleSeconds), maxDuration,
+                burst, after);
     }
 
     private static Duration minutes(double m) {

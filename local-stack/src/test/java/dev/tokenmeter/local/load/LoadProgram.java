@@ -51,7 +51,9 @@ import static org.awaitility.Awaitility.await;
  * {@code steady} is open loop: request i is due at i/rate seconds, sent on its own virtual thread whatever the
  * earlier ones are doing, and its latency runs from that due time (no coordinated omission). {@code max} is closed
  * loop (each of C callers sends its next request when the previous one is answered) and prints the edge's maximum
- * throughput; the soak's rate is half of it.
+ * throughput. {@code soak} measures that maximum first, then runs open loop at half of it for 30 minutes;
+ * {@code burst} measures it, then 5 % of it for 5 minutes, 20× that for 2, and 5 % again for 5. Their pass rules are
+ * {@link LoadRules}'; every scenario's samples are checked against {@link MemoryBudget}.
  */
 public final class LoadProgram {
 
@@ -65,6 +67,19 @@ public final class LoadProgram {
     /** A rise smaller than this share of a series' level is not a trend (Flatness). */
     private static final double FLATNESS_FLOOR = 0.02;
     private static final Duration FLATNESS_WINDOW = Duration.ofMinutes(20);
+    /** The soak's latency windows: its first and its last 10 minutes (half the soak each when it is shorter). */
+    private static final Duration LATENCY_WINDOW = Duration.ofMinutes(10);
+    /** Share of soak and burst calls made as the demo users (the designed 429s); the rest as the unlimited users. */
+    private static final int DEMO_PERCENT = 20;
+    /** How often the heap after a full GC is probed (each probe is a full collection in every service). */
+    private static final Duration HEAP_PROBE_INTERVAL = Duration.ofSeconds(30);
+    /** The burst's base rate is this share of the measured maximum, its burst this multiple of the base. */
+    private static final double BURST_BASE_SHARE = 0.05;
+    private static final int BURST_FACTOR = 20;
+
+    /** A stretch of open-loop load at one rate, named for the samples' {@code phase} column. */
+    record Segment(String phase, int ratePerSecond, Duration duration) {
+    }
 
     private final LoadArgs args;
     private final LoadTarget target;
@@ -72,6 +87,15 @@ public final class LoadProgram {
     private final LoadTally tally = new LoadTally();
     private final Set<String> eventIds = ConcurrentHashMap.newKeySet();
     private final Random random = new Random(20);
+    private final AtomicLong retryAfterMissing = new AtomicLong();
+    private final MemoryBudget budget = MemoryBudget.localStack();
+    /** Where each phase ran, in the samples' seconds: name → {start, end}. */
+    private final Map<String, double[]> phases = new ConcurrentHashMap<>();
+    private volatile String phase = "start";
+    private long samplerStartNanos;
+    private int loadRate;
+    private final LoadTally firstWindow = new LoadTally();
+    private final LoadTally lastWindow = new LoadTally();
 
     private LoadProgram(LoadArgs args, LoadTarget target) {
         this.args = args;
@@ -114,10 +138,17 @@ public final class LoadProgram {
              StatefulRedisConnection<String, String> redis = redisClient.connect();
              Connection db = DriverManager.getConnection(target.jdbcUrl(), target.dbUser(), target.dbPassword());
              Sampler sampler = sampler(csv, admin, redis, db)) {
+            samplerStartNanos = System.nanoTime();
             sampler.start();
             long t0 = System.nanoTime();
-            sent = args.scenario() == LoadArgs.Scenario.STEADY ? openLoop() : closedLoop();
+            sent = switch (args.scenario()) {
+                case STEADY -> openLoop(List.of(new Segment("steady", args.ratePerSecond(), args.duration())), false);
+                case MAX -> closedLoop(args.duration());
+                case SOAK -> soak();
+                case BURST -> burst();
+            };
             loadNanos = System.nanoTime() - t0;
+            phase = "drain";
             System.out.printf(Locale.ROOT, "%nload done: %d requests in %.1f s%n", sent, loadNanos / 1e9);
             long drainStart = System.nanoTime();
             try {
@@ -137,39 +168,190 @@ public final class LoadProgram {
         Charts.write(table, "tokenmeter load: " + args.scenario().name().toLowerCase(Locale.ROOT)
                 + " (" + sent + " requests)", args.out().resolve("charts.html"));
         LoadTally.Snapshot total = tally.total();
-        LoadVerdict verdict = LoadVerdict.of(total, sent, lagDrained, checks.ok());
+        List<String> ruleFailures = new ArrayList<>();
+        List<String> budgetBreaches = budget.violations(table);
+        if (!budgetBreaches.isEmpty()) {
+            ruleFailures.add(budgetBreaches.size() + " samples over the memory/connection budget, first: " + budgetBreaches.getFirst());
+        }
+        if (retryAfterMissing.get() > 0) {
+            ruleFailures.add(retryAfterMissing.get() + " answers 429/503 without a Retry-After of whole seconds");
+        }
+        ruleFailures.addAll(switch (args.scenario()) {
+            case SOAK -> soakRules(table);
+            case BURST -> burstRules(table);
+            default -> List.of();
+        });
+        LoadVerdict verdict = LoadVerdict.of(total, sent, lagDrained, checks.ok(), args.scenario() == LoadArgs.Scenario.BURST,
+                ruleFailures);
         printSummary(sent, loadNanos, total, drainTook, checks, table, verdict);
         return verdict.passed();
     }
 
-    /** Open loop: request i due at start + i/rate, each on its own virtual thread; returns how many were sent. */
-    private long openLoop() throws InterruptedException {
-        OpenLoopSchedule schedule = new OpenLoopSchedule(args.ratePerSecond(), args.duration());
-        System.out.printf(Locale.ROOT, "steady: %d requests at %d/s over %s (open loop)%n", schedule.count(),
-                args.ratePerSecond(), args.duration());
+    /** The closed-loop maximum (2xx/s) over {@code duration}, as phase "max". */
+    private double measureMax(Duration duration) throws InterruptedException {
         long start = System.nanoTime();
-        try (ExecutorService calls = Executors.newVirtualThreadPerTaskExecutor()) {
-            for (long i = 0; i < schedule.count(); i++) {
-                long due = start + schedule.dueOffsetNanos(i);
-                long wait = due - System.nanoTime();
-                if (wait > 0) {
-                    TimeUnit.NANOSECONDS.sleep(wait);
+        phase = "max";
+        closedLoop(duration);
+        mark("max", start, System.nanoTime());
+        double max = tally.total().count(LoadTally.StatusClass.S2XX) / (duration.toNanos() / 1e9);
+        if (max < 1) {
+            throw new IllegalStateException("the closed-loop maximum was " + max + " 2xx/s: nothing to derive a rate from");
+        }
+        return max;
+    }
+
+    /** Soak: the maximum, then half of it (or --rate) open loop for --minutes. */
+    private long soak() throws InterruptedException {
+        long sent = 0;
+        int rate = args.ratePerSecond();
+        if (rate == 0) {
+            long before = tally.total().answers();
+            double max = measureMax(args.maxDuration());
+            sent += tally.total().answers() - before;
+            rate = (int) Math.max(1, Math.round(max / 2));
+            System.out.printf(Locale.ROOT, "soak rate: half of %.1f 2xx/s = %d/s%n", max, rate);
+        }
+        loadRate = rate;
+        return sent + openLoop(List.of(new Segment("soak", rate, args.duration())), true);
+    }
+
+    /** Burst: the maximum, then 5 % of it (or --rate), 20× that, and 5 % again. */
+    private long burst() throws InterruptedException {
+        long sent = 0;
+        int base = args.ratePerSecond();
+        if (base == 0) {
+            long before = tally.total().answers();
+            double max = measureMax(args.maxDuration());
+            sent += tally.total().answers() - before;
+            base = (int) Math.max(1, Math.round(max * BURST_BASE_SHARE));
+            System.out.printf(Locale.ROOT, "burst: base %d/s (5 %% of %.1f 2xx/s), burst %d/s%n", base, max, base * BURST_FACTOR);
+        }
+        loadRate = base;
+        return sent + openLoop(List.of(new Segment("base", base, args.duration()),
+                new Segment("burst", base * BURST_FACTOR, args.burstDuration()),
+                new Segment("after", base, args.afterDuration())), true);
+    }
+
+    private void mark(String name, long startNanos, long endNanos) {
+        phases.put(name, new double[] {(startNanos - samplerStartNanos) / 1e9, (endNanos - samplerStartNanos) / 1e9});
+    }
+
+    private List<String> soakRules(CsvTable table) {
+        List<String> failures = new ArrayList<>();
+        double[] soak = phases.get("soak");
+        double[] t = table.numbers(Charts.TIME_COLUMN);
+        long nearZero = LoadRules.nearZeroLag(loadRate);
+        List<String> lag = LoadRules.lagNotNearZeroMinutes(t, totalLag(table), soak[0], soak[1], nearZero);
+        System.out.println("lag near zero (total <= " + nearZero + ") every minute of the soak: "
+                + (lag.isEmpty() ? "yes" : lag.size() + " minutes not"));
+        lag.forEach(l -> System.out.println("  " + l));
+        if (!lag.isEmpty()) {
+            failures.add(lag.size() + " minutes of the soak without lag near zero (<= " + nearZero + "), first: " + lag.getFirst());
+        }
+        Duration window = args.duration().compareTo(FLATNESS_WINDOW) < 0 ? args.duration() : FLATNESS_WINDOW;
+        Map<String, Flatness.Verdict> flat = LoadRules.flatness(LoadRules.rowsBetween(table, soak[0], soak[1]), window, FLATNESS_FLOOR);
+        System.out.println("flatness over the soak's last " + window.toSeconds() + " s (Flatness, floor " + FLATNESS_FLOOR + " of the level):");
+        flat.forEach((c, v) -> System.out.println("  " + c + ": " + v));
+        failures.addAll(LoadRules.notFlat(flat).stream().map(f -> "not flat: " + f).toList());
+        LoadTally.Snapshot first = firstWindow.total();
+        LoadTally.Snapshot last = lastWindow.total();
+        System.out.printf(Locale.ROOT, "latency first window p50/p90/p99 %.1f/%.1f/%.1f ms (%d), last window %.1f/%.1f/%.1f ms (%d)%n",
+                first.p50Ms(), first.p90Ms(), first.p99Ms(), first.answers(), last.p50Ms(), last.p90Ms(), last.p99Ms(), last.answers());
+        failures.addAll(LoadRules.latencyDrift(first, last));
+        return failures;
+    }
+
+    private List<String> burstRules(CsvTable table) {
+        List<String> failures = new ArrayList<>();
+        double[] base = phases.get("base");
+        double[] burst = phases.get("burst");
+        double[] after = phases.get("after");
+        double[] t = table.numbers(Charts.TIME_COLUMN);
+        long nearZero = LoadRules.nearZeroLag(loadRate);
+        double drain = LoadRules.drainSeconds(t, totalLag(table), burst[1], nearZero);
+        System.out.printf(Locale.ROOT, "lag near zero (<= %d) again %.0f s after the burst (limit %d s, sampled every %d s)%n",
+                nearZero, drain, LoadRules.BURST_DRAIN_LIMIT.toSeconds(), args.sampleInterval().toSeconds());
+        if (Double.isNaN(drain) || drain > LoadRules.BURST_DRAIN_LIMIT.toSeconds()) {
+            failures.add("lag not near zero within " + LoadRules.BURST_DRAIN_LIMIT.toSeconds() + " s after the burst (" + drain + " s)");
+        }
+        double beforeFrom = (base[0] + base[1]) / 2;
+        double afterFrom = (after[0] + after[1]) / 2;
+        for (String column : table.columns()) {
+            boolean heap = column.startsWith("heap_after_gc_mib_");
+            if (heap || column.equals("redis_used_bytes") || column.startsWith("rss_mib_")) {
+                double[] y = table.numbers(column);
+                double before = LoadRules.level(t, y, beforeFrom, base[1]);
+                double afterLevel = LoadRules.level(t, y, afterFrom, after[1]);
+                String notBack = LoadRules.notBack(column, before, afterLevel,
+                        heap ? LoadRules.BACK_HEAP_SLACK_MIB : LoadRules.BACK_REDIS_SLACK_BYTES);
+                boolean judged = !column.startsWith("rss_mib_"); // RSS: reported (a JVM keeps heap it committed)
+                System.out.printf(Locale.ROOT, "  %s before %.6g, after %.6g: %s%s%n", column, before, afterLevel,
+                        notBack == null ? "back" : "NOT back", judged ? "" : " (reported only)");
+                if (notBack != null && judged) {
+                    failures.add("memory not back to its level: " + notBack);
                 }
-                HttpRequest request = nextRequest();
-                calls.submit(() -> call(request, due));
+            }
+        }
+        return failures;
+    }
+
+    /** aggregator + sink lag per row (NaN when either is missing). */
+    private static double[] totalLag(CsvTable table) {
+        double[] a = table.numbers("lag_aggregator");
+        double[] b = table.numbers("lag_sink");
+        double[] sum = new double[a.length];
+        for (int i = 0; i < a.length; i++) {
+            sum[i] = a[i] + b[i];
+        }
+        return sum;
+    }
+
+    /**
+     * Open loop over consecutive segments: request i of a segment due at its start + i/rate, each on its own virtual
+     * thread; the soak's first and last latency windows are tallied apart. Returns how many were sent.
+     */
+    private long openLoop(List<Segment> segments, boolean mixed) throws InterruptedException {
+        long sent = 0;
+        Duration total = segments.stream().map(Segment::duration).reduce(Duration.ZERO, Duration::plus);
+        long window = Math.min(LATENCY_WINDOW.toNanos(), total.toNanos() / 2);
+        long start = System.nanoTime();
+        long segmentStart = start;
+        try (ExecutorService calls = Executors.newVirtualThreadPerTaskExecutor()) {
+            for (Segment segment : segments) {
+                OpenLoopSchedule schedule = new OpenLoopSchedule(segment.ratePerSecond(), segment.duration());
+                System.out.printf(Locale.ROOT, "%s: %d requests at %d/s over %s (open loop)%n", segment.phase(),
+                        schedule.count(), segment.ratePerSecond(), segment.duration());
+                phase = segment.phase();
+                for (long i = 0; i < schedule.count(); i++) {
+                    long due = segmentStart + schedule.dueOffsetNanos(i);
+                    long wait = due - System.nanoTime();
+                    if (wait > 0) {
+                        TimeUnit.NANOSECONDS.sleep(wait);
+                    }
+                    HttpRequest request = mixed ? mixedRequest() : nextRequest();
+                    long sinceStart = due - start;
+                    LoadTally windowTally = sinceStart < window ? firstWindow
+                            : sinceStart >= total.toNanos() - window ? lastWindow : null;
+                    calls.submit(() -> call(request, due, windowTally));
+                }
+                long segmentEnd = segmentStart + segment.duration().toNanos();
+                mark(segment.phase(), segmentStart, segmentEnd);
+                sent += schedule.count();
+                segmentStart = segmentEnd;
             }
         } // waits for every call: each has a timeout
-        return schedule.count();
+        return sent;
     }
 
     /** Closed loop: C callers, each sending its next request once the previous is answered, until the time is up. */
-    private long closedLoop() throws InterruptedException {
+    private long closedLoop(Duration duration) throws InterruptedException {
         // users with limits no run reaches: a fast 429 would count as capacity the edge does not have for real calls
         List<LoadTarget.Caller> served = target.unlimitedCallers();
+        phase = "max";
         System.out.printf(Locale.ROOT, "max: %d callers back to back for %s (closed loop) as %s%n", args.concurrency(),
-                args.duration(), served.stream().map(LoadTarget.Caller::userId).toList());
+                duration, served.stream().map(LoadTarget.Caller::userId).toList());
         AtomicLong sent = new AtomicLong();
-        long end = System.nanoTime() + args.duration().toNanos();
+        long end = System.nanoTime() + duration.toNanos();
         try (ExecutorService callers = Executors.newVirtualThreadPerTaskExecutor()) {
             for (int c = 0; c < args.concurrency(); c++) {
                 long seed = random.nextLong();
@@ -178,12 +360,12 @@ public final class LoadProgram {
                     while (System.nanoTime() < end) {
                         HttpRequest request = request(served, own);
                         sent.incrementAndGet();
-                        call(request, System.nanoTime());
+                        call(request, System.nanoTime(), null);
                     }
                 });
             }
         }
-        double seconds = args.duration().toNanos() / 1e9;
+        double seconds = duration.toNanos() / 1e9;
         LoadTally.Snapshot total = tally.total();
         double served2xx = total.count(LoadTally.StatusClass.S2XX) / seconds;
         System.out.printf(Locale.ROOT, "maximum throughput: %.1f answers/s, %.1f/s 2xx; the soak's rate would be %.0f/s%n",
@@ -191,7 +373,7 @@ public final class LoadProgram {
         return sent.get();
     }
 
-    private void call(HttpRequest request, long dueNanos) {
+    private void call(HttpRequest request, long dueNanos, LoadTally window) {
         int status;
         try {
             HttpResponse<InputStream> response = http.send(request, HttpResponse.BodyHandlers.ofInputStream());
@@ -200,17 +382,29 @@ public final class LoadProgram {
             }
             status = response.statusCode();
             response.headers().firstValue("x-tokenmeter-event-id").ifPresent(eventIds::add);
+            if (!LoadRules.retryAfterOk(status, response.headers().firstValue("retry-after").orElse(null))) {
+                retryAfterMissing.incrementAndGet();
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             status = -1;
         } catch (Exception e) {
             status = -1;
         }
-        tally.record(status, System.nanoTime() - dueNanos);
+        long latency = System.nanoTime() - dueNanos;
+        tally.record(status, latency);
+        if (window != null) {
+            window.record(status, latency);
+        }
     }
 
     private HttpRequest nextRequest() {
         return request(target.callers(), random);
+    }
+
+    /** Soak and burst: {@value #DEMO_PERCENT} % as the demo users (their designed 429s), the rest as the unlimited ones. */
+    private HttpRequest mixedRequest() {
+        return request(random.nextInt(100) < DEMO_PERCENT ? target.callers() : target.unlimitedCallers(), random);
     }
 
     private HttpRequest request(List<LoadTarget.Caller> callers, Random r) {
@@ -235,6 +429,7 @@ public final class LoadProgram {
             long now = System.nanoTime();
             LoadTally.fill(row, tally.takeInterval(), Math.max(1e-3, (now - lastTake.getAndSet(now)) / 1e9));
         });
+        b.source(List.of("phase"), row -> row.put("phase", phase));
         Map<String, String> groups = target.consumerGroups();
         for (String group : List.of("aggregator", "sink")) {
             b.source(List.of("lag_" + group), row -> row.put("lag_" + group, Probes.totalConsumerLag(admin, groups.get(group))));
@@ -245,6 +440,16 @@ public final class LoadProgram {
             b.source(List.of("rss_mib_" + name), row -> row.put("rss_mib_" + name,
                     String.format(Locale.ROOT, "%.1f", Probes.rssBytes(pid) / 1048576.0)));
             b.source(List.of("fds_" + name), row -> row.put("fds_" + name, Probes.openFileDescriptors(pid)));
+        });
+        // heap after a forced full GC, once every HEAP_PROBE_INTERVAL (Probes.heapAfterFullGcBytes: a pause per probe)
+        long heapEvery = Math.max(1, HEAP_PROBE_INTERVAL.toNanos() / args.sampleInterval().toNanos());
+        AtomicLong samples = new AtomicLong();
+        List<String> heapColumns = target.pids().keySet().stream().map(n -> "heap_after_gc_mib_" + n).toList();
+        b.source(heapColumns, row -> {
+            if (samples.getAndIncrement() % heapEvery == 0) {
+                target.pids().forEach((name, pid) -> row.put("heap_after_gc_mib_" + name,
+                        String.format(Locale.ROOT, "%.1f", Probes.heapAfterFullGcBytes(pid) / 1048576.0)));
+            }
         });
         b.source(List.of("redis_used_bytes"), row -> row.put("redis_used_bytes", Probes.redisMemory(redis.sync()).usedBytes()));
         Map<String, String> users = target.databaseUsers();
@@ -281,17 +486,17 @@ public final class LoadProgram {
                 : String.format(Locale.ROOT, "%.1f s after the load stopped (polled every 0.5 s)", drainTook.toMillis() / 1000.0)));
         System.out.println("exact checks " + (checks.ok() ? "PASS" : "FAIL") + (checks.drained() ? "" : " (ledger not drained)"));
         checks.lines().forEach(l -> System.out.println("  " + l));
-        // the soak's 20 minutes, or the load's own length when it is shorter (a short run gets a verdict too)
-        Duration window = args.duration().compareTo(FLATNESS_WINDOW) < 0 ? args.duration() : FLATNESS_WINDOW;
-        System.out.println("flatness over the last " + window.toSeconds() + " s of samples (Flatness, floor "
-                + FLATNESS_FLOOR + " of the level); reported, not failed on, in this version:");
-        double[] t = table.numbers(Charts.TIME_COLUMN);
-        for (String column : table.columns()) {
-            if (column.startsWith("rss_") || column.startsWith("fds_") || column.startsWith("pg_connections_")
-                    || column.equals("redis_used_bytes")) {
-                System.out.println("  " + column + ": " + Flatness.judge(t, table.numbers(column), window, FLATNESS_FLOOR));
-            }
+        if (args.scenario() == LoadArgs.Scenario.STEADY || args.scenario() == LoadArgs.Scenario.MAX) {
+            // the load's own length when shorter than 20 minutes (a short run gets a verdict too); the soak judges its own
+            Duration window = args.duration().compareTo(FLATNESS_WINDOW) < 0 ? args.duration() : FLATNESS_WINDOW;
+            System.out.println("flatness over the last " + window.toSeconds() + " s of samples (Flatness, floor "
+                    + FLATNESS_FLOOR + " of the level); reported, not failed on, outside the soak:");
+            LoadRules.flatness(table, window, FLATNESS_FLOOR).forEach((c, v) -> System.out.println("  " + c + ": " + v));
         }
+        List<String> breaches = budget.violations(table);
+        System.out.println("budget       " + (breaches.isEmpty() ? "every sample within " + budget.limitByColumn()
+                : breaches.size() + " samples over it"));
+        breaches.stream().limit(20).forEach(l -> System.out.println("  " + l));
         System.out.println("samples      " + args.out().resolve("samples.csv").toAbsolutePath());
         System.out.println("charts       " + args.out().resolve("charts.html").toAbsolutePath());
         System.out.println("result       " + (verdict.passed() ? "PASS" : "FAIL: " + String.join("; ", verdict.failures())));

@@ -44,7 +44,7 @@ class LoadProgramPartsTest {
     @Test
     void badArgumentsNameWhatIsWrong() {
         assertThatThrownBy(() -> LoadArgs.parse(new String[] {}, null, OUT)).hasMessageContaining("no scenario");
-        assertThatThrownBy(() -> LoadArgs.parse(new String[] {"burst"}, null, OUT)).hasMessageContaining("unknown scenario burst");
+        assertThatThrownBy(() -> LoadArgs.parse(new String[] {"spike"}, null, OUT)).hasMessageContaining("unknown scenario spike");
         assertThatThrownBy(() -> LoadArgs.parse(new String[] {"steady", "--rate", "0"}, null, OUT)).hasMessageContaining("--rate");
         assertThatThrownBy(() -> LoadArgs.parse(new String[] {"steady", "--rate", "x"}, null, OUT)).hasMessageContaining("'x'");
         assertThatThrownBy(() -> LoadArgs.parse(new String[] {"steady", "--rate"}, null, OUT)).hasMessageContaining("needs a value");

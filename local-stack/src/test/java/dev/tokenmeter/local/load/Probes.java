@@ -18,6 +18,8 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -30,14 +32,21 @@ import java.util.stream.Stream;
  * from {@code INFO memory}, Postgres' connections in use from {@code pg_stat_activity}, a Kafka consumer group's lag
  * from its committed offsets and the partitions' latest offsets, and the bytes a directory (the edge's spool) holds.
  *
- * <p>Heap after GC is not probed here: from outside a JVM it needs an agent, JMX or {@code jcmd}, and
- * {@code jcmd GC.heap_info} reports the heap in use now, not after the last collection, so it would chart the
- * allocation sawtooth rather than the live set. The services are the place to report it
- * ({@code MemoryPoolMXBean#getCollectionUsage}); until they do, RSS is the memory figure per JVM.
+ * <p>Heap after GC ({@link #heapAfterFullGcBytes}) runs {@code jcmd <pid> GC.run} then {@code GC.heap_info}, the
+ * commands a person would type: {@code GC.heap_info} alone reports the heap in use now (the allocation sawtooth),
+ * and the heap after the last young collection still holds the tenured garbage a full collection would free, so
+ * neither shows the live set whose growth is a leak. Forcing a full collection does; it costs the service one
+ * stop-the-world pause (tens of ms on the stack's 384 MiB serial heaps), so the load program takes it once a minute.
  */
 public final class Probes {
 
     private static final long TIMEOUT_SECONDS = 10;
+    /**
+     * A heap line of {@code GC.heap_info}: a generation or heap with a "total" ("def new generation", "DefNew",
+     * "tenured generation", "Tenured", "garbage-first heap", by JDK and collector); Metaspace's and the spaces' lines
+     * have none.
+     */
+    private static final Pattern HEAP_USED = Pattern.compile("^\\s*\\S.*?\\s+total\\b.*?used (\\d+)K", Pattern.MULTILINE);
 
     private Probes() {
     }
@@ -56,6 +65,53 @@ public final class Probes {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read /proc/" + pid + "/status (process gone, or not Linux)", e);
         }
+    }
+
+    /**
+     * The Java heap in use right after a full collection: {@code jcmd <pid> GC.run} (a {@code System.gc()}), then
+     * {@code jcmd <pid> GC.heap_info}, in one jcmd invocation; the sum of its generations' "used", in bytes.
+     */
+    public static long heapAfterFullGcBytes(long pid) {
+        Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
+        try {
+            Path commands = Files.createTempFile("heap-probe", ".jcmd");
+            try {
+                Files.writeString(commands, "GC.run\nGC.heap_info\n");
+                Process p = new ProcessBuilder(jcmd.toString(), Long.toString(pid), "-f", commands.toString())
+                        .redirectErrorStream(true).start();
+                String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+                if (!p.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                    p.destroyForcibly();
+                    throw new IllegalStateException("jcmd " + pid + " did not finish in " + TIMEOUT_SECONDS + " s");
+                }
+                if (p.exitValue() != 0) {
+                    throw new IllegalStateException("jcmd " + pid + " exited " + p.exitValue() + ": " + out.strip());
+                }
+                return parseHeapInfoUsedBytes(out);
+            } finally {
+                Files.deleteIfExists(commands);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot run " + jcmd, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted waiting for jcmd " + pid, e);
+        }
+    }
+
+    /** The sum of "used NK" over the heap lines of {@code GC.heap_info} output, in bytes. */
+    static long parseHeapInfoUsedBytes(String heapInfo) {
+        Matcher m = HEAP_USED.matcher(heapInfo);
+        long kib = 0;
+        int lines = 0;
+        while (m.find()) {
+            kib += Long.parseLong(m.group(1));
+            lines++;
+        }
+        if (lines == 0) {
+            throw new IllegalStateException("no heap line in GC.heap_info: " + heapInfo.lines().limit(5).toList());
+        }
+        return kib * 1024;
     }
 
     /** How many entries {@code /proc/<pid>/fd} has: the process's open file descriptors (sockets included). */
