@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -39,6 +40,39 @@ class LoadProgramPartsTest {
         assertThat(a.duration()).isEqualTo(Duration.ofSeconds(12));
         assertThat(a.concurrency()).isEqualTo(4);
         assertThat(LoadArgs.parse(new String[] {"max"}, null, OUT).duration()).isEqualTo(Duration.ofSeconds(30));
+    }
+
+    @Test
+    void soakArgumentsMeasureTheMaximumFirstUnlessARateIsGiven() {
+        LoadArgs d = LoadArgs.parse(new String[] {"soak"}, null, OUT);
+        assertThat(d.scenario()).isEqualTo(LoadArgs.Scenario.SOAK);
+        assertThat(d.duration()).isEqualTo(Duration.ofMinutes(30));
+        assertThat(d.maxDuration()).isEqualTo(Duration.ofSeconds(60));
+        assertThat(d.ratePerSecond()).as("0 = half the measured maximum").isZero();
+        LoadArgs a = LoadArgs.parse(new String[] {"soak", "--minutes", "3", "--max-seconds", "20", "--concurrency", "8",
+                "--rate", "40"}, null, OUT);
+        assertThat(a.duration()).isEqualTo(Duration.ofMinutes(3));
+        assertThat(a.maxDuration()).isEqualTo(Duration.ofSeconds(20));
+        assertThat(a.concurrency()).isEqualTo(8);
+        assertThat(a.ratePerSecond()).isEqualTo(40);
+    }
+
+    @Test
+    void burstArgumentsNameEachPhase() {
+        LoadArgs d = LoadArgs.parse(new String[] {"burst"}, null, OUT);
+        assertThat(d.scenario()).isEqualTo(LoadArgs.Scenario.BURST);
+        assertThat(List.of(d.duration(), d.burstDuration(), d.afterDuration()))
+                .containsExactly(Duration.ofMinutes(5), Duration.ofMinutes(2), Duration.ofMinutes(5));
+        assertThat(d.ratePerSecond()).as("0 = 5 % of the measured maximum").isZero();
+        LoadArgs a = LoadArgs.parse(new String[] {"burst", "--base-minutes", "1", "--burst-minutes", "0.5",
+                "--after-minutes", "2", "--rate", "3"}, null, OUT);
+        assertThat(List.of(a.duration(), a.burstDuration(), a.afterDuration()))
+                .containsExactly(Duration.ofMinutes(1), Duration.ofSeconds(30), Duration.ofMinutes(2));
+        assertThat(a.ratePerSecond()).isEqualTo(3);
+        assertThatThrownBy(() -> LoadArgs.parse(new String[] {"burst", "--minutes", "3"}, null, OUT))
+                .hasMessageContaining("unknown option --minutes for burst");
+        assertThatThrownBy(() -> LoadArgs.parse(new String[] {"soak", "--burst-minutes", "3"}, null, OUT))
+                .hasMessageContaining("unknown option --burst-minutes for soak");
     }
 
     @Test
