@@ -2,7 +2,7 @@
 -- estimate back to the token-rate limits (no tokens were used). The request itself stays counted by
 -- the request-rate limits (it was made). Idempotent.
 -- KEYS: 1 res hash, 2 deadline zset, 3 gc zset, 4 reserved, 5 user token TAT, 6 API key token TAT
--- ARGV: 1 nowMs, 2 id, 3 retentionMs, 4 user tpm, 5 key tpm (0 = leave that limit alone)
+-- ARGV: 1 nowMs, 2 id, 3 closedRetentionMs (how long the released record stays), 4 user tpm, 5 key tpm (0 = leave that limit alone)
 -- Returns {status}
 local now, id = tonumber(ARGV[1]), ARGV[2]
 local rec = redis.call('HGET', KEYS[1], id)
@@ -23,6 +23,6 @@ for i = 1, 2 do
   end
 end
 r.state = 'R'
-redis.call('HSET', KEYS[1], id, encode(r))
+redis.call('HSET', KEYS[1], id, closed_record(r))
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), id)
 return { 'RELEASED' }

@@ -5,7 +5,7 @@
 -- created here by an increment.
 -- KEYS: 1 res hash, 2 deadline zset, 3 gc zset, 4 reserved, 5 settled (month), 6 personal (month), 7 thresholds (month),
 --       8 user token TAT, 9 API key token TAT
--- ARGV: 1 nowMs, 2 id, 3 actualNanoUsd, 4 actualTokens, 5 retentionMs, 6 creditNanoUsd (-1 = unknown), 7 monthTtlMs,
+-- ARGV: 1 nowMs, 2 id, 3 actualNanoUsd, 4 actualTokens, 5 closedRetentionMs (how long the settled record stays), 6 creditNanoUsd (-1 = unknown), 7 monthTtlMs,
 --       8 user tpm, 9 key tpm (0 = no true-up of that limit), 10 softLimitPercent (0 = none)
 -- Returns {status, route, settledAfter, softState, thresholds...}
 local now, id = tonumber(ARGV[1]), ARGV[2]
@@ -43,8 +43,8 @@ for i = 1, 2 do
     end
   end
 end
-r.state, r.actual, r.actual_tokens = 'S', tonumber(ARGV[3]), actual_tokens
-redis.call('HSET', KEYS[1], id, encode(r))
+r.state = 'S'
+redis.call('HSET', KEYS[1], id, closed_record(r))
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), id)
 local out = { status, route, after, 0 }
 local credit = tonumber(ARGV[6])

@@ -71,7 +71,14 @@ public final class QuotaEngine implements AutoCloseable {
     private final long reservationTtlMs;
     private final Counter[] settleCounters;
     private final Counter[] releaseCounters;
+    /** Expired records (full, a late settle still counts them): QUOTA_RESERVATION_RETENTION_MS. */
     private final long retentionMs;
+    /**
+     * Settled and released records (state and route only) stay one reservation TTL (ADR 0067): they only make a
+     * repeat answer ALREADY_SETTLED/ALREADY_RELEASED; without them it answers UNKNOWN_RESERVATION, which changes
+     * no counter either, so nothing is billed twice once they are gone.
+     */
+    private final long closedRetentionMs;
 
     private QuotaEngine(Builder b) {
         this.redis = Objects.requireNonNull(b.redis, "redis connection");
@@ -85,6 +92,7 @@ public final class QuotaEngine implements AutoCloseable {
         this.settleCounters = statusCounters("tokenmeter.quota.settles");
         this.releaseCounters = statusCounters("tokenmeter.quota.releases");
         this.retentionMs = config.reservationRetention().toMillis();
+        this.closedRetentionMs = config.reservationTtl().toMillis();
         this.breaker = new CircuitBreaker(config.breakerFailureThreshold(), config.breakerOpenDuration(), System::nanoTime);
         this.local = new LocalLimiter(config.failOpenSharePercent(), config.reservationTtl().toMillis());
         this.reconciler = new QuotaReconciler(scripts, baseline, meters, clock, !config.reconcileInterval().isZero());
@@ -401,7 +409,7 @@ public final class QuotaEngine implements AutoCloseable {
                         new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(),
                                 keys.settled(rid.month()), keys.personal(rid.month()), keys.thresholds(rid.month()),
                                 keys.userTokens(), keyTokensKey(keys, rid)},
-                        now.toEpochMilli(), reservationId, actualCostNanoUsd, actualTokens, retentionMs,
+                        now.toEpochMilli(), reservationId, actualCostNanoUsd, actualTokens, closedRetentionMs,
                         a == null ? -1 : a.monthlyCreditNanoUsd(), monthTtlMs(rid.month(), now),
                         a == null ? 0 : a.tokensPerMinute(), a == null || rid.apiKeyId() == null ? 0 : keyTokensPerMinute(a),
                         a == null ? 0 : a.softLimitPercent());
@@ -435,7 +443,7 @@ public final class QuotaEngine implements AutoCloseable {
                 List<Object> out = scripts.call(Script.RELEASE,
                         new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(),
                                 keys.userTokens(), keyTokensKey(keys, rid)},
-                        now.toEpochMilli(), reservationId, retentionMs, a == null ? 0 : a.tokensPerMinute(),
+                        now.toEpochMilli(), reservationId, closedRetentionMs, a == null ? 0 : a.tokensPerMinute(),
                         a == null || rid.apiKeyId() == null ? 0 : keyTokensPerMinute(a));
                 return SettleResult.of(reservationId, SettleResult.Status.valueOf((String) out.get(0)));
             });

@@ -113,6 +113,44 @@ class QuotaEngineIT {
     }
 
     @Test
+    void closedRecordsKeepOnlyStateAndRouteForOneTtlAndARepeatAfterThatChangesNothing() {
+        // issue 20 / ADR 0067: ~240-380 B of Redis per call for 24 h was the soak's finding
+        String u = f.user("closed", 100_000, 1000, 1_000_000, false);
+        QuotaKeys keys = new QuotaKeys(u);
+        var redis = f.redis.connection().sync();
+        Decision settled = engine.reserve(f.request(u, 3_000, 10));
+        Decision released = engine.reserve(f.request(u, 2_000, 10));
+        Decision crashed = engine.reserve(f.request(u, 1_000, 10));
+        engine.settle(settled.reservationId(), 2_500, 12);
+        engine.release(released.reservationId());
+        assertThat(redis.hget(keys.reservations(), settled.reservationId())).isEqualTo("S|S");
+        assertThat(redis.hget(keys.reservations(), released.reservationId())).isEqualTo("R|S");
+        assertThat(engine.settle(settled.reservationId(), 2_500, 12).status()).isEqualTo(SettleResult.Status.ALREADY_SETTLED);
+        assertThat(engine.settle(settled.reservationId(), 2_500, 12).route()).isEqualTo(Route.SERVICE_CREDIT);
+        assertThat(engine.settle(released.reservationId(), 2_000, 12).status()).isEqualTo(SettleResult.Status.ALREADY_RELEASED);
+        engine.release(settled.reservationId());
+
+        // One TTL later the crashed caller's reservation has expired (full tombstone, 24 h); the closed ones are purged
+        f.clock.advance(QuotaConfig.defaults().reservationTtl().plusMillis(1));
+        engine.reserve(f.request(u, 1, 1)); // lazily expires and purges (at most QUOTA_SWEEP_BATCH) inside reserve
+        assertThat(redis.hexists(keys.reservations(), settled.reservationId())).isFalse();
+        assertThat(redis.hexists(keys.reservations(), released.reservationId())).isFalse();
+        assertThat(redis.hget(keys.reservations(), crashed.reservationId())).startsWith("E|S|1000|10|");
+
+        // A repeat after the purge changes nothing: no second count of the settled cost, no estimate freed twice
+        UsageSnapshot before = engine.usage(u, NOV);
+        assertThat(engine.settle(settled.reservationId(), 2_500, 12).status()).isEqualTo(SettleResult.Status.UNKNOWN_RESERVATION);
+        engine.release(released.reservationId());
+        assertThat(engine.usage(u, NOV)).isEqualTo(before);
+        assertThat(before.settledNanoUsd()).isEqualTo(2_500);
+
+        // The expired one still counts once when its caller comes back within the 24 h retention
+        assertThat(engine.settle(crashed.reservationId(), 900, 10).status()).isEqualTo(SettleResult.Status.SETTLED_AFTER_EXPIRY);
+        assertThat(engine.usage(u, NOV).settledNanoUsd()).isEqualTo(3_400);
+        assertThat(redis.hget(keys.reservations(), crashed.reservationId())).isEqualTo("S|S");
+    }
+
+    @Test
     void requestRateHasNoDoubleBurstAcrossAMinuteBoundary() {
         String u = f.user("rate", 1_000_000, 10, 1_000_000, false); // 10/min: one every 6 s, burst 10
         // 12:00:59.900, just before a fixed window would reset.
