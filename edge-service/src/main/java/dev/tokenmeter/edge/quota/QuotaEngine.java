@@ -127,9 +127,18 @@ public final class QuotaEngine implements AutoCloseable {
         return new Builder();
     }
 
-    /** Loads the scripts now (optional; they are also loaded on first use). */
+    /**
+     * Loads the scripts now if Redis answers in time. Optional and never fatal: a script not loaded here is
+     * loaded on first use, so a Redis that is slow or away while the edge starts (a deployment starting all at
+     * once, a busy host) costs the first calls a SCRIPT LOAD, and the failure policy answers meanwhile, instead
+     * of the edge exiting on a command timeout (and being restarted into the same slow Redis).
+     */
     public QuotaEngine warmUp() {
-        for (Script s : Script.values()) scripts.sha(s);
+        try {
+            for (Script s : Script.values()) scripts.sha(s);
+        } catch (RuntimeException e) {
+            log.warn("quota scripts not loaded at start-up ({}); they are loaded on first use", e.toString());
+        }
         return this;
     }
 

@@ -1,12 +1,14 @@
 package dev.tokenmeter.edge.quota;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatCode;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.tokenmeter.testkit.EnginesExtension;
 import dev.tokenmeter.testkit.PostgresEngine;
 import dev.tokenmeter.testkit.RedisEngine;
+import dev.tokenmeter.testkit.net.DelayProxy;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.YearMonth;
@@ -54,6 +56,34 @@ class QuotaRecoveryIT {
             assertThat(s.settledNanoUsd()).isEqualTo(6_000);
             assertThat(s.personalKeyNanoUsd()).isEqualTo(777);
             assertThat(s.reservedNanoUsd()).isEqualTo(4_000);
+        }
+    }
+
+    /**
+     * A fault-suite run on a box at load 60 saw the edge exit at start-up: SCRIPT LOAD in warmUp timed out after the
+     * connection's 1 s. Redis slower than the command timeout while the engine starts must not stop it: the scripts
+     * load on first use once Redis answers in time.
+     */
+    @Test
+    void aRedisSlowerThanTheTimeoutAtStartUpDoesNotStopTheEngine(RedisEngine redis, PostgresEngine postgres) throws Exception {
+        java.net.URI direct = java.net.URI.create(redis.uri());
+        try (QuotaFixture f = new QuotaFixture(redis, postgres, QuotaConfig.defaults().withBackgroundOff(), START);
+             DelayProxy proxy = DelayProxy.start(direct.getHost(), direct.getPort());
+             QuotaRedis slow = QuotaRedis.connect(redis.uri().replace(":" + direct.getPort(), ":" + proxy.port()),
+                     Duration.ofMillis(300));
+             QuotaEngine engine = QuotaEngine.builder().redis(slow.connection())
+                     .accountDirectory(new dev.tokenmeter.edge.account.PostgresAccountDirectory(f.dataSource, Duration.ofSeconds(5)))
+                     .usageBaseline(new JooqUsageBaseline(f.dataSource)).clock(f.clock).meterRegistry(f.meters)
+                     .config(QuotaConfig.defaults().withBackgroundOff()).build()) {
+            String u = f.user("slowstart", 1_000_000, 1_000, 1_000_000_000L, false);
+            proxy.delay(Duration.ofMillis(400), Duration.ZERO); // each way: every command takes > 800 ms, timeout 300 ms
+
+            assertThatCode(engine::warmUp).as("warm-up with Redis slower than the command timeout").doesNotThrowAnyException();
+
+            proxy.delay(Duration.ZERO, Duration.ZERO);
+            await("a reserve decided in Redis once it answers in time (scripts loaded on first use)")
+                    .atMost(Duration.ofSeconds(30))
+                    .until(() -> engine.reserve(f.request(u, 10, 1)).mode() == DecisionMode.REDIS);
         }
     }
 
