@@ -41,6 +41,7 @@ import dev.tokenmeter.events.topic.Topics;
 import io.javalin.config.RoutesConfig;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.prometheus.metrics.exporter.httpserver.HTTPServer;
 import org.jooq.DSLContext;
 import org.jooq.SQLDialect;
 import org.jooq.impl.DSL;
@@ -214,9 +215,15 @@ public final class EdgeApp implements AutoCloseable {
         UsageAlertPublisher alerts = alertPublisher(config, topics, accounts, registry);
         QuotaGate quota = new QuotaEngineGate(engine, redis.connection(), quotaConfig.failurePolicy(), alerts, Clock.systemUTC());
         EdgeApp app = start(config, dataSource, quota, sink, List.of(), registry, accounts::invalidate);
-        LOG.info("edge listening on {} (admin API and /metrics on {})", app.server().baseUrl(), app.server().adminBaseUrl());
+        // Prometheus in another container reaches this one; the admin listener stays private (ADR 0069).
+        HTTPServer metrics = metricsListener(config.metricsPort(), registry);
+        LOG.info("edge listening on {} (admin API and /metrics on {}) metrics port {}", app.server().baseUrl(),
+                app.server().adminBaseUrl(), metrics == null ? "off" : metrics.getPort());
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             LOG.info("shutting down");
+            if (metrics != null) {
+                metrics.stop();
+            }
             app.close();
             alerts.close();
             sink.close();
@@ -224,6 +231,18 @@ public final class EdgeApp implements AutoCloseable {
             redis.close();
             dataSource.close();
         }, "edge-shutdown"));
+    }
+
+    /** The /metrics-only listener on all interfaces (METRICS_PORT), or null when it is off (-1). */
+    private static HTTPServer metricsListener(int port, PrometheusMeterRegistry registry) {
+        if (port < 0) {
+            return null;
+        }
+        try {
+            return HTTPServer.builder().port(port).registry(registry.getPrometheusRegistry()).buildAndStart();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("METRICS_PORT " + port + ": cannot listen", e);
+        }
     }
 
     /** The Redis quota engine over the account directory and usage baseline in Postgres. */

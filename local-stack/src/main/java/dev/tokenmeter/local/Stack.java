@@ -91,6 +91,7 @@ final class Stack implements AutoCloseable {
         edgeEnv.put("ADMIN_TOKEN", adminToken);
         edgeEnv.put("ADMIN_HOST", "127.0.0.1");
         edgeEnv.put("ADMIN_PORT", Integer.toString(adminPort));
+        edgeEnv.put("METRICS_PORT", "0"); // the /metrics-only listener Prometheus scrapes (AlertMetricsIT)
         edgeEnv.put("PERSONAL_KEY_MASTER_KEY_ID", DemoData.MASTER_KEY_ID);
         edgeEnv.put("PERSONAL_KEY_MASTER_KEY", DemoData.MASTER_KEY_BASE64);
         Path spoolDir = workDir.resolve("edge-spool").toAbsolutePath();
