@@ -73,7 +73,10 @@ final class LedgerCopy {
             new Column(USAGE_LEDGER.RESERVATION_ID, (o, e) -> o.text(e.getReservationId())),
             new Column(USAGE_LEDGER.LATENCY_MS, (o, e) -> o.int8(e.getLatencyMs())),
             new Column(USAGE_LEDGER.EDGE_INSTANCE, (o, e) -> o.text(e.getEdgeInstance())),
-            new Column(USAGE_LEDGER.ATTRIBUTES, (o, e) -> o.jsonb(LedgerRows.json(e.getAttributes()))));
+            new Column(USAGE_LEDGER.ATTRIBUTES, (o, e) -> o.jsonb(LedgerRows.json(e.getAttributes()))),
+            new Column(USAGE_LEDGER.ANSWERED_MODEL, (o, e) -> o.text(e.getAnsweredModel())),
+            // A v1 event has no tier: it was priced at the standard tier, the only one there was (ADR 0068).
+            new Column(USAGE_LEDGER.SERVICE_TIER, (o, e) -> o.text(LedgerRows.serviceTier(e))));
 
     /** The columns in the order the rows carry them: every ledger column but ingested_at. */
     private static final String STATEMENT = "COPY " + USAGE_LEDGER.getName() + " ("

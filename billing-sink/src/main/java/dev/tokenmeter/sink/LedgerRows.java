@@ -24,6 +24,11 @@ final class LedgerRows {
         return t == null ? null : t.atOffset(ZoneOffset.UTC);
     }
 
+    /** The tier the event was billed at; a v1 event (none) was billed at standard, the only tier then (ADR 0068). */
+    static String serviceTier(dev.tokenmeter.events.UsageEvent e) {
+        return e.getServiceTier() == null ? "standard" : e.getServiceTier();
+    }
+
     /** A flat JSON object of strings, keys sorted. */
     static String json(Map<String, String> attributes) {
         if (attributes.isEmpty()) {

@@ -116,6 +116,9 @@ class DatabaseRolesIT {
             succeeds(c, "INSERT INTO model_price (model, effective_from, input_nano_usd_per_token, price_version) VALUES ('m-roles', now(), 1, 'm-roles@1')");
             succeeds(c, "SELECT * FROM account_limits");
             succeeds(c, "SELECT * FROM usage_total_monthly");
+            succeeds(c, "INSERT INTO model_alias (alias, effective_from, model) VALUES ('m-roles-*', now(), 'm-roles')"); // V16
+            refused(c, "UPDATE model_alias SET model = 'x'"); // append-only (its trigger)
+            refused(c, "DELETE FROM model_alias");
 
             refused(c, "UPDATE api_key SET key_hash = '\\x01' WHERE api_key_id = 'k-roles'"); // a key can be revoked, never rewritten
             refused(c, "TRUNCATE model_price");

@@ -44,6 +44,8 @@ final class LedgerRecords {
         r.setLatencyMs(e.getLatencyMs());
         r.setEdgeInstance(e.getEdgeInstance());
         r.setAttributes(JSONB.valueOf(LedgerRows.json(e.getAttributes())));
+        r.setAnsweredModel(e.getAnsweredModel());
+        r.setServiceTier(e.getServiceTier() == null ? "standard" : e.getServiceTier());
         return r;
     }
 }

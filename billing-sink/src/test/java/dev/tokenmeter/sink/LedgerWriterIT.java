@@ -146,6 +146,7 @@ class LedgerWriterIT {
                 .setStreamed(true).setCacheHit(true)
                 .setReceivedAt(Instant.parse("2038-01-19T03:14:08.001Z"))
                 .setAttributes(Map.of("awkward", awkward + "|value", "empty", "", "feature", "chat", "N", "\\N"))
+                .setAnsweredModel("ft:a/b.c_d-" + "a".repeat(UsageEventBounds.MODEL_MAX_CHARS - 11)).setServiceTier("priority")
                 .build();
         UsageEvent empty = UsageEvent.newBuilder(event("u", "2026-11-30T23:59:59.999Z", 0))
                 .setTenantId("t").setModel("m").setEndpoint("/").setProvider("p")
@@ -181,6 +182,39 @@ class LedgerWriterIT {
         }
         assertThat(db.select(USAGE_LEDGER.BILLING_MONTH).from(USAGE_LEDGER).orderBy(USAGE_LEDGER.BILLING_MONTH)
                 .fetch(USAGE_LEDGER.BILLING_MONTH)).hasToString("[1999-12-01, 2026-11-01]");
+    }
+
+    @Test
+    void aV1EventStillDecodesAndBills_atTheStandardTier() throws Exception { // issue 16, ADR 0068
+        // Written by a producer that knows only UsageEvent v1 (no answeredModel, no serviceTier).
+        org.apache.avro.Schema v1 = dev.tokenmeter.events.serde.ReleasedSchemas.parse("UsageEvent/v1.avsc");
+        UsageEvent like = event("dave", "2026-11-05T10:00:00Z", 1_234_567);
+        org.apache.avro.generic.GenericData.Record old = new org.apache.avro.generic.GenericData.Record(v1);
+        for (org.apache.avro.Schema.Field f : v1.getFields()) {
+            Object value = like.get(f.name());
+            if (value instanceof Instant t) {
+                value = t.toEpochMilli();
+            } else if (value instanceof Enum<?> en) {
+                value = new org.apache.avro.generic.GenericData.EnumSymbol(f.schema(), en.name());
+            }
+            old.put(f.name(), value);
+        }
+        byte[] v1Bytes = new org.apache.avro.message.BinaryMessageEncoder<org.apache.avro.generic.GenericRecord>(
+                org.apache.avro.generic.GenericData.get(), v1).encode(old).array();
+        UsageEvent v2 = UsageEvent.newBuilder(event("dave", "2026-11-05T10:00:01Z", 7))
+                .setServiceTier("flex").setAnsweredModel("gpt-4o-mini-2024-07-18").build();
+        writer.write(List.of(new ConsumerRecord<>("usage-events", 0, offset++, "dave".getBytes(), v1Bytes), record(v2)),
+                Map.of(new TopicPartition("usage-events", 0), offset));
+
+        assertThat(db.fetchCount(SINK_DEAD_LETTER)).isZero();
+        UsageLedgerRecord v1Row = db.selectFrom(USAGE_LEDGER).where(USAGE_LEDGER.EVENT_ID.eq(UUID.fromString(like.getEventId()))).fetchSingle();
+        assertThat(v1Row.getCostNanoUsd()).isEqualTo(1_234_567);
+        assertThat(v1Row.getServiceTier()).isEqualTo("standard");
+        assertThat(v1Row.getAnsweredModel()).isNull();
+        UsageLedgerRecord v2Row = db.selectFrom(USAGE_LEDGER).where(USAGE_LEDGER.EVENT_ID.eq(UUID.fromString(v2.getEventId()))).fetchSingle();
+        assertThat(v2Row.getServiceTier()).isEqualTo("flex");
+        assertThat(v2Row.getAnsweredModel()).isEqualTo("gpt-4o-mini-2024-07-18");
+        assertThat(totalCost()).isEqualTo(1_234_567 + 7);
     }
 
     private long totalCost() {

@@ -32,6 +32,7 @@ import java.util.function.Consumer;
  * GET    /admin/users/{userId}/personal-key      last4 and dates
  * DELETE /admin/users/{userId}/personal-key      delete it
  * POST   /admin/model-prices                     add an effective-dated price row (append-only)   {@link ModelPriceRoutes}
+ * POST   /admin/model-aliases                    add an effective-dated model alias (append-only) {@link ModelPriceRoutes}
  * </pre>
  *
  * <p>Each resource's routes are one class over a small jOOQ store for its writes ({@link PlanStore},
@@ -83,6 +84,7 @@ public final class AdminApi {
         r.get("/admin/users/{userId}/personal-key", guarded(personalKeys::get));
         r.delete("/admin/users/{userId}/personal-key", guarded(personalKeys::delete));
         r.post("/admin/model-prices", guarded(modelPrices::add));
+        r.post("/admin/model-aliases", guarded(modelPrices::addAlias));
     }
 
     private Handler guarded(Handler h) {

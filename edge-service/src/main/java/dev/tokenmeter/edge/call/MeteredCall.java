@@ -56,6 +56,7 @@ public final class MeteredCall {
     private KeySource keySource = KeySource.NONE;
     private ModelPrice price;
     private String upstreamRequestId;
+    private String answeredModel;
     private String reservationId;
     private boolean reservationOpen;
     private Long latencyMs;
@@ -101,6 +102,8 @@ public final class MeteredCall {
     public MeteredCall price(ModelPrice v) { this.price = v; return this; }
     public MeteredCall keySource(KeySource v) { this.keySource = v; return this; }
     public MeteredCall upstreamRequestId(String v) { this.upstreamRequestId = v; return this; }
+    /** The model the upstream's answer named (a dated snapshot); the event keeps it beside the requested one. */
+    public MeteredCall answeredModel(String v) { this.answeredModel = v; return this; }
     /** The call's latency as the caller reports it (metering API), instead of the time since it started here. */
     public MeteredCall latencyMs(long v) { this.latencyMs = v; return this; }
     public MeteredCall attribute(String key, String value) { attributes.put(key, value); return this; }
@@ -263,6 +266,9 @@ public final class MeteredCall {
                 .setLatencyMs(latencyMs != null ? latencyMs : Math.max(0, (System.nanoTime() - startNanos) / 1_000_000))
                 .setEdgeInstance(metering.edgeInstance())
                 .setAttributes(Map.copyOf(attributes))
+                .setAnsweredModel(answeredModel)
+                // The tier of the row that priced the call (ADR 0068); none when nothing was priced.
+                .setServiceTier(price == null ? null : price.tier().dbName())
                 .build();
     }
 }

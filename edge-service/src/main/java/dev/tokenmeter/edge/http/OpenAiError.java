@@ -31,6 +31,13 @@ public record OpenAiError(int status, String message, String type, String param,
                 "invalid_request_error", "model", "model_not_found", false, null);
     }
 
+    /** The model is priced, but not in the service tier the request asks for (ADR 0068): refused before the call. */
+    public static OpenAiError serviceTierNotPriced(String model, String tier) {
+        return new OpenAiError(400, "The model `" + model + "` has no " + tier + " price at this edge; send the request"
+                + " without service_tier (or with 'auto'/'default') to use the standard tier.",
+                "invalid_request_error", "service_tier", "service_tier_not_priced", false, null);
+    }
+
     public static OpenAiError bodyTooLarge(long maxBytes) {
         return new OpenAiError(413, "Request body is larger than " + maxBytes + " bytes.",
                 "invalid_request_error", null, "request_too_large", false, null);

@@ -13,6 +13,8 @@ import dev.tokenmeter.edge.http.QuotaHeaders;
 import dev.tokenmeter.edge.http.Rejections;
 import dev.tokenmeter.edge.pricing.ModelPrice;
 import dev.tokenmeter.edge.pricing.PriceBook;
+import dev.tokenmeter.edge.pricing.ServiceTier;
+import dev.tokenmeter.edge.pricing.TierPricing;
 import dev.tokenmeter.edge.pricing.TokenUsage;
 import dev.tokenmeter.edge.quota.Decision;
 import dev.tokenmeter.events.KeySource;
@@ -50,6 +52,7 @@ import static dev.tokenmeter.edge.metering.MeteringRequests.commitKey;
 import static dev.tokenmeter.edge.metering.MeteringRequests.intOr;
 import static dev.tokenmeter.edge.metering.MeteringRequests.notFound;
 import static dev.tokenmeter.edge.metering.MeteringRequests.reservationKey;
+import static dev.tokenmeter.edge.metering.MeteringRequests.serviceTier;
 import static dev.tokenmeter.edge.metering.MeteringRequests.text;
 import static dev.tokenmeter.edge.metering.MeteringRequests.tokens;
 
@@ -162,9 +165,11 @@ public final class MeteringApi {
         if (!problems.isEmpty()) {
             throw bad(problems);
         }
+        // The tier the app server will ask OpenAI for: the estimate's price; the commit bills the tier OpenAI reported.
+        ServiceTier tier = ServiceTier.requested(serviceTier(b));
         MeteredCall call = metering.start(caller, endpoint).model(model).latencyMs(0).attribute("source", "metering_api");
         Instant now = call.occurredAt();
-        ModelPrice price = priceBook.priceAt(model, now).orElseThrow(() -> new ApiError(OpenAiError.modelNotFound(model)));
+        ModelPrice price = priced(model, tier, now);
         long estimatedCost = price.costNanoUsd(new TokenUsage(prompt, 0, completion, 0));
         // The commit's event id derives from the reservation id, not known before: an alert at reserve names none.
         Decision d = call.reserve(estimatedCost, prompt + completion, null);
@@ -183,6 +188,7 @@ public final class MeteringApi {
         fields.put("model", model);
         fields.put("endpoint", endpoint);
         fields.put("route", d.route().name());
+        fields.put("service_tier", tier.dbName());
         fields.put("occurred_at_ms", Long.toString(now.toEpochMilli()));
         String key = reservationKey(caller.userId(), d.reservationId());
         redis.hset(key, fields);
@@ -249,8 +255,17 @@ public final class MeteringApi {
             throw bad("http_status must be 0 or 100..599, got " + httpStatus, "http_status");
         }
         String model = r.get("model");
+        String answeredModel = text(b, "answered_model");
+        if (answeredModel != null) {
+            bounded(UsageEventBounds.modelProblem("answered_model", answeredModel), "answered_model");
+        }
+        String reportedTier = serviceTier(b);
         Instant occurredAt = Instant.ofEpochMilli(Long.parseLong(r.get("occurred_at_ms")));
-        ModelPrice price = priceBook.priceAt(model, occurredAt).orElseThrow(() -> new ApiError(OpenAiError.modelNotFound(model)));
+        // Reservations made before tiers existed carry none: they were estimated at standard.
+        ServiceTier estimatedTier = ServiceTier.ofDbName(r.get("service_tier")).orElse(ServiceTier.STANDARD);
+        TierPricing.Billing billing = new TierPricing(priceBook).forReported(priced(model, estimatedTier, occurredAt),
+                reportedTier, occurredAt);
+        ModelPrice price = billing.price();
         TokenUsage usage = counts.usage();
         long cost = price.costNanoUsd(usage);
         bounded(UsageEventBounds.costProblem("cost_nano_usd", cost), "prompt_tokens");
@@ -258,7 +273,10 @@ public final class MeteringApi {
         MeteredCall call = metering.resume(new Caller(r.get("api_key_id"), caller.userId(), r.get("tenant_id")), r.get("endpoint"),
                         eventId, occurredAt, reservationId)
                 .model(model).price(price).keySource(keySource).upstreamRequestId(upstreamRequestId).latencyMs(counts.latencyMs())
-                .streamed(b.path("streamed").asBoolean(false)).attribute("source", "metering_api");
+                .answeredModel(answeredModel).streamed(b.path("streamed").asBoolean(false)).attribute("source", "metering_api");
+        if (billing.unpricedTier() != null) {
+            call.attribute(TierPricing.UNPRICED_TIER, billing.unpricedTier());
+        }
         // Settled before the event: when an earlier attempt settled and died before its marker, this settle fails
         // (logged) and the event below is the same one again, which the ledger dedups.
         call.settle(new MeteredCall.Billed(cost, usage.totalTokens()));
@@ -274,7 +292,18 @@ public final class MeteringApi {
         n.put("cost_nano_usd", cost);
         n.put("cost_usd", Money.formatUsd(cost));
         n.put("price_version", price.priceVersion());
+        n.put("service_tier", price.tier().dbName());
         ctx.status(200).contentType("application/json").result(n.toString());
+    }
+
+    /**
+     * The price of {@code model} in {@code tier} at {@code at}; a 400 when the model has none ({@code model_not_found})
+     * or is priced but not in that tier ({@code service_tier_not_priced}), as the proxy answers.
+     */
+    private ModelPrice priced(String model, ServiceTier tier, Instant at) {
+        return priceBook.priceAt(model, tier, at).orElseThrow(() -> new ApiError(
+                tier != ServiceTier.STANDARD && priceBook.priceAt(model, at).isPresent()
+                        ? OpenAiError.serviceTierNotPriced(model, tier.dbName()) : OpenAiError.modelNotFound(model)));
     }
 
     private static int intOr(JsonNode b, String field, int fallback) {

@@ -127,6 +127,21 @@ final class MeteringRequests {
         return n == null || n.isNull() ? null : n.asText();
     }
 
+    /** OpenAI's service_tier words and ours that the metering API takes (ADR 0068); anything else is a 400. */
+    static final java.util.List<String> SERVICE_TIER_WORDS = java.util.List.of("auto", "default", "standard", "flex", "priority", "batch");
+
+    /** The optional {@code service_tier}: null when absent, else one of {@link #SERVICE_TIER_WORDS}. */
+    static String serviceTier(JsonNode b) {
+        JsonNode n = b.get("service_tier");
+        if (n == null || n.isNull()) {
+            return null;
+        }
+        if (!n.isTextual() || !SERVICE_TIER_WORDS.contains(n.asText())) {
+            throw bad("service_tier must be one of " + String.join(", ", SERVICE_TIER_WORDS) + ".", "service_tier");
+        }
+        return n.asText();
+    }
+
     static int intOr(JsonNode b, String field, int fallback) {
         JsonNode n = b.get(field);
         return n != null && n.canConvertToInt() ? n.asInt() : fallback;

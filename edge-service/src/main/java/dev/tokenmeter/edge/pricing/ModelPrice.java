@@ -5,17 +5,25 @@ import java.util.Objects;
 
 /**
  * One row of {@code model_price}: whole nano-USD per token, in force from {@code effectiveFrom} until the next
- * row of the same model.
+ * row of the same model and tier.
  *
  * @param cachedInputNanoUsdPerToken null: the model has no cached-input price; cached tokens cost the input price
  * @param outputNanoUsdPerToken      null: the model has no output (embeddings); output tokens then cost nothing
  *                                   (an embedding call reports none)
  */
-public record ModelPrice(String model, Instant effectiveFrom, long inputNanoUsdPerToken, Long cachedInputNanoUsdPerToken,
-                         Long outputNanoUsdPerToken, String priceVersion) {
+public record ModelPrice(String model, ServiceTier tier, Instant effectiveFrom, long inputNanoUsdPerToken,
+                         Long cachedInputNanoUsdPerToken, Long outputNanoUsdPerToken, String priceVersion) {
+
+    /** A standard-tier row. */
+    public ModelPrice(String model, Instant effectiveFrom, long inputNanoUsdPerToken, Long cachedInputNanoUsdPerToken,
+                      Long outputNanoUsdPerToken, String priceVersion) {
+        this(model, ServiceTier.STANDARD, effectiveFrom, inputNanoUsdPerToken, cachedInputNanoUsdPerToken,
+                outputNanoUsdPerToken, priceVersion);
+    }
 
     public ModelPrice {
         Objects.requireNonNull(model, "model");
+        Objects.requireNonNull(tier, "tier");
         Objects.requireNonNull(effectiveFrom, "effectiveFrom");
         Objects.requireNonNull(priceVersion, "priceVersion");
         if (inputNanoUsdPerToken < 0 || (cachedInputNanoUsdPerToken != null && cachedInputNanoUsdPerToken < 0)

@@ -3,12 +3,14 @@ package dev.tokenmeter.edge.proxy;
 import dev.tokenmeter.edge.call.MeteredCall;
 import dev.tokenmeter.edge.http.HttpErrors;
 import dev.tokenmeter.edge.http.OpenAiError;
+import dev.tokenmeter.edge.pricing.TierPricing;
 import dev.tokenmeter.edge.pricing.TokenUsage;
 import dev.tokenmeter.edge.tokens.RequestEstimate;
 import dev.tokenmeter.edge.tokens.StreamUsageTracker;
 import dev.tokenmeter.edge.tokens.TokenCounter;
 import dev.tokenmeter.edge.tokens.UsageParser;
 import dev.tokenmeter.events.Outcome;
+import dev.tokenmeter.events.validate.UsageEventBounds;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -29,10 +31,27 @@ final class AnswerRelay {
     private final TokenCounter tokenCounter;
     private final SseRelay streams;
 
-    AnswerRelay(EdgeMetrics metrics, TokenCounter tokenCounter, SseRelay streams) {
+    private final TierPricing tiers;
+
+    AnswerRelay(EdgeMetrics metrics, TokenCounter tokenCounter, SseRelay streams, TierPricing tiers) {
         this.metrics = metrics;
         this.tokenCounter = tokenCounter;
         this.streams = streams;
+        this.tiers = tiers;
+    }
+
+    /**
+     * What the answer said about the call (ADR 0068): the model it answered with goes into the event, and the tier it
+     * reports picks the price row (a tier without one: the standard row, flagged {@code unpriced_tier}).
+     */
+    private void priceByAnswer(MeteredCall call, String answeredModel, String reportedTier) {
+        // The upstream's word, but it goes into the event: a name outside the model bounds (ADR 0053) is left out.
+        call.answeredModel(answeredModel != null && UsageEventBounds.modelProblem("model", answeredModel) == null ? answeredModel : null);
+        TierPricing.Billing billing = tiers.forReported(call.price(), reportedTier, call.occurredAt());
+        call.price(billing.price());
+        if (billing.unpricedTier() != null) {
+            call.attribute(TierPricing.UNPRICED_TIER, billing.unpricedTier());
+        }
     }
 
     void relayAndBill(ProxyExchange ctx, MeteredCall call, Upstream.Answer answer, RequestEstimate estimate) {
@@ -73,12 +92,14 @@ final class AnswerRelay {
             respondError(ctx, OpenAiError.upstreamUnreachable());
             return;
         }
-        TokenUsage reported = null;
+        UsageParser.Answer said;
         try {
-            reported = UsageParser.fromResponseBytes(bytes).orElse(null);
+            said = UsageParser.answerOf(bytes);
         } catch (IOException e) {
-            // not JSON: bill the estimate
+            said = new UsageParser.Answer(null, null, null); // not JSON: bill the estimate
         }
+        TokenUsage reported = said.usage();
+        priceByAnswer(call, said.model(), said.serviceTier());
         MeteredCall.Billed billed = call.bill(Outcome.SUCCEEDED, answer.status(), reported, promptOnly);
         metrics.request(call.endpoint(), "succeeded");
         UpstreamExchange.passHeaders(ctx, answer);
@@ -112,6 +133,7 @@ final class AnswerRelay {
         } else {
             outcome = Outcome.SUCCEEDED;
         }
+        priceByAnswer(call, tracker.answeredModel(), tracker.serviceTier());
         TokenUsage counted = new TokenUsage(estimate.promptTokens(), 0, tracker.streamedCompletionTokens(), 0);
         MeteredCall.Billed billed = call.bill(outcome, relayed.clientGone() ? 0 : answer.status(), reported, counted);
         metrics.request(call.endpoint(), outcome.name().toLowerCase(Locale.ROOT));

@@ -12,6 +12,9 @@ import dev.tokenmeter.edge.http.QuotaHeaders;
 import dev.tokenmeter.edge.http.Rejections;
 import dev.tokenmeter.edge.pricing.ModelPrice;
 import dev.tokenmeter.edge.pricing.PriceBook;
+import dev.tokenmeter.edge.pricing.PriceCard;
+import dev.tokenmeter.edge.pricing.ServiceTier;
+import dev.tokenmeter.edge.pricing.TierPricing;
 import dev.tokenmeter.edge.pricing.TokenUsage;
 import dev.tokenmeter.edge.publish.EventSink;
 import dev.tokenmeter.edge.quota.Decision;
@@ -29,7 +32,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Objects;
-import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
@@ -54,7 +56,7 @@ public final class OpenAiProxyHandler {
     private static final Logger LOG = LoggerFactory.getLogger(OpenAiProxyHandler.class);
 
     private final Authenticator authenticator;
-    private final Prices prices;
+    private final PriceCard prices;
     private final TokenCounter tokenCounter;
     private final UpstreamKeys keys;
     private final EdgeMetrics metrics;
@@ -78,14 +80,8 @@ public final class OpenAiProxyHandler {
         this.requests = new RequestReader(b.maxBodyBytes);
         this.upstream = new UpstreamExchange(Objects.requireNonNull(b.upstream, "upstream"), metrics);
         this.streams = new SseRelay(b.drainTimeout);
-        this.answers = new AnswerRelay(metrics, tokenCounter, streams);
+        this.answers = new AnswerRelay(metrics, tokenCounter, streams, new TierPricing(prices));
         this.defaultMaxCompletionTokens = b.defaultMaxCompletionTokens;
-    }
-
-    /** The price of a model at an instant: the {@link PriceBook}'s, or a fixed table in a test. */
-    @FunctionalInterface
-    public interface Prices {
-        Optional<ModelPrice> priceAt(String model, Instant at);
     }
 
     public static Builder builder() {
@@ -166,9 +162,13 @@ public final class OpenAiProxyHandler {
         }
         call.model(request.model()).streamed(request.streamed());
 
-        ModelPrice price = prices.priceAt(call.model(), call.occurredAt()).orElse(null);
+        // The request's tier drives only the estimate; the tier the answer reports is billed (AnswerRelay, ADR 0068).
+        ServiceTier tier = ServiceTier.requested(request.tree().path("service_tier").textValue());
+        ModelPrice price = prices.priceAt(call.model(), tier, call.occurredAt()).orElse(null);
         if (price == null) {
-            refuse(ctx, call, new RequestReader.BadRequest(OpenAiError.modelNotFound(call.model()), "model_not_found"));
+            refuse(ctx, call, tier != ServiceTier.STANDARD && prices.priceAt(call.model(), ServiceTier.STANDARD, call.occurredAt()).isPresent()
+                    ? new RequestReader.BadRequest(OpenAiError.serviceTierNotPriced(call.model(), tier.dbName()), "service_tier_not_priced")
+                    : new RequestReader.BadRequest(OpenAiError.modelNotFound(call.model()), "model_not_found"));
             return;
         }
         call.price(price);
@@ -282,7 +282,7 @@ public final class OpenAiProxyHandler {
 
     public static final class Builder {
         private Authenticator authenticator;
-        private Prices prices;
+        private PriceCard prices;
         private TokenCounter tokenCounter;
         private QuotaGate quota;
         private UpstreamKeys keys;
@@ -296,8 +296,8 @@ public final class OpenAiProxyHandler {
         private Clock clock = Clock.systemUTC();
 
         public Builder authenticator(Authenticator v) { this.authenticator = v; return this; }
-        public Builder priceBook(PriceBook v) { this.prices = v::priceAt; return this; }
-        public Builder prices(Prices v) { this.prices = v; return this; }
+        public Builder priceBook(PriceBook v) { this.prices = v; return this; }
+        public Builder prices(PriceCard v) { this.prices = v; return this; }
         public Builder tokenCounter(TokenCounter v) { this.tokenCounter = v; return this; }
         public Builder quota(QuotaGate v) { this.quota = v; return this; }
         public Builder keys(UpstreamKeys v) { this.keys = v; return this; }

@@ -8,7 +8,8 @@ import java.util.Optional;
 
 /**
  * Watches the {@code data:} lines of a streamed answer as they pass through: remembers the usage chunk (chat and
- * completions: the chunk with a {@code usage} object; responses: {@code response.completed}/{@code .incomplete})
+ * completions: the chunk with a {@code usage} object; responses: {@code response.completed}/{@code .incomplete}),
+ * the {@code model} and {@code service_tier} the chunks name (ADR 0068)
  * and counts the streamed completion text (content, legacy text, tool-call arguments, responses' output deltas) with
  * the model's tokenizer, so a stream that ends without usage can still be billed. Never stores the text itself.
  * One instance per call; not thread-safe.
@@ -20,6 +21,8 @@ public final class StreamUsageTracker {
     private final String model;
     private final TokenCounter counter;
     private TokenUsage reported;
+    private String answeredModel;
+    private String serviceTier;
     private long streamedCompletionTokens;
     private long deltaCount;
 
@@ -42,6 +45,11 @@ public final class StreamUsageTracker {
             event = JSON.readTree(payload);
         } catch (Exception e) {
             return; // not ours to judge; the client gets the line unchanged
+        }
+        JsonNode response = event.get("response");
+        remember(event);
+        if (response != null && response.isObject()) {
+            remember(response);
         }
         JsonNode usage = event.get("usage");
         if (usage != null && usage.isObject()) {
@@ -72,6 +80,18 @@ public final class StreamUsageTracker {
         }
     }
 
+    /** The model and tier the chunk (or a responses event's {@code response}) names, when it names them. */
+    private void remember(JsonNode node) {
+        JsonNode m = node.get("model");
+        if (m != null && m.isTextual()) {
+            answeredModel = m.asText();
+        }
+        JsonNode t = node.get("service_tier");
+        if (t != null && t.isTextual()) {
+            serviceTier = t.asText();
+        }
+    }
+
     private void onResponsesEvent(String type, JsonNode event) {
         if (type.endsWith(".delta") && !type.contains("audio")) {
             countDelta(event.get("delta"));
@@ -91,6 +111,16 @@ public final class StreamUsageTracker {
     /** The upstream's own usage, when its usage chunk arrived. */
     public Optional<TokenUsage> reportedUsage() {
         return Optional.ofNullable(reported);
+    }
+
+    /** The model the stream's chunks name (OpenAI names the dated snapshot); null when none did. */
+    public String answeredModel() {
+        return answeredModel;
+    }
+
+    /** The {@code service_tier} the stream's chunks report (the last one seen); null when none did. */
+    public String serviceTier() {
+        return serviceTier;
     }
 
     /** Completion tokens counted locally from the streamed deltas (reasoning tokens are never streamed). */

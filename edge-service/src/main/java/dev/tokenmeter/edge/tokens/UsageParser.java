@@ -23,54 +23,79 @@ public final class UsageParser {
     }
 
     /**
-     * As {@link #fromResponseBody(JsonNode)}, from the body's bytes, without building a tree of the whole answer: the
-     * parser walks the top-level object and skips every member but {@code usage} and {@code response.usage} (an
-     * answer's text is never turned into strings). The whole document is still read, so a body that is not one JSON
-     * object gives an {@link IOException}, as a tree parse would; of repeated members the last one counts, as in a
-     * tree.
+     * What a whole answer says about its call: the usage (null when it reports none), the {@code model} it answered
+     * with (OpenAI names the dated snapshot) and the {@code service_tier} that served it (null when absent, e.g.
+     * embeddings). Chat, completions and embeddings carry them at the top level, responses in {@code response}.
      */
+    public record Answer(TokenUsage usage, String model, String serviceTier) {
+        static final Answer NONE = new Answer(null, null, null);
+    }
+
+    /** Only the usage of {@link #answerOf}. */
     public static Optional<TokenUsage> fromResponseBytes(byte[] body) throws IOException {
+        return Optional.ofNullable(answerOf(body).usage());
+    }
+
+    /**
+     * The {@link Answer} in a whole body's bytes, without building a tree of the whole answer: the parser walks the
+     * top-level object and skips every member but {@code usage}, {@code model}, {@code service_tier} and the same
+     * three in {@code response} (an answer's text is never turned into strings). The whole document is still read,
+     * so a body that is not one JSON object gives an {@link IOException}, as a tree parse would; of repeated members
+     * the last one counts, as in a tree. Top-level members win over those of {@code response}.
+     */
+    public static Answer answerOf(byte[] body) throws IOException {
         try (JsonParser p = JSON.createParser(body)) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
                 // A tree parse of an empty body or a non-object gives no usage; a broken one fails in the parser.
-                return Optional.empty();
+                return Answer.NONE;
             }
-            JsonNode usage = null;
-            JsonNode responseUsage = null;
-            while (p.nextToken() == JsonToken.FIELD_NAME) {
-                String name = p.currentName();
-                JsonToken value = p.nextToken();
-                if ("usage".equals(name)) {
-                    usage = p.readValueAsTree();
-                } else if ("response".equals(name) && value == JsonToken.START_OBJECT) {
-                    responseUsage = memberOf(p, "usage");
-                } else {
-                    if ("response".equals(name)) {
-                        responseUsage = null;
-                    }
-                    p.skipChildren();
-                }
-            }
+            Facts top = facts(p, true);
             requireEnd(p);
-            Optional<TokenUsage> found = fromUsage(usage);
-            return found.isEmpty() ? fromUsage(responseUsage) : found;
+            Facts inner = top.response == null ? new Facts() : top.response;
+            Optional<TokenUsage> found = fromUsage(top.usage);
+            return new Answer(found.or(() -> fromUsage(inner.usage)).orElse(null),
+                    top.model != null ? top.model : inner.model,
+                    top.serviceTier != null ? top.serviceTier : inner.serviceTier);
         }
     }
 
-    /** The member {@code name} of the object the parser has just entered (the last one of that name), or null. */
-    private static JsonNode memberOf(JsonParser p, String name) throws IOException {
-        JsonNode found = null;
+    /** The members we read of one object; {@code response} only at the top level. */
+    private static final class Facts {
+        JsonNode usage;
+        String model;
+        String serviceTier;
+        Facts response;
+    }
+
+    /** Reads the members of the object the parser has just entered (the last one of each name). */
+    private static Facts facts(JsonParser p, boolean top) throws IOException {
+        Facts f = new Facts();
         while (p.nextToken() == JsonToken.FIELD_NAME) {
-            String member = p.currentName();
-            p.nextToken();
-            if (name.equals(member)) {
-                found = p.readValueAsTree();
-            } else {
-                p.skipChildren();
+            String name = p.currentName();
+            JsonToken value = p.nextToken();
+            switch (name) {
+                case "usage" -> f.usage = p.readValueAsTree();
+                case "model" -> {
+                    f.model = value == JsonToken.VALUE_STRING ? p.getText() : null;
+                    p.skipChildren(); // a no-op for a string
+                }
+                case "service_tier" -> {
+                    f.serviceTier = value == JsonToken.VALUE_STRING ? p.getText() : null;
+                    p.skipChildren();
+                }
+                case "response" -> {
+                    if (top && value == JsonToken.START_OBJECT) {
+                        f.response = facts(p, false);
+                        requireEnd(p);
+                    } else {
+                        f.response = null;
+                        p.skipChildren();
+                    }
+                }
+                default -> p.skipChildren();
             }
         }
-        requireEnd(p);
-        return found;
+        return f;
     }
 
     private static void requireEnd(JsonParser p) throws IOException {

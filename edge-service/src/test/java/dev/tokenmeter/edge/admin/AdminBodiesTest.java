@@ -3,7 +3,9 @@ package dev.tokenmeter.edge.admin;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tokenmeter.edge.admin.AccountStore.Overrides;
 import dev.tokenmeter.edge.admin.JsonBody.Given;
+import dev.tokenmeter.edge.admin.ModelPriceStore.AliasRow;
 import dev.tokenmeter.edge.admin.ModelPriceStore.PriceRow;
+import dev.tokenmeter.edge.pricing.ServiceTier;
 import dev.tokenmeter.edge.admin.PlanStore.PlanFields;
 import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.Test;
@@ -104,11 +106,32 @@ class AdminBodiesTest {
     }
 
     @Test
+    void aliasRows_areANameOrAPrefixPattern_notInThePast() { // issue 16
+        assertThat(ModelPriceRoutes.alias(json("{\"alias\":\"gpt-4o-mini-*\",\"model\":\"gpt-4o-mini\","
+                + "\"effective_from\":\"2026-06-01T12:00:00Z\"}"), NOW))
+                .isEqualTo(new AliasRow("gpt-4o-mini-*", Instant.parse("2026-06-01T12:00:00Z"), "gpt-4o-mini"));
+        refused(() -> ModelPriceRoutes.alias(json("{\"alias\":\"gpt-*-mini\",\"model\":\"m\","
+                + "\"effective_from\":\"2026-06-01T12:00:00Z\"}"), NOW), 400, "alias", "[A-Za-z0-9._:/-]");
+        refused(() -> ModelPriceRoutes.alias(json("{\"alias\":\"*\",\"model\":\"m\","
+                + "\"effective_from\":\"2026-06-01T12:00:00Z\"}"), NOW), 400, "alias", "");
+        refused(() -> ModelPriceRoutes.alias(json("{\"alias\":\"a\",\"model\":\"m m\","
+                + "\"effective_from\":\"2026-06-01T12:00:00Z\"}"), NOW), 400, "model", "");
+        refused(() -> ModelPriceRoutes.alias(json("{\"alias\":\"a\",\"model\":\"m\","
+                + "\"effective_from\":\"2026-06-01T11:00:00Z\"}"), NOW), 400, "effective_from", "must not be in the past");
+    }
+
+    @Test
     void priceRows_areNotInThePast_andGetADefaultVersion() {
         PriceRow p = ModelPriceRoutes.row(json("{\"model\":\"m\",\"effective_from\":\"2026-06-01T11:59:30Z\","
                 + "\"input_nano_usd_per_token\":150}"), NOW);
-        assertThat(p).isEqualTo(new PriceRow("m", Instant.parse("2026-06-01T11:59:30Z"), 150, null, null,
+        assertThat(p).isEqualTo(new PriceRow("m", ServiceTier.STANDARD, Instant.parse("2026-06-01T11:59:30Z"), 150, null, null,
                 "m@2026-06-01T11:59:30Z"));
+        assertThat(ModelPriceRoutes.row(json("{\"model\":\"m\",\"service_tier\":\"flex\",\"effective_from\":\"2026-06-01T12:00:00Z\","
+                + "\"input_nano_usd_per_token\":75}"), NOW))
+                .isEqualTo(new PriceRow("m", ServiceTier.FLEX, Instant.parse("2026-06-01T12:00:00Z"), 75, null, null,
+                        "m@2026-06-01T12:00:00Z:flex"));
+        refused(() -> ModelPriceRoutes.row(json("{\"model\":\"m\",\"service_tier\":\"default\",\"effective_from\":\"2026-06-01T12:00:00Z\","
+                + "\"input_nano_usd_per_token\":75}"), NOW), 400, "service_tier", "must be one of");
         refused(() -> ModelPriceRoutes.row(json("{\"model\":\"m\",\"effective_from\":\"2026-06-01T11:58:59Z\","
                 + "\"input_nano_usd_per_token\":150}"), NOW), 400, "effective_from", "must not be in the past");
         refused(() -> ModelPriceRoutes.row(json("{\"model\":\"m\",\"effective_from\":\"tomorrow\","

@@ -6,6 +6,7 @@ import dev.tokenmeter.edge.auth.Caller;
 import dev.tokenmeter.edge.call.InMemorySink;
 import dev.tokenmeter.edge.call.ScriptedQuota;
 import dev.tokenmeter.edge.pricing.ModelPrice;
+import dev.tokenmeter.edge.pricing.ServiceTier;
 import dev.tokenmeter.edge.quota.RejectReason;
 import dev.tokenmeter.edge.tokens.RequestEstimate;
 import dev.tokenmeter.edge.tokens.TokenCounter;
@@ -40,6 +41,12 @@ class ProxyFlowTest {
     private static final long OUTPUT_NANO_USD = 600;
     private static final ModelPrice PRICE =
             new ModelPrice(MODEL, Instant.EPOCH, INPUT_NANO_USD, null, OUTPUT_NANO_USD, "v-test");
+    /** Tier rows of the same model (issue 16): flex at half, priority at 1.7 times the standard price. */
+    private static final ModelPrice FLEX = new ModelPrice(MODEL, ServiceTier.FLEX, Instant.EPOCH, 75, null, 300L, "v-test:flex");
+    private static final ModelPrice PRIORITY =
+            new ModelPrice(MODEL, ServiceTier.PRIORITY, Instant.EPOCH, 255, null, 1020L, "v-test:priority");
+    private static final java.util.Map<ServiceTier, ModelPrice> TIERS =
+            java.util.Map.of(ServiceTier.STANDARD, PRICE, ServiceTier.FLEX, FLEX, ServiceTier.PRIORITY, PRIORITY);
     private static final Caller CALLER = new Caller("key-1", "user-1", "tenant-1");
     private static final String CHAT = "/v1/chat/completions";
     private static final String REQUEST = "{\"model\":\"" + MODEL + "\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":16}";
@@ -65,7 +72,7 @@ class ProxyFlowTest {
         upstream = new ScriptedUpstream();
         proxy = OpenAiProxyHandler.builder()
                 .authenticator(key -> key.equals("tm_good") ? Optional.of(CALLER) : Optional.empty())
-                .prices((model, at) -> model.equals(MODEL) ? Optional.of(PRICE) : Optional.empty())
+                .prices((model, tier, at) -> model.equals(MODEL) ? Optional.ofNullable(TIERS.get(tier)) : Optional.empty())
                 .tokenCounter(tokens)
                 .quota(quota)
                 .keys(new UpstreamKeys("sk-service", null, null))
@@ -154,7 +161,7 @@ class ProxyFlowTest {
                     java.util.concurrent.locks.LockSupport.parkNanos(60_000_000);
                     return Optional.of(CALLER);
                 })
-                .prices((model, at) -> Optional.of(PRICE)).tokenCounter(tokens).quota(quota)
+                .prices((model, tier, at) -> Optional.of(PRICE)).tokenCounter(tokens).quota(quota)
                 .keys(new UpstreamKeys("sk-service", null, null)).sink(sink)
                 .metrics(new EdgeMetrics(new SimpleMeterRegistry(), sink)).upstream(upstream)
                 .drainTimeout(Duration.ofSeconds(30)).clock(ticking).build();
@@ -247,6 +254,96 @@ class ProxyFlowTest {
         assertThat(sink.events).isEmpty();
         assertThat(quota.releases).containsExactly("res-1");
         assertThat(quota.settles).isEmpty();
+    }
+
+    // ---- issue 16: the tier the answer reports is billed; the request's only drives the estimate ----
+
+    private static String chatAnswer(String model, String tier) {
+        return "{\"id\":\"chatcmpl-1\",\"model\":\"" + model + "\",\"choices\":[{\"message\":{\"content\":\"Hello\"}}],"
+                + "\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":7,\"total_tokens\":18},\"service_tier\":\"" + tier + "\"}";
+    }
+
+    private static String withTier(String request, String tier) {
+        return request.replace("{\"model\"", "{\"service_tier\":\"" + tier + "\",\"model\"");
+    }
+
+    @Test
+    void flexRequest_estimatedAtFlex_billedAtTheFlexTheAnswerReports_exactly() throws Exception {
+        upstream.answer(200, "application/json", chatAnswer("gpt-test-2026-01-01", "flex"));
+
+        call(withTier(REQUEST, "flex"));
+
+        UsageEvent event = theOneEvent();
+        assertThat(event.getCostNanoUsd()).isEqualTo(11 * 75 + 7 * 300);
+        assertThat(event.getServiceTier()).isEqualTo("flex");
+        assertThat(event.getPriceVersion()).isEqualTo("v-test:flex");
+        assertThat(event.getModel()).isEqualTo(MODEL);
+        assertThat(event.getAnsweredModel()).isEqualTo("gpt-test-2026-01-01");
+        assertThat(quota.reservedCosts).containsExactly(promptEstimate(REQUEST) * 75 + 16 * 300);
+        assertThat(quota.settles).extracting(ScriptedQuota.Settle::costNanoUsd).containsExactly(11L * 75 + 7 * 300);
+    }
+
+    @Test
+    void theAnswersTierWins_overTheRequests() throws Exception {
+        // Asked for flex, served (and billed by OpenAI) at priority; OpenAI's 'default' is the standard tier.
+        upstream.answer(200, "application/json", chatAnswer(MODEL, "priority"));
+        call(withTier(REQUEST, "flex"));
+        UsageEvent priority = sink.events.get(0);
+        assertThat(priority.getCostNanoUsd()).isEqualTo(11 * 255 + 7 * 1020);
+        assertThat(priority.getServiceTier()).isEqualTo("priority");
+
+        upstream.answer(200, "application/json", chatAnswer(MODEL, "default"));
+        call(withTier(REQUEST, "priority"));
+        UsageEvent standard = sink.events.get(1);
+        assertThat(standard.getCostNanoUsd()).isEqualTo(cost(11, 7));
+        assertThat(standard.getServiceTier()).isEqualTo("standard");
+        assertThat(standard.getPriceVersion()).isEqualTo("v-test");
+        assertThat(standard.getAttributes()).doesNotContainKey("unpriced_tier");
+    }
+
+    @Test
+    void aReportedTierWithoutAPrice_billedAtStandard_andFlagged() throws Exception {
+        upstream.answer(200, "application/json", chatAnswer(MODEL, "scale"));
+
+        call(REQUEST);
+
+        UsageEvent event = theOneEvent();
+        assertThat(event.getCostNanoUsd()).isEqualTo(cost(11, 7));
+        assertThat(event.getServiceTier()).isEqualTo("standard");
+        assertThat(event.getAttributes()).containsEntry("unpriced_tier", "scale");
+    }
+
+    @Test
+    void streamedTier_fromTheChunks_isBilled() throws Exception {
+        String chunk = "data: {\"model\":\"gpt-test-2026-01-01\",\"service_tier\":\"flex\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n";
+        String usage = "data: {\"model\":\"gpt-test-2026-01-01\",\"service_tier\":\"flex\",\"choices\":[],"
+                + "\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":3,\"total_tokens\":15}}\n\n";
+        upstream.answer(200, "text/event-stream", chunk, usage, DONE);
+
+        call(withTier(STREAM_REQUEST, "flex"));
+
+        UsageEvent event = theOneEvent();
+        assertThat(event.getCostNanoUsd()).isEqualTo(12 * 75 + 3 * 300);
+        assertThat(event.getServiceTier()).isEqualTo("flex");
+        assertThat(event.getAnsweredModel()).isEqualTo("gpt-test-2026-01-01");
+    }
+
+    @Test
+    void aRequestedTierWithoutAPrice_refusedUpFront_noUpstreamCall() throws Exception {
+        proxy = OpenAiProxyHandler.builder()
+                .authenticator(key -> Optional.of(CALLER))
+                .prices((model, tier, at) -> tier == ServiceTier.STANDARD ? Optional.of(PRICE) : Optional.empty())
+                .tokenCounter(tokens).quota(quota).keys(new UpstreamKeys("sk-service", null, null)).sink(sink)
+                .metrics(new EdgeMetrics(new SimpleMeterRegistry(), sink)).upstream(upstream).build();
+
+        RecordingExchange exchange = call(withTier(REQUEST, "flex"));
+
+        assertThat(exchange.status).isEqualTo(400);
+        JsonNode error = JSON.readTree(exchange.bodyText()).get("error");
+        assertThat(error.path("code").asText()).isEqualTo("service_tier_not_priced");
+        assertThat(error.path("param").asText()).isEqualTo("service_tier");
+        assertThat(theOneEvent().getOutcome()).isEqualTo(Outcome.REJECTED);
+        assertThat(upstream.sent).isEmpty();
     }
 
     @Test

@@ -33,6 +33,24 @@ class UsageParserTest {
                 .contains(new TokenUsage(7, 0, 3, 0));
     }
 
+    @Test
+    void readsTheAnsweredModelAndServiceTier() throws IOException { // issue 16
+        UsageParser.Answer chat = UsageParser.answerOf("""
+                {"id":"c1","model":"gpt-4o-mini-2024-07-18","choices":[{"message":{"content":"hi","model":"x"}}],
+                 "usage":{"prompt_tokens":12,"completion_tokens":5},"service_tier":"flex"}""".getBytes(StandardCharsets.UTF_8));
+        assertThat(chat).isEqualTo(new UsageParser.Answer(new TokenUsage(12, 0, 5, 0), "gpt-4o-mini-2024-07-18", "flex"));
+        UsageParser.Answer responses = UsageParser.answerOf("""
+                {"type":"x","response":{"model":"o3-2025-04-16","service_tier":"priority","model":{"odd":1},
+                 "usage":{"input_tokens":7,"output_tokens":3}}}""".getBytes(StandardCharsets.UTF_8));
+        assertThat(responses).as("a non-string member counts as absent, the last one wins")
+                .isEqualTo(new UsageParser.Answer(new TokenUsage(7, 0, 3, 0), null, "priority"));
+        UsageParser.Answer embeddings = UsageParser.answerOf("""
+                {"data":[],"model":"text-embedding-3-small","usage":{"prompt_tokens":5,"total_tokens":5}}"""
+                .getBytes(StandardCharsets.UTF_8));
+        assertThat(embeddings.serviceTier()).isNull();
+        assertThat(embeddings.model()).isEqualTo("text-embedding-3-small");
+    }
+
     /** The streaming reader answers exactly what the tree reader answers, for every shape the proxy may get. */
     @ParameterizedTest
     @ValueSource(strings = {

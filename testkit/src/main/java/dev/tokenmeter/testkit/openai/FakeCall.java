@@ -23,7 +23,9 @@ record FakeCall(
         Usage usage,
         List<String> replyWords,
         boolean cappedByMaxTokens,
-        Directives directives) {
+        Directives directives,
+        String answeredModel,
+        String serviceTier) {
 
     static final int DEFAULT_COMPLETION_TOKENS = 16;
     static final int CONVERSATION_OVERHEAD_TOKENS = 3;
@@ -41,8 +43,38 @@ record FakeCall(
     private static final Pattern DIRECTIVE = Pattern.compile("\\[\\[fake:([a-z-]+)=([^\\]]*)]]");
 
     /** Steering read from {@code [[fake:key=value]]} in the last user message; null fields are absent. */
-    record Directives(Integer status, Duration latency, Duration hang, Integer cutAfter, Long cached, Long completion) {
-        static final Directives NONE = new Directives(null, null, null, null, null, null);
+    record Directives(Integer status, Duration latency, Duration hang, Integer cutAfter, Long cached, Long completion,
+                      String tier) {
+        static final Directives NONE = new Directives(null, null, null, null, null, null, null);
+    }
+
+    /**
+     * The dated snapshot OpenAI answers with when a family name is asked for (as of the 2025 price list in
+     * shared/data); any other name, a snapshot included, is answered as asked.
+     */
+    static final java.util.Map<String, String> SNAPSHOTS = java.util.Map.ofEntries(
+            java.util.Map.entry("gpt-5", "gpt-5-2025-08-07"),
+            java.util.Map.entry("gpt-5-mini", "gpt-5-mini-2025-08-07"),
+            java.util.Map.entry("gpt-5-nano", "gpt-5-nano-2025-08-07"),
+            java.util.Map.entry("gpt-4.1", "gpt-4.1-2025-04-14"),
+            java.util.Map.entry("gpt-4.1-mini", "gpt-4.1-mini-2025-04-14"),
+            java.util.Map.entry("gpt-4.1-nano", "gpt-4.1-nano-2025-04-14"),
+            java.util.Map.entry("gpt-4o", "gpt-4o-2024-08-06"),
+            java.util.Map.entry("gpt-4o-mini", "gpt-4o-mini-2024-07-18"),
+            java.util.Map.entry("o3", "o3-2025-04-16"),
+            java.util.Map.entry("o4-mini", "o4-mini-2025-04-16"));
+
+    /**
+     * The {@code service_tier} the answer reports: a {@code [[fake:tier=...]]} directive, else the request's
+     * {@code flex} or {@code priority}, else {@code default} (OpenAI's word for standard, also what {@code auto}
+     * gives).
+     */
+    static String answeredTier(JsonNode body, Directives directives) {
+        if (directives.tier() != null) {
+            return directives.tier();
+        }
+        String asked = body.path("service_tier").textValue();
+        return "flex".equals(asked) || "priority".equals(asked) ? asked : "default";
     }
 
     static int countTokens(String text) {
@@ -137,8 +169,11 @@ record FakeCall(
         Directives directives = parseDirectives(lastUserText);
         long cached = directives.cached() == null ? 0 : Math.min(directives.cached(), promptTokens);
 
+        String answeredModel = SNAPSHOTS.getOrDefault(model, model);
         if (endpoint == Endpoint.EMBEDDINGS) {
-            return new FakeCall(endpoint, model, false, false, new Usage(promptTokens, cached, 0, 0), List.of(), false, directives);
+            // Embeddings answers carry no service_tier.
+            return new FakeCall(endpoint, model, false, false, new Usage(promptTokens, cached, 0, 0), List.of(), false, directives,
+                    answeredModel, null);
         }
         long wanted = directives.completion() == null ? DEFAULT_COMPLETION_TOKENS : directives.completion();
         long completion = maxTokens == null ? wanted : Math.min(wanted, maxTokens);
@@ -146,7 +181,8 @@ record FakeCall(
         long reasoning = endpoint != Endpoint.COMPLETIONS && isReasoningModel(model) ? completion / 4 : 0;
         List<String> words = replyWords((int) (completion - reasoning));
         return new FakeCall(endpoint, model, stream, includeUsage,
-                new Usage(promptTokens, cached, completion, reasoning), words, capped, directives);
+                new Usage(promptTokens, cached, completion, reasoning), words, capped, directives, answeredModel,
+                answeredTier(body, directives));
     }
 
     static boolean isReasoningModel(String model) {
@@ -247,6 +283,7 @@ record FakeCall(
         Integer cutAfter = null;
         Long cached = null;
         Long completion = null;
+        String tier = null;
         Matcher m = DIRECTIVE.matcher(text);
         while (m.find()) {
             String key = m.group(1);
@@ -264,14 +301,20 @@ record FakeCall(
                     case "cut-after" -> cutAfter = nonNegativeInt(value);
                     case "cached" -> cached = (long) nonNegativeInt(value);
                     case "completion" -> completion = (long) nonNegativeInt(value);
+                    case "tier" -> {
+                        if (!value.matches("[a-z]{1,16}")) {
+                            throw new NumberFormatException();
+                        }
+                        tier = value;
+                    }
                     default -> throw new BadRequestException("Unknown fake directive '" + key
-                            + "'; known: status, latency, hang, cut-after, cached, completion.", "messages", "invalid_value");
+                            + "'; known: status, latency, hang, cut-after, cached, completion, tier.", "messages", "invalid_value");
                 }
             } catch (NumberFormatException e) {
                 throw new BadRequestException("Bad value for fake directive '" + key + "': '" + value + "'.", "messages", "invalid_value");
             }
         }
-        return new Directives(status, latency, hang, cutAfter, cached, completion);
+        return new Directives(status, latency, hang, cutAfter, cached, completion, tier);
     }
 
     private static int nonNegativeInt(String value) {

@@ -141,7 +141,7 @@ final class OpenAiWire {
         root.put("id", id);
         root.put("object", "chat.completion");
         root.put("created", created);
-        root.put("model", call.model());
+        root.put("model", call.answeredModel());
         ObjectNode choice = root.putArray("choices").addObject();
         choice.put("index", 0);
         ObjectNode message = choice.putObject("message");
@@ -152,7 +152,7 @@ final class OpenAiWire {
         choice.putNull("logprobs");
         choice.put("finish_reason", finishReason(call));
         root.set("usage", chatUsage(call.usage()));
-        root.put("service_tier", "default");
+        root.put("service_tier", call.serviceTier());
         root.put("system_fingerprint", SYSTEM_FINGERPRINT);
         return root;
     }
@@ -162,9 +162,9 @@ final class OpenAiWire {
         root.put("id", id);
         root.put("object", chat ? "chat.completion.chunk" : "text_completion");
         root.put("created", created);
-        root.put("model", call.model());
+        root.put("model", call.answeredModel());
         if (chat) {
-            root.put("service_tier", "default");
+            root.put("service_tier", call.serviceTier());
         }
         root.put("system_fingerprint", SYSTEM_FINGERPRINT);
         return root;
@@ -217,7 +217,7 @@ final class OpenAiWire {
         root.put("id", id);
         root.put("object", "text_completion");
         root.put("created", created);
-        root.put("model", call.model());
+        root.put("model", call.answeredModel());
         root.put("system_fingerprint", SYSTEM_FINGERPRINT);
         ObjectNode choice = root.putArray("choices").addObject();
         choice.put("text", call.replyText());
@@ -261,7 +261,7 @@ final class OpenAiWire {
                 addEmbedding(data, index++, element.toString(), dimensions, base64);
             }
         }
-        root.put("model", call.model());
+        root.put("model", call.answeredModel());
         ObjectNode usage = root.putObject("usage");
         usage.put("prompt_tokens", call.usage().promptTokens());
         usage.put("total_tokens", call.usage().promptTokens());
@@ -349,7 +349,7 @@ final class OpenAiWire {
         }
         root.set("instructions", body.path("instructions").isTextual() ? body.get("instructions") : F.nullNode());
         root.set("max_output_tokens", body.path("max_output_tokens").isIntegralNumber() ? body.get("max_output_tokens") : F.nullNode());
-        root.put("model", call.model());
+        root.put("model", call.answeredModel());
         ArrayNode output = root.putArray("output");
         if (done) {
             output.add(responseMessage(itemId, call.replyText(), true, incomplete));
@@ -359,7 +359,7 @@ final class OpenAiWire {
         ObjectNode reasoning = root.putObject("reasoning");
         reasoning.set("effort", FakeCall.isReasoningModel(call.model()) ? F.textNode("medium") : F.nullNode());
         reasoning.putNull("summary");
-        root.put("service_tier", "default");
+        root.put("service_tier", call.serviceTier());
         root.put("store", body.path("store").asBoolean(true));
         root.put("temperature", 1.0);
         root.putObject("text").putObject("format").put("type", "text");

@@ -24,6 +24,10 @@
  *       {@code response.incomplete}, which carries the usage too.</li>
  *   <li>{@code GET /v1/models}, {@code GET /v1/models/{id}}.</li>
  * </ul>
+ * Answers name the model as OpenAI does: a family name from the 2025 price list ({@code gpt-4o-mini}, {@code gpt-5},
+ * ...) is answered with its dated snapshot ({@code gpt-4o-mini-2024-07-18}; the table is {@code FakeCall.SNAPSHOTS}),
+ * any other name as asked. Chat, chat chunks and responses carry {@code service_tier}: the request's {@code flex} or
+ * {@code priority}, else {@code default} (OpenAI's standard tier), or what the {@code tier} directive says.
  * Every answer carries a unique {@code x-request-id} ({@code req_} + 32 hex), {@code openai-processing-ms},
  * {@code openai-version}, and {@code x-ratelimit-*} headers; completions carry a unique body {@code id}
  * ({@code chatcmpl-}, {@code cmpl-}, {@code resp_}). Errors are OpenAI's error object
@@ -69,6 +73,8 @@
  *   <li>{@code [[fake:cut-after=3]]}: stream the role chunk and 3 content chunks, then drop the connection,
  *       with neither finish chunk nor usage chunk nor {@code [DONE]}.</li>
  *   <li>{@code [[fake:cached=128]]}, {@code [[fake:completion=40]]}: usage, as above.</li>
+ *   <li>{@code [[fake:tier=priority]]}: the {@code service_tier} the answer reports (1–16 of {@code [a-z]}), whatever
+ *       the request asked for.</li>
  * </ul>
  * A {@link dev.tokenmeter.testkit.openai.Behavior} enqueued with
  * {@link dev.tokenmeter.testkit.openai.FakeOpenAi#enqueue} applies to exactly the next request, whatever its path,

@@ -106,7 +106,8 @@ class FakeOpenAiTest {
         JsonNode json = JSON.readTree(response.body());
         assertThat(json.get("id").asText()).startsWith("chatcmpl-");
         assertThat(json.get("object").asText()).isEqualTo("chat.completion");
-        assertThat(json.get("model").asText()).isEqualTo("gpt-4o-mini");
+        assertThat(json.get("model").asText()).as("OpenAI answers a family name with its dated snapshot").isEqualTo("gpt-4o-mini-2024-07-18");
+        assertThat(json.get("service_tier").asText()).isEqualTo("default");
         assertThat(json.at("/choices/0/message/role").asText()).isEqualTo("assistant");
         assertThat(json.at("/choices/0/finish_reason").asText()).isEqualTo("length");
         Usage expected = FakeOpenAi.usageFor("/v1/chat/completions", body);
@@ -158,6 +159,31 @@ class FakeOpenAiTest {
         assertThat(contentDeltas).isEqualTo(expected.completionTokens() - expected.reasoningTokens());
         assertThat(earlier.getFirst().at("/choices/0/delta/role").asText()).isEqualTo("assistant");
         assertThat(earlier.getLast().at("/choices/0/finish_reason").asText()).isEqualTo("stop");
+    }
+
+    @Test
+    void answersNameTheSnapshotAndTheServiceTierLikeOpenAi() throws Exception { // issue 16
+        JsonNode flex = JSON.readTree(send(post("/v1/chat/completions",
+                chat("gpt-5-mini", "hi", ",\"service_tier\":\"flex\"")).build()).body());
+        assertThat(flex.get("model").asText()).isEqualTo("gpt-5-mini-2025-08-07");
+        assertThat(flex.get("service_tier").asText()).isEqualTo("flex");
+        JsonNode snapshot = JSON.readTree(send(post("/v1/chat/completions",
+                chat("gpt-4o-mini-2024-07-18", "hi", ",\"service_tier\":\"auto\"")).build()).body());
+        assertThat(snapshot.get("model").asText()).as("a snapshot is answered as asked").isEqualTo("gpt-4o-mini-2024-07-18");
+        assertThat(snapshot.get("service_tier").asText()).isEqualTo("default");
+
+        String body = chat("gpt-5", "hi [[fake:tier=priority]]", ",\"service_tier\":\"flex\",\"stream\":true,"
+                + "\"stream_options\":{\"include_usage\":true}");
+        List<String> data = dataLines(send(post("/v1/chat/completions", body).build()).body());
+        assertThat(data.subList(0, data.size() - 1)).isNotEmpty().allSatisfy(d -> {
+            JsonNode chunk = JSON.readTree(d);
+            assertThat(chunk.get("model").asText()).isEqualTo("gpt-5-2025-08-07");
+            assertThat(chunk.get("service_tier").asText()).as("the directive wins over the request").isEqualTo("priority");
+        });
+        JsonNode response = JSON.readTree(send(post("/v1/responses",
+                "{\"model\":\"o4-mini\",\"input\":\"hi\",\"service_tier\":\"priority\"}").build()).body());
+        assertThat(response.get("model").asText()).isEqualTo("o4-mini-2025-04-16");
+        assertThat(response.get("service_tier").asText()).isEqualTo("priority");
     }
 
     @Test

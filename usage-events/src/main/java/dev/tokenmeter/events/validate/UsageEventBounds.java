@@ -32,6 +32,8 @@ public final class UsageEventBounds {
     public static final int UPSTREAM_REQUEST_ID_MAX_CHARS = 320;
     /** {@code model@effective_from}: 1–256 printable ASCII characters. */
     public static final int PRICE_VERSION_MAX_CHARS = 256;
+    /** Price tiers an event may be billed at (ADR 0068); OpenAI's {@code default} is {@code standard}. */
+    public static final java.util.List<String> SERVICE_TIERS = java.util.List.of("standard", "flex", "priority", "batch");
     public static final int ATTRIBUTES_MAX_ENTRIES = 16;
     /** Attribute keys: 1–64 of {@code [A-Za-z0-9._:-]}. */
     public static final int ATTRIBUTE_KEY_MAX_CHARS = 64;
@@ -78,6 +80,12 @@ public final class UsageEventBounds {
 
     public static String priceVersionProblem(String field, String value) {
         return within(field, value, PRICE_VERSION_MAX_CHARS, UsageEventBounds::printableAscii, "printable ASCII");
+    }
+
+    /** One of {@link #SERVICE_TIERS}; the message never echoes more than an excerpt of another value. */
+    public static String serviceTierProblem(String field, String value) {
+        return value != null && SERVICE_TIERS.contains(value) ? null
+                : field + " must be one of " + String.join(", ", SERVICE_TIERS) + ", got " + excerpt(value);
     }
 
     public static String tokensProblem(String field, long value) {

@@ -41,6 +41,12 @@ public final class UsageEventValidator {
         if (e.getPriceVersion() != null) {
             add(problems, UsageEventBounds.priceVersionProblem("priceVersion", e.getPriceVersion()));
         }
+        if (e.getAnsweredModel() != null) {
+            add(problems, UsageEventBounds.modelProblem("answeredModel", e.getAnsweredModel()));
+        }
+        if (e.getServiceTier() != null) {
+            add(problems, UsageEventBounds.serviceTierProblem("serviceTier", e.getServiceTier()));
+        }
         if (e.getReservationId() != null) {
             add(problems, UsageEventBounds.reservationIdProblem("reservationId", e.getReservationId()));
         }
