@@ -50,6 +50,23 @@ final class DemoData {
     private DemoData() {
     }
 
+    /**
+     * Demo tier prices (issue 16, ADR 0068), since no tier price is seeded by the migrations: o3 at flex and gpt-4o-mini
+     * at priority, at OpenAI's published 2025 list prices for those tiers ($1.00/$0.25/$4.00 and $0.25/$0.125/$1.00
+     * per 1M input/cached/output tokens), from the standard rows' dates. Seeded as the schema's owner, like V3.
+     */
+    static void seedTierPrices(String jdbcUrl, String user, String password) {
+        try (Connection db = DriverManager.getConnection(jdbcUrl, user, password)) {
+            String insert = "INSERT INTO model_price (model, service_tier, effective_from, input_nano_usd_per_token, "
+                    + "cached_input_nano_usd_per_token, output_nano_usd_per_token, price_version) VALUES (?, ?, ?::timestamptz, ?, ?, ?, ?) "
+                    + "ON CONFLICT DO NOTHING";
+            execute(db, insert, "o3", "flex", "2025-06-10T00:00:00Z", 1000L, 250L, 4000L, "o3@2025-06-10:flex");
+            execute(db, insert, "gpt-4o-mini", "priority", "2024-07-18T00:00:00Z", 250L, 125L, 1000L, "gpt-4o-mini@2024-07-18:priority");
+        } catch (SQLException e) {
+            throw new IllegalStateException("seeding the demo tier prices failed: " + e.getMessage(), e);
+        }
+    }
+
     static Seeded seed(String jdbcUrl, String user, String password, Map<String, Object> kafka, Topics topics) throws SQLException {
         return seed(jdbcUrl, user, password, kafka, topics, "");
     }

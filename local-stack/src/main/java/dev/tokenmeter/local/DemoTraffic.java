@@ -19,8 +19,8 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * Realistic demo traffic through the edge, as an unchanged OpenAI client would send it: a mix of models,
- * streaming and not, embeddings, some upstream failures and cut streams (steered through the fake
+ * Realistic demo traffic through the edge, as an unchanged OpenAI client would send it: a mix of models (a dated
+ * snapshot among them), calls in the flex and priority tiers, streaming and not, embeddings, some upstream failures and cut streams (steered through the fake
  * upstream's prompt directives), from users whose credit runs out at different times. Open-loop pacing
  * at a fixed rate, bounded in count and time.
  */
@@ -38,7 +38,12 @@ final class DemoTraffic {
         }
     }
 
-    private static final List<String> CHAT_MODELS = List.of("gpt-4o-mini", "gpt-4.1-mini", "gpt-5-nano", "gpt-4o", "o4-mini");
+    /** Family names and a dated snapshot (priced through its alias, ADR 0068). */
+    private static final List<String> CHAT_MODELS =
+            List.of("gpt-4o-mini", "gpt-4.1-mini", "gpt-5-nano", "gpt-4o", "o4-mini", "gpt-4o-mini-2024-07-18");
+    /** Calls in a service tier, as {model, tier}: the demo tier prices of {@link DemoData#seedTierPrices}. */
+    private static final List<String[]> TIER_CALLS = List.of(new String[] {"o3", "flex"},
+            new String[] {"gpt-4o-mini-2024-07-18", "priority"}, new String[] {"gpt-4o-mini", "priority"});
     private static final List<String> TOPICS = List.of("invoices", "a haiku about Kafka", "SQL window functions",
             "the difference between GCRA and token buckets", "a recipe for bread", "exactly-once semantics");
 
@@ -121,8 +126,14 @@ final class DemoTraffic {
         } else {
             boolean stream = random.nextInt(100) < 35 || directive.contains("cut-after");
             String model = CHAT_MODELS.get(random.nextInt(CHAT_MODELS.size()));
+            String tier = "";
+            if (random.nextInt(100) < 20) {
+                String[] call = TIER_CALLS.get(random.nextInt(TIER_CALLS.size()));
+                model = call[0];
+                tier = "\"service_tier\":\"" + call[1] + "\",";
+            }
             path = "/v1/chat/completions";
-            body = "{\"model\":\"" + model + "\",\"max_tokens\":" + (16 + random.nextInt(48)) + ","
+            body = "{\"model\":\"" + model + "\"," + tier + "\"max_tokens\":" + (16 + random.nextInt(48)) + ","
                     + (stream ? "\"stream\":true," : "")
                     + "\"messages\":[{\"role\":\"system\",\"content\":\"You are terse.\"},"
                     + "{\"role\":\"user\",\"content\":\"Tell me about " + TOPICS.get(random.nextInt(TOPICS.size())) + "." + directive + "\"}]}";

@@ -86,6 +86,9 @@ public final class LocalStack {
                         SqlReport.print(db, out, Reconciliation.STATEMENT_TOTAL_SQL, caller.userId(), month.atDay(1));
                     }
                     out.println();
+                    out.println("Cost by service tier " + month + " (the tier each call was billed at, ADR 0068)");
+                    SqlReport.print(db, out, Reconciliation.COST_BY_TIER_SQL, month.atDay(1));
+                    out.println();
                     out.println("Reconciliation " + month + " (ledger vs monthly total vs sum of hourly totals)");
                     SqlReport.print(db, out, Reconciliation.RECONCILIATION_SQL, month.atDay(1));
                 }

@@ -30,6 +30,21 @@ final class Reconciliation {
             WHERE user_id = ? AND billing_month = ?
             ORDER BY line_kind DESC, key_source, model""";
 
+    /**
+     * Cost by service tier and priced model (issue 16, ADR 0068): the ledger keeps the tier each call was billed at and
+     * the model the upstream answered with; the same query is in billing-sink's README for finance.
+     */
+    static final String COST_BY_TIER_SQL = """
+            SELECT service_tier, split_part(price_version, '@', 1) AS priced_model,
+                   count(*) AS requests, sum(prompt_tokens + completion_tokens) AS tokens,
+                   sum(cost_nano_usd) AS cost_nano_usd, (sum(cost_nano_usd) / 1e9)::numeric(30,9) AS cost_usd,
+                   count(*) FILTER (WHERE model <> answered_model) AS answered_as_snapshot,
+                   count(*) FILTER (WHERE attributes ->> 'unpriced_tier' IS NOT NULL) AS unpriced_tier
+            FROM usage_ledger
+            WHERE billing_month = ? AND outcome <> 'REJECTED'
+            GROUP BY 1, 2
+            ORDER BY 1, 2""";
+
     /** The statement's bottom line. */
     static final String STATEMENT_TOTAL_SQL = """
             SELECT sum(requests) AS requests, sum(cost_usd) AS total_usd, sum(credit_used_usd) AS credit_used_usd,

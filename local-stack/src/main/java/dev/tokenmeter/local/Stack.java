@@ -174,6 +174,8 @@ final class Stack implements AutoCloseable {
         out.println("upstream    " + upstream.baseUrl() + " (fake OpenAI)");
         // Topics, principals and ACLs, the schema and the services' logins: made as the deployment makes them.
         StackInit init = StackInit.run(engines, jdbcUrl, prefix);
+        // Before the edge starts, so its price book has them from its first load (the demo's flex and priority calls).
+        DemoData.seedTierPrices(jdbcUrl, engines.postgres().user(), engines.postgres().password());
         Topics topics = Topics.withPrefix(prefix, Topics.DEFAULT_PARTITIONS);
         Stack stack = new Stack(engines, upstream, workDir, jdbcUrl, prefix, topics, init);
         try {

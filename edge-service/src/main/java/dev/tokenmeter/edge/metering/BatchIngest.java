@@ -11,6 +11,7 @@ import dev.tokenmeter.edge.http.QuotaHeaders;
 import dev.tokenmeter.edge.http.Rejections;
 import dev.tokenmeter.edge.pricing.ModelPrice;
 import dev.tokenmeter.edge.pricing.PriceBook;
+import dev.tokenmeter.edge.pricing.TierPricing;
 import dev.tokenmeter.edge.pricing.TokenUsage;
 import dev.tokenmeter.edge.quota.Decision;
 import dev.tokenmeter.events.KeySource;
@@ -221,24 +222,44 @@ final class BatchIngest {
         if (outcome == Outcome.REJECTED && counts.anyTokens()) {
             problems.add("a REJECTED event must have zero tokens");
         }
+        // The tier OpenAI reported for the call (ADR 0068): it picks the price row; absent = standard.
+        String reportedTier = item.path("service_tier").isTextual() ? item.get("service_tier").asText() : null;
+        if (reportedTier != null && !MeteringRequests.SERVICE_TIER_WORDS.contains(reportedTier)) {
+            problems.add("service_tier must be one of " + String.join(", ", MeteringRequests.SERVICE_TIER_WORDS));
+            reportedTier = null;
+        }
         long cost = 0;
         String priceVersion = null;
+        String serviceTier = null;
+        String unpricedTier = null;
         // An out-of-bounds model is reported by the validator, never looked up or echoed.
         if (UsageEventBounds.modelProblem("model", model) == null && occurredAt != null && counts.consistent()) {
-            Optional<ModelPrice> price = priceBook.priceAt(model, occurredAt);
-            if (price.isEmpty()) {
+            Optional<ModelPrice> standard = priceBook.priceAt(model, occurredAt);
+            if (standard.isEmpty()) {
                 problems.add("model '" + model + "' has no price at " + occurredAt);
-            } else if (keySource != KeySource.NONE && outcome != Outcome.REJECTED) {
-                cost = price.get().costNanoUsd(counts.usage());
-                priceVersion = price.get().priceVersion();
             } else {
-                priceVersion = price.get().priceVersion();
+                TierPricing.Billing billing = new TierPricing(priceBook).forReported(standard.get(), reportedTier, occurredAt);
+                priceVersion = billing.price().priceVersion();
+                serviceTier = billing.price().tier().dbName();
+                unpricedTier = billing.unpricedTier();
+                if (keySource != KeySource.NONE && outcome != Outcome.REJECTED) {
+                    cost = billing.price().costNanoUsd(counts.usage());
+                }
             }
+        }
+        Map<String, String> attributes = new java.util.HashMap<>();
+        attributes.put("source", "metering_batch");
+        if (callerEventId != null) {
+            attributes.put("caller_event_id", callerEventId);
+        }
+        if (unpricedTier != null) {
+            attributes.put(TierPricing.UNPRICED_TIER, unpricedTier);
         }
         UsageEvent e = event(eventId, caller, model, Optional.ofNullable(text(item, "endpoint")).orElse(DEFAULT_ENDPOINT),
                 occurredAt == null ? now : occurredAt, keySource, outcome, intOr(item, "http_status", outcome == Outcome.SUCCEEDED ? 200 : 0),
-                cost, priceVersion, text(item, "upstream_request_id"), callerEventId == null ? Map.of("source", "metering_batch")
-                        : Map.of("source", "metering_batch", "caller_event_id", callerEventId));
+                cost, priceVersion, text(item, "upstream_request_id"), Map.copyOf(attributes));
+        e.setServiceTier(serviceTier);
+        e.setAnsweredModel(text(item, "answered_model")); // bounded by the validator, like model
         // Token counts as given (the validator reports negatives and inconsistencies).
         e.setPromptTokens(item.path("prompt_tokens").asLong(0));
         e.setCachedPromptTokens(item.path("cached_prompt_tokens").asLong(0));

@@ -208,5 +208,23 @@ class PriceCardIT {
         assertThat(e.getServiceTier()).isEqualTo("priority");
         assertThat(e.getAnsweredModel()).isEqualTo("gpt-4o-mini-2024-07-18");
         assertThat(e.getPriceVersion()).isEqualTo("gpt-4o-mini@2024-07-18:priority");
+
+        // Batch ingest: each item's reported tier prices it; an unpriced tier is billed at standard and flagged.
+        String at = Instant.now().minusSeconds(60).truncatedTo(java.time.temporal.ChronoUnit.MILLIS).toString();
+        String batch = "{\"events\":[{\"event_id\":\"" + UUID.randomUUID() + "\",\"occurred_at\":\"" + at + "\","
+                + "\"model\":\"gpt-4o-mini-2024-07-18\",\"service_tier\":\"flex\",\"answered_model\":\"gpt-4o-mini-2024-07-18\","
+                + "\"prompt_tokens\":1000,\"cached_prompt_tokens\":100,\"completion_tokens\":10},"
+                + "{\"event_id\":\"" + UUID.randomUUID() + "\",\"occurred_at\":\"" + at + "\","
+                + "\"model\":\"gpt-4.1\",\"service_tier\":\"flex\",\"prompt_tokens\":10,\"completion_tokens\":1}]}";
+        HttpResponse<String> ingested = api.send("POST", "/v1/metering/usage:batch", user.key(), batch);
+        assertThat(ingested.statusCode()).as(ingested.body()).isEqualTo(200);
+        List<UsageEvent> events = bed.awaitEvents(user.userId(), 3, Duration.ofSeconds(20));
+        UsageEvent flex = events.stream().filter(x -> "flex".equals(x.getServiceTier())).findFirst().orElseThrow();
+        assertThat(flex.getCostNanoUsd()).isEqualTo(900 * FLEX[0] + 100 * FLEX[1] + 10 * FLEX[2]);
+        assertThat(flex.getAnsweredModel()).isEqualTo("gpt-4o-mini-2024-07-18");
+        UsageEvent unpriced = events.stream().filter(x -> x.getModel().equals("gpt-4.1")).findFirst().orElseThrow();
+        assertThat(unpriced.getServiceTier()).isEqualTo("standard");
+        assertThat(unpriced.getCostNanoUsd()).isEqualTo(10 * 2000 + 8000);
+        assertThat(unpriced.getAttributes()).containsEntry("unpriced_tier", "flex");
     }
 }
