@@ -67,8 +67,19 @@ final class Stack implements AutoCloseable {
     private final String sinkGroupId;
     private final Map<String, String> databaseUsers;
 
+    /**
+     * Changes a service's environment before it starts (tests only): e.g. point it at a proxy in front of an engine
+     * instead of the engine ({@code SlowNetworkIT}). Called once per service with its jar name and its environment.
+     */
+    @FunctionalInterface
+    interface ServiceEnv {
+        ServiceEnv AS_IS = (service, env) -> { };
+
+        void adjust(String service, Map<String, String> env);
+    }
+
     private Stack(Engines engines, FakeOpenAi upstream, Path workDir, String jdbcUrl, String prefix, Topics topics,
-                  StackInit init) {
+                  StackInit init, ServiceEnv serviceEnv) {
         this.engines = engines;
         this.topics = topics;
         this.upstream = upstream;
@@ -130,6 +141,9 @@ final class Stack implements AutoCloseable {
         // RocksDB) go even when it had to be killed and its delete-on-exit never ran (LauncherExitIT).
         createDirectories(tmpDir);
         String[] jvm = {"-Xmx384m", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError", "-Djava.io.tmpdir=" + tmpDir};
+        serviceEnv.adjust(EDGE_JAR, edgeEnv);
+        serviceEnv.adjust(AGGREGATOR_JAR, aggregatorEnv);
+        serviceEnv.adjust(SINK_JAR, sinkEnv);
         edge = ChildJvm.shippedJar(EDGE_JAR, edgeEnv, logs.resolve("edge-service.log"), jvm);
         aggregator = ChildJvm.shippedJar(AGGREGATOR_JAR, aggregatorEnv, logs.resolve("aggregator-streams.log"), jvm);
         sink = ChildJvm.shippedJar(SINK_JAR, sinkEnv, logs.resolve("billing-sink.log"), jvm);
@@ -165,6 +179,12 @@ final class Stack implements AutoCloseable {
      */
 
     static Stack start(Engines engines, FakeOpenAi upstream, Path workDir, PrintStream out, String prefix) {
+        return start(engines, upstream, workDir, out, prefix, ServiceEnv.AS_IS);
+    }
+
+    /** {@link #start(Engines, FakeOpenAi, Path, PrintStream, String)} with each service's environment adjusted first. */
+    static Stack start(Engines engines, FakeOpenAi upstream, Path workDir, PrintStream out, String prefix,
+                       ServiceEnv serviceEnv) {
         long t0 = System.nanoTime();
         String bootstrap = engines.kafka().bootstrapServers();
         out.println("kafka       " + bootstrap);
@@ -177,7 +197,7 @@ final class Stack implements AutoCloseable {
         // Before the edge starts, so its price book has them from its first load (the demo's flex and priority calls).
         DemoData.seedTierPrices(jdbcUrl, engines.postgres().user(), engines.postgres().password());
         Topics topics = Topics.withPrefix(prefix, Topics.DEFAULT_PARTITIONS);
-        Stack stack = new Stack(engines, upstream, workDir, jdbcUrl, prefix, topics, init);
+        Stack stack = new Stack(engines, upstream, workDir, jdbcUrl, prefix, topics, init, serviceEnv);
         try {
             stack.all.forEach(ChildJvm::start);
             // Generous: on a shared 2-core box under load the edge once needed more than 90 s to be ready (fault run of

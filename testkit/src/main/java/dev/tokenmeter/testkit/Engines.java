@@ -41,9 +41,13 @@ public final class Engines implements AutoCloseable {
     private volatile boolean closed;
 
     private Engines(Backend backend, boolean isShared) {
+        this(backend, isShared, null);
+    }
+
+    private Engines(Backend backend, boolean isShared, Supplier<KafkaEngine> kafka) {
         this.backend = Objects.requireNonNull(backend, "backend");
         this.isShared = isShared;
-        this.kafka = new Lazy<>(this::startKafka);
+        this.kafka = new Lazy<>(kafka != null ? kafka : this::startKafka);
         this.redis = new Lazy<>(this::startRedis);
         this.postgres = new Lazy<>(this::startPostgres);
     }
@@ -65,6 +69,15 @@ public final class Engines implements AutoCloseable {
     /** A private set; the caller closes it. */
     public static Engines create(Backend backend) {
         return new Engines(backend, false);
+    }
+
+    /**
+     * A private set whose Kafka is the one {@code kafka} starts (on first use, like the others; closed with the set),
+     * e.g. a broker behind a proxy ({@code EmbeddedKafkaEngine.launchBehindProxy}); Redis and Postgres from
+     * {@code backend}.
+     */
+    public static Engines create(Backend backend, Supplier<KafkaEngine> kafka) {
+        return new Engines(backend, false, Objects.requireNonNull(kafka, "kafka"));
     }
 
     public KafkaEngine kafka() {
