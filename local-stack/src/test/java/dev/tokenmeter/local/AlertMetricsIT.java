@@ -5,6 +5,7 @@ import dev.tokenmeter.local.monitoring.Dashboards;
 import dev.tokenmeter.local.monitoring.MetricsText;
 import dev.tokenmeter.local.monitoring.MonitoringFiles;
 import dev.tokenmeter.local.monitoring.PromRules;
+import dev.tokenmeter.local.monitoring.RuleMetricsCheck;
 import dev.tokenmeter.testkit.Engines;
 import dev.tokenmeter.testkit.EnginesExtension;
 import dev.tokenmeter.testkit.Names;
@@ -26,7 +27,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -45,8 +45,6 @@ import static org.awaitility.Awaitility.await;
 @ExtendWith(EnginesExtension.class)
 class AlertMetricsIT {
 
-    /** Labels Prometheus adds to every scraped series itself. */
-    private static final Set<String> TARGET_LABELS = Set.of("job", "instance");
     /** The edge's "edge listening on ...", the aggregator's and the sink's READY line. */
     private static final Pattern METRICS_PORT = Pattern.compile(" metrics port (\\d+)");
     private final HttpClient http = HttpClient.newHttpClient();
@@ -92,56 +90,10 @@ class AlertMetricsIT {
                     .pollInterval(Duration.ofSeconds(2))
                     .untilAsserted(() -> {
                         missing.clear();
-                        missing.addAll(missing(queries, rules.recordedNames(), scrape(targets)));
+                        missing.addAll(RuleMetricsCheck.missing(queries, rules.recordedNames(), scrape(targets)));
                         assertThat(missing).as("metrics or labels the rules expect and no service exports").isEmpty();
                     });
         }
-    }
-
-    /** Each selector against the scrape of every job it matches: "job: metric{label}" for what is not there. */
-    private static List<String> missing(List<PromRules.Rule> queries, Set<String> recorded,
-                                        Map<String, Map<String, List<Map<String, String>>>> scrapes) {
-        List<String> missing = new ArrayList<>();
-        for (PromRules.Rule rule : queries) {
-            for (PromRules.Selector s : rule.selectors()) {
-                if (recorded.contains(s.metric())) continue; // made by a recording rule, whose own inputs are checked
-                List<String> selectedJobs = scrapes.keySet().stream().filter(job -> selects(s, job)).toList();
-                if (selectedJobs.isEmpty()) {
-                    missing.add(rule.name() + ": " + s.metric() + " selects no job of prometheus.yml");
-                }
-                for (String job : selectedJobs) {
-                    List<Map<String, String>> series = scrapes.get(job).get(s.metric());
-                    if (series == null) {
-                        missing.add(rule.name() + ": " + job + " does not export " + s.metric());
-                        continue;
-                    }
-                    List<String> labels = new ArrayList<>(rule.groupingLabels());
-                    s.matchers().forEach(m -> labels.add(m.label()));
-                    for (String label : labels) {
-                        if (!TARGET_LABELS.contains(label) && series.stream().noneMatch(l -> l.containsKey(label))) {
-                            missing.add(rule.name() + ": " + job + " exports " + s.metric() + " without the label " + label);
-                        }
-                    }
-                }
-            }
-        }
-        return missing;
-    }
-
-    /** Whether the selector's job matcher (none: every job) accepts the job. */
-    private static boolean selects(PromRules.Selector s, String job) {
-        for (PromRules.Matcher m : s.matchers()) {
-            if (!m.label().equals("job")) continue;
-            boolean match = switch (m.op()) {
-                case "=" -> job.equals(m.value());
-                case "!=" -> !job.equals(m.value());
-                case "=~" -> job.matches(m.value());
-                case "!~" -> !job.matches(m.value());
-                default -> throw new IllegalArgumentException("matcher " + m);
-            };
-            if (!match) return false;
-        }
-        return true;
     }
 
     private Map<String, Map<String, List<Map<String, String>>>> scrape(Map<String, URI> targets) throws Exception {
