@@ -33,6 +33,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -95,6 +96,16 @@ import static dev.tokenmeter.db.jooq.Tables.PLAN;
  * the edge's JVM (e.g. {@code -XX:StartFlightRecording=filename=edge.jfr,settings=profile}). {@code -Dbench.cpus}
  * pins the processes to CPUs (see {@link Cpu#pin}). {@code -Dbench.peerGateway} is the peer gateway's directory
  * (default {@code <repository>/../shared/peer-gateway}).
+ *
+ * <p>Context switches: every phase also prints, per process group, the voluntary and involuntary context switches per
+ * completed call, summed over the group's threads ({@link ContextSwitches}), and for a gateway the same by thread
+ * group; each phase's line gives its start instant and length, so that a JFR recording of the whole run can be cut to
+ * one phase ({@link EdgeBenchmarkProfile}). The gateways' CPU lines also show their kernel part (stime).
+ *
+ * <p>A/B: {@code BENCH_EDGE_B_JAR} (another build's {@code -all.jar}) and/or {@code BENCH_EDGE_B_JVM_OPTS} start a
+ * second edge, "edge-b", on the same engines, which every round measures beside the first (gateways in the order
+ * peer, edge, edge-b, reversed every other round); each round then also prints edge-b ÷ edge ratios, and their
+ * medians — a change to the edge is kept only with a gain there.
  */
 public final class EdgeBenchmark {
 
@@ -158,11 +169,28 @@ public final class EdgeBenchmark {
             if (!extra.isEmpty()) {
                 edgeJvm.addAll(Arrays.asList(extra.split("\\s+")));
             }
+            // A second edge, "edge-b", for an A/B comparison in the same rounds: another build's jar, other JVM options.
+            String jarB = System.getenv().getOrDefault("BENCH_EDGE_B_JAR", "").strip();
+            String optsB = System.getenv().getOrDefault("BENCH_EDGE_B_JVM_OPTS", "").strip();
+            boolean withB = !jarB.isEmpty() || !optsB.isEmpty();
+            int edgeBPort = FreePorts.pick();
+            Map<String, String> edgeBEnv = new HashMap<>(edgeEnv);
+            edgeBEnv.put("EDGE_PORT", Integer.toString(edgeBPort));
+            edgeBEnv.put("ADMIN_PORT", Integer.toString(FreePorts.pick()));
+            edgeBEnv.put("SPOOL_DIR", work.resolve("spool-b").toString());
+            List<String> edgeBJvm = new ArrayList<>(List.of("-Xmx1g", "-XX:+ExitOnOutOfMemoryError", "-Xlog:gc:file=" + work.resolve("edge-b-gc.log")));
+            if (!optsB.isEmpty()) {
+                edgeBJvm.addAll(Arrays.asList(optsB.split("\\s+")));
+            }
+            ChildJvm edgeBJvmProcess = !withB ? null : jarB.isEmpty()
+                    ? ChildJvm.shippedJar("edge-service", edgeBEnv, work.resolve("edge-b.log"), edgeBJvm.toArray(String[]::new))
+                    : ChildJvm.jar(Path.of(jarB), edgeBEnv, work.resolve("edge-b.log"), edgeBJvm.toArray(String[]::new));
             RedisClient redisClient = RedisClient.create(engines.redis().uri());
             try (StatefulRedisConnection<String, String> redis = redisClient.connect();
                  ChildJvm fake = new ChildJvm(FakeOpenAiMain.class.getName(), Map.of("FAKE_OPENAI_PORT", Integer.toString(fakePort)),
                          work.resolve("fake.log"), "-Xmx1g", "-XX:+ExitOnOutOfMemoryError", "-Xlog:gc:file=" + work.resolve("fake-gc.log")).start();
                  ChildJvm edge = ChildJvm.shippedJar("edge-service", edgeEnv, work.resolve("edge.log"), edgeJvm.toArray(String[]::new)).start();
+                 ChildJvm edgeB = edgeBJvmProcess == null ? null : edgeBJvmProcess.start();
                  HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
                 // The peer has no Redis login: it talks to the default user, which the testkit's Redis has off.
                 redis.sync().aclSetuser("default", AclSetuserArgs.Builder.on().nopass().allKeys().allChannels().allCommands());
@@ -171,31 +199,47 @@ public final class EdgeBenchmark {
                         Duration.ofSeconds(90), fake, List.of());
                 ChildJvm.awaitHttp(URI.create("http://127.0.0.1:" + edgePort + "/health/ready"), status -> status == 200,
                         Duration.ofSeconds(90), edge, List.of(fake));
+                if (edgeB != null) {
+                    ChildJvm.awaitHttp(URI.create("http://127.0.0.1:" + edgeBPort + "/health/ready"), status -> status == 200,
+                            Duration.ofSeconds(90), edgeB, List.of(fake, edge));
+                }
                 try (PeerGateway peer = PeerGateway.start(peerHome, fakePort, engines.redis().port(), work.resolve("peer"))) {
                     Set<Long> peerPids = Set.copyOf(peer.pids());
-                    Cpu cpu = new Cpu(Map.of(
+                    Map<String, Predicate<Long>> groups = new HashMap<>(Map.of(
                             "fake", pid -> pid == fake.pid(),
                             "edge", pid -> pid == edge.pid(),
                             "peer", peerPids::contains,
                             "kafka", pid -> cmdline(pid).contains("KafkaBrokerMain") && isOurs(pid),
                             "redis", pid -> cmdline(pid).contains("redis-server") && cmdline(pid).contains(Integer.toString(engines.redis().port())),
                             "postgres", pid -> isPostgresOf(pid, engines.postgres().port())));
+                    if (edgeB != null) {
+                        groups.put("edge-b", pid -> pid == edgeB.pid());
+                    }
+                    Cpu cpu = new Cpu(groups);
                     String pinning = cpu.pin(System.getProperty("bench.cpus", ""));
                     System.out.printf("cores=%d rate=%d/s seconds=%d workers=%d rounds=%d java=%s load average %s; edge %s; peer %s "
                                     + "(nginx %s); processes %s; CPUs %s; logs in %s%n",
                             CORES, rate, seconds, workers, rounds, Runtime.version(), loadAverage(), jar, peerHome,
                             nginxVersion(), cpu.describe(), pinning, work);
+                    if (edgeB != null) {
+                        System.out.printf("A/B: edge-b is %s with JVM options %s (edge: %s)%n", jarB.isEmpty() ? jar : jarB, edgeBJvm, edgeJvm);
+                    }
 
                     Target direct = target("direct", "http://127.0.0.1:" + fakePort, "sk-direct", work);
                     Target viaPeer = target("peer", "http://127.0.0.1:" + peer.port(), PeerGateway.KEY, work);
                     Target viaEdge = target("edge", "http://127.0.0.1:" + edgePort, key, work);
-                    warmUp(client, cpu, direct, viaPeer, viaEdge, workers);
+                    List<Target> edges = edgeB == null ? List.of(viaEdge) : List.of(viaEdge, target("edge-b", "http://127.0.0.1:" + edgeBPort, key, work));
+                    warmUp(client, cpu, direct, viaPeer, edges, workers);
 
                     URI metrics = URI.create("http://127.0.0.1:" + adminPort + "/metrics");
                     List<List<Check>> all = new ArrayList<>();
                     for (int round = 1; round <= rounds; round++) {
                         redis.sync().set(PeerGateway.CREDIT_KEY, "0");
-                        List<Target> order = round % 2 == 1 ? List.of(direct, viaPeer, viaEdge) : List.of(direct, viaEdge, viaPeer);
+                        // Gateways in the reverse order every other round; with edge-b: peer, edge, edge-b, then edge-b, edge, peer.
+                        List<Target> gateways = new ArrayList<>(List.of(viaPeer));
+                        gateways.addAll(edges);
+                        List<Target> order = new ArrayList<>(List.of(direct));
+                        order.addAll(round % 2 == 1 ? gateways : gateways.reversed());
                         all.add(round(round, rounds, order, client, cpu, seconds, metrics));
                     }
                     printMedians(all);
@@ -205,7 +249,7 @@ public final class EdgeBenchmark {
                     if (Boolean.parseBoolean(System.getProperty("bench.issue4", "true"))) {
                         issue4Phases(client, cpu, List.of(direct, viaPeer, viaEdge), rate, seconds, workers);
                     }
-                    if (!fake.isAlive() || !edge.isAlive() || !peer.isAlive()) {
+                    if (!fake.isAlive() || !edge.isAlive() || !peer.isAlive() || (edgeB != null && !edgeB.isAlive())) {
                         throw new IllegalStateException("a process of the run died (fake alive " + fake.isAlive() + ", edge alive "
                                 + edge.isAlive() + ", peer alive " + peer.isAlive() + "); the numbers above are not valid; logs in " + work);
                     }
@@ -282,19 +326,27 @@ public final class EdgeBenchmark {
      * (their queue only drains when there is CPU to spare), so after the loaded rounds the edge is driven by a few
      * clients until its compiler is nearly idle (bounded).
      */
-    private static void warmUp(HttpClient client, Cpu cpu, Target direct, Target peer, Target edge, int workers) throws Exception {
+    private static void warmUp(HttpClient client, Cpu cpu, Target direct, Target peer, List<Target> edges, int workers) throws Exception {
         int warmSeconds = Integer.getInteger("bench.warmSeconds", 30);
         for (int round = 0; round < 2; round++) {
             closedLoop(client, direct.plain(), workers, warmSeconds / 2);
             closedLoop(client, peer.plain(), workers, warmSeconds / 2);
-            closedLoop(client, edge.plain(), workers, warmSeconds);
-            closedLoop(client, edge.stream(), 4, Math.max(1, warmSeconds / 4));
+            for (Target edge : edges) {
+                closedLoop(client, edge.plain(), workers, warmSeconds);
+                closedLoop(client, edge.stream(), 4, Math.max(1, warmSeconds / 4));
+            }
         }
         long settleDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(Integer.getInteger("bench.settleSeconds", 150));
         StringBuilder settle = new StringBuilder();
         while (System.nanoTime() < settleDeadline) {
             closedLoop(client, direct.plain(), 2, 1);
-            Phase p = cpu.measure(() -> closedLoop(client, edge.plain(), 4, 5));
+            Phase p = cpu.measure(() -> {
+                Result last = null;
+                for (Target edge : edges) {
+                    last = closedLoop(client, edge.plain(), 4, Math.max(1, 5 / edges.size()));
+                }
+                return last;
+            });
             double jitCores = p.cpuNanos().get(Cpu.JIT) / (double) p.wallNanos();
             settle.append(String.format(" %.2f", jitCores));
             if (jitCores < 0.03) {
@@ -304,7 +356,9 @@ public final class EdgeBenchmark {
         System.out.println("warm-up done; the edge's JIT in cores, per 5 s settling round:" + settle);
         openLoop(client, direct.plain(), 1000, 2);
         openLoop(client, peer.plain(), 200, 2);
-        openLoop(client, edge.plain(), 200, 2);
+        for (Target edge : edges) {
+            openLoop(client, edge.plain(), 200, 2);
+        }
     }
 
     /** One round of issue 15's phases over {@code order}; prints each phase, the round's table and its ratios. */
@@ -345,8 +399,8 @@ public final class EdgeBenchmark {
         }
 
         System.out.printf("round %d summary (µs; CPU in µs per call; added = gateway − direct):%n", round);
-        System.out.println("  | phase | direct | peer | edge |");
-        System.out.println("  |---|---|---|---|");
+        System.out.println("  | phase | " + String.join(" | ", wrk1.keySet().stream().sorted(java.util.Comparator.comparing(EdgeBenchmark::column)).toList()) + " |");
+        System.out.println("  |---|---|---|---|" + (wrk1.containsKey("edge-b") ? "---|" : ""));
         row("wrk 1 conn p50 / p99", wrk1, EdgeBenchmark::latencies);
         row("wrk 1 conn added p50 / p99", wrk1, null);
         row("wrk 1 conn raw p50 / p99", wrk1, (t, p) -> fmt(p.r().rawP50Micros()) + " / " + fmt(p.r().rawP99Micros()));
@@ -357,10 +411,13 @@ public final class EdgeBenchmark {
         row("wrk 1 conn CPU/call: gateway / redis / kafka / fake", wrk1, EdgeBenchmark::cpuCell);
         row("wrk 16 conn CPU/call: gateway / redis / kafka / fake", wrk16, EdgeBenchmark::cpuCell);
         row("JDK 16 conn CPU/call: gateway / redis / kafka / fake", java16, EdgeBenchmark::cpuCell);
+        row("wrk 1 conn switches/call, vol+invol: gateway / redis / fake", wrk1, EdgeBenchmark::switchCell);
+        row("wrk 16 conn switches/call, vol+invol: gateway / redis / fake", wrk16, EdgeBenchmark::switchCell);
+        row("streaming switches/call, vol+invol: gateway / redis / fake", ttfb, EdgeBenchmark::switchCell);
         row("streaming TTFB p50 / p99", ttfb, EdgeBenchmark::latencies);
         row("streaming TTFB added p50 / p99", ttfb, null);
 
-        List<Check> checks = List.of(
+        List<Check> checks = new ArrayList<>(List.of(
                 Check.atMost("wrk 1 conn: added p50 edge ÷ peer", addedRatio(wrk1, Result::p50Micros), 2),
                 Check.atMost("wrk 1 conn: added p99 edge ÷ peer", addedRatio(wrk1, Result::p99Micros), 3),
                 Check.atMost("wrk 1 conn raw: added p50 edge ÷ peer", addedRatio(wrk1, Result::rawP50Micros), 2),
@@ -370,10 +427,19 @@ public final class EdgeBenchmark {
                 Check.atMost("streaming: TTFB p50 edge − peer (ms)", (ttfb.get("edge").r().p50Micros() - ttfb.get("peer").r().p50Micros()) / 1e3, 0.5),
                 Check.info("streaming: TTFB p99 edge − peer (ms)", (ttfb.get("edge").r().p99Micros() - ttfb.get("peer").r().p99Micros()) / 1e3),
                 Check.info("wrk 1 conn: CPU per call edge ÷ nginx", cpuPerCall(wrk1, "edge") / cpuPerCall(wrk1, "peer")),
+                Check.info("wrk 1 conn: switches per call edge ÷ nginx", switchesPerCall(wrk1, "edge") / switchesPerCall(wrk1, "peer")),
+                Check.info("wrk 16 conn: switches per call edge ÷ nginx", switchesPerCall(wrk16, "edge") / switchesPerCall(wrk16, "peer")),
+                Check.info("wrk 1 conn: edge switches per call", switchesPerCall(wrk1, "edge")),
+                Check.info("wrk 1 conn: nginx switches per call", switchesPerCall(wrk1, "peer")),
+                Check.info("wrk 16 conn: edge switches per call", switchesPerCall(wrk16, "edge")),
+                Check.info("wrk 16 conn: nginx switches per call", switchesPerCall(wrk16, "peer")),
                 Check.info("JDK 1 conn: added p50 edge ÷ peer", addedRatio(java1, Result::p50Micros)),
                 Check.info("JDK 1 conn: added p99 edge ÷ peer", addedRatio(java1, Result::p99Micros)),
                 Check.info("JDK 16 conn: throughput edge ÷ peer", java16.get("edge").callsPerSecond() / java16.get("peer").callsPerSecond()),
-                Check.info("JDK 16 conn: CPU per call edge ÷ nginx", cpuPerCall(java16, "edge") / cpuPerCall(java16, "peer")));
+                Check.info("JDK 16 conn: CPU per call edge ÷ nginx", cpuPerCall(java16, "edge") / cpuPerCall(java16, "peer"))));
+        if (wrk1.containsKey("edge-b")) {
+            checks.addAll(abChecks(wrk1, wrk16, ttfb));
+        }
         long errors = Stream.of(wrk1, java1, wrk16, java16, ttfb).flatMap(m -> m.values().stream()).mapToLong(p -> p.r().errors()).sum();
         System.out.printf("round %d vs issue 15's targets%s:%n", round, errors == 0 ? "" : " (" + errors + " FAILED CALLS in this round)");
         checks.forEach(c -> System.out.println("  " + c));
@@ -382,13 +448,39 @@ public final class EdgeBenchmark {
 
     private static Phase print(Target t, Phase p) {
         System.out.printf("  %-6s %s%n", t.name(), p);
+        if (!t.name().equals("direct")) {
+            System.out.printf("         %s's threads, switches per call: %s%n", t.name(), p.threadSwitches(t.name()));
+        }
         return p;
+    }
+
+    /**
+     * edge-b against edge in the same round (A/B): each as a ratio b ÷ a, or a difference where a ratio means little.
+     * "idle CPU" is each edge's CPU per second of the direct wrk phases, when neither is called.
+     */
+    private static List<Check> abChecks(Map<String, Phase> wrk1, Map<String, Phase> wrk16, Map<String, Phase> ttfb) {
+        double idleA = (wrk1.get("direct").cpuNanos().getOrDefault("edge", 0L) + wrk16.get("direct").cpuNanos().getOrDefault("edge", 0L))
+                / (double) (wrk1.get("direct").wallNanos() + wrk16.get("direct").wallNanos());
+        double idleB = (wrk1.get("direct").cpuNanos().getOrDefault("edge-b", 0L) + wrk16.get("direct").cpuNanos().getOrDefault("edge-b", 0L))
+                / (double) (wrk1.get("direct").wallNanos() + wrk16.get("direct").wallNanos());
+        double rawA = wrk1.get("edge").r().rawP50Micros() - wrk1.get("direct").r().rawP50Micros();
+        double rawB = wrk1.get("edge-b").r().rawP50Micros() - wrk1.get("direct").r().rawP50Micros();
+        return List.of(
+                Check.info("A/B wrk 1 conn raw: added p50 edge-b ÷ edge", rawA <= 0 || rawB < 0 ? Double.NaN : rawB / rawA),
+                Check.info("A/B wrk 1 conn: CPU per call edge-b ÷ edge", cpuPerCall(wrk1, "edge-b") / cpuPerCall(wrk1, "edge")),
+                Check.info("A/B wrk 16 conn: throughput edge-b ÷ edge", wrk16.get("edge-b").callsPerSecond() / wrk16.get("edge").callsPerSecond()),
+                Check.info("A/B wrk 16 conn: CPU per call edge-b ÷ edge", cpuPerCall(wrk16, "edge-b") / cpuPerCall(wrk16, "edge")),
+                Check.info("A/B wrk 1 conn: switches per call edge-b − edge", switchesPerCall(wrk1, "edge-b") - switchesPerCall(wrk1, "edge")),
+                Check.info("A/B wrk 16 conn: switches per call edge-b − edge", switchesPerCall(wrk16, "edge-b") - switchesPerCall(wrk16, "edge")),
+                Check.info("A/B streaming: TTFB p50 edge-b − edge (ms)", (ttfb.get("edge-b").r().p50Micros() - ttfb.get("edge").r().p50Micros()) / 1e3),
+                Check.info("A/B idle CPU, ms per s: edge", idleA * 1e3),
+                Check.info("A/B idle CPU, ms per s: edge-b", idleB * 1e3));
     }
 
     /** A summary row: direct, peer and edge cells, or (cell == null) the added latency of peer and edge. */
     private static void row(String title, Map<String, Phase> phases, BiFunction<String, Phase, String> cell) {
         StringBuilder b = new StringBuilder("  | " + title + " |");
-        for (String name : List.of("direct", "peer", "edge")) {
+        for (String name : phases.keySet().stream().sorted(java.util.Comparator.comparing(EdgeBenchmark::column)).toList()) {
             Phase p = phases.get(name);
             if (cell != null) {
                 b.append(' ').append(cell.apply(name, p)).append(" |");
@@ -403,6 +495,11 @@ public final class EdgeBenchmark {
         System.out.println(b);
     }
 
+    /** The column of a target in the summary table. */
+    private static int column(String target) {
+        return List.of("direct", "peer", "edge", "edge-b").indexOf(target);
+    }
+
     private static String latencies(String target, Phase p) {
         return fmt(p.r().p50Micros()) + " / " + fmt(p.r().p99Micros());
     }
@@ -411,6 +508,25 @@ public final class EdgeBenchmark {
     private static String cpuCell(String target, Phase p) {
         String gateway = target.equals("direct") ? "–" : fmt(p.perCall(target));
         return gateway + " / " + fmt(p.perCall("redis")) + " / " + fmt(p.perCall("kafka")) + " / " + fmt(p.perCall("fake"));
+    }
+
+    /** Voluntary+involuntary switches per call of the gateway (none for direct), Redis and the fake upstream. */
+    private static String switchCell(String target, Phase p) {
+        StringBuilder b = new StringBuilder();
+        for (String g : List.of(target, "redis", "fake")) {
+            if (!b.isEmpty()) {
+                b.append(" / ");
+            }
+            double[] v = p.switchesPerCall(g);
+            b.append(g.equals("direct") ? "–" : String.format("%.2f+%.2f", v[0], v[1]));
+        }
+        return b.toString();
+    }
+
+    /** All context switches (voluntary and involuntary) per call of the process behind a target. */
+    private static double switchesPerCall(Map<String, Phase> phases, String gateway) {
+        double[] v = phases.get(gateway).switchesPerCall(gateway);
+        return v[0] + v[1];
     }
 
     private static String fmt(double v) {
@@ -593,8 +709,12 @@ public final class EdgeBenchmark {
         }
     }
 
-    /** A measured phase: its result, wall time and the CPU each process used in it. */
-    record Phase(Result r, long wallNanos, Map<String, Long> cpuNanos, long boxBusyNanos, long boxNanos, String failure) {
+    /**
+     * A measured phase: its result, when it started (to cut a JFR recording of the whole run to it), wall time, the
+     * CPU each process used in it and its context switches ({@link ContextSwitches}).
+     */
+    record Phase(Result r, Instant started, long wallNanos, Map<String, Long> cpuNanos, Map<String, ContextSwitches.Delta> switches,
+                 long boxBusyNanos, long boxNanos, String failure) {
 
         long ok() {
             return r.calls() - r.errors();
@@ -609,6 +729,26 @@ public final class EdgeBenchmark {
             return ok() / (wallNanos / 1e9);
         }
 
+        /** A process group's voluntary and involuntary context switches per completed call. */
+        double[] switchesPerCall(String group) {
+            ContextSwitches.Counts c = switches.getOrDefault(group, ContextSwitches.Delta.NONE).total();
+            return new double[] {c.voluntary() / (double) Math.max(1, ok()), c.involuntary() / (double) Math.max(1, ok())};
+        }
+
+        /**
+         * The switches per call of {@code group}'s thread groups with at least 0.05 per call, most first, e.g.
+         * {@code ForkJoinPool-#- 2.10+0.03}.
+         */
+        String threadSwitches(String group) {
+            ContextSwitches.Delta d = switches.getOrDefault(group, ContextSwitches.Delta.NONE);
+            double calls = Math.max(1, ok());
+            return d.byThreadGroup().entrySet().stream()
+                    .filter(e -> e.getValue().total() / calls >= 0.05)
+                    .sorted((a, b) -> Long.compare(b.getValue().total(), a.getValue().total()))
+                    .map(e -> String.format("%s %.2f+%.2f", e.getKey(), e.getValue().voluntary() / calls, e.getValue().involuntary() / calls))
+                    .collect(Collectors.joining(", "));
+        }
+
         @Override
         public String toString() {
             StringBuilder cpu = new StringBuilder();
@@ -619,11 +759,21 @@ public final class EdgeBenchmark {
                     ours += e.getValue();
                 }
             }
-            return String.format("n=%d errors=%d%s %.0f/s %s%n"
-                            + "         CPU us per call:%s; box busy %.0f%% of %d cores (other processes %.0f%%)",
-                    r.calls(), r.errors(), failure == null ? "" : " (first: " + failure + ")", callsPerSecond(), r.latencies(), cpu,
-                    100.0 * boxBusyNanos / boxNanos, CORES,
-                    100.0 * Math.max(0, boxBusyNanos - ours) / boxNanos);
+            StringBuilder sw = new StringBuilder();
+            int ended = 0;
+            int born = 0;
+            for (Map.Entry<String, ContextSwitches.Delta> e : switches.entrySet()) {
+                double[] v = switchesPerCall(e.getKey());
+                sw.append(String.format(" %s %.2f+%.2f", e.getKey(), v[0], v[1]));
+                ended += e.getValue().threadsEnded();
+                born += e.getValue().threadsStarted();
+            }
+            return String.format("n=%d errors=%d%s %.0f/s %s [%s, %.1f s]%n"
+                            + "         CPU us per call:%s; box busy %.0f%% of %d cores (other processes %.0f%%)%n"
+                            + "         context switches per call, voluntary+involuntary:%s (threads ended %d, started %d during the phase)",
+                    r.calls(), r.errors(), failure == null ? "" : " (first: " + failure + ")", callsPerSecond(), r.latencies(),
+                    started(), wallNanos / 1e9, cpu, 100.0 * boxBusyNanos / boxNanos, CORES,
+                    100.0 * Math.max(0, boxBusyNanos - ours) / boxNanos, sw, ended, born);
         }
     }
 
@@ -640,15 +790,17 @@ public final class EdgeBenchmark {
         Cpu(Map<String, Predicate<Long>> groups) {
             pids.put("loadgen", List.of(ProcessHandle.current().pid()));
             List<Long> all = ProcessHandle.allProcesses().map(ProcessHandle::pid).toList();
-            for (String g : List.of("fake", "peer", "edge", "kafka", "redis", "postgres")) {
-                pids.put(g, all.stream().filter(groups.get(g)).toList());
+            for (String g : List.of("fake", "peer", "edge", "edge-b", "kafka", "redis", "postgres")) {
+                if (groups.containsKey(g)) {
+                    pids.put(g, all.stream().filter(groups.get(g)).toList());
+                }
             }
         }
 
-        /** CPU of the edge JVM's JIT compiler threads, a part of the edge's CPU: near 0 once it is warm. */
+        /** CPU of the edge JVMs' JIT compiler threads (edge and, in an A/B run, edge-b), a part of their CPU: near 0 once warm. */
         private long jitNanos() {
             long sum = 0;
-            for (long pid : pids.get("edge")) {
+            for (long pid : Stream.concat(pids.get("edge").stream(), pids.getOrDefault("edge-b", List.of()).stream()).toList()) {
                 try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
                     for (Path t : tasks.toList()) {
                         try {
@@ -731,13 +883,18 @@ public final class EdgeBenchmark {
 
         Phase measure(Run run) throws Exception {
             LAST_FAILURE.set(null);
+            Map<String, List<Long>> measured = new LinkedHashMap<>(pids);
+            measured.remove("loadgen");
+            ContextSwitches.Sampler switches = new ContextSwitches.Sampler(Path.of("/proc"), measured);
             Map<String, Long> before = snapshot();
             long[] box0 = box();
+            Instant started = Instant.now();
             long t0 = System.nanoTime();
             Result r = run.run();
             long wall = System.nanoTime() - t0;
             long[] box1 = box();
             Map<String, Long> after = snapshot();
+            Map<String, ContextSwitches.Delta> switched = switches.stop();
             Map<String, Long> used = new LinkedHashMap<>();
             before.forEach((g, v) -> used.put(g, after.get(g) - v));
             if (r.generatorCpuNanos() > 0) {
@@ -745,13 +902,20 @@ public final class EdgeBenchmark {
             }
             long busy = (box1[0] - box0[0]) * 1_000_000_000L / ticksPerSecond;
             long total = (box1[1] - box0[1]) * 1_000_000_000L / ticksPerSecond;
-            return new Phase(r, wall, used, busy, total, LAST_FAILURE.getAndSet(null));
+            return new Phase(r, started, wall, used, switched, busy, total, LAST_FAILURE.getAndSet(null));
         }
 
         private Map<String, Long> snapshot() {
             Map<String, Long> m = new LinkedHashMap<>();
             pids.forEach((g, list) -> m.put(g, list.stream().mapToLong(this::cpuNanos).sum()));
             m.put(JIT, jitNanos());
+            // The kernel's share (stime) of the gateways: system calls, wake-ups and the network stack on their behalf.
+            for (String g : List.of("peer", "edge", "edge-b")) {
+                if (!pids.containsKey(g)) {
+                    continue;
+                }
+                m.put("(of it " + g + " kernel)", pids.get(g).stream().mapToLong(this::systemNanos).sum());
+            }
             m.put("loadgen", ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime());
             return m;
         }
@@ -760,6 +924,16 @@ public final class EdgeBenchmark {
         private long cpuNanos(long pid) {
             try {
                 return cpuNanosOf(Files.readString(Path.of("/proc/" + pid + "/stat")));
+            } catch (IOException | RuntimeException gone) {
+                return 0;
+            }
+        }
+
+        /** stime of one process (all its threads); 0 once it is gone. */
+        private long systemNanos(long pid) {
+            try {
+                String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+                return Long.parseLong(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[12]) * 1_000_000_000L / ticksPerSecond;
             } catch (IOException | RuntimeException gone) {
                 return 0;
             }

@@ -76,6 +76,14 @@ public final class ChildJvm implements AutoCloseable {
         return new ChildJvm(module, List.of("-jar", jar.toString()), env, true, log, jvmFlags);
     }
 
+    /**
+     * A service's jar at {@code jar} run as {@link #shippedJar} runs a module's: for a benchmark that compares two
+     * builds of one service in the same run (EdgeBenchmark's A/B edge).
+     */
+    public static ChildJvm jar(Path jar, Map<String, String> env, Path log, String... jvmFlags) {
+        return new ChildJvm(jar.getFileName().toString(), List.of("-jar", jar.toAbsolutePath().toString()), env, true, log, jvmFlags);
+    }
+
     public synchronized ChildJvm start() {
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
