@@ -12,13 +12,16 @@ import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 /** The spool's file format, recovery and group commit, on the local disk. */
 class SpoolTest {
@@ -135,5 +138,57 @@ class SpoolTest {
         System.out.printf("spooled submit (append + group fsync, 16 writers, 2 ms interval): p50=%.2f ms p99=%.2f ms max=%.2f ms%n",
                 latenciesNanos[latenciesNanos.length / 2] / 1e6, latenciesNanos[latenciesNanos.length * 99 / 100] / 1e6,
                 latenciesNanos[latenciesNanos.length - 1] / 1e6);
+    }
+
+    /**
+     * Issue 15: an empty spool's fsync thread sleeps until an append (it woke every interval, ~500 times a second, in
+     * every edge whose events go straight to Kafka), and an append after the sleep is still made durable.
+     */
+    @Test
+    void anIdleFlusherSleepsUntilAnAppendWakesIt() throws Exception {
+        Set<Long> before = fsyncThreads();
+        try (Spool spool = Spool.open(dir, 256 << 10, Duration.ofMillis(2))) {
+            spool.awaitDurable(spool.append(record(1), true));
+            Set<Long> ours = new HashSet<>(fsyncThreads());
+            ours.removeAll(before);
+            assertThat(ours).as("this spool's fsync thread").hasSize(1);
+            long tid = ours.iterator().next();
+            long start = voluntarySwitches(tid);
+            // A 2 ms tick would wake it ~500 times in this second; asleep, it wakes once or twice at most.
+            await("the idle flusher stays asleep for a second").during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(5))
+                    .until(() -> voluntarySwitches(tid) - start < 20);
+            long next = spool.append(record(2), true);
+            try (ExecutorService waiter = Executors.newVirtualThreadPerTaskExecutor()) {
+                Future<?> durable = waiter.submit(() -> spool.awaitDurable(next));
+                await("an append after the sleep becomes durable").atMost(Duration.ofSeconds(10)).until(durable::isDone);
+                durable.get();
+            }
+        }
+    }
+
+    /** Thread ids of this JVM's threads named spool-fsync (Linux: /proc/self/task/<tid>/comm). */
+    private static Set<Long> fsyncThreads() throws Exception {
+        Set<Long> tids = new HashSet<>();
+        try (Stream<Path> tasks = Files.list(Path.of("/proc/self/task"))) {
+            for (Path t : tasks.toList()) {
+                try {
+                    if (Files.readString(t.resolve("comm")).strip().equals("spool-fsync")) {
+                        tids.add(Long.parseLong(t.getFileName().toString()));
+                    }
+                } catch (java.io.IOException ended) {
+                    // a thread that ended meanwhile
+                }
+            }
+        }
+        return tids;
+    }
+
+    private static long voluntarySwitches(long tid) throws Exception {
+        for (String line : Files.readAllLines(Path.of("/proc/self/task/" + tid + "/status"))) {
+            if (line.startsWith("voluntary_ctxt_switches:")) {
+                return Long.parseLong(line.substring(line.indexOf(':') + 1).strip());
+            }
+        }
+        throw new IllegalStateException("no voluntary_ctxt_switches in the status of thread " + tid);
     }
 }
