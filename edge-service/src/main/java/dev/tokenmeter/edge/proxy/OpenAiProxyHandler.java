@@ -47,6 +47,10 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>Every call by an authenticated caller produces one event (SUCCEEDED, FAILED, CANCELLED or REJECTED); a call
  * without a valid key produces none, since there is nobody to attribute it to (it is counted in the metrics).
+ *
+ * <p>A little over 300 lines: {@link #proxy} is the step sequence above; besides it, authentication, the key choice,
+ * refusals and failures are a method each, then the builder and the drain on shutdown. Every part they call is its
+ * own class.
  */
 public final class OpenAiProxyHandler {
 
