@@ -174,7 +174,7 @@ public final class LoadProgram {
             ruleFailures.add(budgetBreaches.size() + " samples over the memory/connection budget, first: " + budgetBreaches.getFirst());
         }
         if (retryAfterMissing.get() > 0) {
-            ruleFailures.add(retryAfterMissing.get() + " answers 429/503 without a Retry-After of whole seconds");
+            ruleFailures.add(retryAfterMissing.get() + " retryable answers 429/503 without a Retry-After of whole seconds");
         }
         ruleFailures.addAll(switch (args.scenario()) {
             case SOAK -> soakRules(table);
@@ -283,7 +283,7 @@ public final class LoadProgram {
                 double before = LoadRules.level(t, y, beforeFrom, base[1]);
                 double afterLevel = LoadRules.level(t, y, afterFrom, after[1]);
                 String notBack = LoadRules.notBack(column, before, afterLevel,
-                        heap ? LoadRules.BACK_HEAP_SLACK_MIB : LoadRules.BACK_REDIS_SLACK_BYTES);
+                        column.equals("redis_used_bytes") ? LoadRules.BACK_REDIS_SLACK_BYTES : LoadRules.BACK_HEAP_SLACK_MIB);
                 boolean judged = !column.startsWith("rss_mib_"); // RSS: reported (a JVM keeps heap it committed)
                 System.out.printf(Locale.ROOT, "  %s before %.6g, after %.6g: %s%s%n", column, before, afterLevel,
                         notBack == null ? "back" : "NOT back", judged ? "" : " (reported only)");
@@ -382,7 +382,8 @@ public final class LoadProgram {
             }
             status = response.statusCode();
             response.headers().firstValue("x-tokenmeter-event-id").ifPresent(eventIds::add);
-            if (!LoadRules.retryAfterOk(status, response.headers().firstValue("retry-after").orElse(null))) {
+            if (!LoadRules.retryAfterOk(status, response.headers().firstValue("retry-after").orElse(null),
+                    response.headers().firstValue("x-should-retry").orElse(null))) {
                 retryAfterMissing.incrementAndGet();
             }
         } catch (InterruptedException e) {

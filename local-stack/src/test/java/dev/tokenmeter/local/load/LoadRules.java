@@ -161,11 +161,16 @@ final class LoadRules {
     }
 
     /**
-     * A 429 or 503 must say when to come back: a {@code Retry-After} of whole seconds ≥ 0 (RFC 9110 also allows an
-     * HTTP date, which the edge never sends). Other statuses need none.
+     * A 429 or 503 that may be retried must say when: a {@code Retry-After} of whole seconds ≥ 0 (RFC 9110 also
+     * allows an HTTP date, which the edge never sends). One that says not to retry ({@code x-should-retry: false}:
+     * OpenAI's {@code insufficient_quota} 429, the monthly credit is used up) needs none — it is not a capacity
+     * refusal, and no wait makes it succeed. Other statuses need none.
      */
-    static boolean retryAfterOk(int status, String retryAfter) {
+    static boolean retryAfterOk(int status, String retryAfter, String shouldRetry) {
         if (status != 429 && status != 503) {
+            return true;
+        }
+        if ("false".equalsIgnoreCase(shouldRetry == null ? null : shouldRetry.strip())) {
             return true;
         }
         if (retryAfter == null || retryAfter.isBlank()) {

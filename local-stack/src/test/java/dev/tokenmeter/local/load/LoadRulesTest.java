@@ -122,15 +122,18 @@ class LoadRulesTest {
     }
 
     @Test
-    void refusalsMustSayWhenToComeBack() {
-        assertThat(LoadRules.retryAfterOk(200, null)).isTrue();
-        assertThat(LoadRules.retryAfterOk(500, null)).isTrue(); // a 500 fails the run elsewhere
-        assertThat(LoadRules.retryAfterOk(429, "1")).isTrue();
-        assertThat(LoadRules.retryAfterOk(503, " 30 ")).isTrue();
-        assertThat(LoadRules.retryAfterOk(429, null)).isFalse();
-        assertThat(LoadRules.retryAfterOk(503, "")).isFalse();
-        assertThat(LoadRules.retryAfterOk(429, "Wed, 21 Oct 2015 07:28:00 GMT")).isFalse();
-        assertThat(LoadRules.retryAfterOk(429, "-1")).isFalse();
+    void retryableRefusalsMustSayWhenToComeBack() {
+        assertThat(LoadRules.retryAfterOk(200, null, null)).isTrue();
+        assertThat(LoadRules.retryAfterOk(500, null, null)).isTrue(); // a 500 fails the run elsewhere
+        assertThat(LoadRules.retryAfterOk(429, "1", "true")).isTrue();
+        assertThat(LoadRules.retryAfterOk(503, " 30 ", null)).isTrue();
+        assertThat(LoadRules.retryAfterOk(429, null, "true")).isFalse();
+        assertThat(LoadRules.retryAfterOk(429, null, null)).isFalse();
+        assertThat(LoadRules.retryAfterOk(503, "", "true")).isFalse();
+        assertThat(LoadRules.retryAfterOk(429, "Wed, 21 Oct 2015 07:28:00 GMT", null)).isFalse();
+        assertThat(LoadRules.retryAfterOk(429, "-1", null)).isFalse();
+        // insufficient_quota: the credit is used up, the edge says not to retry and gives no time (as OpenAI does)
+        assertThat(LoadRules.retryAfterOk(429, null, "false")).isTrue();
     }
 
     @Test

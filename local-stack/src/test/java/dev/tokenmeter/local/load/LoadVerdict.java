@@ -6,7 +6,8 @@ import java.util.List;
 /**
  * Whether a load run passed, a pure function of what it saw: it fails on any answer other than the demo's designed
  * ones (2xx, and 429 for the users whose credit or rate limit runs out; in the burst also 503, the edge's answer when
- * it cannot take more — both must carry Retry-After, which the program counts into {@code ruleFailures}), on a
+ * it cannot take more — both must carry Retry-After unless they say not to retry, which the program counts into
+ * {@code ruleFailures}), on a
  * request that was never answered (a hang ends at the client's 30 s timeout), on a consumer lag that did not drain in
  * time, on a failed exact check, or on a scenario's own rule ({@link LoadRules}, {@link MemoryBudget}).
  */
