@@ -15,14 +15,16 @@ import org.jooq.impl.DSL;
 
 /**
  * Accounts from Postgres (view {@code account_limits} plus an unrevoked {@code personal_provider_key}),
- * with a short-lived per-user cache: a limit change reaches the edge within {@code cacheTtl}, or at once
- * through {@link #invalidate}. Unknown users are cached too (as empty), so a flood of calls for a
+ * with a short-lived per-user cache: a limit change reaches the edge within {@code cacheTtl} plus one reload
+ * (answered stale meanwhile, up to {@link #STALE_FOR}; ADR 0071), or at once through {@link #invalidate}. Unknown users are cached too (as empty), so a flood of calls for a
  * missing user does not reach Postgres on every call. Concurrent misses of one user share one query
  * ({@link ExpiringCache}).
  */
 public final class PostgresAccountDirectory implements AccountDirectory {
 
     private static final int MAX_ENTRIES = 100_000;
+    /** How long past its TTL an account is still answered while one reload runs (ADR 0071). */
+    static final Duration STALE_FOR = Duration.ofSeconds(60);
 
     private final DSLContext db;
     private final ExpiringCache<String, Optional<Account>> cache;
@@ -36,7 +38,7 @@ public final class PostgresAccountDirectory implements AccountDirectory {
         if (cacheTtl.isNegative()) {
             throw new IllegalArgumentException("cacheTtl must not be negative: " + cacheTtl);
         }
-        this.cache = new ExpiringCache<>(cacheTtl, MAX_ENTRIES, nanoTime);
+        this.cache = new ExpiringCache<>(cacheTtl, STALE_FOR, MAX_ENTRIES, nanoTime);
     }
 
     @Override

@@ -28,6 +28,12 @@ public final class ApiKeyAuthenticator implements Authenticator {
 
     private static final StoredKey ABSENT = new StoredKey(null, null, null, null, null, true, false);
     private static final int MAX_ENTRIES = 100_000;
+    /**
+     * How long past its TTL a key is still answered while one reload runs (ADR 0071): a slow Postgres delays no call
+     * of a known key; a revocation made on another edge takes effect within the TTL plus one reload — up to this long
+     * when Postgres is slow or away. A revocation through this edge's admin API takes effect at once.
+     */
+    static final Duration STALE_FOR = Duration.ofSeconds(60);
 
     private final DSLContext db;
     private final ExpiringCache<String, StoredKey> cache;
@@ -38,7 +44,7 @@ public final class ApiKeyAuthenticator implements Authenticator {
 
     ApiKeyAuthenticator(DSLContext db, Duration ttl, Clock clock) {
         this.db = db;
-        this.cache = new ExpiringCache<>(ttl, MAX_ENTRIES, () -> clock.millis() * 1_000_000L);
+        this.cache = new ExpiringCache<>(ttl, STALE_FOR, MAX_ENTRIES, () -> clock.millis() * 1_000_000L);
     }
 
     @Override

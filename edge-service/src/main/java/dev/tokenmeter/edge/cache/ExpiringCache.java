@@ -5,6 +5,7 @@ import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import java.util.function.LongSupplier;
 
@@ -17,6 +18,12 @@ import java.util.function.LongSupplier;
  * <p>A failed load is not cached: the callers that waited for it get its exception, and the next call tries again.
  * Past {@code maxEntries} the cache is emptied rather than growing (a flood of distinct keys costs queries, never
  * memory).
+ *
+ * <p><b>Stale while one reload runs</b> ({@code staleFor} &gt; 0, ADR 0071): for {@code staleFor} after its TTL an
+ * entry is still answered at once while a single background reload replaces it, so a slow database (issue 20's
+ * SlowNetworkIT: calls waited 7–24 s behind expired entries with Postgres 5 s away) delays no call that has an entry.
+ * Past {@code ttl + staleFor}, or after {@link #invalidate}, callers wait for the load as before. A failed reload
+ * keeps the entry until then and is tried again by the next call.
  */
 public final class ExpiringCache<K, V> {
 
@@ -24,18 +31,30 @@ public final class ExpiringCache<K, V> {
         final CompletableFuture<V> value = new CompletableFuture<>();
         /** Written before {@code value} completes, read after it completed. */
         volatile long expiresAtNanos;
+        /** Set by the one caller that starts this entry's background reload; cleared if that reload fails. */
+        final AtomicBoolean reloading = new AtomicBoolean();
     }
 
     private final long ttlNanos;
+    private final long staleForNanos;
     private final int maxEntries;
     private final LongSupplier nanoTime;
     private final ConcurrentHashMap<K, Slot<V>> slots = new ConcurrentHashMap<>();
 
     public ExpiringCache(Duration ttl, int maxEntries, LongSupplier nanoTime) {
-        if (ttl.isNegative()) {
-            throw new IllegalArgumentException("ttl must not be negative: " + ttl);
+        this(ttl, Duration.ZERO, maxEntries, nanoTime);
+    }
+
+    /**
+     * As above, answering an expired entry for {@code staleFor} more while one background reload runs (not with a
+     * zero {@code ttl}: no caching at all).
+     */
+    public ExpiringCache(Duration ttl, Duration staleFor, int maxEntries, LongSupplier nanoTime) {
+        if (ttl.isNegative() || staleFor.isNegative()) {
+            throw new IllegalArgumentException("ttl and staleFor must not be negative: " + ttl + ", " + staleFor);
         }
         this.ttlNanos = ttl.toNanos();
+        this.staleForNanos = ttl.isZero() ? 0 : staleFor.toNanos(); // a TTL of zero means no caching, stale included
         this.maxEntries = maxEntries;
         this.nanoTime = Objects.requireNonNull(nanoTime, "nanoTime");
     }
@@ -45,6 +64,13 @@ public final class ExpiringCache<K, V> {
         while (true) {
             Slot<V> slot = slots.get(key);
             if (slot != null && (!slot.value.isDone() || nanoTime.getAsLong() - slot.expiresAtNanos < 0)) {
+                return join(slot);
+            }
+            if (slot != null && staleForNanos > 0 && !slot.value.isCompletedExceptionally()
+                    && nanoTime.getAsLong() - slot.expiresAtNanos < staleForNanos) {
+                if (slot.reloading.compareAndSet(false, true)) {
+                    Thread.ofVirtual().name("cache-reload").start(() -> reload(key, slot, loader));
+                }
                 return join(slot);
             }
             Slot<V> fresh = new Slot<>();
@@ -67,6 +93,21 @@ public final class ExpiringCache<K, V> {
             fresh.value.complete(value);
             return value;
         }
+    }
+
+    /** The background reload of an entry answered stale: replaces it unless it was invalidated or replaced since. */
+    private void reload(K key, Slot<V> stale, Function<? super K, ? extends V> loader) {
+        V value;
+        try {
+            value = loader.apply(key);
+        } catch (RuntimeException | Error e) {
+            stale.reloading.set(false); // the next call past the TTL tries again; the entry stays until ttl + staleFor
+            return;
+        }
+        Slot<V> fresh = new Slot<>();
+        fresh.expiresAtNanos = nanoTime.getAsLong() + ttlNanos;
+        fresh.value.complete(value);
+        slots.replace(key, stale, fresh);
     }
 
     public void invalidate(K key) {
