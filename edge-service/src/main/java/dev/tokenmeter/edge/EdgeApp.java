@@ -166,6 +166,7 @@ public final class EdgeApp implements AutoCloseable {
                 .defaultMaxCompletionTokens(config.defaultMaxCompletionTokens())
                 .edgeInstance(config.edgeInstance())
                 .drainTimeout(config.upstreamDrainTimeout())
+                .maxCallsInFlight(config.maxCallsInFlight())
                 .build();
         EdgeServer.Builder server = EdgeServer.builder()
                 .host(config.host())

@@ -47,7 +47,8 @@ public record EdgeConfig(
         int adminPort,
         String adminToken,
         Duration batchMaxEventAge,
-        int metricsPort) {
+        int metricsPort,
+        int maxCallsInFlight) {
 
     /** The shortest ADMIN_TOKEN accepted: a guessable token would hand out every user's keys and credit. */
     public static final int MIN_ADMIN_TOKEN_CHARS = 32;
@@ -80,6 +81,7 @@ public record EdgeConfig(
             new ConfigKey("SPOOL_SEND_TIMEOUT", "2s", "An event Kafka has not acknowledged within this time switches the edge to spooling."),
             new ConfigKey("ADMIN_HOST", "127.0.0.1", "Interface of the admin listener (admin API, admin usage query, /metrics); keep it private."),
             new ConfigKey("ADMIN_PORT", "8081", "Port of the admin listener, never the public EDGE_PORT (0 = a free port)."),
+            new ConfigKey("MAX_CALLS_IN_FLIGHT", "1000", "Proxied calls this edge serves at once (streams included); one more is answered at once with 503 server_overloaded and retry-after: 1, before its key is checked (no event: nothing ran)."),
             new ConfigKey("METRICS_PORT", "-1", "Port of a /metrics-only listener on all interfaces, for Prometheus (0 = a free port, -1 = off; /metrics is on the admin listener anyway)."),
             ConfigKey.secret("ADMIN_TOKEN", "", "Bearer token of the admin API (/admin/... on the admin listener), at least " + MIN_ADMIN_TOKEN_CHARS + " characters; empty disables the admin API. Never logged."),
             new ConfigKey("BATCH_MAX_EVENT_AGE", "6d", "Oldest occurred_at batch ingest accepts (400 past it); keep it below the aggregator's DEDUP_RETENTION, so a resent batch is always deduplicated.")),
@@ -138,7 +140,8 @@ public record EdgeConfig(
                     return v;
                 }),
                 r.duration("BATCH_MAX_EVENT_AGE", Duration.ofMinutes(1)),
-                r.integer("METRICS_PORT", -1, 65535));
+                r.integer("METRICS_PORT", -1, 65535),
+                r.integer("MAX_CALLS_IN_FLIGHT", 1, 1_000_000));
     }
 
     /** The documented defaults, for tests and {@code --help}. */
@@ -160,7 +163,8 @@ public record EdgeConfig(
                 maxBodyBytes, defaultMaxCompletionTokens, defaultPriceModel, priceRefreshInterval, apiKeyCacheTtl,
                 databaseUrl, databaseUser, databasePassword, databasePoolSize, redisUri, kafka,
                 topicPrefix, personalKeyMasterKeyId, personalKeyMasterKey, edgeInstance, spoolDir, spoolMaxBytes,
-                spoolFsyncInterval, spoolSendTimeout, adminHost, adminPort, adminToken, batchMaxEventAge, metricsPort);
+                spoolFsyncInterval, spoolSendTimeout, adminHost, adminPort, adminToken, batchMaxEventAge, metricsPort,
+                maxCallsInFlight);
     }
 
     private static URI httpUri(String v) {
@@ -198,6 +202,7 @@ public record EdgeConfig(
                 + ", edgeInstance=" + edgeInstance + ", spoolDir=" + spoolDir + ", spoolMaxBytes=" + spoolMaxBytes
                 + ", spoolFsyncInterval=" + spoolFsyncInterval + ", spoolSendTimeout=" + spoolSendTimeout
                 + ", adminHost=" + adminHost + ", adminPort=" + adminPort + ", metricsPort=" + metricsPort
+                + ", maxCallsInFlight=" + maxCallsInFlight
                 + ", adminToken=" + (adminToken.isEmpty() ? "<unset>" : "<redacted>")
                 + ", batchMaxEventAge=" + batchMaxEventAge + "]";
     }

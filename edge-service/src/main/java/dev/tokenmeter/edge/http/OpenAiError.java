@@ -67,6 +67,12 @@ public record OpenAiError(int status, String message, String type, String param,
     public static final Duration EVENTS_UNAVAILABLE_RETRY = Duration.ofSeconds(5);
 
     /** The event sink refused a call's event durably (spool full): the call cannot be billed, so it is not made. */
+    /** 503 past MAX_CALLS_IN_FLIGHT: this edge is at capacity; another edge or a retry after {@code retryAfter} may serve. */
+    public static OpenAiError overloaded(Duration retryAfter) {
+        return new OpenAiError(503, "The server is overloaded; try again shortly.", "server_error", null, "server_overloaded",
+                true, retryAfter);
+    }
+
     public static OpenAiError spoolFull() {
         return unavailable("Usage cannot be recorded right now (spool full); try again later.", EVENTS_UNAVAILABLE_RETRY);
     }

@@ -72,6 +72,8 @@ public final class OpenAiProxyHandler {
     private final long defaultMaxCompletionTokens;
     /** Calls in {@link #handle}, settle included (it runs after the answer is out). */
     private final AtomicInteger underWay = new AtomicInteger();
+    /** MAX_CALLS_IN_FLIGHT: beyond it a call is shed at once (503, retry-after) instead of queueing behind the others. */
+    private final int maxCallsInFlight;
 
     private OpenAiProxyHandler(Builder b) {
         this.authenticator = Objects.requireNonNull(b.authenticator, "authenticator");
@@ -86,6 +88,7 @@ public final class OpenAiProxyHandler {
         this.streams = new SseRelay(b.drainTimeout);
         this.answers = new AnswerRelay(metrics, tokenCounter, streams, new TierPricing(prices));
         this.defaultMaxCompletionTokens = b.defaultMaxCompletionTokens;
+        this.maxCallsInFlight = b.maxCallsInFlight;
     }
 
     public static Builder builder() {
@@ -93,13 +96,22 @@ public final class OpenAiProxyHandler {
     }
 
     public void handle(ProxyExchange ctx, String endpoint) {
-        underWay.incrementAndGet();
         try {
+            if (underWay.incrementAndGet() > maxCallsInFlight) {
+                // Shed before the key check: past capacity a call gets a clear answer at once, never a wait behind
+                // the others (issue 20's burst). Nothing ran, so there is no event, as for a call without a key.
+                metrics.request(endpoint, "shed");
+                AnswerRelay.respondError(ctx, OpenAiError.overloaded(OVERLOADED_RETRY));
+                return;
+            }
             handleCall(ctx, endpoint);
         } finally {
             underWay.decrementAndGet();
         }
     }
+
+    /** The retry-after of a call shed past MAX_CALLS_IN_FLIGHT. */
+    static final Duration OVERLOADED_RETRY = Duration.ofSeconds(1);
 
     private void handleCall(ProxyExchange ctx, String endpoint) {
         MeteredCall call = null;
@@ -297,6 +309,7 @@ public final class OpenAiProxyHandler {
         private long defaultMaxCompletionTokens = 1024;
         private String edgeInstance = "edge";
         private Duration drainTimeout = Duration.ofSeconds(30);
+        private int maxCallsInFlight = 1000;
         private Clock clock = Clock.systemUTC();
 
         public Builder authenticator(Authenticator v) { this.authenticator = v; return this; }
@@ -314,6 +327,12 @@ public final class OpenAiProxyHandler {
         /** UPSTREAM_DRAIN_TIMEOUT: how long a stream is read on for its usage after the caller left (0 = not at all). */
         public Builder drainTimeout(Duration v) { this.drainTimeout = v; return this; }
         public Builder clock(Clock v) { this.clock = v; return this; }
+        /** MAX_CALLS_IN_FLIGHT (at least 1). */
+        public Builder maxCallsInFlight(int v) {
+            if (v < 1) throw new IllegalArgumentException("maxCallsInFlight must be at least 1: " + v);
+            this.maxCallsInFlight = v;
+            return this;
+        }
 
         public OpenAiProxyHandler build() {
             return new OpenAiProxyHandler(this);
