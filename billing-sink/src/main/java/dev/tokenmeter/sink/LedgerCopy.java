@@ -76,7 +76,11 @@ final class LedgerCopy {
             new Column(USAGE_LEDGER.ATTRIBUTES, (o, e) -> o.jsonb(LedgerRows.json(e.getAttributes()))),
             new Column(USAGE_LEDGER.ANSWERED_MODEL, (o, e) -> o.text(e.getAnsweredModel())),
             // A v1 event has no tier: it was priced at the standard tier, the only one there was (ADR 0068).
-            new Column(USAGE_LEDGER.SERVICE_TIER, (o, e) -> o.text(LedgerRows.serviceTier(e))));
+            new Column(USAGE_LEDGER.SERVICE_TIER, (o, e) -> o.text(LedgerRows.serviceTier(e))),
+            // v3 (ADR 0074/0075): a v1/v2 event was no cache hit and cost the upstream what it was billed.
+            new Column(USAGE_LEDGER.RESPONSE_CACHE_HIT, (o, e) -> o.bool(e.getResponseCacheHit())),
+            new Column(USAGE_LEDGER.RESPONSE_CACHE_AGE_MS, (o, e) -> o.int8OrNull(e.getResponseCacheAgeMs())),
+            new Column(USAGE_LEDGER.UPSTREAM_COST_NANO_USD, (o, e) -> o.int8(LedgerRows.upstreamCost(e))));
 
     /** The columns in the order the rows carry them: every ledger column but ingested_at. */
     private static final String STATEMENT = "COPY " + USAGE_LEDGER.getName() + " ("
@@ -163,6 +167,15 @@ final class LedgerCopy {
         private void int8(long v) {
             int32(8);
             int64(v);
+        }
+
+        /** A nullable bigint: SQL NULL for null. */
+        private void int8OrNull(Long v) {
+            if (v == null) {
+                int32(-1);
+                return;
+            }
+            int8(v);
         }
 
         private void bool(boolean v) {

@@ -29,6 +29,11 @@ final class LedgerRows {
         return e.getServiceTier() == null ? "standard" : e.getServiceTier();
     }
 
+    /** What the upstream charged: a v1/v2 event (none given) cost what it was billed; a cache hit says 0 (ADR 0075). */
+    static long upstreamCost(dev.tokenmeter.events.UsageEvent e) {
+        return e.getUpstreamCostNanoUsd() == null ? e.getCostNanoUsd() : e.getUpstreamCostNanoUsd();
+    }
+
     /** A flat JSON object of strings, keys sorted. */
     static String json(Map<String, String> attributes) {
         if (attributes.isEmpty()) {

@@ -46,6 +46,9 @@ final class LedgerRecords {
         r.setAttributes(JSONB.valueOf(LedgerRows.json(e.getAttributes())));
         r.setAnsweredModel(e.getAnsweredModel());
         r.setServiceTier(e.getServiceTier() == null ? "standard" : e.getServiceTier());
+        r.setResponseCacheHit(e.getResponseCacheHit());
+        r.setResponseCacheAgeMs(e.getResponseCacheAgeMs());
+        r.setUpstreamCostNanoUsd(LedgerRows.upstreamCost(e));
         return r;
     }
 }

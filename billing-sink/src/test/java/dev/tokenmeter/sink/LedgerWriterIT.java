@@ -187,20 +187,8 @@ class LedgerWriterIT {
     @Test
     void aV1EventStillDecodesAndBills_atTheStandardTier() throws Exception { // issue 16, ADR 0068
         // Written by a producer that knows only UsageEvent v1 (no answeredModel, no serviceTier).
-        org.apache.avro.Schema v1 = dev.tokenmeter.events.serde.ReleasedSchemas.parse("UsageEvent/v1.avsc");
         UsageEvent like = event("dave", "2026-11-05T10:00:00Z", 1_234_567);
-        org.apache.avro.generic.GenericData.Record old = new org.apache.avro.generic.GenericData.Record(v1);
-        for (org.apache.avro.Schema.Field f : v1.getFields()) {
-            Object value = like.get(f.name());
-            if (value instanceof Instant t) {
-                value = t.toEpochMilli();
-            } else if (value instanceof Enum<?> en) {
-                value = new org.apache.avro.generic.GenericData.EnumSymbol(f.schema(), en.name());
-            }
-            old.put(f.name(), value);
-        }
-        byte[] v1Bytes = new org.apache.avro.message.BinaryMessageEncoder<org.apache.avro.generic.GenericRecord>(
-                org.apache.avro.generic.GenericData.get(), v1).encode(old).array();
+        byte[] v1Bytes = encodedAs("UsageEvent/v1.avsc", like);
         UsageEvent v2 = UsageEvent.newBuilder(event("dave", "2026-11-05T10:00:01Z", 7))
                 .setServiceTier("flex").setAnsweredModel("gpt-4o-mini-2024-07-18").build();
         writer.write(List.of(new ConsumerRecord<>("usage-events", 0, offset++, "dave".getBytes(), v1Bytes), record(v2)),
@@ -215,6 +203,66 @@ class LedgerWriterIT {
         assertThat(v2Row.getServiceTier()).isEqualTo("flex");
         assertThat(v2Row.getAnsweredModel()).isEqualTo("gpt-4o-mini-2024-07-18");
         assertThat(totalCost()).isEqualTo(1_234_567 + 7);
+    }
+
+    @Test
+    void aResponseCacheHitKeepsItsAgeAndZeroUpstreamCost_andTheStatementShowsItAsItsOwnLine() throws Exception { // issue 19, ADR 0075
+        // A v2 producer's event (no v3 fields): no hit, and it cost the upstream what it was billed.
+        UsageEvent full = event("erin", "2026-11-05T10:00:00Z", 1_000_000);
+        UsageEvent hit = UsageEvent.newBuilder(event("erin", "2026-11-05T10:00:02Z", 250_000))
+                .setResponseCacheHit(true).setResponseCacheAgeMs(1_234L).setUpstreamCostNanoUsd(0L).build();
+        UsageEvent freeHit = UsageEvent.newBuilder(event("erin", "2026-11-05T10:00:03Z", 0))
+                .setResponseCacheHit(true).setResponseCacheAgeMs(0L).setUpstreamCostNanoUsd(0L).build();
+        writer.write(List.of(new ConsumerRecord<>("usage-events", 0, offset++, "erin".getBytes(), encodedAs("UsageEvent/v2.avsc", full)),
+                record(hit), record(freeHit)), Map.of(new TopicPartition("usage-events", 0), offset));
+
+        assertThat(db.fetchCount(SINK_DEAD_LETTER)).isZero();
+        UsageLedgerRecord fullRow = row(full);
+        assertThat(fullRow.getResponseCacheHit()).isFalse();
+        assertThat(fullRow.getResponseCacheAgeMs()).isNull();
+        assertThat(fullRow.getUpstreamCostNanoUsd()).isEqualTo(1_000_000);
+        UsageLedgerRecord hitRow = row(hit);
+        assertThat(hitRow.getResponseCacheHit()).isTrue();
+        assertThat(hitRow.getResponseCacheAgeMs()).isEqualTo(1_234);
+        assertThat(hitRow.getUpstreamCostNanoUsd()).isZero();
+        assertThat(hitRow.getCostNanoUsd()).isEqualTo(250_000);
+        assertThat(totalCost()).isEqualTo(1_250_000);
+
+        // The aggregator's running total of the month holds all three; the statement splits it, exactly.
+        owner.execute("""
+                INSERT INTO usage_total_monthly (user_id, model, key_source, billing_month, tenant_id, event_count, succeeded_count,
+                    failed_count, cancelled_count, rejected_count, prompt_tokens, cached_prompt_tokens, completion_tokens,
+                    reasoning_tokens, cost_nano_usd, revision)
+                VALUES ('erin', 'gpt-4o-mini', 'SERVICE_CREDIT', '2026-11-01', 't', 3, 3, 0, 0, 0, 30, 0, 15, 0, 1250000, 3)""");
+        assertThat(owner.fetch("""
+                SELECT line_kind, requests, total_tokens, cost_nano_usd, cost_usd FROM monthly_statement
+                WHERE user_id = 'erin' ORDER BY line_kind""").map(r -> r.intoList().toString()))
+                .containsExactly("[CACHE_HIT, 2, 30, 250000, 0.000250000]", "[USAGE, 1, 15, 1000000, 0.001000000]");
+    }
+
+    /** The event as a producer that knows only the released schema {@code released} writes it. */
+    private static byte[] encodedAs(String released, UsageEvent like) {
+        org.apache.avro.Schema schema = dev.tokenmeter.events.serde.ReleasedSchemas.parse(released);
+        org.apache.avro.generic.GenericData.Record old = new org.apache.avro.generic.GenericData.Record(schema);
+        for (org.apache.avro.Schema.Field f : schema.getFields()) {
+            Object value = like.get(f.name());
+            if (value instanceof Instant t) {
+                value = t.toEpochMilli();
+            } else if (value instanceof Enum<?> en) {
+                value = new org.apache.avro.generic.GenericData.EnumSymbol(f.schema(), en.name());
+            }
+            old.put(f.name(), value);
+        }
+        try {
+            return new org.apache.avro.message.BinaryMessageEncoder<org.apache.avro.generic.GenericRecord>(
+                    org.apache.avro.generic.GenericData.get(), schema).encode(old).array();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    private UsageLedgerRecord row(UsageEvent e) {
+        return db.selectFrom(USAGE_LEDGER).where(USAGE_LEDGER.EVENT_ID.eq(UUID.fromString(e.getEventId()))).fetchSingle();
     }
 
     private long totalCost() {

@@ -62,6 +62,13 @@ public final class UsageEventValidator {
         add(problems, UsageEventBounds.tokensProblem("reasoningTokens", e.getReasoningTokens()));
         add(problems, UsageEventBounds.costProblem("costNanoUsd", e.getCostNanoUsd()));
         add(problems, UsageEventBounds.latencyProblem("latencyMs", e.getLatencyMs()));
+        // v3 (ADR 0075): an entry's age is a duration like the latency; the upstream's cost a cost like the billed one.
+        if (e.getResponseCacheAgeMs() != null) {
+            add(problems, UsageEventBounds.latencyProblem("responseCacheAgeMs", e.getResponseCacheAgeMs()));
+        }
+        if (e.getUpstreamCostNanoUsd() != null) {
+            add(problems, UsageEventBounds.costProblem("upstreamCostNanoUsd", e.getUpstreamCostNanoUsd()));
+        }
         if (e.getHttpStatus() != 0 && (e.getHttpStatus() < 100 || e.getHttpStatus() > 599)) {
             problems.add("httpStatus must be 0 or 100..599, got " + e.getHttpStatus());
         }
