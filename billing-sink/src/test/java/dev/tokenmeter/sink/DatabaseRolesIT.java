@@ -117,6 +117,14 @@ class DatabaseRolesIT {
             succeeds(c, "SELECT * FROM account_limits");
             succeeds(c, "SELECT * FROM usage_total_monthly");
             succeeds(c, "INSERT INTO model_alias (alias, effective_from, model) VALUES ('m-roles-*', now(), 'm-roles')"); // V16
+            // V17: the quota rows of FAIL_TO_DATABASE (ADR 0072), its own state: it deletes closed reservations.
+            succeeds(c, "INSERT INTO quota_db_month (user_id, billing_month) VALUES ('u-roles', '2026-11-01') ON CONFLICT DO NOTHING");
+            succeeds(c, "UPDATE quota_db_month SET pending = true WHERE user_id = 'u-roles'");
+            succeeds(c, "INSERT INTO quota_db_rate VALUES ('u-roles', '', 0, 1, 1) ON CONFLICT DO NOTHING");
+            succeeds(c, "INSERT INTO quota_db_reservation (reservation_id, user_id, billing_month, api_key_id, route, state, "
+                    + "estimate_nano_usd, estimate_tokens, window_start_ms, deadline_ms) VALUES ('r-roles', 'u-roles', '2026-11-01', 'k', 'S', 'O', 1, 1, 0, 0)");
+            succeeds(c, "DELETE FROM quota_db_reservation WHERE reservation_id = 'r-roles'");
+            refused(c, "DELETE FROM quota_db_month");
             refused(c, "UPDATE model_alias SET model = 'x'"); // append-only (its trigger)
             refused(c, "DELETE FROM model_alias");
 

@@ -257,6 +257,7 @@ public final class EdgeApp implements AutoCloseable {
                 .redis(redis.connection())
                 .accountDirectory(accounts)
                 .usageBaseline(new JooqUsageBaseline(dataSource))
+                .dataSource(dataSource)
                 .config(quotaConfig)
                 .meterRegistry(registry)
                 .build()

@@ -15,7 +15,8 @@ import java.util.Optional;
 
 /**
  * The {@link QuotaGate} on the Redis quota engine. Ready when the Redis connection is up, or at any
- * time under the FAIL_OPEN policy (the engine then admits against its local share of the limits).
+ * time under the FAIL_OPEN policy (the engine then admits against its local share of the limits) and the
+ * FAIL_TO_DATABASE policy (the engine then decides in Postgres).
  *
  * <p>Thresholds of the monthly credit (50/80/100 %) that the engine reports as crossed, at reserve or at settle, are
  * handed to the {@link UsageAlertPublisher} (asynchronous; never blocks or fails the call). Both the proxy and the
@@ -91,6 +92,6 @@ public final class QuotaEngineGate implements QuotaGate {
 
     @Override
     public boolean isReady() {
-        return policy == FailurePolicy.FAIL_OPEN || redis.isOpen();
+        return policy == FailurePolicy.FAIL_OPEN || policy == FailurePolicy.FAIL_TO_DATABASE || redis.isOpen();
     }
 }

@@ -51,9 +51,9 @@ public final class QuotaHeaders {
 
     /**
      * The credit left to tell the caller, or null: it is meaningful only for service-credit calls and credit
-     * rejections decided in Redis (not for a personal key's user without credit, fail-open or fail-closed).
+     * rejections decided in Redis or in Postgres (not for a personal key's user without credit, fail-open or fail-closed).
      */
     public static Long remainingCreditNanoUsd(Decision d) {
-        return d.mode() == DecisionMode.REDIS && d.creditNanoUsd() > 0 ? d.remainingCreditNanoUsd() : null;
+        return (d.mode() == DecisionMode.REDIS || d.mode() == DecisionMode.DATABASE) && d.creditNanoUsd() > 0 ? d.remainingCreditNanoUsd() : null;
     }
 }

@@ -29,7 +29,7 @@ public record QuotaConfig(
     public static final List<ConfigKey> KEYS = List.of(
             new ConfigKey("QUOTA_RESERVATION_TTL_MS", "600000", "an unsettled reservation is freed after this long (a crashed caller cannot lock credit)"),
             new ConfigKey("QUOTA_RESERVATION_RETENTION_MS", "86400000", "expired reservations' records are kept this long, so a late settle still counts the call (settled/released records: state and route only, for QUOTA_RESERVATION_TTL_MS; ADR 0067)"),
-            new ConfigKey("QUOTA_FAILURE_POLICY", "FAIL_CLOSED", "FAIL_OPEN (admit against a local share of the limits) or FAIL_CLOSED (reject, retryable) while Redis is unavailable"),
+            new ConfigKey("QUOTA_FAILURE_POLICY", "FAIL_CLOSED", "FAIL_OPEN (admit against a local share of the limits), FAIL_CLOSED (reject, retryable) or FAIL_TO_DATABASE (decide in Postgres, exact; ADR 0072) while Redis is unavailable"),
             new ConfigKey("QUOTA_BREAKER_FAILURES", "5", "consecutive Redis failures that open the circuit breaker"),
             new ConfigKey("QUOTA_BREAKER_OPEN_MS", "2000", "how long the breaker stays open before one probe (half-open); also the Retry-After of QUOTA_UNAVAILABLE"),
             new ConfigKey("QUOTA_FAIL_OPEN_SHARE_PERCENT", "10", "share of each user's limits and monthly credit this process may admit while failing open"),

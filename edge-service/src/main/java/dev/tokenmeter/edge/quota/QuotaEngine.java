@@ -27,6 +27,7 @@ import java.util.UUID;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -79,6 +80,13 @@ public final class QuotaEngine implements AutoCloseable {
      * no counter either, so nothing is billed twice once they are gone.
      */
     private final long closedRetentionMs;
+    /** Postgres quota rows (FAIL_TO_DATABASE, ADR 0072); null without a data source. */
+    private final DatabaseQuota database;
+    /** Decisions made in Postgres so far, and how many of them Redis has taken over: unequal = hand over first. */
+    private final AtomicLong databaseGeneration = new AtomicLong(1);
+    private volatile long handedOverGeneration;
+    private final Object handoverLock = new Object();
+    private final Counter handovers;
 
     private QuotaEngine(Builder b) {
         this.redis = Objects.requireNonNull(b.redis, "redis connection");
@@ -93,6 +101,12 @@ public final class QuotaEngine implements AutoCloseable {
         this.releaseCounters = statusCounters("tokenmeter.quota.releases");
         this.retentionMs = config.reservationRetention().toMillis();
         this.closedRetentionMs = config.reservationTtl().toMillis();
+        this.database = b.dataSource == null ? null : new DatabaseQuota(b.dataSource, config.reservationTtl(), config.reservationRetention());
+        if (database == null && config.failurePolicy() == FailurePolicy.FAIL_TO_DATABASE) {
+            throw new IllegalArgumentException("QUOTA_FAILURE_POLICY=FAIL_TO_DATABASE needs the quota engine's dataSource");
+        }
+        this.handovers = Counter.builder("tokenmeter.quota.handovers")
+                .description("user-months decided in Postgres handed over to Redis").register(meters);
         this.breaker = new CircuitBreaker(config.breakerFailureThreshold(), config.breakerOpenDuration(), System::nanoTime);
         this.local = new LocalLimiter(config.failOpenSharePercent(), config.reservationTtl().toMillis());
         this.reconciler = new QuotaReconciler(scripts, baseline, meters, clock, !config.reconcileInterval().isZero());
@@ -117,6 +131,9 @@ public final class QuotaEngine implements AutoCloseable {
             long ms = config.reconcileInterval().toMillis();
             // The previous month too: its last events reach Postgres after the month has ended.
             background.scheduleWithFixedDelay(() -> guarded("reconcile", () -> {
+                if (database != null) {
+                    handOver(); // rows another edge decided in Postgres, if it has not handed them over itself
+                }
                 YearMonth m = currentMonth();
                 reconciler.reconcileAll(m.minusMonths(1), m);
             }), ms, ms, TimeUnit.MILLISECONDS);
@@ -213,6 +230,7 @@ public final class QuotaEngine implements AutoCloseable {
         QuotaKeys keys = new QuotaKeys(account.userId());
         if (breaker.allow()) {
             try {
+                handOverIfNeeded();
                 Decision d = reserveInRedis(account, r, keys, month, now);
                 breaker.onSuccess();
                 return d;
@@ -222,6 +240,8 @@ public final class QuotaEngine implements AutoCloseable {
             } catch (RebuildUnavailable e) {
                 breaker.onSuccess();
                 log.warn("rebuild of the month counters failed: {}", e.getCause() == null ? e.getMessage() : e.getCause().toString());
+            } catch (HandoverUnavailable e) {
+                log.warn("hand-over of the Postgres quota rows failed: {}", e.getCause().toString());
             } catch (RuntimeException e) {
                 // Unexpected (a bug, a malformed reply): never leave the breaker half-open, never guess.
                 breaker.onFailure();
@@ -235,7 +255,89 @@ public final class QuotaEngine implements AutoCloseable {
         if (config.failurePolicy() == FailurePolicy.FAIL_OPEN) {
             return local.reserve(account, r, month, now.toEpochMilli(), keys);
         }
+        if (config.failurePolicy() == FailurePolicy.FAIL_TO_DATABASE) {
+            if (!account.active()) {
+                return new Decision(Route.REJECTED, RejectReason.ACCOUNT_DISABLED, null, null, null, account.monthlyCreditNanoUsd(), 0,
+                        List.of(), SoftLimitStatus.UNKNOWN, DecisionMode.DATABASE, null);
+            }
+            try {
+                databaseGeneration.incrementAndGet(); // before the write: a hand-over that misses it runs again
+                return database.reserve(account, r, month, now.toEpochMilli(),
+                        keys.newReservationId(month, r.apiKeyId(), 'd'), limits(account));
+            } catch (RuntimeException e) {
+                log.warn("quota decision in Postgres failed: {}", e.toString());
+            }
+        }
         return unavailable(account, DecisionMode.FAIL_CLOSED);
+    }
+
+    private DatabaseQuota.Limits limits(Account a) {
+        return new DatabaseQuota.Limits(a.requestsPerMinute(), a.tokensPerMinute(), keyRequestsPerMinute(a), keyTokensPerMinute(a));
+    }
+
+    // ------------------------------------------------------------------ hand-over (FAIL_TO_DATABASE)
+
+    /** Postgres failed during a hand-over: Redis must not answer yet; the failure policy does. */
+    static final class HandoverUnavailable extends RuntimeException {
+        HandoverUnavailable(Throwable cause) {
+            super(cause);
+        }
+    }
+
+    /**
+     * Before Redis answers again after decisions were made in Postgres: Redis takes over their settles and open
+     * reservations ({@link #handOver}). Callers wait for a hand-over in progress rather than answer from a Redis
+     * that does not have it yet.
+     */
+    private void handOverIfNeeded() {
+        if (database == null || databaseGeneration.get() == handedOverGeneration) {
+            return;
+        }
+        synchronized (handoverLock) {
+            long generation = databaseGeneration.get();
+            if (generation == handedOverGeneration) {
+                return;
+            }
+            handOver();
+            handedOverGeneration = generation;
+        }
+    }
+
+    /**
+     * Hands every user-month that has Postgres-side quota state over to Redis (handover.lua, once per sequence
+     * number): settles since the last hand-over are added to present counters, open and expired reservations become
+     * Redis records, so they settle there from now on. Throws RedisException when Redis fails, HandoverUnavailable
+     * when Postgres does; either way the rows stay pending for the next attempt. Returns the user-months handed over.
+     */
+    public int handOver() {
+        long nowMs = clock.millis();
+        int n;
+        try {
+            n = database.handOver(h -> applyHandover(h, nowMs), nowMs);
+        } catch (RedisException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            if (e.getCause() instanceof RedisException re) {
+                throw re;
+            }
+            throw new HandoverUnavailable(e);
+        }
+        handovers.increment(n);
+        if (n > 0) {
+            log.info("handed {} user-months decided in Postgres over to Redis", n);
+        }
+        return n;
+    }
+
+    private void applyHandover(DatabaseQuota.Handover h, long nowMs) {
+        QuotaKeys keys = new QuotaKeys(h.userId());
+        List<Object> args = new ArrayList<>(List.of(nowMs, h.seq(), h.settledNanoUsd(), h.personalNanoUsd(), retentionMs,
+                monthTtlMs(h.month(), Instant.ofEpochMilli(nowMs))));
+        for (DatabaseQuota.HandedReservation r : h.reservations()) {
+            args.addAll(List.of(r.id(), r.state(), r.route(), r.estimateNanoUsd(), r.estimateTokens(), r.deadlineMs()));
+        }
+        scripts.call(Script.HANDOVER, new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(),
+                keys.settled(h.month()), keys.personal(h.month()), keys.handover(h.month())}, args.toArray());
     }
 
     private Decision unavailable(Account a, DecisionMode mode) {
@@ -301,6 +403,13 @@ public final class QuotaEngine implements AutoCloseable {
         if (config.failurePolicy() == FailurePolicy.FAIL_OPEN) {
             return new Decision(Route.SERVICE_CREDIT, null, null, null, null, 0, 0, List.of(),
                     SoftLimitStatus.UNKNOWN, DecisionMode.FAIL_OPEN, null);
+        }
+        if (config.failurePolicy() == FailurePolicy.FAIL_TO_DATABASE) {
+            try {
+                return database.admit(a.userId(), apiKeyId, requests, tokens, clock.millis(), limits(a));
+            } catch (RuntimeException e) {
+                log.warn("rate-limit admit in Postgres failed: {}", e.toString());
+            }
         }
         return unavailable(a, DecisionMode.FAIL_CLOSED);
     }
@@ -377,6 +486,13 @@ public final class QuotaEngine implements AutoCloseable {
                 UsageBaseline.MonthlyUsage base;
                 try {
                     base = baseline.monthlyUsage(keys.userId(), month);
+                    if (database != null) {
+                        // Settles made in Postgres (FAIL_TO_DATABASE) that the sink may not have totalled yet.
+                        long floor = database.baselineFloor(keys.userId(), month);
+                        if (floor > base.serviceCreditNanoUsd()) {
+                            base = new UsageBaseline.MonthlyUsage(floor, base.personalKeyNanoUsd());
+                        }
+                    }
                 } catch (RuntimeException e) {
                     throw new RebuildUnavailable("usage baseline unavailable", e);
                 }
@@ -406,8 +522,10 @@ public final class QuotaEngine implements AutoCloseable {
         QuotaLimits.amount("actualCostNanoUsd", actualCostNanoUsd);
         QuotaLimits.tokens("actualTokens", actualTokens);
         QuotaKeys.ReservationId rid = QuotaKeys.parse(reservationId);
-        SettleResult result;
-        if (rid.local()) {
+        SettleResult result = rid.database() ? closeInDatabase(rid, actualCostNanoUsd, actualTokens) : null;
+        if (result != null) {
+            // decided in Postgres and not handed over yet: settled there
+        } else if (rid.local()) {
             result = local.close(reservationId, actualCostNanoUsd, actualTokens, clock.millis());
         } else {
             Account a = accountForClose(rid, "settle (thresholds and token true-up skipped)");
@@ -441,8 +559,10 @@ public final class QuotaEngine implements AutoCloseable {
      */
     public void release(String reservationId) {
         QuotaKeys.ReservationId rid = QuotaKeys.parse(reservationId);
-        SettleResult result;
-        if (rid.local()) {
+        SettleResult result = rid.database() ? closeInDatabase(rid, -1, -1) : null;
+        if (result != null) {
+            // decided in Postgres and not handed over yet: released there
+        } else if (rid.local()) {
             result = local.close(reservationId, -1, -1, clock.millis());
         } else {
             Account a = accountForClose(rid, "release (tokens not given back)");
@@ -458,6 +578,24 @@ public final class QuotaEngine implements AutoCloseable {
             });
         }
         releaseCounters[result.status().ordinal()].increment();
+    }
+
+    /**
+     * Settles (actual >= 0) or releases (-1) a reservation decided in Postgres where it lives: in Postgres until it is
+     * handed over (then null: the caller settles it in Redis, like any other). UNAVAILABLE when Postgres fails.
+     */
+    private SettleResult closeInDatabase(QuotaKeys.ReservationId rid, long actualNanoUsd, long actualTokens) {
+        if (database == null) {
+            return SettleResult.of(rid.id(), SettleResult.Status.UNAVAILABLE);
+        }
+        Account a = accountForClose(rid, "a Postgres settle (token true-up skipped)");
+        try {
+            databaseGeneration.incrementAndGet();
+            return database.close(rid, actualNanoUsd, actualTokens, clock.millis(), a == null ? null : limits(a));
+        } catch (RuntimeException e) {
+            log.warn("settle/release in Postgres failed: {}", e.toString());
+            return SettleResult.of(rid.id(), SettleResult.Status.UNAVAILABLE);
+        }
     }
 
     private SettleResult guardedRedis(String id, java.util.function.Supplier<SettleResult> call) {
@@ -511,6 +649,7 @@ public final class QuotaEngine implements AutoCloseable {
         boolean current = month.equals(YearMonth.from(now.atZone(ZoneOffset.UTC)));
         if (breaker.allow()) {
             try {
+                handOverIfNeeded();
                 for (int attempt = 0; attempt < 3; attempt++) {
                     List<Object> out = scripts.call(Script.USAGE,
                             new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(),
@@ -532,7 +671,16 @@ public final class QuotaEngine implements AutoCloseable {
                 breaker.onFailure();
             } catch (RebuildUnavailable e) {
                 breaker.onSuccess();
+            } catch (HandoverUnavailable e) {
+                log.warn("hand-over of the Postgres quota rows failed: {}", e.getCause().toString());
             }
+        }
+        if (config.failurePolicy() == FailurePolicy.FAIL_TO_DATABASE) {
+            long[] db = database.usage(userId, month);
+            long reserved = current ? db[1] : 0;
+            return new UsageSnapshot(userId, month, a.monthlyCreditNanoUsd(), db[0], reserved,
+                    baseline.monthlyUsage(userId, month).personalKeyNanoUsd(),
+                    Math.max(0, a.monthlyCreditNanoUsd() - db[0] - reserved), DecisionMode.DATABASE);
         }
         UsageBaseline.MonthlyUsage base = baseline.monthlyUsage(userId, month);
         return new UsageSnapshot(userId, month, a.monthlyCreditNanoUsd(), base.serviceCreditNanoUsd(), 0,
@@ -628,8 +776,15 @@ public final class QuotaEngine implements AutoCloseable {
         private QuotaConfig config;
         private Clock clock;
         private MeterRegistry meters;
+        private javax.sql.DataSource dataSource;
 
         private Builder() {}
+
+        /**
+         * Postgres for FAIL_TO_DATABASE (required with that policy) and for settling and handing over reservations
+         * decided there (ADR 0072); optional with the other policies.
+         */
+        public Builder dataSource(javax.sql.DataSource d) { this.dataSource = d; return this; }
 
         /** One long-lived connection (see {@link QuotaRedis#connect}); the caller closes it after the engine. */
         public Builder redis(StatefulRedisConnection<String, String> connection) { this.redis = connection; return this; }

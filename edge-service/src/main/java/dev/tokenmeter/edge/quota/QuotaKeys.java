@@ -7,7 +7,8 @@ import java.util.UUID;
  * Redis key names. Every key of one user starts with the hash tag {@code {u:<userId>}}, so all of a
  * user's keys live in one Cluster slot and every script runs unchanged on Redis Cluster. A reservation
  * id is {@code {u:<userId>}:<yyyy-MM>:<r|l>:<uuid>}: the tag and the month let settle/release find the
- * keys from the id alone; {@code r} = decided in Redis, {@code l} = decided by the local fail-open limiter.
+ * keys from the id alone; {@code r} = decided in Redis, {@code l} = decided by the local fail-open limiter,
+ * {@code d} = decided in Postgres while Redis was unavailable (FAIL_TO_DATABASE, ADR 0072).
  */
 record QuotaKeys(String userId, String tag) {
 
@@ -20,6 +21,7 @@ record QuotaKeys(String userId, String tag) {
     String purge() { return tag() + ":res:gc"; }
     String reserved() { return tag() + ":reserved"; }
     String rebuildLock() { return tag() + ":rebuild"; }
+    String handover(YearMonth m) { return tag() + ":m:" + m + ":handover"; }
     String settled(YearMonth m) { return tag() + ":m:" + m + ":settled"; }
     String personal(YearMonth m) { return tag() + ":m:" + m + ":personal"; }
     String thresholds(YearMonth m) { return tag() + ":m:" + m + ":thr"; }
@@ -33,30 +35,39 @@ record QuotaKeys(String userId, String tag) {
      * settle and release can declare the key's token-rate key (they get nothing but the id).
      */
     String newReservationId(YearMonth m, String apiKeyId, boolean local) {
-        return tag() + ":" + m + ":" + (local ? "l" : "r") + ":" + apiKeyId + ":" + UUID.randomUUID();
+        return newReservationId(m, apiKeyId, local ? 'l' : 'r');
+    }
+
+    /** A new reservation id decided where {@code origin} says: {@code r} Redis, {@code l} local, {@code d} database. */
+    String newReservationId(YearMonth m, String apiKeyId, char origin) {
+        return tag() + ":" + m + ":" + origin + ":" + apiKeyId + ":" + UUID.randomUUID();
     }
 
     /**
      * A parsed reservation id; {@code apiKeyId} is null for ids issued before the key was part of the id
      * ({@code <tag>:<yyyy-MM>:<r|l>:<uuid>}), which still settle and release (without the key's token true-up).
      */
-    record ReservationId(String id, String userId, YearMonth month, boolean local, String apiKeyId) {}
+    record ReservationId(String id, String userId, YearMonth month, char origin, String apiKeyId) {
+        boolean local() { return origin == 'l'; }
+        /** Decided in Postgres: its record is a quota_db_reservation row until handed over to Redis. */
+        boolean database() { return origin == 'd'; }
+    }
 
     static ReservationId parse(String id) {
         if (id != null && id.startsWith("{u:")) {
             int close = id.indexOf("}:");
-            // after the tag: yyyy-MM ':' r|l ':' [apiKeyId ':'] uuid
+            // after the tag: yyyy-MM ':' r|l|d ':' [apiKeyId ':'] uuid
             if (close > 3 && id.length() >= close + 2 + 10 + 36 && id.charAt(close + 9) == ':' && id.charAt(close + 11) == ':') {
                 char flag = id.charAt(close + 10);
                 String rest = id.substring(close + 12);
                 int lastColon = rest.lastIndexOf(':');
                 String apiKeyId = lastColon < 0 ? null : rest.substring(0, lastColon);
                 String uuid = rest.substring(lastColon + 1);
-                if ((flag == 'r' || flag == 'l') && uuid.length() == 36) {
+                if ((flag == 'r' || flag == 'l' || flag == 'd') && uuid.length() == 36) {
                     try {
                         UUID.fromString(uuid);
                         if (apiKeyId != null) QuotaLimits.id("apiKeyId", apiKeyId);
-                        return new ReservationId(id, id.substring(3, close), month(id, close + 2), flag == 'l', apiKeyId);
+                        return new ReservationId(id, id.substring(3, close), month(id, close + 2), flag, apiKeyId);
                     } catch (RuntimeException ignored) {
                         // falls through to the error below
                     }

@@ -39,6 +39,7 @@ final class QuotaFixture implements AutoCloseable {
                 .redis(redis.connection())
                 .accountDirectory(new PostgresAccountDirectory(dataSource, config.accountCacheTtl()))
                 .usageBaseline(new JooqUsageBaseline(dataSource))
+                .dataSource(dataSource)
                 .config(config)
                 .clock(clock)
                 .meterRegistry(meters)

@@ -1,0 +1,168 @@
+package dev.tokenmeter.edge.quota;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.tokenmeter.testkit.EnginesExtension;
+import dev.tokenmeter.testkit.PostgresEngine;
+import dev.tokenmeter.testkit.RedisEngine;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.YearMonth;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * Issue 21, FAIL_TO_DATABASE (ADR 0072): with Redis stopped, decisions go to Postgres rows with the scripts' rules;
+ * 1,000 concurrent reserves stay within the credit; when Redis is back it takes over what Postgres decided before it
+ * answers, and reservations made in Postgres settle there exactly once.
+ */
+@ExtendWith(EnginesExtension.class)
+class QuotaDatabaseFallbackIT {
+
+    static final Instant START = Instant.parse("2026-11-15T12:00:00Z");
+    static final YearMonth NOV = YearMonth.of(2026, 11);
+
+    private static QuotaConfig databasePolicy(Map<String, String> more) {
+        var env = new java.util.HashMap<>(more);
+        env.put("QUOTA_FAILURE_POLICY", "FAIL_TO_DATABASE");
+        return QuotaConfig.fromEnv(env).withBackgroundOff();
+    }
+
+    @Test
+    void thousandConcurrentReservesInPostgresStayWithinCreditAndRedisTakesOverExactly(RedisEngine redis, PostgresEngine postgres)
+            throws Exception {
+        try (QuotaFixture f = new QuotaFixture(redis, postgres, databasePolicy(Map.of()), START)) {
+            long estimate = 1_000_000; // $0.001
+            long credit = 250 * estimate + 123_456; // covers 250 of the 1,000
+            String u = f.user("dbcrowd", credit, 1_000_000, 1_000_000_000L, false);
+            f.monthlyTotal(u, NOV, "SERVICE_CREDIT", 0);
+            List<Decision> admitted;
+            long expected = 0;
+            List<String> leftOpen = new ArrayList<>();
+            try {
+                redis.stop();
+                List<Decision> decisions = new ArrayList<>();
+                try (ExecutorService pool = Executors.newFixedThreadPool(64)) {
+                    List<Future<Decision>> futures = new ArrayList<>();
+                    for (int i = 0; i < 1_000; i++) {
+                        futures.add(pool.submit(() -> f.engine.reserve(f.request(u, estimate, 100))));
+                    }
+                    for (Future<Decision> fu : futures) decisions.add(fu.get(120, TimeUnit.SECONDS));
+                }
+                assertThat(decisions).allSatisfy(d -> assertThat(d.mode()).isEqualTo(DecisionMode.DATABASE));
+                admitted = decisions.stream().filter(Decision::admitted).toList();
+                assertThat(admitted.size() * estimate).as("admitted total within credit").isLessThanOrEqualTo(credit);
+                assertThat(admitted).hasSize(250);
+                assertThat(admitted).allSatisfy(d -> assertThat(d.reservationId()).contains(":d:"));
+                assertThat(decisions.stream().filter(d -> !d.admitted()))
+                        .allSatisfy(d -> assertThat(d.rejectReason()).isEqualTo(RejectReason.CREDIT_EXHAUSTED));
+
+                // Settle most (concurrently, each twice), release some, leave 20 open for after Redis is back.
+                List<Runnable> closes = new ArrayList<>();
+                for (int i = 0; i < admitted.size(); i++) {
+                    String id = admitted.get(i).reservationId();
+                    if (i < 20) {
+                        leftOpen.add(id);
+                    } else if (i % 3 == 2) {
+                        closes.add(() -> f.engine.release(id));
+                    } else {
+                        long actual = ThreadLocalRandom.current().nextLong(1, 2 * estimate);
+                        expected += actual;
+                        closes.add(() -> assertThat(f.engine.settle(id, actual, 90).status())
+                                .isIn(SettleResult.Status.SETTLED, SettleResult.Status.ALREADY_SETTLED));
+                        closes.add(() -> f.engine.settle(id, actual, 90));
+                    }
+                }
+                try (ExecutorService pool = Executors.newFixedThreadPool(32)) {
+                    List<Future<?>> futures = closes.stream().map(pool::submit).<Future<?>>map(x -> x).toList();
+                    for (Future<?> fu : futures) fu.get(120, TimeUnit.SECONDS);
+                }
+                UsageSnapshot down = f.engine.usage(u, NOV);
+                assertThat(down.mode()).isEqualTo(DecisionMode.DATABASE);
+                assertThat(down.settledNanoUsd()).as("settled in Postgres").isEqualTo(expected);
+                assertThat(down.reservedNanoUsd()).as("20 still open").isEqualTo(20 * estimate);
+            } finally {
+                redis.start();
+            }
+            await("usage answered by Redis again").atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200))
+                    .until(() -> f.engine.usage(u, NOV).mode() == DecisionMode.REDIS);
+            assertThat(f.meters.counter("tokenmeter.quota.handovers").count()).as("one user-month handed over").isEqualTo(1.0);
+            UsageSnapshot back = f.engine.usage(u, NOV);
+            assertThat(back.settledNanoUsd()).as("Redis includes the Postgres settles").isEqualTo(expected);
+            assertThat(back.reservedNanoUsd()).as("and the reservations still open").isEqualTo(20 * estimate);
+
+            // The reservations made in Postgres settle in Redis now, once.
+            long late = 0;
+            for (String id : leftOpen) {
+                assertThat(f.engine.settle(id, 1_000, 90).status()).isEqualTo(SettleResult.Status.SETTLED);
+                assertThat(f.engine.settle(id, 1_000, 90).status()).isEqualTo(SettleResult.Status.ALREADY_SETTLED);
+                late += 1_000;
+            }
+            UsageSnapshot end = f.engine.usage(u, NOV);
+            assertThat(end.settledNanoUsd()).isEqualTo(expected + late);
+            assertThat(end.reservedNanoUsd()).isZero();
+            // A new reserve in Redis sees the same committed spend: what is left of the credit, exactly.
+            Decision next = f.engine.reserve(f.request(u, 1, 1));
+            assertThat(next.mode()).isEqualTo(DecisionMode.REDIS);
+            assertThat(next.remainingCreditNanoUsd()).isEqualTo(Math.max(0, credit - expected - late - (next.admitted() ? 1 : 0)));
+        }
+    }
+
+    @Test
+    void postgresKeepsTheScriptsRulesRateLimitsPersonalKeyExpiryAndDisabled(RedisEngine redis, PostgresEngine postgres) {
+        QuotaConfig config = databasePolicy(Map.of("QUOTA_RESERVATION_TTL_MS", "30000"));
+        try (QuotaFixture f = new QuotaFixture(redis, postgres, config, START)) {
+            String limited = f.user("dbrpm", 1_000_000, 5, 1_000_000_000L, false);
+            String personal = f.user("dbpersonal", 1_000, 1_000, 1_000_000_000L, true);
+            String tokens = f.user("dbtpm", 1_000_000, 1_000, 100, false);
+            String disabled = f.user("dbdisabled", 1_000_000, 1_000, 1_000_000_000L, false);
+            f.disable(disabled);
+            try {
+                redis.stop();
+                List<Decision> five = new ArrayList<>();
+                for (int i = 0; i < 6; i++) five.add(f.engine.reserve(f.request(limited, 10, 1)));
+                assertThat(five.subList(0, 5)).allSatisfy(d -> assertThat(d.admitted()).isTrue());
+                Decision sixth = five.get(5);
+                assertThat(sixth.rejectReason()).isEqualTo(RejectReason.RATE_LIMITED_REQUESTS);
+                assertThat(sixth.mode()).isEqualTo(DecisionMode.DATABASE);
+                assertThat(sixth.retryAfter()).isPositive().isLessThanOrEqualTo(Duration.ofSeconds(60));
+                f.clock.advance(Duration.ofSeconds(60));
+                assertThat(f.engine.reserve(f.request(limited, 10, 1)).admitted()).as("the next window").isTrue();
+
+                assertThat(f.engine.reserve(f.request(tokens, 10, 80)).admitted()).isTrue();
+                assertThat(f.engine.reserve(f.request(tokens, 10, 30)).rejectReason()).isEqualTo(RejectReason.RATE_LIMITED_TOKENS);
+
+                Decision onCredit = f.engine.reserve(f.request(personal, 800, 1));
+                assertThat(onCredit.route()).isEqualTo(Route.SERVICE_CREDIT);
+                Decision onOwnKey = f.engine.reserve(f.request(personal, 800, 1));
+                assertThat(onOwnKey.route()).as("past the credit: the user's own key").isEqualTo(Route.PERSONAL_KEY);
+
+                assertThat(f.engine.reserve(f.request(disabled, 1, 1)).rejectReason()).isEqualTo(RejectReason.ACCOUNT_DISABLED);
+
+                // Expiry: past its deadline an open reservation's estimate is freed at the user's next reserve; a late
+                // settle still counts the call.
+                f.clock.advance(Duration.ofSeconds(31));
+                Decision after = f.engine.reserve(f.request(personal, 800, 1));
+                assertThat(after.route()).as("the expired estimate no longer holds the credit").isEqualTo(Route.SERVICE_CREDIT);
+                assertThat(f.engine.settle(onCredit.reservationId(), 700, 1).status()).isEqualTo(SettleResult.Status.SETTLED_AFTER_EXPIRY);
+                assertThat(f.engine.settle(onCredit.reservationId(), 700, 1).status()).isEqualTo(SettleResult.Status.ALREADY_SETTLED);
+                f.engine.release(after.reservationId());
+                assertThat(f.engine.settle(after.reservationId(), 5, 1).status()).isEqualTo(SettleResult.Status.ALREADY_RELEASED);
+                UsageSnapshot s = f.engine.usage(personal, NOV);
+                assertThat(s.settledNanoUsd()).isEqualTo(700);
+                assertThat(s.reservedNanoUsd()).isZero();
+            } finally {
+                redis.start();
+            }
+        }
+    }
+}
