@@ -19,6 +19,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import dev.tokenmeter.edge.crypto.PersonalKeyCipher;
 import dev.tokenmeter.edge.pricing.PriceBook;
+import dev.tokenmeter.edge.responsecache.ResponseCache;
 import dev.tokenmeter.edge.proxy.EdgeMetrics;
 import dev.tokenmeter.edge.proxy.OpenAiProxyHandler;
 import dev.tokenmeter.edge.proxy.Upstream;
@@ -136,6 +137,13 @@ public final class EdgeApp implements AutoCloseable {
         closeables.add(redis);
         closeables.add(redisClient::shutdown);
         UpstreamKeys upstreamKeys = new UpstreamKeys(config.openAiApiKey(), db, cipher);
+        // The response cache's own Redis (ADR 0074), when configured; none = every call goes upstream.
+        ResponseCache responseCache = null;
+        if (config.responseCache().enabled()) {
+            responseCache = ResponseCache.connect(config.responseCache().redisUri(), config.responseCache().timeout(),
+                    config.responseCache().maxEntryBytes());
+            closeables.add(responseCache);
+        }
         MeteringApi metering = new MeteringApi(authenticator, priceBook,
                 new Metering(quota, sink, CallMetrics.NONE, config.edgeInstance(), Clock.systemUTC()), redis.sync(), config.edgeInstance(),
                 Duration.ofHours(1), Clock.systemUTC(), upstreamKeys::hasPersonalKey,
@@ -167,6 +175,7 @@ public final class EdgeApp implements AutoCloseable {
                 .edgeInstance(config.edgeInstance())
                 .drainTimeout(config.upstreamDrainTimeout())
                 .maxCallsInFlight(config.maxCallsInFlight())
+                .responseCache(responseCache, config.responseCache().defaultTtl())
                 .build();
         EdgeServer.Builder server = EdgeServer.builder()
                 .host(config.host())

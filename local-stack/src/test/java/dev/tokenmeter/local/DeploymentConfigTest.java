@@ -209,6 +209,20 @@ class DeploymentConfigTest {
         assertThat(env("redis")).containsEntry("REDISCLI_AUTH", COMPOSE_VARIABLES.get("REDIS_PASSWORD"));
     }
 
+    /** Issue 19, ADR 0074: the response cache has its own Redis, which evicts under its maxmemory; the quota's never does. */
+    @Test
+    void theResponseCacheHasItsOwnEvictingRedis() {
+        List<String> command = ((List<?>) services.get("redis-cache").get("command")).stream().map(String::valueOf)
+                .map(DeploymentConfigTest::substitute).toList();
+        assertThat(command.get(command.indexOf("--maxmemory") + 1)).as("maxmemory").isNotIn("0", "0mb", "0gb");
+        assertThat(command.get(command.indexOf("--maxmemory-policy") + 1)).as("maxmemory-policy").isEqualTo("allkeys-lru");
+        assertThat(String.join(" ", command)).contains("--user default off");
+        URI cacheUri = URI.create(env("edge-service").get("RESPONSE_CACHE_REDIS_URI"));
+        assertThat(cacheUri.getHost()).as("not the quota's Redis").isEqualTo("redis-cache");
+        assertThat(EdgeConfig.fromEnv(env("edge-service")).responseCache().redisUri()).isEqualTo(cacheUri.toString());
+        assertThat(image("redis-cache")).isEqualTo(image("redis"));
+    }
+
     /** Issue 13, least privilege: only init logs in as the schema's owner; each service as its own role, made by init. */
     @Test
     void servicesLogInAsTheirOwnRoleNeverAsTheOwner() {

@@ -1,5 +1,6 @@
 package dev.tokenmeter.edge.auth;
 
+import dev.tokenmeter.edge.responsecache.CachePolicy;
 import dev.tokenmeter.edge.account.Account;
 import dev.tokenmeter.edge.cache.ExpiringCache;
 import org.jooq.DSLContext;
@@ -10,6 +11,7 @@ import java.util.Optional;
 
 import static dev.tokenmeter.db.jooq.Tables.ACCOUNT;
 import static dev.tokenmeter.db.jooq.Tables.API_KEY;
+import static dev.tokenmeter.db.jooq.Tables.PLAN;
 
 /**
  * Authenticates {@code tm_...} service keys against table {@code api_key}: the key's prefix finds the row, then
@@ -23,10 +25,10 @@ import static dev.tokenmeter.db.jooq.Tables.API_KEY;
 public final class ApiKeyAuthenticator implements Authenticator {
 
     private record StoredKey(String apiKeyId, String userId, String tenantId, byte[] salt, byte[] hash, boolean revoked,
-                             boolean active) {
+                             boolean active, CachePolicy cache) {
     }
 
-    private static final StoredKey ABSENT = new StoredKey(null, null, null, null, null, true, false);
+    private static final StoredKey ABSENT = new StoredKey(null, null, null, null, null, true, false, CachePolicy.OFF);
     private static final int MAX_ENTRIES = 100_000;
     /**
      * How long past its TTL a key is still answered while one reload runs (ADR 0071): a slow Postgres delays no call
@@ -57,18 +59,20 @@ public final class ApiKeyAuthenticator implements Authenticator {
         if (stored == ABSENT || stored.revoked() || !ApiKeys.matches(presentedKey, stored.salt(), stored.hash())) {
             return Optional.empty();
         }
-        return Optional.of(new Caller(stored.apiKeyId(), stored.userId(), stored.tenantId(), stored.active()));
+        return Optional.of(new Caller(stored.apiKeyId(), stored.userId(), stored.tenantId(), stored.active(), stored.cache()));
     }
 
     private StoredKey lookup(String prefix) {
         var r = db.select(API_KEY.API_KEY_ID, API_KEY.USER_ID, ACCOUNT.TENANT_ID, API_KEY.SALT, API_KEY.KEY_HASH, API_KEY.REVOKED_AT,
-                        ACCOUNT.STATUS)
+                        ACCOUNT.STATUS, API_KEY.RESPONSE_CACHE, PLAN.RESPONSE_CACHE_TTL_SECONDS, PLAN.RESPONSE_CACHE_ANY_REQUEST,
+                        PLAN.CACHE_HIT_PRICE_PERCENT)
                 .from(API_KEY).join(ACCOUNT).on(ACCOUNT.USER_ID.eq(API_KEY.USER_ID))
+                .join(PLAN).on(PLAN.PLAN_ID.eq(ACCOUNT.PLAN_ID))
                 .where(API_KEY.KEY_PREFIX.eq(prefix))
                 .fetchOne();
         return r == null ? ABSENT
                 : new StoredKey(r.value1(), r.value2(), r.value3(), r.value4(), r.value5(), r.value6() != null,
-                        Account.ACTIVE.equals(r.value7()));
+                        Account.ACTIVE.equals(r.value7()), new CachePolicy(r.value8(), r.value9(), r.value10(), r.value11()));
     }
 
     @Override

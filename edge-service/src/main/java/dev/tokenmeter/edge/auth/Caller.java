@@ -1,13 +1,26 @@
 package dev.tokenmeter.edge.auth;
 
-/**
- * Who is calling: the service API key's id (never the key), its user and the user's tenant, and whether the
- * user's account is active. A caller whose account is not active is refused with 403 {@code account_disabled} on
- * every route before any other work (issue 14, finding 6).
- */
-public record Caller(String apiKeyId, String userId, String tenantId, boolean active) {
+import dev.tokenmeter.edge.responsecache.CachePolicy;
 
-    /** An active caller. */
+import java.util.Objects;
+
+/**
+ * Who is calling: the service API key's id (never the key), its user and the user's tenant, whether the user's
+ * account is active, and the response-cache policy of its plan and key (ADR 0074). A caller whose account is not
+ * active is refused with 403 {@code account_disabled} on every route before any other work (issue 14, finding 6).
+ */
+public record Caller(String apiKeyId, String userId, String tenantId, boolean active, CachePolicy cache) {
+
+    public Caller {
+        Objects.requireNonNull(cache, "cache");
+    }
+
+    /** A caller without a response cache. */
+    public Caller(String apiKeyId, String userId, String tenantId, boolean active) {
+        this(apiKeyId, userId, tenantId, active, CachePolicy.OFF);
+    }
+
+    /** An active caller without a response cache. */
     public Caller(String apiKeyId, String userId, String tenantId) {
         this(apiKeyId, userId, tenantId, true);
     }

@@ -61,6 +61,8 @@ public final class MeteredCall {
     private boolean reservationOpen;
     private Long latencyMs;
     private boolean published;
+    /** Set when the response cache answered (ADR 0075): the entry's age; the upstream cost is then 0. */
+    private Long responseCacheAgeMs;
 
     MeteredCall(Metering metering, Caller caller, String endpoint, String eventId, Instant occurredAt, long startNanos,
                 String reservationId) {
@@ -95,6 +97,8 @@ public final class MeteredCall {
     public boolean streamed() { return streamed; }
     public ModelPrice price() { return price; }
     public boolean published() { return published; }
+    /** The model the answer named, as the event will carry it (null when none, or out of bounds). */
+    public String answeredModel() { return answeredModel; }
 
     public MeteredCall model(String v) { this.model = v; return this; }
     public MeteredCall streamed(boolean v) { this.streamed = v; return this; }
@@ -191,6 +195,16 @@ public final class MeteredCall {
         return new Billed(cost, usage.totalTokens());
     }
 
+    /**
+     * A response-cache hit (ADR 0075): one SUCCEEDED event for the cached answer's usage, billed {@code billedNanoUsd}
+     * (the plan's share of the full price), with the entry's age and an upstream cost of 0.
+     */
+    public Billed billCacheHit(int httpStatus, TokenUsage usage, long billedNanoUsd, long entryAgeMs) {
+        responseCacheAgeMs = entryAgeMs;
+        publish(Outcome.SUCCEEDED, httpStatus, usage, billedNanoUsd, UsageSource.REPORTED);
+        return new Billed(billedNanoUsd, usage.totalTokens());
+    }
+
     /** Settles the open reservation with what was billed; quietly (a failure is logged, the reservation expires). */
     public void settle(Billed billed) {
         if (!reservationOpen) {
@@ -269,6 +283,10 @@ public final class MeteredCall {
                 .setAnsweredModel(answeredModel)
                 // The tier of the row that priced the call (ADR 0068); none when nothing was priced.
                 .setServiceTier(price == null ? null : price.tier().dbName())
+                .setResponseCacheHit(responseCacheAgeMs != null)
+                .setResponseCacheAgeMs(responseCacheAgeMs)
+                // null means "what it was billed" (ADR 0075): only a cache hit cost the upstream something else.
+                .setUpstreamCostNanoUsd(responseCacheAgeMs != null ? Long.valueOf(0L) : null)
                 .build();
     }
 }

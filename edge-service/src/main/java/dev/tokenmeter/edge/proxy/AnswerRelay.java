@@ -44,7 +44,7 @@ final class AnswerRelay {
      * What the answer said about the call (ADR 0068): the model it answered with goes into the event, and the tier it
      * reports picks the price row (a tier without one: the standard row, flagged {@code unpriced_tier}).
      */
-    private void priceByAnswer(MeteredCall call, String answeredModel, String reportedTier) {
+    void priceByAnswer(MeteredCall call, String answeredModel, String reportedTier) {
         // The upstream's word, but it goes into the event: a name outside the model bounds (ADR 0053) is left out.
         call.answeredModel(answeredModel != null && UsageEventBounds.modelProblem("model", answeredModel) == null ? answeredModel : null);
         TierPricing.Billing billing = tiers.forReported(call.price(), reportedTier, call.occurredAt());
@@ -54,14 +54,16 @@ final class AnswerRelay {
         }
     }
 
-    void relayAndBill(ProxyExchange ctx, MeteredCall call, Upstream.Answer answer, RequestEstimate estimate) {
+    /** @param store where a successful answer goes in the response cache (ADR 0074), or null */
+    void relayAndBill(ProxyExchange ctx, MeteredCall call, Upstream.Answer answer, RequestEstimate estimate,
+                      CachedAnswers.Store store) {
         String contentType = Objects.requireNonNullElse(answer.header("content-type"), "application/json");
         if (answer.status() >= 400) {
             passUpstreamError(ctx, call, answer, contentType);
         } else if (contentType.toLowerCase(Locale.ROOT).startsWith("text/event-stream")) {
-            passStream(ctx, call, answer, contentType, estimate);
+            passStream(ctx, call, answer, contentType, estimate, store);
         } else {
-            passWhole(ctx, call, answer, contentType, estimate);
+            passWhole(ctx, call, answer, contentType, estimate, store);
         }
     }
 
@@ -80,7 +82,8 @@ final class AnswerRelay {
     }
 
     /** A whole answer: billed by its reported usage (else the estimate), sent, and only then settled. */
-    private void passWhole(ProxyExchange ctx, MeteredCall call, Upstream.Answer answer, String contentType, RequestEstimate estimate) {
+    private void passWhole(ProxyExchange ctx, MeteredCall call, Upstream.Answer answer, String contentType, RequestEstimate estimate,
+                           CachedAnswers.Store store) {
         TokenUsage promptOnly = new TokenUsage(estimate.promptTokens(), 0, 0, 0);
         byte[] bytes;
         try (InputStream in = answer.body()) {
@@ -105,6 +108,10 @@ final class AnswerRelay {
         UpstreamExchange.passHeaders(ctx, answer);
         answerNow(ctx, answer.status(), contentType, bytes);
         ctx.finish();
+        // Only a whole, billed-by-its-usage answer is given again: never an estimate, never a partial stream.
+        if (store != null && answer.status() == 200 && reported != null) {
+            store.put(contentType, reported, call.answeredModel(), said.serviceTier(), bytes);
+        }
         call.settle(billed);
     }
 
@@ -116,9 +123,10 @@ final class AnswerRelay {
      * (ADR 0052).
      */
     private void passStream(ProxyExchange ctx, MeteredCall call, Upstream.Answer answer, String contentType,
-                            RequestEstimate estimate) {
+                            RequestEstimate estimate, CachedAnswers.Store store) {
         StreamUsageTracker tracker = new StreamUsageTracker(call.model(), tokenCounter);
-        SseRelay.Relayed relayed = streams.relay(ctx, answer, contentType, tracker);
+        SseRelay.Capture capture = store == null ? null : new SseRelay.Capture(store.maxBytes());
+        SseRelay.Relayed relayed = streams.relay(ctx, answer, contentType, tracker, capture);
         TokenUsage reported = tracker.reportedUsage().orElse(null);
         Outcome outcome;
         if (relayed.clientGone()) {
@@ -145,6 +153,9 @@ final class AnswerRelay {
             }
         }
         ctx.finish();
+        if (capture != null && outcome == Outcome.SUCCEEDED && reported != null && !relayed.upstreamCut() && capture.complete()) {
+            store.put(contentType, reported, call.answeredModel(), tracker.serviceTier(), capture.bytes());
+        }
         call.settle(billed);
     }
 

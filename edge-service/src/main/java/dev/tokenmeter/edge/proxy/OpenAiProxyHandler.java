@@ -15,6 +15,7 @@ import dev.tokenmeter.edge.pricing.PriceBook;
 import dev.tokenmeter.edge.pricing.PriceCard;
 import dev.tokenmeter.edge.pricing.ServiceTier;
 import dev.tokenmeter.edge.pricing.TierPricing;
+import dev.tokenmeter.edge.responsecache.ResponseCache;
 import dev.tokenmeter.edge.pricing.TokenUsage;
 import dev.tokenmeter.edge.publish.EventSink;
 import dev.tokenmeter.edge.quota.Decision;
@@ -69,6 +70,7 @@ public final class OpenAiProxyHandler {
     private final UpstreamExchange upstream;
     private final SseRelay streams;
     private final AnswerRelay answers;
+    private final CachedAnswers cache;
     private final long defaultMaxCompletionTokens;
     /** Calls in {@link #handle}, settle included (it runs after the answer is out). */
     private final AtomicInteger underWay = new AtomicInteger();
@@ -87,6 +89,7 @@ public final class OpenAiProxyHandler {
         this.upstream = new UpstreamExchange(Objects.requireNonNull(b.upstream, "upstream"), metrics);
         this.streams = new SseRelay(b.drainTimeout);
         this.answers = new AnswerRelay(metrics, tokenCounter, streams, new TierPricing(prices));
+        this.cache = new CachedAnswers(b.responseCache, b.responseCacheDefaultTtl, b.clock);
         this.defaultMaxCompletionTokens = b.defaultMaxCompletionTokens;
         this.maxCallsInFlight = b.maxCallsInFlight;
     }
@@ -191,6 +194,14 @@ public final class OpenAiProxyHandler {
         RequestEstimate estimate = RequestEstimate.of(call.endpoint(), call.model(), request.tree(), tokenCounter, defaultMaxCompletionTokens);
         long estimatedCost = price.costNanoUsd(new TokenUsage(estimate.promptTokens(), 0, estimate.maxCompletionTokens(), 0));
 
+        CachedAnswers.Lookup cached;
+        try {
+            cached = cache.lookup(ctx, call, request);
+        } catch (RequestReader.BadRequest bad) {
+            refuse(ctx, call, bad);
+            return;
+        }
+
         if (!metering.canRecord()) {
             // Without a place for the event the call could not be billed: fail closed before spending anything.
             ctx.header(QuotaHeaders.EVENT_ID, null);
@@ -199,12 +210,20 @@ public final class OpenAiProxyHandler {
             return;
         }
 
-        Decision decision = call.reserve(estimatedCost, estimate.totalTokens());
-        QuotaHeaders.set(ctx::header, decision);
-        if (!decision.admitted()) {
-            OpenAiError error = call.reject(decision);
-            metrics.request(call.endpoint(), "rejected");
-            AnswerRelay.respondError(ctx, error);
+        if (cached.hit() != null) {
+            // Priced like the miss that stored it (the tier its answer named), at today's price, times the plan's share.
+            answers.priceByAnswer(call, cached.hit().answeredModel(), cached.hit().serviceTier());
+            long billedNanoUsd = call.caller().cache().hitPrice(call.price().costNanoUsd(cached.hit().usage()));
+            Decision decision = admit(ctx, call, billedNanoUsd, cached.hit().usage().totalTokens());
+            if (decision != null) {
+                call.keySource(decision.route() == Route.PERSONAL_KEY ? KeySource.PERSONAL_KEY : KeySource.SERVICE_CREDIT);
+                CachedAnswers.answerHit(ctx, call, cached, billedNanoUsd, metrics);
+            }
+            return;
+        }
+
+        Decision decision = admit(ctx, call, estimatedCost, estimate.totalTokens());
+        if (decision == null) {
             return;
         }
 
@@ -230,7 +249,20 @@ public final class OpenAiProxyHandler {
         }
         call.upstreamRequestId(UpstreamExchange.requestId(answer));
 
-        answers.relayAndBill(ctx, call, answer, estimate);
+        answers.relayAndBill(ctx, call, answer, estimate, cached.store());
+    }
+
+    /** The quota decision for {@code cost}; when it refuses, the REJECTED event and the error are out and null. */
+    private Decision admit(ProxyExchange ctx, MeteredCall call, long costNanoUsd, long tokens) {
+        Decision decision = call.reserve(costNanoUsd, tokens);
+        QuotaHeaders.set(ctx::header, decision);
+        if (!decision.admitted()) {
+            OpenAiError error = call.reject(decision);
+            metrics.request(call.endpoint(), "rejected");
+            AnswerRelay.respondError(ctx, error);
+            return null;
+        }
+        return decision;
     }
 
     private String chooseKey(MeteredCall call, Route route) {
@@ -311,6 +343,8 @@ public final class OpenAiProxyHandler {
         private Duration drainTimeout = Duration.ofSeconds(30);
         private int maxCallsInFlight = 1000;
         private Clock clock = Clock.systemUTC();
+        private ResponseCache responseCache;
+        private Duration responseCacheDefaultTtl = Duration.ofMinutes(5);
 
         public Builder authenticator(Authenticator v) { this.authenticator = v; return this; }
         public Builder priceBook(PriceBook v) { this.prices = v; return this; }
@@ -327,6 +361,15 @@ public final class OpenAiProxyHandler {
         /** UPSTREAM_DRAIN_TIMEOUT: how long a stream is read on for its usage after the caller left (0 = not at all). */
         public Builder drainTimeout(Duration v) { this.drainTimeout = v; return this; }
         public Builder clock(Clock v) { this.clock = v; return this; }
+        /**
+         * The response cache (ADR 0074); null (the default) = none. {@code defaultTtl}: RESPONSE_CACHE_DEFAULT_TTL, for
+         * keys that turn it on under a plan without a TTL.
+         */
+        public Builder responseCache(ResponseCache cache, Duration defaultTtl) {
+            this.responseCache = cache;
+            this.responseCacheDefaultTtl = Objects.requireNonNull(defaultTtl, "defaultTtl");
+            return this;
+        }
         /** MAX_CALLS_IN_FLIGHT (at least 1). */
         public Builder maxCallsInFlight(int v) {
             if (v < 1) throw new IllegalArgumentException("maxCallsInFlight must be at least 1: " + v);

@@ -50,7 +50,42 @@ final class SseRelay {
      * drain is over. The upstream's body is closed on return (before its end, that aborts the exchange). The
      * caller's response is not ended here: that is the caller's to do once the call is billed.
      */
+    /**
+     * A copy of the stream as relayed, for the response cache, up to {@code maxBytes}: past that it stops copying and
+     * is not {@link #complete}.
+     */
+    static final class Capture {
+        private final ByteArrayOutputStream bytes = new ByteArrayOutputStream(4096);
+        private final int maxBytes;
+        private boolean overflow;
+
+        Capture(int maxBytes) {
+            this.maxBytes = maxBytes;
+        }
+
+        void add(byte[] buf, int n) {
+            if (overflow || bytes.size() + n > maxBytes) {
+                overflow = true;
+                return;
+            }
+            bytes.write(buf, 0, n);
+        }
+
+        boolean complete() {
+            return !overflow;
+        }
+
+        byte[] bytes() {
+            return bytes.toByteArray();
+        }
+    }
+
     Relayed relay(ProxyExchange ctx, Upstream.Answer answer, String contentType, StreamUsageTracker tracker) {
+        return relay(ctx, answer, contentType, tracker, null);
+    }
+
+    /** @param capture a copy of what the caller got, for the response cache; null for none */
+    Relayed relay(ProxyExchange ctx, Upstream.Answer answer, String contentType, StreamUsageTracker tracker, Capture capture) {
         UpstreamExchange.passHeaders(ctx, answer);
         ctx.status(answer.status());
         ctx.header("Content-Type", contentType);
@@ -82,6 +117,9 @@ final class SseRelay {
                     break;
                 }
                 boolean boundary = track(tracker, line, buf, n);
+                if (capture != null) {
+                    capture.add(buf, n);
+                }
                 try {
                     out.write(buf, 0, n);
                     if (boundary) {

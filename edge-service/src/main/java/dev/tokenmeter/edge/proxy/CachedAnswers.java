@@ -1,0 +1,115 @@
+package dev.tokenmeter.edge.proxy;
+
+import dev.tokenmeter.edge.call.MeteredCall;
+import dev.tokenmeter.edge.http.OpenAiError;
+import dev.tokenmeter.edge.pricing.TokenUsage;
+import dev.tokenmeter.edge.responsecache.CacheKeys;
+import dev.tokenmeter.edge.responsecache.CacheMode;
+import dev.tokenmeter.edge.responsecache.CachePolicy;
+import dev.tokenmeter.edge.responsecache.CachedAnswer;
+import dev.tokenmeter.edge.responsecache.ResponseCache;
+
+import java.io.IOException;
+import java.time.Clock;
+import java.time.Duration;
+
+/**
+ * The proxy's side of the response cache (ADR 0074/0075): which calls may use it, the lookup, the answer of a hit,
+ * and what a miss stores once its answer is billed.
+ *
+ * <p>A caller's policy (plan and key) turns it on; the request header {@code x-tokenmeter-cache} chooses
+ * use/refresh/bypass within that. The response says {@code x-tokenmeter-cache: hit|miss|refresh|bypass} for a
+ * cacheable call, and on a hit {@code age} (seconds, as HTTP caches do) and {@code x-tokenmeter-cache-age-ms}.
+ */
+final class CachedAnswers {
+
+    static final String AGE_MS_HEADER = "x-tokenmeter-cache-age-ms";
+
+    private final ResponseCache cache;
+    private final Duration defaultTtl;
+    private final Clock clock;
+
+    /** @param cache null: the edge has no response cache, every call goes upstream */
+    CachedAnswers(ResponseCache cache, Duration defaultTtl, Clock clock) {
+        this.cache = cache;
+        this.defaultTtl = defaultTtl;
+        this.clock = clock;
+    }
+
+    /**
+     * What the cache does for one call.
+     *
+     * @param hit   the entry that answers it, or null
+     * @param store where its answer is stored once billed (a miss or a refresh), or null
+     */
+    record Lookup(CachedAnswer hit, long ageMs, Store store) {
+        static final Lookup NONE = new Lookup(null, 0, null);
+    }
+
+    /** Where a miss's answer goes. */
+    record Store(ResponseCache cache, String key, Duration ttl, Clock clock) {
+
+        /** Stores a billed answer (status 200 with reported usage only); best effort, never fails the call. */
+        void put(String contentType, TokenUsage reported, String answeredModel, String serviceTier, byte[] body) {
+            cache.put(key, new CachedAnswer(clock.millis(), contentType, reported, answeredModel, serviceTier, body), ttl);
+        }
+
+        int maxBytes() {
+            return cache.maxEntryBytes();
+        }
+    }
+
+    /**
+     * The cache's part in this call. A bad {@code x-tokenmeter-cache} value is refused (400), whatever the policy.
+     */
+    Lookup lookup(ProxyExchange ctx, MeteredCall call, RequestReader.ProxyRequest request) throws RequestReader.BadRequest {
+        CacheMode mode = CacheMode.parse(ctx.requestHeader(CacheMode.HEADER));
+        if (mode == null) {
+            throw new RequestReader.BadRequest(OpenAiError.invalidRequest(
+                    "x-tokenmeter-cache must be use, refresh or bypass.", CacheMode.HEADER), "invalid_cache_mode");
+        }
+        CachePolicy policy = call.caller().cache();
+        if (cache == null || !policy.enabled() || !CacheKeys.cacheable(call.endpoint(), request.tree(), policy.anyRequest())) {
+            return Lookup.NONE;
+        }
+        ctx.header(CacheMode.HEADER, mode.name().toLowerCase(java.util.Locale.ROOT));
+        if (mode == CacheMode.BYPASS) {
+            return Lookup.NONE;
+        }
+        String key = CacheKeys.key(call.caller().tenantId(), call.endpoint(), request.tree());
+        Store store = new Store(cache, key, policy.ttl(defaultTtl), clock);
+        if (mode == CacheMode.USE) {
+            CachedAnswer hit = cache.get(key);
+            if (hit != null) {
+                long age = hit.ageMs(clock.millis());
+                ctx.header(CacheMode.HEADER, "hit");
+                ctx.header("age", Long.toString(age / 1000));
+                ctx.header(AGE_MS_HEADER, Long.toString(age));
+                return new Lookup(hit, age, null);
+            }
+            ctx.header(CacheMode.HEADER, "miss");
+        }
+        return new Lookup(null, 0, store);
+    }
+
+    /**
+     * Answers a hit whose call is admitted, billed at {@code billedNanoUsd}: the event first (durable before the
+     * answer, as for any call), then the cached bytes — a JSON body, or the stored SSE stream with its usage chunk —
+     * then the reservation is settled, off the caller's wait.
+     */
+    static void answerHit(ProxyExchange ctx, MeteredCall call, Lookup lookup, long billedNanoUsd, EdgeMetrics metrics) {
+        CachedAnswer hit = lookup.hit();
+        MeteredCall.Billed billed = call.billCacheHit(200, hit.usage(), billedNanoUsd, lookup.ageMs());
+        metrics.request(call.endpoint(), "succeeded");
+        if (hit.contentType().startsWith("text/event-stream")) {
+            ctx.header("Cache-Control", "no-cache");
+        }
+        try {
+            ctx.respond(200, hit.contentType(), hit.body());
+        } catch (IOException clientGone) {
+            // billed already: the answer was given, the caller did not stay for it
+        }
+        ctx.finish();
+        call.settle(billed);
+    }
+}
