@@ -2,6 +2,7 @@ package dev.tokenmeter.db;
 
 import org.flywaydb.core.Flyway;
 import org.flywaydb.core.api.MigrationVersion;
+import org.flywaydb.core.api.configuration.FluentConfiguration;
 import org.flywaydb.core.api.output.MigrateResult;
 
 import javax.sql.DataSource;
@@ -29,25 +30,20 @@ public final class Migrations {
     /**
      * Migrates the database to the newest version, as the schema's owner (the init step, tests' templates).
      * {@code outOfOrder}: migration numbers are assigned to parallel work up front and may land out of order (V19
-     * before V17); a database already at V19 then still applies V17 when it arrives, instead of refusing it.
-     * Migrations only add, so their order between parallel changes does not matter.
+     * before V17, V18 after V19); a database already at V19 then still applies V17 when it arrives, instead of
+     * refusing it. Migrations only add, so their order between parallel changes does not matter (SchemaVersionIT).
      */
     public static MigrateResult migrate(DataSource dataSource) {
-        return Flyway.configure()
-                .dataSource(dataSource)
-                .locations(LOCATION)
-                .outOfOrder(true)
-                .load()
-                .migrate();
+        return configuration().dataSource(dataSource).load().migrate();
     }
 
     public static MigrateResult migrate(String jdbcUrl, String user, String password) {
-        return Flyway.configure()
-                .dataSource(jdbcUrl, user, password)
-                .locations(LOCATION)
-                .outOfOrder(true)
-                .load()
-                .migrate();
+        return configuration().dataSource(jdbcUrl, user, password).load().migrate();
+    }
+
+    /** How the deployment runs Flyway ({@link #LOCATION}, out of order), without a data source yet. */
+    public static FluentConfiguration configuration() {
+        return Flyway.configure().locations(LOCATION).outOfOrder(true);
     }
 
     /**
@@ -82,6 +78,33 @@ public final class Migrations {
             throw new SchemaVersionException(found);
         }
         return found;
+    }
+
+    /**
+     * {@link #requireCurrent} once the database answers: waits for it (backoff doubling from 500 ms up to
+     * {@code backoffMax}) rather than crash-looping while it starts; a schema older than this build fails at once.
+     */
+    public static String awaitCurrent(DataSource dataSource, java.time.Duration backoffMax) {
+        org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Migrations.class);
+        long backoff = 500;
+        while (true) {
+            try {
+                String version = requireCurrent(dataSource);
+                log.info("database schema at version {} (this build needs {})", version, EXPECTED_VERSION);
+                return version;
+            } catch (SchemaVersionException e) {
+                throw e;
+            } catch (RuntimeException e) {
+                log.warn("database not ready ({}); retrying in {} ms", e.getClass().getSimpleName(), backoff);
+                try {
+                    Thread.sleep(backoff);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted while waiting for the database", ie);
+                }
+                backoff = Math.min(backoffMax.toMillis(), backoff * 2);
+            }
+        }
     }
 
     /** The database's schema is older than this build expects (or was never migrated). */

@@ -16,6 +16,8 @@ public final class ServiceLogins {
     public static final String EDGE = "tokenmeter_edge";
     public static final String SINK = "tokenmeter_sink";
     public static final String FINANCE = "tokenmeter_finance";
+    /** The alert-notifier (migration V18): its webhooks, their delivery log and dead letters. */
+    public static final String NOTIFIER = "tokenmeter_notifier";
 
     private ServiceLogins() {
     }

@@ -45,7 +45,8 @@ public final class BillingSinkApp implements AutoCloseable {
     /** {@code clock} dates the period closer's runs (a fixed clock in tests that close periods of a past month). */
     public BillingSinkApp(BillingSinkConfig config, Topics topics, SinkMetrics metrics, Clock clock) {
         this.dataSource = dataSource(config);
-        awaitSchema(dataSource, config.retryBackoffMax());
+        // Never migrates (the deployment's init step does, as the schema's owner; the sink's role may not).
+        Migrations.awaitCurrent(dataSource, config.retryBackoffMax());
         DSLContext db = DSL.using(dataSource, SQLDialect.POSTGRES, new Settings().withExecuteLogging(false));
         OffsetStore offsets = new OffsetStore(config.groupId());
         SinkLoop ledger = new SinkLoop("ledger", config, List.of(topics.usageEvents().name()),
@@ -138,31 +139,5 @@ public final class BillingSinkApp implements AutoCloseable {
         hikari.setInitializationFailTimeout(-1);
         hikari.setConnectionTimeout(5_000);
         return new HikariDataSource(hikari);
-    }
-
-    /**
-     * Waits for the database and checks its schema version; never migrates (the deployment's init step does, as the
-     * schema's owner; the sink's role may not). A schema older than this build stops the sink at once.
-     */
-    private static void awaitSchema(HikariDataSource dataSource, Duration backoffMax) {
-        long backoff = 500;
-        while (true) {
-            try {
-                String version = Migrations.requireCurrent(dataSource);
-                log.info("database schema at version {} (this build needs {})", version, Migrations.EXPECTED_VERSION);
-                return;
-            } catch (Migrations.SchemaVersionException e) {
-                throw e;
-            } catch (RuntimeException e) {
-                log.warn("database not ready ({}); retrying in {} ms", e.getClass().getSimpleName(), backoff);
-                try {
-                    Thread.sleep(backoff);
-                } catch (InterruptedException ie) {
-                    Thread.currentThread().interrupt();
-                    throw new IllegalStateException("interrupted while waiting for the database", ie);
-                }
-                backoff = Math.min(backoffMax.toMillis(), backoff * 2);
-            }
-        }
     }
 }

@@ -49,6 +49,33 @@ class SchemaVersionIT {
                 .hasMessageContaining("at version 11,").hasMessageContaining("expects version " + Migrations.EXPECTED_VERSION);
     }
 
+    /**
+     * Migration numbers are handed out to parallel work (V17 and V18 of issue 17 were written at the same time), so a
+     * deployment may be at a newer version when an older-numbered migration arrives: the init step applies it instead
+     * of refusing to start. The probe V17_5 stands for any migration numbered below the newest one applied.
+     */
+    @Test
+    void aMigrationNumberedBelowTheNewestAppliedIsAppliedWhenItArrives() throws Exception {
+        String url = postgres.createDatabase("late");
+        Migrations.migrate(url, postgres.user(), postgres.password());
+        String[] withLateArrival = {Migrations.LOCATION, "classpath:db/late-migration"};
+
+        assertThatThrownBy(() -> Flyway.configure().dataSource(url, postgres.user(), postgres.password())
+                .locations(withLateArrival).load().migrate())
+                .as("Flyway's default refuses it: the setting is what makes it work")
+                .hasMessageContaining("17.5");
+        Migrations.configuration().dataSource(url, postgres.user(), postgres.password())
+                .locations(withLateArrival).load().migrate();
+
+        try (var c = java.sql.DriverManager.getConnection(url, postgres.user(), postgres.password());
+             var rs = c.createStatement().executeQuery(
+                     "SELECT success FROM flyway_schema_history WHERE version = '17.5'")) {
+            assertThat(rs.next()).as("the late migration is recorded").isTrue();
+            assertThat(rs.getBoolean(1)).isTrue();
+        }
+        assertThat(Migrations.requireCurrent(dataSource(url))).isEqualTo(Migrations.EXPECTED_VERSION);
+    }
+
     private PGSimpleDataSource dataSource(String url) {
         PGSimpleDataSource ds = new PGSimpleDataSource();
         ds.setUrl(url);

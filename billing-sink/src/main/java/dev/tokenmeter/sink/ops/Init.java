@@ -34,6 +34,8 @@ public final class Init {
             ConfigKey.secret("EDGE_DATABASE_PASSWORD", "", "Its password; blank: no edge login is created or changed. Never logged."),
             new ConfigKey("SINK_DATABASE_USER", "tokenmeter_sink_svc", "Login role the billing sink connects as (member of tokenmeter_sink)."),
             ConfigKey.secret("SINK_DATABASE_PASSWORD", "", "Its password; blank: no sink login is created or changed. Never logged."),
+            new ConfigKey("NOTIFIER_DATABASE_USER", "tokenmeter_notifier_svc", "Login role the alert-notifier connects as (member of tokenmeter_notifier)."),
+            ConfigKey.secret("NOTIFIER_DATABASE_PASSWORD", "", "Its password; blank: no notifier login is created or changed. Never logged."),
             new ConfigKey("FINANCE_DATABASE_USER", "tokenmeter_finance_ro", "Read-only login for finance (member of tokenmeter_finance)."),
             ConfigKey.secret("FINANCE_DATABASE_PASSWORD", "", "Its password; blank: no finance login is created or changed. Never logged.")));
 
@@ -77,7 +79,8 @@ public final class Init {
         String ownerPassword = config.string("DATABASE_PASSWORD");
         var result = Migrations.migrate(url, owner, ownerPassword);
         out.println("database at schema version " + result.targetSchemaVersion);
-        for (String[] login : new String[][] {{"EDGE", ServiceLogins.EDGE}, {"SINK", ServiceLogins.SINK}, {"FINANCE", ServiceLogins.FINANCE}}) {
+        for (String[] login : new String[][] {{"EDGE", ServiceLogins.EDGE}, {"SINK", ServiceLogins.SINK},
+                {"NOTIFIER", ServiceLogins.NOTIFIER}, {"FINANCE", ServiceLogins.FINANCE}}) {
             String user = config.string(login[0] + "_DATABASE_USER");
             String password = config.string(login[0] + "_DATABASE_PASSWORD");
             if (!password.isEmpty()) {

@@ -33,6 +33,9 @@ public final class KafkaAccess {
             new ConfigKey("SINK_KAFKA_USERNAME", "billing-sink", "Kafka principal of the billing sink."),
             ConfigKey.secret("SINK_KAFKA_PASSWORD", "", "Its password; required with SASL. Never logged."),
             new ConfigKey("SINK_GROUP_ID", "tokenmeter-billing-sink", "The sink's GROUP_ID, prefix of its consumer groups."),
+            new ConfigKey("NOTIFIER_KAFKA_USERNAME", "alert-notifier", "Kafka principal of the alert-notifier."),
+            ConfigKey.secret("NOTIFIER_KAFKA_PASSWORD", "", "Its password; empty = no notifier principal (deployments without the notifier). Never logged."),
+            new ConfigKey("NOTIFIER_GROUP_ID", "tokenmeter-alert-notifier", "The alert-notifier's GROUP_ID (its consumer group)."),
             new ConfigKey("ANALYST_KAFKA_USERNAME", "analyst", "Read-only Kafka principal for analysts (every public topic, groups prefixed ANALYST_GROUP_PREFIX)."),
             ConfigKey.secret("ANALYST_KAFKA_PASSWORD", "", "Its password; empty = no analyst principal. Never logged."),
             new ConfigKey("ANALYST_GROUP_PREFIX", "analyst", "Consumer groups the analyst principal may use start with this (TailTopic's do)."));
@@ -52,8 +55,9 @@ public final class KafkaAccess {
     }
 
     /**
-     * The edge's, the aggregator's and the sink's principals, and the analysts' read-only one when
-     * ANALYST_KAFKA_PASSWORD is set, from the {@link #KEYS} ({@code r} must list them).
+     * The edge's, the aggregator's and the sink's principals, the alert-notifier's when NOTIFIER_KAFKA_PASSWORD is set
+     * and the analysts' read-only one when ANALYST_KAFKA_PASSWORD is set, from the {@link #KEYS} ({@code r} must list
+     * them).
      */
     public static List<Principal> principals(EnvReader r, Topics topics) {
         List<Principal> services = List.of(
@@ -63,10 +67,14 @@ public final class KafkaAccess {
                         ServiceAcls.aggregator(r.string("AGGREGATOR_KAFKA_USERNAME"), topics, r.string("AGGREGATOR_APPLICATION_ID"))),
                 new Principal(r.string("SINK_KAFKA_USERNAME"), required(r, "SINK_KAFKA_PASSWORD"),
                         ServiceAcls.billingSink(r.string("SINK_KAFKA_USERNAME"), topics, r.string("SINK_GROUP_ID"))));
-        if (r.string("ANALYST_KAFKA_PASSWORD").isEmpty()) {
-            return services;
-        }
         List<Principal> all = new ArrayList<>(services);
+        if (!r.string("NOTIFIER_KAFKA_PASSWORD").isEmpty()) {
+            all.add(new Principal(r.string("NOTIFIER_KAFKA_USERNAME"), r.string("NOTIFIER_KAFKA_PASSWORD"),
+                    ServiceAcls.notifier(r.string("NOTIFIER_KAFKA_USERNAME"), topics, r.string("NOTIFIER_GROUP_ID"))));
+        }
+        if (r.string("ANALYST_KAFKA_PASSWORD").isEmpty()) {
+            return List.copyOf(all);
+        }
         all.add(new Principal(r.string("ANALYST_KAFKA_USERNAME"), r.string("ANALYST_KAFKA_PASSWORD"),
                 ServiceAcls.analyst(r.string("ANALYST_KAFKA_USERNAME"), topics, r.string("ANALYST_GROUP_PREFIX"))));
         return List.copyOf(all);

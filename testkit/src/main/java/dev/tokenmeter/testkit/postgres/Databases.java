@@ -125,6 +125,7 @@ final class Databases {
                     .dataSource(url, user, password)
                     .locations(MIGRATIONS)
                     .failOnMissingLocations(true)
+                    .outOfOrder(true) // as billing-db's Migrations: numbers are handed out to parallel work
                     .load()
                     .migrate();
         } catch (RuntimeException e) {

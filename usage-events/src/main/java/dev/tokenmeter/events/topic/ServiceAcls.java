@@ -22,6 +22,7 @@ import java.util.List;
  *       topics; its consumer group (the application id); transactional ids and internal topics (changelogs,
  *       repartition) prefixed with the application id;</li>
  *   <li>billing sink: READ usage-events and the totals topics; its consumer groups (prefixed with its group id).</li>
+ *   <li>alert-notifier: READ usage-alerts; its consumer group.</li>
  *   <li>analysts: READ every public topic (events, totals, late events, alerts, user limits, dead letters) and
  *       consumer groups with their own prefix; no WRITE anywhere, nothing of the aggregator's internal topics.</li>
  * </ul>
@@ -69,6 +70,12 @@ public final class ServiceAcls {
         // One consumer group per loop: <group id>-ledger, <group id>-totals.
         acls.add(allow(username, ResourceType.GROUP, groupId, PatternType.PREFIXED, AclOperation.READ));
         return acls;
+    }
+
+    public static List<AclBinding> notifier(String username, Topics topics, String groupId) {
+        return List.of(
+                allow(username, ResourceType.TOPIC, topics.alerts().name(), PatternType.LITERAL, AclOperation.READ),
+                allow(username, ResourceType.GROUP, groupId, PatternType.LITERAL, AclOperation.READ));
     }
 
     /** Read-only access for analysts (and {@code TailTopic}): every public topic, groups prefixed {@code groupPrefix}. */
