@@ -176,6 +176,7 @@ public final class EdgeApp implements AutoCloseable {
                 .drainTimeout(config.upstreamDrainTimeout())
                 .maxCallsInFlight(config.maxCallsInFlight())
                 .responseCache(responseCache, config.responseCache().defaultTtl())
+                .singleFlight(config.responseCache().flightWait(), config.responseCache().flightLease())
                 .build();
         EdgeServer.Builder server = EdgeServer.builder()
                 .host(config.host())

@@ -15,8 +15,13 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.net.http.HttpResponse;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 import static dev.tokenmeter.db.jooq.Tables.API_KEY;
 import static dev.tokenmeter.db.jooq.Tables.PLAN;
@@ -177,6 +182,64 @@ class ResponseCacheIT {
                 assertThat(e.getUpstreamCostNanoUsd()).isZero();
                 assertThat(e.getPromptTokens()).isPositive();
             });
+        }
+    }
+
+    @Test
+    void aHundredIdenticalConcurrentCallsMakeOneUpstreamCall_andAHundredEvents(Engines engines) throws Exception { // issue 19
+        try (FakeOpenAi openAi = FakeOpenAi.start(); EdgeTestBed bed = bed(engines, openAi)) {
+            EdgeTestBed.User user = bed.newUser(1_000_000_000L);
+            cachePlan(bed, user, 100);
+            // The upstream takes 1 s, so the other 99 arrive while the first is still out.
+            String body = deterministicChat("everyone asks this [[fake:latency=1s]]");
+            int before = openAi.requestCount();
+            List<HttpResponse<String>> answers = atOnce(bed, user, body, 100);
+            assertThat(answers).allSatisfy(r -> assertThat(r.statusCode()).as(r.body()).isEqualTo(200));
+            assertThat(answers.stream().map(HttpResponse::body).distinct()).as("one answer for all").hasSize(1);
+            assertThat(openAi.requestCount() - before).as("exactly one upstream call").isEqualTo(1);
+            assertThat(answers.stream().filter(r -> "miss".equals(header(r, "x-tokenmeter-cache")))).hasSize(1);
+
+            List<UsageEvent> events = bed.awaitEvents(user.userId(), 100, Duration.ofSeconds(60));
+            assertThat(events).hasSize(100).allSatisfy(e -> assertThat(e.getOutcome()).isEqualTo(Outcome.SUCCEEDED));
+            assertThat(events.stream().map(UsageEvent::getEventId).distinct()).hasSize(100);
+            assertThat(events.stream().filter(UsageEvent::getResponseCacheHit)).as("the followers are hits").hasSize(99);
+            long billed = events.stream().mapToLong(UsageEvent::getCostNanoUsd).sum();
+            await("every reservation settled with what was billed").atMost(Duration.ofSeconds(20))
+                    .until(() -> bed.usedNanoUsd(user.userId()) == billed && bed.reservedNanoUsd(user.userId()) == 0);
+        }
+    }
+
+    @Test
+    void whenTheLeaderFailsOneFollowerTakesOver_theOthersGetItsAnswer(Engines engines) throws Exception { // issue 19
+        try (FakeOpenAi openAi = FakeOpenAi.start(); EdgeTestBed bed = bed(engines, openAi)) {
+            EdgeTestBed.User user = bed.newUser(1_000_000_000L);
+            cachePlan(bed, user, 100);
+            // The first call upstream hangs 2 s and is dropped (the leader fails); the next one answers after 1 s.
+            openAi.enqueue(dev.tokenmeter.testkit.openai.Behavior.hang(Duration.ofSeconds(2)));
+            String body = deterministicChat("fragile question [[fake:latency=1s]]");
+            int before = openAi.requestCount();
+            List<Integer> statuses = atOnce(bed, user, body, 10).stream().map(HttpResponse::statusCode).toList();
+            assertThat(statuses.stream().filter(s -> s != 200)).as("only the leader's call fails").hasSize(1);
+            assertThat(openAi.requestCount() - before).as("the failed lead, then one follower's").isEqualTo(2);
+            List<UsageEvent> events = bed.awaitEvents(user.userId(), 10, Duration.ofSeconds(60));
+            assertThat(events.stream().filter(UsageEvent::getResponseCacheHit)).hasSize(8);
+            assertThat(events.stream().filter(e -> e.getOutcome() == Outcome.FAILED)).hasSize(1);
+            await("no reservation left open").atMost(Duration.ofSeconds(20)).until(() -> bed.reservedNanoUsd(user.userId()) == 0);
+        }
+    }
+
+    /** {@code n} calls with this body sent at once; their answers. */
+    private static List<HttpResponse<String>> atOnce(EdgeTestBed bed, EdgeTestBed.User user, String body, int n) throws Exception {
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<HttpResponse<String>>> calls = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                calls.add(pool.submit(() -> bed.post("/v1/chat/completions", user.key(), body)));
+            }
+            List<HttpResponse<String>> answers = new ArrayList<>();
+            for (Future<HttpResponse<String>> f : calls) {
+                answers.add(f.get(60, TimeUnit.SECONDS));
+            }
+            return answers;
         }
     }
 

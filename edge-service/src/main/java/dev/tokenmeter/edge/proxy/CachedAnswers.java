@@ -27,12 +27,20 @@ final class CachedAnswers {
 
     private final ResponseCache cache;
     private final Duration defaultTtl;
+    private final Duration flightWait;
+    private final Duration flightLease;
     private final Clock clock;
 
-    /** @param cache null: the edge has no response cache, every call goes upstream */
-    CachedAnswers(ResponseCache cache, Duration defaultTtl, Clock clock) {
+    /**
+     * @param cache       null: the edge has no response cache, every call goes upstream
+     * @param flightWait  how long an identical call waits for the leader's answer (0 = no single flight)
+     * @param flightLease how long a lead lasts unless given up (a leader that died is replaced after it)
+     */
+    CachedAnswers(ResponseCache cache, Duration defaultTtl, Duration flightWait, Duration flightLease, Clock clock) {
         this.cache = cache;
         this.defaultTtl = defaultTtl;
+        this.flightWait = flightWait;
+        this.flightLease = flightLease;
         this.clock = clock;
     }
 
@@ -46,8 +54,12 @@ final class CachedAnswers {
         static final Lookup NONE = new Lookup(null, 0, null);
     }
 
-    /** Where a miss's answer goes. */
-    record Store(ResponseCache cache, String key, Duration ttl, Clock clock) {
+    /**
+     * Where a miss's answer goes.
+     *
+     * @param leadToken the single flight's lead this call holds (identical calls wait for its answer), or null
+     */
+    record Store(ResponseCache cache, String key, Duration ttl, Clock clock, String leadToken) {
 
         /** Stores a billed answer (status 200 with reported usage only); best effort, never fails the call. */
         void put(String contentType, TokenUsage reported, String answeredModel, String serviceTier, byte[] body) {
@@ -56,6 +68,23 @@ final class CachedAnswers {
 
         int maxBytes() {
             return cache.maxEntryBytes();
+        }
+
+        /**
+         * Gives the lead up once the call is over — after its answer is stored, or when it failed, so that one of
+         * the waiting calls takes over at once.
+         */
+        void releaseLead() {
+            if (leadToken != null) {
+                cache.releaseLead(key, leadToken);
+            }
+        }
+    }
+
+    /** The calls' side of the lead: done with this call (its answer stored or not). */
+    static void done(Lookup lookup) {
+        if (lookup.store() != null) {
+            lookup.store().releaseLead();
         }
     }
 
@@ -77,9 +106,15 @@ final class CachedAnswers {
             return Lookup.NONE;
         }
         String key = CacheKeys.key(call.caller().tenantId(), call.endpoint(), request.tree());
-        Store store = new Store(cache, key, policy.ttl(defaultTtl), clock);
+        Duration ttl = policy.ttl(defaultTtl);
         if (mode == CacheMode.USE) {
             CachedAnswer hit = cache.get(key);
+            String leadToken = null;
+            if (hit == null && !flightWait.isZero()) {
+                Flight flight = leadOrWait(key);
+                hit = flight.hit();
+                leadToken = flight.leadToken();
+            }
             if (hit != null) {
                 long age = hit.ageMs(clock.millis());
                 ctx.header(CacheMode.HEADER, "hit");
@@ -88,8 +123,46 @@ final class CachedAnswers {
                 return new Lookup(hit, age, null);
             }
             ctx.header(CacheMode.HEADER, "miss");
+            return new Lookup(null, 0, new Store(cache, key, ttl, clock, leadToken));
         }
-        return new Lookup(null, 0, store);
+        return new Lookup(null, 0, new Store(cache, key, ttl, clock, null));
+    }
+
+    /** The single flight's outcome for one call: the answer the leader stored, or the lead, or neither. */
+    private record Flight(CachedAnswer hit, String leadToken) {
+    }
+
+    /**
+     * Single flight across edges (issue 19): the first identical call takes the lead (SET NX with a lease in the
+     * cache Redis) and goes upstream; the others poll for its stored answer. When the lead is given up without an
+     * answer (the leader failed) or its lease ran out, the next call to try takes it over. Past
+     * {@code flightWait}, or when Redis fails, a call goes upstream on its own: a wait is always bounded.
+     */
+    private Flight leadOrWait(String key) {
+        long deadline = System.nanoTime() + flightWait.toNanos();
+        long pauseMs = 2;
+        while (true) {
+            String token = cache.tryLead(key, flightLease);
+            if (token == null || System.nanoTime() > deadline) {
+                return new Flight(null, null);
+            }
+            if (!token.equals(ResponseCache.NOT_LED)) {
+                // The previous leader may have stored its answer and let go since this call's last look: a leader
+                // stores before it lets go, so one more look now sees that answer.
+                CachedAnswer stored = cache.get(key);
+                if (stored != null) {
+                    cache.releaseLead(key, token);
+                    return new Flight(stored, null);
+                }
+                return new Flight(null, token);
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(pauseMs * 1_000_000);
+            pauseMs = Math.min(50, pauseMs * 2);
+            CachedAnswer hit = cache.get(key);
+            if (hit != null) {
+                return new Flight(hit, null);
+            }
+        }
     }
 
     /**

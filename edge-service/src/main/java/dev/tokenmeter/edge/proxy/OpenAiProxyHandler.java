@@ -89,7 +89,7 @@ public final class OpenAiProxyHandler {
         this.upstream = new UpstreamExchange(Objects.requireNonNull(b.upstream, "upstream"), metrics);
         this.streams = new SseRelay(b.drainTimeout);
         this.answers = new AnswerRelay(metrics, tokenCounter, streams, new TierPricing(prices));
-        this.cache = new CachedAnswers(b.responseCache, b.responseCacheDefaultTtl, b.clock);
+        this.cache = new CachedAnswers(b.responseCache, b.responseCacheDefaultTtl, b.flightWait, b.flightLease, b.clock);
         this.defaultMaxCompletionTokens = b.defaultMaxCompletionTokens;
         this.maxCallsInFlight = b.maxCallsInFlight;
     }
@@ -202,6 +202,16 @@ public final class OpenAiProxyHandler {
             return;
         }
 
+        try {
+            proxyWithCache(ctx, call, request, estimate, estimatedCost, cached);
+        } finally {
+            CachedAnswers.done(cached); // a lead is given up only now: after the answer is stored, or failed
+        }
+    }
+
+    /** The call's steps from the record check on: answered from the cache, or admitted and sent upstream. */
+    private void proxyWithCache(ProxyExchange ctx, MeteredCall call, RequestReader.ProxyRequest request, RequestEstimate estimate,
+                                long estimatedCost, CachedAnswers.Lookup cached) {
         if (!metering.canRecord()) {
             // Without a place for the event the call could not be billed: fail closed before spending anything.
             ctx.header(QuotaHeaders.EVENT_ID, null);
@@ -345,6 +355,8 @@ public final class OpenAiProxyHandler {
         private Clock clock = Clock.systemUTC();
         private ResponseCache responseCache;
         private Duration responseCacheDefaultTtl = Duration.ofMinutes(5);
+        private Duration flightWait = Duration.ZERO;
+        private Duration flightLease = Duration.ofSeconds(20);
 
         public Builder authenticator(Authenticator v) { this.authenticator = v; return this; }
         public Builder priceBook(PriceBook v) { this.prices = v; return this; }
@@ -368,6 +380,16 @@ public final class OpenAiProxyHandler {
         public Builder responseCache(ResponseCache cache, Duration defaultTtl) {
             this.responseCache = cache;
             this.responseCacheDefaultTtl = Objects.requireNonNull(defaultTtl, "defaultTtl");
+            return this;
+        }
+
+        /**
+         * Single flight (issue 19): identical cacheable calls wait up to {@code wait} for the one that leads (0 = off);
+         * a lead lasts {@code lease} unless given up.
+         */
+        public Builder singleFlight(Duration wait, Duration lease) {
+            this.flightWait = Objects.requireNonNull(wait, "wait");
+            this.flightLease = Objects.requireNonNull(lease, "lease");
             return this;
         }
         /** MAX_CALLS_IN_FLIGHT (at least 1). */

@@ -94,7 +94,61 @@ public final class ResponseCache implements AutoCloseable {
         }
     }
 
-    /** The connection, for the single flight's commands and for tests. */
+    /**
+     * Single flight (issue 19): claims the lead for the entry {@code key} — the one call that goes upstream while
+     * identical ones wait — for {@code lease}; the lock is {@code rcl:{tenant}:<hash>}, beside the entry.
+     *
+     * @return the lead's token (release it with {@link #releaseLead}), {@link #NOT_LED} when another call leads, or
+     *         null when Redis failed (then nobody coordinates: the call goes upstream on its own)
+     */
+    public String tryLead(String key, Duration lease) {
+        String token = java.util.UUID.randomUUID().toString();
+        try {
+            String ok = connection.sync().set(lockKey(key), token.getBytes(java.nio.charset.StandardCharsets.US_ASCII),
+                    SetArgs.Builder.nx().px(lease.toMillis()));
+            return "OK".equals(ok) ? token : NOT_LED;
+        } catch (RuntimeException e) {
+            failed("lead", e);
+            return null;
+        }
+    }
+
+    /** {@link #tryLead}'s answer when another call leads. */
+    public static final String NOT_LED = "";
+
+    /** Gives the lead up (only if still held by {@code token}: an expired lease may have passed to another call). */
+    public void releaseLead(String key, String token) {
+        try {
+            byte[] mine = token.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+            try {
+                connection.sync().evalsha(releaseSha(), io.lettuce.core.ScriptOutputType.INTEGER, new String[]{lockKey(key)}, mine);
+            } catch (io.lettuce.core.RedisNoScriptException e) {
+                releaseSha = null; // the cache Redis restarted: load it again
+                connection.sync().evalsha(releaseSha(), io.lettuce.core.ScriptOutputType.INTEGER, new String[]{lockKey(key)}, mine);
+            }
+        } catch (RuntimeException e) {
+            failed("release", e); // the lease expires on its own
+        }
+    }
+
+    private static final String RELEASE_SCRIPT =
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
+    private volatile String releaseSha;
+
+    private String releaseSha() {
+        String sha = releaseSha;
+        if (sha == null) {
+            sha = connection.sync().scriptLoad(RELEASE_SCRIPT.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            releaseSha = sha;
+        }
+        return sha;
+    }
+
+    private static String lockKey(String key) {
+        return "rcl:" + key.substring(key.indexOf(':') + 1);
+    }
+
+    /** The connection, for tests. */
     public StatefulRedisConnection<String, byte[]> connection() {
         return connection;
     }
