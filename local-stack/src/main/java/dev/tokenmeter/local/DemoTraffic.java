@@ -52,6 +52,8 @@ final class DemoTraffic {
     private final HttpClient http;
     /** Calls answered so far with an event id: live, for fault drills that watch the backlog. */
     final java.util.concurrent.atomic.LongAdder answeredWithEvent = new java.util.concurrent.atomic.LongAdder();
+    /** Answers so far by status: live, so a fault drill can count what was answered while the fault lasted. */
+    final Map<Integer, LongAdder> liveByStatus = new ConcurrentHashMap<>();
 
     DemoTraffic(URI edge, List<Caller> callers) {
         this.edge = edge;
@@ -97,6 +99,7 @@ final class DemoTraffic {
                         transportErrors.increment();
                     }
                     byStatus.computeIfAbsent(status, s -> new LongAdder()).increment();
+                    liveByStatus.computeIfAbsent(status, s -> new LongAdder()).increment();
                     byUserStatus.computeIfAbsent(caller.userId() + " " + status, s -> new LongAdder()).increment();
                     done.incrementAndGet();
                 });

@@ -14,6 +14,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -43,17 +44,31 @@ public final class FaultDrill {
         }
     }
 
-    public record Result(Scenario scenario, DemoTraffic.Report traffic, Reconciliation.Verdict verdict, boolean drained,
-                         Duration faultDuration, Duration recovery, long maxBacklogEvents) {
+    /**
+     * @param variant what else the run varied (the edge's QUOTA_FAILURE_POLICY for REDIS_OUTAGE), or "" for none
+     * @param duringFault calls answered while the fault lasted, by status (answers that arrived between stop and start)
+     */
+    public record Result(Scenario scenario, String variant, DemoTraffic.Report traffic, Reconciliation.Verdict verdict,
+                         boolean drained, Duration faultDuration, Duration recovery, long maxBacklogEvents,
+                         Map<Integer, Long> duringFault) {
         public boolean ok() {
             return drained && verdict.ok();
         }
 
+        /** The scenario's name in the fault table, with its variant. */
+        String label() {
+            return variant.isEmpty() ? scenario.label : scenario.label + ", " + variant;
+        }
+
+        long duringFault(int status) {
+            return duringFault.getOrDefault(status, 0L);
+        }
+
         String describe() {
-            return String.format("scenario %s: calls %d, by status %s, fault lasted %ds, ledger caught up %.1fs after"
-                            + " restore, max backlog %d events, drained %s, reconciled %s",
-                    scenario, traffic.sent(), traffic.byStatus(), faultDuration.toSeconds(), recovery.toMillis() / 1000.0,
-                    maxBacklogEvents, drained, verdict.ok());
+            return String.format("scenario %s: calls %d, by status %s, fault lasted %ds (answered meanwhile %s), ledger"
+                            + " caught up %.1fs after restore, max backlog %d events, drained %s, reconciled %s",
+                    variant.isEmpty() ? scenario : scenario + " " + variant, traffic.sent(), traffic.byStatus(),
+                    faultDuration.toSeconds(), duringFault, recovery.toMillis() / 1000.0, maxBacklogEvents, drained, verdict.ok());
         }
     }
 
@@ -68,11 +83,17 @@ public final class FaultDrill {
     }
 
     public Result run(Scenario scenario, int ratePerSecond, DemoData.Seeded demo, Path reportFile) throws Exception {
+        return run(scenario, "", scenario.load, ratePerSecond, demo, reportFile);
+    }
+
+    /** One drill with {@code load} of traffic instead of the scenario's; {@code variant} only names the run. */
+    public Result run(Scenario scenario, String variant, Duration loadDuration, int ratePerSecond, DemoData.Seeded demo,
+                      Path reportFile) throws Exception {
         Reconciliation reconciliation = new Reconciliation(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword());
         DemoTraffic traffic = new DemoTraffic(stack.edgeUrl(), demo.callers());
         CompletableFuture<DemoTraffic.Report> load = CompletableFuture.supplyAsync(() -> {
             try {
-                return traffic.run(scenario.load, ratePerSecond, 11, new PrintStream(java.io.OutputStream.nullOutputStream()));
+                return traffic.run(loadDuration, ratePerSecond, 11, new PrintStream(java.io.OutputStream.nullOutputStream()));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException(e);
@@ -81,6 +102,7 @@ public final class FaultDrill {
         Backlog backlog = new Backlog(traffic);
         Stack.pause(Duration.ofSeconds(8));
         Instant faultStart = Instant.now();
+        Map<Integer, Long> beforeFault = snapshot(traffic.liveByStatus);
         switch (scenario) {
             case KILL_AGGREGATOR_AND_SINK -> {
                 for (int round = 1; round <= 3; round++) {
@@ -98,14 +120,27 @@ public final class FaultDrill {
             case POSTGRES_OUTAGE -> hold("postgres", engines.postgres()::stop, engines.postgres()::start, Duration.ofSeconds(20), backlog);
         }
         Instant restored = Instant.now();
+        Map<Integer, Long> duringFault = new java.util.TreeMap<>();
+        snapshot(traffic.liveByStatus).forEach((status, n) -> {
+            long d = n - beforeFault.getOrDefault(status, 0L);
+            if (d > 0) {
+                duringFault.put(status, d);
+            }
+        });
         Duration recovery = backlog.awaitCaughtUp(traffic.answeredWithEvent.sum(), Duration.ofMinutes(3));
         DemoTraffic.Report report = load.get();
         boolean drained = reconciliation.awaitDrained(report, Duration.ofMinutes(4), out);
         Reconciliation.Verdict verdict = reconciliation.verdict(report);
-        Result result = new Result(scenario, report, verdict, drained, Duration.between(faultStart, restored), recovery,
-                backlog.max);
+        Result result = new Result(scenario, variant, report, verdict, drained, Duration.between(faultStart, restored), recovery,
+                backlog.max, Map.copyOf(duringFault));
         write(reportFile, result);
         return result;
+    }
+
+    private static Map<Integer, Long> snapshot(Map<Integer, java.util.concurrent.atomic.LongAdder> live) {
+        Map<Integer, Long> out = new java.util.HashMap<>();
+        live.forEach((status, n) -> out.put(status, n.sum()));
+        return out;
     }
 
     private void hold(String what, Runnable stop, Runnable start, Duration down, Backlog backlog) {

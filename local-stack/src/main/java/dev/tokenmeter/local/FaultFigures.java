@@ -46,7 +46,7 @@ final class FaultFigures {
         long ledger = r.verdict().ledgerRows();
         String result = !r.drained() ? "NOT drained" : r.verdict().ok() ? "reconciled" : "NOT reconciled";
         return String.format(Locale.ROOT, "| %s | %,d | %s | %d s | %.1f s | %,d events | %,d %s %,d rows | %s |",
-                r.scenario().label, r.traffic().sent(), byStatus(r.traffic().byStatus()), r.faultDuration().toSeconds(),
+                r.label(), r.traffic().sent(), byStatus(r.traffic().byStatus()), r.faultDuration().toSeconds(),
                 r.recovery().toMillis() / 1000.0, r.maxBacklogEvents(), ledger, ledger == expected ? "=" : "≠", expected,
                 result);
     }

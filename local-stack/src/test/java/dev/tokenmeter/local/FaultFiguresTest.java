@@ -62,6 +62,18 @@ class FaultFiguresTest {
                 });
     }
 
+    /** Issue 21: the Redis outage runs once per QUOTA_FAILURE_POLICY; the row names the policy. */
+    @Test
+    void aVariantIsNamedInItsRow() {
+        FaultDrill.Result r = result(FaultDrill.Scenario.REDIS_OUTAGE, 10, Map.of(200, 10L), 10, true, true);
+        FaultDrill.Result database = new FaultDrill.Result(r.scenario(), "FAIL_TO_DATABASE", r.traffic(), r.verdict(), true,
+                r.faultDuration(), r.recovery(), r.maxBacklogEvents(), Map.of(200, 4L));
+
+        assertThat(FaultFigures.row(database)).startsWith("| Redis stopped, FAIL_TO_DATABASE | 10 |");
+        assertThat(database.duringFault(200)).isEqualTo(4);
+        assertThat(database.duringFault(503)).isZero();
+    }
+
     @Test
     void aScenarioRunAloneStillGetsAHeader(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("fault-figures.md");
@@ -75,7 +87,7 @@ class FaultFiguresTest {
                                             long ledgerRows, boolean drained, boolean ok) {
         DemoTraffic.Report traffic = new DemoTraffic.Report(sent, statuses, Map.of(), Set.of(), 0);
         Reconciliation.Verdict verdict = new Reconciliation.Verdict(ok, List.of(), ledgerRows);
-        return new FaultDrill.Result(scenario, traffic, verdict, drained, Duration.ofSeconds(64), Duration.ofMillis(1_600),
-                990);
+        return new FaultDrill.Result(scenario, "", traffic, verdict, drained, Duration.ofSeconds(64), Duration.ofMillis(1_600),
+                990, Map.of());
     }
 }
