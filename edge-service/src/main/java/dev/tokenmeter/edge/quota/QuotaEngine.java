@@ -107,7 +107,8 @@ public final class QuotaEngine implements AutoCloseable {
         }
         this.handovers = Counter.builder("tokenmeter.quota.handovers")
                 .description("user-months decided in Postgres handed over to Redis").register(meters);
-        this.breaker = new CircuitBreaker(config.breakerFailureThreshold(), config.breakerOpenDuration(), System::nanoTime);
+        this.breaker = new CircuitBreaker(config.breakerFailureThreshold(), config.breakerOpenDuration(),
+                b.breakerNanoTime == null ? System::nanoTime : b.breakerNanoTime);
         this.local = new LocalLimiter(config.failOpenSharePercent(), config.reservationTtl().toMillis());
         this.reconciler = new QuotaReconciler(scripts, baseline, meters, clock, !config.reconcileInterval().isZero());
         for (int i = 0; i < LOCK_STRIPES; i++) rebuildLocks[i] = new Object();
@@ -777,8 +778,12 @@ public final class QuotaEngine implements AutoCloseable {
         private Clock clock;
         private MeterRegistry meters;
         private javax.sql.DataSource dataSource;
+        private java.util.function.LongSupplier breakerNanoTime;
 
         private Builder() {}
+
+        /** The breaker's clock (tests: decide when it half-opens); default System::nanoTime. */
+        Builder breakerNanoTime(java.util.function.LongSupplier nanoTime) { this.breakerNanoTime = nanoTime; return this; }
 
         /**
          * Postgres for FAIL_TO_DATABASE (required with that policy) and for settling and handing over reservations

@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import dev.tokenmeter.testkit.EnginesExtension;
 import dev.tokenmeter.testkit.PostgresEngine;
 import dev.tokenmeter.testkit.RedisEngine;
+import dev.tokenmeter.testkit.net.DelayProxy;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.YearMonth;
@@ -17,6 +18,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -114,6 +116,70 @@ class QuotaDatabaseFallbackIT {
             Decision next = f.engine.reserve(f.request(u, 1, 1));
             assertThat(next.mode()).isEqualTo(DecisionMode.REDIS);
             assertThat(next.remainingCreditNanoUsd()).isEqualTo(Math.max(0, credit - expected - late - (next.admitted() ? 1 : 0)));
+        }
+    }
+
+    /**
+     * Redis unreachable but not restarted (a network cut): its counters survive, so the hand-over adds what Postgres
+     * settled to them and writes the reservations still open in Postgres; each hand-over is applied once.
+     */
+    @Test
+    void aHandOverAddsPostgresSettlesToCountersRedisKeptAndIsAppliedOnce(RedisEngine redis, PostgresEngine postgres) {
+        java.net.URI direct = java.net.URI.create(redis.uri());
+        AtomicLong breakerNanos = new AtomicLong();
+        QuotaConfig config = databasePolicy(Map.of("QUOTA_BREAKER_FAILURES", "1", "QUOTA_BREAKER_OPEN_MS", "1000"));
+        try (QuotaFixture f = new QuotaFixture(redis, postgres, config, START);
+             DelayProxy proxy = DelayProxy.start(direct.getHost(), direct.getPort());
+             QuotaRedis cut = QuotaRedis.connect(redis.uri().replace(":" + direct.getPort(), ":" + proxy.port()), Duration.ofMillis(300));
+             QuotaEngine engine = QuotaEngine.builder().redis(cut.connection())
+                     .accountDirectory(new dev.tokenmeter.edge.account.PostgresAccountDirectory(f.dataSource, Duration.ofSeconds(5)))
+                     .usageBaseline(new JooqUsageBaseline(f.dataSource)).dataSource(f.dataSource).clock(f.clock)
+                     .meterRegistry(f.meters).config(config).breakerNanoTime(breakerNanos::get).build()) {
+            String u = f.user("dbcut", 100_000, 1_000_000, 1_000_000_000L, false);
+            Decision paid = engine.reserve(f.request(u, 10_000, 1));
+            assertThat(engine.settle(paid.reservationId(), 10_000, 1).status()).isEqualTo(SettleResult.Status.SETTLED);
+            Decision openInRedis = engine.reserve(f.request(u, 5_000, 1));
+            assertThat(openInRedis.mode()).isEqualTo(DecisionMode.REDIS);
+            f.monthlyTotal(u, NOV, "SERVICE_CREDIT", 10_000); // the sink has billed the settled call
+
+            proxy.blackhole(true);
+            // A read times out and opens the breaker; the breaker's clock stands still, so no probe goes to Redis.
+            assertThat(engine.usage(u, NOV).mode()).isEqualTo(DecisionMode.DATABASE);
+            Decision settledInDb = engine.reserve(f.request(u, 20_000, 1));
+            Decision openInDb = engine.reserve(f.request(u, 7_000, 1));
+            assertThat(List.of(settledInDb, openInDb)).allSatisfy(d -> {
+                assertThat(d.mode()).isEqualTo(DecisionMode.DATABASE);
+                assertThat(d.route()).isEqualTo(Route.SERVICE_CREDIT);
+            });
+            assertThat(openInDb.remainingCreditNanoUsd()).as("100,000 - 10,000 billed - 20,000 - 7,000 open in Postgres")
+                    .isEqualTo(63_000);
+            assertThat(engine.settle(settledInDb.reservationId(), 15_000, 1).status()).isEqualTo(SettleResult.Status.SETTLED);
+            assertThat(engine.settle(openInRedis.reservationId(), 5_000, 1).status())
+                    .as("a Redis reservation cannot be settled while Redis is cut").isEqualTo(SettleResult.Status.UNAVAILABLE);
+
+            proxy.blackhole(false);
+            breakerNanos.addAndGet(Duration.ofSeconds(2).toNanos()); // past QUOTA_BREAKER_OPEN_MS: the next call probes
+            await("usage answered by Redis again").atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100))
+                    .until(() -> engine.usage(u, NOV).mode() == DecisionMode.REDIS);
+            UsageSnapshot back = engine.usage(u, NOV);
+            assertThat(back.settledNanoUsd()).as("Redis's 10,000 plus the 15,000 settled in Postgres").isEqualTo(25_000);
+            assertThat(back.reservedNanoUsd()).as("5,000 still open in Redis and 7,000 handed over").isEqualTo(12_000);
+
+            assertThat(engine.settle(openInDb.reservationId(), 6_000, 1).status()).isEqualTo(SettleResult.Status.SETTLED);
+            assertThat(engine.settle(openInDb.reservationId(), 6_000, 1).status()).isEqualTo(SettleResult.Status.ALREADY_SETTLED);
+            assertThat(engine.settle(settledInDb.reservationId(), 15_000, 1).status())
+                    .as("settled in Postgres before the hand-over: Postgres still says so").isEqualTo(SettleResult.Status.ALREADY_SETTLED);
+            assertThat(engine.handOver()).as("nothing left pending").isZero();
+
+            // The same hand-over again (its Postgres commit lost after Redis applied it): Redis skips it.
+            QuotaKeys k = new QuotaKeys(u);
+            List<Object> again = new QuotaScripts(f.redis.connection()).call(QuotaScripts.Script.HANDOVER,
+                    new String[]{k.reservations(), k.deadlines(), k.purge(), k.reserved(), k.settled(NOV), k.personal(NOV), k.handover(NOV)},
+                    START.toEpochMilli(), 1L, 15_000L, 0L, 60_000L, 60_000L);
+            assertThat(again.get(0)).isEqualTo("SKIPPED");
+            UsageSnapshot end = engine.usage(u, NOV);
+            assertThat(end.settledNanoUsd()).isEqualTo(31_000);
+            assertThat(end.reservedNanoUsd()).isEqualTo(5_000);
         }
     }
 
