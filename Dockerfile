@@ -1,5 +1,5 @@
 # One build, one image per service (build targets edge-service, aggregator-streams, billing-sink,
-# init). Each service is a plain executable jar; configuration is by environment variables only.
+# alert-notifier, init). Each service is a plain executable jar; configuration is by environment variables only.
 #   docker build --target edge-service -t tokenmeter/edge-service .
 FROM maven:3.9-eclipse-temurin-21 AS build
 WORKDIR /src
@@ -9,6 +9,7 @@ RUN ./mvnw -B -ntp -DskipTests package \
  && cp edge-service/target/edge-service-*-all.jar /out/edge-service.jar \
  && cp aggregator-streams/target/aggregator-streams-*-all.jar /out/aggregator-streams.jar \
  && cp billing-sink/target/billing-sink-*-all.jar /out/billing-sink.jar \
+ && cp alert-notifier/target/alert-notifier-*-all.jar /out/alert-notifier.jar \
  && cp billing-sink/target/billing-sink-*-all.jar /out/init.jar
 
 FROM eclipse-temurin:21-jre AS runtime
@@ -30,6 +31,10 @@ ENTRYPOINT ["java", "-jar", "/app/service.jar"]
 FROM runtime AS billing-sink
 COPY --from=build /out/billing-sink.jar /app/service.jar
 EXPOSE 9466
+ENTRYPOINT ["java", "-jar", "/app/service.jar"]
+
+FROM runtime AS alert-notifier
+COPY --from=build /out/alert-notifier.jar /app/service.jar
 ENTRYPOINT ["java", "-jar", "/app/service.jar"]
 
 FROM runtime AS init

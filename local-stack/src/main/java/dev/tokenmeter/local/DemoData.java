@@ -30,6 +30,9 @@ final class DemoData {
     /** A fixed demo master key (32 bytes). Never use a key from source code outside the demo. */
     static final String MASTER_KEY_BASE64 = "ZGVtby1vbmx5LW1hc3Rlci1rZXktMzItYnl0ZXMhISE=";
 
+    /** The tenant of the user whose small credit crosses the alert thresholds: the demo registers its webhook. */
+    static final String ALERTING_TENANT = "initech";
+
     record DemoUser(String userId, String tenantId, String planId, Long creditOverrideNanoUsd, Integer rpmOverride,
                     boolean ownKey, String story) {
     }

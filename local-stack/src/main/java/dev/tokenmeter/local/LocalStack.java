@@ -61,7 +61,9 @@ public final class LocalStack {
         try {
             try (Engines engines = Engines.create(Backend.EMBEDDED);
                  FakeOpenAi upstream = FakeOpenAi.start();
-                 Stack stack = Stack.start(engines, upstream, workDir, out)) {
+                 Stack stack = Stack.start(engines, upstream, workDir, out);
+                 // Issue 17: alerts that arrive. erin (tenant initech) crosses 50/80/100 % of her credit.
+                 DemoWebhook webhook = DemoWebhook.register(stack.startNotifier(out), DemoData.ALERTING_TENANT, out)) {
 
                 DemoData.Seeded demo = DemoData.seed(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword(),
                         stack.kafka(), stack.topics());
@@ -92,6 +94,7 @@ public final class LocalStack {
                     out.println("Reconciliation " + month + " (ledger vs monthly total vs sum of hourly totals)");
                     SqlReport.print(db, out, Reconciliation.RECONCILIATION_SQL, month.atDay(1));
                 }
+                DemoAlerts.print(stack, webhook, Duration.ofSeconds(60), out);
                 Reconciliation.Verdict verdict = reconciliation.verdict(report);
                 out.println();
                 verdict.lines().forEach(out::println);

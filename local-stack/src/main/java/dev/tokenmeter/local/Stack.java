@@ -32,6 +32,7 @@ final class Stack implements AutoCloseable {
     static final String EDGE_JAR = "edge-service";
     static final String AGGREGATOR_JAR = "aggregator-streams";
     static final String SINK_JAR = "billing-sink";
+    static final String NOTIFIER_JAR = "alert-notifier";
     /** The lines the aggregator and the sink print once they consume (their health is not served over HTTP). */
     static final String AGGREGATOR_READY = "READY application.id=";
     static final String SINK_READY = "READY group=";
@@ -46,6 +47,10 @@ final class Stack implements AutoCloseable {
 
     /** Admin endpoint of the edge and its token. */
     record EdgeAdmin(URI baseUrl, String token) {
+    }
+
+    /** Admin endpoint of the alert-notifier (its /admin/webhooks) and its token. */
+    record NotifierAdmin(URI baseUrl, String token) {
     }
 
     private final Engines engines;
@@ -66,6 +71,11 @@ final class Stack implements AutoCloseable {
     private final String aggregatorGroupId;
     private final String sinkGroupId;
     private final Map<String, String> databaseUsers;
+    /** The alert-notifier's environment and JVM flags; it runs only when {@link #startNotifier} is called. */
+    private final Map<String, String> notifierEnv;
+    private final String[] jvmFlags;
+    private final NotifierAdmin notifierAdmin;
+    private ChildJvm notifier;
 
     /**
      * Changes a service's environment before it starts (tests only): e.g. point it at a proxy in front of an engine
@@ -131,6 +141,20 @@ final class Stack implements AutoCloseable {
         sinkEnv.put("METRICS_PORT", "0");
         sinkEnv.put("INSTANCE_ID", prefix + "sink-1");
 
+        Map<String, String> notifierEnv = serviceEnv(prefix, init.kafkaEnv(NOTIFIER_JAR));
+        putDatabase(notifierEnv, jdbcUrl, init.notifierDatabase());
+        notifierEnv.put("GROUP_ID", init.notifierGroupId());
+        notifierEnv.put("INSTANCE_ID", prefix + "notifier-1");
+        int notifierAdminPort = freePort();
+        String notifierToken = "demo-notifier-" + StackInit.randomToken();
+        notifierEnv.put("ADMIN_HOST", "127.0.0.1");
+        notifierEnv.put("ADMIN_PORT", Integer.toString(notifierAdminPort));
+        notifierEnv.put("ADMIN_TOKEN", notifierToken);
+        // A demo's receiver is on this machine: retry briefly and give up soon rather than for 24 h.
+        notifierEnv.put("DELIVERY_RETRY_FOR", "2m");
+        this.notifierAdmin = new NotifierAdmin(URI.create("http://127.0.0.1:" + notifierAdminPort), notifierToken);
+        this.notifierEnv = notifierEnv;
+
         Path logs = workDir.resolve("logs");
         Map<String, String> analyst = new TreeMap<>(init.kafkaEnv("analyst"));
         analyst.put("KAFKA_GROUP_PREFIX", init.analystGroupPrefix());
@@ -148,7 +172,24 @@ final class Stack implements AutoCloseable {
         aggregator = ChildJvm.shippedJar(AGGREGATOR_JAR, aggregatorEnv, logs.resolve("aggregator-streams.log"), jvm);
         sink = ChildJvm.shippedJar(SINK_JAR, sinkEnv, logs.resolve("billing-sink.log"), jvm);
         all.addAll(List.of(sink, aggregator, edge));
+        this.jvmFlags = jvm;
     }
+
+    /**
+     * Starts the alert-notifier from its shipped jar, as its own Kafka principal and database login (the init step's),
+     * and waits for its READY line. Only {@code ./run-pipeline} runs it; the pipeline's tests do not need it.
+     */
+    synchronized NotifierAdmin startNotifier(PrintStream out) {
+        long t0 = System.nanoTime();
+        notifier = ChildJvm.shippedJar(NOTIFIER_JAR, notifierEnv, logsDir().resolve("alert-notifier.log"), jvmFlags);
+        all.add(0, notifier);
+        notifier.start();
+        notifier.awaitPrinted("READY group=", START_TIMEOUT, all);
+        out.printf("notifier    admin %s ready after %.1fs, %s%n", notifierAdmin.baseUrl(), (System.nanoTime() - t0) / 1e9,
+                jarName(notifier));
+        return notifierAdmin;
+    }
+
 
     /** The demo's stack: un-prefixed topic names. */
     static Stack start(Engines engines, FakeOpenAi upstream, Path workDir, PrintStream out) {
@@ -299,6 +340,9 @@ final class Stack implements AutoCloseable {
         out.println("Everything is still running:");
         out.println("  edge (OpenAI base URL)  " + edgeUrl + "/v1");
         out.println("  admin API and /metrics  " + edgeAdmin.baseUrl() + " (token " + edgeAdmin.token() + ")");
+        if (notifier != null) {
+            out.println("  webhooks admin API      " + notifierAdmin.baseUrl() + "/admin/webhooks (token " + notifierAdmin.token() + ")");
+        }
         out.println("  fake OpenAI upstream    " + upstream.baseUrl());
         out.println("  kafka bootstrap         " + engines.kafka().bootstrapServers());
         out.println("  redis                   " + redisWhere(engines));

@@ -33,6 +33,7 @@ final class StackInit {
     private final String prefix;
     private final Login edgeDatabase;
     private final Login sinkDatabase;
+    private final Login notifierDatabase;
     private final Map<String, Login> kafka = new HashMap<>();
 
     private StackInit(Engines engines, String prefix) {
@@ -41,8 +42,9 @@ final class StackInit {
         String id = HexFormat.of().formatHex(randomBytes(4));
         this.edgeDatabase = new Login("local_" + id + "_edge_svc", randomToken());
         this.sinkDatabase = new Login("local_" + id + "_sink_svc", randomToken());
+        this.notifierDatabase = new Login("local_" + id + "_notifier_svc", randomToken());
         if (engines.kafka().secured()) {
-            for (String service : new String[] {"edge", "aggregator", "billing-sink", "analyst"}) {
+            for (String service : new String[] {"edge", "aggregator", "billing-sink", "alert-notifier", "analyst"}) {
                 kafka.put(service, new Login(prefix + service, randomToken()));
             }
         }
@@ -66,12 +68,16 @@ final class StackInit {
         env.put("EDGE_DATABASE_PASSWORD", edgeDatabase.password());
         env.put("SINK_DATABASE_USER", sinkDatabase.user());
         env.put("SINK_DATABASE_PASSWORD", sinkDatabase.password());
+        env.put("NOTIFIER_DATABASE_USER", notifierDatabase.user());
+        env.put("NOTIFIER_DATABASE_PASSWORD", notifierDatabase.password());
+        env.put("NOTIFIER_GROUP_ID", notifierGroupId());
         env.put("AGGREGATOR_APPLICATION_ID", aggregatorApplicationId());
         env.put("SINK_GROUP_ID", sinkGroupId());
         env.put("ANALYST_GROUP_PREFIX", analystGroupPrefix());
         putKafkaLogin(env, "EDGE", "edge");
         putKafkaLogin(env, "AGGREGATOR", "aggregator");
         putKafkaLogin(env, "SINK", "billing-sink");
+        putKafkaLogin(env, "NOTIFIER", "alert-notifier");
         putKafkaLogin(env, "ANALYST", "analyst");
         return env;
     }
@@ -92,6 +98,10 @@ final class StackInit {
         return prefix + "tokenmeter-billing-sink";
     }
 
+    String notifierGroupId() {
+        return prefix + "tokenmeter-alert-notifier";
+    }
+
     String analystGroupPrefix() {
         return prefix + "analyst";
     }
@@ -104,8 +114,12 @@ final class StackInit {
         return sinkDatabase;
     }
 
+    Login notifierDatabase() {
+        return notifierDatabase;
+    }
+
     /**
-     * The KAFKA_* settings with which {@code service} (edge, aggregator, billing-sink, analyst) logs in as its own
+     * The KAFKA_* settings with which {@code service} (edge, aggregator, billing-sink, alert-notifier, analyst) logs in as its own
      * principal; the admin's where the broker does not authenticate (there are no principals then).
      */
     Map<String, String> kafkaEnv(String service) {

@@ -7,6 +7,7 @@ import dev.tokenmeter.config.ServiceLogging;
 import dev.tokenmeter.edge.EdgeConfig;
 import dev.tokenmeter.edge.quota.QuotaConfig;
 import dev.tokenmeter.events.topic.Topics;
+import dev.tokenmeter.notifier.NotifierConfig;
 import dev.tokenmeter.sink.BillingSinkConfig;
 import dev.tokenmeter.sink.ops.Init;
 import dev.tokenmeter.testkit.EngineVersions;
@@ -54,7 +55,10 @@ class DeploymentConfigTest {
             Map.entry("REDIS_PASSWORD", "0123456789abcdef0123456789abcdef"),
             Map.entry("EDGE_DATABASE_PASSWORD", "edge-db-secret"),
             Map.entry("SINK_DATABASE_PASSWORD", "sink-db-secret"),
-            Map.entry("FINANCE_DATABASE_PASSWORD", "finance-db-secret"));
+            Map.entry("FINANCE_DATABASE_PASSWORD", "finance-db-secret"),
+            Map.entry("NOTIFIER_DATABASE_PASSWORD", "notifier-db-secret"),
+            Map.entry("KAFKA_NOTIFIER_PASSWORD", "kafka-notifier-secret"),
+            Map.entry("NOTIFIER_ADMIN_TOKEN", "notifier-admin-token-0123456789"));
     private static final Pattern VARIABLE = Pattern.compile("\\$\\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?}");
 
     private static Path root;
@@ -79,6 +83,7 @@ class DeploymentConfigTest {
                 "edge-service", keys(List.of(), EdgeConfig.KEYS, QuotaConfig.KEYS, ServiceLogging.KEYS),
                 "aggregator-streams", keys(Topics.ENV_KEYS, AggregatorConfig.KEYS, ServiceLogging.KEYS),
                 "billing-sink", keys(Topics.ENV_KEYS, BillingSinkConfig.KEYS, ServiceLogging.KEYS),
+                "alert-notifier", keys(Topics.ENV_KEYS, NotifierConfig.KEYS, ServiceLogging.KEYS),
                 "init", keys(Topics.ENV_KEYS, Init.KEYS, ServiceLogging.KEYS));
         documented.forEach((service, known) -> {
             Set<String> unknown = new TreeSet<>(env(service).keySet());
@@ -94,10 +99,11 @@ class DeploymentConfigTest {
             QuotaConfig.fromEnv(env("edge-service"));
             AggregatorConfig.fromEnv(env("aggregator-streams"));
             BillingSinkConfig.fromEnv(env("billing-sink"));
-            for (String service : List.of("aggregator-streams", "billing-sink", "init")) {
+            NotifierConfig.fromEnv(env("alert-notifier"));
+            for (String service : List.of("aggregator-streams", "billing-sink", "alert-notifier", "init")) {
                 Topics.fromEnv(env(service));
             }
-            for (String service : List.of("edge-service", "aggregator-streams", "billing-sink", "init")) {
+            for (String service : List.of("edge-service", "aggregator-streams", "billing-sink", "alert-notifier", "init")) {
                 ServiceLogging.check(env(service));
             }
         }).doesNotThrowAnyException();
@@ -112,7 +118,8 @@ class DeploymentConfigTest {
         Map<String, String> init = env("init");
         KafkaClientSettings admin = KafkaClientSettings.fromEnv(init);
         assertThat(admin.authenticates()).as("init logs in").isTrue();
-        Map<String, String> roles = Map.of("edge-service", "EDGE", "aggregator-streams", "AGGREGATOR", "billing-sink", "SINK");
+        Map<String, String> roles = Map.of("edge-service", "EDGE", "aggregator-streams", "AGGREGATOR", "billing-sink", "SINK",
+                "alert-notifier", "NOTIFIER");
         Set<String> usernames = new TreeSet<>();
         roles.forEach((service, role) -> {
             KafkaClientSettings kafka = KafkaClientSettings.fromEnv(env(service));
@@ -123,10 +130,13 @@ class DeploymentConfigTest {
                     .isEqualTo(init.get(role + "_KAFKA_PASSWORD")).isNotEqualTo(admin.password());
             usernames.add(kafka.username());
         });
-        assertThat(usernames).as("one principal per service").hasSize(3);
+        assertThat(usernames).as("one principal per service").hasSize(4);
         // The ACLs are granted on the names the services use: the aggregator's application id, the sink's group.
         assertThat(env("aggregator-streams").get("APPLICATION_ID")).isEqualTo(init.get("AGGREGATOR_APPLICATION_ID"));
         assertThat(env("billing-sink").get("GROUP_ID")).isEqualTo(init.get("SINK_GROUP_ID"));
+        assertThat(env("alert-notifier").get("GROUP_ID")).isEqualTo(init.get("NOTIFIER_GROUP_ID"));
+        assertThat(NotifierConfig.fromEnv(env("alert-notifier")).adminHost()).as("the notifier's admin API stays in its container")
+                .isEqualTo("127.0.0.1");
         // The broker authenticates and authorizes (its script formats the storage with the admin's credential).
         assertThat(String.valueOf(services.get("kafka").get("entrypoint"))).contains("/opt/tokenmeter/start.sh");
         assertThat(Files.readString(root.resolve("docker/kafka/start.sh"))).contains(
@@ -230,7 +240,7 @@ class DeploymentConfigTest {
         String ownerPassword = env("postgres").get("POSTGRES_PASSWORD");
         Map<String, String> init = env("init");
         assertThat(init).containsEntry("DATABASE_USER", owner).containsEntry("DATABASE_PASSWORD", ownerPassword);
-        Map<String, String> logins = Map.of("edge-service", "EDGE", "billing-sink", "SINK");
+        Map<String, String> logins = Map.of("edge-service", "EDGE", "billing-sink", "SINK", "alert-notifier", "NOTIFIER");
         logins.forEach((service, prefix) -> {
             Map<String, String> env = env(service);
             assertThat(env.get("DATABASE_USER")).as("%s's database user", service).isNotEqualTo(owner)
