@@ -30,6 +30,19 @@ class QuotaKeysTest {
         assertThat(QuotaKeys.parse(new QuotaKeys("bob").newReservationId(YearMonth.of(2026, 1), "k", true)).local()).isTrue();
     }
 
+    /** Issue 21 (ADR 0072): an id decided in Postgres says so, so settle finds it there. */
+    @Test
+    void anIdDecidedInPostgresCarriesTheFlagD() {
+        String id = new QuotaKeys("carol").newReservationId(YearMonth.of(2026, 11), "k1", 'd');
+        QuotaKeys.ReservationId r = QuotaKeys.parse(id);
+        assertThat(id).startsWith("{u:carol}:2026-11:d:k1:");
+        assertThat(r.database()).isTrue();
+        assertThat(r.local()).isFalse();
+        assertThat(r.apiKeyId()).isEqualTo("k1");
+        assertThat(QuotaKeys.parse(new QuotaKeys("bob").newReservationId(YearMonth.of(2026, 1), "k", false)).database()).isFalse();
+        assertThatThrownBy(() -> QuotaKeys.parse(id.replace(":d:", ":x:"))).isInstanceOf(IllegalArgumentException.class);
+    }
+
     @Test
     void idsIssuedBeforeTheApiKeyWasPartOfTheIdStillParse() {
         QuotaKeys.ReservationId r = QuotaKeys.parse("{u:alice}:2026-11:r:" + java.util.UUID.randomUUID());
