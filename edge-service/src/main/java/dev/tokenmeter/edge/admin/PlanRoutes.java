@@ -52,7 +52,29 @@ final class PlanRoutes {
             throw bad("'requests_per_minute' is too large.", "requests_per_minute");
         }
         String name = b.hasNonNull("display_name") ? b.get("display_name").asText() : null;
-        return new PlanFields(name, credit, rpm == null ? null : rpm.intValue(), tpm, soft == null ? null : soft.intValue());
+        return new PlanFields(name, credit, rpm == null ? null : rpm.intValue(), tpm, soft == null ? null : soft.intValue(), cache(b));
+    }
+
+    /** The longest response-cache TTL a plan may set (30 days, V19's check). */
+    static final long MAX_CACHE_TTL_SECONDS = 2_592_000;
+
+    /** The response-cache fields (ADR 0074/0075): ttl 1 s..30 days (null = off), any-request flag, hit price 0..100 %. */
+    static PlanStore.CacheFields cache(JsonNode b) {
+        JsonBody.Given<Long> ttl = JsonBody.positiveLong(b, "response_cache_ttl_seconds");
+        if (ttl.value() != null && ttl.value() > MAX_CACHE_TTL_SECONDS) {
+            throw bad("'response_cache_ttl_seconds' must be between 1 and " + MAX_CACHE_TTL_SECONDS + " (null turns the cache off).",
+                    "response_cache_ttl_seconds");
+        }
+        JsonNode any = b.get("response_cache_any_request");
+        if (any != null && !any.isBoolean()) {
+            throw bad("'response_cache_any_request' must be true or false.", "response_cache_any_request");
+        }
+        JsonNode percent = b.get("cache_hit_price_percent");
+        if (percent != null && !(percent.isIntegralNumber() && percent.asLong() >= 0 && percent.asLong() <= 100)) {
+            throw bad("'cache_hit_price_percent' must be an integer between 0 (free) and 100 (full price).", "cache_hit_price_percent");
+        }
+        return new PlanStore.CacheFields(new JsonBody.Given<>(ttl.present(), ttl.value() == null ? null : ttl.value().intValue()),
+                any == null ? null : any.booleanValue(), percent == null ? null : percent.intValue());
     }
 
     private ObjectNode planJson(String planId) {
@@ -65,6 +87,13 @@ final class PlanRoutes {
         n.put("requests_per_minute", r.getRequestsPerMinute());
         n.put("tokens_per_minute", r.getTokensPerMinute());
         n.put("soft_limit_percent", r.getSoftLimitPercent());
+        if (r.getResponseCacheTtlSeconds() == null) {
+            n.putNull("response_cache_ttl_seconds");
+        } else {
+            n.put("response_cache_ttl_seconds", r.getResponseCacheTtlSeconds());
+        }
+        n.put("response_cache_any_request", r.getResponseCacheAnyRequest());
+        n.put("cache_hit_price_percent", r.getCacheHitPricePercent());
         return n;
     }
 }

@@ -12,7 +12,20 @@ final class PlanStore {
 
     /** A plan's fields as a request gives them; null means not given (an update keeps the stored value). */
     record PlanFields(String displayName, Long monthlyCreditNanoUsd, Integer requestsPerMinute, Long tokensPerMinute,
-                      Integer softLimitPercent) {
+                      Integer softLimitPercent, CacheFields cache) {
+
+        PlanFields(String displayName, Long monthlyCreditNanoUsd, Integer requestsPerMinute, Long tokensPerMinute,
+                   Integer softLimitPercent) {
+            this(displayName, monthlyCreditNanoUsd, requestsPerMinute, tokensPerMinute, softLimitPercent, CacheFields.NONE);
+        }
+    }
+
+    /**
+     * The plan's response cache (issue 19, ADRs 0074/0075), as a request gives it: the TTL (given as null: the cache
+     * off), whether any request is cacheable, a hit's price in percent of the full price; null / absent = keep.
+     */
+    record CacheFields(JsonBody.Given<Integer> ttlSeconds, Boolean anyRequest, Integer hitPricePercent) {
+        static final CacheFields NONE = new CacheFields(JsonBody.Given.absent(), null, null);
     }
 
     private final DSLContext db;
@@ -29,6 +42,9 @@ final class PlanStore {
                 .set(PLAN.REQUESTS_PER_MINUTE, f.requestsPerMinute())
                 .set(PLAN.TOKENS_PER_MINUTE, f.tokensPerMinute())
                 .set(PLAN.SOFT_LIMIT_PERCENT, f.softLimitPercent() == null ? DEFAULT_SOFT_LIMIT_PERCENT : f.softLimitPercent())
+                .set(PLAN.RESPONSE_CACHE_TTL_SECONDS, f.cache().ttlSeconds().value())
+                .set(PLAN.RESPONSE_CACHE_ANY_REQUEST, Boolean.TRUE.equals(f.cache().anyRequest()))
+                .set(PLAN.CACHE_HIT_PRICE_PERCENT, f.cache().hitPricePercent() == null ? 100 : f.cache().hitPricePercent())
                 .execute();
     }
 
@@ -49,6 +65,15 @@ final class PlanStore {
         }
         if (f.softLimitPercent() != null) {
             u = u.set(PLAN.SOFT_LIMIT_PERCENT, f.softLimitPercent());
+        }
+        if (f.cache().ttlSeconds().present()) {
+            u = u.set(PLAN.RESPONSE_CACHE_TTL_SECONDS, f.cache().ttlSeconds().value());
+        }
+        if (f.cache().anyRequest() != null) {
+            u = u.set(PLAN.RESPONSE_CACHE_ANY_REQUEST, f.cache().anyRequest());
+        }
+        if (f.cache().hitPricePercent() != null) {
+            u = u.set(PLAN.CACHE_HIT_PRICE_PERCENT, f.cache().hitPricePercent());
         }
         u.where(PLAN.PLAN_ID.eq(planId)).execute();
     }

@@ -168,6 +168,17 @@ class AdminApiIT {
         await("user limit after the plan change").atMost(Duration.ofSeconds(20))
                 .until(() -> limitsOf(userId).getLast().getMonthlyCreditNanoUsd() == 30_000_000_000L);
 
+        // The plan's response cache (issue 19): on with a TTL and a hit price, then off again with a null TTL.
+        HttpResponse<String> cached = api.send("PUT", "/admin/plans/" + planId, ADMIN,
+                "{\"response_cache_ttl_seconds\":600,\"cache_hit_price_percent\":25,\"response_cache_any_request\":true}");
+        assertThat(cached.statusCode()).as(cached.body()).isEqualTo(200);
+        assertThat(ApiCalls.json(cached).get("response_cache_ttl_seconds").asInt()).isEqualTo(600);
+        assertThat(ApiCalls.json(cached).get("cache_hit_price_percent").asInt()).isEqualTo(25);
+        assertThat(ApiCalls.json(cached).get("response_cache_any_request").asBoolean()).isTrue();
+        JsonNode off = ApiCalls.json(api.send("PUT", "/admin/plans/" + planId, ADMIN, "{\"response_cache_ttl_seconds\":null}"));
+        assertThat(off.get("response_cache_ttl_seconds").isNull()).isTrue();
+        assertThat(off.get("cache_hit_price_percent").asInt()).as("kept").isEqualTo(25);
+
         // Money never as floating point, never more than nine decimals.
         HttpResponse<String> floaty = api.send("PUT", "/admin/plans/" + planId, ADMIN, "{\"monthly_credit_usd\":12.5}");
         assertThat(floaty.statusCode()).isEqualTo(400);

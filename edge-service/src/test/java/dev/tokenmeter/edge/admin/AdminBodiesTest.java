@@ -94,6 +94,21 @@ class AdminBodiesTest {
     }
 
     @Test
+    void planCacheFields_ttlNullTurnsItOff_percentIsZeroToHundred() { // issue 19
+        assertThat(PlanRoutes.fields(json("{\"response_cache_ttl_seconds\":3600,\"response_cache_any_request\":true,"
+                + "\"cache_hit_price_percent\":0}")).cache())
+                .isEqualTo(new PlanStore.CacheFields(new Given<>(true, 3600), true, 0));
+        assertThat(PlanRoutes.fields(json("{\"response_cache_ttl_seconds\":null}")).cache())
+                .isEqualTo(new PlanStore.CacheFields(new Given<>(true, null), null, null));
+        assertThat(PlanRoutes.fields(json("{}")).cache()).isEqualTo(PlanStore.CacheFields.NONE);
+        refused(() -> PlanRoutes.fields(json("{\"response_cache_ttl_seconds\":2592001}")), 400, "response_cache_ttl_seconds", "between 1 and");
+        refused(() -> PlanRoutes.fields(json("{\"response_cache_ttl_seconds\":0}")), 400, "response_cache_ttl_seconds", "positive");
+        refused(() -> PlanRoutes.fields(json("{\"cache_hit_price_percent\":101}")), 400, "cache_hit_price_percent", "between 0");
+        refused(() -> PlanRoutes.fields(json("{\"cache_hit_price_percent\":50.5}")), 400, "cache_hit_price_percent", "integer");
+        refused(() -> PlanRoutes.fields(json("{\"response_cache_any_request\":\"yes\"}")), 400, "response_cache_any_request", "true or false");
+    }
+
+    @Test
     void userOverrides_absentKeeps_nullClears() {
         Overrides o = UserRoutes.overrides(json("{\"monthly_credit_override_usd\":null,\"requests_per_minute_override\":7}"));
         assertThat(o.monthlyCreditNanoUsd()).isEqualTo(new Given<Long>(true, null));
