@@ -25,6 +25,7 @@ public record AggregatorConfig(
         Duration monthGrace,
         Duration dedupRetention,
         Duration emitInterval,
+        Duration sendTimeout,
         int metricsPort) {
 
     /** The shortest DEDUP_RETENTION accepted. */
@@ -42,6 +43,7 @@ public record AggregatorConfig(
             new ConfigKey("MONTH_GRACE", "2d", "How long after a calendar month ends its final total waits for stragglers."),
             new ConfigKey("DEDUP_RETENTION", "7d", "How long event ids are remembered for deduplication (at least 1h; longer than any redelivery: producer retries, an edge's spool replayed after a Kafka outage)."),
             new ConfigKey("EMIT_INTERVAL", "1s", "How often changed running totals are emitted (latest value per total)."),
+            new ConfigKey("SEND_TIMEOUT", "10m", "How long a send may wait for a broker that is away (the producer's max.block.ms and delivery.timeout.ms) before its task is marked corrupted and redone from its last commit."),
             new ConfigKey("METRICS_PORT", "9465", "Port of the Prometheus /metrics endpoint (0 = a free port, -1 = off).")));
 
     public static AggregatorConfig fromEnv(Map<String, String> env) {
@@ -61,6 +63,7 @@ public record AggregatorConfig(
                 // replayed after a Kafka outage): a short retention would count a redelivered call twice.
                 r.duration("DEDUP_RETENTION", MIN_DEDUP_RETENTION),
                 r.duration("EMIT_INTERVAL", Duration.ofMillis(1)),
+                r.duration("SEND_TIMEOUT", Duration.ofSeconds(1)),
                 r.integer("METRICS_PORT", -1, 65535));
     }
 

@@ -21,7 +21,8 @@ import org.apache.kafka.streams.state.Stores;
  *
  * <p>Everything per user happens in one processor with no repartition: the input is keyed by user id,
  * so all events of a user — and every duplicate of an event — reach the same task, and the dedup
- * marker, the totals and the outputs commit in one exactly-once transaction (ADR 0020).
+ * marker, the totals and the outputs commit in one exactly-once transaction (ADR 0020). No store has a record
+ * cache, so no transaction can hold a marker without the totals it guards (ADR 0076).
  */
 public final class UsageAggregationTopology {
 
@@ -51,8 +52,16 @@ public final class UsageAggregationTopology {
         return build(config, topics, AggregatorMetrics.noop());
     }
 
-    @SuppressWarnings({"unchecked", "rawtypes"})
     public static Topology build(AggregatorConfig config, Topics topics, AggregatorMetrics metrics) {
+        return build(config, topics, metrics, false);
+    }
+
+    /**
+     * {@code recordCaches} true gives the stores Kafka Streams' record cache, as before ADR 0076: only for
+     * AggregatorBenchmark's before/after comparison, never for billing.
+     */
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    static Topology build(AggregatorConfig config, Topics topics, AggregatorMetrics metrics, boolean recordCaches) {
         Serde<String> strings = Serdes.String();
         Serde<Long> longs = Serdes.Long();
         Topology topology = new Topology();
@@ -63,17 +72,19 @@ public final class UsageAggregationTopology {
         topology.addProcessor(AGGREGATE, () -> new UsageAggregationProcessor(config, metrics, topics.userLimits().name()),
                 SOURCE_EVENTS, SOURCE_LIMITS);
 
-        // Event ids are unique by nature: a cache would only churn (sorted-map inserts and evictions).
+        // No store has a record cache (ADR 0076): every put reaches RocksDB and the changelog at once, in the order
+        // process() makes it, so any prefix of the changelog a transaction commits holds each event's dedup marker
+        // only together with its totals — a cache would flush the totals later than the (uncached) marker.
         for (int slot = 0; slot < DEDUP_SLOTS; slot++) {
-            topology.addStateStore(uncached(dedupStore(slot), strings, longs), AGGREGATE);
+            topology.addStateStore(store(dedupStore(slot), strings, longs, false), AGGREGATE);
         }
-        topology.addStateStore(kv(STORE_DEDUP_STATE, strings, longs), AGGREGATE);
-        topology.addStateStore(kv(STORE_TOTALS, strings, RunningTotal.SERDE), AGGREGATE);
-        topology.addStateStore(kv(STORE_OPEN, strings, strings), AGGREGATE);
-        topology.addStateStore(kv(STORE_USER_MONTH, strings, longs), AGGREGATE);
-        topology.addStateStore(kv(STORE_ALERTS, strings, longs), AGGREGATE);
+        topology.addStateStore(store(STORE_DEDUP_STATE, strings, longs, recordCaches), AGGREGATE);
+        topology.addStateStore(store(STORE_TOTALS, strings, RunningTotal.SERDE, recordCaches), AGGREGATE);
+        topology.addStateStore(store(STORE_OPEN, strings, strings, recordCaches), AGGREGATE);
+        topology.addStateStore(store(STORE_USER_MONTH, strings, longs, recordCaches), AGGREGATE);
+        topology.addStateStore(store(STORE_ALERTS, strings, longs, recordCaches), AGGREGATE);
         // Written from the co-partitioned user-limits topic.
-        topology.addStateStore(kv(STORE_LIMITS, strings, longs), AGGREGATE);
+        topology.addStateStore(store(STORE_LIMITS, strings, longs, recordCaches), AGGREGATE);
 
         Serializer<String> keys = strings.serializer();
         Serde<UsageTotal> totals = EventSerdes.usageTotal();
@@ -91,12 +102,9 @@ public final class UsageAggregationTopology {
         return "dedup-event-ids-" + slot;
     }
 
-    private static <K, V> StoreBuilder<KeyValueStore<K, V>> uncached(String name, Serde<K> keys, Serde<V> values) {
-        return Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(name), keys, values);
-    }
-
-    private static <K, V> StoreBuilder<KeyValueStore<K, V>> kv(String name, Serde<K> keys, Serde<V> values) {
-        // Caching folds many updates of one key into one changelog record per commit.
-        return Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(name), keys, values).withCachingEnabled();
+    /** A persistent, changelogged store, without a record cache but in the benchmark's "before" (see {@link #build}). */
+    private static <K, V> StoreBuilder<KeyValueStore<K, V>> store(String name, Serde<K> keys, Serde<V> values, boolean cached) {
+        StoreBuilder<KeyValueStore<K, V>> b = Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(name), keys, values);
+        return cached ? b.withCachingEnabled() : b.withCachingDisabled();
     }
 }

@@ -39,7 +39,10 @@ import static org.awaitility.Awaitility.await;
  *
  * <pre>
  * bin/benchmark aggregator-streams dev.tokenmeter.aggregator.AggregatorBenchmark 500000 [eos-only] [threads=N] [rounds=N]
+ * bin/benchmark aggregator-streams dev.tokenmeter.aggregator.AggregatorBenchmark 500000 cached-vs-uncached [threads=N] [rounds=N]
  * </pre>
+ * {@code cached-vs-uncached}: exactly_once_v2 with the stores' record caches (before ADR 0076) and without (now),
+ * alternating, every round printed.
  */
 public final class AggregatorBenchmark {
 
@@ -64,6 +67,10 @@ public final class AggregatorBenchmark {
 
             if (eosOnly) {
                 topology(kafka, topics, events, "exactly_once_v2");
+                return;
+            }
+            if (options.contains("cached-vs-uncached")) {
+                cachedVersusUncached(kafka, topics, events, rounds);
                 return;
             }
             double plain = plainConsumer(kafka, topics, events);
@@ -118,7 +125,29 @@ public final class AggregatorBenchmark {
         }
     }
 
+    /** ADR 0076's price: EOS with and without the stores' record caches, alternating; every round and the median ratio. */
+    private static void cachedVersusUncached(KafkaEngine kafka, Topics topics, int events, int rounds) throws Exception {
+        topology(kafka, topics, events, "at_least_once"); // warm-up, not counted
+        List<Double> ratios = new java.util.ArrayList<>();
+        for (int round = 1; round <= rounds; round++) {
+            double cached = topology(kafka, topics, events, "exactly_once_v2", true);
+            double uncached = topology(kafka, topics, events, "exactly_once_v2", false);
+            ratios.add(uncached / cached);
+            System.out.printf("round %d: EOS with record caches %,.0f events/s, without %,.0f events/s: %.0f %%%n",
+                    round, cached, uncached, 100 * uncached / cached);
+        }
+        List<Double> sorted = ratios.stream().sorted().toList();
+        double median = sorted.size() % 2 == 1 ? sorted.get(sorted.size() / 2)
+                : (sorted.get(sorted.size() / 2 - 1) + sorted.get(sorted.size() / 2)) / 2;
+        System.out.printf("without / with record caches, median of %d rounds: %.0f %%%n", rounds, 100 * median);
+    }
+
     private static double topology(KafkaEngine kafka, Topics topics, int n, String guarantee) throws Exception {
+        return topology(kafka, topics, n, guarantee, false);
+    }
+
+    private static double topology(KafkaEngine kafka, Topics topics, int n, String guarantee, boolean recordCaches)
+            throws Exception {
         AggregatorConfig config = AggregatorConfig.fromEnv(kafka.clientEnv(Map.of("APPLICATION_ID", "bench-" + guarantee + "-" + UUID.randomUUID(),
                 "STATE_DIR", Files.createTempDirectory("bench-state").toString(),
                 "PROCESSING_GUARANTEE", guarantee,
@@ -126,7 +155,11 @@ public final class AggregatorBenchmark {
                 "NUM_STREAM_THREADS", threads,
                 "HOUR_GRACE", "1h")));
         AggregatorMetrics metrics = new AggregatorMetrics(new SimpleMeterRegistry());
-        KafkaStreams streams = AggregatorApp.create(config, topics, metrics);
+        java.util.Properties props = AggregatorApp.streamsProperties(config, topics, metrics);
+        if (recordCaches) {
+            props.put(org.apache.kafka.streams.StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 32L * 1024 * 1024);
+        }
+        KafkaStreams streams = new KafkaStreams(UsageAggregationTopology.build(config, topics, metrics, recordCaches), props);
         long start = System.nanoTime();
         streams.start();
         long[] firstSeen = new long[2]; // when the first events were counted, and how many: start-up ends there
@@ -145,8 +178,8 @@ public final class AggregatorBenchmark {
         double steady = (processed - firstSeen[1]) / ((end - firstSeen[0]) / 1e9);
         streams.close(Duration.ofSeconds(30));
         streams.cleanUp();
-        System.out.printf("%-16s processed %,.0f events in %.1fs: start-up (to the first event) %.1fs, then %,.0f events/s%n",
-                guarantee, processed, seconds, (firstSeen[0] - start) / 1e9, steady);
+        System.out.printf("%-16s%s processed %,.0f events in %.1fs: start-up (to the first event) %.1fs, then %,.0f events/s%n",
+                guarantee, recordCaches ? " (cached)" : "", processed, seconds, (firstSeen[0] - start) / 1e9, steady);
         return steady;
     }
 

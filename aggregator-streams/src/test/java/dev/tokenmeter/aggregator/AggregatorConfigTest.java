@@ -18,6 +18,7 @@ class AggregatorConfigTest {
         assertThat(c.monthGrace()).isEqualTo(Duration.ofDays(2));
         assertThat(c.dedupRetention()).isEqualTo(Duration.ofDays(7));
         assertThat(c.metricsPort()).isEqualTo(9465);
+        assertThat(c.sendTimeout()).isEqualTo(Duration.ofMinutes(10));
         assertThat(c.instanceId()).isNotBlank();
     }
 
@@ -47,5 +48,17 @@ class AggregatorConfigTest {
         }
         assertThatThrownBy(() -> AggregatorConfig.fromEnv(Map.of("EMIT_INTERVAL", "0s"))).hasMessageContaining("EMIT_INTERVAL");
         assertThatThrownBy(() -> AggregatorConfig.fromEnv(Map.of("COMMIT_INTERVAL", "0"))).hasMessageContaining("COMMIT_INTERVAL");
+    }
+
+    @Test
+    void sendTimeoutBoundsTheProducersWaitsAndNoStoreCacheIsReserved() {
+        AggregatorConfig c = AggregatorConfig.fromEnv(Map.of("SEND_TIMEOUT", "3s"));
+        java.util.Properties p = AggregatorApp.streamsProperties(c, dev.tokenmeter.events.topic.Topics.withPrefix("", 3),
+                AggregatorMetrics.noop());
+        assertThat(p.get("producer.max.block.ms")).isEqualTo(3_000L);
+        assertThat(p.get("producer.delivery.timeout.ms")).isEqualTo(3_000);
+        assertThat(p.get("producer.request.timeout.ms")).isEqualTo(1_500);
+        assertThat(p.get("statestore.cache.max.bytes")).isEqualTo(0L);
+        assertThatThrownBy(() -> AggregatorConfig.fromEnv(Map.of("SEND_TIMEOUT", "500ms"))).hasMessageContaining("SEND_TIMEOUT");
     }
 }
