@@ -108,7 +108,19 @@ public final class Deliveries {
         }
         Thread.ofVirtual().name("delivery-" + webhook.id()).start(() -> {
             try {
-                run(alert, webhook.id(), from);
+                while (true) {
+                    try {
+                        run(alert, webhook.id(), from);
+                        break;
+                    } catch (RuntimeException e) {
+                        // A bug, not an endpoint's failure: say so, and try again rather than stall the partition
+                        // silently (its offset cannot pass an alert without an outcome).
+                        checkStopping();
+                        log.error("alert {} to webhook {}: unexpected {}; trying again in 5 s", alert.getAlertId(),
+                                webhook.id(), e.getClass().getName());
+                        Thread.sleep(5_000);
+                    }
+                }
                 mine.complete(null);
             } catch (Throwable e) {
                 mine.completeExceptionally(e);
