@@ -30,6 +30,7 @@ import java.net.http.HttpResponse;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
@@ -57,6 +58,11 @@ class WebhookAdminAndDeliveriesIT {
     private HttpServer receiver;
     private final AtomicInteger requests = new AtomicInteger();
     private volatile int answer = 500;
+    /** Requests to /held wait for this; at most how many were inside at once. */
+    private final java.util.concurrent.CountDownLatch releaseHeld = new java.util.concurrent.CountDownLatch(1);
+    private final AtomicInteger heldNow = new AtomicInteger();
+    private final AtomicInteger heldMax = new AtomicInteger();
+    private final AtomicInteger fastDone = new AtomicInteger();
     private WebhookStore store;
     private DeliveryLog deliveryLog;
     private DSLContext db;
@@ -80,12 +86,33 @@ class WebhookAdminAndDeliveriesIT {
         store = new WebhookStore(db);
         deliveryLog = new DeliveryLog(db);
         DeliveryPolicy policy = new DeliveryPolicy(Duration.ofMinutes(5), Duration.ofMillis(100), Duration.ofMillis(200),
-                Duration.ofSeconds(2), Duration.ofSeconds(2), 2);
+                Duration.ofSeconds(2), Duration.ofSeconds(30), 2);
         deliveries = new Deliveries(store, deliveryLog, new WebhookSender(policy, Clock.systemUTC()), policy, Clock.systemUTC());
         api = new WebhookAdminApi("127.0.0.1", 0, TOKEN, store, deliveryLog).start();
         client = HttpClient.newHttpClient();
         receiver = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         receiver.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
+        receiver.createContext("/held", ex -> {
+            try (ex) {
+                ex.getRequestBody().readAllBytes();
+                heldMax.accumulateAndGet(heldNow.incrementAndGet(), Math::max);
+                try {
+                    releaseHeld.await(20, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                } finally {
+                    heldNow.decrementAndGet();
+                }
+                ex.sendResponseHeaders(200, -1);
+            }
+        });
+        receiver.createContext("/fast", ex -> {
+            try (ex) {
+                ex.getRequestBody().readAllBytes();
+                fastDone.incrementAndGet();
+                ex.sendResponseHeaders(204, -1);
+            }
+        });
         receiver.createContext("/", ex -> {
             try (ex) {
                 ex.getRequestBody().readAllBytes();
@@ -106,6 +133,7 @@ class WebhookAdminAndDeliveriesIT {
 
     @AfterEach
     void tearDown() {
+        releaseHeld.countDown();
         deliveries.stop();
         api.close();
         receiver.stop(0);
@@ -167,6 +195,27 @@ class WebhookAdminAndDeliveriesIT {
         assertThat(requests.get()).as("the delivered row stops a third copy").isEqualTo(1);
         assertThat(db.select(WEBHOOK_DELIVERY.STATUS, WEBHOOK_DELIVERY.ATTEMPTS).from(WEBHOOK_DELIVERY).fetchSingle().intoArray())
                 .containsExactly("delivered", 1);
+    }
+
+    /** DELIVERY_CONCURRENCY_PER_ENDPOINT bounds the requests to one endpoint; another endpoint's go on meanwhile. */
+    @Test
+    void aSlowEndpointGetsAtMostItsConcurrencyAndHoldsUpNoOtherEndpoint() throws Exception {
+        String base = "http://127.0.0.1:" + receiver.getAddress().getPort();
+        store.create("acme", base + "/held", "secret-0123456789abcdef", Webhook.Format.JSON, true);
+        store.create("acme", base + "/fast", "secret-0123456789abcdef", Webhook.Format.JSON, true);
+        List<CompletableFuture<Void>> all = new java.util.ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            all.add(deliveries.deliver(alert("u" + i + "|2026-12|50"), new RecordPosition("t", 0, i)));
+        }
+        await("the fast endpoint got all six while the slow one holds its requests")
+                .atMost(Duration.ofSeconds(20)).until(() -> fastDone.get() == 6);
+        await("the slow endpoint's lanes are full").atMost(Duration.ofSeconds(10)).until(() -> heldNow.get() == 2);
+        assertThat(heldMax.get()).as("never more than DELIVERY_CONCURRENCY_PER_ENDPOINT (2) at once").isEqualTo(2);
+        releaseHeld.countDown();
+        CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).get(30, TimeUnit.SECONDS);
+        assertThat(heldMax.get()).isEqualTo(2);
+        assertThat(db.selectCount().from(WEBHOOK_DELIVERY).where(WEBHOOK_DELIVERY.STATUS.eq("delivered")).fetchSingle().value1())
+                .isEqualTo(12);
     }
 
     private String receiverUrl() {
