@@ -83,7 +83,7 @@ public final class QuotaEngine implements AutoCloseable {
     /** Postgres quota rows (FAIL_TO_DATABASE, ADR 0072); null without a data source. */
     private final DatabaseQuota database;
     /** Decisions made in Postgres so far, and how many of them Redis has taken over: unequal = hand over first. */
-    private final AtomicLong databaseGeneration = new AtomicLong(1);
+    private final AtomicLong databaseGeneration = new AtomicLong();
     private volatile long handedOverGeneration;
     private final Object handoverLock = new Object();
     private final Counter handovers;
@@ -104,6 +104,9 @@ public final class QuotaEngine implements AutoCloseable {
         this.database = b.dataSource == null ? null : new DatabaseQuota(b.dataSource, config.reservationTtl(), config.reservationRetention());
         if (database == null && config.failurePolicy() == FailurePolicy.FAIL_TO_DATABASE) {
             throw new IllegalArgumentException("QUOTA_FAILURE_POLICY=FAIL_TO_DATABASE needs the quota engine's dataSource");
+        }
+        if (config.failurePolicy() == FailurePolicy.FAIL_TO_DATABASE) {
+            databaseGeneration.set(1); // rows a previous process left pending: handed over before the first Redis answer
         }
         this.handovers = Counter.builder("tokenmeter.quota.handovers")
                 .description("user-months decided in Postgres handed over to Redis").register(meters);
@@ -242,6 +245,7 @@ public final class QuotaEngine implements AutoCloseable {
                 breaker.onSuccess();
                 log.warn("rebuild of the month counters failed: {}", e.getCause() == null ? e.getMessage() : e.getCause().toString());
             } catch (HandoverUnavailable e) {
+                breaker.onFailure(); // Redis must not answer before the hand-over: stay out of it, probe again later
                 log.warn("hand-over of the Postgres quota rows failed: {}", e.getCause().toString());
             } catch (RuntimeException e) {
                 // Unexpected (a bug, a malformed reply): never leave the breaker half-open, never guess.
@@ -291,12 +295,17 @@ public final class QuotaEngine implements AutoCloseable {
      * that does not have it yet.
      */
     private void handOverIfNeeded() {
-        if (database == null || databaseGeneration.get() == handedOverGeneration) {
+        if (database == null) {
+            return;
+        }
+        // The breaker's probe under FAIL_TO_DATABASE also hands over what other edges decided in Postgres meanwhile.
+        boolean probe = config.failurePolicy() == FailurePolicy.FAIL_TO_DATABASE && breaker.state() == CircuitBreaker.State.HALF_OPEN;
+        if (!probe && databaseGeneration.get() == handedOverGeneration) {
             return;
         }
         synchronized (handoverLock) {
             long generation = databaseGeneration.get();
-            if (generation == handedOverGeneration) {
+            if (!probe && generation == handedOverGeneration) {
                 return;
             }
             handOver();
@@ -673,6 +682,7 @@ public final class QuotaEngine implements AutoCloseable {
             } catch (RebuildUnavailable e) {
                 breaker.onSuccess();
             } catch (HandoverUnavailable e) {
+                breaker.onFailure(); // Redis must not answer before the hand-over: stay out of it, probe again later
                 log.warn("hand-over of the Postgres quota rows failed: {}", e.getCause().toString());
             }
         }

@@ -39,6 +39,31 @@ class QuotaDatabaseFallbackIT {
         return QuotaConfig.fromEnv(env).withBackgroundOff();
     }
 
+    /** One failure opens the breaker; its clock is the test's, so no probe reaches Redis until the test moves it. */
+    private static final QuotaConfig CUT_CONFIG = databasePolicy(Map.of("QUOTA_BREAKER_FAILURES", "1", "QUOTA_BREAKER_OPEN_MS", "1000"));
+
+    /** An engine (FAIL_TO_DATABASE) whose Redis connection goes through a proxy the test can blackhole: a network cut. */
+    private record Cut(DelayProxy proxy, QuotaRedis connection, QuotaEngine engine) implements AutoCloseable {
+        static Cut of(RedisEngine redis, QuotaFixture f, io.micrometer.core.instrument.MeterRegistry meters, AtomicLong breakerNanos) {
+            java.net.URI direct = java.net.URI.create(redis.uri());
+            DelayProxy proxy = DelayProxy.start(direct.getHost(), direct.getPort());
+            QuotaRedis connection = QuotaRedis.connect(redis.uri().replace(":" + direct.getPort(), ":" + proxy.port()), Duration.ofMillis(300));
+            QuotaEngine engine = QuotaEngine.builder().redis(connection.connection())
+                    // long enough that a stopped Postgres does not take the accounts away
+                    .accountDirectory(new dev.tokenmeter.edge.account.PostgresAccountDirectory(f.dataSource, Duration.ofMinutes(10)))
+                    .usageBaseline(new JooqUsageBaseline(f.dataSource)).dataSource(f.dataSource).clock(f.clock)
+                    .meterRegistry(meters).config(CUT_CONFIG).breakerNanoTime(breakerNanos::get).build();
+            return new Cut(proxy, connection, engine);
+        }
+
+        @Override
+        public void close() {
+            engine.close();
+            connection.close();
+            proxy.close();
+        }
+    }
+
     @Test
     void thousandConcurrentReservesInPostgresStayWithinCreditAndRedisTakesOverExactly(RedisEngine redis, PostgresEngine postgres)
             throws Exception {
@@ -125,16 +150,11 @@ class QuotaDatabaseFallbackIT {
      */
     @Test
     void aHandOverAddsPostgresSettlesToCountersRedisKeptAndIsAppliedOnce(RedisEngine redis, PostgresEngine postgres) {
-        java.net.URI direct = java.net.URI.create(redis.uri());
         AtomicLong breakerNanos = new AtomicLong();
-        QuotaConfig config = databasePolicy(Map.of("QUOTA_BREAKER_FAILURES", "1", "QUOTA_BREAKER_OPEN_MS", "1000"));
-        try (QuotaFixture f = new QuotaFixture(redis, postgres, config, START);
-             DelayProxy proxy = DelayProxy.start(direct.getHost(), direct.getPort());
-             QuotaRedis cut = QuotaRedis.connect(redis.uri().replace(":" + direct.getPort(), ":" + proxy.port()), Duration.ofMillis(300));
-             QuotaEngine engine = QuotaEngine.builder().redis(cut.connection())
-                     .accountDirectory(new dev.tokenmeter.edge.account.PostgresAccountDirectory(f.dataSource, Duration.ofSeconds(5)))
-                     .usageBaseline(new JooqUsageBaseline(f.dataSource)).dataSource(f.dataSource).clock(f.clock)
-                     .meterRegistry(f.meters).config(config).breakerNanoTime(breakerNanos::get).build()) {
+        try (QuotaFixture f = new QuotaFixture(redis, postgres, CUT_CONFIG, START);
+             Cut cut = Cut.of(redis, f, f.meters, breakerNanos)) {
+            DelayProxy proxy = cut.proxy();
+            QuotaEngine engine = cut.engine();
             String u = f.user("dbcut", 100_000, 1_000_000, 1_000_000_000L, false);
             Decision paid = engine.reserve(f.request(u, 10_000, 1));
             assertThat(engine.settle(paid.reservationId(), 10_000, 1).status()).isEqualTo(SettleResult.Status.SETTLED);
@@ -180,6 +200,49 @@ class QuotaDatabaseFallbackIT {
             UsageSnapshot end = engine.usage(u, NOV);
             assertThat(end.settledNanoUsd()).isEqualTo(31_000);
             assertThat(end.reservedNanoUsd()).isEqualTo(5_000);
+        }
+    }
+
+    /**
+     * Postgres away when Redis comes back: the hand-over cannot run, so Redis must not answer yet — and the engine
+     * must not stay out of Redis for good either (a probe left half-open): the breaker opens again and the next probe,
+     * with Postgres back, hands over and returns to Redis.
+     */
+    @Test
+    void aHandOverThatFailsOnPostgresKeepsRedisOutUntilItSucceeds(RedisEngine redis, PostgresEngine postgres) {
+        AtomicLong breakerNanos = new AtomicLong();
+        var meters = new io.micrometer.core.instrument.simple.SimpleMeterRegistry(); // this engine's breaker gauge alone
+        try (QuotaFixture f = new QuotaFixture(redis, postgres, CUT_CONFIG, START);
+             Cut cut = Cut.of(redis, f, meters, breakerNanos)) {
+            DelayProxy proxy = cut.proxy();
+            QuotaEngine engine = cut.engine();
+            f.dataSource.setConnectionTimeout(2_000); // Postgres stopped: fail in 2 s, not Hikari's 30
+            String u = f.user("dbpgaway", 100_000, 1_000_000, 1_000_000_000L, false);
+            assertThat(engine.reserve(f.request(u, 1_000, 1)).mode()).isEqualTo(DecisionMode.REDIS);
+            proxy.blackhole(true);
+            assertThat(engine.usage(u, NOV).mode()).isEqualTo(DecisionMode.DATABASE); // opens the breaker
+            Decision inDb = engine.reserve(f.request(u, 2_000, 1));
+            assertThat(inDb.mode()).isEqualTo(DecisionMode.DATABASE);
+            proxy.blackhole(false);
+            try {
+                postgres.stop();
+                breakerNanos.addAndGet(Duration.ofSeconds(2).toNanos());
+                Decision probe = engine.reserve(f.request(u, 1_000, 1));
+                assertThat(probe.mode()).as("no Redis answer before the hand-over").isNotEqualTo(DecisionMode.REDIS);
+                assertThat(meters.get("tokenmeter.quota.breaker.open").gauge().value()).as("open again, not left half-open").isEqualTo(1.0);
+            } finally {
+                postgres.start();
+            }
+            // Each attempt past the open time (a hand-over that fails again, e.g. on a pooled connection the restart broke,
+            // opens the breaker again).
+            await("back in Redis once Postgres answers the hand-over").atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200))
+                    .until(() -> {
+                        breakerNanos.addAndGet(Duration.ofSeconds(2).toNanos());
+                        return engine.reserve(f.request(u, 1, 1)).mode() == DecisionMode.REDIS;
+                    });
+            assertThat(meters.counter("tokenmeter.quota.handovers").count()).isEqualTo(1.0);
+            assertThat(engine.settle(inDb.reservationId(), 2_000, 1).status()).as("settled in Redis after the hand-over")
+                    .isEqualTo(SettleResult.Status.SETTLED);
         }
     }
 
