@@ -13,8 +13,6 @@ import java.time.YearMonth;
 import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -61,17 +59,9 @@ public final class QuotaBenchmark {
     }
 
     private static void run(int port, long seconds, String benchBin, String serverBin) throws Exception {
-        Account bench = new Account("bench", "t", "ACTIVE", QuotaLimits.MAX_CREDIT_NANO_USD, Integer.MAX_VALUE, Long.MAX_VALUE / 4, 80, false);
-        Account rb = new Account("rb", "t", "ACTIVE", QuotaLimits.MAX_CREDIT_NANO_USD, Integer.MAX_VALUE, Long.MAX_VALUE / 4, 80, false);
-        Map<String, Account> accounts = Map.of("bench", bench, "rb", rb);
-        AccountDirectory directory = new AccountDirectory() {
-            @Override public Optional<Account> find(String userId) { return Optional.ofNullable(accounts.get(userId)); }
-            @Override public void invalidate(String userId) { }
-        };
-        UsageBaseline zero = new UsageBaseline() {
-            @Override public MonthlyUsage monthlyUsage(String userId, YearMonth month) { return MonthlyUsage.NONE; }
-            @Override public Map<String, Long> serviceCreditByUser(YearMonth month) { return Map.of(); }
-        };
+        Account rb = BenchmarkAccounts.unlimited("rb");
+        AccountDirectory directory = BenchmarkAccounts.anyUserUnlimited();
+        UsageBaseline zero = BenchmarkAccounts.noUsage();
         try (QuotaRedis redis = QuotaRedis.connect("redis://127.0.0.1:" + port, Duration.ofSeconds(1));
              QuotaEngine engine = QuotaEngine.builder().redis(redis.connection()).accountDirectory(directory)
                      .usageBaseline(zero).config(QuotaConfig.defaults().withBackgroundOff()).build().warmUp()) {

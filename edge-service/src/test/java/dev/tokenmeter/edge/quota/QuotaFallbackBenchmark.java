@@ -2,7 +2,6 @@ package dev.tokenmeter.edge.quota;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
-import dev.tokenmeter.edge.account.Account;
 import dev.tokenmeter.edge.account.AccountDirectory;
 import dev.tokenmeter.testkit.Backend;
 import dev.tokenmeter.testkit.Engines;
@@ -13,8 +12,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -44,14 +41,7 @@ public final class QuotaFallbackBenchmark {
     public static void main(String[] args) throws Exception {
         long seconds = args.length > 0 ? Long.parseLong(args[0]) : 3;
         int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 3;
-        Map<String, Account> accounts = new ConcurrentHashMap<>();
-        AccountDirectory directory = new AccountDirectory() {
-            @Override public Optional<Account> find(String userId) {
-                return Optional.of(accounts.computeIfAbsent(userId, u -> new Account(u, "t", "ACTIVE",
-                        QuotaLimits.MAX_CREDIT_NANO_USD, Integer.MAX_VALUE, Long.MAX_VALUE / 4, 80, false)));
-            }
-            @Override public void invalidate(String userId) { }
-        };
+        AccountDirectory directory = BenchmarkAccounts.anyUserUnlimited();
         try (Engines engines = Engines.create(Backend.EMBEDDED)) {
             HikariConfig hc = new HikariConfig();
             hc.setJdbcUrl(engines.postgres().createMigratedDatabase("fallbackbench"));

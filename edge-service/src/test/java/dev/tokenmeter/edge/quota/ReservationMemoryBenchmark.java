@@ -1,18 +1,12 @@
 package dev.tokenmeter.edge.quota;
 
-import dev.tokenmeter.edge.account.Account;
 import dev.tokenmeter.edge.account.AccountDirectory;
 import dev.tokenmeter.testkit.redis.EmbeddedRedisEngine;
 import io.lettuce.core.api.sync.RedisCommands;
 
 import java.time.Duration;
 import java.time.Instant;
-import java.time.YearMonth;
 import java.util.List;
-import java.util.Map;
-import java.util.Optional;
-import java.util.function.Function;
-import java.util.stream.Collectors;
 
 /**
  * Issue 20's Redis finding (ADR 0067), a program, not a test: how many bytes of Redis one reserve + settle leaves
@@ -32,16 +26,8 @@ public final class ReservationMemoryBenchmark {
 
     public static void main(String[] args) throws Exception {
         int calls = args.length > 0 ? Integer.parseInt(args[0]) : 20_000;
-        Map<String, Account> accounts = USERS.stream().collect(Collectors.toMap(Function.identity(),
-                u -> new Account(u, "t", "ACTIVE", QuotaLimits.MAX_CREDIT_NANO_USD, Integer.MAX_VALUE, Long.MAX_VALUE / 4, 80, false)));
-        AccountDirectory directory = new AccountDirectory() {
-            @Override public Optional<Account> find(String userId) { return Optional.ofNullable(accounts.get(userId)); }
-            @Override public void invalidate(String userId) { }
-        };
-        UsageBaseline zero = new UsageBaseline() {
-            @Override public MonthlyUsage monthlyUsage(String userId, YearMonth month) { return MonthlyUsage.NONE; }
-            @Override public Map<String, Long> serviceCreditByUser(YearMonth month) { return Map.of(); }
-        };
+        AccountDirectory directory = BenchmarkAccounts.anyUserUnlimited();
+        UsageBaseline zero = BenchmarkAccounts.noUsage();
         QuotaConfig config = QuotaConfig.defaults().withBackgroundOff();
         MutableClock clock = new MutableClock(Instant.parse("2026-12-10T10:00:00Z"));
         try (EmbeddedRedisEngine redisEngine = EmbeddedRedisEngine.launch();

@@ -202,34 +202,35 @@ public final class LoadProgram {
 
     /** Soak: the maximum, then half of it (or --rate) open loop for --minutes. */
     private long soak() throws InterruptedException {
-        long sent = 0;
-        int rate = args.ratePerSecond();
-        if (rate == 0) {
-            long before = tally.total().answers();
-            double max = measureMax(args.maxDuration());
-            sent += tally.total().answers() - before;
-            rate = (int) Math.max(1, Math.round(max / 2));
-            System.out.printf(Locale.ROOT, "soak rate: half of %.1f 2xx/s = %d/s%n", max, rate);
-        }
-        loadRate = rate;
-        return sent + openLoop(List.of(new Segment("soak", rate, args.duration())), true);
+        long before = tally.total().answers();
+        int rate = rateOrShareOfMax(0.5, "soak rate: half of the maximum");
+        long measuring = tally.total().answers() - before;
+        return measuring + openLoop(List.of(new Segment("soak", rate, args.duration())), true);
     }
 
     /** Burst: the maximum, then 5 % of it (or --rate), 20× that, and 5 % again. */
     private long burst() throws InterruptedException {
-        long sent = 0;
-        int base = args.ratePerSecond();
-        if (base == 0) {
-            long before = tally.total().answers();
-            double max = measureMax(args.maxDuration());
-            sent += tally.total().answers() - before;
-            base = (int) Math.max(1, Math.round(max * BURST_BASE_SHARE));
-            System.out.printf(Locale.ROOT, "burst: base %d/s (5 %% of %.1f 2xx/s), burst %d/s%n", base, max, base * BURST_FACTOR);
-        }
-        loadRate = base;
-        return sent + openLoop(List.of(new Segment("base", base, args.duration()),
+        long before = tally.total().answers();
+        int base = rateOrShareOfMax(BURST_BASE_SHARE, "burst base: 5 % of the maximum (burst " + BURST_FACTOR + "x that)");
+        long measuring = tally.total().answers() - before;
+        return measuring + openLoop(List.of(new Segment("base", base, args.duration()),
                 new Segment("burst", base * BURST_FACTOR, args.burstDuration()),
                 new Segment("after", base, args.afterDuration())), true);
+    }
+
+    /**
+     * The load's base rate, also kept as {@code loadRate}: --rate when given, else {@code share} of the closed-loop
+     * maximum measured first (at least 1/s).
+     */
+    private int rateOrShareOfMax(double share, String what) throws InterruptedException {
+        int rate = args.ratePerSecond();
+        if (rate == 0) {
+            double max = measureMax(args.maxDuration());
+            rate = (int) Math.max(1, Math.round(max * share));
+            System.out.printf(Locale.ROOT, "%s: %d/s of %.1f 2xx/s%n", what, rate, max);
+        }
+        loadRate = rate;
+        return rate;
     }
 
     private void mark(String name, long startNanos, long endNanos) {
