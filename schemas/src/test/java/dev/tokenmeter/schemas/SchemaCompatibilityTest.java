@@ -93,6 +93,67 @@ class SchemaCompatibilityTest {
                 .isEqualTo(SchemaCompatibilityType.INCOMPATIBLE);
     }
 
+    /**
+     * UsageEvent v4 (ADR 0078) against every earlier version, with data: an event written by v1..v3 reads as no
+     * project and no labels; a v4 event with both reads under v1..v3 (the new fields skipped, the rest intact).
+     */
+    @Test
+    void usageEventV4ReadsAndIsReadByEveryEarlierVersion() throws IOException {
+        List<Schema> versions = releasedByName().get("dev.tokenmeter.events.UsageEvent");
+        assertThat(versions).as("v1..v4 released").hasSizeGreaterThanOrEqualTo(4);
+        Schema v4 = versions.get(3);
+        for (int i = 0; i < 3; i++) {
+            Schema older = versions.get(i);
+            org.apache.avro.generic.GenericRecord old = minimal(older);
+            org.apache.avro.generic.GenericRecord asV4 = roundTrip(old, older, v4);
+            assertThat(asV4.get("project")).as("v" + (i + 1) + " -> v4 project").isNull();
+            assertThat((Map<?, ?>) asV4.get("labels")).as("v" + (i + 1) + " -> v4 labels").isEmpty();
+            assertThat(asV4.get("costNanoUsd")).isEqualTo(12_345L);
+
+            org.apache.avro.generic.GenericRecord labelled = minimal(v4);
+            labelled.put("project", "support-bot");
+            labelled.put("labels", Map.of("feature", "chat", "customer", "acme"));
+            org.apache.avro.generic.GenericRecord asOld = roundTrip(labelled, v4, older);
+            assertThat(asOld.getSchema().getField("labels")).as("v" + (i + 1) + " has no labels").isNull();
+            assertThat(asOld.get("costNanoUsd")).isEqualTo(12_345L);
+            assertThat(asOld.get("userId").toString()).isEqualTo("bob");
+        }
+        org.apache.avro.generic.GenericRecord labelled = minimal(v4);
+        labelled.put("project", "support-bot");
+        labelled.put("labels", Map.of("feature", "chat"));
+        org.apache.avro.generic.GenericRecord same = roundTrip(labelled, v4, v4);
+        assertThat(same.get("project").toString()).isEqualTo("support-bot");
+        assertThat(((Map<?, ?>) same.get("labels")).toString()).isEqualTo("{feature=chat}");
+    }
+
+    private static org.apache.avro.generic.GenericRecord minimal(Schema schema) {
+        org.apache.avro.generic.GenericRecord r = new org.apache.avro.generic.GenericData.Record(schema);
+        for (Schema.Field f : schema.getFields()) {
+            if (f.hasDefaultValue()) {
+                r.put(f.name(), org.apache.avro.generic.GenericData.get().getDefaultValue(f));
+            }
+        }
+        r.put("eventId", "6f1c2b1e-0000-4000-8000-000000000001");
+        r.put("occurredAt", 1_700_000_000_000L);
+        r.put("receivedAt", 1_700_000_000_500L);
+        r.put("tenantId", "acme");
+        r.put("userId", "bob");
+        r.put("model", "gpt-4o-mini");
+        r.put("endpoint", "/v1/chat/completions");
+        r.put("costNanoUsd", 12_345L);
+        return r;
+    }
+
+    private static org.apache.avro.generic.GenericRecord roundTrip(org.apache.avro.generic.GenericRecord record,
+                                                                   Schema writer, Schema reader) throws IOException {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        org.apache.avro.io.BinaryEncoder enc = org.apache.avro.io.EncoderFactory.get().binaryEncoder(out, null);
+        new org.apache.avro.generic.GenericDatumWriter<org.apache.avro.generic.GenericRecord>(writer).write(record, enc);
+        enc.flush();
+        return new org.apache.avro.generic.GenericDatumReader<org.apache.avro.generic.GenericRecord>(writer, reader)
+                .read(null, org.apache.avro.io.DecoderFactory.get().binaryDecoder(out.toByteArray(), null));
+    }
+
     static void assertMutuallyCompatible(Schema newer, Schema older, String name) {
         assertThat(compatibility(newer, older)).as(name + ": backward (new reader, old writer)")
                 .isEqualTo(SchemaCompatibilityType.COMPATIBLE);

@@ -69,6 +69,9 @@ public final class UsageEventValidator {
         if (e.getUpstreamCostNanoUsd() != null) {
             add(problems, UsageEventBounds.costProblem("upstreamCostNanoUsd", e.getUpstreamCostNanoUsd()));
         }
+        // v4 (ADR 0078): attribution, within the bounds the edge answers 400 with.
+        add(problems, Labels.projectProblem("project", e.getProject()));
+        add(problems, Labels.problem("labels", e.getLabels()));
         if (e.getHttpStatus() != 0 && (e.getHttpStatus() < 100 || e.getHttpStatus() > 599)) {
             problems.add("httpStatus must be 0 or 100..599, got " + e.getHttpStatus());
         }
