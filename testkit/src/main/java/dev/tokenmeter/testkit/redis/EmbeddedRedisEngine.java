@@ -38,21 +38,64 @@ public final class EmbeddedRedisEngine extends ManagedServer implements RedisEng
     private final Path log;
     private final int port;
     private final String password;
+    private final int busPort;
     private Process process;
 
-    private EmbeddedRedisEngine(Path binary, int port) {
+    private EmbeddedRedisEngine(Path binary, int port, int busPort, String password, List<String> extraConfig) {
         super("Redis");
         this.binary = binary;
         this.port = port;
-        this.password = HexFormat.of().formatHex(randomBytes(24));
+        this.password = password;
+        this.busPort = busPort;
         this.workDir = WorkDirs.create("tokenmeter-redis-");
         this.config = workDir.resolve("redis.conf");
         this.log = workDir.resolve("redis.log");
-        writeConfig();
+        writeConfig(extraConfig);
     }
 
     public static EmbeddedRedisEngine launch() {
-        return launch(new EmbeddedRedisEngine(findBinary(), FreePorts.pick()));
+        return launch(new EmbeddedRedisEngine(findBinary(), FreePorts.pick(), 0, newPassword(), List.of()));
+    }
+
+    /**
+     * One node of an {@link EmbeddedRedisCluster}: {@code cluster-enabled yes}, its bus on {@code busPort}, its
+     * nodes.conf in its work directory (kept across stop/kill and start, so a restarted node keeps its identity),
+     * and the shared ACL user as the replication login (masteruser/masterauth).
+     */
+    static EmbeddedRedisEngine launchClusterNode(Path binary, int port, int busPort, String password, long nodeTimeoutMillis) {
+        return launch(new EmbeddedRedisEngine(binary, port, busPort, password, List.of(
+                "cluster-enabled yes",
+                "cluster-port " + busPort,
+                "cluster-config-file nodes.conf",
+                "cluster-node-timeout " + nodeTimeoutMillis,
+                // a replica may always take over, however long its master has been gone (test clusters are short-lived)
+                "cluster-replica-validity-factor 0",
+                "masteruser " + USER,
+                "masterauth " + password)));
+    }
+
+    /** The cluster bus port of a cluster node (0 for a standalone server). */
+    int busPort() {
+        return busPort;
+    }
+
+    static String newPassword() {
+        return HexFormat.of().formatHex(randomBytes(24));
+    }
+
+    /** SIGKILL, as a crashed machine: no goodbye to clients or to the cluster. start() brings the node back on its port. */
+    public synchronized void kill() {
+        Process running = process;
+        if (running == null || !running.isAlive()) {
+            return;
+        }
+        running.destroyForcibly();
+        try {
+            running.waitFor(STOP_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        process = null;
     }
 
     /** redis-server on PATH, else in /usr/bin or /usr/local/bin; a clear error when there is none. */
@@ -155,8 +198,8 @@ public final class EmbeddedRedisEngine extends ManagedServer implements RedisEng
         WorkDirs.deleteQuietly(workDir);
     }
 
-    private void writeConfig() {
-        String text = String.join("\n",
+    private void writeConfig(List<String> extraConfig) {
+        List<String> lines = new java.util.ArrayList<>(List.of(
                 "port " + port,
                 "bind " + HOST,
                 "protected-mode yes",
@@ -166,8 +209,10 @@ public final class EmbeddedRedisEngine extends ManagedServer implements RedisEng
                 "maxmemory-policy noeviction",
                 // Only our ACL user may log in: the default user (no password) is switched off.
                 "user default off",
-                "user " + USER + " on >" + password + " ~* &* +@all",
-                "");
+                "user " + USER + " on >" + password + " ~* &* +@all"));
+        lines.addAll(extraConfig);
+        lines.add("");
+        String text = String.join("\n", lines);
         try {
             Files.writeString(config, text);
             Files.setPosixFilePermissions(config, PosixFilePermissions.fromString("rw-------"));
