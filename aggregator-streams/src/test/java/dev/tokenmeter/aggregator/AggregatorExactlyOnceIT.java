@@ -1,6 +1,5 @@
 package dev.tokenmeter.aggregator;
 
-import dev.tokenmeter.events.Granularity;
 import dev.tokenmeter.events.KeySource;
 import dev.tokenmeter.events.Outcome;
 import dev.tokenmeter.events.UsageEvent;
@@ -12,14 +11,11 @@ import dev.tokenmeter.testkit.EnginesExtension;
 import dev.tokenmeter.testkit.KafkaEngine;
 import dev.tokenmeter.testkit.Names;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -41,7 +37,7 @@ import static org.awaitility.Awaitility.await;
 
 /**
  * Issue 5's proof on the real broker: 100,000 events (5% duplicates, some out of order) while the
- * aggregator — its own JVM running {@link AggregatorApp#main} — is SIGKILLed twice mid-stream and
+ * aggregator — its own JVM running the shipped jar, configured by environment only — is SIGKILLed twice mid-stream and
  * restarted on the same state directory. The totals it ends with equal an independent sum of the
  * distinct events, exactly.
  */
@@ -59,17 +55,18 @@ class AggregatorExactlyOnceIT {
             topics.createAll(admin, (short) 1);
         }
         List<UsageEvent> stream = events();
-        Map<String, long[]> expected = expectedTotals(stream);
+        Map<String, List<Long>> expected = TotalsCheck.expected(stream);
+        assertThat(stream.stream().map(UsageEvent::getEventId).distinct().count()).isEqualTo(DISTINCT);
 
         Map<String, String> env = kafka.clientEnv(Map.of("TOPIC_PREFIX", prefix, "TOPIC_PARTITIONS", "3",
                 "APPLICATION_ID", prefix + "aggregator",
                 "STATE_DIR", dir.resolve("state").toString(),
                 "COMMIT_INTERVAL", "100ms", "EMIT_INTERVAL", "500ms",
                 "HOUR_GRACE", "30m", "METRICS_PORT", "-1"));
-        try (ChildJvm aggregator = new ChildJvm(AggregatorApp.class.getName(), env, dir.resolve("aggregator.log"),
+        try (ChildJvm aggregator = ChildJvm.shippedJar("aggregator-streams", env, dir.resolve("aggregator.log"),
                 "-Xmx384m", "-XX:+UseSerialGC");
              KafkaProducer<String, byte[]> producer = producer(kafka);
-             KafkaConsumer<String, UsageTotal> totals = consumer(kafka)) {
+             KafkaConsumer<String, UsageTotal> totals = TotalsCheck.consumer(kafka)) {
             aggregator.start();
             totals.subscribe(List.of(topics.hourlyTotals().name(), topics.monthlyTotals().name()));
             Map<String, UsageTotal> latest = new HashMap<>();
@@ -88,7 +85,7 @@ class AggregatorExactlyOnceIT {
                             .atMost(Duration.ofMinutes(2)).pollInterval(Duration.ofMillis(100))
                             .until(() -> {
                                 assertThat(aggregator.isAlive()).as(aggregator.logTail(30)).isTrue();
-                                poll(totals, latest);
+                                TotalsCheck.poll(totals, latest);
                                 return latest.size() > before;
                             });
                     aggregator.kill();
@@ -99,8 +96,8 @@ class AggregatorExactlyOnceIT {
             await("final totals equal the independent sum of the 95,000 distinct events")
                     .atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(500))
                     .untilAsserted(() -> {
-                        poll(totals, latest);
-                        assertThat(summarise(latest)).isEqualTo(flatten(expected));
+                        TotalsCheck.poll(totals, latest);
+                        assertThat(TotalsCheck.summarise(latest)).isEqualTo(expected);
                     });
         }
     }
@@ -134,59 +131,8 @@ class AggregatorExactlyOnceIT {
         return stream;
     }
 
-    /** key → {events, cost, prompt, completion, failed} of the distinct events, per hour and per month. */
-    private static Map<String, long[]> expectedTotals(List<UsageEvent> stream) {
-        Map<String, long[]> sums = new HashMap<>();
-        Map<String, Boolean> seen = new HashMap<>();
-        for (UsageEvent e : stream) {
-            if (seen.putIfAbsent(e.getEventId(), true) != null) {
-                continue;
-            }
-            long hour = Periods.hourStart(e.getOccurredAt());
-            long month = Periods.monthStart(Periods.month(e.getOccurredAt()));
-            for (String key : List.of(
-                    UsageAggregationProcessor.totalKey(e.getUserId(), e.getModel(), e.getKeySource(), Granularity.HOUR, hour),
-                    UsageAggregationProcessor.totalKey(e.getUserId(), e.getModel(), e.getKeySource(), Granularity.MONTH, month))) {
-                long[] s = sums.computeIfAbsent(key, k -> new long[5]);
-                s[0]++;
-                s[1] += e.getCostNanoUsd();
-                s[2] += e.getPromptTokens();
-                s[3] += e.getCompletionTokens();
-                s[4] += e.getOutcome() == Outcome.FAILED ? 1 : 0;
-            }
-        }
-        assertThat(seen).hasSize(DISTINCT);
-        return sums;
-    }
-
-    private static Map<String, List<Long>> flatten(Map<String, long[]> sums) {
-        Map<String, List<Long>> out = new HashMap<>();
-        sums.forEach((k, s) -> out.put(k, List.of(s[0], s[1], s[2], s[3], s[4])));
-        return out;
-    }
-
-    private static Map<String, List<Long>> summarise(Map<String, UsageTotal> latest) {
-        Map<String, List<Long>> out = new HashMap<>();
-        latest.forEach((k, t) -> out.put(k, List.of(t.getEventCount(), t.getCostNanoUsd(), t.getPromptTokens(),
-                t.getCompletionTokens(), t.getFailedCount())));
-        return out;
-    }
-
-    private static void poll(KafkaConsumer<String, UsageTotal> consumer, Map<String, UsageTotal> latest) {
-        for (ConsumerRecord<String, UsageTotal> r : consumer.poll(Duration.ofMillis(200))) {
-            latest.merge(r.key(), r.value(), (a, b) -> b.getRevision() >= a.getRevision() ? b : a);
-        }
-    }
-
     private static KafkaProducer<String, byte[]> producer(KafkaEngine kafka) {
         return new KafkaProducer<>(kafka.clientProperties(Map.of(ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
                 ProducerConfig.LINGER_MS_CONFIG, 10)), new StringSerializer(), new ByteArraySerializer());
-    }
-
-    private static KafkaConsumer<String, UsageTotal> consumer(KafkaEngine kafka) {
-        return new KafkaConsumer<>(kafka.clientProperties(Map.of(ConsumerConfig.GROUP_ID_CONFIG, Names.unique("totals-reader"),
-                ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest",
-                ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed")),
-                new StringDeserializer(), EventSerdes.usageTotal().deserializer());
     }
 }
