@@ -27,6 +27,7 @@ import java.util.function.Consumer;
  * PATCH  /admin/users/{userId}                   status (ACTIVE/DISABLED), plan, per-user overrides
  * POST   /admin/users/{userId}/keys              issue a service key: the key is in this response only  {@link ServiceKeyRoutes}
  * GET    /admin/users/{userId}/keys              keys by prefix (never the key or its hash)
+ * PATCH  /admin/users/{userId}/keys/{apiKeyId}   the key's limits: allowed_models (ADR 0077)
  * DELETE /admin/users/{userId}/keys/{apiKeyId}   revoke
  * PUT    /admin/users/{userId}/personal-key      register the user's own OpenAI key (sealed; answer has last4 only)  {@link PersonalKeyRoutes}
  * GET    /admin/users/{userId}/personal-key      last4 and dates
@@ -65,7 +66,7 @@ public final class AdminApi {
         this.token = Objects.requireNonNull(token);
         AdminQueries queries = new AdminQueries(db);
         AccountChanges changes = new AccountChanges(queries, userLimits, onAccountChanged, clock);
-        this.plans = new PlanRoutes(queries, new PlanStore(db), changes);
+        this.plans = new PlanRoutes(queries, new PlanStore(db), changes, authenticator);
         this.users = new UserRoutes(queries, new AccountStore(db), changes, authenticator, clock);
         this.serviceKeys = new ServiceKeyRoutes(queries, new ServiceKeyStore(db), authenticator, clock);
         this.personalKeys = new PersonalKeyRoutes(queries, new PersonalKeyStore(db), cipher, changes, clock);
@@ -79,6 +80,7 @@ public final class AdminApi {
         r.patch("/admin/users/{userId}", guarded(users::patch));
         r.post("/admin/users/{userId}/keys", guarded(serviceKeys::issue));
         r.get("/admin/users/{userId}/keys", guarded(serviceKeys::list));
+        r.patch("/admin/users/{userId}/keys/{apiKeyId}", guarded(serviceKeys::patch));
         r.delete("/admin/users/{userId}/keys/{apiKeyId}", guarded(serviceKeys::revoke));
         r.put("/admin/users/{userId}/personal-key", guarded(personalKeys::put));
         r.get("/admin/users/{userId}/personal-key", guarded(personalKeys::get));

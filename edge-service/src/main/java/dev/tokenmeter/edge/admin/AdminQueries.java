@@ -57,6 +57,11 @@ final class AdminQueries {
         return db.selectFrom(API_KEY).where(API_KEY.USER_ID.eq(userId)).orderBy(API_KEY.CREATED_AT).fetch();
     }
 
+    /** One of the user's service keys, or null. */
+    ApiKeyRecord serviceKey(String userId, String apiKeyId) {
+        return db.selectFrom(API_KEY).where(API_KEY.API_KEY_ID.eq(apiKeyId)).and(API_KEY.USER_ID.eq(userId)).fetchOne();
+    }
+
     boolean serviceKeyExists(String userId, String apiKeyId) {
         return db.fetchExists(API_KEY, API_KEY.API_KEY_ID.eq(apiKeyId).and(API_KEY.USER_ID.eq(userId)));
     }

@@ -6,7 +6,13 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenmeter.events.money.Money;
 import io.javalin.http.Context;
 
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import dev.tokenmeter.edge.auth.ModelAllowList;
+
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
 
 import static dev.tokenmeter.edge.admin.AdminError.bad;
 
@@ -117,6 +123,52 @@ final class JsonBody {
             throw bad("'" + field + "' must be a non-negative integer (nano-USD per token).", field);
         }
         return n.asLong();
+    }
+
+    /**
+     * A model allow-list (ADR 0077): an array of model names within {@link ModelAllowList}'s bounds; present with a null
+     * value when the field is {@code null} or {@code []} (the list cleared: every model allowed).
+     */
+    static Given<List<String>> modelList(JsonNode b, String field) {
+        JsonNode n = b.get(field);
+        if (n == null) {
+            return Given.absent();
+        }
+        if (n.isNull() || (n.isArray() && n.isEmpty())) {
+            return new Given<>(true, null);
+        }
+        if (!n.isArray() || n.size() > ModelAllowList.MAX_MODELS) {
+            throw bad("'" + field + "' must be an array of at most " + ModelAllowList.MAX_MODELS + " model names (null or [] clears it).", field);
+        }
+        List<String> models = new ArrayList<>();
+        for (JsonNode m : n) {
+            if (!m.isTextual()) {
+                throw bad("'" + field + "' must hold model names (strings).", field);
+            }
+            models.add(m.asText());
+        }
+        String problem = ModelAllowList.problem(models);
+        if (problem != null) {
+            throw bad("'" + field + "': " + problem + ".", field);
+        }
+        return new Given<>(true, List.copyOf(new LinkedHashSet<>(models)));
+    }
+
+    /** The stored form of a model allow-list: null when cleared. */
+    static String[] modelArray(List<String> models) {
+        return models == null ? null : models.toArray(String[]::new);
+    }
+
+    /** A stored model allow-list as JSON: null when none. */
+    static void putModels(ObjectNode n, String field, String[] models) {
+        if (models == null || models.length == 0) {
+            n.putNull(field);
+        } else {
+            ArrayNode a = n.putArray(field);
+            for (String m : models) {
+                a.add(m);
+            }
+        }
     }
 
     static void write(Context ctx, int status, JsonNode node) {

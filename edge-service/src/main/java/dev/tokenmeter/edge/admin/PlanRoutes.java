@@ -3,20 +3,23 @@ package dev.tokenmeter.edge.admin;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenmeter.edge.admin.PlanStore.PlanFields;
+import dev.tokenmeter.edge.auth.Authenticator;
 import dev.tokenmeter.events.money.Money;
 import io.javalin.http.Context;
 
 import static dev.tokenmeter.edge.admin.AdminError.bad;
 import static dev.tokenmeter.edge.admin.JsonBody.JSON;
 
-/** {@code PUT /admin/plans/{planId}}: create (201) or update (200) a plan. */
+/** {@code PUT /admin/plans/{planId}}: create (201) or update (200) a plan, its model allow-list included (ADR 0077). */
 final class PlanRoutes {
 
     private final AdminQueries queries;
     private final PlanStore plans;
     private final AccountChanges changes;
+    private final Authenticator authenticator;
 
-    PlanRoutes(AdminQueries queries, PlanStore plans, AccountChanges changes) {
+    PlanRoutes(AdminQueries queries, PlanStore plans, AccountChanges changes, Authenticator authenticator) {
+        this.authenticator = authenticator;
         this.queries = queries;
         this.plans = plans;
         this.changes = changes;
@@ -36,6 +39,9 @@ final class PlanRoutes {
         }
         // Every user of the plan whose credit comes from it (no override) may have a new effective credit.
         queries.usersOfPlan(planId).forEach(changes::creditMayHaveChanged);
+        if (fields.allowedModels().present()) {
+            authenticator.invalidateAll(); // the allow-list comes with the key (ADR 0077): at once on this edge
+        }
         JsonBody.write(ctx, exists ? 200 : 201, planJson(planId));
     }
 
@@ -52,7 +58,8 @@ final class PlanRoutes {
             throw bad("'requests_per_minute' is too large.", "requests_per_minute");
         }
         String name = b.hasNonNull("display_name") ? b.get("display_name").asText() : null;
-        return new PlanFields(name, credit, rpm == null ? null : rpm.intValue(), tpm, soft == null ? null : soft.intValue(), cache(b));
+        return new PlanFields(name, credit, rpm == null ? null : rpm.intValue(), tpm, soft == null ? null : soft.intValue(), cache(b),
+                JsonBody.modelList(b, "allowed_models"));
     }
 
     /** The longest response-cache TTL a plan may set (30 days, V19's check). */
@@ -94,6 +101,7 @@ final class PlanRoutes {
         }
         n.put("response_cache_any_request", r.getResponseCacheAnyRequest());
         n.put("cache_hit_price_percent", r.getCacheHitPricePercent());
+        JsonBody.putModels(n, "allowed_models", r.getAllowedModels());
         return n;
     }
 }

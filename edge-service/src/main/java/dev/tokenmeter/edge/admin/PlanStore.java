@@ -2,6 +2,8 @@ package dev.tokenmeter.edge.admin;
 
 import org.jooq.DSLContext;
 
+import java.util.List;
+
 import static dev.tokenmeter.db.jooq.Tables.PLAN;
 
 /** Writes of table {@code plan}. */
@@ -12,11 +14,12 @@ final class PlanStore {
 
     /** A plan's fields as a request gives them; null means not given (an update keeps the stored value). */
     record PlanFields(String displayName, Long monthlyCreditNanoUsd, Integer requestsPerMinute, Long tokensPerMinute,
-                      Integer softLimitPercent, CacheFields cache) {
+                      Integer softLimitPercent, CacheFields cache, JsonBody.Given<List<String>> allowedModels) {
 
         PlanFields(String displayName, Long monthlyCreditNanoUsd, Integer requestsPerMinute, Long tokensPerMinute,
                    Integer softLimitPercent) {
-            this(displayName, monthlyCreditNanoUsd, requestsPerMinute, tokensPerMinute, softLimitPercent, CacheFields.NONE);
+            this(displayName, monthlyCreditNanoUsd, requestsPerMinute, tokensPerMinute, softLimitPercent, CacheFields.NONE,
+                    JsonBody.Given.absent());
         }
     }
 
@@ -45,6 +48,7 @@ final class PlanStore {
                 .set(PLAN.RESPONSE_CACHE_TTL_SECONDS, f.cache().ttlSeconds().value())
                 .set(PLAN.RESPONSE_CACHE_ANY_REQUEST, Boolean.TRUE.equals(f.cache().anyRequest()))
                 .set(PLAN.CACHE_HIT_PRICE_PERCENT, f.cache().hitPricePercent() == null ? 100 : f.cache().hitPricePercent())
+                .set(PLAN.ALLOWED_MODELS, JsonBody.modelArray(f.allowedModels().value()))
                 .execute();
     }
 
@@ -74,6 +78,9 @@ final class PlanStore {
         }
         if (f.cache().hitPricePercent() != null) {
             u = u.set(PLAN.CACHE_HIT_PRICE_PERCENT, f.cache().hitPricePercent());
+        }
+        if (f.allowedModels().present()) {
+            u = u.set(PLAN.ALLOWED_MODELS, JsonBody.modelArray(f.allowedModels().value()));
         }
         u.where(PLAN.PLAN_ID.eq(planId)).execute();
     }

@@ -1,5 +1,6 @@
 package dev.tokenmeter.edge.admin;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenmeter.edge.auth.ApiKeys;
@@ -10,6 +11,7 @@ import org.slf4j.LoggerFactory;
 
 import java.time.Clock;
 import java.time.OffsetDateTime;
+import java.util.List;
 import java.util.UUID;
 
 import static dev.tokenmeter.edge.admin.AdminError.notFound;
@@ -17,7 +19,7 @@ import static dev.tokenmeter.edge.admin.JsonBody.JSON;
 
 /**
  * {@code /admin/users/{userId}/keys}: issue a service key (shown in that answer only), list keys by prefix (never
- * the key or its hash), revoke one.
+ * the key or its hash), set a key's limits (ADR 0077), revoke one.
  */
 final class ServiceKeyRoutes {
 
@@ -61,6 +63,7 @@ final class ServiceKeyRoutes {
             n.put("api_key_id", k.getApiKeyId());
             n.put("prefix", ApiKeys.SCHEME + k.getKeyPrefix() + "_…");
             n.put("created_at", k.getCreatedAt().toInstant().toString());
+            JsonBody.putModels(n, "allowed_models", k.getAllowedModels());
             if (k.getRevokedAt() == null) {
                 n.putNull("revoked_at");
             } else {
@@ -69,6 +72,26 @@ final class ServiceKeyRoutes {
         });
         ObjectNode n = JSON.createObjectNode();
         n.set("data", data);
+        JsonBody.write(ctx, 200, n);
+    }
+
+    /** The key's limits (ADR 0077): {@code allowed_models} (an array, or null / [] to clear); absent fields are kept. */
+    void patch(Context ctx) {
+        String userId = ctx.pathParam("userId");
+        String apiKeyId = ctx.pathParam("apiKeyId");
+        JsonNode b = JsonBody.object(ctx);
+        JsonBody.Given<List<String>> models = JsonBody.modelList(b, "allowed_models");
+        if (!queries.serviceKeyExists(userId, apiKeyId)) {
+            throw notFound("User '" + userId + "' has no key '" + apiKeyId + "'.");
+        }
+        if (models.present()) {
+            keys.allowedModels(userId, apiKeyId, JsonBody.modelArray(models.value()));
+        }
+        authenticator.invalidateAll(); // the key's limits come with it: at once on this edge, elsewhere within the TTL
+        LOG.info("changed the limits of service key {} of user {}", apiKeyId, userId);
+        ObjectNode n = JSON.createObjectNode();
+        n.put("api_key_id", apiKeyId);
+        JsonBody.putModels(n, "allowed_models", queries.serviceKey(userId, apiKeyId).getAllowedModels());
         JsonBody.write(ctx, 200, n);
     }
 

@@ -22,6 +22,12 @@ final class ServiceKeyStore {
                 .execute();
     }
 
+    /** Sets the key's model allow-list (null clears it); false when the user has no such key. */
+    boolean allowedModels(String userId, String apiKeyId, String[] models) {
+        return db.update(API_KEY).set(API_KEY.ALLOWED_MODELS, models)
+                .where(API_KEY.API_KEY_ID.eq(apiKeyId)).and(API_KEY.USER_ID.eq(userId)).execute() > 0;
+    }
+
     /** Marks the user's key revoked; false when there was no such key not yet revoked. */
     boolean revoke(String userId, String apiKeyId, OffsetDateTime now) {
         return db.update(API_KEY).set(API_KEY.REVOKED_AT, now)

@@ -20,15 +20,18 @@ import static dev.tokenmeter.db.jooq.Tables.PLAN;
  * <p>Lookups are cached for a short TTL (default 5 s) keyed by the prefix, so a busy caller costs one database
  * read per TTL, and a revocation or a status change takes effect within one TTL (at once on the edge whose admin API made it). The cache holds the stored salt and hash, never the
  * presented key, so the hash check still runs on every call and a wrong secret with a known prefix is refused.
- * Calls that miss the cache for the same prefix at the same time share one query ({@link ExpiringCache}).
+ * Calls that miss the cache for the same prefix at the same time share one query ({@link ExpiringCache}). The
+ * plan's and key's model allow-lists (ADR 0077) come with the key, so they too apply within one TTL (at once on the
+ * edge whose admin API changed them).
  */
 public final class ApiKeyAuthenticator implements Authenticator {
 
     private record StoredKey(String apiKeyId, String userId, String tenantId, byte[] salt, byte[] hash, boolean revoked,
-                             boolean active, CachePolicy cache) {
+                             boolean active, CachePolicy cache, ModelAllowList models) {
     }
 
-    private static final StoredKey ABSENT = new StoredKey(null, null, null, null, null, true, false, CachePolicy.OFF);
+    private static final StoredKey ABSENT = new StoredKey(null, null, null, null, null, true, false, CachePolicy.OFF,
+            ModelAllowList.ANY);
     private static final int MAX_ENTRIES = 100_000;
     /**
      * How long past its TTL a key is still answered while one reload runs (ADR 0071): a slow Postgres delays no call
@@ -59,20 +62,22 @@ public final class ApiKeyAuthenticator implements Authenticator {
         if (stored == ABSENT || stored.revoked() || !ApiKeys.matches(presentedKey, stored.salt(), stored.hash())) {
             return Optional.empty();
         }
-        return Optional.of(new Caller(stored.apiKeyId(), stored.userId(), stored.tenantId(), stored.active(), stored.cache()));
+        return Optional.of(new Caller(stored.apiKeyId(), stored.userId(), stored.tenantId(), stored.active(), stored.cache(),
+                stored.models()));
     }
 
     private StoredKey lookup(String prefix) {
         var r = db.select(API_KEY.API_KEY_ID, API_KEY.USER_ID, ACCOUNT.TENANT_ID, API_KEY.SALT, API_KEY.KEY_HASH, API_KEY.REVOKED_AT,
                         ACCOUNT.STATUS, API_KEY.RESPONSE_CACHE, PLAN.RESPONSE_CACHE_TTL_SECONDS, PLAN.RESPONSE_CACHE_ANY_REQUEST,
-                        PLAN.CACHE_HIT_PRICE_PERCENT)
+                        PLAN.CACHE_HIT_PRICE_PERCENT, PLAN.ALLOWED_MODELS, API_KEY.ALLOWED_MODELS)
                 .from(API_KEY).join(ACCOUNT).on(ACCOUNT.USER_ID.eq(API_KEY.USER_ID))
                 .join(PLAN).on(PLAN.PLAN_ID.eq(ACCOUNT.PLAN_ID))
                 .where(API_KEY.KEY_PREFIX.eq(prefix))
                 .fetchOne();
         return r == null ? ABSENT
                 : new StoredKey(r.value1(), r.value2(), r.value3(), r.value4(), r.value5(), r.value6() != null,
-                        Account.ACTIVE.equals(r.value7()), new CachePolicy(r.value8(), r.value9(), r.value10(), r.value11()));
+                        Account.ACTIVE.equals(r.value7()), new CachePolicy(r.value8(), r.value9(), r.value10(), r.value11()),
+                        ModelAllowList.of(r.value12(), r.value13()));
     }
 
     @Override

@@ -38,6 +38,12 @@ public record OpenAiError(int status, String message, String type, String param,
                 "invalid_request_error", "service_tier", "service_tier_not_priced", false, null);
     }
 
+    /** The model is outside the caller's plan's or key's allow-list (ADR 0077): a REJECTED event, $0. */
+    public static OpenAiError modelNotAllowed(String model) {
+        return new OpenAiError(403, "The model `" + model + "` is not allowed for this API key or its plan.",
+                "invalid_request_error", "model", "model_not_allowed", false, null);
+    }
+
     public static OpenAiError bodyTooLarge(long maxBytes) {
         return new OpenAiError(413, "Request body is larger than " + maxBytes + " bytes.",
                 "invalid_request_error", null, "request_too_large", false, null);

@@ -174,6 +174,14 @@ public final class MeteringApi {
         MeteredCall call = metering.start(caller, endpoint).model(model).latencyMs(0).attribute("source", "metering_api");
         Instant now = call.occurredAt();
         ModelPrice price = priced(model, tier, now);
+        if (!caller.models().admits(model, priceBook.resolvedModel(model, now))) {
+            // Outside the plan's or key's allow-list (ADR 0077): one REJECTED event, as the proxy publishes.
+            OpenAiError error = OpenAiError.modelNotAllowed(model);
+            call.reject(error, "model_not_allowed");
+            ctx.header(QuotaHeaders.EVENT_ID, call.eventId());
+            HttpErrors.respond(ctx, error);
+            return;
+        }
         long estimatedCost = price.costNanoUsd(new TokenUsage(prompt, 0, completion, 0));
         // The commit's event id derives from the reservation id, not known before: an alert at reserve names none.
         Decision d = call.reserve(estimatedCost, prompt + completion, null);

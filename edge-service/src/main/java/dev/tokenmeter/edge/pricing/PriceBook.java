@@ -103,19 +103,30 @@ public final class PriceBook implements PriceCard, AutoCloseable {
         return priced == null ? Optional.empty() : rowAt(c, priced, tier, at);
     }
 
+    @Override
+    public String resolvedModel(String name, Instant at) {
+        return ownOrAliased(card, name, at);
+    }
+
     /** The model whose rows price {@code name} at {@code at}, or null. */
     private String pricedModel(Card c, String name, Instant at) {
-        if (rowAt(c, name, ServiceTier.STANDARD, at).isPresent()) {
-            return name;
-        }
-        Optional<ModelAliases.Alias> alias = c.aliases().match(name, at);
-        if (alias.isPresent() && rowAt(c, alias.get().model(), ServiceTier.STANDARD, at).isPresent()) {
-            return alias.get().model();
+        String model = ownOrAliased(c, name, at);
+        if (model != null) {
+            return model;
         }
         if (defaultPriceModel != null && rowAt(c, defaultPriceModel, ServiceTier.STANDARD, at).isPresent()) {
             return defaultPriceModel;
         }
         return null;
+    }
+
+    /** {@code name} itself when it has a standard row in force, else its alias' model when that has one, else null. */
+    private static String ownOrAliased(Card c, String name, Instant at) {
+        if (rowAt(c, name, ServiceTier.STANDARD, at).isPresent()) {
+            return name;
+        }
+        Optional<ModelAliases.Alias> alias = c.aliases().match(name, at);
+        return alias.isPresent() && rowAt(c, alias.get().model(), ServiceTier.STANDARD, at).isPresent() ? alias.get().model() : null;
     }
 
     private static Optional<ModelPrice> rowAt(Card c, String model, ServiceTier tier, Instant at) {

@@ -190,6 +190,10 @@ public final class OpenAiProxyHandler {
                     : new RequestReader.BadRequest(OpenAiError.modelNotFound(call.model()), "model_not_found"));
             return;
         }
+        if (!call.caller().models().admits(call.model(), prices.resolvedModel(call.model(), call.occurredAt()))) {
+            refuse(ctx, call, new RequestReader.BadRequest(OpenAiError.modelNotAllowed(call.model()), "model_not_allowed"));
+            return;
+        }
         call.price(price);
         RequestEstimate estimate = RequestEstimate.of(call.endpoint(), call.model(), request.tree(), tokenCounter, defaultMaxCompletionTokens);
         long estimatedCost = price.costNanoUsd(new TokenUsage(estimate.promptTokens(), 0, estimate.maxCompletionTokens(), 0));

@@ -1,0 +1,162 @@
+package dev.tokenmeter.edge;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.tokenmeter.events.Outcome;
+import dev.tokenmeter.events.UsageEvent;
+import dev.tokenmeter.testkit.Engines;
+import dev.tokenmeter.testkit.EnginesExtension;
+import dev.tokenmeter.testkit.Names;
+import dev.tokenmeter.testkit.openai.FakeOpenAi;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Issue 17, step 1 (ADR 0077): model allow-lists per plan and per service key, set and cleared through the admin API
+ * and applied at once on this edge (the key cache's TTL is 30 s here, so only the admin API's invalidation can make
+ * the changes visible in time). A model outside either list is refused 403 {@code model_not_allowed} with one
+ * REJECTED event, on the proxy and on the metering API; a list entry admits its dated snapshots (aliases).
+ */
+@ExtendWith(EnginesExtension.class)
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class EdgeModelAllowListIT {
+
+    private static final String ADMIN = "admin-token-for-allow-lists-0123456789";
+
+    private FakeOpenAi openAi;
+    private EdgeTestBed bed;
+    private ApiCalls api;
+    private ApiCalls admin;
+
+    @BeforeAll
+    void start(Engines engines) {
+        openAi = FakeOpenAi.start();
+        String prefix = Names.unique("allow") + ".";
+        engines.kafka().createCompactedTopic(prefix + "user-limits", 1);
+        bed = new EdgeTestBed(engines, openAi, Map.of("ADMIN_TOKEN", ADMIN, "TOPIC_PREFIX", prefix, "API_KEY_CACHE_TTL", "30s"));
+        api = new ApiCalls(bed.baseUrl());
+        admin = new ApiCalls(bed.adminUrl());
+    }
+
+    @AfterAll
+    void stop() {
+        bed.close();
+        openAi.close();
+    }
+
+    private HttpResponse<String> setPlanModels(EdgeTestBed.User u, String json) throws Exception {
+        return admin.send("PUT", "/admin/plans/plan-" + u.userId(), ADMIN, "{\"allowed_models\":" + json + "}");
+    }
+
+    private HttpResponse<String> setKeyModels(EdgeTestBed.User u, String json) throws Exception {
+        return admin.send("PATCH", "/admin/users/" + u.userId() + "/keys/" + u.apiKeyId(), ADMIN, "{\"allowed_models\":" + json + "}");
+    }
+
+    private static void assertNotAllowed(HttpResponse<String> r) throws Exception {
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(403);
+        JsonNode error = ApiCalls.json(r).get("error");
+        assertThat(error.get("code").asText()).isEqualTo("model_not_allowed");
+        assertThat(error.get("type").asText()).isEqualTo("invalid_request_error");
+        assertThat(error.get("param").asText()).isEqualTo("model");
+        assertThat(r.headers().firstValue("x-should-retry")).contains("false");
+        assertThat(r.headers().firstValue("x-tokenmeter-event-id")).as("a refused call has its REJECTED event").isPresent();
+    }
+
+    private HttpResponse<String> chat(EdgeTestBed.User u, String model) throws Exception {
+        return bed.post("/v1/chat/completions", u.key(), EdgeTestBed.chat(model, "hi"));
+    }
+
+    @Test
+    void planList_admitsItsModelsAndTheirSnapshots_refusesOthersWithARejectedEvent() throws Exception {
+        EdgeTestBed.User u = bed.newUser(1_000_000_000L);
+        HttpResponse<String> set = setPlanModels(u, "[\"gpt-4o-mini\"]");
+        assertThat(set.statusCode()).as(set.body()).isEqualTo(200);
+        assertThat(ApiCalls.json(set).get("allowed_models").toString()).isEqualTo("[\"gpt-4o-mini\"]");
+        int upstreamBefore = openAi.requestCount();
+
+        HttpResponse<String> refused = chat(u, "gpt-4o");
+        assertNotAllowed(refused);
+        assertThat(openAi.requestCount()).as("nothing went upstream").isEqualTo(upstreamBefore);
+        assertThat(chat(u, "gpt-4o-mini").statusCode()).isEqualTo(200);
+        assertThat(chat(u, "gpt-4o-mini-2024-07-18").statusCode()).as("a dated snapshot of a listed model").isEqualTo(200);
+
+        List<UsageEvent> events = bed.awaitEvents(u.userId(), 3, Duration.ofSeconds(20));
+        UsageEvent rejected = events.stream().filter(e -> e.getEventId().equals(refused.headers().firstValue("x-tokenmeter-event-id").orElseThrow()))
+                .findFirst().orElseThrow();
+        assertThat(rejected.getOutcome()).isEqualTo(Outcome.REJECTED);
+        assertThat(rejected.getHttpStatus()).isEqualTo(403);
+        assertThat(rejected.getCostNanoUsd()).isZero();
+        assertThat(rejected.getAttributes()).containsEntry("reject_reason", "model_not_allowed");
+        assertThat(events.stream().filter(e -> e.getOutcome() == Outcome.SUCCEEDED).count()).isEqualTo(2);
+        assertThat(bed.reservedNanoUsd(u.userId())).as("nothing reserved for the refused call").isZero();
+
+        // Cleared: every model again.
+        assertThat(setPlanModels(u, "null").statusCode()).isEqualTo(200);
+        assertThat(chat(u, "gpt-4o").statusCode()).isEqualTo(200);
+    }
+
+    @Test
+    void keyAndPlanLists_bothApply_andAListedSnapshotDoesNotAdmitTheMovingName() throws Exception {
+        EdgeTestBed.User u = bed.newUser(1_000_000_000L);
+        assertThat(setPlanModels(u, "[\"gpt-4o-mini\",\"gpt-4o\"]").statusCode()).isEqualTo(200);
+        HttpResponse<String> key = setKeyModels(u, "[\"gpt-4o-2024-08-06\"]");
+        assertThat(key.statusCode()).as(key.body()).isEqualTo(200);
+        assertThat(ApiCalls.json(key).get("allowed_models").toString()).isEqualTo("[\"gpt-4o-2024-08-06\"]");
+
+        assertNotAllowed(chat(u, "gpt-4o-mini")); // on the plan's list, not on the key's
+        assertNotAllowed(chat(u, "gpt-4o"));      // the key lists one snapshot only
+        assertThat(chat(u, "gpt-4o-2024-08-06").statusCode()).as("on the key's list, and through its alias on the plan's").isEqualTo(200);
+
+        HttpResponse<String> listed = admin.send("GET", "/admin/users/" + u.userId() + "/keys", ADMIN, null);
+        assertThat(ApiCalls.json(listed).get("data").get(0).get("allowed_models").toString()).isEqualTo("[\"gpt-4o-2024-08-06\"]");
+
+        assertThat(setKeyModels(u, "[]").statusCode()).as("[] clears").isEqualTo(200);
+        assertThat(chat(u, "gpt-4o").statusCode()).isEqualTo(200);
+        assertThat(chat(u, "gpt-4.1").statusCode()).as("the plan's list still applies").isEqualTo(403);
+    }
+
+    @Test
+    void meteringApiReservation_ofAModelNotAllowed_is403WithARejectedEvent() throws Exception {
+        EdgeTestBed.User u = bed.newUser(1_000_000_000L);
+        assertThat(setKeyModels(u, "[\"gpt-4o-mini\"]").statusCode()).isEqualTo(200);
+        HttpResponse<String> refused = api.send("POST", "/v1/metering/reservations", u.key(),
+                "{\"model\":\"gpt-4o\",\"estimated_prompt_tokens\":10,\"max_completion_tokens\":10}");
+        assertNotAllowed(refused);
+        HttpResponse<String> admitted = api.send("POST", "/v1/metering/reservations", u.key(),
+                "{\"model\":\"gpt-4o-mini-2024-07-18\",\"estimated_prompt_tokens\":10,\"max_completion_tokens\":10}");
+        assertThat(admitted.statusCode()).as(admitted.body()).isEqualTo(201);
+        UsageEvent rejected = bed.awaitEvents(u.userId(), 1, Duration.ofSeconds(20)).getFirst();
+        assertThat(rejected.getOutcome()).isEqualTo(Outcome.REJECTED);
+        assertThat(rejected.getAttributes()).containsEntry("reject_reason", "model_not_allowed");
+    }
+
+    @Test
+    void listsOutOfBounds_areRefused400_andNothingIsStored() throws Exception {
+        EdgeTestBed.User u = bed.newUser(1_000_000_000L);
+        String tooMany = IntStream.rangeClosed(1, 101).mapToObj(i -> "\"m" + i + "\"").collect(Collectors.joining(",", "[", "]"));
+        String hundred = IntStream.rangeClosed(1, 100).mapToObj(i -> "\"m" + i + "\"").collect(Collectors.joining(",", "[", "]"));
+        for (String bad : List.of(tooMany, "[\"" + "a".repeat(101) + "\"]", "[\"gpt 4o\"]", "[\"\"]", "[1]", "\"gpt-4o\"")) {
+            HttpResponse<String> r = setKeyModels(u, bad);
+            assertThat(r.statusCode()).as(bad + " -> " + r.body()).isEqualTo(400);
+            assertThat(ApiCalls.json(r).get("error").get("param").asText()).isEqualTo("allowed_models");
+            assertThat(setPlanModels(u, bad).statusCode()).isEqualTo(400);
+        }
+        assertThat(chat(u, "gpt-4o").statusCode()).as("nothing was stored").isEqualTo(200);
+        assertThat(setKeyModels(u, hundred).statusCode()).as("100 models are fine").isEqualTo(200);
+        assertThat(setKeyModels(u, "[\"" + "a".repeat(100) + "\"]").statusCode()).as("100 chars are fine").isEqualTo(200);
+        assertNotAllowed(chat(u, "gpt-4o"));
+        assertThat(admin.send("PATCH", "/admin/users/" + u.userId() + "/keys/no-such-key", ADMIN, "{\"allowed_models\":null}")
+                .statusCode()).isEqualTo(404);
+    }
+}
