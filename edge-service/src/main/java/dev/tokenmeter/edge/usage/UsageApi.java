@@ -17,6 +17,7 @@ import io.javalin.http.Context;
 import org.jooq.DSLContext;
 
 import java.time.Clock;
+import java.time.Instant;
 import java.time.LocalDate;
 import java.time.YearMonth;
 import java.time.ZoneOffset;
@@ -40,6 +41,10 @@ import static dev.tokenmeter.db.jooq.Tables.USAGE_TOTAL_MONTHLY;
  * 403); the admin token is not accepted there. On the admin listener ({@link #adminRoutes}) {@code GET
  * /admin/usage?user=<id>&month=yyyy-MM} with the admin token reads any user. The month defaults to the current UTC
  * month.
+ *
+ * <p>With {@code start_time} both routes answer the OpenAI Usage API's shape instead ({@link UsageQuery} for the
+ * parameters and their bounds, {@link UsageReport} for the page, ADR 0079): the service key its own user, the admin
+ * token a user ({@code user_id}), a tenant ({@code tenant_id}) or everyone.
  */
 public final class UsageApi {
 
@@ -77,6 +82,10 @@ public final class UsageApi {
             HttpErrors.respond(ctx, OpenAiError.invalidApiKey("The admin API needs 'Authorization: Bearer <ADMIN_TOKEN>'."));
             return;
         }
+        if (UsageQuery.requested(ctx.queryParamMap())) {
+            query(ctx, true, null);
+            return;
+        }
         String requestedUser = ctx.queryParam("user");
         if (requestedUser == null || requestedUser.isBlank()) {
             HttpErrors.respond(ctx, OpenAiError.invalidRequest("With the admin token, pass user=<user id>.", "user"));
@@ -91,12 +100,49 @@ public final class UsageApi {
         if (caller.isEmpty()) {
             return;
         }
+        if (UsageQuery.requested(ctx.queryParamMap())) {
+            query(ctx, false, caller.get().userId());
+            return;
+        }
         if (requestedUser != null && !requestedUser.equals(caller.get().userId())) {
             HttpErrors.respond(ctx, new OpenAiError(403, "A service key can read only its own user's usage.",
                     "invalid_request_error", "user", "forbidden", false, null));
             return;
         }
         respond(ctx, caller.get().userId());
+    }
+
+    /** The OpenAI-shaped answer (start_time given): JSON page, or CSV with {@code Accept: text/csv}. */
+    private void query(Context ctx, boolean admin, String caller) {
+        Instant now = clock.instant();
+        UsageQuery q;
+        try {
+            q = UsageQuery.parse(ctx.queryParamMap(), admin, caller, now);
+        } catch (UsageQuery.Forbidden e) {
+            HttpErrors.respond(ctx, new OpenAiError(403, e.getMessage(), "invalid_request_error", e.param, "forbidden", false, null));
+            return;
+        } catch (UsageQuery.Invalid e) {
+            HttpErrors.respond(ctx, OpenAiError.invalidRequest(e.getMessage(), e.param));
+            return;
+        }
+        UsageReport.Page page = UsageReport.run(q, db, this::realtime, now);
+        String accept = ctx.header("Accept");
+        if (accept != null && accept.contains("text/csv")) {
+            if (page.nextPage() != null) {
+                ctx.header("x-next-page", page.nextPage());
+            }
+            ctx.status(200).contentType("text/csv; charset=utf-8; header=present").result(UsageReport.csv(page));
+        } else {
+            ctx.status(200).contentType("application/json").result(UsageReport.json(page));
+        }
+    }
+
+    private Optional<UsageSnapshot> realtime(String userId, YearMonth month) {
+        try {
+            return quota.usage(userId, month);
+        } catch (RuntimeException e) {
+            return Optional.empty(); // an unknown user, or the engine cannot say: billed rows only
+        }
     }
 
     private void respond(Context ctx, String userId) {

@@ -1,5 +1,6 @@
 package dev.tokenmeter.local.load;
 
+import dev.tokenmeter.testkit.csv.CsvTable;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;

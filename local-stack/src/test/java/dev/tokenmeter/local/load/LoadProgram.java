@@ -1,5 +1,6 @@
 package dev.tokenmeter.local.load;
 
+import dev.tokenmeter.testkit.csv.CsvTable;
 import dev.tokenmeter.local.LoadTarget;
 import dev.tokenmeter.testkit.Backend;
 import dev.tokenmeter.testkit.Engines;

@@ -1,5 +1,6 @@
 package dev.tokenmeter.local.load;
 
+import dev.tokenmeter.testkit.csv.CsvTable;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;

@@ -1,5 +1,6 @@
 package dev.tokenmeter.local.load;
 
+import dev.tokenmeter.testkit.csv.CsvTable;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;

@@ -1,5 +1,6 @@
 package dev.tokenmeter.local.load;
 
+import dev.tokenmeter.testkit.csv.CsvTable;
 import dev.tokenmeter.config.ConfigKey;
 import dev.tokenmeter.edge.EdgeConfig;
 import dev.tokenmeter.sink.BillingSinkConfig;

@@ -1,5 +1,6 @@
 package dev.tokenmeter.local.load;
 
+import dev.tokenmeter.testkit.csv.CsvTable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

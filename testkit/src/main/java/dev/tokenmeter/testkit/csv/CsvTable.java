@@ -1,4 +1,4 @@
-package dev.tokenmeter.local.load;
+package dev.tokenmeter.testkit.csv;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -13,7 +13,7 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * The samples' CSV file (RFC 4180): a header row naming the columns, then one row per sample, CRLF line ends, a
+ * The samples' CSV file (RFC 4180; the load program's samples, the usage API's CSV in tests): a header row naming the columns, then one row per sample, CRLF line ends, a
  * field quoted when it holds a comma, a double quote, CR or LF, with its quotes doubled. {@link #append} writes the
  * header only into an empty (or new) file, so a run that appends to its own file after a restart does not repeat
  * it; a missing value is an empty field. {@link #read} parses such a file back, for the charts.
@@ -40,7 +40,7 @@ public record CsvTable(List<String> columns, List<List<String>> rows) {
         }
     }
 
-    static void line(StringBuilder out, Collection<String> fields) {
+    public static void line(StringBuilder out, Collection<String> fields) {
         boolean first = true;
         for (String f : fields) {
             if (!first) {
@@ -52,7 +52,7 @@ public record CsvTable(List<String> columns, List<List<String>> rows) {
         out.append("\r\n");
     }
 
-    static String quote(String field) {
+    public static String quote(String field) {
         if (field.indexOf(',') < 0 && field.indexOf('"') < 0 && field.indexOf('\r') < 0 && field.indexOf('\n') < 0) {
             return field;
         }

@@ -1,4 +1,4 @@
-package dev.tokenmeter.local.load;
+package dev.tokenmeter.testkit.csv;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
