@@ -112,7 +112,24 @@ class ResponseCacheIT {
                 assertThat(conn.sync().keys("rc:{" + user.tenantId() + "}:*")).as("one entry in the tenant's namespace").hasSize(1);
             }
             assertThat(bed.quotaRedis.connection().sync().keys("rc:*")).isEmpty();
+
+            // The cache's statistics: one miss, one hit, and the hit's tokens and full upstream price as saved.
+            String metrics = bed.client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(bed.adminUrl() + "/metrics")).build(),
+                    HttpResponse.BodyHandlers.ofString()).body();
+            String labels = "endpoint=\"/v1/chat/completions\",model=\"gpt-4o-mini\"";
+            assertThat(metric(metrics, "edge_response_cache_lookups_total{" + labels + ",result=\"miss\"}")).isEqualTo(1);
+            assertThat(metric(metrics, "edge_response_cache_lookups_total{" + labels + ",result=\"hit\"}")).isEqualTo(1);
+            assertThat(metric(metrics, "edge_response_cache_saved_tokens_total{" + labels + "}"))
+                    .isEqualTo(second.getPromptTokens() + second.getCompletionTokens());
+            assertThat(metric(metrics, "edge_response_cache_saved_upstream_nano_usd_total{" + labels + "}"))
+                    .as("the full price of the answer, which the miss paid").isEqualTo(first.getCostNanoUsd());
         }
+    }
+
+    /** The value of one sample line of a Prometheus scrape (whole numbers here), or -1 when absent. */
+    private static long metric(String scrape, String series) {
+        return scrape.lines().filter(l -> l.startsWith(series + " ")).findFirst()
+                .map(l -> (long) Double.parseDouble(l.substring(series.length() + 1).trim())).orElse(-1L);
     }
 
     @Test

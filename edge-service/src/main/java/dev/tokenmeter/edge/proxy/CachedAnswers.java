@@ -50,8 +50,10 @@ final class CachedAnswers {
      * @param hit   the entry that answers it, or null
      * @param store where its answer is stored once billed (a miss or a refresh), or null
      */
-    record Lookup(CachedAnswer hit, long ageMs, Store store) {
-        static final Lookup NONE = new Lookup(null, 0, null);
+    record Lookup(CachedAnswer hit, long ageMs, Store store, String result) {
+        /** Not a cacheable call (or no cache): counted nowhere. */
+        static final Lookup NONE = new Lookup(null, 0, null, null);
+        static final Lookup BYPASS = new Lookup(null, 0, null, "bypass");
     }
 
     /**
@@ -103,7 +105,7 @@ final class CachedAnswers {
         }
         ctx.header(CacheMode.HEADER, mode.name().toLowerCase(java.util.Locale.ROOT));
         if (mode == CacheMode.BYPASS) {
-            return Lookup.NONE;
+            return Lookup.BYPASS;
         }
         String key = CacheKeys.key(call.caller().tenantId(), call.endpoint(), request.tree());
         Duration ttl = policy.ttl(defaultTtl);
@@ -120,12 +122,12 @@ final class CachedAnswers {
                 ctx.header(CacheMode.HEADER, "hit");
                 ctx.header("age", Long.toString(age / 1000));
                 ctx.header(AGE_MS_HEADER, Long.toString(age));
-                return new Lookup(hit, age, null);
+                return new Lookup(hit, age, null, "hit");
             }
             ctx.header(CacheMode.HEADER, "miss");
-            return new Lookup(null, 0, new Store(cache, key, ttl, clock, leadToken));
+            return new Lookup(null, 0, new Store(cache, key, ttl, clock, leadToken), "miss");
         }
-        return new Lookup(null, 0, new Store(cache, key, ttl, clock, null));
+        return new Lookup(null, 0, new Store(cache, key, ttl, clock, null), "refresh");
     }
 
     /** The single flight's outcome for one call: the answer the leader stored, or the lead, or neither. */
@@ -174,6 +176,7 @@ final class CachedAnswers {
         CachedAnswer hit = lookup.hit();
         MeteredCall.Billed billed = call.billCacheHit(200, hit.usage(), billedNanoUsd, lookup.ageMs());
         metrics.request(call.endpoint(), "succeeded");
+        metrics.cacheHitAnswered(call.endpoint(), call.model(), hit.usage().totalTokens(), call.price().costNanoUsd(hit.usage()));
         if (hit.contentType().startsWith("text/event-stream")) {
             ctx.header("Cache-Control", "no-cache");
         }

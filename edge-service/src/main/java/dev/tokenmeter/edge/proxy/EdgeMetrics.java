@@ -18,6 +18,14 @@ import java.util.concurrent.ConcurrentHashMap;
  * (EventSink.pendingEvents), {@code edge_spool_in_use} (1 while events go to the spool, EventSink.spooling),
  * {@code edge_spool_bytes} (EventSink.spoolBytes), {@code edge_spool_set_aside_events_total} (EventSink.setAsideEvents)
  * and {@code edge_fail_open_admissions_total}. The alert rules that read them: docker/prometheus/rules.yml.
+ *
+ * <p>The response cache's statistics (issue 19), per endpoint and model (the requested model, which has a price, so
+ * the label's values are bounded by the price card): {@code edge_response_cache_lookups_total{endpoint,model,result}}
+ * (result hit, miss, refresh or bypass, for cacheable calls only; hit ratio = hit / (hit + miss)),
+ * {@code edge_response_cache_saved_tokens_total{endpoint,model}} (tokens of the answers served from the cache) and
+ * {@code edge_response_cache_saved_upstream_nano_usd_total{endpoint,model}} (what those answers would have cost
+ * upstream at today's price). A Prometheus value is a float64: exact up to 2^53 nano-USD (about 9 million USD) per
+ * edge process; the exact figures are the ledger's (response_cache_hit, upstream_cost_nano_usd, ADR 0075).
  */
 public final class EdgeMetrics implements CallMetrics {
 
@@ -26,6 +34,7 @@ public final class EdgeMetrics implements CallMetrics {
     private final Timer upstreamLatency;
     private final Counter failOpenAdmissions;
     private final Map<String, Counter> requests = new ConcurrentHashMap<>();
+    private final Map<String, Counter> cacheCounters = new ConcurrentHashMap<>();
 
     public EdgeMetrics(MeterRegistry registry, EventSink sink) {
         this.registry = registry;
@@ -50,6 +59,28 @@ public final class EdgeMetrics implements CallMetrics {
         requests.computeIfAbsent(endpoint + '|' + outcome, k -> Counter.builder("edge_requests")
                 .description("Proxied calls by endpoint and outcome")
                 .tag("endpoint", endpoint).tag("outcome", outcome).register(registry)).increment();
+    }
+
+    /** A cacheable call's lookup: {@code result} hit, miss, refresh or bypass. */
+    public void cacheLookup(String endpoint, String model, String result) {
+        cacheCounter("edge_response_cache_lookups", "Response-cache lookups of cacheable calls by result",
+                endpoint, model, result).increment();
+    }
+
+    /** A call answered from the cache: its tokens, and what the answer would have cost upstream. */
+    public void cacheHitAnswered(String endpoint, String model, long tokens, long upstreamNanoUsd) {
+        cacheCounter("edge_response_cache_saved_tokens", "Tokens of answers served from the response cache",
+                endpoint, model, null).increment(tokens);
+        cacheCounter("edge_response_cache_saved_upstream_nano_usd",
+                "Upstream price (nano-USD, today's price) of answers served from the response cache",
+                endpoint, model, null).increment(upstreamNanoUsd);
+    }
+
+    private Counter cacheCounter(String name, String description, String endpoint, String model, String result) {
+        return cacheCounters.computeIfAbsent(name + '|' + endpoint + '|' + model + '|' + result, k -> {
+            Counter.Builder b = Counter.builder(name).description(description).tag("endpoint", endpoint).tag("model", model);
+            return (result == null ? b : b.tag("result", result)).register(registry);
+        });
     }
 
     public void decision(Duration d) {

@@ -205,6 +205,9 @@ public final class OpenAiProxyHandler {
             refuse(ctx, call, bad);
             return;
         }
+        if (cached.result() != null) {
+            metrics.cacheLookup(call.endpoint(), call.model(), cached.result());
+        }
 
         try {
             proxyWithCache(ctx, call, request, estimate, estimatedCost, cached);
