@@ -27,7 +27,7 @@ import java.util.function.Consumer;
  * PATCH  /admin/users/{userId}                   status (ACTIVE/DISABLED), plan, per-user overrides
  * POST   /admin/users/{userId}/keys              issue a service key: the key is in this response only  {@link ServiceKeyRoutes}
  * GET    /admin/users/{userId}/keys              keys by prefix (never the key or its hash)
- * PATCH  /admin/users/{userId}/keys/{apiKeyId}   the key's limits: allowed_models (ADR 0077)
+ * PATCH  /admin/users/{userId}/keys/{apiKeyId}   the key's limits: allowed_models, expires_at (ADR 0077)
  * DELETE /admin/users/{userId}/keys/{apiKeyId}   revoke
  * PUT    /admin/users/{userId}/personal-key      register the user's own OpenAI key (sealed; answer has last4 only)  {@link PersonalKeyRoutes}
  * GET    /admin/users/{userId}/personal-key      last4 and dates

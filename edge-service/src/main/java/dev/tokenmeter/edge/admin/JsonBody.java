@@ -10,6 +10,8 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import dev.tokenmeter.edge.auth.ModelAllowList;
 
 import java.io.IOException;
+import java.time.OffsetDateTime;
+import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -152,6 +154,22 @@ final class JsonBody {
             throw bad("'" + field + "': " + problem + ".", field);
         }
         return new Given<>(true, List.copyOf(new LinkedHashSet<>(models)));
+    }
+
+    /** An ISO-8601 instant ({@code 2026-12-31T23:59:59Z}, an offset allowed); present with a null value when null. */
+    static Given<OffsetDateTime> instant(JsonNode b, String field) {
+        JsonNode n = b.get(field);
+        if (n == null || n.isNull()) {
+            return new Given<>(n != null, null);
+        }
+        try {
+            if (!n.isTextual() || n.asText().length() > 40) {
+                throw new DateTimeParseException("not a string", "", 0);
+            }
+            return new Given<>(true, OffsetDateTime.parse(n.asText()));
+        } catch (DateTimeParseException e) {
+            throw bad("'" + field + "' must be an ISO-8601 instant such as \"2026-12-31T23:59:59Z\" (null clears it).", field);
+        }
     }
 
     /** The stored form of a model allow-list: null when cleared. */

@@ -3,6 +3,7 @@ package dev.tokenmeter.edge.admin;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tokenmeter.db.jooq.tables.records.ApiKeyRecord;
 import dev.tokenmeter.edge.auth.ApiKeys;
 import dev.tokenmeter.edge.auth.Authenticator;
 import io.javalin.http.Context;
@@ -58,41 +59,47 @@ final class ServiceKeyRoutes {
         String userId = ctx.pathParam("userId");
         UserRoutes.requireUser(queries, userId);
         ArrayNode data = JSON.createArrayNode();
-        queries.serviceKeys(userId).forEach(k -> {
-            ObjectNode n = data.addObject();
-            n.put("api_key_id", k.getApiKeyId());
-            n.put("prefix", ApiKeys.SCHEME + k.getKeyPrefix() + "_…");
-            n.put("created_at", k.getCreatedAt().toInstant().toString());
-            JsonBody.putModels(n, "allowed_models", k.getAllowedModels());
-            if (k.getRevokedAt() == null) {
-                n.putNull("revoked_at");
-            } else {
-                n.put("revoked_at", k.getRevokedAt().toInstant().toString());
-            }
-        });
+        queries.serviceKeys(userId).forEach(k -> data.add(keyJson(k)));
         ObjectNode n = JSON.createObjectNode();
         n.set("data", data);
         JsonBody.write(ctx, 200, n);
     }
 
-    /** The key's limits (ADR 0077): {@code allowed_models} (an array, or null / [] to clear); absent fields are kept. */
+    /**
+     * The key's limits (ADR 0077): {@code allowed_models} (an array, or null / [] to clear) and {@code expires_at} (an
+     * ISO-8601 instant such as {@code 2026-12-31T23:59:59Z}, or null to clear); absent fields are kept.
+     */
     void patch(Context ctx) {
         String userId = ctx.pathParam("userId");
         String apiKeyId = ctx.pathParam("apiKeyId");
         JsonNode b = JsonBody.object(ctx);
         JsonBody.Given<List<String>> models = JsonBody.modelList(b, "allowed_models");
-        if (!queries.serviceKeyExists(userId, apiKeyId)) {
+        JsonBody.Given<OffsetDateTime> expiresAt = JsonBody.instant(b, "expires_at");
+        if (!keys.limits(userId, apiKeyId, models, expiresAt)) {
             throw notFound("User '" + userId + "' has no key '" + apiKeyId + "'.");
-        }
-        if (models.present()) {
-            keys.allowedModels(userId, apiKeyId, JsonBody.modelArray(models.value()));
         }
         authenticator.invalidateAll(); // the key's limits come with it: at once on this edge, elsewhere within the TTL
         LOG.info("changed the limits of service key {} of user {}", apiKeyId, userId);
+        JsonBody.write(ctx, 200, keyJson(queries.serviceKey(userId, apiKeyId)));
+    }
+
+    private static ObjectNode keyJson(ApiKeyRecord k) {
         ObjectNode n = JSON.createObjectNode();
-        n.put("api_key_id", apiKeyId);
-        JsonBody.putModels(n, "allowed_models", queries.serviceKey(userId, apiKeyId).getAllowedModels());
-        JsonBody.write(ctx, 200, n);
+        n.put("api_key_id", k.getApiKeyId());
+        n.put("prefix", ApiKeys.SCHEME + k.getKeyPrefix() + "_…");
+        n.put("created_at", k.getCreatedAt().toInstant().toString());
+        putInstant(n, "revoked_at", k.getRevokedAt());
+        JsonBody.putModels(n, "allowed_models", k.getAllowedModels());
+        putInstant(n, "expires_at", k.getExpiresAt());
+        return n;
+    }
+
+    private static void putInstant(ObjectNode n, String field, OffsetDateTime t) {
+        if (t == null) {
+            n.putNull(field);
+        } else {
+            n.put(field, t.toInstant().toString());
+        }
     }
 
     void revoke(Context ctx) {

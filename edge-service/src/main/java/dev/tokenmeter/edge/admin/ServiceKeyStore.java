@@ -2,8 +2,12 @@ package dev.tokenmeter.edge.admin;
 
 import dev.tokenmeter.edge.auth.ApiKeys;
 import org.jooq.DSLContext;
+import org.jooq.Field;
 
 import java.time.OffsetDateTime;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 
 import static dev.tokenmeter.db.jooq.Tables.API_KEY;
 
@@ -22,10 +26,21 @@ final class ServiceKeyStore {
                 .execute();
     }
 
-    /** Sets the key's model allow-list (null clears it); false when the user has no such key. */
-    boolean allowedModels(String userId, String apiKeyId, String[] models) {
-        return db.update(API_KEY).set(API_KEY.ALLOWED_MODELS, models)
-                .where(API_KEY.API_KEY_ID.eq(apiKeyId)).and(API_KEY.USER_ID.eq(userId)).execute() > 0;
+    /**
+     * Sets the key's limits that are given (ADR 0077): its model allow-list and its expiry (a given null clears
+     * either); false when the user has no such key.
+     */
+    boolean limits(String userId, String apiKeyId, JsonBody.Given<List<String>> models, JsonBody.Given<OffsetDateTime> expiresAt) {
+        // Only the columns given: the edge's role may update no other column of api_key (V12, V20).
+        Map<Field<?>, Object> set = new HashMap<>();
+        if (models.present()) {
+            set.put(API_KEY.ALLOWED_MODELS, JsonBody.modelArray(models.value()));
+        }
+        if (expiresAt.present()) {
+            set.put(API_KEY.EXPIRES_AT, expiresAt.value());
+        }
+        var ofUser = API_KEY.API_KEY_ID.eq(apiKeyId).and(API_KEY.USER_ID.eq(userId));
+        return set.isEmpty() ? db.fetchExists(API_KEY, ofUser) : db.update(API_KEY).set(set).where(ofUser).execute() > 0;
     }
 
     /** Marks the user's key revoked; false when there was no such key not yet revoked. */

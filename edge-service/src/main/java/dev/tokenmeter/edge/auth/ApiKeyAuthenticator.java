@@ -7,6 +7,7 @@ import org.jooq.DSLContext;
 
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.Optional;
 
 import static dev.tokenmeter.db.jooq.Tables.ACCOUNT;
@@ -22,16 +23,17 @@ import static dev.tokenmeter.db.jooq.Tables.PLAN;
  * presented key, so the hash check still runs on every call and a wrong secret with a known prefix is refused.
  * Calls that miss the cache for the same prefix at the same time share one query ({@link ExpiringCache}). The
  * plan's and key's model allow-lists (ADR 0077) come with the key, so they too apply within one TTL (at once on the
- * edge whose admin API changed them).
+ * edge whose admin API changed them). A key's expiry is cached as the instant and compared with the clock on every
+ * call, so it takes effect at that instant, not a TTL later (ADR 0077).
  */
 public final class ApiKeyAuthenticator implements Authenticator {
 
     private record StoredKey(String apiKeyId, String userId, String tenantId, byte[] salt, byte[] hash, boolean revoked,
-                             boolean active, CachePolicy cache, ModelAllowList models) {
+                             boolean active, CachePolicy cache, ModelAllowList models, Instant expiresAt) {
     }
 
     private static final StoredKey ABSENT = new StoredKey(null, null, null, null, null, true, false, CachePolicy.OFF,
-            ModelAllowList.ANY);
+            ModelAllowList.ANY, null);
     private static final int MAX_ENTRIES = 100_000;
     /**
      * How long past its TTL a key is still answered while one reload runs (ADR 0071): a slow Postgres delays no call
@@ -41,6 +43,7 @@ public final class ApiKeyAuthenticator implements Authenticator {
     static final Duration STALE_FOR = Duration.ofSeconds(60);
 
     private final DSLContext db;
+    private final Clock clock;
     private final ExpiringCache<String, StoredKey> cache;
 
     public ApiKeyAuthenticator(DSLContext db, Duration ttl) {
@@ -49,6 +52,7 @@ public final class ApiKeyAuthenticator implements Authenticator {
 
     ApiKeyAuthenticator(DSLContext db, Duration ttl, Clock clock) {
         this.db = db;
+        this.clock = clock;
         this.cache = new ExpiringCache<>(ttl, STALE_FOR, MAX_ENTRIES, () -> clock.millis() * 1_000_000L);
     }
 
@@ -63,13 +67,14 @@ public final class ApiKeyAuthenticator implements Authenticator {
             return Optional.empty();
         }
         return Optional.of(new Caller(stored.apiKeyId(), stored.userId(), stored.tenantId(), stored.active(), stored.cache(),
-                stored.models()));
+                stored.models(), stored.expiresAt() != null && !clock.instant().isBefore(stored.expiresAt())));
     }
 
     private StoredKey lookup(String prefix) {
         var r = db.select(API_KEY.API_KEY_ID, API_KEY.USER_ID, ACCOUNT.TENANT_ID, API_KEY.SALT, API_KEY.KEY_HASH, API_KEY.REVOKED_AT,
                         ACCOUNT.STATUS, API_KEY.RESPONSE_CACHE, PLAN.RESPONSE_CACHE_TTL_SECONDS, PLAN.RESPONSE_CACHE_ANY_REQUEST,
-                        PLAN.CACHE_HIT_PRICE_PERCENT, PLAN.ALLOWED_MODELS, API_KEY.ALLOWED_MODELS)
+                        PLAN.CACHE_HIT_PRICE_PERCENT, PLAN.ALLOWED_MODELS, API_KEY.ALLOWED_MODELS,
+                        API_KEY.EXPIRES_AT)
                 .from(API_KEY).join(ACCOUNT).on(ACCOUNT.USER_ID.eq(API_KEY.USER_ID))
                 .join(PLAN).on(PLAN.PLAN_ID.eq(ACCOUNT.PLAN_ID))
                 .where(API_KEY.KEY_PREFIX.eq(prefix))
@@ -77,7 +82,7 @@ public final class ApiKeyAuthenticator implements Authenticator {
         return r == null ? ABSENT
                 : new StoredKey(r.value1(), r.value2(), r.value3(), r.value4(), r.value5(), r.value6() != null,
                         Account.ACTIVE.equals(r.value7()), new CachePolicy(r.value8(), r.value9(), r.value10(), r.value11()),
-                        ModelAllowList.of(r.value12(), r.value13()));
+                        ModelAllowList.of(r.value12(), r.value13()), r.value14() == null ? null : r.value14().toInstant());
     }
 
     @Override

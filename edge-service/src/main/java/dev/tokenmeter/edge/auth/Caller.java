@@ -8,18 +8,20 @@ import java.util.Objects;
  * Who is calling: the service API key's id (never the key), its user and the user's tenant, whether the user's
  * account is active, and the response-cache policy of its plan and key (ADR 0074). A caller whose account is not
  * active is refused with 403 {@code account_disabled} on every route before any other work (issue 14, finding 6).
- * {@code models}: the plan's and key's model allow-lists (ADR 0077).
+ * {@code models}: the plan's and key's model allow-lists (ADR 0077). {@code expired}: the key's {@code expires_at} has
+ * passed (checked on every call against the clock, not the key cache's TTL): refused with 401 {@code api_key_expired}.
  */
-public record Caller(String apiKeyId, String userId, String tenantId, boolean active, CachePolicy cache, ModelAllowList models) {
+public record Caller(String apiKeyId, String userId, String tenantId, boolean active, CachePolicy cache, ModelAllowList models,
+                     boolean expired) {
 
     public Caller {
         Objects.requireNonNull(cache, "cache");
         Objects.requireNonNull(models, "models");
     }
 
-    /** A caller without model allow-lists. */
+    /** A caller without model allow-lists, whose key has not expired. */
     public Caller(String apiKeyId, String userId, String tenantId, boolean active, CachePolicy cache) {
-        this(apiKeyId, userId, tenantId, active, cache, ModelAllowList.ANY);
+        this(apiKeyId, userId, tenantId, active, cache, ModelAllowList.ANY, false);
     }
 
     /** A caller without a response cache. */

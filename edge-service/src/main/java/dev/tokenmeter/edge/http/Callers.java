@@ -14,7 +14,8 @@ public final class Callers {
     }
 
     /**
-     * The caller, when the key is valid and its account active; otherwise answers 401 or 403
+     * The caller, when the key is valid and unexpired and its account active; otherwise answers 401 (an expired key:
+     * {@code api_key_expired}, ADR 0077) or 403
      * ({@code account_disabled}, before any other work: no event, no reservation, no marker — issue 14, finding 6)
      * and returns empty.
      */
@@ -23,6 +24,10 @@ public final class Callers {
         Optional<Caller> caller = presented == null ? Optional.empty() : authenticator.authenticate(presented);
         if (caller.isEmpty()) {
             HttpErrors.respond(ctx, OpenAiError.invalidApiKey("Incorrect API key provided."));
+            return Optional.empty();
+        }
+        if (caller.get().expired()) {
+            HttpErrors.respond(ctx, OpenAiError.apiKeyExpired());
             return Optional.empty();
         }
         if (!caller.get().active()) {

@@ -22,6 +22,11 @@ public record OpenAiError(int status, String message, String type, String param,
         return new OpenAiError(401, message, "invalid_request_error", null, "invalid_api_key", false, null);
     }
 
+    /** The service key's {@code expires_at} has passed (ADR 0077): like an unknown key, no event. */
+    public static OpenAiError apiKeyExpired() {
+        return new OpenAiError(401, "The API key provided has expired.", "invalid_request_error", null, "api_key_expired", false, null);
+    }
+
     public static OpenAiError invalidRequest(String message, String param) {
         return new OpenAiError(400, message, "invalid_request_error", param, null, false, null);
     }

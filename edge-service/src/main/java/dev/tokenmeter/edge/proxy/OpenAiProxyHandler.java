@@ -158,6 +158,12 @@ public final class OpenAiProxyHandler {
                     : "Incorrect API key provided: " + ApiKeys.redact(presented) + "."));
             return null;
         }
+        if (caller.expired()) {
+            // Like an unknown key: no body read, no event (ADR 0077).
+            metrics.request(endpoint, "unauthenticated");
+            AnswerRelay.respondError(ctx, OpenAiError.apiKeyExpired());
+            return null;
+        }
         if (!caller.active()) {
             // Before any other work: no body read, no event, no Redis (issue 14, finding 6).
             metrics.request(endpoint, "account_disabled");

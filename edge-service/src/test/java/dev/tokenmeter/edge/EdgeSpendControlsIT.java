@@ -23,14 +23,14 @@ import java.util.stream.IntStream;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * Issue 17, step 1 (ADR 0077): model allow-lists per plan and per service key, set and cleared through the admin API
+ * Issue 17 (ADR 0077): a service key's expiry (401 api_key_expired at its instant), and model allow-lists per plan and per service key, set and cleared through the admin API
  * and applied at once on this edge (the key cache's TTL is 30 s here, so only the admin API's invalidation can make
  * the changes visible in time). A model outside either list is refused 403 {@code model_not_allowed} with one
  * REJECTED event, on the proxy and on the metering API; a list entry admits its dated snapshots (aliases).
  */
 @ExtendWith(EnginesExtension.class)
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class EdgeModelAllowListIT {
+class EdgeSpendControlsIT {
 
     private static final String ADMIN = "admin-token-for-allow-lists-0123456789";
 
@@ -158,5 +158,46 @@ class EdgeModelAllowListIT {
         assertNotAllowed(chat(u, "gpt-4o"));
         assertThat(admin.send("PATCH", "/admin/users/" + u.userId() + "/keys/no-such-key", ADMIN, "{\"allowed_models\":null}")
                 .statusCode()).isEqualTo(404);
+    }
+
+    private static void assertExpired(HttpResponse<String> r) throws Exception {
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(401);
+        JsonNode error = ApiCalls.json(r).get("error");
+        assertThat(error.get("code").asText()).isEqualTo("api_key_expired");
+        assertThat(error.get("type").asText()).isEqualTo("invalid_request_error");
+        assertThat(r.headers().firstValue("x-tokenmeter-event-id")).as("no event for an expired key").isEmpty();
+    }
+
+    @Test
+    void keyExpiry_takesEffectAtItsInstant_notAfterTheKeyCacheTtl_onEveryRoute() throws Exception {
+        EdgeTestBed.User u = bed.newUser(1_000_000_000L);
+        EdgeTestBed.User other = bed.issueKey(u.userId(), u.tenantId());
+        java.time.Instant at = java.time.Instant.now().plusSeconds(3).truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
+        HttpResponse<String> set = admin.send("PATCH", "/admin/users/" + u.userId() + "/keys/" + u.apiKeyId(), ADMIN,
+                "{\"expires_at\":\"" + at + "\"}");
+        assertThat(set.statusCode()).as(set.body()).isEqualTo(200);
+        assertThat(ApiCalls.json(set).get("expires_at").asText()).isEqualTo(at.toString());
+        // Cached now (the TTL is 30 s): the expiry must still apply at its instant.
+        assertThat(chat(u, "gpt-4o-mini").statusCode()).as("before its expiry").isEqualTo(200);
+        org.awaitility.Awaitility.await("the key refused once its expires_at has passed").atMost(Duration.ofSeconds(15))
+                .pollInterval(Duration.ofMillis(200)).until(() -> chat(u, "gpt-4o-mini").statusCode() == 401);
+        assertThat(java.time.Instant.now()).as("not before its instant").isAfterOrEqualTo(at);
+        assertExpired(chat(u, "gpt-4o-mini"));
+        assertExpired(api.send("POST", "/v1/metering/reservations", u.key(),
+                "{\"model\":\"gpt-4o-mini\",\"estimated_prompt_tokens\":10,\"max_completion_tokens\":10}"));
+        assertExpired(api.send("GET", "/v1/usage", u.key(), null));
+        assertThat(chat(other, "gpt-4o-mini").statusCode()).as("the user's other key is unaffected").isEqualTo(200);
+        List<UsageEvent> events = bed.awaitEvents(u.userId(), 2, Duration.ofSeconds(20));
+        assertThat(events).as("the admitted calls only: an expired key's calls have no event").allMatch(e -> e.getOutcome() == Outcome.SUCCEEDED);
+
+        assertThat(admin.send("PATCH", "/admin/users/" + u.userId() + "/keys/" + u.apiKeyId(), ADMIN, "{\"expires_at\":null}")
+                .statusCode()).isEqualTo(200);
+        assertThat(chat(u, "gpt-4o-mini").statusCode()).as("cleared: usable again").isEqualTo(200);
+        for (String bad : List.of("\"tomorrow\"", "12345", "\"2026-13-01T00:00:00Z\"")) {
+            HttpResponse<String> r = admin.send("PATCH", "/admin/users/" + u.userId() + "/keys/" + u.apiKeyId(), ADMIN,
+                    "{\"expires_at\":" + bad + "}");
+            assertThat(r.statusCode()).as(bad).isEqualTo(400);
+            assertThat(ApiCalls.json(r).get("error").get("param").asText()).isEqualTo("expires_at");
+        }
     }
 }
