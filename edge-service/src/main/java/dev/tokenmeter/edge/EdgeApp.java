@@ -12,7 +12,13 @@ import dev.tokenmeter.edge.alert.UsageAlertPublisher;
 import dev.tokenmeter.edge.auth.ApiKeyAuthenticator;
 import dev.tokenmeter.edge.metering.MeteringApi;
 import dev.tokenmeter.edge.usage.UsageApi;
+import dev.tokenmeter.edge.quota.RedisEndpoint;
+import io.lettuce.core.ReadFrom;
 import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.cluster.RedisClusterClient;
+import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
+import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
 import io.lettuce.core.api.StatefulRedisConnection;
 import java.time.Clock;
 import java.time.Duration;
@@ -132,10 +138,7 @@ public final class EdgeApp implements AutoCloseable {
         List<Consumer<RoutesConfig>> routes = new ArrayList<>(extraRoutes);
         List<Consumer<RoutesConfig>> adminRoutes = new ArrayList<>();
         // Metering API and usage query: Redis for reservations and idempotency markers.
-        RedisClient redisClient = RedisClient.create(config.redisUri());
-        StatefulRedisConnection<String, String> redis = redisClient.connect();
-        closeables.add(redis);
-        closeables.add(redisClient::shutdown);
+        RedisClusterCommands<String, String> meteringRedis = meteringRedis(config.redisUri(), closeables);
         UpstreamKeys upstreamKeys = new UpstreamKeys(config.openAiApiKey(), db, cipher);
         // The response cache's own Redis (ADR 0074), when configured; none = every call goes upstream.
         ResponseCache responseCache = null;
@@ -145,7 +148,7 @@ public final class EdgeApp implements AutoCloseable {
             closeables.add(responseCache);
         }
         MeteringApi metering = new MeteringApi(authenticator, priceBook,
-                new Metering(quota, sink, CallMetrics.NONE, config.edgeInstance(), Clock.systemUTC()), redis.sync(), config.edgeInstance(),
+                new Metering(quota, sink, CallMetrics.NONE, config.edgeInstance(), Clock.systemUTC()), meteringRedis, config.edgeInstance(),
                 Duration.ofHours(1), Clock.systemUTC(), upstreamKeys::hasPersonalKey,
                 config.batchMaxEventAge());
         routes.add(metering::routes);
@@ -228,7 +231,7 @@ public final class EdgeApp implements AutoCloseable {
         PostgresAccountDirectory accounts = new PostgresAccountDirectory(dataSource, quotaConfig.accountCacheTtl());
         QuotaEngine engine = quotaEngine(quotaConfig, redis, accounts, dataSource, registry);
         UsageAlertPublisher alerts = alertPublisher(config, topics, accounts, registry);
-        QuotaGate quota = new QuotaEngineGate(engine, redis.connection(), quotaConfig.failurePolicy(), alerts, Clock.systemUTC());
+        QuotaGate quota = new QuotaEngineGate(engine, redis.commands(), quotaConfig.failurePolicy(), alerts, Clock.systemUTC());
         EdgeApp app = start(config, dataSource, quota, sink, List.of(), registry, accounts::invalidate);
         // Prometheus in another container reaches this one; the admin listener stays private (ADR 0069).
         HTTPServer metrics = metricsListener(config.metricsPort(), registry);
@@ -260,11 +263,29 @@ public final class EdgeApp implements AutoCloseable {
         }
     }
 
+    /** The metering API's Redis (reservations, idempotency markers): standalone or cluster, as REDIS_URI says (ADR 0080). */
+    private static RedisClusterCommands<String, String> meteringRedis(String uri, List<AutoCloseable> closeables) {
+        RedisEndpoint endpoint = RedisEndpoint.parse(uri, "REDIS_URI");
+        if (endpoint.cluster()) {
+            RedisClusterClient client = QuotaRedis.clusterClient(null, endpoint, RedisURI.DEFAULT_TIMEOUT_DURATION);
+            StatefulRedisClusterConnection<String, String> connection = client.connect();
+            connection.setReadFrom(ReadFrom.UPSTREAM);
+            closeables.add(connection);
+            closeables.add(client::shutdown);
+            return connection.sync();
+        }
+        RedisClient redisClient = RedisClient.create(endpoint.nodes().get(0));
+        StatefulRedisConnection<String, String> redis = redisClient.connect();
+        closeables.add(redis);
+        closeables.add(redisClient::shutdown);
+        return redis.sync();
+    }
+
     /** The Redis quota engine over the account directory and usage baseline in Postgres. */
     public static QuotaEngine quotaEngine(QuotaConfig quotaConfig, QuotaRedis redis, AccountDirectory accounts,
                                           DataSource dataSource, io.micrometer.core.instrument.MeterRegistry registry) {
         return QuotaEngine.builder()
-                .redis(redis.connection())
+                .redis(redis.commands())
                 .accountDirectory(accounts)
                 .usageBaseline(new JooqUsageBaseline(dataSource))
                 .dataSource(dataSource)

@@ -7,6 +7,7 @@ import dev.tokenmeter.edge.quota.QuotaEngine;
 import dev.tokenmeter.edge.quota.ReserveRequest;
 import dev.tokenmeter.edge.quota.SettleResult;
 import dev.tokenmeter.edge.quota.UsageSnapshot;
+import dev.tokenmeter.edge.quota.QuotaConnection;
 import io.lettuce.core.api.StatefulRedisConnection;
 
 import java.time.Clock;
@@ -25,18 +26,24 @@ import java.util.Optional;
 public final class QuotaEngineGate implements QuotaGate {
 
     private final QuotaEngine engine;
-    private final StatefulRedisConnection<String, String> redis;
+    private final QuotaConnection redis;
     private final FailurePolicy policy;
     private final UsageAlertPublisher alerts;
     private final Clock clock;
 
     /** A gate that publishes no alerts (the aggregator's alerts from billed usage still come). */
     public QuotaEngineGate(QuotaEngine engine, StatefulRedisConnection<String, String> redis, FailurePolicy policy) {
-        this(engine, redis, policy, null, Clock.systemUTC());
+        this(engine, QuotaConnection.of(redis), policy, null, Clock.systemUTC());
     }
 
     /** @param alerts where crossed thresholds go; null publishes none */
     public QuotaEngineGate(QuotaEngine engine, StatefulRedisConnection<String, String> redis, FailurePolicy policy,
+                           UsageAlertPublisher alerts, Clock clock) {
+        this(engine, QuotaConnection.of(redis), policy, alerts, clock);
+    }
+
+    /** @param redis the quota engine's connection, standalone or cluster ({@code QuotaRedis.commands()}) */
+    public QuotaEngineGate(QuotaEngine engine, QuotaConnection redis, FailurePolicy policy,
                            UsageAlertPublisher alerts, Clock clock) {
         this.engine = engine;
         this.redis = redis;

@@ -23,7 +23,7 @@ import dev.tokenmeter.events.validate.UsageEventValidator;
 import io.javalin.http.Context;
 import io.lettuce.core.KeyValue;
 import io.lettuce.core.SetArgs;
-import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -72,13 +72,13 @@ final class BatchIngest {
 
     private final Metering metering;
     private final PriceBook priceBook;
-    private final RedisCommands<String, String> redis;
+    private final RedisClusterCommands<String, String> redis;
     private final String edgeInstance;
     private final Clock clock;
     private final Predicate<String> hasPersonalKey;
     private final Duration batchMaxEventAge;
 
-    BatchIngest(Metering metering, PriceBook priceBook, RedisCommands<String, String> redis, String edgeInstance, Clock clock,
+    BatchIngest(Metering metering, PriceBook priceBook, RedisClusterCommands<String, String> redis, String edgeInstance, Clock clock,
                 Predicate<String> hasPersonalKey, Duration batchMaxEventAge) {
         this.metering = metering;
         this.priceBook = priceBook;

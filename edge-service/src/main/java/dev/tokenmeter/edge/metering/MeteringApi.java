@@ -25,7 +25,7 @@ import dev.tokenmeter.events.validate.UsageEventBounds;
 import io.javalin.config.RoutesConfig;
 import io.javalin.http.Context;
 import io.lettuce.core.SetArgs;
-import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
@@ -92,7 +92,7 @@ public final class MeteringApi {
     private final Authenticator authenticator;
     private final PriceBook priceBook;
     private final Metering metering;
-    private final RedisCommands<String, String> redis;
+    private final RedisClusterCommands<String, String> redis;
     private final Duration reservationTtl;
     private final BatchIngest batch;
 
@@ -102,7 +102,7 @@ public final class MeteringApi {
      *                         accepted only then)
      * @param batchMaxEventAge the oldest occurred_at batch ingest accepts (BATCH_MAX_EVENT_AGE)
      */
-    public MeteringApi(Authenticator authenticator, PriceBook priceBook, Metering metering, RedisCommands<String, String> redis,
+    public MeteringApi(Authenticator authenticator, PriceBook priceBook, Metering metering, RedisClusterCommands<String, String> redis,
                        String edgeInstance, Duration reservationTtl, Clock clock, Predicate<String> hasPersonalKey,
                        Duration batchMaxEventAge) {
         this.authenticator = authenticator;

@@ -52,7 +52,7 @@ public final class QuotaEngine implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(QuotaEngine.class);
     private static final int LOCK_STRIPES = 256;
 
-    private final StatefulRedisConnection<String, String> redis;
+    private final QuotaConnection redis;
     private final QuotaScripts scripts;
     private final AccountDirectory accounts;
     private final UsageBaseline baseline;
@@ -703,7 +703,8 @@ public final class QuotaEngine implements AutoCloseable {
 
     /**
      * One sweeper pass: SCANs the users with open reservations ({@code {u:*}:res:dl}) and frees the
-     * expired ones (at most 10,000 users per pass). On Redis Cluster, run it per master. Returns the
+     * expired ones (at most 10,000 users per pass). On Redis Cluster, Lettuce's cluster SCAN walks every master
+     * in turn with one cursor (ADR 0080), so one pass covers all of them. Returns the
      * number of reservations freed.
      */
     public long sweepExpired() {
@@ -781,7 +782,7 @@ public final class QuotaEngine implements AutoCloseable {
 
     /** Builder; redis, accountDirectory and usageBaseline are required. */
     public static final class Builder {
-        private StatefulRedisConnection<String, String> redis;
+        private QuotaConnection redis;
         private AccountDirectory accounts;
         private UsageBaseline baseline;
         private QuotaConfig config;
@@ -802,7 +803,9 @@ public final class QuotaEngine implements AutoCloseable {
         public Builder dataSource(javax.sql.DataSource d) { this.dataSource = d; return this; }
 
         /** One long-lived connection (see {@link QuotaRedis#connect}); the caller closes it after the engine. */
-        public Builder redis(StatefulRedisConnection<String, String> connection) { this.redis = connection; return this; }
+        public Builder redis(StatefulRedisConnection<String, String> connection) { this.redis = QuotaConnection.of(connection); return this; }
+        /** A standalone or cluster connection ({@link QuotaRedis#commands()}, ADR 0080). */
+        public Builder redis(QuotaConnection connection) { this.redis = connection; return this; }
         public Builder accountDirectory(AccountDirectory d) { this.accounts = d; return this; }
         public Builder usageBaseline(UsageBaseline b) { this.baseline = b; return this; }
         public Builder config(QuotaConfig c) { this.config = c; return this; }

@@ -4,7 +4,7 @@ import io.lettuce.core.LettuceFutures;
 import io.lettuce.core.RedisFuture;
 import io.lettuce.core.RedisNoScriptException;
 import io.lettuce.core.api.StatefulRedisConnection;
-import io.lettuce.core.api.async.RedisAsyncCommands;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.lettuce.core.codec.StringCodec;
 import io.lettuce.core.output.CommandOutput;
 import io.lettuce.core.output.IntegerOutput;
@@ -38,11 +38,20 @@ public final class QuotaScripts {
 
     private record Loaded(String sha, byte[] shaBytes) {}
 
-    private final StatefulRedisConnection<String, String> connection;
-    private final RedisAsyncCommands<String, String> async;
+    private final QuotaConnection connection;
+    private final RedisClusterAsyncCommands<String, String> async;
     private final ConcurrentHashMap<Script, Loaded> shas = new ConcurrentHashMap<>();
 
     public QuotaScripts(StatefulRedisConnection<String, String> connection) {
+        this(QuotaConnection.of(connection));
+    }
+
+    /**
+     * On a cluster, SCRIPT LOAD goes to every master (Lettuce broadcasts it) and each EVALSHA to the master of its
+     * first key's slot (keys are added as keys, so Lettuce can route them; every script's keys share one {u:id}
+     * tag). A promoted replica has no scripts: its NOSCRIPT reloads them everywhere.
+     */
+    public QuotaScripts(QuotaConnection connection) {
         this.connection = connection;
         this.async = connection.async();
     }
@@ -69,21 +78,26 @@ public final class QuotaScripts {
      */
     List<Object> call(Script s, String[] keys, Object... args) {
         byte[][] k = encode(keys);
-        return run(s, () -> new NestedMultiOutput<>(StringCodec.UTF8), k, args);
+        return run(s, () -> new NestedMultiOutput<>(StringCodec.UTF8), routeKey(keys), k, args);
     }
 
     long callLong(Script s, String[] keys, Object... args) {
         byte[][] k = encode(keys);
-        return run(s, () -> new IntegerOutput<>(StringCodec.UTF8), k, args);
+        return run(s, () -> new IntegerOutput<>(StringCodec.UTF8), routeKey(keys), k, args);
     }
 
-    private <T> T run(Script s, Supplier<CommandOutput<String, String, T>> output, byte[][] keys, Object[] args) {
+    /** On a cluster the first key, which Lettuce routes the EVALSHA by; none on a standalone Redis. */
+    private String routeKey(String[] keys) {
+        return connection.cluster() && keys.length > 0 ? keys[0] : null;
+    }
+
+    private <T> T run(Script s, Supplier<CommandOutput<String, String, T>> output, String routeKey, byte[][] keys, Object[] args) {
         Loaded l = loaded(s);
         try {
-            return await(async.dispatch(CommandType.EVALSHA, output.get(), args(l, keys, args)));
+            return await(async.dispatch(CommandType.EVALSHA, output.get(), args(l, routeKey, keys, args)));
         } catch (RedisNoScriptException e) {
             shas.remove(s, l);
-            return await(async.dispatch(CommandType.EVALSHA, output.get(), args(loaded(s), keys, args)));
+            return await(async.dispatch(CommandType.EVALSHA, output.get(), args(loaded(s), routeKey, keys, args)));
         }
     }
 
@@ -91,9 +105,15 @@ public final class QuotaScripts {
         return LettuceFutures.awaitOrCancel(f, connection.getTimeout().toNanos(), TimeUnit.NANOSECONDS);
     }
 
-    private static CommandArgs<String, String> args(Loaded l, byte[][] keys, Object[] args) {
+    private static CommandArgs<String, String> args(Loaded l, String routeKey, byte[][] keys, Object[] args) {
         CommandArgs<String, String> a = new CommandArgs<>(StringCodec.UTF8).add(l.shaBytes()).add(keys.length);
-        for (byte[] k : keys) a.add(k);
+        for (int i = 0; i < keys.length; i++) {
+            if (i == 0 && routeKey != null) {
+                a.addKey(routeKey); // the same bytes, marked as a key so the cluster writer routes by its slot
+            } else {
+                a.add(keys[i]);
+            }
+        }
         for (Object o : args) {
             switch (o) {
                 case Long v -> a.add(v.longValue()); // add(Object) would encode it through the codec as a string

@@ -5,7 +5,15 @@ import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.SetArgs;
 import io.lettuce.core.TimeoutOptions;
+import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.AbstractRedisClient;
+import io.lettuce.core.ReadFrom;
+import io.lettuce.core.cluster.RedisClusterClient;
+import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
+import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
+import dev.tokenmeter.edge.quota.QuotaRedis;
+import dev.tokenmeter.edge.quota.RedisEndpoint;
 import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.codec.RedisCodec;
 import io.lettuce.core.codec.StringCodec;
@@ -31,15 +39,18 @@ public final class ResponseCache implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ResponseCache.class);
     private static final long LOG_EVERY_NANOS = Duration.ofMinutes(1).toNanos();
 
-    private final RedisClient client;
-    private final StatefulRedisConnection<String, byte[]> connection;
+    private final AbstractRedisClient client;
+    private final StatefulConnection<String, byte[]> connection;
+    private final RedisClusterCommands<String, byte[]> sync;
     private final int maxEntryBytes;
     private final LongAdder errors = new LongAdder();
     private volatile long lastLoggedNanos = System.nanoTime() - LOG_EVERY_NANOS;
 
-    private ResponseCache(RedisClient client, StatefulRedisConnection<String, byte[]> connection, int maxEntryBytes) {
+    private ResponseCache(AbstractRedisClient client, StatefulConnection<String, byte[]> connection,
+                          RedisClusterCommands<String, byte[]> sync, int maxEntryBytes) {
         this.client = client;
         this.connection = connection;
+        this.sync = sync;
         this.maxEntryBytes = maxEntryBytes;
     }
 
@@ -48,7 +59,17 @@ public final class ResponseCache implements AutoCloseable {
      * @param maxEntryBytes  the largest stored value (RESPONSE_CACHE_MAX_ENTRY_BYTES); larger answers are not stored
      */
     public static ResponseCache connect(String uri, Duration commandTimeout, int maxEntryBytes) {
-        RedisURI redisUri = RedisURI.create(uri);
+        RedisEndpoint endpoint = RedisEndpoint.parse(uri, "RESPONSE_CACHE_REDIS_URI");
+        if (endpoint.cluster()) {
+            // a Redis Cluster (ADR 0080): entries spread over its masters; every command and the release script
+            // name one key, so no command spans two slots
+            RedisClusterClient cluster = QuotaRedis.clusterClient(null, endpoint, commandTimeout);
+            StatefulRedisClusterConnection<String, byte[]> c = cluster.connect(StringKeysByteValues.CODEC);
+            c.setReadFrom(ReadFrom.UPSTREAM);
+            c.setTimeout(commandTimeout);
+            return new ResponseCache(cluster, c, c.sync(), maxEntryBytes);
+        }
+        RedisURI redisUri = endpoint.nodes().get(0);
         redisUri.setTimeout(commandTimeout.compareTo(Duration.ofSeconds(5)) > 0 ? commandTimeout : Duration.ofSeconds(5));
         RedisClient client = RedisClient.create(redisUri);
         client.setOptions(ClientOptions.builder()
@@ -58,7 +79,7 @@ public final class ResponseCache implements AutoCloseable {
                 .build());
         StatefulRedisConnection<String, byte[]> connection = client.connect(StringKeysByteValues.CODEC);
         connection.setTimeout(commandTimeout);
-        return new ResponseCache(client, connection, maxEntryBytes);
+        return new ResponseCache(client, connection, connection.sync(), maxEntryBytes);
     }
 
     public int maxEntryBytes() {
@@ -68,7 +89,7 @@ public final class ResponseCache implements AutoCloseable {
     /** The entry under {@code key}, or null (absent, unreadable, or Redis failed: a miss either way). */
     public CachedAnswer get(String key) {
         try {
-            byte[] value = connection.sync().get(key);
+            byte[] value = sync.get(key);
             return value == null ? null : CachedAnswer.decode(value);
         } catch (RuntimeException e) {
             failed("get", e);
@@ -86,7 +107,7 @@ public final class ResponseCache implements AutoCloseable {
             return false;
         }
         try {
-            connection.sync().set(key, value, SetArgs.Builder.px(ttl.toMillis()));
+            sync.set(key, value, SetArgs.Builder.px(ttl.toMillis()));
             return true;
         } catch (RuntimeException e) {
             failed("set", e);
@@ -104,7 +125,7 @@ public final class ResponseCache implements AutoCloseable {
     public String tryLead(String key, Duration lease) {
         String token = java.util.UUID.randomUUID().toString();
         try {
-            String ok = connection.sync().set(lockKey(key), token.getBytes(java.nio.charset.StandardCharsets.US_ASCII),
+            String ok = sync.set(lockKey(key), token.getBytes(java.nio.charset.StandardCharsets.US_ASCII),
                     SetArgs.Builder.nx().px(lease.toMillis()));
             return "OK".equals(ok) ? token : NOT_LED;
         } catch (RuntimeException e) {
@@ -121,10 +142,10 @@ public final class ResponseCache implements AutoCloseable {
         try {
             byte[] mine = token.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
             try {
-                connection.sync().evalsha(releaseSha(), io.lettuce.core.ScriptOutputType.INTEGER, new String[]{lockKey(key)}, mine);
+                sync.evalsha(releaseSha(), io.lettuce.core.ScriptOutputType.INTEGER, new String[]{lockKey(key)}, mine);
             } catch (io.lettuce.core.RedisNoScriptException e) {
                 releaseSha = null; // the cache Redis restarted: load it again
-                connection.sync().evalsha(releaseSha(), io.lettuce.core.ScriptOutputType.INTEGER, new String[]{lockKey(key)}, mine);
+                sync.evalsha(releaseSha(), io.lettuce.core.ScriptOutputType.INTEGER, new String[]{lockKey(key)}, mine);
             }
         } catch (RuntimeException e) {
             failed("release", e); // the lease expires on its own
@@ -138,7 +159,7 @@ public final class ResponseCache implements AutoCloseable {
     private String releaseSha() {
         String sha = releaseSha;
         if (sha == null) {
-            sha = connection.sync().scriptLoad(RELEASE_SCRIPT.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            sha = sync.scriptLoad(RELEASE_SCRIPT.getBytes(java.nio.charset.StandardCharsets.UTF_8));
             releaseSha = sha;
         }
         return sha;
@@ -149,7 +170,7 @@ public final class ResponseCache implements AutoCloseable {
     }
 
     /** The connection, for tests. */
-    public StatefulRedisConnection<String, byte[]> connection() {
+    public StatefulConnection<String, byte[]> connection() {
         return connection;
     }
 

@@ -25,6 +25,11 @@ final class QuotaFixture implements AutoCloseable {
     final String plan = Names.unique("plan");
 
     QuotaFixture(RedisEngine redisEngine, PostgresEngine postgres, QuotaConfig config, Instant start) {
+        this(redisEngine.uri(), postgres, config, start);
+    }
+
+    /** @param redisUri redis://... or redis-cluster://... (QuotaClusterIT) */
+    QuotaFixture(String redisUri, PostgresEngine postgres, QuotaConfig config, Instant start) {
         HikariConfig hc = new HikariConfig();
         hc.setJdbcUrl(postgres.createMigratedDatabase("quota"));
         hc.setUsername(postgres.user());
@@ -32,11 +37,11 @@ final class QuotaFixture implements AutoCloseable {
         hc.setMaximumPoolSize(4);
         this.dataSource = new HikariDataSource(hc);
         // Generous timeout: the 2-core box is shared, and a test must not fail over to the policy by accident.
-        this.redis = QuotaRedis.connect(redisEngine.uri(), Duration.ofSeconds(2));
+        this.redis = QuotaRedis.connect(redisUri, Duration.ofSeconds(2));
         this.clock = new MutableClock(start);
         sql("INSERT INTO plan (plan_id, display_name, monthly_credit_nano_usd, requests_per_minute, tokens_per_minute) VALUES (?, 'test', 1000, 100, 100000)", plan);
         this.engine = QuotaEngine.builder()
-                .redis(redis.connection())
+                .redis(redis.commands())
                 .accountDirectory(new PostgresAccountDirectory(dataSource, config.accountCacheTtl()))
                 .usageBaseline(new JooqUsageBaseline(dataSource))
                 .dataSource(dataSource)
