@@ -26,7 +26,12 @@ public record AggregatorConfig(
         Duration dedupRetention,
         Duration emitInterval,
         Duration sendTimeout,
-        int metricsPort) {
+        int metricsPort,
+        List<String> rollupDimensions,
+        int rollupMaxValuesPerUser) {
+
+    /** At most this many label keys are rollup dimensions (ADR 0078). */
+    public static final int MAX_ROLLUP_DIMENSIONS = 3;
 
     /** The shortest DEDUP_RETENTION accepted. */
     public static final Duration MIN_DEDUP_RETENTION = Duration.ofHours(1);
@@ -44,7 +49,9 @@ public record AggregatorConfig(
             new ConfigKey("DEDUP_RETENTION", "7d", "How long event ids are remembered for deduplication (at least 1h; longer than any redelivery: producer retries, an edge's spool replayed after a Kafka outage)."),
             new ConfigKey("EMIT_INTERVAL", "1s", "How often changed running totals are emitted (latest value per total)."),
             new ConfigKey("SEND_TIMEOUT", "10m", "How long a send may wait for a broker that is away (the producer's max.block.ms and delivery.timeout.ms) before its task is marked corrupted and redone from its last commit."),
-            new ConfigKey("METRICS_PORT", "9465", "Port of the Prometheus /metrics endpoint (0 = a free port, -1 = off).")));
+            new ConfigKey("METRICS_PORT", "9465", "Port of the Prometheus /metrics endpoint (0 = a free port, -1 = off)."),
+            new ConfigKey("ROLLUP_DIMENSIONS", "", "Label keys rolled up per value, comma-separated, at most 3 (e.g. feature,customer); empty = no rollups (ADR 0078)."),
+            new ConfigKey("ROLLUP_MAX_VALUES_PER_USER", "100", "Distinct values of one dimension rolled up per user and month (1..10000); later new values count as '(other)'.")));
 
     public static AggregatorConfig fromEnv(Map<String, String> env) {
         EnvReader r = new EnvReader(env, KEYS);
@@ -64,7 +71,24 @@ public record AggregatorConfig(
                 r.duration("DEDUP_RETENTION", MIN_DEDUP_RETENTION),
                 r.duration("EMIT_INTERVAL", Duration.ofMillis(1)),
                 r.duration("SEND_TIMEOUT", Duration.ofSeconds(1)),
-                r.integer("METRICS_PORT", -1, 65535));
+                r.integer("METRICS_PORT", -1, 65535),
+                r.parse("ROLLUP_DIMENSIONS", "at most " + MAX_ROLLUP_DIMENSIONS
+                        + " distinct label keys (1-32 of [a-z0-9_.-], starting with a letter), comma-separated",
+                        AggregatorConfig::dimensions),
+                r.integer("ROLLUP_MAX_VALUES_PER_USER", 1, 10_000));
+    }
+
+    /** The configured rollup dimensions: distinct label keys, at most three; refuses anything else. */
+    static List<String> dimensions(String v) {
+        if (v == null || v.isBlank()) {
+            return List.of();
+        }
+        List<String> keys = java.util.Arrays.stream(v.split(",", -1)).map(String::strip).toList();
+        if (keys.size() > MAX_ROLLUP_DIMENSIONS || new java.util.HashSet<>(keys).size() != keys.size()
+                || !keys.stream().allMatch(dev.tokenmeter.events.validate.Labels::isKey)) {
+            throw new IllegalArgumentException(v);
+        }
+        return keys;
     }
 
     public String bootstrapServers() {

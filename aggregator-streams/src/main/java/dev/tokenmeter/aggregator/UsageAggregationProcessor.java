@@ -75,6 +75,7 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
     private KeyValueStore<String, Long> alertsRaised;
     private KeyValueStore<String, Long> limitStore;
     private long processed;
+    private final Rollups rollups;
     /** Totals changed since the last emission, in change order. */
     private final Set<String> changed = new LinkedHashSet<>();
     /** Each user's monthly credit, mirrored from the limits store (one entry per user of this task). */
@@ -97,6 +98,7 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
         this.hourGraceMs = config.hourGrace().toMillis();
         this.monthGraceMs = config.monthGrace().toMillis();
         this.generationMs = config.dedupRetention().toMillis();
+        this.rollups = new Rollups(config.rollupDimensions(), config.rollupMaxValuesPerUser());
     }
 
     @Override
@@ -116,6 +118,7 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
         userMonthCost = context.getStateStore(UsageAggregationTopology.STORE_USER_MONTH);
         alertsRaised = context.getStateStore(UsageAggregationTopology.STORE_ALERTS);
         limitStore = context.getStateStore(UsageAggregationTopology.STORE_LIMITS);
+        rollups.init(context);
         try (KeyValueIterator<String, Long> it = limitStore.all()) {
             it.forEachRemaining(kv -> limits.put(kv.key, kv.value));
         }
@@ -183,10 +186,16 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
             }
             creditCost = (before == null ? 0 : before) + event.getCostNanoUsd();
         }
+        // Attribution rollups (ADR 0078): computed and checked here too, stored below with the marker.
+        Rollups.Pending rolled = rollups.enabled() ? rollups.prepare(event) : null;
 
         current.put(event.getEventId(), streamTime);
         add(event, hourKey, hour, Granularity.HOUR, hourStart, hourStart + 3_600_000L, hourGraceMs);
         add(event, monthKey, monthTotal, Granularity.MONTH, Periods.monthStart(month), Periods.monthEnd(month), monthGraceMs);
+
+        if (rolled != null) {
+            rollups.apply(rolled, context, record.timestamp());
+        }
 
         if (hourStart + 3_600_000L + hourGraceMs <= streamTime) {
             metrics.lateEvents.increment();

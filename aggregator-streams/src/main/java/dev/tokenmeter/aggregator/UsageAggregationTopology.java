@@ -35,6 +35,7 @@ public final class UsageAggregationTopology {
     static final String SINK_LATE = "late-events-sink";
     static final String SINK_ALERTS = "alerts-sink";
     static final String SINK_DLQ = "dead-letter-sink";
+    static final String SINK_ROLLUPS = "rollups-sink";
 
     static final String STORE_DEDUP_STATE = "dedup-state";
     /** Dedup slot stores, one per generation of stream time in rotation (see the processor). */
@@ -44,6 +45,9 @@ public final class UsageAggregationTopology {
     static final String STORE_USER_MONTH = "user-month-credit-cost";
     static final String STORE_ALERTS = "alerts-raised";
     static final String STORE_LIMITS = "user-limits";
+    /** Attribution rollups and each user-month-dimension's admitted values (ADR 0078); uncached like the rest. */
+    static final String STORE_ROLLUPS = "rollups";
+    static final String STORE_ROLLUP_VALUES = "rollup-values";
 
     private UsageAggregationTopology() {
     }
@@ -85,6 +89,9 @@ public final class UsageAggregationTopology {
         topology.addStateStore(store(STORE_ALERTS, strings, longs, recordCaches), AGGREGATE);
         // Written from the co-partitioned user-limits topic.
         topology.addStateStore(store(STORE_LIMITS, strings, longs, recordCaches), AGGREGATE);
+        // Always added (empty without ROLLUP_DIMENSIONS), so turning rollups on changes no task's store set.
+        topology.addStateStore(store(STORE_ROLLUPS, strings, EventSerdes.usageRollup(), recordCaches), AGGREGATE);
+        topology.addStateStore(store(STORE_ROLLUP_VALUES, strings, longs, recordCaches), AGGREGATE);
 
         Serializer<String> keys = strings.serializer();
         Serde<UsageTotal> totals = EventSerdes.usageTotal();
@@ -94,6 +101,7 @@ public final class UsageAggregationTopology {
         topology.addSink(SINK_LATE, topics.lateEvents().name(), keys, (Serializer) Serdes.ByteArray().serializer(), AGGREGATE);
         topology.addSink(SINK_ALERTS, topics.alerts().name(), keys, (Serializer) EventSerdes.usageAlert().serializer(), AGGREGATE);
         topology.addSink(SINK_DLQ, topics.deadLetter().name(), keys, (Serializer) Serdes.ByteArray().serializer(), AGGREGATE);
+        topology.addSink(SINK_ROLLUPS, topics.rollups().name(), keys, (Serializer) EventSerdes.usageRollup().serializer(), AGGREGATE);
         return topology;
     }
 

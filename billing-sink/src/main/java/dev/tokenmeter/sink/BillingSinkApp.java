@@ -54,7 +54,10 @@ public final class BillingSinkApp implements AutoCloseable {
         SinkLoop totals = new SinkLoop("totals", config,
                 List.of(topics.hourlyTotals().name(), topics.monthlyTotals().name(), topics.finalTotals().name()),
                 new TotalsWriter(db, offsets, metrics), offsets, db, metrics);
-        this.loops = List.of(ledger, totals);
+        // Attribution rollups (issue 17, ADR 0078): their own loop and consumer group, written like the totals.
+        SinkLoop rollups = new SinkLoop("rollups", config, List.of(topics.rollups().name()),
+                new RollupWriter(db, offsets, metrics), offsets, db, metrics);
+        this.loops = List.of(ledger, totals, rollups);
         this.closer = new PeriodCloser(db, config.periodCloseGrace(), metrics.registry);
         this.closeInterval = config.periodCloseInterval();
         this.clock = clock;

@@ -80,7 +80,10 @@ final class LedgerCopy {
             // v3 (ADR 0074/0075): a v1/v2 event was no cache hit and cost the upstream what it was billed.
             new Column(USAGE_LEDGER.RESPONSE_CACHE_HIT, (o, e) -> o.bool(e.getResponseCacheHit())),
             new Column(USAGE_LEDGER.RESPONSE_CACHE_AGE_MS, (o, e) -> o.int8OrNull(e.getResponseCacheAgeMs())),
-            new Column(USAGE_LEDGER.UPSTREAM_COST_NANO_USD, (o, e) -> o.int8(LedgerRows.upstreamCost(e))));
+            new Column(USAGE_LEDGER.UPSTREAM_COST_NANO_USD, (o, e) -> o.int8(LedgerRows.upstreamCost(e))),
+            // v4 (ADR 0078): a v1..v3 event has no project and no labels ('{}').
+            new Column(USAGE_LEDGER.PROJECT, (o, e) -> o.text(e.getProject())),
+            new Column(USAGE_LEDGER.LABELS, (o, e) -> o.jsonb(LedgerRows.json(e.getLabels()))));
 
     /** The columns in the order the rows carry them: every ledger column but ingested_at. */
     private static final String STATEMENT = "COPY " + USAGE_LEDGER.getName() + " ("

@@ -29,6 +29,7 @@ import java.util.function.Consumer;
  * GET    /admin/users/{userId}/keys              keys by prefix (never the key or its hash)
  * PATCH  /admin/users/{userId}/keys/{apiKeyId}   the key's limits: allowed_models, expires_at (ADR 0077)
  * DELETE /admin/users/{userId}/keys/{apiKeyId}   revoke
+ * PUT    /admin/users/{userId}/keys/{apiKeyId}/project   {"project": "support-bot"} or null: the key's project (ADR 0078)
  * PUT    /admin/users/{userId}/personal-key      register the user's own OpenAI key (sealed; answer has last4 only)  {@link PersonalKeyRoutes}
  * GET    /admin/users/{userId}/personal-key      last4 and dates
  * DELETE /admin/users/{userId}/personal-key      delete it
@@ -82,6 +83,7 @@ public final class AdminApi {
         r.get("/admin/users/{userId}/keys", guarded(serviceKeys::list));
         r.patch("/admin/users/{userId}/keys/{apiKeyId}", guarded(serviceKeys::patch));
         r.delete("/admin/users/{userId}/keys/{apiKeyId}", guarded(serviceKeys::revoke));
+        r.put("/admin/users/{userId}/keys/{apiKeyId}/project", guarded(serviceKeys::project));
         r.put("/admin/users/{userId}/personal-key", guarded(personalKeys::put));
         r.get("/admin/users/{userId}/personal-key", guarded(personalKeys::get));
         r.delete("/admin/users/{userId}/personal-key", guarded(personalKeys::delete));

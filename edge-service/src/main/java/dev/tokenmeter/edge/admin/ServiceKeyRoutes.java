@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenmeter.db.jooq.tables.records.ApiKeyRecord;
 import dev.tokenmeter.edge.auth.ApiKeys;
 import dev.tokenmeter.edge.auth.Authenticator;
+import dev.tokenmeter.events.validate.Labels;
 import io.javalin.http.Context;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -15,6 +16,7 @@ import java.time.OffsetDateTime;
 import java.util.List;
 import java.util.UUID;
 
+import static dev.tokenmeter.edge.admin.AdminError.bad;
 import static dev.tokenmeter.edge.admin.AdminError.notFound;
 import static dev.tokenmeter.edge.admin.JsonBody.JSON;
 
@@ -43,13 +45,18 @@ final class ServiceKeyRoutes {
         UserRoutes.requireUser(queries, userId);
         ApiKeys.IssuedKey issued = ApiKeys.issue();
         String apiKeyId = "key_" + UUID.randomUUID().toString().replace("-", "");
+        String project = ctx.bodyAsBytes().length == 0 ? null : project(JsonBody.object(ctx));
         keys.insert(apiKeyId, userId, issued);
+        if (project != null) {
+            keys.project(userId, apiKeyId, project);
+        }
         LOG.info("issued service key {} (prefix {}) for user {}", apiKeyId, issued.prefix(), userId);
         ObjectNode n = JSON.createObjectNode();
         n.put("api_key_id", apiKeyId);
         n.put("user_id", userId);
         n.put("prefix", issued.prefix());
         n.put("key", issued.key());
+        n.put("project", project);
         n.put("note", "The key is shown only in this response; it is stored as a salted hash.");
         ctx.header("Cache-Control", "no-store");
         JsonBody.write(ctx, 201, n);
@@ -91,6 +98,7 @@ final class ServiceKeyRoutes {
         putInstant(n, "revoked_at", k.getRevokedAt());
         JsonBody.putModels(n, "allowed_models", k.getAllowedModels());
         putInstant(n, "expires_at", k.getExpiresAt());
+        n.put("project", k.getProject());
         return n;
     }
 
@@ -100,6 +108,41 @@ final class ServiceKeyRoutes {
         } else {
             n.put(field, t.toInstant().toString());
         }
+    }
+
+    /** PUT .../keys/{apiKeyId}/project: the project the key's calls are attributed to (issue 17, ADR 0078). */
+    void project(Context ctx) {
+        String userId = ctx.pathParam("userId");
+        String apiKeyId = ctx.pathParam("apiKeyId");
+        JsonNode b = JsonBody.object(ctx);
+        if (!b.has("project")) {
+            throw bad("'project' is required: a name of 1-64 characters of [A-Za-z0-9._-], or null for none.", "project");
+        }
+        String project = project(b);
+        if (!keys.project(userId, apiKeyId, project)) {
+            throw notFound("User '" + userId + "' has no key '" + apiKeyId + "'.");
+        }
+        // This edge's next call sees it at once; other edges within their API_KEY_CACHE_TTL.
+        authenticator.invalidateAll();
+        LOG.info("service key {} of user {}: project {}", apiKeyId, userId, project);
+        ObjectNode n = JSON.createObjectNode();
+        n.put("api_key_id", apiKeyId);
+        n.put("project", project);
+        JsonBody.write(ctx, 200, n);
+    }
+
+    /** The body's project: null (absent or null) or a name within the bounds of {@link Labels#projectProblem}. */
+    private static String project(JsonNode b) {
+        JsonNode p = b.get("project");
+        if (p == null || p.isNull()) {
+            return null;
+        }
+        String problem = p.isTextual() ? Labels.projectProblem("project", p.textValue())
+                : "project must be a string or null";
+        if (problem != null) {
+            throw bad(problem, "project");
+        }
+        return p.textValue();
     }
 
     void revoke(Context ctx) {

@@ -43,6 +43,13 @@ final class ServiceKeyStore {
         return set.isEmpty() ? db.fetchExists(API_KEY, ofUser) : db.update(API_KEY).set(set).where(ofUser).execute() > 0;
     }
 
+    /** Sets the project of the user's key (null = none, ADR 0078); false when the user has no such key. */
+    boolean project(String userId, String apiKeyId, String project) {
+        return db.update(API_KEY).set(API_KEY.PROJECT, project)
+                .where(API_KEY.API_KEY_ID.eq(apiKeyId)).and(API_KEY.USER_ID.eq(userId))
+                .execute() > 0;
+    }
+
     /** Marks the user's key revoked; false when there was no such key not yet revoked. */
     boolean revoke(String userId, String apiKeyId, OffsetDateTime now) {
         return db.update(API_KEY).set(API_KEY.REVOKED_AT, now)

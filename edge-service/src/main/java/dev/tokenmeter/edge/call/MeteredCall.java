@@ -51,6 +51,8 @@ public final class MeteredCall {
     private final Instant occurredAt;
     private final long startNanos;
     private final Map<String, String> attributes = new HashMap<>();
+    /** The caller's attribution labels (x-tokenmeter-tags or the metering API's labels), checked by Labels. */
+    private Map<String, String> labels = Map.of();
     private String model = "unknown";
     private boolean streamed;
     private KeySource keySource = KeySource.NONE;
@@ -111,6 +113,8 @@ public final class MeteredCall {
     /** The call's latency as the caller reports it (metering API), instead of the time since it started here. */
     public MeteredCall latencyMs(long v) { this.latencyMs = v; return this; }
     public MeteredCall attribute(String key, String value) { attributes.put(key, value); return this; }
+    /** The call's attribution labels, already within the bounds of {@code Labels} (ADR 0078). */
+    public MeteredCall labels(Map<String, String> v) { this.labels = Map.copyOf(v); return this; }
 
     // ---- quota ----
 
@@ -287,6 +291,9 @@ public final class MeteredCall {
                 .setResponseCacheAgeMs(responseCacheAgeMs)
                 // null means "what it was billed" (ADR 0075): only a cache hit cost the upstream something else.
                 .setUpstreamCostNanoUsd(responseCacheAgeMs != null ? Long.valueOf(0L) : null)
+                // v4 (ADR 0078): the key's project (the operator's), the caller's labels.
+                .setProject(caller.project())
+                .setLabels(labels)
                 .build();
     }
 }

@@ -18,6 +18,7 @@ import dev.tokenmeter.events.KeySource;
 import dev.tokenmeter.events.Outcome;
 import dev.tokenmeter.events.UsageEvent;
 import dev.tokenmeter.events.UsageSource;
+import dev.tokenmeter.events.validate.Labels;
 import dev.tokenmeter.events.validate.UsageEventBounds;
 import dev.tokenmeter.events.validate.UsageEventValidator;
 import io.javalin.http.Context;
@@ -98,6 +99,13 @@ final class BatchIngest {
         if (items.size() > MAX_BATCH) {
             throw bad("At most " + MAX_BATCH + " events per batch, got " + items.size() + ".", "events");
         }
+        // Attribution (ADR 0078): the header's labels apply to every item without its own 'labels' object.
+        Map<String, String> headerLabels;
+        try {
+            headerLabels = Labels.parseHeader(ctx.header(Labels.HEADER));
+        } catch (Labels.InvalidLabelsException e) {
+            throw bad(e.getMessage(), Labels.HEADER);
+        }
         Instant now = clock.instant();
         List<UsageEvent> events = new ArrayList<>();
         List<String> problems = new ArrayList<>();
@@ -106,7 +114,7 @@ final class BatchIngest {
         for (int i = 0; i < items.size(); i++) {
             JsonNode item = items.get(i);
             List<String> own = new ArrayList<>();
-            UsageEvent e = parseBatchItem(item, caller, now, own);
+            UsageEvent e = parseBatchItem(item, caller, now, own, headerLabels);
             if (e != null && e.getKeySource() == KeySource.PERSONAL_KEY) {
                 if (personalKey == null) {
                     personalKey = hasPersonalKey.test(caller.userId());
@@ -181,7 +189,8 @@ final class BatchIngest {
         return ((a ^ sum) & (b ^ sum)) < 0 ? Long.MAX_VALUE : sum;
     }
 
-    private UsageEvent parseBatchItem(JsonNode item, Caller caller, Instant now, List<String> problems) {
+    private UsageEvent parseBatchItem(JsonNode item, Caller caller, Instant now, List<String> problems,
+                                      Map<String, String> headerLabels) {
         if (item == null || !item.isObject()) {
             problems.add("must be an object");
             return null;
@@ -268,6 +277,15 @@ final class BatchIngest {
         e.setCacheHit(e.getCachedPromptTokens() > 0);
         e.setLatencyMs(counts.latencyMs());
         e.setStreamed(item.path("streamed").asBoolean(false));
+        e.setProject(caller.project());
+        e.setLabels(headerLabels);
+        if (item.hasNonNull("labels")) {
+            try {
+                e.setLabels(MeteringRequests.labelsOf(item.get("labels")));
+            } catch (Labels.InvalidLabelsException bad) {
+                problems.add(bad.getMessage());
+            }
+        }
         // receivedAt is part of the event's content: keep it stable across resends, so a resent event is identical.
         e.setReceivedAt(e.getOccurredAt());
         return e;

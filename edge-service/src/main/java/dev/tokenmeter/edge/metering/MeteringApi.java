@@ -21,6 +21,8 @@ import dev.tokenmeter.events.KeySource;
 import dev.tokenmeter.events.Outcome;
 import dev.tokenmeter.events.UsageSource;
 import dev.tokenmeter.events.money.Money;
+import dev.tokenmeter.edge.responsecache.CachePolicy;
+import dev.tokenmeter.events.validate.Labels;
 import dev.tokenmeter.events.validate.UsageEventBounds;
 import io.javalin.config.RoutesConfig;
 import io.javalin.http.Context;
@@ -163,6 +165,7 @@ public final class MeteringApi {
         bounded(UsageEventBounds.modelProblem("model", model), "model");
         String endpoint = Optional.ofNullable(text(b, "endpoint")).orElse(DEFAULT_ENDPOINT);
         bounded(UsageEventBounds.endpointProblem("endpoint", endpoint), "endpoint");
+        Map<String, String> labels = MeteringRequests.labels(ctx, b);
         List<String> problems = new ArrayList<>();
         long prompt = tokens(b, "estimated_prompt_tokens", problems);
         long completion = tokens(b, "max_completion_tokens", problems);
@@ -171,7 +174,8 @@ public final class MeteringApi {
         }
         // The tier the app server will ask OpenAI for: the estimate's price; the commit bills the tier OpenAI reported.
         ServiceTier tier = ServiceTier.requested(serviceTier(b));
-        MeteredCall call = metering.start(caller, endpoint).model(model).latencyMs(0).attribute("source", "metering_api");
+        MeteredCall call = metering.start(caller, endpoint).model(model).latencyMs(0).attribute("source", "metering_api")
+                .labels(labels);
         Instant now = call.occurredAt();
         ModelPrice price = priced(model, tier, now);
         if (!caller.models().admits(model, priceBook.resolvedModel(model, now))) {
@@ -202,6 +206,11 @@ public final class MeteringApi {
         fields.put("route", d.route().name());
         fields.put("service_tier", tier.dbName());
         fields.put("occurred_at_ms", Long.toString(now.toEpochMilli()));
+        // Attribution (ADR 0078): the reserving key's project; the labels given here, unless the commit gives its own.
+        if (caller.project() != null) {
+            fields.put("project", caller.project());
+        }
+        fields.put("labels", Labels.format(labels));
         String key = reservationKey(caller.userId(), d.reservationId());
         redis.hset(key, fields);
         redis.expire(key, reservationTtl.toSeconds());
@@ -243,6 +252,10 @@ public final class MeteringApi {
             throw notFound("No open reservation '" + reservationId + "' for this key's user (unknown, released or expired).");
         }
         JsonNode b = body(ctx);
+        Map<String, String> labels = MeteringRequests.labels(ctx, b);
+        if (labels.isEmpty() && r.get("labels") != null) {
+            labels = Labels.parseHeader(r.get("labels")); // checked at reserve
+        }
         List<String> problems = new ArrayList<>();
         Counts counts = Counts.of(b, problems);
         Outcome outcome = constant(b, "outcome", Outcome.class, Outcome.SUCCEEDED, "outcome must be SUCCEEDED, FAILED or CANCELLED", problems);
@@ -282,10 +295,12 @@ public final class MeteringApi {
         long cost = price.costNanoUsd(usage);
         bounded(UsageEventBounds.costProblem("cost_nano_usd", cost), "prompt_tokens");
         KeySource keySource = "PERSONAL_KEY".equals(r.get("route")) ? KeySource.PERSONAL_KEY : KeySource.SERVICE_CREDIT;
-        MeteredCall call = metering.resume(new Caller(r.get("api_key_id"), caller.userId(), r.get("tenant_id")), r.get("endpoint"),
-                        eventId, occurredAt, reservationId)
+        Caller reserving = new Caller(r.get("api_key_id"), caller.userId(), r.get("tenant_id"), true, CachePolicy.OFF,
+                dev.tokenmeter.edge.auth.ModelAllowList.ANY, false, r.get("project"));
+        MeteredCall call = metering.resume(reserving, r.get("endpoint"), eventId, occurredAt, reservationId)
                 .model(model).price(price).keySource(keySource).upstreamRequestId(upstreamRequestId).latencyMs(counts.latencyMs())
-                .answeredModel(answeredModel).streamed(b.path("streamed").asBoolean(false)).attribute("source", "metering_api");
+                .answeredModel(answeredModel).streamed(b.path("streamed").asBoolean(false)).attribute("source", "metering_api")
+                .labels(labels);
         if (billing.unpricedTier() != null) {
             call.attribute(TierPricing.UNPRICED_TIER, billing.unpricedTier());
         }

@@ -4,12 +4,15 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tokenmeter.edge.http.OpenAiError;
 import dev.tokenmeter.edge.pricing.TokenUsage;
+import dev.tokenmeter.events.validate.Labels;
 import dev.tokenmeter.events.validate.UsageEventBounds;
 import io.javalin.http.Context;
 
 import java.io.IOException;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Reading the metering API's JSON bodies, and its bad-input answers: an {@link ApiError} thrown from a route is
@@ -50,6 +53,49 @@ final class MeteringRequests {
     static ApiError bad(List<String> problems) {
         String first = problems.get(0);
         return bad(String.join("; ", problems), first.substring(0, Math.max(0, first.indexOf(' '))));
+    }
+
+    /**
+     * The call's attribution labels (ADR 0078): the body's {@code labels} object of strings, or else the
+     * {@code x-tokenmeter-tags} header; not both. A 400 naming the bad label (param {@code labels} or the header).
+     */
+    static Map<String, String> labels(Context ctx, JsonNode b) {
+        String header = ctx.header(Labels.HEADER);
+        JsonNode given = b.get("labels");
+        if (given == null || given.isNull()) {
+            try {
+                return Labels.parseHeader(header);
+            } catch (Labels.InvalidLabelsException e) {
+                throw bad(e.getMessage(), Labels.HEADER);
+            }
+        }
+        if (header != null) {
+            throw bad("Give labels in the body's 'labels' or in the " + Labels.HEADER + " header, not both.", "labels");
+        }
+        try {
+            return labelsOf(given);
+        } catch (Labels.InvalidLabelsException e) {
+            throw bad(e.getMessage(), "labels");
+        }
+    }
+
+    /** A JSON object of string values as labels within bounds. */
+    static Map<String, String> labelsOf(JsonNode given) {
+        if (!given.isObject()) {
+            throw new Labels.InvalidLabelsException("labels must be an object of string values, e.g. {\"feature\": \"chat\"}");
+        }
+        if (given.size() > Labels.MAX_LABELS) {
+            throw new Labels.InvalidLabelsException("labels may hold at most " + Labels.MAX_LABELS + " labels, got " + given.size());
+        }
+        Map<String, String> m = new LinkedHashMap<>();
+        for (Map.Entry<String, JsonNode> e : given.properties()) {
+            if (!e.getValue().isTextual()) {
+                throw new Labels.InvalidLabelsException("labels: value of label " + UsageEventBounds.excerpt(e.getKey())
+                        + " must be a string");
+            }
+            m.put(e.getKey(), e.getValue().textValue());
+        }
+        return Labels.of(m, "labels");
     }
 
     static ApiError notFound(String message) {

@@ -23,6 +23,7 @@ import dev.tokenmeter.edge.quota.Route;
 import dev.tokenmeter.edge.tokens.RequestEstimate;
 import dev.tokenmeter.edge.tokens.TokenCounter;
 import dev.tokenmeter.events.KeySource;
+import dev.tokenmeter.events.validate.Labels;
 import dev.tokenmeter.events.UsageEvent;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -177,6 +178,14 @@ public final class OpenAiProxyHandler {
     private void proxy(ProxyExchange ctx, MeteredCall call) {
         // The one event of this call carries this id: callers and reconciliation can match answers to events.
         ctx.header(QuotaHeaders.EVENT_ID, call.eventId());
+
+        try {
+            // Before the body and any quota or upstream work: labels out of bounds are a 400 and nothing else (ADR 0078).
+            call.labels(Labels.parseHeader(ctx.requestHeader(Labels.HEADER)));
+        } catch (Labels.InvalidLabelsException e) {
+            refuse(ctx, call, new RequestReader.BadRequest(OpenAiError.invalidRequest(e.getMessage(), Labels.HEADER), null));
+            return;
+        }
 
         RequestReader.ProxyRequest request;
         try {

@@ -2,6 +2,7 @@ package dev.tokenmeter.events.serde;
 
 import dev.tokenmeter.events.UsageAlert;
 import dev.tokenmeter.events.UsageEvent;
+import dev.tokenmeter.events.UsageRollup;
 import dev.tokenmeter.events.UsageTotal;
 import dev.tokenmeter.events.UserLimit;
 
@@ -12,6 +13,7 @@ public final class EventSerdes {
     private static final AvroSerde<UsageTotal> USAGE_TOTAL = AvroSerde.forType(UsageTotal.class);
     private static final AvroSerde<UsageAlert> USAGE_ALERT = AvroSerde.forType(UsageAlert.class);
     private static final AvroSerde<UserLimit> USER_LIMIT = AvroSerde.forType(UserLimit.class);
+    private static final AvroSerde<UsageRollup> USAGE_ROLLUP = AvroSerde.forType(UsageRollup.class);
 
     private EventSerdes() {
     }
@@ -30,5 +32,10 @@ public final class EventSerdes {
 
     public static AvroSerde<UserLimit> userLimit() {
         return USER_LIMIT;
+    }
+
+    /** Issue 17 (ADR 0078): daily and monthly rollups per user, project and label dimension value. */
+    public static AvroSerde<UsageRollup> usageRollup() {
+        return USAGE_ROLLUP;
     }
 }

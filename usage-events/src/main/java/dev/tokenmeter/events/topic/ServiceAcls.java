@@ -51,7 +51,7 @@ public final class ServiceAcls {
             acls.add(allow(username, ResourceType.TOPIC, t.name(), PatternType.LITERAL, AclOperation.READ));
         }
         for (TopicSpec<?, ?> t : List.of(topics.hourlyTotals(), topics.monthlyTotals(), topics.finalTotals(),
-                topics.lateEvents(), topics.alerts(), topics.deadLetter())) {
+                topics.lateEvents(), topics.alerts(), topics.deadLetter(), topics.rollups())) {
             acls.add(allow(username, ResourceType.TOPIC, t.name(), PatternType.LITERAL, AclOperation.WRITE));
         }
         acls.add(allow(username, ResourceType.GROUP, applicationId, PatternType.LITERAL, AclOperation.READ));
@@ -64,7 +64,7 @@ public final class ServiceAcls {
     public static List<AclBinding> billingSink(String username, Topics topics, String groupId) {
         List<AclBinding> acls = new ArrayList<>();
         for (TopicSpec<?, ?> t : List.of(topics.usageEvents(), topics.hourlyTotals(), topics.monthlyTotals(),
-                topics.finalTotals())) {
+                topics.finalTotals(), topics.rollups())) {
             acls.add(allow(username, ResourceType.TOPIC, t.name(), PatternType.LITERAL, AclOperation.READ));
         }
         // One consumer group per loop: <group id>-ledger, <group id>-totals.
@@ -82,7 +82,8 @@ public final class ServiceAcls {
     public static List<AclBinding> analyst(String username, Topics topics, String groupPrefix) {
         List<AclBinding> acls = new ArrayList<>();
         for (TopicSpec<?, ?> t : List.of(topics.usageEvents(), topics.hourlyTotals(), topics.monthlyTotals(),
-                topics.finalTotals(), topics.lateEvents(), topics.alerts(), topics.userLimits(), topics.deadLetter())) {
+                topics.finalTotals(), topics.lateEvents(), topics.alerts(), topics.userLimits(), topics.deadLetter(),
+                topics.rollups())) {
             acls.add(allow(username, ResourceType.TOPIC, t.name(), PatternType.LITERAL, AclOperation.READ));
         }
         acls.add(allow(username, ResourceType.GROUP, groupPrefix, PatternType.PREFIXED, AclOperation.READ));

@@ -2,6 +2,7 @@ package dev.tokenmeter.events.topic;
 
 import dev.tokenmeter.events.UsageAlert;
 import dev.tokenmeter.events.UsageEvent;
+import dev.tokenmeter.events.UsageRollup;
 import dev.tokenmeter.events.UsageTotal;
 import dev.tokenmeter.events.UserLimit;
 import dev.tokenmeter.events.serde.EventSerdes;
@@ -31,6 +32,7 @@ import java.util.concurrent.ExecutionException;
  *   <tr><td>usage-events-late</td><td>user id</td><td>UsageEvent past grace</td><td>aggregator</td><td>billing-sink (adjustments)</td></tr>
  *   <tr><td>usage-alerts</td><td>user id</td><td>UsageAlert</td><td>aggregator, edge</td><td>notifiers</td></tr>
  *   <tr><td>user-limits</td><td>user id</td><td>UserLimit (compacted)</td><td>edge admin API</td><td>aggregator</td></tr>
+ *   <tr><td>usage-rollups</td><td>rollup key</td><td>UsageRollup (running)</td><td>aggregator</td><td>billing-sink</td></tr>
  *   <tr><td>usage-events-dlq</td><td>original key</td><td>original bytes, error in headers</td><td>aggregator</td><td>operators</td></tr>
  * </table>
  */
@@ -41,7 +43,8 @@ public record Topics(TopicSpec<String, UsageEvent> usageEvents,
                      TopicSpec<String, UsageEvent> lateEvents,
                      TopicSpec<String, UsageAlert> alerts,
                      TopicSpec<String, UserLimit> userLimits,
-                     TopicSpec<byte[], byte[]> deadLetter) {
+                     TopicSpec<byte[], byte[]> deadLetter,
+                     TopicSpec<String, UsageRollup> rollups) {
 
     public static final int DEFAULT_PARTITIONS = 6;
     private static final long FOREVER = -1L;
@@ -58,7 +61,8 @@ public record Topics(TopicSpec<String, UsageEvent> usageEvents,
                 new TopicSpec<>(prefix + "usage-events-late", s, EventSerdes.usageEvent(), partitions, false, FOREVER),
                 new TopicSpec<>(prefix + "usage-alerts", s, EventSerdes.usageAlert(), partitions, false, FOREVER),
                 new TopicSpec<>(prefix + "user-limits", s, EventSerdes.userLimit(), partitions, true, FOREVER),
-                new TopicSpec<>(prefix + "usage-events-dlq", Serdes.ByteArray(), Serdes.ByteArray(), partitions, false, FOREVER));
+                new TopicSpec<>(prefix + "usage-events-dlq", Serdes.ByteArray(), Serdes.ByteArray(), partitions, false, FOREVER),
+                new TopicSpec<>(prefix + "usage-rollups", s, EventSerdes.usageRollup(), partitions, false, THIRTY_DAYS_MS));
     }
 
     /** The environment keys {@link #fromEnv} reads. */
@@ -76,7 +80,7 @@ public record Topics(TopicSpec<String, UsageEvent> usageEvents,
     }
 
     public List<TopicSpec<?, ?>> all() {
-        return List.of(usageEvents, hourlyTotals, monthlyTotals, finalTotals, lateEvents, alerts, userLimits, deadLetter);
+        return List.of(usageEvents, hourlyTotals, monthlyTotals, finalTotals, lateEvents, alerts, userLimits, deadLetter, rollups);
     }
 
     /** Creates every topic that does not exist yet (explicitly, with its documented partitions and policy). */

@@ -98,6 +98,13 @@ public final class Labels {
         return null;
     }
 
+    /** The header form of labels within bounds ({@code k=v,k2=v2}, keys sorted): {@link #parseHeader} reads it back. */
+    public static String format(Map<String, String> labels) {
+        StringBuilder s = new StringBuilder();
+        new TreeMap<>(labels).forEach((k, v) -> s.append(s.isEmpty() ? "" : ",").append(k).append('=').append(v));
+        return s.toString();
+    }
+
     /** Null when the project is within bounds (null is allowed: no project), else a message. */
     public static String projectProblem(String field, String project) {
         if (project == null) {
@@ -123,6 +130,11 @@ public final class Labels {
                     + "' is label " + (MAX_LABELS + 1));
         }
         labels.put(key, value);
+    }
+
+    /** Whether {@code key} is a label key within bounds (e.g. a configured rollup dimension). */
+    public static boolean isKey(String key) {
+        return labelProblem("key", key, "v") == null;
     }
 
     private static String labelProblem(String field, String key, String value) {

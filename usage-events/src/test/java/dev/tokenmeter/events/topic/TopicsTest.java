@@ -13,12 +13,13 @@ class TopicsTest {
     void namesComeFromConfig() {
         Topics topics = Topics.fromEnv(Map.of("TOPIC_PREFIX", "staging.", "TOPIC_PARTITIONS", "3"));
         assertThat(topics.usageEvents().name()).isEqualTo("staging.usage-events");
-        assertThat(topics.all()).hasSize(8).allSatisfy(t -> {
+        assertThat(topics.all()).hasSize(9).allSatisfy(t -> {
             assertThat(t.name()).startsWith("staging.");
             assertThat(t.partitions()).isEqualTo(3);
         });
         assertThat(topics.userLimits().configs()).containsEntry("cleanup.policy", "compact");
         assertThat(topics.usageEvents().configs()).containsEntry("retention.ms", "-1");
+        assertThat(topics.rollups().name()).isEqualTo("staging.usage-rollups");
     }
 
     @Test
