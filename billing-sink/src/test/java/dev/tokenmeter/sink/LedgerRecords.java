@@ -49,6 +49,8 @@ final class LedgerRecords {
         r.setResponseCacheHit(e.getResponseCacheHit());
         r.setResponseCacheAgeMs(e.getResponseCacheAgeMs());
         r.setUpstreamCostNanoUsd(LedgerRows.upstreamCost(e));
+        r.setProject(e.getProject());
+        r.setLabels(JSONB.valueOf(LedgerRows.json(e.getLabels())));
         return r;
     }
 }

@@ -147,6 +147,8 @@ class LedgerWriterIT {
                 .setReceivedAt(Instant.parse("2038-01-19T03:14:08.001Z"))
                 .setAttributes(Map.of("awkward", awkward + "|value", "empty", "", "feature", "chat", "N", "\\N"))
                 .setAnsweredModel("ft:a/b.c_d-" + "a".repeat(UsageEventBounds.MODEL_MAX_CHARS - 11)).setServiceTier("priority")
+                // v4 (ADR 0078): a project and labels at their bounds.
+                .setProject("P._-" + "p".repeat(60)).setLabels(Map.of("feature", "chat", "k" + "x".repeat(31), "A-z_0.9:x@y/" + "v".repeat(52)))
                 .build();
         UsageEvent empty = UsageEvent.newBuilder(event("u", "2026-11-30T23:59:59.999Z", 0))
                 .setTenantId("t").setModel("m").setEndpoint("/").setProvider("p")
@@ -167,7 +169,7 @@ class LedgerWriterIT {
                 Object got = stored.get(f);
                 if (want instanceof OffsetDateTime t) {
                     assertThat(((OffsetDateTime) got).toInstant()).as(f.getName()).isEqualTo(t.toInstant());
-                } else if (f.equals(USAGE_LEDGER.ATTRIBUTES)) {
+                } else if (f.equals(USAGE_LEDGER.ATTRIBUTES) || f.equals(USAGE_LEDGER.LABELS)) {
                     assertThat(db.fetchValue("SELECT ({0} = {1}::jsonb)", got, ((org.jooq.JSONB) want).data())).as(f.getName())
                             .isEqualTo(true);
                 } else {
