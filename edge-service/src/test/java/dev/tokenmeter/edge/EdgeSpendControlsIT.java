@@ -114,6 +114,10 @@ class EdgeSpendControlsIT {
         assertThat(key.statusCode()).as(key.body()).isEqualTo(200);
         assertThat(ApiCalls.json(key).get("allowed_models").toString()).isEqualTo("[\"gpt-4o-2024-08-06\"]");
 
+        JsonNode shown = ApiCalls.json(api.send("GET", "/v1/usage", u.key(), null)).get("limits");
+        assertThat(shown.get("plan_allowed_models").toString()).as("visible to the key's holder").isEqualTo("[\"gpt-4o\",\"gpt-4o-mini\"]");
+        assertThat(shown.get("key_allowed_models").toString()).isEqualTo("[\"gpt-4o-2024-08-06\"]");
+
         assertNotAllowed(chat(u, "gpt-4o-mini")); // on the plan's list, not on the key's
         assertNotAllowed(chat(u, "gpt-4o"));      // the key lists one snapshot only
         assertThat(chat(u, "gpt-4o-2024-08-06").statusCode()).as("on the key's list, and through its alias on the plan's").isEqualTo(200);

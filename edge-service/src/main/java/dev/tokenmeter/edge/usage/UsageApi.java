@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenmeter.edge.admin.AdminToken;
 import dev.tokenmeter.edge.auth.Authenticator;
 import dev.tokenmeter.edge.auth.Caller;
+import dev.tokenmeter.edge.auth.CallerLimits;
 import dev.tokenmeter.edge.http.OpenAiError;
 import dev.tokenmeter.edge.call.QuotaGate;
 import dev.tokenmeter.edge.quota.UsageSnapshot;
@@ -109,7 +110,7 @@ public final class UsageApi {
                     "invalid_request_error", "user", "forbidden", false, null));
             return;
         }
-        respond(ctx, caller.get().userId());
+        respond(ctx, caller.get().userId(), caller.get());
     }
 
     /** The OpenAI-shaped answer (start_time given): JSON page, or CSV with {@code Accept: text/csv}. */
@@ -146,6 +147,11 @@ public final class UsageApi {
     }
 
     private void respond(Context ctx, String userId) {
+        respond(ctx, userId, null);
+    }
+
+    /** @param caller the key's caller, whose spend controls ({@link CallerLimits}, ADR 0077) are shown; null for an admin */
+    private void respond(Context ctx, String userId, Caller caller) {
         YearMonth month;
         try {
             String m = ctx.queryParam("month");
@@ -165,6 +171,9 @@ public final class UsageApi {
         }
         n.put("monthly_credit_nano_usd", limits.getMonthlyCreditNanoUsd());
         n.put("monthly_credit_usd", Money.formatUsd(limits.getMonthlyCreditNanoUsd()));
+        if (caller != null) {
+            n.set("limits", CallerLimits.json(caller));
+        }
 
         Optional<UsageSnapshot> realtime = quota.usage(userId, month);
         if (realtime.isEmpty()) {

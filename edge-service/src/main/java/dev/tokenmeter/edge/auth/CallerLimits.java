@@ -1,0 +1,36 @@
+package dev.tokenmeter.edge.auth;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * The spend controls that apply to a caller's key (issue 17, ADR 0077), as the usage API shows them to the key's
+ * holder: the plan's and the key's model allow-lists (null = every model) and whether the key has expired. A small view
+ * so the usage API needs no knowledge of where the limits live.
+ */
+public final class CallerLimits {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private CallerLimits() {
+    }
+
+    /** {@code {"plan_allowed_models": [...] | null, "key_allowed_models": [...] | null}}. */
+    public static ObjectNode json(Caller caller) {
+        ObjectNode n = JSON.createObjectNode();
+        put(n, "plan_allowed_models", caller.models().plan());
+        put(n, "key_allowed_models", caller.models().key());
+        return n;
+    }
+
+    private static void put(ObjectNode n, String field, Set<String> models) {
+        if (models.isEmpty()) {
+            n.putNull(field);
+        } else {
+            new TreeSet<>(models).forEach(n.putArray(field)::add);
+        }
+    }
+}
