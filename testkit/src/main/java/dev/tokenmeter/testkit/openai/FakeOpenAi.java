@@ -54,6 +54,9 @@ public final class FakeOpenAi implements AutoCloseable {
     /** Older recorded requests are dropped past this many, so a benchmark cannot exhaust the heap. */
     public static final int DEFAULT_MAX_RECORDED_REQUESTS = 10_000;
 
+    /** The admin key the organization Usage and Costs APIs accept unless the builder names another. */
+    public static final String DEFAULT_ADMIN_KEY = "sk-admin-fake-upstream";
+
     private final Server server;
     private final String baseUrl;
     private final Duration latency;
@@ -65,6 +68,9 @@ public final class FakeOpenAi implements AutoCloseable {
     private final ArrayDeque<RecordedRequest> recorded = new ArrayDeque<>();
     private final AtomicInteger requestCount = new AtomicInteger();
     private final CountDownLatch closed = new CountDownLatch(1);
+    private final UpstreamLedger upstreamLedger = new UpstreamLedger(FakeOpenAi::nowEpochS);
+    private final String adminKey;
+    private final java.util.Set<String> organizationKeys;
 
     private FakeOpenAi(Builder b) {
         this.latency = b.latency;
@@ -72,6 +78,8 @@ public final class FakeOpenAi implements AutoCloseable {
         this.failureRandom = new SplittableRandom(b.failureSeed);
         this.streamChunkDelay = b.streamChunkDelay;
         this.maxRecordedRequests = b.maxRecordedRequests;
+        this.adminKey = b.adminKey;
+        this.organizationKeys = java.util.Set.copyOf(b.organizationKeys);
         // Load the o200k vocabulary now, not on the first request, where it would cost a client with a short
         // timeout most of a second.
         FakeCall.countTokens("warm up");
@@ -131,9 +139,24 @@ public final class FakeOpenAi implements AutoCloseable {
         return requestCount.get();
     }
 
-    /** Forgets enqueued behaviours and recorded requests. */
+    /**
+     * From now on the organization Usage and Costs APIs report with this drift ({@link Drift#NONE} to stop);
+     * it applies to every later read, also of calls answered before.
+     */
+    public void drift(Drift drift) {
+        upstreamLedger.drift(Objects.requireNonNull(drift, "drift"));
+    }
+
+    /** The admin key the organization Usage and Costs APIs accept. */
+    public String adminKey() {
+        return adminKey;
+    }
+
+    /** Forgets enqueued behaviours, recorded requests and the calls the Usage and Costs APIs report; ends any drift. */
     public void reset() {
         queue.clear();
+        upstreamLedger.clear();
+        upstreamLedger.drift(Drift.NONE);
         synchronized (recorded) {
             recorded.clear();
             requestCount.set(0);
@@ -177,8 +200,28 @@ public final class FakeOpenAi implements AutoCloseable {
         private long failureSeed;
         private Duration streamChunkDelay = Duration.ZERO;
         private int maxRecordedRequests = DEFAULT_MAX_RECORDED_REQUESTS;
+        private String adminKey = DEFAULT_ADMIN_KEY;
+        private java.util.Set<String> organizationKeys = java.util.Set.of();
 
         private Builder() {
+        }
+
+        /** The only key the organization Usage and Costs APIs accept (default {@value #DEFAULT_ADMIN_KEY}). */
+        public Builder adminKey(String key) {
+            if (key == null || key.isBlank()) {
+                throw new IllegalArgumentException("adminKey must not be blank");
+            }
+            this.adminKey = key;
+            return this;
+        }
+
+        /**
+         * The organization's own API keys: only calls made with one of them appear in the Usage and Costs APIs
+         * (a user's own key belongs to another organization). Empty (the default): every answered call counts.
+         */
+        public Builder organizationKeys(java.util.Collection<String> keys) {
+            this.organizationKeys = java.util.Set.copyOf(keys);
+            return this;
         }
 
         /** 0 (the default) picks a free port. */
@@ -292,6 +335,13 @@ public final class FakeOpenAi implements AutoCloseable {
         for (HttpField field : request.getHeaders()) {
             headers.merge(field.getName(), field.getValue(), (a, b) -> a + ", " + b);
         }
+        if (path.startsWith("/v1/organization/")) {
+            // Admin reads are neither recorded nor steered by enqueued behaviours: those are for the proxied calls.
+            String admin = request.getHeaders().get(HttpHeader.AUTHORIZATION);
+            serveOrganization(ex, method, path, admin != null && admin.regionMatches(true, 0, "Bearer ", 0, 7)
+                    ? admin.substring(7).trim() : "");
+            return;
+        }
         record(new RecordedRequest(method, path, headers, body, request.getConnectionMetaData().getId()));
 
         Behavior enqueued = queue.poll();
@@ -374,6 +424,9 @@ public final class FakeOpenAi implements AutoCloseable {
             usageDelay = u.delay();
         }
         pause(latency.plus(extraLatency));
+        if (cutAfter == null) {
+            recordAnswered(call, auth.substring(7).trim(), request.getHeaders().get("OpenAI-Project"));
+        }
 
         switch (endpoint) {
             case CHAT_COMPLETIONS -> {
@@ -414,6 +467,36 @@ public final class FakeOpenAi implements AutoCloseable {
                 }
             }
             default -> throw new IllegalStateException(endpoint.toString());
+        }
+    }
+
+    /** The Usage and Costs APIs count a call once its answer is fully sent or about to be (not cut, not failed). */
+    private void recordAnswered(FakeCall call, String apiKey, String project) {
+        if (!organizationKeys.isEmpty() && !organizationKeys.contains(apiKey)) {
+            return;
+        }
+        upstreamLedger.record(new UpstreamLedger.Call(nowEpochS(), apiKey,
+                project == null || project.isBlank() ? UpstreamLedger.DEFAULT_PROJECT_ID : project,
+                call.answeredModel(), call.serviceTier() == null ? "default" : call.serviceTier(),
+                call.endpoint() == Endpoint.EMBEDDINGS, call.usage()));
+    }
+
+    private void serveOrganization(Exchange ex, String method, String path, String key) {
+        if (!adminKey.equals(key)) {
+            ex.sendJson(401, OpenAiWire.error("Incorrect API key provided. The organization usage and costs endpoints need an admin key.",
+                    "invalid_request_error", null, "invalid_api_key"));
+            return;
+        }
+        if (!"GET".equals(method)) {
+            ex.sendJson(405, OpenAiWire.error("Method not allowed (" + method + " " + path + ")", "invalid_request_error", null, null));
+            return;
+        }
+        String query = ex.request.getHttpURI().getQuery();
+        switch (path) {
+            case "/v1/organization/usage/completions" -> ex.sendJson(200, upstreamLedger.usagePage("completions", query));
+            case "/v1/organization/usage/embeddings" -> ex.sendJson(200, upstreamLedger.usagePage("embeddings", query));
+            case "/v1/organization/costs" -> ex.sendJson(200, upstreamLedger.costsPage(query));
+            default -> ex.sendJson(404, OpenAiWire.error("Invalid URL (" + method + " " + path + ")", "invalid_request_error", null, null));
         }
     }
 

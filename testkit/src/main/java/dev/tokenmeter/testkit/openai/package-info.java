@@ -23,6 +23,14 @@
  *       ({@code incomplete_details.reason = max_output_tokens}) and the stream ends with
  *       {@code response.incomplete}, which carries the usage too.</li>
  *   <li>{@code GET /v1/models}, {@code GET /v1/models/{id}}.</li>
+ *   <li>{@code GET /v1/organization/usage/completions}, {@code /usage/embeddings} and {@code /v1/organization/costs}
+ *       (admin key only, {@code FakeOpenAi.DEFAULT_ADMIN_KEY} unless the builder names another): OpenAI's Usage and
+ *       Costs APIs over the fake's own record of the calls it answered (not cut, not failed; only the organization's
+ *       keys when the builder names them), buckets of 1m/1h/1d (costs: 1d), {@code group_by} model, project_id
+ *       (from the {@code OpenAI-Project} header), api_key_id, service_tier; costs by line_item
+ *       ({@code "<model>, input"}, {@code ", cached input"}, {@code ", output"}) at the 2025 list prices; paged with
+ *       {@code limit}, {@code has_more}, {@code next_page}. {@code FakeOpenAi.drift(Drift)} makes them report extra
+ *       requests or another price ({@code UpstreamLedger}).</li>
  * </ul>
  * Answers name the model as OpenAI does: a family name from the 2025 price list ({@code gpt-4o-mini}, {@code gpt-5},
  * ...) is answered with its dated snapshot ({@code gpt-4o-mini-2024-07-18}; the table is {@code FakeCall.SNAPSHOTS}),
