@@ -30,7 +30,8 @@ import java.util.function.Consumer;
  * {@code /v1/responses}, on a core Jetty handler ({@link ProxyRoutes}), and behind it on Javalin 7 the routes other
  * components add through {@link Builder#routes} (metering API, the usage query), {@code GET /health/live} and
  * {@code GET /health/ready} (200 only when every readiness check passes, else 503 naming the failing ones).
- * {@code /admin/...} and {@code /metrics} answer 404 there, in OpenAI's error shape.
+ * {@code /admin/...} and {@code /metrics} answer 404 there, in OpenAI's error shape, and so does every other
+ * {@code /v1/...} path ({@code unsupported_endpoint}, ADR 0085).
  *
  * <p>The admin listener ({@code ADMIN_HOST:ADMIN_PORT}, loopback by default) serves the operators' routes
  * ({@link Builder#adminRoutes}: admin API, admin usage query), {@code GET /metrics} (Prometheus text) and the same
@@ -81,6 +82,13 @@ public final class EdgeServer implements AutoCloseable {
                 config.routes.delete(path, EdgeServer::notFound);
             }
             extra.forEach(r -> r.accept(config.routes));
+            // Every other /v1/... path and method: refused in OpenAI's shape, never passed through unbilled (ADR 0085).
+            // Added after every other route, so those match first.
+            config.routes.get("/v1/*", EdgeServer::unsupported);
+            config.routes.post("/v1/*", EdgeServer::unsupported);
+            config.routes.put("/v1/*", EdgeServer::unsupported);
+            config.routes.patch("/v1/*", EdgeServer::unsupported);
+            config.routes.delete("/v1/*", EdgeServer::unsupported);
         });
         this.admin = b.adminPort < 0 ? null : Javalin.create(config -> {
             common(config, b.adminHost, b.adminPort, b.maxRequestBytes);
@@ -128,6 +136,11 @@ public final class EdgeServer implements AutoCloseable {
     private static void notFound(Context ctx) {
         HttpErrors.respond(ctx, new OpenAiError(404, "Invalid URL (" + ctx.method() + " " + ctx.path() + ")",
                 "invalid_request_error", null, null, false, null));
+    }
+
+    /** A {@code /v1/...} call the edge cannot price: no key check, no body read, no event (ADR 0085). */
+    private static void unsupported(Context ctx) {
+        HttpErrors.respond(ctx, OpenAiError.unsupportedEndpoint(String.valueOf(ctx.method()), ctx.path()));
     }
 
     public static Builder builder() {

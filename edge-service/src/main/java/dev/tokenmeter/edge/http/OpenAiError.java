@@ -49,6 +49,21 @@ public record OpenAiError(int status, String message, String type, String param,
                 "invalid_request_error", "model", "model_not_allowed", false, null);
     }
 
+    /**
+     * A {@code /v1/...} path the edge does not proxy (ADR 0085): it cannot price what such a call costs, so it is
+     * refused rather than passed through unbilled. The path is echoed (to the caller only) cut to 200 characters.
+     */
+    public static OpenAiError unsupportedEndpoint(String method, String path) {
+        String shown = path.length() > 200 ? path.substring(0, 200) + "..." : path;
+        return new OpenAiError(404, "Invalid URL (" + method + " " + shown + "): this edge proxies only the calls it can"
+                + " price (POST " + String.join(", ", SUPPORTED_ENDPOINTS) + ").",
+                "invalid_request_error", null, "unsupported_endpoint", false, null);
+    }
+
+    /** What {@link #unsupportedEndpoint} names as served; the proxy's route list is the authority. */
+    public static final java.util.List<String> SUPPORTED_ENDPOINTS = java.util.List.of("/v1/chat/completions",
+            "/v1/completions", "/v1/embeddings", "/v1/responses", "/v1/moderations");
+
     public static OpenAiError bodyTooLarge(long maxBytes) {
         return new OpenAiError(413, "Request body is larger than " + maxBytes + " bytes.",
                 "invalid_request_error", null, "request_too_large", false, null);

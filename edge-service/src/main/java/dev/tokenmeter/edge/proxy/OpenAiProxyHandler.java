@@ -56,8 +56,8 @@ import java.util.concurrent.locks.LockSupport;
  */
 public final class OpenAiProxyHandler {
 
-    public static final List<String> ENDPOINTS =
-            List.of("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses");
+    /** The proxied POST routes; every other {@code /v1/...} path is refused (ADR 0085, {@link OpenAiError#unsupportedEndpoint}). */
+    public static final List<String> ENDPOINTS = OpenAiError.SUPPORTED_ENDPOINTS;
 
     private static final Logger LOG = LoggerFactory.getLogger(OpenAiProxyHandler.class);
 

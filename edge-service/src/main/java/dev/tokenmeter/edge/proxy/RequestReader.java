@@ -17,6 +17,9 @@ import java.util.List;
 final class RequestReader {
 
     private static final ObjectMapper JSON = new ObjectMapper();
+    static final String MODERATIONS = "/v1/moderations";
+    /** The model OpenAI uses for a moderation request without one (ADR 0085). */
+    static final String DEFAULT_MODERATION_MODEL = "omni-moderation-latest";
 
     private final long maxBodyBytes;
 
@@ -63,6 +66,10 @@ final class RequestReader {
                     + " a JSON object; see https://platform.openai.com/docs/api-reference.", null), "malformed_json");
         }
         JsonNode modelNode = tree.get("model");
+        if (modelNode == null && endpoint.equals(MODERATIONS)) {
+            // OpenAI moderates with its default model when none is named; the call is priced (at $0) by that name.
+            modelNode = com.fasterxml.jackson.databind.node.TextNode.valueOf(DEFAULT_MODERATION_MODEL);
+        }
         if (modelNode == null || !modelNode.isTextual() || modelNode.asText().isBlank()) {
             throw new BadRequest(OpenAiError.invalidRequest("You must provide a model parameter.", "model"), "missing_model");
         }
@@ -74,7 +81,7 @@ final class RequestReader {
         if (paramProblem != null) {
             throw new BadRequest(OpenAiError.invalidRequest(paramProblem, paramProblem.substring(0, paramProblem.indexOf(' '))), null);
         }
-        boolean streamed = tree.path("stream").asBoolean(false) && !endpoint.equals("/v1/embeddings");
+        boolean streamed = tree.path("stream").asBoolean(false) && !endpoint.equals("/v1/embeddings") && !endpoint.equals(MODERATIONS);
         return new ProxyRequest(body, (ObjectNode) tree, modelNode.asText(), streamed);
     }
 

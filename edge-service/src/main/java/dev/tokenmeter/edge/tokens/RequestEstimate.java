@@ -28,6 +28,8 @@ public record RequestEstimate(long promptTokens, long maxCompletionTokens) {
             case "/v1/completions" -> new RequestEstimate(stringsPrompt(model, body.get("prompt"), counter),
                     maxTimesN(body, firstLong(body, defaultMaxCompletionTokens, "max_tokens")));
             case "/v1/embeddings" -> new RequestEstimate(stringsPrompt(model, body.get("input"), counter), 0);
+            // Free (ADR 0085), but counted: the event records the input's tokens, and a price row could change.
+            case "/v1/moderations" -> new RequestEstimate(moderationPrompt(model, body.get("input"), counter), 0);
             case "/v1/responses" -> new RequestEstimate(responsesPrompt(model, body, counter),
                     firstLong(body, defaultMaxCompletionTokens, "max_output_tokens"));
             default -> throw new IllegalArgumentException("not a proxied endpoint: " + endpoint);
@@ -89,6 +91,14 @@ public record RequestEstimate(long promptTokens, long maxCompletionTokens) {
             }
         }
         return tokens;
+    }
+
+    /** A string, an array of strings, or an array of content parts (their text; images are not counted). */
+    static long moderationPrompt(String model, JsonNode input, TokenCounter counter) {
+        if (input != null && input.isArray() && !input.isEmpty() && input.get(0).isObject()) {
+            return counter.count(model, contentText(input));
+        }
+        return stringsPrompt(model, input, counter);
     }
 
     /** A content string, or the concatenated {@code text} of an array of parts. */

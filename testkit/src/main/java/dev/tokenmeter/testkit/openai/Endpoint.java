@@ -5,7 +5,8 @@ enum Endpoint {
     CHAT_COMPLETIONS("/v1/chat/completions"),
     COMPLETIONS("/v1/completions"),
     EMBEDDINGS("/v1/embeddings"),
-    RESPONSES("/v1/responses");
+    RESPONSES("/v1/responses"),
+    MODERATIONS("/v1/moderations");
 
     final String path;
 

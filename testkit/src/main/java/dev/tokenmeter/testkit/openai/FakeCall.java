@@ -28,6 +28,8 @@ record FakeCall(
         String serviceTier) {
 
     static final int DEFAULT_COMPLETION_TOKENS = 16;
+    /** The model of a moderation request that names none, as OpenAI picks it. */
+    static final String DEFAULT_MODERATION_MODEL = "omni-moderation-latest";
     static final int CONVERSATION_OVERHEAD_TOKENS = 3;
     static final int PER_MESSAGE_OVERHEAD_TOKENS = 4;
 
@@ -62,7 +64,9 @@ record FakeCall(
             java.util.Map.entry("gpt-4o", "gpt-4o-2024-08-06"),
             java.util.Map.entry("gpt-4o-mini", "gpt-4o-mini-2024-07-18"),
             java.util.Map.entry("o3", "o3-2025-04-16"),
-            java.util.Map.entry("o4-mini", "o4-mini-2025-04-16"));
+            java.util.Map.entry("o4-mini", "o4-mini-2025-04-16"),
+            java.util.Map.entry("omni-moderation-latest", "omni-moderation-2024-09-26"),
+            java.util.Map.entry("text-moderation-latest", "text-moderation-007"));
 
     /**
      * The {@code service_tier} the answer reports: a {@code [[fake:tier=...]]} directive, else the request's
@@ -90,6 +94,9 @@ record FakeCall(
             throw new BadRequestException("The request body must be a JSON object.", null, null);
         }
         JsonNode modelNode = body.get("model");
+        if (endpoint == Endpoint.MODERATIONS && modelNode == null) {
+            modelNode = com.fasterxml.jackson.databind.node.TextNode.valueOf(DEFAULT_MODERATION_MODEL); // OpenAI's default
+        }
         if (modelNode == null || !modelNode.isTextual() || modelNode.asText().isBlank()) {
             throw new BadRequestException("you must provide a model parameter", null, null);
         }
@@ -132,9 +139,11 @@ record FakeCall(
                 lastUserText = lastString(prompt);
                 maxTokens = optionalNonNegative(body, "max_tokens");
             }
-            case EMBEDDINGS -> {
+            case EMBEDDINGS, MODERATIONS -> {
                 JsonNode input = required(body, "input");
-                promptTokens = countInputs(input, "input");
+                // A multimodal moderation input is an array of content parts: its text parts count.
+                boolean parts = endpoint == Endpoint.MODERATIONS && input.isArray() && !input.isEmpty() && input.get(0).isObject();
+                promptTokens = parts ? countTokens(contentText(input)) : countInputs(input, "input");
                 lastUserText = lastString(input);
                 maxTokens = null;
             }
@@ -170,8 +179,9 @@ record FakeCall(
         long cached = directives.cached() == null ? 0 : Math.min(directives.cached(), promptTokens);
 
         String answeredModel = SNAPSHOTS.getOrDefault(model, model);
-        if (endpoint == Endpoint.EMBEDDINGS) {
-            // Embeddings answers carry no service_tier.
+        if (endpoint == Endpoint.EMBEDDINGS || endpoint == Endpoint.MODERATIONS) {
+            // Embeddings answers carry no service_tier; moderation answers carry neither a tier nor a usage object
+            // (the usage here is only what usageFor predicts: the input's tokens).
             return new FakeCall(endpoint, model, false, false, new Usage(promptTokens, cached, 0, 0), List.of(), false, directives,
                     answeredModel, null);
         }

@@ -455,6 +455,14 @@ public final class FakeOpenAi implements AutoCloseable {
                     ex.sendJson(200, answer);
                 }
             }
+            case MODERATIONS -> {
+                ObjectNode answer = OpenAiWire.moderation(OpenAiWire.idFor(endpoint), call, json);
+                if (cutAfter != null) {
+                    ex.commitAndAbort();
+                } else {
+                    ex.sendJson(200, answer);
+                }
+            }
             case RESPONSES -> {
                 String id = OpenAiWire.idFor(endpoint);
                 String itemId = "msg_" + id.substring("resp_".length());

@@ -53,6 +53,7 @@ final class OpenAiWire {
             case COMPLETIONS -> randomId("cmpl-", 29);
             case RESPONSES -> "resp_" + requestId().substring(4) + requestId().substring(4, 20);
             case EMBEDDINGS -> null;
+            case MODERATIONS -> randomId("modr-", 29);
         };
     }
 
@@ -370,6 +371,37 @@ final class OpenAiWire {
         root.set("usage", done ? responsesUsage(call.usage()) : F.nullNode());
         root.putNull("user");
         root.putObject("metadata");
+        return root;
+    }
+
+    // ---- moderations
+
+    /** The moderation categories OpenAI's omni models report, each with a score and the input types it applies to. */
+    static final List<String> MODERATION_CATEGORIES = List.of(
+            "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
+            "self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "sexual/minors", "violence",
+            "violence/graphic");
+
+    /** One unflagged result per input (a string, an array of strings, or an array of content parts = one input). */
+    static ObjectNode moderation(String id, FakeCall call, com.fasterxml.jackson.databind.JsonNode body) {
+        com.fasterxml.jackson.databind.JsonNode input = body.get("input");
+        int results = input.isArray() && !input.isEmpty() && input.get(0).isTextual() ? input.size() : 1;
+        ObjectNode root = F.objectNode();
+        root.put("id", id);
+        root.put("model", call.answeredModel());
+        ArrayNode data = root.putArray("results");
+        for (int i = 0; i < results; i++) {
+            ObjectNode r = data.addObject();
+            r.put("flagged", false);
+            ObjectNode categories = r.putObject("categories");
+            ObjectNode scores = r.putObject("category_scores");
+            ObjectNode applied = r.putObject("category_applied_input_types");
+            for (String c : MODERATION_CATEGORIES) {
+                categories.put(c, false);
+                scores.put(c, 0.0001);
+                applied.putArray(c).add("text");
+            }
+        }
         return root;
     }
 

@@ -22,6 +22,9 @@
  *       {@code max_output_tokens} cuts the reply short the status is {@code incomplete}
  *       ({@code incomplete_details.reason = max_output_tokens}) and the stream ends with
  *       {@code response.incomplete}, which carries the usage too.</li>
+ *   <li>{@code POST /v1/moderations}: {@code modr-} id, the answered snapshot ({@code omni-moderation-latest} →
+ *       {@code omni-moderation-2024-09-26}, also when the body names no model), one unflagged result per input
+ *       string (one for content parts); no usage object and no {@code service_tier}, as OpenAI answers.</li>
  *   <li>{@code GET /v1/models}, {@code GET /v1/models/{id}}.</li>
  *   <li>{@code GET /v1/organization/usage/completions}, {@code /usage/embeddings} and {@code /v1/organization/costs}
  *       (admin key only, {@code FakeOpenAi.DEFAULT_ADMIN_KEY} unless the builder names another): OpenAI's Usage and
