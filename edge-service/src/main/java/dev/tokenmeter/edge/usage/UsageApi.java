@@ -126,6 +126,11 @@ public final class UsageApi {
             HttpErrors.respond(ctx, OpenAiError.invalidRequest(e.getMessage(), e.param));
             return;
         }
+        if (q.dimension() != null && !UsageReport.dimensionKnown(db, q.dimension())) {
+            HttpErrors.respond(ctx, OpenAiError.invalidRequest("'group_by=" + q.dimension() + "' is not a rollup dimension:"
+                    + " the attribution rollups hold no row for it (the aggregator's ROLLUP_DIMENSIONS names them).", "group_by"));
+            return;
+        }
         UsageReport.Page page = UsageReport.run(q, db, this::realtime, now);
         String accept = ctx.header("Accept");
         if (accept != null && accept.contains("text/csv")) {

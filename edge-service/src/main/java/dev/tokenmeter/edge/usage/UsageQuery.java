@@ -1,5 +1,7 @@
 package dev.tokenmeter.edge.usage;
 
+import dev.tokenmeter.events.validate.Labels;
+
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.LocalDate;
@@ -20,21 +22,25 @@ import java.util.Set;
  *   <li>{@code start_time}, {@code end_time}: unix seconds in [2020-01-01, 2100-01-01); end (exclusive) after start,
  *   default now; the range at most {@link #MAX_RANGE_DAYS} days. Start snaps down to its bucket's start.</li>
  *   <li>{@code bucket_width}: 1h | 1d | 1mo (default 1d); buckets are UTC hours, days, calendar months.</li>
- *   <li>{@code group_by}: any of model, key_source, user_id (admin only); repeated or comma-separated, at most 4.</li>
+ *   <li>{@code group_by}: any of model, key_source, user_id (admin only), project_id and one rollup dimension (a label
+ *   key the aggregator rolls up, {@code ROLLUP_DIMENSIONS}); repeated or comma-separated, at most 4. project_id and a
+ *   dimension come from the attribution rollups (ADR 0078), which are daily and carry no model or key source: with
+ *   them, bucket_width is 1d or 1mo and model/key_source cannot be grouped by.</li>
  *   <li>{@code limit}: buckets per page, 1..744 (1h, default 24), 1..31 (1d, default 7), 1..24 (1mo, default 12).</li>
  *   <li>{@code page}: the {@code next_page} of the previous answer, at most 64 characters.</li>
  *   <li>{@code user_id}, {@code tenant_id}: at most 128 printable ASCII characters (tenant_id admin only).</li>
  * </ul>
  */
 record UsageQuery(Width width, Instant start, Instant end, List<String> groupBy, int limit, Instant pageStart,
-                  String userId, String tenantId) {
+                  String userId, String tenantId, String dimension) {
 
     static final long MIN_TIME = 1_577_836_800L;      // 2020-01-01T00:00:00Z
     static final long MAX_TIME = 4_102_444_800L;      // 2100-01-01T00:00:00Z
     static final int MAX_RANGE_DAYS = 1_100;
     static final int MAX_ID_CHARS = 128;
     static final int MAX_PAGE_CHARS = 64;
-    static final List<String> GROUPS = List.of("model", "key_source", "user_id");
+    static final List<String> GROUPS = List.of("model", "key_source", "user_id", "project_id");
+    static final int MAX_GROUPS = 4;
     private static final Set<String> PARAMS = Set.of("start_time", "end_time", "bucket_width", "group_by", "limit",
             "page", "user_id", "user", "tenant_id");
 
@@ -121,22 +127,36 @@ record UsageQuery(Width width, Instant start, Instant end, List<String> groupBy,
             throw new Invalid("The range from 'start_time' to 'end_time' may be at most " + MAX_RANGE_DAYS + " days.", "end_time");
         }
         Set<String> groups = new LinkedHashSet<>();
+        String dimension = null;
         List<String> rawGroups = params.getOrDefault("group_by", List.of());
-        if (rawGroups.size() > GROUPS.size()) {
-            throw new Invalid("At most " + GROUPS.size() + " 'group_by' values.", "group_by");
-        }
         for (String raw : rawGroups) {
             for (String g : raw.split(",", -1)) {
                 String t = g.strip();
-                if (!GROUPS.contains(t)) {
-                    throw new Invalid("'group_by' takes model, key_source" + (admin ? ", user_id" : "")
-                            + " (project and label dimensions are not available yet).", "group_by");
+                if (GROUPS.contains(t)) {
+                    if (t.equals("user_id") && !admin) {
+                        throw new Invalid("'group_by=user_id' is for the admin usage query; a service key reads only its own user.", "group_by");
+                    }
+                    groups.add(t);
+                } else if (Labels.isKey(t) && (dimension == null || dimension.equals(t))) {
+                    dimension = t;
+                } else {
+                    throw new Invalid("'group_by' takes model, key_source, " + (admin ? "user_id, " : "")
+                            + "project_id and at most one rollup dimension (a label key of at most "
+                            + Labels.KEY_MAX_CHARS + " characters of [a-z0-9_.-], starting with a letter).", "group_by");
                 }
-                if (t.equals("user_id") && !admin) {
-                    throw new Invalid("'group_by=user_id' is for the admin usage query; a service key reads only its own user.", "group_by");
-                }
-                groups.add(t);
             }
+        }
+        if (groups.size() + (dimension == null ? 0 : 1) > MAX_GROUPS) {
+            throw new Invalid("At most " + MAX_GROUPS + " 'group_by' values.", "group_by");
+        }
+        boolean rollup = dimension != null || groups.contains("project_id");
+        if (rollup && (groups.contains("model") || groups.contains("key_source"))) {
+            throw new Invalid("'group_by' project_id and rollup dimensions come from the attribution rollups, which are per"
+                    + " user, project and label only: they cannot be combined with model or key_source.", "group_by");
+        }
+        if (rollup && width == Width.H1) {
+            throw new Invalid("'group_by' project_id and rollup dimensions have daily resolution: use bucket_width=1d or 1mo.",
+                    "bucket_width");
         }
         List<String> groupBy = new ArrayList<>();
         for (String g : GROUPS) {
@@ -171,7 +191,12 @@ record UsageQuery(Width width, Instant start, Instant end, List<String> groupBy,
             }
             userId = caller;
         }
-        return new UsageQuery(width, start, end, List.copyOf(groupBy), limit, pageStart, userId, tenantId);
+        return new UsageQuery(width, start, end, List.copyOf(groupBy), limit, pageStart, userId, tenantId, dimension);
+    }
+
+    /** True when the page comes from the attribution rollups (project_id or a dimension grouped by), not the totals. */
+    boolean rollup() {
+        return dimension != null || groupBy.contains("project_id");
     }
 
     /** A service key asked for another user. */

@@ -29,12 +29,18 @@ final class UsageReport {
 
     static final String RESULT_OBJECT = "organization.usage.completions.result";
     static final String CSV_HEADER = "start_time,end_time,source,model,key_source,user_id,project_id,num_model_requests,"
-            + "input_tokens,input_cached_tokens,output_tokens,reasoning_tokens,cost_nano_usd,cost_usd";
+            + "input_tokens,input_cached_tokens,output_tokens,reasoning_tokens,cost_nano_usd,cost_usd,label_key,label_value";
+    /** project_id of calls whose key had no project (the rollups' empty project). */
+    static final String NO_PROJECT = "(none)";
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** One result row. Group fields are null when not grouped by. */
-    record Result(String source, String model, String keySource, String userId, long requests, long inputTokens,
-                  long cachedInputTokens, long outputTokens, long reasoningTokens, long costNanoUsd) {}
+    /**
+     * One result row. Group fields are null when not grouped by; cached and reasoning tokens are null on rows of the
+     * attribution rollups, which do not keep them.
+     */
+    record Result(String source, String model, String keySource, String userId, String project, String labelValue,
+                  long requests, long inputTokens, Long cachedInputTokens, long outputTokens, Long reasoningTokens,
+                  long costNanoUsd) {}
 
     record Page(UsageQuery query, Map<Instant, List<Result>> buckets, String nextPage) {}
 
@@ -54,15 +60,18 @@ final class UsageReport {
             String model = q.groupBy().contains("model") ? r.get(i++, String.class) : null;
             String keySource = q.groupBy().contains("key_source") ? r.get(i++, String.class) : null;
             String user = q.groupBy().contains("user_id") ? r.get(i++, String.class) : null;
-            Result res = new Result("billed", model, keySource, user, r.get(i, Long.class), r.get(i + 1, Long.class),
-                    r.get(i + 2, Long.class), r.get(i + 3, Long.class), r.get(i + 4, Long.class), r.get(i + 5, Long.class));
+            String project = q.groupBy().contains("project_id") ? r.get(i++, String.class) : null;
+            String value = q.dimension() != null ? r.get(i++, String.class) : null;
+            Result res = new Result("billed", model, keySource, user, "".equals(project) ? NO_PROJECT : project, value,
+                    r.get(i, Long.class), r.get(i + 1, Long.class), r.get(i + 2, Long.class), r.get(i + 3, Long.class),
+                    r.get(i + 4, Long.class), r.get(i + 5, Long.class));
             List<Result> list = buckets.get(Instant.ofEpochSecond(r.get(0, Long.class)));
             if (list != null) {
                 list.add(res);
             }
         }
         Instant current = q.width().floor(now);
-        if (q.userId() != null && buckets.containsKey(current)) {
+        if (q.userId() != null && !q.rollup() && buckets.containsKey(current)) {
             YearMonth month = YearMonth.from(now.atZone(ZoneOffset.UTC));
             Optional<UsageSnapshot> snapshot = realtime.apply(q.userId(), month);
             if (snapshot.isPresent()) {
@@ -71,14 +80,22 @@ final class UsageReport {
                 long service = snapshot.get().settledNanoUsd() - billed.getOrDefault("SERVICE_CREDIT", 0L);
                 long personal = snapshot.get().personalKeyNanoUsd() - billed.getOrDefault("PERSONAL_KEY", 0L);
                 if (service > 0) {
-                    buckets.get(current).add(new Result("realtime", null, "SERVICE_CREDIT", user, 0, 0, 0, 0, 0, service));
+                    buckets.get(current).add(new Result("realtime", null, "SERVICE_CREDIT", user, null, null, 0, 0, 0L, 0, 0L, service));
                 }
                 if (personal > 0) {
-                    buckets.get(current).add(new Result("realtime", null, "PERSONAL_KEY", user, 0, 0, 0, 0, 0, personal));
+                    buckets.get(current).add(new Result("realtime", null, "PERSONAL_KEY", user, null, null, 0, 0, 0L, 0, 0L, personal));
                 }
             }
         }
         return new Page(q, buckets, q.nextPage(bucketStarts));
+    }
+
+    /**
+     * Whether the attribution rollups hold any row of {@code dimension}: the aggregator's {@code ROLLUP_DIMENSIONS}
+     * names the dimensions, and this is how the edge learns them without a second copy of that setting.
+     */
+    static boolean dimensionKnown(DSLContext db, String dimension) {
+        return db.fetchExists(db.selectOne().from("usage_rollup_monthly").where("dimension = ?", dimension));
     }
 
     private static Map<String, Long> billedMonth(DSLContext db, String userId, YearMonth month) {
@@ -110,7 +127,7 @@ final class UsageReport {
                 o.put("input_audio_tokens", 0);
                 o.put("output_audio_tokens", 0);
                 o.put("num_model_requests", r.requests());
-                o.put("project_id", (String) null);
+                o.put("project_id", r.project());
                 o.put("user_id", r.userId());
                 o.put("api_key_id", (String) null);
                 o.put("model", r.model());
@@ -122,6 +139,9 @@ final class UsageReport {
                 amount.put("value", Money.formatUsd(r.costNanoUsd()));
                 amount.put("currency", "usd");
                 o.put("source", r.source());
+                if (p.query().dimension() != null) {
+                    o.putObject("labels").put(p.query().dimension(), r.labelValue());
+                }
             }
         });
         n.put("has_more", p.nextPage() != null);
@@ -135,10 +155,12 @@ final class UsageReport {
             for (Result r : results) {
                 s.append(start.getEpochSecond()).append(',').append(p.query().width().next(start).getEpochSecond()).append(',')
                         .append(r.source()).append(',').append(field(r.model())).append(',').append(field(r.keySource()))
-                        .append(',').append(field(r.userId())).append(",,").append(r.requests()).append(',')
-                        .append(r.inputTokens()).append(',').append(r.cachedInputTokens()).append(',')
-                        .append(r.outputTokens()).append(',').append(r.reasoningTokens()).append(',')
-                        .append(r.costNanoUsd()).append(',').append(Money.formatUsd(r.costNanoUsd())).append("\r\n");
+                        .append(',').append(field(r.userId())).append(',').append(field(r.project())).append(',')
+                        .append(r.requests()).append(',').append(r.inputTokens()).append(',')
+                        .append(r.cachedInputTokens() == null ? "" : r.cachedInputTokens()).append(',')
+                        .append(r.outputTokens()).append(',').append(r.reasoningTokens() == null ? "" : r.reasoningTokens())
+                        .append(',').append(r.costNanoUsd()).append(',').append(Money.formatUsd(r.costNanoUsd())).append(',')
+                        .append(field(p.query().dimension())).append(',').append(field(r.labelValue())).append("\r\n");
             }
         });
         return s.toString();

@@ -281,7 +281,12 @@ class UsageQueryApiIT {
         bad.put(s + "&end_time=" + START.getEpochSecond(), "end_time");
         bad.put(s + "&end_time=" + START.plus(1_101, ChronoUnit.DAYS).getEpochSecond(), "end_time");
         bad.put(s + "&bucket_width=1m", "bucket_width");
-        bad.put(s + "&group_by=project_id", "group_by");
+        bad.put(s + "&group_by=project_id&bucket_width=1h", "bucket_width");
+        bad.put(s + "&group_by=project_id,model", "group_by");
+        bad.put(s + "&group_by=customer&group_by=key_source", "group_by");
+        bad.put(s + "&group_by=customer,feature", "group_by");
+        bad.put(s + "&group_by=nosuchdimension", "group_by");
+        bad.put(s + "&group_by=Customer", "group_by");
         bad.put(s + "&group_by=model,", "group_by");
         bad.put(s + "&limit=0", "limit");
         bad.put(s + "&limit=32", "limit");
@@ -303,6 +308,105 @@ class UsageQueryApiIT {
         // The pre-existing month answer still works for existing callers.
         assertThat(ok(pub, "/v1/usage?month=2024-02", a1.key()).get("month").asText()).isEqualTo("2024-02");
         assertThat(pub.send("GET", "/v1/usage?month=2024-02&" + s, a1.key(), null).statusCode()).isEqualTo(400);
+    }
+
+    /** Attribution rollups (ADR 0078) as the sink writes them: per user, project, dimension, value and day/month. */
+    record Rollup(String user, String tenant, String project, String dimension, String value, LocalDate day, long count,
+                  long prompt, long completion, long cost) {}
+
+    private List<Rollup> writeRollups() {
+        List<Rollup> out = new ArrayList<>();
+        Random random = new Random(78);
+        for (String user : List.of(tenantUsers.get(0), tenantUsers.get(1), otherUser)) {
+            String ten = user.equals(otherUser) ? otherTenant : tenant;
+            for (int d = 0; d < 3; d++) {
+                LocalDate day = LocalDate.ofInstant(START, ZoneOffset.UTC).plusDays(d);
+                for (String project : List.of("", "search")) {
+                    long acme = 1 + random.nextInt(1_000_000_000), none = 1 + random.nextInt(1_000_000_000);
+                    int n1 = 1 + random.nextInt(9), n2 = 1 + random.nextInt(9);
+                    // One project's day: customer=acme and (none) add up to its (all) row, and so does feature=chat.
+                    out.add(new Rollup(user, ten, project, "(all)", "(all)", day, n1 + n2, 10L * (n1 + n2), 5L * (n1 + n2), acme + none));
+                    out.add(new Rollup(user, ten, project, "customer", "acme", day, n1, 10L * n1, 5L * n1, acme));
+                    out.add(new Rollup(user, ten, project, "customer", "(none)", day, n2, 10L * n2, 5L * n2, none));
+                    out.add(new Rollup(user, ten, project, "feature", "chat", day, n1 + n2, 10L * (n1 + n2), 5L * (n1 + n2), acme + none));
+                }
+            }
+        }
+        Map<List<Object>, long[]> monthly = new java.util.LinkedHashMap<>();
+        for (Rollup r : out) {
+            bed.db.execute("INSERT INTO usage_rollup_daily (user_id, project, dimension, value, day, tenant_id, event_count,"
+                    + " prompt_tokens, completion_tokens, cost_nano_usd, revision) VALUES (?,?,?,?,?,?,?,?,?,?,1)", r.user(),
+                    r.project(), r.dimension(), r.value(), r.day(), r.tenant(), r.count(), r.prompt(), r.completion(), r.cost());
+            long[] m = monthly.computeIfAbsent(List.of(r.user(), r.tenant(), r.project(), r.dimension(), r.value(),
+                    r.day().withDayOfMonth(1)), k -> new long[4]);
+            m[0] += r.count();
+            m[1] += r.prompt();
+            m[2] += r.completion();
+            m[3] += r.cost();
+        }
+        monthly.forEach((k, m) -> bed.db.execute("INSERT INTO usage_rollup_monthly (user_id, tenant_id, project, dimension,"
+                + " value, billing_month, event_count, prompt_tokens, completion_tokens, cost_nano_usd, revision)"
+                + " VALUES (?,?,?,?,?,?,?,?,?,?,1)", k.get(0), k.get(1), k.get(2), k.get(3), k.get(4), k.get(5), m[0], m[1], m[2], m[3]));
+        return out;
+    }
+
+    @Test
+    void projectAndLabelDimensionsComeFromTheRollupsEachCallCountedOnce() throws Exception {
+        List<Rollup> rollups = writeRollups();
+        // group_by=project_id: each day's (all) rows per project; the key without a project shows as (none).
+        Map<String, Long> byProject = new HashMap<>();
+        rollups.stream().filter(r -> r.tenant().equals(tenant) && r.dimension().equals("(all)")).forEach(r -> byProject.merge(
+                r.day().atStartOfDay(ZoneOffset.UTC).toEpochSecond() + "|" + (r.project().isEmpty() ? "(none)" : r.project()),
+                r.cost(), Long::sum));
+        JsonNode n = ok(admin, "/admin/usage?" + range() + "&bucket_width=1d&tenant_id=" + q(tenant) + "&group_by=project_id", ADMIN);
+        Map<String, Long> got = new HashMap<>();
+        for (JsonNode b : n.get("data")) {
+            for (JsonNode r : b.get("results")) {
+                assertThat(got.put(b.get("start_time").asLong() + "|" + r.get("project_id").asText(), r.get("cost_nano_usd").asLong())).isNull();
+                assertThat(r.get("input_cached_tokens").isNull()).as("the rollups keep no cached tokens: null, not 0").isTrue();
+                assertThat(r.get("reasoning_tokens").isNull()).isTrue();
+                assertThat(r.has("labels")).isFalse();
+            }
+        }
+        assertThat(got).isEqualTo(byProject).hasSize(6);
+
+        // group_by=customer (a dimension) summed over projects equals the per-project totals: nothing counted twice
+        // although every call appears under (all), customer and feature.
+        Map<String, Long> byCustomer = new HashMap<>();
+        rollups.stream().filter(r -> r.tenant().equals(tenant) && r.dimension().equals("customer"))
+                .forEach(r -> byCustomer.merge(r.value(), r.cost(), Long::sum));
+        JsonNode c = ok(admin, "/admin/usage?" + range() + "&bucket_width=1mo&tenant_id=" + q(tenant) + "&group_by=customer", ADMIN);
+        Map<String, Long> gotCustomer = new HashMap<>();
+        long events = 0;
+        for (JsonNode b : c.get("data")) {
+            for (JsonNode r : b.get("results")) {
+                gotCustomer.merge(r.at("/labels/customer").asText(), r.get("cost_nano_usd").asLong(), Long::sum);
+                events += r.get("num_model_requests").asLong();
+            }
+        }
+        assertThat(gotCustomer).isEqualTo(byCustomer);
+        assertThat(gotCustomer.values().stream().mapToLong(Long::longValue).sum())
+                .isEqualTo(byProject.values().stream().mapToLong(Long::longValue).sum());
+        assertThat(events).isEqualTo(rollups.stream().filter(r -> r.tenant().equals(tenant) && r.dimension().equals("(all)"))
+                .mapToLong(Rollup::count).sum());
+
+        // The service key reads its own user's projects, per value, as CSV with the label columns.
+        HttpResponse<String> csv = bed.client.send(HttpRequest.newBuilder(URI.create(bed.baseUrl() + "/v1/usage?" + range()
+                        + "&bucket_width=1d&group_by=project_id,feature")).header("Authorization", "Bearer " + a1.key())
+                .header("Accept", "text/csv").GET().build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(csv.statusCode()).as(csv.body()).isEqualTo(200);
+        CsvTable t = CsvTable.parse(csv.body());
+        List<String> h = t.columns();
+        long own = 0;
+        for (List<String> row : t.rows()) {
+            assertThat(row.get(h.indexOf("label_key"))).isEqualTo("feature");
+            assertThat(row.get(h.indexOf("label_value"))).isEqualTo("chat");
+            assertThat(row.get(h.indexOf("input_cached_tokens"))).isEmpty();
+            own += Long.parseLong(row.get(h.indexOf("cost_nano_usd")));
+        }
+        assertThat(t.rows()).hasSize(6);
+        assertThat(own).isEqualTo(rollups.stream().filter(r -> r.user().equals(a1.userId()) && r.dimension().equals("feature"))
+                .mapToLong(Rollup::cost).sum());
     }
 
     @Test
