@@ -65,22 +65,51 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
     private final int proxiedListenerPort;
     /** The port that listener advertises (the proxy's), 0 when there is none. */
     private final int proxyPort;
-    private final String clusterId = Uuid.randomUuid().toString();
-    private final String adminPassword = Uuid.randomUuid().toString().replace("-", "");
     private final KafkaClientSettings admin;
     private final KafkaTopics topics;
+    private final String clusterId;
+    private final String adminPassword;
+    private final Member member;
     private Process process;
 
+    /**
+     * Where a node stands in a cluster ({@link EmbeddedKafkaCluster}): its id, its KRaft roles, the quorum's voters,
+     * and the replication defaults every node of the cluster shares. The single engine is one combined node.
+     */
+    record Member(int nodeId, boolean broker, boolean controller, String quorumVoters, int replicationFactor,
+                  int minInsyncReplicas) {
+    }
+
     private EmbeddedKafkaEngine(int proxiedListenerPort, int proxyPort) {
-        super("Kafka broker");
+        this(proxiedListenerPort, proxyPort, Uuid.randomUuid().toString(), Uuid.randomUuid().toString().replace("-", ""),
+                null, 0, 0);
+    }
+
+    /**
+     * A node of a cluster when {@code member} is set (then {@code brokerPort} / {@code controllerPort} are the ports
+     * the cluster chose: a controller's port must be known to every node before any starts); the single combined
+     * engine when it is null.
+     */
+    private EmbeddedKafkaEngine(int proxiedListenerPort, int proxyPort, String clusterId, String adminPassword,
+                                Member member, int brokerPort, int controllerPort) {
+        super(member == null ? "Kafka broker" : member.broker() ? "Kafka broker " + member.nodeId() : "Kafka controller");
         this.proxiedListenerPort = proxiedListenerPort;
         this.proxyPort = proxyPort;
+        this.clusterId = clusterId;
+        this.adminPassword = adminPassword;
         workDir = WorkDirs.create("tokenmeter-kafka-");
         logDir = workDir.resolve("data");
         serverProperties = workDir.resolve("server.properties");
         brokerLog = workDir.resolve("broker.log");
-        brokerPort = pickOtherThan(proxiedListenerPort, proxyPort);
-        controllerPort = pickOtherThan(brokerPort, proxiedListenerPort, proxyPort);
+        if (member == null) {
+            this.brokerPort = pickOtherThan(proxiedListenerPort, proxyPort);
+            this.controllerPort = pickOtherThan(this.brokerPort, proxiedListenerPort, proxyPort);
+            this.member = new Member(1, true, true, "1@" + HOST + ":" + this.controllerPort, 1, 1);
+        } else {
+            this.brokerPort = brokerPort;
+            this.controllerPort = controllerPort;
+            this.member = member;
+        }
         admin = KafkaClientSettings.scram(bootstrapServers(), ADMIN, adminPassword);
         topics = new KafkaTopics(clientProperties());
         try {
@@ -109,6 +138,42 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
                     + " must be two different ports");
         }
         return launch(new EmbeddedKafkaEngine(listenerPort, proxyPort));
+    }
+
+    /**
+     * Forks one node of {@link EmbeddedKafkaCluster} and returns once it serves (a broker: once an Admin client sees
+     * the cluster through it; a controller: once its port accepts connections).
+     */
+    static EmbeddedKafkaEngine launchMember(Member member, String clusterId, String adminPassword, int brokerPort,
+                                            int controllerPort) {
+        return launch(new EmbeddedKafkaEngine(0, 0, clusterId, adminPassword, member, brokerPort, controllerPort));
+    }
+
+    /** This node's KRaft node.id. */
+    public int nodeId() {
+        return member.nodeId();
+    }
+
+    /**
+     * SIGKILL (a crashed machine: no shutdown hook, no clean leader hand-off), then waits until the process is gone;
+     * its data stays and {@link #start()} brings it back on the same port.
+     */
+    public synchronized void kill() {
+        topics.close();
+        Process p = process;
+        if (p == null || !p.isAlive()) {
+            return;
+        }
+        p.destroyForcibly();
+        try {
+            if (!p.waitFor(STOP_GRACE.toMillis(), TimeUnit.MILLISECONDS)) {
+                throw new IllegalStateException("the killed " + where() + " did not exit within " + STOP_GRACE);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while killing " + where(), e);
+        }
+        process = null;
     }
 
     @Override
@@ -171,7 +236,7 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
 
     @Override
     protected String where() {
-        return bootstrapServers() + " (log: " + brokerLog + ")";
+        return (member.broker() ? bootstrapServers() : HOST + ":" + controllerPort) + " (log: " + brokerLog + ")";
     }
 
     /** The broker's log file (for diagnosing a failed test). */
@@ -190,14 +255,19 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
         String jaas = String.valueOf(admin.clientProperties().get("sasl.jaas.config"));
         // PROXIED: a second SASL_PLAINTEXT listener that a proxy forwards to, advertising the proxy's port.
         boolean proxied = proxiedListenerPort != 0;
+        int rf = member.replicationFactor();
+        String listeners = (member.broker() ? "SASL_PLAINTEXT://" + HOST + ":" + brokerPort : "")
+                + (member.broker() && member.controller() ? "," : "")
+                + (member.controller() ? "CONTROLLER://" + HOST + ":" + controllerPort : "")
+                + (proxied ? ",PROXIED://" + HOST + ":" + proxiedListenerPort : "");
         String config = String.join("\n",
-                "process.roles=broker,controller",
-                "node.id=1",
-                "controller.quorum.voters=1@" + HOST + ":" + controllerPort,
-                "listeners=SASL_PLAINTEXT://" + HOST + ":" + brokerPort + ",CONTROLLER://" + HOST + ":" + controllerPort
-                        + (proxied ? ",PROXIED://" + HOST + ":" + proxiedListenerPort : ""),
-                "advertised.listeners=SASL_PLAINTEXT://" + HOST + ":" + brokerPort
-                        + (proxied ? ",PROXIED://" + HOST + ":" + proxyPort : ""),
+                "process.roles=" + (member.broker() && member.controller() ? "broker,controller"
+                        : member.broker() ? "broker" : "controller"),
+                "node.id=" + member.nodeId(),
+                "controller.quorum.voters=" + member.quorumVoters(),
+                "listeners=" + listeners,
+                member.broker() ? "advertised.listeners=SASL_PLAINTEXT://" + HOST + ":" + brokerPort
+                        + (proxied ? ",PROXIED://" + HOST + ":" + proxyPort : "") : "",
                 "controller.listener.names=CONTROLLER",
                 "inter.broker.listener.name=SASL_PLAINTEXT",
                 "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT"
@@ -211,22 +281,26 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
                 "allow.everyone.if.no.acl.found=false",
                 "log.dirs=" + logDir.toAbsolutePath().toString().replace('\\', '/'),
                 "num.partitions=1",
-                "default.replication.factor=1",
-                "min.insync.replicas=1",
+                "default.replication.factor=" + rf,
+                "min.insync.replicas=" + member.minInsyncReplicas(),
                 "auto.create.topics.enable=false",
-                "offsets.topic.replication.factor=1",
+                "offsets.topic.replication.factor=" + rf,
                 // Fewer internal partitions than the default 50: the first consumer group and the first
                 // transaction on a fresh broker are then ready in well under a second.
                 "offsets.topic.num.partitions=5",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
+                "transaction.state.log.replication.factor=" + rf,
+                "transaction.state.log.min.isr=" + member.minInsyncReplicas(),
                 "transaction.state.log.num.partitions=5",
-                "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1",
+                "share.coordinator.state.topic.replication.factor=" + rf,
+                "share.coordinator.state.topic.min.isr=" + member.minInsyncReplicas(),
                 "group.initial.rebalance.delay.ms=0",
                 "num.network.threads=2",
                 "num.io.threads=4",
                 "log.cleaner.dedupe.buffer.size=8388608",
+                // In a cluster, a killed broker is fenced (leaders moved, dropped from every ISR) after 6 s without
+                // heartbeats instead of 9; not shorter: a starved broker on a loaded 2-core box must not be fenced.
+                member.replicationFactor() > 1 ? "broker.heartbeat.interval.ms=1000" : "",
+                member.replicationFactor() > 1 ? "broker.session.timeout.ms=6000" : "",
                 "");
         Files.writeString(serverProperties, config);
         Files.writeString(workDir.resolve("broker-logback.xml"), """
@@ -282,6 +356,10 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
     private void awaitReady() {
         long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
         Exception lastError = null;
+        if (!member.broker()) {
+            awaitControllerPort(deadline);
+            return;
+        }
         try {
             // A plain TCP probe first: an Admin client retrying against a closed port only logs noise.
             while (!accepts() && System.nanoTime() < deadline) {
@@ -300,7 +378,9 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
                     throw failure("the Kafka broker exited with code " + process.exitValue() + " during start-up", null);
                 }
                 try {
-                    if (!client.describeCluster().nodes().get(5, TimeUnit.SECONDS).isEmpty()) {
+                    // this broker itself registered (in a cluster the others may be listed before it is)
+                    if (client.describeCluster().nodes().get(5, TimeUnit.SECONDS).stream()
+                            .anyMatch(n -> n.id() == member.nodeId())) {
                         return;
                     }
                 } catch (ExecutionException | TimeoutException e) {
@@ -314,6 +394,24 @@ public final class EmbeddedKafkaEngine extends ManagedServer implements KafkaEng
         }
         stop();
         throw failure("the Kafka broker did not become ready within " + START_TIMEOUT.toSeconds() + "s", lastError);
+    }
+
+    private void awaitControllerPort(long deadline) {
+        try {
+            while (!FreePorts.accepts(HOST, controllerPort, 500)) {
+                if (!process.isAlive()) {
+                    throw failure("the Kafka controller exited with code " + process.exitValue() + " during start-up", null);
+                }
+                if (System.nanoTime() > deadline) {
+                    stop();
+                    throw failure("the Kafka controller did not listen within " + START_TIMEOUT.toSeconds() + "s", null);
+                }
+                Thread.sleep(50);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw failure("interrupted while waiting for the Kafka controller", e);
+        }
     }
 
     /** A free port that is none of {@code taken} (0 entries ignored). */
