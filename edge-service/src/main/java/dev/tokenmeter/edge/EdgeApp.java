@@ -9,6 +9,10 @@ import dev.tokenmeter.edge.admin.AdminApi;
 import dev.tokenmeter.edge.admin.AdminToken;
 import dev.tokenmeter.edge.admin.UserLimitPublisher;
 import dev.tokenmeter.edge.alert.UsageAlertPublisher;
+import dev.tokenmeter.edge.async.AsyncJobsConfig;
+import dev.tokenmeter.edge.async.AsyncWorkers;
+import dev.tokenmeter.edge.async.JobRoutes;
+import dev.tokenmeter.edge.async.JobStore;
 import dev.tokenmeter.edge.auth.ApiKeyAuthenticator;
 import dev.tokenmeter.edge.metering.MeteringApi;
 import dev.tokenmeter.edge.usage.UsageApi;
@@ -89,8 +93,12 @@ public final class EdgeApp implements AutoCloseable {
 
     private final List<AutoCloseable> closeables;
 
+    /** This edge's async workers, or null when ASYNC_WORKERS is 0. */
+    private final AsyncWorkers workers;
+
     private EdgeApp(EdgeServer server, PriceBook priceBook, PrometheusMeterRegistry registry, Upstream upstream,
-                    List<AutoCloseable> closeables) {
+                    List<AutoCloseable> closeables, AsyncWorkers workers) {
+        this.workers = workers;
         this.server = server;
         this.priceBook = priceBook;
         this.registry = registry;
@@ -181,11 +189,24 @@ public final class EdgeApp implements AutoCloseable {
                 .responseCache(responseCache, config.responseCache().defaultTtl())
                 .singleFlight(config.responseCache().flightWait(), config.responseCache().flightLease())
                 .build();
+        // Async jobs (ADR 0083): queued on the quota Redis, run by this edge's workers through the proxy's call path.
+        AsyncJobsConfig asyncConfig = config.asyncJobs();
+        JobStore jobs = new JobStore(meteringRedis, asyncConfig);
+        jobs.ensureGroup();
+        routes.add(new JobRoutes(authenticator, jobs)::routes);
+        AsyncWorkers workers = null;
+        if (asyncConfig.workers() > 0) {
+            // XREADGROUP blocks its connection: the workers read on one of their own.
+            RedisClusterCommands<String, String> blocking = meteringRedis(config.redisUri(), closeables);
+            workers = new AsyncWorkers(jobs, blocking, (job, before, started) -> proxy.runJob(job, before, started, asyncConfig),
+                    config.edgeInstance() + "-" + java.util.UUID.randomUUID().toString().substring(0, 8), Clock.systemUTC());
+        }
         EdgeServer.Builder server = EdgeServer.builder()
                 .host(config.host())
                 .port(config.port())
                 .maxRequestBytes(config.maxBodyBytes())
                 .proxy(proxy)
+                .asyncJobs(jobs)
                 .prometheus(registry)
                 .readinessCheck("quota", quota::isReady)
                 .readinessCheck("events", sink::isReady)
@@ -196,7 +217,10 @@ public final class EdgeApp implements AutoCloseable {
         adminRoutes.forEach(server::adminRoutes);
         EdgeServer started = server.build()
                 .start();
-        return new EdgeApp(started, priceBook, registry, upstream, closeables);
+        if (workers != null) {
+            workers.start();
+        }
+        return new EdgeApp(started, priceBook, registry, upstream, closeables, workers);
     }
 
     /** Every environment key the edge reads (its own and the quota engine's), with defaults and descriptions. */
@@ -360,6 +384,10 @@ public final class EdgeApp implements AutoCloseable {
     /** Stops taking calls (in-flight ones finish), then stops the price refresh and the upstream client. */
     @Override
     public void close() {
+        if (workers != null) {
+            // Jobs under way finish (their billing and settles with them); the rest stay queued for other edges.
+            workers.close();
+        }
         server.close();
         for (AutoCloseable c : closeables.reversed()) {
             try {

@@ -4,6 +4,7 @@ import dev.tokenmeter.config.ConfigKey;
 import dev.tokenmeter.config.EnvReader;
 import dev.tokenmeter.config.KafkaClientSettings;
 import dev.tokenmeter.config.Redact;
+import dev.tokenmeter.edge.async.AsyncJobsConfig;
 import dev.tokenmeter.edge.responsecache.ResponseCacheConfig;
 
 import java.net.URI;
@@ -50,7 +51,8 @@ public record EdgeConfig(
         Duration batchMaxEventAge,
         int metricsPort,
         int maxCallsInFlight,
-        ResponseCacheConfig responseCache) {
+        ResponseCacheConfig responseCache,
+        AsyncJobsConfig asyncJobs) {
 
     /** The shortest ADMIN_TOKEN accepted: a guessable token would hand out every user's keys and credit. */
     public static final int MIN_ADMIN_TOKEN_CHARS = 32;
@@ -87,7 +89,7 @@ public record EdgeConfig(
             new ConfigKey("METRICS_PORT", "-1", "Port of a /metrics-only listener on all interfaces, for Prometheus (0 = a free port, -1 = off; /metrics is on the admin listener anyway)."),
             ConfigKey.secret("ADMIN_TOKEN", "", "Bearer token of the admin API (/admin/... on the admin listener), at least " + MIN_ADMIN_TOKEN_CHARS + " characters; empty disables the admin API. Never logged."),
             new ConfigKey("BATCH_MAX_EVENT_AGE", "6d", "Oldest occurred_at batch ingest accepts (400 past it); keep it below the aggregator's DEDUP_RETENTION, so a resent batch is always deduplicated.")),
-            KafkaClientSettings.KEYS, ResponseCacheConfig.KEYS);
+            KafkaClientSettings.KEYS, ResponseCacheConfig.KEYS, AsyncJobsConfig.KEYS);
 
     public EdgeConfig {
         upstreamBaseUrl = normalizeUpstream(upstreamBaseUrl);
@@ -144,7 +146,8 @@ public record EdgeConfig(
                 r.duration("BATCH_MAX_EVENT_AGE", Duration.ofMinutes(1)),
                 r.integer("METRICS_PORT", -1, 65535),
                 r.integer("MAX_CALLS_IN_FLIGHT", 1, 1_000_000),
-                ResponseCacheConfig.read(r));
+                ResponseCacheConfig.read(r),
+                AsyncJobsConfig.read(r));
     }
 
     /** The documented defaults, for tests and {@code --help}. */
@@ -167,7 +170,7 @@ public record EdgeConfig(
                 databaseUrl, databaseUser, databasePassword, databasePoolSize, redisUri, kafka,
                 topicPrefix, personalKeyMasterKeyId, personalKeyMasterKey, edgeInstance, spoolDir, spoolMaxBytes,
                 spoolFsyncInterval, spoolSendTimeout, adminHost, adminPort, adminToken, batchMaxEventAge, metricsPort,
-                maxCallsInFlight, responseCache);
+                maxCallsInFlight, responseCache, asyncJobs);
     }
 
     private static URI httpUri(String v) {
@@ -205,7 +208,7 @@ public record EdgeConfig(
                 + ", edgeInstance=" + edgeInstance + ", spoolDir=" + spoolDir + ", spoolMaxBytes=" + spoolMaxBytes
                 + ", spoolFsyncInterval=" + spoolFsyncInterval + ", spoolSendTimeout=" + spoolSendTimeout
                 + ", adminHost=" + adminHost + ", adminPort=" + adminPort + ", metricsPort=" + metricsPort
-                + ", maxCallsInFlight=" + maxCallsInFlight + ", responseCache=" + responseCache
+                + ", maxCallsInFlight=" + maxCallsInFlight + ", responseCache=" + responseCache + ", asyncJobs=" + asyncJobs
                 + ", adminToken=" + (adminToken.isEmpty() ? "<unset>" : "<redacted>")
                 + ", batchMaxEventAge=" + batchMaxEventAge + "]";
     }

@@ -66,7 +66,7 @@ public final class EdgeServer implements AutoCloseable {
             config.jetty.modifyServer(server -> {
                 if (proxy != null) {
                     // The proxy routes bypass Javalin: a core Jetty handler in front of it (ADR 0051).
-                    server.insertHandler(new ProxyRoutes(proxy));
+                    server.insertHandler(new ProxyRoutes(proxy, b.asyncJobs));
                 }
                 // Outermost: on stop, calls under way finish (up to the timeout) while new ones are refused with 503.
                 server.insertHandler(new GracefulHandler());
@@ -231,6 +231,7 @@ public final class EdgeServer implements AutoCloseable {
         private long maxRequestBytes = 4L << 20;
         private Duration shutdownTimeout = Duration.ofSeconds(30);
         private OpenAiProxyHandler proxy;
+        private dev.tokenmeter.edge.async.JobStore asyncJobs;
         private PrometheusMeterRegistry prometheus;
         private final Map<String, BooleanSupplier> readinessChecks = new LinkedHashMap<>();
         private final List<Consumer<RoutesConfig>> routes = new ArrayList<>();
@@ -275,6 +276,12 @@ public final class EdgeServer implements AutoCloseable {
 
         public Builder proxy(OpenAiProxyHandler proxy) {
             this.proxy = proxy;
+            return this;
+        }
+
+        /** The async jobs' queue (ADR 0083): serves {@code POST /v1/async/chat/completions} and {@code /v1/async/embeddings}. */
+        public Builder asyncJobs(dev.tokenmeter.edge.async.JobStore jobs) {
+            this.asyncJobs = jobs;
             return this;
         }
 

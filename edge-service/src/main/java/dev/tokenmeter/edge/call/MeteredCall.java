@@ -99,6 +99,7 @@ public final class MeteredCall {
     public boolean streamed() { return streamed; }
     public ModelPrice price() { return price; }
     public boolean published() { return published; }
+    public Map<String, String> labels() { return labels; }
     /** The model the answer named, as the event will carry it (null when none, or out of bounds). */
     public String answeredModel() { return answeredModel; }
 

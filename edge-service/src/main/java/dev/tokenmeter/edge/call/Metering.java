@@ -54,6 +54,14 @@ public final class Metering {
                 Objects.requireNonNull(reservationId, "reservationId"));
     }
 
+    /**
+     * An async job's call (ADR 0083): its event id is the job id, its reservation (null when it was admitted without
+     * one, fail-open) the one made when the job was queued; its latency counts from the worker's start.
+     */
+    public MeteredCall job(Caller caller, String endpoint, String jobId, Instant queuedAt, String reservationId) {
+        return new MeteredCall(this, caller, endpoint, jobId, queuedAt, System.nanoTime(), reservationId);
+    }
+
     /** False when the sink cannot take an event now: a call is then refused before anything is spent. */
     public boolean canRecord() {
         return sink.isReady();

@@ -165,6 +165,11 @@ final class AnswerRelay {
         answerNow(ctx, error.status(), "application/json", error.toJson().getBytes(StandardCharsets.UTF_8));
     }
 
+    /** Answers {@code status} with a JSON body (an async job's 202). */
+    static void respond(ProxyExchange ctx, int status, byte[] json) {
+        answerNow(ctx, status, "application/json", json);
+    }
+
     /**
      * Writes the whole answer and completes the response, so the caller has it before the handler returns (the
      * reservation is settled after that, off the caller's wait).

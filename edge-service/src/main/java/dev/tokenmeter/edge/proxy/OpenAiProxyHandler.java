@@ -1,5 +1,9 @@
 package dev.tokenmeter.edge.proxy;
 
+import dev.tokenmeter.edge.async.AsyncJob;
+import dev.tokenmeter.edge.async.AsyncJobsConfig;
+import dev.tokenmeter.edge.async.JobResult;
+import dev.tokenmeter.edge.async.JobStore;
 import dev.tokenmeter.edge.auth.ApiKeys;
 import dev.tokenmeter.edge.auth.Authenticator;
 import dev.tokenmeter.edge.auth.BearerToken;
@@ -100,6 +104,18 @@ public final class OpenAiProxyHandler {
     }
 
     public void handle(ProxyExchange ctx, String endpoint) {
+        handle(ctx, endpoint, this::proxy);
+    }
+
+    /**
+     * {@code POST /v1/async/...} (ADR 0083): the sync route's checks, quota reservation and event on refusal, then the
+     * call is queued as a job on {@code jobs} and answered 202 with its id at once. {@code endpoint}: the sync route.
+     */
+    public void enqueue(ProxyExchange ctx, String endpoint, JobStore jobs) {
+        handle(ctx, endpoint, (c, call) -> enqueueJob(c, call, jobs));
+    }
+
+    private void handle(ProxyExchange ctx, String endpoint, java.util.function.BiConsumer<ProxyExchange, MeteredCall> step) {
         try {
             if (underWay.incrementAndGet() > maxCallsInFlight) {
                 // Shed before the key check: past capacity a call gets a clear answer at once, never a wait behind
@@ -108,7 +124,7 @@ public final class OpenAiProxyHandler {
                 AnswerRelay.respondError(ctx, OpenAiError.overloaded(OVERLOADED_RETRY));
                 return;
             }
-            handleCall(ctx, endpoint);
+            handleCall(ctx, endpoint, step);
         } finally {
             underWay.decrementAndGet();
         }
@@ -117,7 +133,7 @@ public final class OpenAiProxyHandler {
     /** The retry-after of a call shed past MAX_CALLS_IN_FLIGHT. */
     static final Duration OVERLOADED_RETRY = Duration.ofSeconds(1);
 
-    private void handleCall(ProxyExchange ctx, String endpoint) {
+    private void handleCall(ProxyExchange ctx, String endpoint, java.util.function.BiConsumer<ProxyExchange, MeteredCall> step) {
         MeteredCall call = null;
         // The call's time and latency start when the request arrives, before the key check.
         Instant arrived = metering.now();
@@ -126,7 +142,7 @@ public final class OpenAiProxyHandler {
             Caller caller = authenticate(ctx, endpoint);
             if (caller != null) {
                 call = metering.start(caller, endpoint, arrived, arrivedNanos);
-                proxy(ctx, call);
+                step.accept(ctx, call);
             }
         } catch (MeteredCall.SpoolFull e) {
             call.releaseQuietly();
@@ -174,44 +190,21 @@ public final class OpenAiProxyHandler {
         return caller;
     }
 
+    /** A request read, priced and estimated: what both the sync route and a job's enqueue go on with. */
+    private record Priced(RequestReader.ProxyRequest request, RequestEstimate estimate, long estimatedCostNanoUsd) {
+    }
+
     /** One authenticated call, step by step; each step that ends the call answers it and returns. */
     private void proxy(ProxyExchange ctx, MeteredCall call) {
         // The one event of this call carries this id: callers and reconciliation can match answers to events.
         ctx.header(QuotaHeaders.EVENT_ID, call.eventId());
-
-        try {
-            // Before the body and any quota or upstream work: labels out of bounds are a 400 and nothing else (ADR 0078).
-            call.labels(Labels.parseHeader(ctx.requestHeader(Labels.HEADER)));
-        } catch (Labels.InvalidLabelsException e) {
-            refuse(ctx, call, new RequestReader.BadRequest(OpenAiError.invalidRequest(e.getMessage(), Labels.HEADER), null));
+        Priced priced = readAndPrice(ctx, call);
+        if (priced == null) {
             return;
         }
-
-        RequestReader.ProxyRequest request;
-        try {
-            request = requests.read(ctx, call.endpoint());
-        } catch (RequestReader.BadRequest bad) {
-            refuse(ctx, call, bad);
-            return;
-        }
-        call.model(request.model()).streamed(request.streamed());
-
-        // The request's tier drives only the estimate; the tier the answer reports is billed (AnswerRelay, ADR 0068).
-        ServiceTier tier = ServiceTier.requested(request.tree().path("service_tier").textValue());
-        ModelPrice price = prices.priceAt(call.model(), tier, call.occurredAt()).orElse(null);
-        if (price == null) {
-            refuse(ctx, call, tier != ServiceTier.STANDARD && prices.priceAt(call.model(), ServiceTier.STANDARD, call.occurredAt()).isPresent()
-                    ? new RequestReader.BadRequest(OpenAiError.serviceTierNotPriced(call.model(), tier.dbName()), "service_tier_not_priced")
-                    : new RequestReader.BadRequest(OpenAiError.modelNotFound(call.model()), "model_not_found"));
-            return;
-        }
-        if (!call.caller().models().admits(call.model(), prices.resolvedModel(call.model(), call.occurredAt()))) {
-            refuse(ctx, call, new RequestReader.BadRequest(OpenAiError.modelNotAllowed(call.model()), "model_not_allowed"));
-            return;
-        }
-        call.price(price);
-        RequestEstimate estimate = RequestEstimate.of(call.endpoint(), call.model(), request.tree(), tokenCounter, defaultMaxCompletionTokens);
-        long estimatedCost = price.costNanoUsd(new TokenUsage(estimate.promptTokens(), 0, estimate.maxCompletionTokens(), 0));
+        RequestReader.ProxyRequest request = priced.request();
+        RequestEstimate estimate = priced.estimate();
+        long estimatedCost = priced.estimatedCostNanoUsd();
 
         CachedAnswers.Lookup cached;
         try {
@@ -231,14 +224,52 @@ public final class OpenAiProxyHandler {
         }
     }
 
+    /**
+     * The call's labels, body, price and allow-list checked (each refusal answered, with its event when it has one:
+     * then null), and its estimate.
+     */
+    private Priced readAndPrice(ProxyExchange ctx, MeteredCall call) {
+        try {
+            // Before the body and any quota or upstream work: labels out of bounds are a 400 and nothing else (ADR 0078).
+            call.labels(Labels.parseHeader(ctx.requestHeader(Labels.HEADER)));
+        } catch (Labels.InvalidLabelsException e) {
+            refuse(ctx, call, new RequestReader.BadRequest(OpenAiError.invalidRequest(e.getMessage(), Labels.HEADER), null));
+            return null;
+        }
+
+        RequestReader.ProxyRequest request;
+        try {
+            request = requests.read(ctx, call.endpoint());
+        } catch (RequestReader.BadRequest bad) {
+            refuse(ctx, call, bad);
+            return null;
+        }
+        call.model(request.model()).streamed(request.streamed());
+
+        // The request's tier drives only the estimate; the tier the answer reports is billed (AnswerRelay, ADR 0068).
+        ServiceTier tier = ServiceTier.requested(request.tree().path("service_tier").textValue());
+        ModelPrice price = prices.priceAt(call.model(), tier, call.occurredAt()).orElse(null);
+        if (price == null) {
+            refuse(ctx, call, tier != ServiceTier.STANDARD && prices.priceAt(call.model(), ServiceTier.STANDARD, call.occurredAt()).isPresent()
+                    ? new RequestReader.BadRequest(OpenAiError.serviceTierNotPriced(call.model(), tier.dbName()), "service_tier_not_priced")
+                    : new RequestReader.BadRequest(OpenAiError.modelNotFound(call.model()), "model_not_found"));
+            return null;
+        }
+        if (!call.caller().models().admits(call.model(), prices.resolvedModel(call.model(), call.occurredAt()))) {
+            refuse(ctx, call, new RequestReader.BadRequest(OpenAiError.modelNotAllowed(call.model()), "model_not_allowed"));
+            return null;
+        }
+        call.price(price);
+        RequestEstimate estimate = RequestEstimate.of(call.endpoint(), call.model(), request.tree(), tokenCounter, defaultMaxCompletionTokens);
+        long estimatedCost = price.costNanoUsd(new TokenUsage(estimate.promptTokens(), 0, estimate.maxCompletionTokens(), 0));
+
+        return new Priced(request, estimate, estimatedCost);
+    }
+
     /** The call's steps from the record check on: answered from the cache, or admitted and sent upstream. */
     private void proxyWithCache(ProxyExchange ctx, MeteredCall call, RequestReader.ProxyRequest request, RequestEstimate estimate,
                                 long estimatedCost, CachedAnswers.Lookup cached) {
-        if (!metering.canRecord()) {
-            // Without a place for the event the call could not be billed: fail closed before spending anything.
-            ctx.header(QuotaHeaders.EVENT_ID, null);
-            metrics.request(call.endpoint(), "rejected");
-            AnswerRelay.respondError(ctx, OpenAiError.eventsUnavailable());
+        if (unrecordable(ctx, call)) {
             return;
         }
 
@@ -282,6 +313,170 @@ public final class OpenAiProxyHandler {
         call.upstreamRequestId(UpstreamExchange.requestId(answer));
 
         answers.relayAndBill(ctx, call, answer, estimate, cached.store());
+    }
+
+    /** True (and answered 503) when the sink cannot take an event now: the call could not be billed, so nothing is spent. */
+    private boolean unrecordable(ProxyExchange ctx, MeteredCall call) {
+        if (metering.canRecord()) {
+            return false;
+        }
+        ctx.header(QuotaHeaders.EVENT_ID, null);
+        metrics.request(call.endpoint(), "rejected");
+        AnswerRelay.respondError(ctx, OpenAiError.eventsUnavailable());
+        return true;
+    }
+
+    // ---- async jobs (ADR 0083) ----
+
+    /** The retry-after of a job refused because its tenant's queue is full (ASYNC_MAX_QUEUED_PER_TENANT). */
+    static final Duration QUEUE_FULL_RETRY = Duration.ofSeconds(2);
+
+    /**
+     * A job's POST: checked and reserved like the sync call (a refusal is the same answer and the same event), then
+     * queued; the 202 names the job, whose id is also its call's event id. A full tenant queue is a 429 before any
+     * quota work (no event: nothing was reserved or run, as for a shed call).
+     */
+    private void enqueueJob(ProxyExchange ctx, MeteredCall call, JobStore jobs) {
+        ctx.header(QuotaHeaders.EVENT_ID, call.eventId());
+        call.attribute(ASYNC_ATTRIBUTE, "true");
+        Priced priced = readAndPrice(ctx, call);
+        if (priced == null) {
+            return;
+        }
+        if (call.streamed()) {
+            refuse(ctx, call, new RequestReader.BadRequest(OpenAiError.invalidRequest(
+                    "An async job cannot stream; send it without stream and GET the job for its whole answer.", "stream"),
+                    "async_stream"));
+            return;
+        }
+        if (unrecordable(ctx, call)) {
+            return;
+        }
+        String tenant = call.caller().tenantId();
+        if (!jobs.takePlace(tenant)) {
+            ctx.header(QuotaHeaders.EVENT_ID, null);
+            metrics.request(call.endpoint(), "queue_full");
+            AnswerRelay.respondError(ctx, OpenAiError.rateLimited("Too many async jobs queued for your organization; retry later.",
+                    "requests", QUEUE_FULL_RETRY));
+            return;
+        }
+        Decision decision = admit(ctx, call, priced.estimatedCostNanoUsd(), priced.estimate().totalTokens());
+        if (decision == null) {
+            jobs.givePlace(tenant);
+            return;
+        }
+        AsyncJob job = new AsyncJob(call.eventId(), tenant, call.caller().userId(), call.caller().apiKeyId(), call.caller().project(),
+                call.endpoint(), call.model(), priced.request().body(), call.labels(), decision.reservationId(), decision.route(),
+                call.occurredAt());
+        try {
+            jobs.enqueue(job, metering.now());
+        } catch (RuntimeException e) {
+            LOG.warn("async job {} of user {} could not be queued: {}", job.jobId(), job.userId(), e.toString());
+            try {
+                jobs.givePlace(tenant);
+            } catch (RuntimeException ignored) {
+                // Redis is away: the place comes back with ASYNC_... never; see ADR 0083
+            }
+            fail(ctx, call, OpenAiError.unavailable("The job could not be queued; try again.", Duration.ofSeconds(1)), "async_queue_unavailable");
+            return;
+        }
+        metrics.request(call.endpoint(), "queued");
+        AnswerRelay.respond(ctx, 202, AsyncJobJson.queued(job));
+    }
+
+    /** The attribute that marks a job's event (the event is a normal usage event otherwise; no schema change). */
+    public static final String ASYNC_ATTRIBUTE = "async";
+
+    /**
+     * Runs a queued job as the call it was admitted as (ADR 0083): its event id is the job id, its reservation the one
+     * made at enqueue time; the request goes upstream as the sync route sends it, retried after
+     * {@code config.backoffBefore} on 429, 5xx, a timeout or no connection, at most {@code ASYNC_MAX_ATTEMPTS} in all
+     * (counting an earlier worker's). The answer is billed and settled by the same relay as a sync call's (an upstream
+     * error: a FAILED event, the reservation released) and kept as the result.
+     *
+     * @throws IllegalStateException when interrupted (shutdown) before the call was billed: the job stays pending
+     */
+    public JobResult runJob(AsyncJob job, int attemptsBefore, Runnable attemptStarted, AsyncJobsConfig config) {
+        underWay.incrementAndGet();
+        try {
+            return runJobCall(job, attemptsBefore, attemptStarted, config);
+        } finally {
+            underWay.decrementAndGet();
+        }
+    }
+
+    private JobResult runJobCall(AsyncJob job, int attemptsBefore, Runnable attemptStarted, AsyncJobsConfig config) {
+        MeteredCall call = metering.job(job.caller(), job.endpoint(), job.jobId(), job.occurredAt(), job.reservationId());
+        call.attribute(ASYNC_ATTRIBUTE, "true").labels(job.labels());
+        call.model(job.model());
+        CapturedExchange ctx = new CapturedExchange(job.body());
+        try {
+            RequestReader.ProxyRequest request = requests.read(ctx, call.endpoint());
+            ServiceTier tier = ServiceTier.requested(request.tree().path("service_tier").textValue());
+            ModelPrice price = prices.priceAt(call.model(), tier, call.occurredAt()).orElse(null);
+            if (price == null) {
+                fail(ctx, call, OpenAiError.modelNotFound(call.model()), "model_not_found");
+                return result(ctx, JobResult.FAILED, "model_not_found");
+            }
+            call.price(price);
+            RequestEstimate estimate = RequestEstimate.of(call.endpoint(), call.model(), request.tree(), tokenCounter, defaultMaxCompletionTokens);
+            String upstreamKey = chooseKey(call, job.route());
+            if (upstreamKey == null || upstreamKey.isEmpty()) {
+                fail(ctx, call, OpenAiError.internal("No upstream key is available for this call."), "no_upstream_key");
+                return result(ctx, JobResult.FAILED, "no_upstream_key");
+            }
+            for (int attempt = attemptsBefore + 1; ; attempt++) {
+                if (attempt > 1) {
+                    Thread.sleep(config.backoffBefore(attempt));
+                }
+                attemptStarted.run();
+                boolean last = attempt >= config.maxAttempts();
+                Upstream.Answer answer;
+                try {
+                    answer = upstream.send(ctx, call.endpoint(), request, upstreamKey);
+                } catch (Upstream.UpstreamTimeoutException e) {
+                    if (!last) continue;
+                    fail(ctx, call, OpenAiError.upstreamTimeout(upstream.idleTimeout()), "upstream_timeout");
+                    return result(ctx, JobResult.DEAD, "upstream_timeout after " + attempt + " attempts");
+                } catch (IOException e) {
+                    if (!last) continue;
+                    fail(ctx, call, OpenAiError.upstreamUnreachable(), "upstream_unreachable");
+                    return result(ctx, JobResult.DEAD, "upstream_unreachable after " + attempt + " attempts");
+                }
+                boolean retryable = answer.status() == 429 || answer.status() >= 500;
+                if (retryable && !last) {
+                    answer.abort();
+                    continue;
+                }
+                call.upstreamRequestId(UpstreamExchange.requestId(answer));
+                answers.relayAndBill(ctx, call, answer, estimate, null);
+                if (retryable) {
+                    return result(ctx, JobResult.DEAD, "upstream_status_" + answer.status() + " after " + attempt + " attempts");
+                }
+                return result(ctx, answer.status() < 400 ? JobResult.SUCCEEDED : JobResult.FAILED, null);
+            }
+        } catch (InterruptedException e) {
+            // Shutdown: nothing billed; the reservation stays for the worker that claims the job.
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted before the job was billed");
+        } catch (RequestReader.BadRequest bad) {
+            // Checked when it was queued: only a changed bound gets here.
+            call.fail(bad.error.status(), "async_bad_request");
+            AnswerRelay.respondError(ctx, bad.error);
+            return result(ctx, JobResult.FAILED, "bad_request");
+        } catch (MeteredCall.SpoolFull e) {
+            throw e; // not billed: the job stays pending, its reservation open, and runs again once the spool has room
+        } catch (RuntimeException e) {
+            LOG.error("async job {} failed inside the edge: {}", job.jobId(), e.toString());
+            call.failedInside();
+            return new JobResult(JobResult.FAILED, 500, "application/json",
+                    OpenAiError.internal("The edge failed to run this job.").toJson().getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                    "internal");
+        }
+    }
+
+    private static JobResult result(CapturedExchange ctx, String status, String reason) {
+        return new JobResult(status, ctx.status(), ctx.contentType(), ctx.body(), reason);
     }
 
     /** The quota decision for {@code cost}; when it refuses, the REJECTED event and the error are out and null. */

@@ -1,0 +1,46 @@
+package dev.tokenmeter.edge.async;
+
+import dev.tokenmeter.config.ConfigKey;
+import dev.tokenmeter.config.EnvReader;
+
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * The edge's async-job settings ({@link #KEYS}, ADR 0083). Jobs live on the quota engine's Redis ({@code REDIS_URI}):
+ * a stream, its consumer group, one hash per job, one queued-jobs counter per tenant.
+ */
+public record AsyncJobsConfig(String stream, int workers, int maxQueuedPerTenant, Duration resultTtl, int maxAttempts,
+                              Duration retryBackoff, Duration claimIdle) {
+
+    public static final List<ConfigKey> KEYS = List.of(
+            new ConfigKey("ASYNC_STREAM", "tm:async:jobs", "Redis Stream of async jobs (consumer group 'workers'); dead letters go to <name>:dead. Every edge of one deployment uses the same name."),
+            new ConfigKey("ASYNC_WORKERS", "4", "Async jobs this edge runs at once (its workers read the stream); 0 = this edge only takes jobs, never runs them."),
+            new ConfigKey("ASYNC_MAX_QUEUED_PER_TENANT", "100", "Jobs of one tenant queued or running at once; one more is answered 429 with retry-after, before any quota work."),
+            new ConfigKey("ASYNC_RESULT_TTL", "24h", "How long a job's status and result stay readable at GET /v1/async/jobs/{id}."),
+            new ConfigKey("ASYNC_MAX_ATTEMPTS", "4", "Upstream attempts of a job whose upstream answers 429/5xx or cannot be reached; after the last, the job is dead (dead-letter stream, reservation released)."),
+            new ConfigKey("ASYNC_RETRY_BACKOFF", "500ms", "Wait before a job's second attempt, doubled for each further one."),
+            new ConfigKey("ASYNC_CLAIM_IDLE", "60s", "A job pending this long on a worker that stopped (killed) is claimed by another (XAUTOCLAIM); keep it above UPSTREAM_REQUEST_TIMEOUT times ASYNC_MAX_ATTEMPTS plus the backoffs."));
+
+    /** Reads the {@link #KEYS} (which {@code r} must list). */
+    public static AsyncJobsConfig read(EnvReader r) {
+        return new AsyncJobsConfig(
+                r.string("ASYNC_STREAM"),
+                r.integer("ASYNC_WORKERS", 0, 1000),
+                r.integer("ASYNC_MAX_QUEUED_PER_TENANT", 1, 10_000_000),
+                r.duration("ASYNC_RESULT_TTL", Duration.ofSeconds(1)),
+                r.integer("ASYNC_MAX_ATTEMPTS", 1, 100),
+                r.duration("ASYNC_RETRY_BACKOFF"),
+                r.duration("ASYNC_CLAIM_IDLE", Duration.ofMillis(100)));
+    }
+
+    /** The dead-letter stream. */
+    public String deadLetters() {
+        return stream + ":dead";
+    }
+
+    /** The wait before attempt {@code attempt} (2 = the first retry): the backoff, doubled for each retry after it. */
+    public Duration backoffBefore(int attempt) {
+        return retryBackoff.multipliedBy(1L << Math.min(20, Math.max(0, attempt - 2)));
+    }
+}
