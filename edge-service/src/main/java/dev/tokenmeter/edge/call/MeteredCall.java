@@ -43,6 +43,8 @@ public final class MeteredCall {
     private static final Logger LOG = LoggerFactory.getLogger(MeteredCall.class);
     /** How long a caller should wait when the quota gate itself failed. */
     static final Duration GATE_FAILED_RETRY = Duration.ofSeconds(1);
+    /** Attribute: the image input tokens inside promptTokens (gpt-image-1), when there are any (ADR 0085). */
+    public static final String IMAGE_INPUT_TOKENS = "image_input_tokens";
 
     private final Metering metering;
     private final Caller caller;
@@ -242,6 +244,10 @@ public final class MeteredCall {
             return;
         }
         published = true;
+        if (usage.imageInputTokens() > 0) {
+            // Part of promptTokens priced apart (ADR 0085); kept so the cost stays re-derivable from the event.
+            attributes.put(IMAGE_INPUT_TOKENS, Long.toString(usage.imageInputTokens()));
+        }
         UsageEvent event = event(outcome, httpStatus, usage, costNanoUsd, source);
         if (outcome != Outcome.SUCCEEDED) {
             // Ids, model and status only: never a key, never prompt text.

@@ -71,7 +71,8 @@ public final class PriceBook implements PriceCard, AutoCloseable {
                     .orElseThrow(() -> new IllegalStateException("unknown service_tier " + r.getServiceTier()));
             byModel.computeIfAbsent(key(r.getModel(), tier), m -> new ArrayList<>())
                     .add(new ModelPrice(r.getModel(), tier, r.getEffectiveFrom().toInstant(), r.getInputNanoUsdPerToken(),
-                            r.getCachedInputNanoUsdPerToken(), r.getOutputNanoUsdPerToken(), r.getPriceVersion()));
+                            r.getCachedInputNanoUsdPerToken(), r.getOutputNanoUsdPerToken(), r.getPriceVersion(),
+                            r.getImageInputNanoUsdPerToken()));
         });
         byModel.values().forEach(l -> l.sort(Comparator.comparing(ModelPrice::effectiveFrom).reversed()));
         List<ModelAliases.Alias> aliases = db.selectFrom(MODEL_ALIAS).fetch(r ->

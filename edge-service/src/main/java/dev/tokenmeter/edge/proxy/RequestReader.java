@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenmeter.edge.http.OpenAiError;
+import dev.tokenmeter.edge.tokens.ImageEstimate;
 import dev.tokenmeter.events.validate.UsageEventBounds;
 
 import java.io.IOException;
@@ -18,6 +19,7 @@ final class RequestReader {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     static final String MODERATIONS = "/v1/moderations";
+    static final String IMAGES_GENERATIONS = "/v1/images/generations";
     /** The model OpenAI uses for a moderation request without one (ADR 0085). */
     static final String DEFAULT_MODERATION_MODEL = "omni-moderation-latest";
 
@@ -77,9 +79,14 @@ final class RequestReader {
         if (modelProblem != null) {
             throw new BadRequest(OpenAiError.invalidRequest(modelProblem, "model"), null);
         }
-        String paramProblem = parameterProblem(tree);
+        String paramProblem = endpoint.equals(IMAGES_GENERATIONS) ? ImageEstimate.parameterProblem(tree) : parameterProblem(tree);
         if (paramProblem != null) {
             throw new BadRequest(OpenAiError.invalidRequest(paramProblem, paramProblem.substring(0, paramProblem.indexOf(' '))), null);
+        }
+        if (endpoint.equals(IMAGES_GENERATIONS) && tree.path("stream").asBoolean(false)) {
+            // gpt-image-1's partial-image stream carries its usage in an event the edge does not read yet (ADR 0085).
+            throw new BadRequest(OpenAiError.invalidRequest("stream is not supported for images at this edge; send the"
+                    + " request without stream.", "stream"), "stream_not_supported");
         }
         boolean streamed = tree.path("stream").asBoolean(false) && !endpoint.equals("/v1/embeddings") && !endpoint.equals(MODERATIONS);
         return new ProxyRequest(body, (ObjectNode) tree, modelNode.asText(), streamed);

@@ -30,6 +30,8 @@ public record RequestEstimate(long promptTokens, long maxCompletionTokens) {
             case "/v1/embeddings" -> new RequestEstimate(stringsPrompt(model, body.get("input"), counter), 0);
             // Free (ADR 0085), but counted: the event records the input's tokens, and a price row could change.
             case "/v1/moderations" -> new RequestEstimate(moderationPrompt(model, body.get("input"), counter), 0);
+            case "/v1/images/generations" -> new RequestEstimate(counter.count(model, body.path("prompt").asText("")),
+                    ImageEstimate.maxOutputTokens(body));
             case "/v1/responses" -> new RequestEstimate(responsesPrompt(model, body, counter),
                     firstLong(body, defaultMaxCompletionTokens, "max_output_tokens"));
             default -> throw new IllegalArgumentException("not a proxied endpoint: " + endpoint);

@@ -130,9 +130,12 @@ public final class UsageParser {
         long completion = responsesStyle ? usage.path("output_tokens").asLong(0) : usage.path("completion_tokens").asLong(0);
         long reasoning = (responsesStyle ? usage.path("output_tokens_details") : usage.path("completion_tokens_details"))
                 .path("reasoning_tokens").asLong(0);
+        // gpt-image-1 (ADR 0085): input_tokens_details.image_tokens, part of input_tokens, priced apart.
+        long image = responsesStyle ? usage.path("input_tokens_details").path("image_tokens").asLong(0) : 0;
         prompt = Math.max(0, prompt);
         completion = Math.max(0, completion);
-        return Optional.of(new TokenUsage(prompt, Math.min(Math.max(0, cached), prompt), completion,
-                Math.min(Math.max(0, reasoning), completion)));
+        long cachedIn = Math.min(Math.max(0, cached), prompt);
+        return Optional.of(new TokenUsage(prompt, cachedIn, completion, Math.min(Math.max(0, reasoning), completion),
+                Math.min(Math.max(0, image), prompt - cachedIn)));
     }
 }

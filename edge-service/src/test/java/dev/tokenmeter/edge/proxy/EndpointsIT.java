@@ -109,6 +109,63 @@ class EndpointsIT {
         assertThat(events).extracting(UsageEvent::getCostNanoUsd).containsExactly(0L, 0L);
     }
 
+    /** gpt-image-1@2025-04-23 (V27_1): text input, output nano-USD per token. */
+    private static final long IMAGE_TEXT_INPUT = 5000;
+    private static final long IMAGE_OUTPUT = 40000;
+
+    @Test
+    void imageGenerations_areBilledByTheirImageTokens_exactly() throws Exception {
+        User user = bed.newUser(Money.usd(5));
+        String body = "{\"model\":\"gpt-image-1\",\"prompt\":\"a red fox in the snow " + UUID.randomUUID()
+                + "\",\"n\":2,\"size\":\"1024x1536\",\"quality\":\"low\"}";
+        HttpResponse<String> r = bed.post("/v1/images/generations", user.key(), body);
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        assertThat(ApiCalls.json(r).get("data")).hasSize(2);
+        JsonNode usage = ApiCalls.json(r).get("usage");
+        assertThat(usage.get("output_tokens").asLong()).as("2 low 1024x1536 images, OpenAI's table").isEqualTo(2 * 408);
+
+        UsageEvent e = bed.awaitEvents(user.userId(), 1, Duration.ofSeconds(20)).getFirst();
+        assertThat(e.getEndpoint()).isEqualTo("/v1/images/generations");
+        assertThat(e.getOutcome()).isEqualTo(Outcome.SUCCEEDED);
+        assertThat(e.getUsageSource()).isEqualTo(UsageSource.REPORTED);
+        assertThat(e.getModel()).isEqualTo("gpt-image-1");
+        assertThat(e.getPriceVersion()).isEqualTo("gpt-image-1@2025-04-23");
+        assertThat(e.getPromptTokens()).isEqualTo(usage.get("input_tokens").asLong()).isPositive();
+        assertThat(e.getCompletionTokens()).isEqualTo(816);
+        assertThat(e.getCostNanoUsd()).isEqualTo(e.getPromptTokens() * IMAGE_TEXT_INPUT + 816 * IMAGE_OUTPUT);
+        assertThat(e.getAttributes()).as("no image input in a generation").doesNotContainKey("image_input_tokens");
+        await("reservation settled with the billed cost").atMost(Duration.ofSeconds(10))
+                .until(() -> bed.reservedNanoUsd(user.userId()) == 0);
+        assertThat(bed.usedNanoUsd(user.userId())).isEqualTo(e.getCostNanoUsd());
+    }
+
+    @Test
+    void badImageRequests_getOpenAiStyleErrors() throws Exception {
+        User user = bed.newUser(Money.usd(5));
+        int upstreamBefore = openAi.requestCount();
+        // Out of bounds (n: 1..10): a 400 and nothing else (ADR 0053).
+        HttpResponse<String> tooMany = bed.post("/v1/images/generations", user.key(), "{\"model\":\"gpt-image-1\",\"prompt\":\"x\",\"n\":11}");
+        assertThat(tooMany.statusCode()).isEqualTo(400);
+        assertThat(ApiCalls.json(tooMany).at("/error/param").asText()).isEqualTo("n");
+        // Refused before the upstream, one REJECTED event each: a stream, a model without a price (dall-e-3).
+        HttpResponse<String> stream = bed.post("/v1/images/generations", user.key(), "{\"model\":\"gpt-image-1\",\"prompt\":\"x\",\"stream\":true}");
+        assertThat(stream.statusCode()).isEqualTo(400);
+        assertThat(ApiCalls.json(stream).at("/error/param").asText()).isEqualTo("stream");
+        HttpResponse<String> dalle = bed.post("/v1/images/generations", user.key(), "{\"model\":\"dall-e-3\",\"prompt\":\"x\"}");
+        assertThat(dalle.statusCode()).isEqualTo(400);
+        assertThat(ApiCalls.json(dalle).at("/error/code").asText()).isEqualTo("model_not_found");
+        assertThat(openAi.requestCount()).as("nothing went upstream yet").isEqualTo(upstreamBefore);
+        // A size OpenAI does not make: its own 400 passes through, a FAILED event at $0.
+        HttpResponse<String> size = bed.post("/v1/images/generations", user.key(), "{\"model\":\"gpt-image-1\",\"prompt\":\"x\",\"size\":\"999x999\"}");
+        assertThat(size.statusCode()).isEqualTo(400);
+        assertThat(ApiCalls.json(size).at("/error/param").asText()).isEqualTo("size");
+        List<UsageEvent> events = bed.awaitEvents(user.userId(), 3, Duration.ofSeconds(20));
+        assertThat(events).extracting(UsageEvent::getOutcome).containsExactly(Outcome.REJECTED, Outcome.REJECTED, Outcome.FAILED);
+        assertThat(events).extracting(UsageEvent::getCostNanoUsd).containsExactly(0L, 0L, 0L);
+        await("reservations released").atMost(Duration.ofSeconds(10)).until(() -> bed.reservedNanoUsd(user.userId()) == 0);
+        assertThat(bed.usedNanoUsd(user.userId())).isZero();
+    }
+
     @Test
     void everyOtherV1Path_isRefusedInOpenAisShape_withNothingSpent() throws Exception {
         User user = bed.newUser(Money.usd(1));

@@ -22,6 +22,20 @@ class UsageParserTest {
     }
 
     @Test
+    void readsTheImageTokenUsageObject_imageInputTokensInsidePrompt() throws IOException {
+        // gpt-image-1's /v1/images/edits answer (ADR 0085): the b64 image is skipped, the split is kept.
+        assertThat(streamed("""
+                {"created":1,"data":[{"b64_json":"iVBORw0KGgo="}],
+                 "usage":{"total_tokens":4260,"input_tokens":100,"output_tokens":4160,
+                          "input_tokens_details":{"text_tokens":35,"image_tokens":65}}}"""))
+                .contains(new TokenUsage(100, 0, 4160, 0, 65));
+        // An upstream that claims more image tokens than input tokens is held to the input tokens.
+        assertThat(streamed("""
+                {"usage":{"input_tokens":10,"output_tokens":1,"input_tokens_details":{"image_tokens":99}}}"""))
+                .contains(new TokenUsage(10, 0, 1, 0, 10));
+    }
+
+    @Test
     void readsChatAndResponsesUsage() throws IOException {
         assertThat(streamed("""
                 {"id":"c1","choices":[{"message":{"content":"hi","usage":{"prompt_tokens":99}}}],

@@ -6,7 +6,8 @@ enum Endpoint {
     COMPLETIONS("/v1/completions"),
     EMBEDDINGS("/v1/embeddings"),
     RESPONSES("/v1/responses"),
-    MODERATIONS("/v1/moderations");
+    MODERATIONS("/v1/moderations"),
+    IMAGES_GENERATIONS("/v1/images/generations");
 
     final String path;
 

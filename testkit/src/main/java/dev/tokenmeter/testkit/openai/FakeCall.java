@@ -104,6 +104,9 @@ record FakeCall(
         boolean stream = body.path("stream").asBoolean(false);
         boolean includeUsage = stream && body.path("stream_options").path("include_usage").asBoolean(false);
 
+        if (endpoint == Endpoint.IMAGES_GENERATIONS) {
+            return image(model, body);
+        }
         long promptTokens;
         String lastUserText;
         Long maxTokens;
@@ -193,6 +196,50 @@ record FakeCall(
         return new FakeCall(endpoint, model, stream, includeUsage,
                 new Usage(promptTokens, cached, completion, reasoning), words, capped, directives, answeredModel,
                 answeredTier(body, directives));
+    }
+
+    /** Output tokens per image by quality and size, OpenAI's published table for gpt-image-1. */
+    static final java.util.Map<String, java.util.Map<String, Long>> IMAGE_TOKENS = java.util.Map.of(
+            "low", java.util.Map.of("1024x1024", 272L, "1024x1536", 408L, "1536x1024", 400L),
+            "medium", java.util.Map.of("1024x1024", 1056L, "1024x1536", 1584L, "1536x1024", 1568L),
+            "high", java.util.Map.of("1024x1024", 4160L, "1024x1536", 6240L, "1536x1024", 6208L));
+
+    /** {@code auto} (or absent) quality is answered as medium, {@code auto} size as 1024x1024. */
+    static String imageQuality(JsonNode body) {
+        String q = body.path("quality").asText("auto");
+        return q.equals("auto") ? "medium" : q;
+    }
+
+    static String imageSize(JsonNode body) {
+        String s = body.path("size").asText("auto");
+        return s.equals("auto") ? "1024x1024" : s;
+    }
+
+    /**
+     * An image generation: input = the prompt's tokens (all text), output = n × the table's tokens for one image;
+     * no tier in the answer. Unknown quality or size, n outside 1..10 or no prompt: 400, as OpenAI answers.
+     */
+    private static FakeCall image(String model, JsonNode body) {
+        JsonNode prompt = required(body, "prompt");
+        if (!prompt.isTextual()) {
+            throw new BadRequestException("Invalid type for 'prompt': expected a string.", "prompt", "invalid_type");
+        }
+        Long n = optionalNonNegative(body, "n");
+        if (n != null && (n < 1 || n > 10)) {
+            throw new BadRequestException("Invalid 'n': expected 1..10.", "n", "invalid_value");
+        }
+        java.util.Map<String, Long> bySize = IMAGE_TOKENS.get(imageQuality(body));
+        if (bySize == null) {
+            throw new BadRequestException("Invalid 'quality'.", "quality", "invalid_value");
+        }
+        Long perImage = bySize.get(imageSize(body));
+        if (perImage == null) {
+            throw new BadRequestException("Invalid 'size'.", "size", "invalid_value");
+        }
+        long output = (n == null ? 1 : n) * perImage;
+        Directives directives = parseDirectives(prompt.asText());
+        return new FakeCall(Endpoint.IMAGES_GENERATIONS, model, false, false, new Usage(countTokens(prompt.asText()), 0, output, 0),
+                List.of(), false, directives, model, null);
     }
 
     static boolean isReasoningModel(String model) {

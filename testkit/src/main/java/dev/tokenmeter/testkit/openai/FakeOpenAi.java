@@ -455,6 +455,13 @@ public final class FakeOpenAi implements AutoCloseable {
                     ex.sendJson(200, answer);
                 }
             }
+            case IMAGES_GENERATIONS -> {
+                if (cutAfter != null) {
+                    ex.commitAndAbort();
+                } else {
+                    ex.sendJson(200, OpenAiWire.images(nowEpochS(), call, json));
+                }
+            }
             case MODERATIONS -> {
                 ObjectNode answer = OpenAiWire.moderation(OpenAiWire.idFor(endpoint), call, json);
                 if (cutAfter != null) {

@@ -54,6 +54,7 @@ final class OpenAiWire {
             case RESPONSES -> "resp_" + requestId().substring(4) + requestId().substring(4, 20);
             case EMBEDDINGS -> null;
             case MODERATIONS -> randomId("modr-", 29);
+            case IMAGES_GENERATIONS -> null;
         };
     }
 
@@ -403,6 +404,41 @@ final class OpenAiWire {
             }
         }
         return root;
+    }
+
+    // ---- images
+
+    /** A 1x1 transparent PNG: the fake's every image. */
+    static final String TINY_PNG_BASE64 =
+            "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
+
+    /** gpt-image-1's answer: {@code n} images in base64 and the image-token usage object (no model, no tier). */
+    static ObjectNode images(long createdEpochS, FakeCall call, com.fasterxml.jackson.databind.JsonNode body) {
+        ObjectNode root = F.objectNode();
+        root.put("created", createdEpochS);
+        root.put("background", "opaque");
+        ArrayNode data = root.putArray("data");
+        long n = body.path("n").asLong(1);
+        for (long i = 0; i < n; i++) {
+            data.addObject().put("b64_json", TINY_PNG_BASE64);
+        }
+        root.put("output_format", "png");
+        root.put("quality", FakeCall.imageQuality(body));
+        root.put("size", FakeCall.imageSize(body));
+        root.set("usage", imagesUsage(call.usage(), 0));
+        return root;
+    }
+
+    /** {@code input_tokens} (text + image), their split, {@code output_tokens}, {@code total_tokens}. */
+    static ObjectNode imagesUsage(Usage u, long imageInputTokens) {
+        ObjectNode usage = F.objectNode();
+        usage.put("input_tokens", u.promptTokens());
+        ObjectNode details = usage.putObject("input_tokens_details");
+        details.put("image_tokens", imageInputTokens);
+        details.put("text_tokens", u.promptTokens() - imageInputTokens);
+        usage.put("output_tokens", u.completionTokens());
+        usage.put("total_tokens", u.totalTokens());
+        return usage;
     }
 
     // ---- models

@@ -25,6 +25,10 @@
  *   <li>{@code POST /v1/moderations}: {@code modr-} id, the answered snapshot ({@code omni-moderation-latest} →
  *       {@code omni-moderation-2024-09-26}, also when the body names no model), one unflagged result per input
  *       string (one for content parts); no usage object and no {@code service_tier}, as OpenAI answers.</li>
+ *   <li>{@code POST /v1/images/generations}: gpt-image-1's answer, {@code n} tiny PNGs in {@code b64_json} and the
+ *       image-token usage object: {@code input_tokens} = the prompt's o200k tokens (all text, so
+ *       {@code input_tokens_details.image_tokens = 0}), {@code output_tokens} = n × OpenAI's table by quality and
+ *       size ({@code auto} quality = medium, {@code auto} size = 1024x1024); no model, no tier.</li>
  *   <li>{@code GET /v1/models}, {@code GET /v1/models/{id}}.</li>
  *   <li>{@code GET /v1/organization/usage/completions}, {@code /usage/embeddings} and {@code /v1/organization/costs}
  *       (admin key only, {@code FakeOpenAi.DEFAULT_ADMIN_KEY} unless the builder names another): OpenAI's Usage and
