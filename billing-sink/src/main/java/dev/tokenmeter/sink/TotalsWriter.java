@@ -3,15 +3,11 @@ package dev.tokenmeter.sink;
 import dev.tokenmeter.events.Granularity;
 import dev.tokenmeter.events.UsageTotal;
 import dev.tokenmeter.events.serde.EventSerdes;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.common.TopicPartition;
 import org.jooq.DSLContext;
 import org.jooq.Field;
 import org.jooq.Record;
 import org.jooq.Table;
 import org.jooq.impl.DSL;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.time.ZoneOffset;
 import java.util.ArrayList;
@@ -30,86 +26,46 @@ import static dev.tokenmeter.db.jooq.Tables.USAGE_TOTAL_MONTHLY;
  * for good (a model name with a nul character, or too long for the primary key) is set aside to
  * {@code sink_dead_letter} with the reason and the rest of the batch is written ({@link Refusals}, ADR 0055).
  */
-final class TotalsWriter implements BatchWriter {
-
-    private static final Logger log = LoggerFactory.getLogger(TotalsWriter.class);
-
-    private final DSLContext db;
-    private final OffsetStore offsets;
-    private final SinkMetrics metrics;
+final class TotalsWriter extends RevisionedRowWriter<UsageTotal> {
 
     TotalsWriter(DSLContext db, OffsetStore offsets, SinkMetrics metrics) {
-        this.db = db;
-        this.offsets = offsets;
-        this.metrics = metrics;
+        super(db, offsets, metrics, "total");
     }
 
     @Override
-    public void write(List<ConsumerRecord<byte[], byte[]>> records, Map<TopicPartition, Long> nextOffsets) {
-        // Within a batch keep only the newest revision per total (one row per key per statement), with
-        // every record that carried it: if the database refuses the row, each of them is set aside.
-        Map<String, Pending> latest = new LinkedHashMap<>();
-        List<DeadLetter> dead = new ArrayList<>();
-        for (ConsumerRecord<byte[], byte[]> record : records) {
-            UsageTotal t;
-            try {
-                t = EventSerdes.usageTotal().decode(record.value());
-            } catch (RuntimeException e) {
-                dead.add(DeadLetter.of(record, "undecodable total: " + e.getMessage()));
-                continue;
-            }
-            if (t.getCostNanoUsd() < 0 || t.getEventCount() < 0 || t.getRevision() < 1) {
-                dead.add(DeadLetter.of(record, "invalid total: negative amounts or revision < 1"));
-                continue;
-            }
-            String key = t.getGranularity() + "|" + t.getUserId() + "|" + t.getModel() + "|" + t.getKeySource()
-                    + "|" + t.getPeriodStart().toEpochMilli();
-            // Highest revision wins; final is sticky across the batch as it is in the table.
-            latest.merge(key, new Pending(t, List.of(record)), (a, b) -> {
-                UsageTotal newer = b.total().getRevision() >= a.total().getRevision() ? b.total() : a.total();
-                boolean anyFinal = a.total().getIsFinal() || b.total().getIsFinal();
-                List<ConsumerRecord<byte[], byte[]>> both = new ArrayList<>(a.records());
-                both.addAll(b.records());
-                return new Pending(anyFinal && !newer.getIsFinal() ? withFinal(newer) : newer, both);
-            });
-        }
-        List<DeadLetter> refused = new ArrayList<>();
-        int[] written = new int[1];
-        int[] refusedRows = new int[1];
-        db.transaction(cfg -> {
-            DSLContext tx = DSL.using(cfg);
-            written[0] = Refusals.writeSettingAside(tx, new ArrayList<>(latest.values()), TotalsWriter::upsertRows,
-                    (row, reason) -> {
-                        refusedRows[0]++;
-                        row.records().forEach(r -> refused.add(DeadLetter.of(r, reason)));
-                    });
-            List<DeadLetter> all = new ArrayList<>(dead);
-            all.addAll(refused);
-            DeadLetter.insert(tx, all);
-            offsets.save(tx, nextOffsets);
-        });
-        if (refusedRows[0] > 0) {
-            log.warn("set aside {} totals the database refused ({} records in sink_dead_letter)", refusedRows[0], refused.size());
-        }
-        metrics.totalRows.increment(written[0]);
-        metrics.refusedRows.increment(refusedRows[0]);
-        metrics.deadLetters.increment(dead.size() + refused.size());
+    UsageTotal decode(byte[] value) {
+        return EventSerdes.usageTotal().decode(value);
     }
 
-    /** The newest value of one total in this batch, and the records that carried it or an older revision. */
-    private record Pending(UsageTotal total, List<ConsumerRecord<byte[], byte[]>> records) {
+    @Override
+    String problem(UsageTotal t) {
+        return t.getCostNanoUsd() < 0 || t.getEventCount() < 0 || t.getRevision() < 1
+                ? "negative amounts or revision < 1" : null;
     }
 
-    /** Upserts the hourly and the monthly rows among these; returns how many rows were offered. */
-    private static int upsertRows(DSLContext tx, List<Pending> rows) {
+    @Override
+    String key(UsageTotal t) {
+        return t.getGranularity() + "|" + t.getUserId() + "|" + t.getModel() + "|" + t.getKeySource()
+                + "|" + t.getPeriodStart().toEpochMilli();
+    }
+
+    /** Highest revision wins; final is sticky across the batch as it is in the table. */
+    @Override
+    UsageTotal newer(UsageTotal a, UsageTotal b) {
+        UsageTotal newer = b.getRevision() >= a.getRevision() ? b : a;
+        return (a.getIsFinal() || b.getIsFinal()) && !newer.getIsFinal() ? withFinal(newer) : newer;
+    }
+
+    /** Upserts the hourly and the monthly rows among these. */
+    @Override
+    void upsert(DSLContext tx, List<UsageTotal> rows) {
         List<UsageTotal> hourly = new ArrayList<>();
         List<UsageTotal> monthly = new ArrayList<>();
-        for (Pending p : rows) {
-            (p.total().getGranularity() == Granularity.HOUR ? hourly : monthly).add(p.total());
+        for (UsageTotal t : rows) {
+            (t.getGranularity() == Granularity.HOUR ? hourly : monthly).add(t);
         }
         upsertHourly(tx, hourly);
         upsertMonthly(tx, monthly);
-        return rows.size();
     }
 
     private static UsageTotal withFinal(UsageTotal t) {
@@ -176,13 +132,5 @@ final class TotalsWriter implements BatchWriter {
                             period.eq(periodOf.apply(u)), revision.eq(u.getRevision()), isFinal.isFalse())
                     .execute();
         }
-    }
-
-    private static Field<?> col(Table<?> table, String name) {
-        Field<?> field = table.field(name);
-        if (field == null) {
-            throw new IllegalStateException(table.getName() + " has no column " + name);
-        }
-        return field;
     }
 }

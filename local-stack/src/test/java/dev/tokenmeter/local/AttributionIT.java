@@ -18,6 +18,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -102,6 +103,29 @@ class AttributionIT {
                         .until(() -> reconciled(view));
                 assertThat(rows(values)).containsExactly("(all)=(all)", "customer=(other)", "customer=acme",
                         "feature=(other)", "feature=chat");
+
+                // The usage API reads the same rollups: the caller's month per customer adds up to its ledger.
+                long monthStart = java.time.YearMonth.now(java.time.ZoneOffset.UTC).atDay(1)
+                        .atStartOfDay(java.time.ZoneOffset.UTC).toEpochSecond();
+                HttpResponse<String> usage = http.send(HttpRequest.newBuilder(stack.edgeUrl().resolve(
+                                "/v1/usage?start_time=" + monthStart + "&bucket_width=1mo&limit=1&group_by=project_id,customer"))
+                        .header("Authorization", "Bearer " + caller.apiKey()).GET().build(), HttpResponse.BodyHandlers.ofString());
+                assertThat(usage.statusCode()).as(usage.body()).isEqualTo(200);
+                Map<String, Long> byCustomer = new java.util.TreeMap<>();
+                for (var r : new com.fasterxml.jackson.databind.ObjectMapper().readTree(usage.body()).at("/data/0/results")) {
+                    byCustomer.merge(r.get("project_id").asText() + "/" + r.at("/labels/customer").asText(),
+                            r.get("cost_nano_usd").asLong(), Long::sum);
+                }
+                try (PreparedStatement ledger = db.prepareStatement("SELECT coalesce(sum(cost_nano_usd), 0) FROM usage_ledger"
+                        + " WHERE user_id = ? AND billing_month = date_trunc('month', now() AT TIME ZONE 'UTC')::date")) {
+                    ledger.setString(1, caller.userId());
+                    try (ResultSet rs = ledger.executeQuery()) {
+                        rs.next();
+                        assertThat(byCustomer.values().stream().mapToLong(Long::longValue).sum()).as(usage.body())
+                                .isEqualTo(rs.getLong(1)).isPositive();
+                    }
+                }
+                assertThat(byCustomer).containsKeys("support-bot/acme", "support-bot/(other)");
             }
         }
     }
