@@ -6,6 +6,7 @@ import dev.tokenmeter.config.EnvReader;
 import dev.tokenmeter.config.ServiceLogging;
 import dev.tokenmeter.db.Migrations;
 import dev.tokenmeter.edge.admin.AdminApi;
+import dev.tokenmeter.edge.dashboard.DashboardApi;
 import dev.tokenmeter.edge.admin.AdminToken;
 import dev.tokenmeter.edge.admin.UserLimitPublisher;
 import dev.tokenmeter.edge.alert.UsageAlertPublisher;
@@ -172,6 +173,13 @@ public final class EdgeApp implements AutoCloseable {
         UsageApi usage = new UsageApi(authenticator, adminToken, quota, db, Clock.systemUTC());
         routes.add(usage::routes);
         adminRoutes.add(usage::adminRoutes);
+        // The dashboard (ADR 0082): the page on both listeners (the public one shows a key holder's own usage), its
+        // read-only pipeline and alert routes on the admin listener.
+        DashboardApi dashboard = new DashboardApi(adminToken, db, config.kafka(),
+                Topics.fromEnv(Map.of("TOPIC_PREFIX", config.topicPrefix())), Clock.systemUTC());
+        closeables.add(dashboard);
+        routes.add(dashboard::routes);
+        adminRoutes.add(dashboard::adminRoutes);
         OpenAiProxyHandler proxy = OpenAiProxyHandler.builder()
                 .authenticator(authenticator)
                 .priceBook(priceBook)

@@ -1,6 +1,7 @@
 package dev.tokenmeter.edge.usage;
 
 import dev.tokenmeter.edge.http.HttpErrors;
+import dev.tokenmeter.edge.http.MonthParam;
 import dev.tokenmeter.edge.http.Callers;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -21,8 +22,6 @@ import java.time.Clock;
 import java.time.Instant;
 import java.time.LocalDate;
 import java.time.YearMonth;
-import java.time.ZoneOffset;
-import java.time.format.DateTimeParseException;
 import java.util.Optional;
 
 import static dev.tokenmeter.db.jooq.Tables.ACCOUNT_LIMITS;
@@ -157,12 +156,8 @@ public final class UsageApi {
 
     /** @param caller the key's caller, whose spend controls ({@link CallerLimits}, ADR 0077) are shown; null for an admin */
     private void respond(Context ctx, String userId, Caller caller) {
-        YearMonth month;
-        try {
-            String m = ctx.queryParam("month");
-            month = m == null ? YearMonth.now(clock.withZone(ZoneOffset.UTC)) : YearMonth.parse(m);
-        } catch (DateTimeParseException e) {
-            HttpErrors.respond(ctx, OpenAiError.invalidRequest("'month' must look like 2026-11.", "month"));
+        YearMonth month = MonthParam.parseOrRespond(ctx, clock);
+        if (month == null) {
             return;
         }
         ObjectNode n = JSON.createObjectNode();

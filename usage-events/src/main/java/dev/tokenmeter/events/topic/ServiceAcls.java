@@ -17,7 +17,10 @@ import java.util.List;
  * Allow-only bindings; a broker with {@code allow.everyone.if.no.acl.found=false} refuses everything else.
  * READ and WRITE imply DESCRIBE, so a client can fetch the metadata of what it may use.
  * <ul>
- *   <li>edge: WRITE usage-events, usage-alerts, user-limits (idempotent producers, no transactions);</li>
+ *   <li>edge: WRITE usage-events, usage-alerts, user-limits (idempotent producers, no transactions); READ usage-alerts
+ *       (the dashboard's recent alerts, read by assigned partitions: no consumer group) and DESCRIBE the topics the
+ *       billing sink reads and the aggregator's dead letters (their offsets, for the sink's lag and the count of dead
+ *       letters on the dashboard; ADR 0082);</li>
  *   <li>aggregator: READ usage-events and user-limits; WRITE the totals, late-events, alerts and dead-letter
  *       topics; its consumer group (the application id); transactional ids and internal topics (changelogs,
  *       repartition) prefixed with the application id;</li>
@@ -41,6 +44,11 @@ public final class ServiceAcls {
         List<AclBinding> acls = new ArrayList<>();
         for (TopicSpec<?, ?> t : List.of(topics.usageEvents(), topics.alerts(), topics.userLimits())) {
             acls.add(allow(username, ResourceType.TOPIC, t.name(), PatternType.LITERAL, AclOperation.WRITE));
+        }
+        acls.add(allow(username, ResourceType.TOPIC, topics.alerts().name(), PatternType.LITERAL, AclOperation.READ));
+        for (TopicSpec<?, ?> t : List.of(topics.hourlyTotals(), topics.monthlyTotals(), topics.finalTotals(), topics.rollups(),
+                topics.deadLetter())) {
+            acls.add(allow(username, ResourceType.TOPIC, t.name(), PatternType.LITERAL, AclOperation.DESCRIBE));
         }
         return acls;
     }
