@@ -5,6 +5,9 @@ import com.zaxxer.hikari.HikariDataSource;
 import dev.tokenmeter.config.ServiceLogging;
 import dev.tokenmeter.db.Migrations;
 import dev.tokenmeter.events.topic.Topics;
+import dev.tokenmeter.sink.upstream.OrganizationUsageClient;
+import dev.tokenmeter.sink.upstream.UpstreamReconciler;
+import dev.tokenmeter.sink.upstream.UpstreamSettings;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.prometheus.metrics.exporter.httpserver.HTTPServer;
@@ -39,11 +42,22 @@ public final class BillingSinkApp implements AutoCloseable {
     private final PeriodCloser closer;
     private final Duration closeInterval;
     private final Clock clock;
+    private final UpstreamReconciler upstreamReconciler;
+    private final OrganizationUsageClient upstreamClient;
+    private final Duration upstreamInterval;
+    private final ScheduledExecutorService upstreamThread =
+            Executors.newSingleThreadScheduledExecutor(r -> Thread.ofPlatform().name("sink-upstream-reconciler").unstarted(r));
     private final ScheduledExecutorService closerThread =
             Executors.newSingleThreadScheduledExecutor(r -> Thread.ofPlatform().name("sink-period-closer").unstarted(r));
 
     /** {@code clock} dates the period closer's runs (a fixed clock in tests that close periods of a past month). */
     public BillingSinkApp(BillingSinkConfig config, Topics topics, SinkMetrics metrics, Clock clock) {
+        this(config, topics, metrics, clock, (difference, at) -> { });
+    }
+
+    /** {@code differenceListener} hears of every upstream reconciliation difference beyond tolerance. */
+    public BillingSinkApp(BillingSinkConfig config, Topics topics, SinkMetrics metrics, Clock clock,
+                          UpstreamReconciler.DifferenceListener differenceListener) {
         this.dataSource = dataSource(config);
         // Never migrates (the deployment's init step does, as the schema's owner; the sink's role may not).
         Migrations.awaitCurrent(dataSource, config.retryBackoffMax());
@@ -61,12 +75,26 @@ public final class BillingSinkApp implements AutoCloseable {
         this.closer = new PeriodCloser(db, config.periodCloseGrace(), metrics.registry);
         this.closeInterval = config.periodCloseInterval();
         this.clock = clock;
+        // Reconciliation with OpenAI's bill (issue 16, ADR 0086): on only with an admin key.
+        UpstreamSettings upstream = config.upstream();
+        this.upstreamInterval = upstream.interval();
+        if (upstream.enabled()) {
+            this.upstreamClient = new OrganizationUsageClient(upstream.baseUrl(), upstream.adminKey(), Duration.ofSeconds(30));
+            this.upstreamReconciler = new UpstreamReconciler(db, upstreamClient, upstream.rereadDays(), upstream.tolerance(),
+                    upstream.checkOpenDay(), differenceListener, metrics.registry);
+        } else {
+            this.upstreamClient = null;
+            this.upstreamReconciler = null;
+        }
         this.threads = loops.stream().map(l -> Thread.ofPlatform().name("sink-" + l.groupSuffix()).unstarted(l)).toList();
     }
 
     public BillingSinkApp start() {
         threads.forEach(Thread::start);
         closerThread.scheduleWithFixedDelay(this::closePeriods, 0, closeInterval.toMillis(), TimeUnit.MILLISECONDS);
+        if (upstreamReconciler != null) {
+            upstreamThread.scheduleWithFixedDelay(this::reconcileUpstream, 0, upstreamInterval.toMillis(), TimeUnit.MILLISECONDS);
+        }
         return this;
     }
 
@@ -92,6 +120,17 @@ public final class BillingSinkApp implements AutoCloseable {
         stopped.await();
     }
 
+    private void reconcileUpstream() {
+        try {
+            var differences = upstreamReconciler.run(clock.instant());
+            log.info("upstream reconciliation done: {} day x model differences beyond tolerance", differences.size());
+        } catch (RuntimeException e) {
+            // Upstream or database unavailable, or an answer refused: the next run reads the same days again.
+            log.warn("upstream reconciliation failed ({}: {}); retrying in {}", e.getClass().getSimpleName(),
+                    firstLine(e.getMessage()), upstreamInterval);
+        }
+    }
+
     private void closePeriods() {
         try {
             closer.run(clock.instant());
@@ -110,6 +149,7 @@ public final class BillingSinkApp implements AutoCloseable {
     @Override
     public void close() {
         closerThread.shutdown();
+        upstreamThread.shutdownNow();
         loops.forEach(SinkLoop::close);
         for (Thread t : threads) {
             try {
@@ -122,6 +162,14 @@ public final class BillingSinkApp implements AutoCloseable {
             closerThread.awaitTermination(30, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        try {
+            upstreamThread.awaitTermination(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (upstreamClient != null) {
+            upstreamClient.close();
         }
         dataSource.close();
     }

@@ -4,6 +4,7 @@ import dev.tokenmeter.config.ConfigKey;
 import dev.tokenmeter.config.EnvReader;
 import dev.tokenmeter.config.KafkaClientSettings;
 import dev.tokenmeter.config.Redact;
+import dev.tokenmeter.sink.upstream.UpstreamSettings;
 
 import java.time.Duration;
 import java.util.List;
@@ -25,7 +26,8 @@ public record BillingSinkConfig(
         Duration retryBackoffMax,
         Duration periodCloseGrace,
         Duration periodCloseInterval,
-        int metricsPort) {
+        int metricsPort,
+        UpstreamSettings upstream) {
 
     public static final List<ConfigKey> KEYS = ConfigKey.join(KafkaClientSettings.KEYS, List.of(
             new ConfigKey("GROUP_ID", "tokenmeter-billing-sink", "Consumer group; offsets are stored in Postgres under this name."),
@@ -38,7 +40,8 @@ public record BillingSinkConfig(
             new ConfigKey("RETRY_BACKOFF_MAX", "30s", "Longest wait between retries while Postgres is unavailable."),
             new ConfigKey("PERIOD_CLOSE_GRACE", "3d", "How long after a month's end its billing period closes (invoice lines become immutable)."),
             new ConfigKey("PERIOD_CLOSE_INTERVAL", "1m", "How often the period closer runs (closes due periods, books late usage as adjustments)."),
-            new ConfigKey("METRICS_PORT", "9466", "Port of the Prometheus /metrics endpoint (0 = a free port, -1 = off).")));
+            new ConfigKey("METRICS_PORT", "9466", "Port of the Prometheus /metrics endpoint (0 = a free port, -1 = off).")),
+            UpstreamSettings.KEYS);
 
     public static BillingSinkConfig fromEnv(Map<String, String> env) {
         EnvReader r = new EnvReader(env, KEYS);
@@ -54,7 +57,8 @@ public record BillingSinkConfig(
                 r.duration("RETRY_BACKOFF_MAX", Duration.ofMillis(1)),
                 r.duration("PERIOD_CLOSE_GRACE"),
                 r.duration("PERIOD_CLOSE_INTERVAL", Duration.ofMillis(1)),
-                r.integer("METRICS_PORT", -1, 65535));
+                r.integer("METRICS_PORT", -1, 65535),
+                UpstreamSettings.read(r));
     }
 
     public String bootstrapServers() {
@@ -66,6 +70,6 @@ public record BillingSinkConfig(
         return "BillingSinkConfig[kafka=" + kafka + ", groupId=" + groupId + ", databaseUrl="
                 + Redact.url(databaseUrl) + ", databaseUser=" + databaseUser + ", databasePassword=<redacted>, batchMaxRecords="
                 + batchMaxRecords + ", retryBackoffMax=" + retryBackoffMax + ", periodCloseGrace=" + periodCloseGrace
-                + ", periodCloseInterval=" + periodCloseInterval + ", metricsPort=" + metricsPort + "]";
+                + ", periodCloseInterval=" + periodCloseInterval + ", metricsPort=" + metricsPort + ", upstream=" + upstream + "]";
     }
 }

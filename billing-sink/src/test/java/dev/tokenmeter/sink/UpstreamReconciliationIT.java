@@ -1,0 +1,155 @@
+package dev.tokenmeter.sink;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tokenmeter.events.KeySource;
+import dev.tokenmeter.events.UsageEvent;
+import dev.tokenmeter.sink.upstream.UpstreamReconciler.Difference;
+import dev.tokenmeter.testkit.EnginesExtension;
+import dev.tokenmeter.testkit.KafkaEngine;
+import dev.tokenmeter.testkit.openai.Drift;
+import dev.tokenmeter.testkit.openai.FakeOpenAi;
+import dev.tokenmeter.testkit.PostgresEngine;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.LocalDate;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.jooq.Record;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * Reconciliation with OpenAI's bill (issue 16, ADR 0086): calls answered by the fake upstream, billed through the
+ * real ledger path (Kafka -> sink -> Postgres), read back from the fake's own Usage and Costs APIs by the sink's
+ * upstream reconciler: zero difference per day and model; with the fake's drift switch on, the difference is
+ * exact and reported. Users' own-key calls and response-cache hits never reach the comparison.
+ */
+@ExtendWith(EnginesExtension.class)
+class UpstreamReconciliationIT {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String SERVICE_KEY = "sk-service-credit";
+    private static final String ADMIN_KEY = "sk-admin-reconcile-test";
+    /** nano-USD per token {input, cached input, output}: the 2025 list prices (V3), as the edge bills them. */
+    private static final Map<String, long[]> PRICES = Map.of(
+            "gpt-4o-mini", new long[] {150, 75, 600}, "gpt-4.1-nano", new long[] {100, 25, 400},
+            "text-embedding-3-small", new long[] {20, 0, 0});
+
+    @Test
+    void zeroDifferenceOnPipelineTrafficAndDriftIsCaughtExactly(KafkaEngine kafka, PostgresEngine postgres) throws Exception {
+        List<Difference> reported = new CopyOnWriteArrayList<>();
+        try (FakeOpenAi upstream = FakeOpenAi.builder().adminKey(ADMIN_KEY).organizationKeys(Set.of(SERVICE_KEY)).build();
+             HttpClient http = HttpClient.newHttpClient();
+             SinkFixture sink = new SinkFixture(kafka, postgres, 3)) {
+            List<UsageEvent> events = new ArrayList<>();
+            Instant now = Instant.now();
+            for (int i = 0; i < 12; i++) {
+                String model = i % 3 == 0 ? "gpt-4.1-nano" : "gpt-4o-mini";
+                String body = "{\"model\":\"" + model + "\",\"messages\":[{\"role\":\"user\",\"content\":\"call number "
+                        + i + " [[fake:cached=" + (i % 2 == 0 ? 0 : 3) + "]]\"}]}";
+                events.add(billed(http, upstream, "/v1/chat/completions", body, SERVICE_KEY, KeySource.SERVICE_CREDIT, now));
+            }
+            for (int i = 0; i < 3; i++) {
+                events.add(billed(http, upstream, "/v1/embeddings",
+                        "{\"model\":\"text-embedding-3-small\",\"input\":\"text " + i + "\"}", SERVICE_KEY, KeySource.SERVICE_CREDIT, now));
+            }
+            // A user's own key: OpenAI bills that user, not the service's organization; out of scope on both sides.
+            events.add(billed(http, upstream, "/v1/chat/completions",
+                    "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"mine\"}]}", "sk-users-own",
+                    KeySource.PERSONAL_KEY, now));
+            // A response-cache hit: billed to the user, never sent upstream (upstream cost 0).
+            UsageEvent hit = UsageEvent.newBuilder(events.get(1)).setEventId(java.util.UUID.randomUUID().toString())
+                    .setResponseCacheHit(true).setUpstreamCostNanoUsd(0L).build();
+            events.add(hit);
+
+            sink.startApp(Map.of());
+            sink.sendEvents(events);
+            await("ledger holds the " + events.size() + " events").atMost(Duration.ofSeconds(60))
+                    .until(() -> sink.ledgerRows() == events.size());
+            sink.stopApp();
+
+            Map<String, String> upstreamOn = Map.of("UPSTREAM_ADMIN_KEY", ADMIN_KEY, "UPSTREAM_BASE_URL", upstream.baseUrl(),
+                    "UPSTREAM_RECONCILE_INTERVAL", "500ms", "UPSTREAM_REREAD_DAYS", "2", "UPSTREAM_CHECK_OPEN_DAY", "true",
+                    "UPSTREAM_TOLERANCE_NANO_USD", "0");
+            sink.startApp(upstreamOn, Clock.systemUTC(), (d, at) -> reported.add(d));
+            LocalDate today = LocalDate.ofInstant(now, ZoneOffset.UTC);
+            await("the reconciler has read today and the two days before").atMost(Duration.ofSeconds(30))
+                    .until(() -> sink.longValue("SELECT count(*) FROM upstream_read_day WHERE day >= ?", today.minusDays(2)) == 3);
+            // Two more runs after the first: nothing reported in any of them.
+            long firstRead = sink.longValue("SELECT extract(epoch FROM read_at) * 1000 FROM upstream_read_day WHERE day = ?", today);
+            await("two more runs").atMost(Duration.ofSeconds(30)).until(() ->
+                    sink.longValue("SELECT extract(epoch FROM read_at) * 1000 FROM upstream_read_day WHERE day = ?", today) > firstRead + 500);
+            List<Record> rows = sink.db.fetch("SELECT * FROM upstream_reconciliation WHERE day = ? ORDER BY model", today);
+            assertThat(rows).extracting(r -> r.get("model", String.class))
+                    .containsExactly("gpt-4.1-nano-2025-04-14", "gpt-4o-mini-2024-07-18", "text-embedding-3-small");
+            long serviceChat = 12;
+            assertThat(rows.stream().mapToLong(r -> r.get("ours_requests", Long.class)).sum()).isEqualTo(serviceChat + 3);
+            for (Record r : rows) {
+                for (String diff : List.of("requests_difference", "input_tokens_difference", "cached_input_tokens_difference",
+                        "output_tokens_difference", "cost_nano_usd_difference")) {
+                    assertThat(r.get(diff, Long.class)).as(diff + " of " + r.get("model")).isZero();
+                }
+                assertThat(r.get("upstream_cost_nano_usd", Long.class)).as("cost of " + r.get("model")).isPositive();
+            }
+            assertThat(rows.stream().mapToLong(r -> r.get("ours_cached_input_tokens", Long.class)).sum()).isEqualTo(6 * 3);
+            assertThat(reported).as("differences reported with no drift").isEmpty();
+
+            // Drift: one extra request per call and prices 10 % up. Each model's difference is caught, exactly.
+            upstream.drift(new Drift(1, 110));
+            await("a difference per model is reported").atMost(Duration.ofSeconds(30)).until(() ->
+                    reported.stream().map(Difference::model).distinct().count() == 3);
+            Difference mini = reported.stream().filter(d -> d.model().equals("gpt-4o-mini-2024-07-18")).findFirst().orElseThrow();
+            assertThat(mini.day()).isEqualTo(today);
+            assertThat(mini.requestsDifference()).isEqualTo(mini.oursRequests()).isEqualTo(8);
+            long expectedUpstreamCost = 0;
+            for (UsageEvent e : events) {
+                if (e.getKeySource() == KeySource.SERVICE_CREDIT && !e.getResponseCacheHit() && e.getModel().equals("gpt-4o-mini")) {
+                    expectedUpstreamCost += 2 * cost(e, 110);
+                }
+            }
+            assertThat(mini.upstreamCostNanoUsd()).isEqualTo(expectedUpstreamCost);
+            assertThat(sink.registry.find("sink_upstream_differences").counter().count()).isGreaterThanOrEqualTo(3);
+        }
+    }
+
+    /** One call to the fake; the event the edge would write for it, priced at the list price. */
+    private static UsageEvent billed(HttpClient http, FakeOpenAi upstream, String path, String body, String key,
+                                     KeySource source, Instant at) throws Exception {
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(upstream.baseUrl() + path))
+                .header("Authorization", "Bearer " + key).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        JsonNode answer = JSON.readTree(r.body());
+        JsonNode usage = answer.path("usage");
+        String model = JSON.readTree(body).path("model").asText();
+        long prompt = usage.path("prompt_tokens").asLong();
+        long cached = usage.path("prompt_tokens_details").path("cached_tokens").asLong(0);
+        long completion = usage.path("completion_tokens").asLong(0);
+        UsageEvent e = SinkFixture.event("user-1", model, source, at, prompt, completion, 0);
+        e.setCachedPromptTokens(cached);
+        e.setAnsweredModel(answer.path("model").asText());
+        e.setEndpoint(path);
+        e.setCostNanoUsd(cost(e, 100));
+        e.setUpstreamCostNanoUsd(e.getCostNanoUsd());
+        return e;
+    }
+
+    private static long cost(UsageEvent e, int percent) {
+        long[] p = PRICES.get(e.getModel());
+        return (e.getPromptTokens() - e.getCachedPromptTokens()) * (p[0] * percent / 100)
+                + e.getCachedPromptTokens() * (p[1] * percent / 100) + e.getCompletionTokens() * (p[2] * percent / 100);
+    }
+}
