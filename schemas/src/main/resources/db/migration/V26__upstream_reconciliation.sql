@@ -40,7 +40,9 @@ CREATE TABLE upstream_read_day (
 -- Per UTC day and model (the model the upstream answered with, as OpenAI reports it): our side is the ledger's
 -- calls on the service's credit that reached the upstream (SUCCEEDED, not answered from the response cache;
 -- users' own keys are billed to them by OpenAI and are out of scope), at the upstream's cost
--- (upstream_cost_nano_usd, or cost_nano_usd for rows before V19). Differences are upstream minus ours.
+-- (upstream_cost_nano_usd, or cost_nano_usd for rows before V19). Only the endpoints whose usage is read
+-- (completions, chat, responses, embeddings) are compared; images, audio and moderations are not read yet.
+-- Differences are upstream minus ours.
 CREATE VIEW upstream_reconciliation AS
 WITH ours AS (
     SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, coalesce(answered_model, model) AS model,
@@ -49,6 +51,7 @@ WITH ours AS (
            sum(coalesce(upstream_cost_nano_usd, cost_nano_usd))::bigint AS cost_nano_usd
     FROM usage_ledger
     WHERE key_source = 'SERVICE_CREDIT' AND outcome = 'SUCCEEDED' AND NOT response_cache_hit
+      AND endpoint ~ '(chat/completions|/completions|/responses|/embeddings)$'
       AND (occurred_at AT TIME ZONE 'UTC')::date IN (SELECT day FROM upstream_read_day)
     GROUP BY 1, 2
 ), usage AS (

@@ -490,6 +490,11 @@ public final class FakeOpenAi implements AutoCloseable {
         if (!organizationKeys.isEmpty() && !organizationKeys.contains(apiKey)) {
             return;
         }
+        // Images and moderations have usage endpoints of their own at OpenAI (/usage/images, /usage/moderations),
+        // which the fake does not serve yet; they are not counted as completions.
+        if (call.endpoint() == Endpoint.IMAGES_GENERATIONS || call.endpoint() == Endpoint.MODERATIONS) {
+            return;
+        }
         upstreamLedger.record(new UpstreamLedger.Call(nowEpochS(), apiKey,
                 project == null || project.isBlank() ? UpstreamLedger.DEFAULT_PROJECT_ID : project,
                 call.answeredModel(), call.serviceTier() == null ? "default" : call.serviceTier(),
