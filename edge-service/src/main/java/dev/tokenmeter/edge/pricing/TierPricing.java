@@ -24,6 +24,40 @@ public final class TierPricing {
         this.card = card;
     }
 
+    /** Attribute of an event whose answered model has no price: billed at the requested model's row (ADR 0085). */
+    public static final String UNPRICED_ANSWERED_MODEL = "unpriced_answered_model";
+
+    /**
+     * The row that bills a call once its answer named the model that served it and the tier (ADR 0085, extending
+     * ADR 0068): when the answered model stands (by its own rows or an alias, never the default price) for another
+     * priced model than the estimate's, that model's row bills, in the estimate's tier (else its standard row); then
+     * the reported tier picks the row as {@link #forReported} does. An answered name without a price leaves the
+     * estimate's model and is flagged {@link #UNPRICED_ANSWERED_MODEL}.
+     *
+     * @param requested     the name the caller sent
+     * @param answeredModel the name in the answer, null when none (or out of bounds)
+     */
+    public Answered forAnswer(ModelPrice estimated, String requested, String answeredModel, String reportedTier, Instant at) {
+        ModelPrice base = estimated;
+        boolean unpricedAnswer = false;
+        if (answeredModel != null && !answeredModel.equals(requested) && !answeredModel.equals(estimated.model())) {
+            String priced = card.resolvedModel(answeredModel, at);
+            if (priced == null) {
+                unpricedAnswer = true;
+            } else if (!priced.equals(estimated.model())) {
+                base = card.priceAt(priced, estimated.tier(), at)
+                        .or(() -> card.priceAt(priced, ServiceTier.STANDARD, at))
+                        .orElse(estimated);
+            }
+        }
+        Billing billing = forReported(base, reportedTier, at);
+        return new Answered(billing.price(), billing.unpricedTier(), unpricedAnswer);
+    }
+
+    /** {@link Billing} plus whether the answered model had no price. */
+    public record Answered(ModelPrice price, String unpricedTier, boolean unpricedAnsweredModel) {
+    }
+
     /**
      * @param estimated    the row the call was estimated with (its model is the priced model, aliases resolved)
      * @param reportedTier the answer's {@code service_tier}; null when it named none (then the estimate's tier)

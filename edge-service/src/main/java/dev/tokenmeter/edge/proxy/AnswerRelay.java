@@ -41,16 +41,20 @@ final class AnswerRelay {
     }
 
     /**
-     * What the answer said about the call (ADR 0068): the model it answered with goes into the event, and the tier it
-     * reports picks the price row (a tier without one: the standard row, flagged {@code unpriced_tier}).
+     * What the answer said about the call (ADR 0068, ADR 0085): the model it answered with goes into the event and,
+     * when it stands for another priced model than the requested one, bills at that model's row; the tier it reports
+     * picks the row's tier (a tier without one: the standard row, flagged {@code unpriced_tier}).
      */
     void priceByAnswer(MeteredCall call, String answeredModel, String reportedTier) {
         // The upstream's word, but it goes into the event: a name outside the model bounds (ADR 0053) is left out.
         call.answeredModel(answeredModel != null && UsageEventBounds.modelProblem("model", answeredModel) == null ? answeredModel : null);
-        TierPricing.Billing billing = tiers.forReported(call.price(), reportedTier, call.occurredAt());
+        TierPricing.Answered billing = tiers.forAnswer(call.price(), call.model(), call.answeredModel(), reportedTier, call.occurredAt());
         call.price(billing.price());
         if (billing.unpricedTier() != null) {
             call.attribute(TierPricing.UNPRICED_TIER, billing.unpricedTier());
+        }
+        if (billing.unpricedAnsweredModel()) {
+            call.attribute(TierPricing.UNPRICED_ANSWERED_MODEL, "true");
         }
     }
 

@@ -181,6 +181,43 @@ class PriceCardIT {
                 .extracting(ModelPrice::priceVersion).isEqualTo("gpt-4o-mini@2024-07-18:flex");
     }
 
+    /** ADR 0085: the model the upstream answered with prices the call when it stands for another priced model. */
+    @Test
+    void anAnsweredModelOtherThanTheRequested_isPricedByItsOwnRow_exactly() throws Exception {
+        // gpt-4o-2024-05-13 has its own price at OpenAI ($5/$15 per 1M, no cached price); seeded here as the owner.
+        bed.db.insertInto(MODEL_PRICE).set(MODEL_PRICE.MODEL, "gpt-4o-2024-05-13")
+                .set(MODEL_PRICE.EFFECTIVE_FROM, OffsetDateTime.of(2024, 5, 13, 0, 0, 0, 0, ZoneOffset.UTC))
+                .set(MODEL_PRICE.INPUT_NANO_USD_PER_TOKEN, 5000L).set(MODEL_PRICE.OUTPUT_NANO_USD_PER_TOKEN, 15000L)
+                .set(MODEL_PRICE.PRICE_VERSION, "gpt-4o-2024-05-13@2024-05-13").onConflictDoNothing().execute();
+        bed.app.priceBook().reload();
+        long[] own = {5000, 5000, 15000};
+        long[] gpt4o = {2500, 1250, 10000};
+        User user = bed.newUser(Money.usd(5));
+        for (boolean stream : new boolean[] {false, true}) {
+            String body = chat("gpt-4o-mini", "served by another [[fake:model=gpt-4o-2024-05-13]] [[fake:cached=2]] " + stream, null, stream);
+            UsageEvent e = call(user, body);
+            assertThat(e.getModel()).isEqualTo("gpt-4o-mini");
+            assertThat(e.getAnsweredModel()).isEqualTo("gpt-4o-2024-05-13");
+            assertThat(e.getPriceVersion()).as("stream=" + stream).isEqualTo("gpt-4o-2024-05-13@2024-05-13");
+            assertThat(e.getCostNanoUsd()).as("stream=" + stream).isEqualTo(cost(own, FakeOpenAi.usageFor("/v1/chat/completions", body)));
+        }
+        // An answered snapshot that is an alias (V16) is priced by the alias' model.
+        String aliased = chat("gpt-4o-mini", "served by gpt-4o [[fake:model=gpt-4o-2024-11-20]]", null, false);
+        UsageEvent a = call(user, aliased);
+        assertThat(a.getPriceVersion()).isEqualTo("gpt-4o@2024-10-01");
+        assertThat(a.getCostNanoUsd()).isEqualTo(cost(gpt4o, FakeOpenAi.usageFor("/v1/chat/completions", aliased)));
+        // An answered name without a price: billed as requested, flagged for finance.
+        String unknown = chat("gpt-4o-mini", "served by a mystery [[fake:model=mystery-model-1]]", null, false);
+        UsageEvent u = call(user, unknown);
+        assertThat(u.getPriceVersion()).isEqualTo("gpt-4o-mini@2024-07-18");
+        assertThat(u.getCostNanoUsd()).isEqualTo(cost(STANDARD, FakeOpenAi.usageFor("/v1/chat/completions", unknown)));
+        assertThat(u.getAttributes()).containsEntry("unpriced_answered_model", "true");
+        assertThat(a.getAttributes()).doesNotContainKey("unpriced_answered_model");
+        // The quota settled what was billed.
+        await("reservations settled").atMost(Duration.ofSeconds(10)).until(() -> bed.reservedNanoUsd(user.userId()) == 0);
+        assertThat(bed.usedNanoUsd(user.userId())).isEqualTo(bed.events(user.userId()).stream().mapToLong(UsageEvent::getCostNanoUsd).sum());
+    }
+
     @Test
     void theMeteringApi_billsTheTierTheAppServerReports() throws Exception {
         User user = bed.newUser(Money.usd(5));

@@ -15,8 +15,25 @@ class TierPricingTest {
     private static final ModelPrice STANDARD = new ModelPrice("gpt-5", AT, 1250, 125L, 10000L, "gpt-5@s");
     private static final ModelPrice FLEX = new ModelPrice("gpt-5", ServiceTier.FLEX, AT, 625, 63L, 5000L, "gpt-5@s:flex");
     private static final Map<ServiceTier, ModelPrice> CARD = Map.of(ServiceTier.STANDARD, STANDARD, ServiceTier.FLEX, FLEX);
+    private static final ModelPrice MINI = new ModelPrice("gpt-5-mini", AT, 250, 25L, 2000L, "gpt-5-mini@s");
     private static final TierPricing TIERS = new TierPricing((model, tier, at) ->
-            model.equals("gpt-5") ? Optional.ofNullable(CARD.get(tier)) : Optional.empty());
+            model.equals("gpt-5") ? Optional.ofNullable(CARD.get(tier))
+                    : model.equals("gpt-5-mini") && tier == ServiceTier.STANDARD ? Optional.of(MINI) : Optional.empty());
+
+    @Test
+    void anAnsweredModelThatStandsForAnotherPricedModel_billsAtItsRow() {
+        // ADR 0085: asked gpt-5, served by gpt-5-mini: gpt-5-mini's row.
+        assertThat(TIERS.forAnswer(STANDARD, "gpt-5", "gpt-5-mini", "default", AT))
+                .isEqualTo(new TierPricing.Answered(MINI, null, false));
+        // Its tier row is missing: its standard row, flagged like any unpriced tier.
+        assertThat(TIERS.forAnswer(FLEX, "gpt-5", "gpt-5-mini", "flex", AT))
+                .isEqualTo(new TierPricing.Answered(MINI, "flex", false));
+        // The same model, or none named: the estimate's row (and the reported tier's).
+        assertThat(TIERS.forAnswer(STANDARD, "gpt-5", "gpt-5", "flex", AT)).isEqualTo(new TierPricing.Answered(FLEX, null, false));
+        assertThat(TIERS.forAnswer(STANDARD, "gpt-5", null, null, AT)).isEqualTo(new TierPricing.Answered(STANDARD, null, false));
+        // A name without a price: the requested model's row, flagged.
+        assertThat(TIERS.forAnswer(STANDARD, "gpt-5", "mystery-1", null, AT)).isEqualTo(new TierPricing.Answered(STANDARD, null, true));
+    }
 
     @Test
     void theReportedTiersRowBills() {

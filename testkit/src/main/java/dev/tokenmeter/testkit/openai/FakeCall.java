@@ -46,8 +46,8 @@ record FakeCall(
 
     /** Steering read from {@code [[fake:key=value]]} in the last user message; null fields are absent. */
     record Directives(Integer status, Duration latency, Duration hang, Integer cutAfter, Long cached, Long completion,
-                      String tier) {
-        static final Directives NONE = new Directives(null, null, null, null, null, null, null);
+                      String tier, String model) {
+        static final Directives NONE = new Directives(null, null, null, null, null, null, null, null);
     }
 
     /**
@@ -181,7 +181,7 @@ record FakeCall(
         Directives directives = parseDirectives(lastUserText);
         long cached = directives.cached() == null ? 0 : Math.min(directives.cached(), promptTokens);
 
-        String answeredModel = SNAPSHOTS.getOrDefault(model, model);
+        String answeredModel = directives.model() != null ? directives.model() : SNAPSHOTS.getOrDefault(model, model);
         if (endpoint == Endpoint.EMBEDDINGS || endpoint == Endpoint.MODERATIONS) {
             // Embeddings answers carry no service_tier; moderation answers carry neither a tier nor a usage object
             // (the usage here is only what usageFor predicts: the input's tokens).
@@ -341,6 +341,7 @@ record FakeCall(
         Long cached = null;
         Long completion = null;
         String tier = null;
+        String model = null;
         Matcher m = DIRECTIVE.matcher(text);
         while (m.find()) {
             String key = m.group(1);
@@ -364,14 +365,20 @@ record FakeCall(
                         }
                         tier = value;
                     }
+                    case "model" -> {
+                        if (!value.matches("[A-Za-z0-9._:-]{1,64}")) {
+                            throw new NumberFormatException();
+                        }
+                        model = value;
+                    }
                     default -> throw new BadRequestException("Unknown fake directive '" + key
-                            + "'; known: status, latency, hang, cut-after, cached, completion, tier.", "messages", "invalid_value");
+                            + "'; known: status, latency, hang, cut-after, cached, completion, tier, model.", "messages", "invalid_value");
                 }
             } catch (NumberFormatException e) {
                 throw new BadRequestException("Bad value for fake directive '" + key + "': '" + value + "'.", "messages", "invalid_value");
             }
         }
-        return new Directives(status, latency, hang, cutAfter, cached, completion, tier);
+        return new Directives(status, latency, hang, cutAfter, cached, completion, tier, model);
     }
 
     private static int nonNegativeInt(String value) {

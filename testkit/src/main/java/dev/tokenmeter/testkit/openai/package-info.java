@@ -90,6 +90,9 @@
  *   <li>{@code [[fake:cached=128]]}, {@code [[fake:completion=40]]}: usage, as above.</li>
  *   <li>{@code [[fake:tier=priority]]}: the {@code service_tier} the answer reports (1–16 of {@code [a-z]}), whatever
  *       the request asked for.</li>
+ *   <li>{@code [[fake:model=gpt-4o-2024-05-13]]}: the {@code model} the answer names (1–64 of
+ *       {@code [A-Za-z0-9._:-]}), instead of the requested one or its snapshot — an upstream that served another
+ *       model than asked.</li>
  * </ul>
  * A {@link dev.tokenmeter.testkit.openai.Behavior} enqueued with
  * {@link dev.tokenmeter.testkit.openai.FakeOpenAi#enqueue} applies to exactly the next request, whatever its path,
