@@ -2,7 +2,7 @@ package dev.tokenmeter.notifier;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
-import dev.tokenmeter.notifier.delivery.WebhookSignature;
+import dev.tokenmeter.webhook.WebhookSignature;
 import dev.tokenmeter.notifier.delivery.WebhookSender;
 
 import java.io.IOException;

@@ -11,7 +11,9 @@ import dev.tokenmeter.edge.admin.AdminToken;
 import dev.tokenmeter.edge.admin.UserLimitPublisher;
 import dev.tokenmeter.edge.alert.UsageAlertPublisher;
 import dev.tokenmeter.edge.async.AsyncJobsConfig;
+import dev.tokenmeter.edge.async.AsyncMetrics;
 import dev.tokenmeter.edge.async.AsyncWorkers;
+import dev.tokenmeter.edge.async.JobCallbacks;
 import dev.tokenmeter.edge.async.JobRoutes;
 import dev.tokenmeter.edge.async.JobStore;
 import dev.tokenmeter.edge.auth.ApiKeyAuthenticator;
@@ -201,13 +203,16 @@ public final class EdgeApp implements AutoCloseable {
         AsyncJobsConfig asyncConfig = config.asyncJobs();
         JobStore jobs = new JobStore(meteringRedis, asyncConfig);
         jobs.ensureGroup();
-        routes.add(new JobRoutes(authenticator, jobs)::routes);
+        JobCallbacks callbacks = asyncConfig.callbacks() ? new JobCallbacks(asyncConfig, Clock.systemUTC()) : null;
+        routes.add(new JobRoutes(authenticator, jobs, callbacks)::routes);
+        AsyncMetrics asyncMetrics = new AsyncMetrics(registry, jobs, Clock.systemUTC());
         AsyncWorkers workers = null;
         if (asyncConfig.workers() > 0) {
             // XREADGROUP blocks its connection: the workers read on one of their own.
             RedisClusterCommands<String, String> blocking = meteringRedis(config.redisUri(), closeables);
             workers = new AsyncWorkers(jobs, blocking, (job, before, started) -> proxy.runJob(job, before, started, asyncConfig),
-                    config.edgeInstance() + "-" + java.util.UUID.randomUUID().toString().substring(0, 8), Clock.systemUTC());
+                    config.edgeInstance() + "-" + java.util.UUID.randomUUID().toString().substring(0, 8), Clock.systemUTC(),
+                    asyncMetrics, callbacks);
         }
         EdgeServer.Builder server = EdgeServer.builder()
                 .host(config.host())

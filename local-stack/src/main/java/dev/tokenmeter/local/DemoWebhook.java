@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpServer;
 import dev.tokenmeter.notifier.delivery.WebhookSender;
-import dev.tokenmeter.notifier.delivery.WebhookSignature;
+import dev.tokenmeter.webhook.WebhookSignature;
 
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,4 +1,4 @@
-package dev.tokenmeter.notifier.delivery;
+package dev.tokenmeter.webhook;
 
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;

@@ -1,5 +1,6 @@
 package dev.tokenmeter.notifier.delivery;
 
+import dev.tokenmeter.webhook.WebhookSignature;
 import dev.tokenmeter.notifier.webhook.Webhook;
 
 import java.io.IOException;

@@ -17,15 +17,15 @@ import java.util.Objects;
 
 /**
  * One queued call (ADR 0083): what a worker needs to run it as the call it was admitted as — the caller's ids (never
- * the {@code tm_} key), the sync endpoint, the body as sent, the labels, and the reservation and route the quota
- * decision made at enqueue time. {@code jobId} is also the call's event id: a job run twice (a worker killed after
+ * the {@code tm_} key), the sync endpoint, the body as sent, the labels, the reservation and route the quota
+ * decision made at enqueue time, and the callback URL (null for none; {@link JobCallbacks}). {@code jobId} is also the call's event id: a job run twice (a worker killed after
  * billing it) publishes the same event id twice, and the pipeline counts it once.
  *
  * <p>Carried as the fields of its stream entry ({@link #fields}, {@link #of}).
  */
 public record AsyncJob(String jobId, String tenantId, String userId, String apiKeyId, String project, String endpoint,
                        String model, byte[] body, Map<String, String> labels, String reservationId, Route route,
-                       Instant occurredAt) {
+                       Instant occurredAt, String callbackUrl) {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -71,6 +71,9 @@ public record AsyncJob(String jobId, String tenantId, String userId, String apiK
         }
         f.put("route", route.name());
         f.put("occurred_ms", Long.toString(occurredAt.toEpochMilli()));
+        if (callbackUrl != null) {
+            f.put("callback", callbackUrl);
+        }
         return f;
     }
 
@@ -84,6 +87,6 @@ public record AsyncJob(String jobId, String tenantId, String userId, String apiK
         }
         return new AsyncJob(f.get("id"), f.get("tenant"), f.get("user"), f.get("key"), f.get("project"), f.get("endpoint"),
                 f.get("model"), Base64.getDecoder().decode(f.get("body")), labels, f.get("reservation"),
-                Route.valueOf(f.get("route")), Instant.ofEpochMilli(Long.parseLong(f.get("occurred_ms"))));
+                Route.valueOf(f.get("route")), Instant.ofEpochMilli(Long.parseLong(f.get("occurred_ms"))), f.get("callback"));
     }
 }

@@ -11,7 +11,7 @@ import java.util.List;
  * a stream, its consumer group, one hash per job, one queued-jobs counter per tenant.
  */
 public record AsyncJobsConfig(String stream, int workers, int maxQueuedPerTenant, Duration resultTtl, int maxAttempts,
-                              Duration retryBackoff, Duration claimIdle) {
+                              Duration retryBackoff, Duration claimIdle, String callbackSecret, boolean callbackAllowPrivate) {
 
     public static final List<ConfigKey> KEYS = List.of(
             new ConfigKey("ASYNC_STREAM", "tm:async:jobs", "Redis Stream of async jobs (consumer group 'workers'); dead letters go to <name>:dead. Every edge of one deployment uses the same name."),
@@ -20,7 +20,9 @@ public record AsyncJobsConfig(String stream, int workers, int maxQueuedPerTenant
             new ConfigKey("ASYNC_RESULT_TTL", "24h", "How long a job's status and result stay readable at GET /v1/async/jobs/{id}."),
             new ConfigKey("ASYNC_MAX_ATTEMPTS", "4", "Upstream attempts of a job whose upstream answers 429/5xx or cannot be reached; after the last, the job is dead (dead-letter stream, reservation released)."),
             new ConfigKey("ASYNC_RETRY_BACKOFF", "500ms", "Wait before a job's second attempt, doubled for each further one."),
-            new ConfigKey("ASYNC_CLAIM_IDLE", "60s", "A job pending this long on a worker that stopped (killed) is claimed by another (XAUTOCLAIM); keep it above UPSTREAM_REQUEST_TIMEOUT times ASYNC_MAX_ATTEMPTS plus the backoffs."));
+            new ConfigKey("ASYNC_CLAIM_IDLE", "60s", "A job pending this long on a worker that stopped (killed) is claimed by another (XAUTOCLAIM); keep it above UPSTREAM_REQUEST_TIMEOUT times ASYNC_MAX_ATTEMPTS plus the backoffs."),
+            ConfigKey.secret("ASYNC_CALLBACK_SECRET", "", "Master secret of async-job callbacks: each API key signs with its own secret derived from it (GET /v1/async/callback-secret). Empty = callbacks off (x-tokenmeter-callback-url is refused with 400). Never logged."),
+            new ConfigKey("ASYNC_CALLBACK_ALLOW_PRIVATE", "false", "true = callbacks may go to loopback, private and link-local addresses (tests, a private deployment); false = such a callback is not sent."));
 
     /** Reads the {@link #KEYS} (which {@code r} must list). */
     public static AsyncJobsConfig read(EnvReader r) {
@@ -31,7 +33,22 @@ public record AsyncJobsConfig(String stream, int workers, int maxQueuedPerTenant
                 r.duration("ASYNC_RESULT_TTL", Duration.ofSeconds(1)),
                 r.integer("ASYNC_MAX_ATTEMPTS", 1, 100),
                 r.duration("ASYNC_RETRY_BACKOFF"),
-                r.duration("ASYNC_CLAIM_IDLE", Duration.ofMillis(100)));
+                r.duration("ASYNC_CLAIM_IDLE", Duration.ofMillis(100)),
+                r.string("ASYNC_CALLBACK_SECRET"),
+                Boolean.parseBoolean(r.oneOf("ASYNC_CALLBACK_ALLOW_PRIVATE", "true", "false")));
+    }
+
+    /** Callbacks are on when there is a secret to sign them with. */
+    public boolean callbacks() {
+        return !callbackSecret.isEmpty();
+    }
+
+    @Override
+    public String toString() {
+        return "AsyncJobsConfig[stream=" + stream + ", workers=" + workers + ", maxQueuedPerTenant=" + maxQueuedPerTenant
+                + ", resultTtl=" + resultTtl + ", maxAttempts=" + maxAttempts + ", retryBackoff=" + retryBackoff
+                + ", claimIdle=" + claimIdle + ", callbackSecret=" + (callbackSecret.isEmpty() ? "<unset>" : "<redacted>")
+                + ", callbackAllowPrivate=" + callbackAllowPrivate + "]";
     }
 
     /** The dead-letter stream. */

@@ -1,5 +1,6 @@
 package dev.tokenmeter.edge.async;
 
+import dev.tokenmeter.edge.proxy.AsyncJobJson;
 import io.lettuce.core.StreamMessage;
 import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
 import org.slf4j.Logger;
@@ -30,12 +31,18 @@ public final class AsyncWorkers implements AutoCloseable {
     private final JobRunner runner;
     private final String consumer;
     private final Clock clock;
+    private final AsyncMetrics metrics;
+    /** Null when callbacks are off. */
+    private final JobCallbacks callbacks;
     private final int workers;
     private final Semaphore free;
     private volatile boolean running = true;
     private final Thread poller;
 
-    public AsyncWorkers(JobStore store, RedisClusterCommands<String, String> blocking, JobRunner runner, String consumer, Clock clock) {
+    public AsyncWorkers(JobStore store, RedisClusterCommands<String, String> blocking, JobRunner runner, String consumer, Clock clock,
+                        AsyncMetrics metrics, JobCallbacks callbacks) {
+        this.metrics = Objects.requireNonNull(metrics, "metrics");
+        this.callbacks = callbacks;
         this.store = Objects.requireNonNull(store, "store");
         this.blocking = Objects.requireNonNull(blocking, "blocking");
         this.runner = Objects.requireNonNull(runner, "runner");
@@ -119,6 +126,12 @@ public final class AsyncWorkers implements AutoCloseable {
             int attemptsBefore = Integer.parseInt(state.getOrDefault("attempts", "0"));
             JobResult result = runner.run(job, attemptsBefore, () -> store.attemptStarted(job));
             store.finish(job, entryId, result, clock.instant());
+            metrics.ended(result.status());
+            if (job.callbackUrl() != null && callbacks != null) {
+                // After the result is recorded: the callback carries what GET answers, and never holds the job back.
+                String outcome = callbacks.deliver(job, AsyncJobJson.of(job.jobId(), store.state(job.tenantId(), job.jobId())));
+                store.callbackOutcome(job, outcome);
+            }
         } catch (RuntimeException e) {
             // Left pending: claimed again after ASYNC_CLAIM_IDLE (its event id stays the job id: billed once).
             LOG.error("async job {} of user {} could not be run or recorded: {}", job.jobId(), job.userId(), e.toString());

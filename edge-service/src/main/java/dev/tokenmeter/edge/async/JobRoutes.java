@@ -23,14 +23,33 @@ public final class JobRoutes {
 
     private final Authenticator authenticator;
     private final JobStore store;
+    /** Null when callbacks are off. */
+    private final JobCallbacks callbacks;
 
-    public JobRoutes(Authenticator authenticator, JobStore store) {
+    public JobRoutes(Authenticator authenticator, JobStore store, JobCallbacks callbacks) {
         this.authenticator = authenticator;
         this.store = store;
+        this.callbacks = callbacks;
     }
 
     public void routes(RoutesConfig routes) {
         routes.get("/v1/async/jobs/{id}", this::get);
+        routes.get("/v1/async/callback-secret", this::callbackSecret);
+    }
+
+    /** The secret this key's job callbacks are signed with ({@link JobCallbacks}); 404 when callbacks are off. */
+    private void callbackSecret(Context ctx) {
+        Caller caller = Callers.active(ctx, authenticator).orElse(null);
+        if (caller == null) {
+            return;
+        }
+        if (callbacks == null) {
+            HttpErrors.respond(ctx, new OpenAiError(404, "Callbacks are not enabled at this edge.", "invalid_request_error", null,
+                    "callbacks_disabled", false, null));
+            return;
+        }
+        ctx.contentType("application/json").result("{\"object\":\"async.callback_secret\",\"secret\":\""
+                + callbacks.secretFor(caller.apiKeyId()) + "\"}");
     }
 
     private void get(Context ctx) {

@@ -123,6 +123,11 @@ public final class JobStore {
         ack(entryId);
     }
 
+    /** What the job's callback came to ({@link JobCallbacks#deliver}), shown by GET as {@code callback}. */
+    public void callbackOutcome(AsyncJob job, String outcome) {
+        redis.hset(jobKey(job.tenantId(), job.jobId()), "callback", outcome);
+    }
+
     /** Acknowledges the entry and deletes it: the stream holds only jobs queued or running ({@link #depth}). */
     public void ack(String entryId) {
         redis.xack(config.stream(), GROUP, entryId);

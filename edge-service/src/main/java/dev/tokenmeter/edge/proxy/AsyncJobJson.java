@@ -58,6 +58,9 @@ public final class AsyncJobJson {
                 response.put("body", body);
             }
         }
+        if (state.containsKey("callback")) {
+            o.put("callback", state.get("callback"));
+        }
         if (state.containsKey("reason")) {
             o.put("reason", state.get("reason"));
         }

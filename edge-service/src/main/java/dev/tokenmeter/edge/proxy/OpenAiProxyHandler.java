@@ -2,6 +2,7 @@ package dev.tokenmeter.edge.proxy;
 
 import dev.tokenmeter.edge.async.AsyncJob;
 import dev.tokenmeter.edge.async.AsyncJobsConfig;
+import dev.tokenmeter.edge.async.JobCallbacks;
 import dev.tokenmeter.edge.async.JobResult;
 import dev.tokenmeter.edge.async.JobStore;
 import dev.tokenmeter.edge.auth.ApiKeys;
@@ -349,6 +350,19 @@ public final class OpenAiProxyHandler {
                     "async_stream"));
             return;
         }
+        String callbackUrl = ctx.requestHeader(JobCallbacks.HEADER);
+        if (callbackUrl != null) {
+            try {
+                if (!jobs.config().callbacks()) {
+                    throw new IllegalArgumentException("Callbacks are not enabled at this edge; GET the job instead.");
+                }
+                callbackUrl = JobCallbacks.check(callbackUrl);
+            } catch (IllegalArgumentException e) {
+                // Out of its bounds: a 400 and nothing else, like any bound of ADR 0053 (the value is never logged).
+                refuse(ctx, call, new RequestReader.BadRequest(OpenAiError.invalidRequest(e.getMessage(), JobCallbacks.HEADER), null));
+                return;
+            }
+        }
         if (unrecordable(ctx, call)) {
             return;
         }
@@ -367,7 +381,7 @@ public final class OpenAiProxyHandler {
         }
         AsyncJob job = new AsyncJob(call.eventId(), tenant, call.caller().userId(), call.caller().apiKeyId(), call.caller().project(),
                 call.endpoint(), call.model(), priced.request().body(), call.labels(), decision.reservationId(), decision.route(),
-                call.occurredAt());
+                call.occurredAt(), callbackUrl);
         try {
             jobs.enqueue(job, metering.now());
         } catch (RuntimeException e) {

@@ -73,7 +73,8 @@ class AsyncJobsIT {
     @Test
     void aJobIsAcceptedAtOnce_runByAWorker_billedOnceUnderItsId_andReadableByItsUserOnly(Engines engines) throws Exception {
         String streamName = Names.unique("async");
-        try (FakeOpenAi openAi = FakeOpenAi.start(); EdgeTestBed bed = bed(engines, openAi, Map.of("ASYNC_STREAM", streamName))) {
+        try (FakeOpenAi openAi = FakeOpenAi.start(); EdgeTestBed bed = bed(engines, openAi, Map.of("ASYNC_STREAM", streamName,
+                "ASYNC_CALLBACK_SECRET", "master-callback-secret-for-the-test", "ASYNC_CALLBACK_ALLOW_PRIVATE", "true"))) {
             EdgeTestBed.User user = bed.newUser(1_000_000_000L);
             EdgeTestBed.User other = bed.newUser(1_000_000_000L);
 
@@ -120,6 +121,56 @@ class AsyncJobsIT {
             List<UsageEvent> all = bed.awaitEvents(user.userId(), 4, Duration.ofSeconds(30));
             assertThat(all).filteredOn(e -> e.getOutcome() == Outcome.REJECTED).hasSize(2);
             assertThat(openAi.requestCount()).isEqualTo(2);
+
+            // A callback: the ended job's JSON, signed like the alert webhooks with the key's own secret.
+            java.util.concurrent.BlockingQueue<com.sun.net.httpserver.HttpExchange> received = new java.util.concurrent.LinkedBlockingQueue<>();
+            java.util.concurrent.ConcurrentHashMap<com.sun.net.httpserver.HttpExchange, byte[]> bodies = new java.util.concurrent.ConcurrentHashMap<>();
+            com.sun.net.httpserver.HttpServer receiver = com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+            receiver.createContext("/hook", ex -> {
+                bodies.put(ex, ex.getRequestBody().readAllBytes());
+                ex.sendResponseHeaders(204, -1);
+                ex.close();
+                received.add(ex);
+            });
+            receiver.start();
+            try {
+                String hook = "http://127.0.0.1:" + receiver.getAddress().getPort() + "/hook?token=abc";
+                HttpResponse<String> accepted = bed.client.send(bed.sdkRequest("/v1/async/chat/completions", user.key(),
+                        EdgeTestBed.chat("gpt-4o-mini", "call me back")).header("x-tokenmeter-callback-url", hook).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                assertThat(accepted.statusCode()).as(accepted.body()).isEqualTo(202);
+                String hooked = JSON.readTree(accepted.body()).path("id").asText();
+                com.sun.net.httpserver.HttpExchange delivery = received.poll(30, java.util.concurrent.TimeUnit.SECONDS);
+                assertThat(delivery).as("the callback arrived").isNotNull();
+                byte[] body = bodies.get(delivery);
+                assertThat(delivery.getRequestMethod()).isEqualTo("POST");
+                assertThat(delivery.getRequestURI().getQuery()).isEqualTo("token=abc");
+                assertThat(delivery.getRequestHeaders().getFirst("Tokenmeter-Delivery")).isEqualTo(hooked);
+                JsonNode secret = JSON.readTree(get(bed, "/v1/async/callback-secret", user.key()).body());
+                assertThat(dev.tokenmeter.webhook.WebhookSignature.verify(secret.path("secret").asText(),
+                        delivery.getRequestHeaders().getFirst("Tokenmeter-Signature"), body, System.currentTimeMillis() / 1000,
+                        Duration.ofMinutes(5))).as("signed with the key's secret").isTrue();
+                assertThat(dev.tokenmeter.webhook.WebhookSignature.verify(JSON.readTree(get(bed, "/v1/async/callback-secret", other.key()).body())
+                        .path("secret").asText(), delivery.getRequestHeaders().getFirst("Tokenmeter-Signature"), body,
+                        System.currentTimeMillis() / 1000, Duration.ofMinutes(5))).as("another key's secret does not verify it").isFalse();
+                JsonNode payload = JSON.readTree(body);
+                assertThat(payload.path("id").asText()).isEqualTo(hooked);
+                assertThat(payload.path("status").asText()).isEqualTo("succeeded");
+                assertThat(payload.path("response").path("body").path("choices").isArray()).isTrue();
+                await("the callback's outcome recorded").atMost(Duration.ofSeconds(10))
+                        .until(() -> JSON.readTree(get(bed, "/v1/async/jobs/" + hooked, user.key()).body()).path("callback").asText().equals("delivered"));
+            } finally {
+                receiver.stop(0);
+            }
+            // A callback URL out of its bounds: 400, nothing queued, no event.
+            for (String bad : List.of("ftp://example.com/x", "http://user:pw@example.com/x", "not a url", "https://example.com/" + "a".repeat(2048))) {
+                HttpResponse<String> refused = bed.client.send(bed.sdkRequest("/v1/async/chat/completions", user.key(),
+                        EdgeTestBed.chat("gpt-4o-mini", "x")).header("x-tokenmeter-callback-url", bad).build(), HttpResponse.BodyHandlers.ofString());
+                assertThat(refused.statusCode()).as(bad + ": " + refused.body()).isEqualTo(400);
+                assertThat(JSON.readTree(refused.body()).path("error").path("param").asText()).isEqualTo("x-tokenmeter-callback-url");
+            }
+            assertThat(bed.awaitEvents(user.userId(), 5, Duration.ofSeconds(30))).as("only the hooked job's event was added").hasSize(5);
+            assertThat(openAi.requestCount()).isEqualTo(3);
 
             // Every finished entry was acknowledged and deleted: nothing is left queued or pending.
             assertThat(bed.quotaRedis.connection().sync().xlen(streamName)).isZero();
@@ -173,6 +224,9 @@ class AsyncJobsIT {
             assertThat(full.statusCode()).as(full.body()).isEqualTo(429);
             assertThat(full.headers().firstValue("retry-after")).contains("2");
             assertThat(full.headers().firstValue("x-tokenmeter-event-id")).as("nothing ran: no event").isEmpty();
+            String busy = metrics(bed);
+            assertThat(metric(busy, "edge_async_queue_depth")).as("two jobs queued or running").isEqualTo(2.0);
+            assertThat(metric(busy, "edge_async_oldest_job_age_seconds")).isBetween(0.0, 60.0);
             assertThat(awaitEnded(bed, user, slow).path("status").asText()).isEqualTo("succeeded");
             assertThat(awaitEnded(bed, user, queued).path("status").asText()).isEqualTo("succeeded");
             // Places come back as jobs end.
@@ -180,6 +234,20 @@ class AsyncJobsIT {
             assertThat(awaitEnded(bed, user, after).path("status").asText()).isEqualTo("succeeded");
             assertThat(bed.awaitEvents(user.userId(), 5, Duration.ofSeconds(30))).hasSize(5);
             assertThat(bed.quotaRedis.connection().sync().xlen(streamName)).as("every entry acknowledged and deleted").isZero();
+            String done = metrics(bed);
+            assertThat(metric(done, "edge_async_queue_depth")).isZero();
+            assertThat(metric(done, "edge_async_jobs_total{status=\"dead\"}")).isEqualTo(1.0);
+            assertThat(metric(done, "edge_async_jobs_total{status=\"succeeded\"}")).isEqualTo(4.0);
         }
+    }
+
+    private static String metrics(EdgeTestBed bed) throws Exception {
+        return bed.client.send(HttpRequest.newBuilder(URI.create(bed.adminUrl() + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+    }
+
+    /** The value of the sample named exactly {@code series} (name and labels as Prometheus prints them). */
+    private static double metric(String scrape, String series) {
+        return scrape.lines().filter(l -> l.startsWith(series + " ")).mapToDouble(l -> Double.parseDouble(l.substring(series.length() + 1).trim()))
+                .findFirst().orElseThrow(() -> new AssertionError(series + " not in /metrics"));
     }
 }
