@@ -2,6 +2,8 @@ package dev.tokenmeter.local;
 
 import dev.tokenmeter.testkit.ChildJvm;
 import dev.tokenmeter.testkit.Engines;
+import dev.tokenmeter.testkit.kafka.EmbeddedKafkaCluster;
+import dev.tokenmeter.testkit.kafka.EmbeddedKafkaEngine;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -14,6 +16,8 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 
@@ -32,7 +36,12 @@ public final class FaultDrill {
         /** Redis stopped and restarted; the declared fail policy holds, counters are rebuilt afterwards. */
         REDIS_OUTAGE(Duration.ofSeconds(45), "Redis stopped"),
         /** Postgres stopped and restarted; the sink pauses and retries, nothing is lost. */
-        POSTGRES_OUTAGE(Duration.ofSeconds(45), "Postgres stopped");
+        POSTGRES_OUTAGE(Duration.ofSeconds(45), "Postgres stopped"),
+        /**
+         * Needs a three-broker cluster (issue 18, ADR 0084): one broker SIGKILLed and restarted, then the broker leading
+         * most partitions of the usage events topic; each kill's time back to zero lag is in {@link #steps()}.
+         */
+        KAFKA_BROKER_KILLS(Duration.ofSeconds(100), "Kafka broker SIGKILLed, then the leaders' broker (3 brokers, RF 3)");
 
         final Duration load;
         /** How the fault table (BENCHMARKS.md, {@link FaultFigures}) names it. */
@@ -75,6 +84,7 @@ public final class FaultDrill {
     private final Stack stack;
     private final Engines engines;
     private final PrintStream out;
+    private final List<String> steps = new ArrayList<>();
 
     public FaultDrill(Stack stack, Engines engines, PrintStream out) {
         this.stack = stack;
@@ -118,6 +128,7 @@ public final class FaultDrill {
             case KAFKA_OUTAGE -> hold("kafka broker", engines.kafka()::stop, engines.kafka()::start, Duration.ofSeconds(60), backlog);
             case REDIS_OUTAGE -> hold("redis", engines.redis()::stop, engines.redis()::start, Duration.ofSeconds(15), backlog);
             case POSTGRES_OUTAGE -> hold("postgres", engines.postgres()::stop, engines.postgres()::start, Duration.ofSeconds(20), backlog);
+            case KAFKA_BROKER_KILLS -> killBrokers(traffic, backlog);
         }
         Instant restored = Instant.now();
         Map<Integer, Long> duringFault = new java.util.TreeMap<>();
@@ -135,6 +146,60 @@ public final class FaultDrill {
                 backlog.max, Map.copyOf(duringFault));
         write(reportFile, result);
         return result;
+    }
+
+    /** What each step of the last drill measured (KAFKA_BROKER_KILLS: per kill), one line each. */
+    public List<String> steps() {
+        return List.copyOf(steps);
+    }
+
+    /**
+     * SIGKILL a broker leading the fewest partitions of the usage events topic, 10 s down, restart; then the same with
+     * the broker leading the most. After each restart: time until every partition of the stack's topics has three
+     * in-sync replicas again, and time until the ledger holds every call answered before the restart (zero lag).
+     */
+    private void killBrokers(DemoTraffic traffic, Backlog backlog) {
+        if (!(engines.kafka() instanceof EmbeddedKafkaCluster cluster)) {
+            throw new IllegalStateException(Scenario.KAFKA_BROKER_KILLS + " needs a Kafka cluster (EmbeddedKafkaCluster), not "
+                    + engines.kafka().bootstrapServers());
+        }
+        String events = stack.topics().usageEvents().name();
+        for (String which : List.of("a broker leading the fewest partitions", "the leaders' broker")) {
+            Map<Integer, Integer> leaders = cluster.leaders(events);
+            EmbeddedKafkaEngine victim = which.startsWith("the") ? cluster.leadersBroker(events) : fewestLeaders(cluster, leaders);
+            out.println("SIGKILL kafka broker " + victim.nodeId() + " (" + which + "; leaders of " + events + ": " + leaders + ")");
+            long killed = System.nanoTime();
+            cluster.kill(victim);
+            // zero lag with the broker dead: its leaders must move (fenced after ~6 s) before the ledger catches up
+            Duration zeroLagDead = backlog.awaitCaughtUp(traffic.answeredWithEvent.sum(), Duration.ofMinutes(2));
+            backlog.watch(Duration.ofSeconds(Math.max(1, 15 - (System.nanoTime() - killed) / 1_000_000_000L)));
+            cluster.restart(victim);
+            long restarted = System.nanoTime();
+            long answered = traffic.answeredWithEvent.sum();
+            Duration zeroLag = backlog.awaitCaughtUp(answered, Duration.ofMinutes(3));
+            cluster.awaitFullyReplicated(stack.topics().all().stream().map(t -> t.name()).toArray(String[]::new));
+            Duration inSync = Duration.ofNanos(System.nanoTime() - restarted);
+            String step = String.format("broker %d (%s) SIGKILLed: ledger had every call answered at the kill %.1fs"
+                            + " after it (broker still dead); down %.1fs; after the restart: ledger had every call answered"
+                            + " by then %.1fs later, all partitions 3 in sync %.1fs later; leaders then %s",
+                    victim.nodeId(), which, zeroLagDead.toMillis() / 1000.0, (restarted - killed) / 1e9,
+                    zeroLag.toMillis() / 1000.0, inSync.toMillis() / 1000.0, cluster.leaders(events));
+            steps.add(step);
+            out.println(step);
+        }
+    }
+
+    private static EmbeddedKafkaEngine fewestLeaders(EmbeddedKafkaCluster cluster, Map<Integer, Integer> leaders) {
+        EmbeddedKafkaEngine fewest = null;
+        long least = Long.MAX_VALUE;
+        for (EmbeddedKafkaEngine broker : cluster.brokers()) {
+            long n = leaders.values().stream().filter(id -> id == broker.nodeId()).count();
+            if (n < least) {
+                least = n;
+                fewest = broker;
+            }
+        }
+        return fewest;
     }
 
     private static Map<Integer, Long> snapshot(Map<Integer, java.util.concurrent.atomic.LongAdder> live) {

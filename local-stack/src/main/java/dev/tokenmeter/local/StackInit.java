@@ -61,6 +61,8 @@ final class StackInit {
     private Map<String, String> initEnv(String jdbcUrl) {
         Map<String, String> env = new HashMap<>(engines.kafka().clientEnv());
         env.put("TOPIC_PREFIX", prefix);
+        // RF 3 on a cluster (EmbeddedKafkaCluster), as in production; 1 on a single broker.
+        env.put("TOPIC_REPLICATION_FACTOR", Integer.toString(engines.kafka().replicationFactor()));
         env.put("DATABASE_URL", jdbcUrl);
         env.put("DATABASE_USER", engines.postgres().user());
         env.put("DATABASE_PASSWORD", engines.postgres().password());

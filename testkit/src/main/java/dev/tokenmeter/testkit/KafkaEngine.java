@@ -57,6 +57,11 @@ public interface KafkaEngine {
         return env;
     }
 
+    /** The replication factor a deployment's topics get on this Kafka: 1 on a single broker, 3 on a cluster. */
+    default int replicationFactor() {
+        return 1;
+    }
+
     /** Whether clients must log in and need ACLs (the embedded broker). */
     default boolean secured() {
         return clientSettings().authenticates();

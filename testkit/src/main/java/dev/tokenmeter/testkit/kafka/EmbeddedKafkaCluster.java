@@ -115,6 +115,11 @@ public final class EmbeddedKafkaCluster implements KafkaEngine, AutoCloseable {
         return admin;
     }
 
+    @Override
+    public int replicationFactor() {
+        return REPLICATION_FACTOR;
+    }
+
     /** The topic with replication factor 3 and min.insync.replicas 2 (brokers' defaults; {@code configs} may override). */
     @Override
     public void createTopic(String name, int partitions, Map<String, String> configs) {
