@@ -44,6 +44,9 @@ final class DemoTraffic {
     /** Calls in a service tier, as {model, tier}: the demo tier prices of {@link DemoData#seedTierPrices}. */
     private static final List<String[]> TIER_CALLS = List.of(new String[] {"o3", "flex"},
             new String[] {"gpt-4o-mini-2024-07-18", "priority"}, new String[] {"gpt-4o-mini", "priority"});
+    /** Request labels (issue 17): most calls say which feature and customer they serve; some carry none. */
+    private static final List<String> FEATURES = List.of("chat", "search", "summarize");
+    private static final List<String> CUSTOMERS = List.of("acme-corp", "globex", "initech", "umbrella");
     private static final List<String> TOPICS = List.of("invoices", "a haiku about Kafka", "SQL window functions",
             "the difference between GCRA and token buckets", "a recipe for bread", "exactly-once semantics");
 
@@ -141,12 +144,15 @@ final class DemoTraffic {
                     + "\"messages\":[{\"role\":\"system\",\"content\":\"You are terse.\"},"
                     + "{\"role\":\"user\",\"content\":\"Tell me about " + TOPICS.get(random.nextInt(TOPICS.size())) + "." + directive + "\"}]}";
         }
-        return HttpRequest.newBuilder(edge.resolve(path))
+        HttpRequest.Builder request = HttpRequest.newBuilder(edge.resolve(path))
                 .timeout(Duration.ofSeconds(30))
                 .header("Authorization", "Bearer " + caller.apiKey())
-                .header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString(body))
-                .build();
+                .header("Content-Type", "application/json");
+        if (random.nextInt(100) < 85) {
+            request.header("x-tokenmeter-tags", "feature=" + FEATURES.get(random.nextInt(FEATURES.size()))
+                    + ",customer=" + CUSTOMERS.get(random.nextInt(CUSTOMERS.size())));
+        }
+        return request.POST(HttpRequest.BodyPublishers.ofString(body)).build();
     }
 
     private static void drawProgress(PrintStream out, long done, long total, Map<Integer, LongAdder> byStatus) {

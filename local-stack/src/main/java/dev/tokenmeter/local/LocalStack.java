@@ -61,13 +61,20 @@ public final class LocalStack {
         try {
             try (Engines engines = Engines.create(Backend.EMBEDDED);
                  FakeOpenAi upstream = FakeOpenAi.start();
-                 Stack stack = Stack.start(engines, upstream, workDir, out);
+                 // Issue 17: the demo traffic's labels are rolled up per feature and customer.
+                 Stack stack = Stack.start(engines, upstream, workDir, out, "", (service, env) -> {
+                     if (service.startsWith("aggregator")) {
+                         env.put("ROLLUP_DIMENSIONS", DemoControls.ROLLUP_DIMENSIONS);
+                     }
+                 });
                  // Issue 17: alerts that arrive. erin (tenant initech) crosses 50/80/100 % of her credit.
                  DemoWebhook webhook = DemoWebhook.register(stack.startNotifier(out), DemoData.ALERTING_TENANT, out)) {
 
                 DemoData.Seeded demo = DemoData.seed(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword(),
                         stack.kafka(), stack.topics());
                 out.println("seeded " + demo.callers().size() + " demo users");
+                DemoControls controls = new DemoControls(stack);
+                controls.apply(out);
 
                 out.printf("driving traffic for %ss at %d req/s through %s%n",
                         options.duration().toSeconds(), options.ratePerSecond(), stack.edgeUrl());
@@ -95,10 +102,11 @@ public final class LocalStack {
                     SqlReport.print(db, out, Reconciliation.RECONCILIATION_SQL, month.atDay(1));
                 }
                 DemoAlerts.print(stack, webhook, Duration.ofSeconds(60), out);
+                boolean rollupsReconciled = controls.report(out);
                 Reconciliation.Verdict verdict = reconciliation.verdict(report);
                 out.println();
                 verdict.lines().forEach(out::println);
-                ok = drained && verdict.ok();
+                ok = drained && verdict.ok() && rollupsReconciled;
                 out.println(ok ? "RECONCILED: every total matches to the nano-dollar." : "NOT RECONCILED: see above.");
 
                 if (options.keepRunning()) {

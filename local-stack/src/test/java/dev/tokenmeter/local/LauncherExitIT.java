@@ -41,6 +41,12 @@ class LauncherExitIT {
         assertThat(launcher.process.exitValue()).as("exit status; console:%n%s%nlog tail:%n%s", console, launcher.logTail())
                 .isZero();
         assertThat(console).contains("RECONCILED: every total matches to the nano-dollar.");
+        // Issue 17 in the demo: the allow-list and project set through the admin API, labels rolled up, spend per
+        // customer from the usage API, and finance's rollup reconciliation at zero (else the run would exit 1).
+        assertThat(console).contains("allow-list  plan starter: ", "project     alice's key -> support-bot",
+                "Spend by customer label this month", "calls refused by the starter plan's allow-list (REJECTED, $0): ")
+                .containsPattern("(?m)^  (acme-corp|globex|initech|umbrella) +\\d+ +\\d+\\.\\d{9}$")
+                .containsPattern("rollup reconciliation \\(reconciliation_rollup\\): [1-9]\\d* user-month-dimensions, 0 with a difference");
         List<String> startUp = console.lines().takeWhile(l -> !l.startsWith("seeded ")).toList();
         assertThat(startUp).as("the start-up summary: a heading and one line per engine and service")
                 .hasSizeLessThanOrEqualTo(10)
