@@ -3,10 +3,12 @@
 -- arguments only). Amounts are integer nano-USD below 2^53 (checked in Java), so Lua's doubles
 -- hold them exactly; counters change with INCRBY/DECRBY, which Redis does in 64-bit integers.
 -- Reservation record (one hash field per reservation id):
---   state|route|estimateNanoUsd|estimateTokens|actualNanoUsd|actualTokens|userTokenTat|keyTokenTat
+--   state|route|estimateNanoUsd|estimateTokens|actualNanoUsd|actualTokens|userTokenTat|keyTokenTat|keyBudgetFlag
 --   state: O open, S settled, R released, E expired (freed by expiry); route: S service credit, P personal key
 --   userTokenTat/keyTokenTat: the token limits' arrival times right after this call's estimate was
 --   charged ('-' when nothing was charged; absent in records written before they existed)
+--   keyBudgetFlag: '1' when the estimate is counted in the key's month spend (the user's key-budget hash, ADR 0081),
+--   '0' or absent when not (then a settle adds the whole actual cost, a release or expiry takes nothing off)
 -- A settled or released record keeps only state|route (closed_record, ADR 0067): all a repeated settle or
 -- release reads from it. Open and expired records keep every field (a late settle needs the estimate).
 
@@ -17,7 +19,7 @@ local function decode(s)
   for f in string.gmatch(s, '([^|]+)') do t[#t + 1] = f end
   return { state = t[1], route = t[2], est = tonumber(t[3]), est_tokens = tonumber(t[4]),
            actual = tonumber(t[5]), actual_tokens = tonumber(t[6]), u_tat = tonumber(t[7] or '-'),
-           k_tat = tonumber(t[8] or '-') }
+           k_tat = tonumber(t[8] or '-'), kb = t[9] == '1' }
 end
 
 local function tat_field(v)
@@ -27,7 +29,24 @@ end
 
 local function encode(r)
   return r.state .. '|' .. r.route .. '|' .. fmt(r.est) .. '|' .. fmt(r.est_tokens) .. '|' ..
-         fmt(r.actual) .. '|' .. fmt(r.actual_tokens) .. '|' .. tat_field(r.u_tat) .. '|' .. tat_field(r.k_tat)
+         fmt(r.actual) .. '|' .. fmt(r.actual_tokens) .. '|' .. tat_field(r.u_tat) .. '|' .. tat_field(r.k_tat) .. '|' ..
+         (r.kb and '1' or '0')
+end
+
+-- The key-budget hash field of a reservation (ADR 0081): '<yyyy-MM>:<apiKeyId>' from its id
+-- '{u:<user>}:<yyyy-MM>:<origin>:<apiKeyId>:<uuid>' (QuotaKeys); only asked for ids that carry a key.
+local function key_field(id)
+  local close = string.find(id, '}:', 1, true)
+  local rest = string.sub(id, close + 12)
+  return string.sub(id, close + 2, close + 8) .. ':' .. string.sub(rest, 1, #rest - 37)
+end
+
+-- Changes a key's month spend by `delta` when the field exists (a missing field is rebuilt from Postgres with
+-- the open reservations, rebuild_key.lua, never created by an increment).
+local function key_spend(kb_key, field, delta)
+  if delta ~= 0 and redis.call('HEXISTS', kb_key, field) == 1 then
+    redis.call('HINCRBY', kb_key, field, fmt(delta))
+  end
 end
 
 -- The record of a settled (S) or released (R) reservation: what a repeat needs to answer ALREADY_SETTLED /
@@ -38,7 +57,8 @@ end
 
 -- Frees open reservations whose deadline has passed (at most `limit`) and purges closed records
 -- whose retention has passed. Expired records stay as tombstones so a late settle still counts.
-local function expire_stale(res_key, dl_key, gc_key, reserved_key, now, retention, limit)
+-- `kb_key`: the user's key-budget hash (the estimate of a counted reservation comes off its key's spend too).
+local function expire_stale(res_key, dl_key, gc_key, reserved_key, kb_key, now, retention, limit)
   local ids = redis.call('ZRANGEBYSCORE', dl_key, '-inf', now, 'LIMIT', 0, limit)
   for _, id in ipairs(ids) do
     redis.call('ZREM', dl_key, id)
@@ -49,7 +69,8 @@ local function expire_stale(res_key, dl_key, gc_key, reserved_key, now, retentio
         if r.route == 'S' and redis.call('EXISTS', reserved_key) == 1 then
           redis.call('DECRBY', reserved_key, fmt(r.est))
         end
-        r.state = 'E'
+        if r.kb then key_spend(kb_key, key_field(id), -r.est) end
+        r.state, r.kb = 'E', false
         redis.call('HSET', res_key, id, encode(r))
         redis.call('ZADD', gc_key, now + retention, id)
       end

@@ -2,11 +2,15 @@
 -- requests and tokens), credit check, reservation write with expiry bookkeeping, thresholds.
 -- KEYS: 1 res hash, 2 deadline zset, 3 gc zset, 4 reserved (open service-credit estimates),
 --       5 settled (month), 6 personal-key usage (month), 7 thresholds set (month),
---       8 user req TAT, 9 user token TAT, 10 key req TAT, 11 key token TAT
+--       8 user req TAT, 9 user token TAT, 10 key req TAT, 11 key token TAT, 12 key-budget hash
 -- ARGV: 1 nowMs, 2 reservation id, 3 estimateNanoUsd, 4 estimateTokens, 5 status, 6 creditNanoUsd,
 --       7 user rpm, 8 user tpm, 9 key rpm, 10 key tpm, 11 hasPersonalKey (0/1), 12 ttlMs,
---       13 retentionMs, 14 sweepLimit, 15 monthTtlMs, 16 softLimitPercent (0 = none)
--- Returns {'REBUILD'} when the month's counters are missing, else
+--       13 retentionMs, 14 sweepLimit, 15 monthTtlMs, 16 softLimitPercent (0 = none),
+--       17 key-budget field (<yyyy-MM>:<apiKeyId>), 18 key's monthly budget nano-USD (-1 = none)
+-- The key's month spend (ADR 0081: its service-credit settles plus open estimates) is counted whenever its field
+-- exists, and must exist when the key has a budget; a call must fit both the user's credit and the key's budget.
+-- Past either, it goes to the user's own key like past the credit, else KEY_BUDGET_EXCEEDED / CREDIT_EXHAUSTED.
+-- Returns {'REBUILD'} when the month's counters are missing, {'REBUILD_KEY'} when the key's spend is, else
 --   {'OK', route, reason, remainingCredit, reqLimit, reqRemaining, reqResetMs, tokLimit, tokRemaining,
 --    tokResetMs, retryMs, softState (0 below, 1 reached, 2 crossed now), thresholds...}
 local now = tonumber(ARGV[1])
@@ -15,8 +19,12 @@ local counters = redis.call('MGET', KEYS[5], KEYS[4])
 if not counters[1] or not counters[2] then
   return { 'REBUILD' }
 end
+local kb_field, key_budget = ARGV[17], tonumber(ARGV[18])
+if key_budget >= 0 and redis.call('HEXISTS', KEYS[12], kb_field) == 0 then
+  return { 'REBUILD_KEY' }
+end
 local settled, reserved = tonumber(counters[1]), tonumber(counters[2])
-if expire_stale(KEYS[1], KEYS[2], KEYS[3], KEYS[4], now, tonumber(ARGV[13]), tonumber(ARGV[14])) > 0 then
+if expire_stale(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[12], now, tonumber(ARGV[13]), tonumber(ARGV[14])) > 0 then
   reserved = tonumber(redis.call('GET', KEYS[4]))
 end
 
@@ -50,18 +58,21 @@ if rl.reason ~= '' then
   return result('REJECTED', rl.reason, settled + reserved, req, tok, rl.retry, {}, soft_reached(settled + reserved))
 end
 
+local key_spent = redis.call('HGET', KEYS[12], kb_field)
+local fits_credit = settled + reserved + est <= credit
+local fits_key = key_budget < 0 or tonumber(key_spent) + est <= key_budget
 local route
-local exhausted = false
-if settled + reserved + est <= credit then
+local exhausted = not fits_credit
+if fits_credit and fits_key then
   route = 'S'
-else
-  exhausted = true
-  if ARGV[11] == '1' then route = 'P' end
+elseif ARGV[11] == '1' then
+  route = 'P'
 end
 local month_ttl = tonumber(ARGV[15])
 if not route then
-  local thr, soft_state = crossed(KEYS[7], settled + reserved, credit, true, month_ttl, soft)
-  return result('REJECTED', 'CREDIT_EXHAUSTED', settled + reserved, req, tok, 0, thr, soft_state)
+  local thr, soft_state = crossed(KEYS[7], settled + reserved, credit, exhausted, month_ttl, soft)
+  return result('REJECTED', fits_credit and 'KEY_BUDGET_EXCEEDED' or 'CREDIT_EXHAUSTED', settled + reserved, req, tok, 0,
+                thr, soft_state)
 end
 
 -- Admitted: charge the rate limits and write the reservation.
@@ -74,8 +85,10 @@ if est_tokens > 0 then
   set_tat(KEYS[11], rl.kt, now)
   charged_u, charged_k = rl.ut, rl.kt
 end
+local counted = route == 'S' and key_spent ~= false
 redis.call('HSET', KEYS[1], id, encode({ state = 'O', route = route, est = est, est_tokens = est_tokens, actual = 0,
-                                         actual_tokens = 0, u_tat = charged_u, k_tat = charged_k }))
+                                         actual_tokens = 0, u_tat = charged_u, k_tat = charged_k, kb = counted }))
+if counted then redis.call('HINCRBY', KEYS[12], kb_field, ARGV[3]) end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[12]), id)
 if route == 'S' then
   reserved = redis.call('INCRBY', KEYS[4], ARGV[3])

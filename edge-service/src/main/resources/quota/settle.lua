@@ -4,9 +4,10 @@
 -- only changed when present: a missing counter is rebuilt from Postgres with SET (rebuild.lua), never
 -- created here by an increment.
 -- KEYS: 1 res hash, 2 deadline zset, 3 gc zset, 4 reserved, 5 settled (month), 6 personal (month), 7 thresholds (month),
---       8 user token TAT, 9 API key token TAT
+--       8 user token TAT, 9 API key token TAT, 10 key-budget hash
 -- ARGV: 1 nowMs, 2 id, 3 actualNanoUsd, 4 actualTokens, 5 closedRetentionMs (how long the settled record stays), 6 creditNanoUsd (-1 = unknown), 7 monthTtlMs,
---       8 user tpm, 9 key tpm (0 = no true-up of that limit), 10 softLimitPercent (0 = none)
+--       8 user tpm, 9 key tpm (0 = no true-up of that limit), 10 softLimitPercent (0 = none),
+--       11 id carries an API key (1/0: ids issued before it did have no key spend)
 -- Returns {status, route, settledAfter, softState, thresholds...}
 local now, id = tonumber(ARGV[1]), ARGV[2]
 local rec = redis.call('HGET', KEYS[1], id)
@@ -23,6 +24,10 @@ if r.state == 'O' then
   end
 else
   status = 'SETTLED_AFTER_EXPIRY'
+end
+-- The key's month spend (ADR 0081): the actual cost replaces the estimate counted at reserve (none when not counted).
+if r.route == 'S' and ARGV[11] == '1' then
+  key_spend(KEYS[10], key_field(id), tonumber(ARGV[3]) - (r.kb and r.est or 0))
 end
 local target = r.route == 'S' and KEYS[5] or KEYS[6]
 local after = -1

@@ -204,4 +204,58 @@ class EdgeSpendControlsIT {
             assertThat(ApiCalls.json(r).get("error").get("param").asText()).isEqualTo("expires_at");
         }
     }
+
+    private HttpResponse<String> setKeyBudget(EdgeTestBed.User u, String json) throws Exception {
+        return admin.send("PATCH", "/admin/users/" + u.userId() + "/keys/" + u.apiKeyId(), ADMIN, "{" + json + "}");
+    }
+
+    /** Issue 17, ADR 0081: a key's own monthly budget, on top of its user's credit. */
+    @Test
+    void keyBudget_refusesPastIt429KeyBudgetExceededWithARejectedEvent_perKey_andCountsSettledSpend() throws Exception {
+        EdgeTestBed.User u = bed.newUser(1_000_000_000_000L);
+        EdgeTestBed.User other = bed.issueKey(u.userId(), u.tenantId());
+        HttpResponse<String> set = setKeyBudget(u, "\"monthly_budget_nano_usd\":1");
+        assertThat(set.statusCode()).as(set.body()).isEqualTo(200);
+        assertThat(ApiCalls.json(set).get("monthly_budget_nano_usd").asLong()).isEqualTo(1);
+        int upstreamBefore = openAi.requestCount();
+
+        HttpResponse<String> refused = chat(u, "gpt-4o-mini");
+        assertThat(refused.statusCode()).as(refused.body()).isEqualTo(429);
+        JsonNode error = ApiCalls.json(refused).get("error");
+        assertThat(error.get("code").asText()).isEqualTo("key_budget_exceeded");
+        assertThat(error.get("type").asText()).isEqualTo("insufficient_quota");
+        assertThat(openAi.requestCount()).as("nothing went upstream").isEqualTo(upstreamBefore);
+        assertThat(chat(other, "gpt-4o-mini").statusCode()).as("the user's other key has no budget").isEqualTo(200);
+        String refusedId = refused.headers().firstValue("x-tokenmeter-event-id").orElseThrow();
+        UsageEvent rejected = bed.awaitEvents(u.userId(), 2, Duration.ofSeconds(20)).stream()
+                .filter(e -> e.getEventId().equals(refusedId)).findFirst().orElseThrow();
+        assertThat(rejected.getOutcome()).isEqualTo(Outcome.REJECTED);
+        assertThat(rejected.getHttpStatus()).isEqualTo(429);
+        assertThat(rejected.getCostNanoUsd()).isZero();
+        assertThat(rejected.getAttributes()).containsEntry("reject_reason", "KEY_BUDGET_EXCEEDED");
+
+        HttpResponse<String> raised = setKeyBudget(u, "\"monthly_budget_usd\":\"1.50\"");
+        assertThat(ApiCalls.json(raised).get("monthly_budget_nano_usd").asLong()).isEqualTo(1_500_000_000L);
+        assertThat(ApiCalls.json(raised).get("monthly_budget_usd").asText()).isEqualTo("1.500000000");
+        HttpResponse<String> paid = chat(u, "gpt-4o-mini");
+        assertThat(paid.statusCode()).as(paid.body()).isEqualTo(200);
+        String paidId = paid.headers().firstValue("x-tokenmeter-event-id").orElseThrow();
+        UsageEvent billed = bed.awaitEvents(u.userId(), 3, Duration.ofSeconds(20)).stream()
+                .filter(e -> e.getEventId().equals(paidId)).findFirst().orElseThrow();
+        assertThat(billed.getCostNanoUsd()).isPositive();
+        // The key has spent exactly the call's cost: a budget of that much leaves nothing for the next call's estimate.
+        assertThat(setKeyBudget(u, "\"monthly_budget_nano_usd\":" + billed.getCostNanoUsd()).statusCode()).isEqualTo(200);
+        org.awaitility.Awaitility.await("the settled cost counted against the key's budget").atMost(Duration.ofSeconds(10))
+                .until(() -> chat(u, "gpt-4o-mini").statusCode() == 429);
+
+        for (String bad : List.of("\"monthly_budget_nano_usd\":-1", "\"monthly_budget_nano_usd\":1000000000000001",
+                "\"monthly_budget_usd\":\"abc\"", "\"monthly_budget_usd\":1.5", "\"monthly_budget_nano_usd\":\"5\"")) {
+            HttpResponse<String> r = setKeyBudget(u, bad);
+            assertThat(r.statusCode()).as(bad + " -> " + r.body()).isEqualTo(400);
+            assertThat(ApiCalls.json(r).get("error").get("param").asText()).startsWith("monthly_budget");
+        }
+        HttpResponse<String> cleared = setKeyBudget(u, "\"monthly_budget_nano_usd\":null");
+        assertThat(ApiCalls.json(cleared).get("monthly_budget_nano_usd").isNull()).isTrue();
+        assertThat(chat(u, "gpt-4o-mini").statusCode()).as("cleared: no budget of its own").isEqualTo(200);
+    }
 }

@@ -6,6 +6,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenmeter.db.jooq.tables.records.ApiKeyRecord;
 import dev.tokenmeter.edge.auth.ApiKeys;
 import dev.tokenmeter.edge.auth.Authenticator;
+import dev.tokenmeter.edge.quota.QuotaLimits;
+import dev.tokenmeter.events.money.Money;
 import dev.tokenmeter.events.validate.Labels;
 import io.javalin.http.Context;
 import org.slf4j.Logger;
@@ -74,7 +76,10 @@ final class ServiceKeyRoutes {
 
     /**
      * The key's limits (ADR 0077): {@code allowed_models} (an array, or null / [] to clear) and {@code expires_at} (an
-     * ISO-8601 instant such as {@code 2026-12-31T23:59:59Z}, or null to clear); absent fields are kept.
+     * ISO-8601 instant such as {@code 2026-12-31T23:59:59Z}, or null to clear) and its monthly budget
+     * ({@code monthly_budget_usd} as an exact decimal string or {@code monthly_budget_nano_usd} as an integer, 0 to
+     * {@link QuotaLimits#MAX_CREDIT_NANO_USD} = $1,000,000 like a credit, or null to clear; ADR 0081); absent fields are
+     * kept.
      */
     void patch(Context ctx) {
         String userId = ctx.pathParam("userId");
@@ -82,7 +87,12 @@ final class ServiceKeyRoutes {
         JsonNode b = JsonBody.object(ctx);
         JsonBody.Given<List<String>> models = JsonBody.modelList(b, "allowed_models");
         JsonBody.Given<OffsetDateTime> expiresAt = JsonBody.instant(b, "expires_at");
-        if (!keys.limits(userId, apiKeyId, models, expiresAt)) {
+        JsonBody.Given<Long> budget = JsonBody.money(b, "monthly_budget");
+        if (budget.value() != null && budget.value() > QuotaLimits.MAX_CREDIT_NANO_USD) {
+            throw bad("'monthly_budget' must be at most " + Money.formatUsd(QuotaLimits.MAX_CREDIT_NANO_USD) + " USD.",
+                    "monthly_budget_nano_usd");
+        }
+        if (!keys.limits(userId, apiKeyId, models, expiresAt, budget)) {
             throw notFound("User '" + userId + "' has no key '" + apiKeyId + "'.");
         }
         authenticator.invalidateAll(); // the key's limits come with it: at once on this edge, elsewhere within the TTL
@@ -99,6 +109,12 @@ final class ServiceKeyRoutes {
         JsonBody.putModels(n, "allowed_models", k.getAllowedModels());
         putInstant(n, "expires_at", k.getExpiresAt());
         n.put("project", k.getProject());
+        JsonBody.putNullable(n, "monthly_budget_nano_usd", k.getMonthlyBudgetNanoUsd());
+        if (k.getMonthlyBudgetNanoUsd() == null) {
+            n.putNull("monthly_budget_usd");
+        } else {
+            n.put("monthly_budget_usd", Money.formatUsd(k.getMonthlyBudgetNanoUsd()));
+        }
         return n;
     }
 

@@ -30,11 +30,11 @@ public final class ApiKeyAuthenticator implements Authenticator {
 
     private record StoredKey(String apiKeyId, String userId, String tenantId, byte[] salt, byte[] hash, boolean revoked,
                              boolean active, CachePolicy cache, ModelAllowList models, Instant expiresAt,
-                             String project) {
+                             String project, Long budgetNanoUsd) {
     }
 
     private static final StoredKey ABSENT = new StoredKey(null, null, null, null, null, true, false, CachePolicy.OFF,
-            ModelAllowList.ANY, null, null);
+            ModelAllowList.ANY, null, null, null);
     private static final int MAX_ENTRIES = 100_000;
     /**
      * How long past its TTL a key is still answered while one reload runs (ADR 0071): a slow Postgres delays no call
@@ -69,14 +69,14 @@ public final class ApiKeyAuthenticator implements Authenticator {
         }
         return Optional.of(new Caller(stored.apiKeyId(), stored.userId(), stored.tenantId(), stored.active(), stored.cache(),
                 stored.models(), stored.expiresAt() != null && !clock.instant().isBefore(stored.expiresAt()),
-                stored.project()));
+                stored.project(), stored.budgetNanoUsd()));
     }
 
     private StoredKey lookup(String prefix) {
         var r = db.select(API_KEY.API_KEY_ID, API_KEY.USER_ID, ACCOUNT.TENANT_ID, API_KEY.SALT, API_KEY.KEY_HASH, API_KEY.REVOKED_AT,
                         ACCOUNT.STATUS, API_KEY.RESPONSE_CACHE, PLAN.RESPONSE_CACHE_TTL_SECONDS, PLAN.RESPONSE_CACHE_ANY_REQUEST,
                         PLAN.CACHE_HIT_PRICE_PERCENT, PLAN.ALLOWED_MODELS, API_KEY.ALLOWED_MODELS,
-                        API_KEY.EXPIRES_AT, API_KEY.PROJECT)
+                        API_KEY.EXPIRES_AT, API_KEY.PROJECT, API_KEY.MONTHLY_BUDGET_NANO_USD)
                 .from(API_KEY).join(ACCOUNT).on(ACCOUNT.USER_ID.eq(API_KEY.USER_ID))
                 .join(PLAN).on(PLAN.PLAN_ID.eq(ACCOUNT.PLAN_ID))
                 .where(API_KEY.KEY_PREFIX.eq(prefix))
@@ -85,7 +85,7 @@ public final class ApiKeyAuthenticator implements Authenticator {
                 : new StoredKey(r.value1(), r.value2(), r.value3(), r.value4(), r.value5(), r.value6() != null,
                         Account.ACTIVE.equals(r.value7()), new CachePolicy(r.value8(), r.value9(), r.value10(), r.value11()),
                         ModelAllowList.of(r.value12(), r.value13()), r.value14() == null ? null : r.value14().toInstant(),
-                        r.value15());
+                        r.value15(), r.value16());
     }
 
     @Override

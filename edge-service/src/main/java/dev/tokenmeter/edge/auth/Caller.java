@@ -10,14 +10,21 @@ import java.util.Objects;
  * active is refused with 403 {@code account_disabled} on every route before any other work (issue 14, finding 6).
  * {@code models}: the plan's and key's model allow-lists (ADR 0077). {@code expired}: the key's {@code expires_at} has
  * passed (checked on every call against the clock, not the key cache's TTL): refused with 401 {@code api_key_expired}.
- * {@code project}: the key's project, null for none (ADR 0078).
+ * {@code project}: the key's project, null for none (ADR 0078). {@code keyBudgetNanoUsd}: the key's monthly budget
+ * ({@code api_key.monthly_budget_nano_usd}), null for none (ADR 0081); cached with the key like its allow-list.
  */
 public record Caller(String apiKeyId, String userId, String tenantId, boolean active, CachePolicy cache, ModelAllowList models,
-                     boolean expired, String project) {
+                     boolean expired, String project, Long keyBudgetNanoUsd) {
 
     public Caller {
         Objects.requireNonNull(cache, "cache");
         Objects.requireNonNull(models, "models");
+    }
+
+    /** A caller whose key has no monthly budget of its own ({@code keyBudgetNanoUsd}: null = none, ADR 0081). */
+    public Caller(String apiKeyId, String userId, String tenantId, boolean active, CachePolicy cache, ModelAllowList models,
+                  boolean expired, String project) {
+        this(apiKeyId, userId, tenantId, active, cache, models, expired, project, null);
     }
 
     /** A caller whose key has no project (issue 17: the project is the key's api_key.project, ADR 0078). */

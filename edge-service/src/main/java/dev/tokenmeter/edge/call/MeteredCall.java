@@ -134,8 +134,8 @@ public final class MeteredCall {
         Decision decision;
         long start = System.nanoTime();
         try {
-            decision = metering.quota().reserve(caller.userId(), caller.apiKeyId(), model, estimatedCostNanoUsd, estimatedTokens,
-                    alertEventId);
+            decision = metering.quota().reserve(caller.userId(), caller.apiKeyId(), caller.keyBudgetNanoUsd(), model,
+                    estimatedCostNanoUsd, estimatedTokens, alertEventId);
         } catch (RuntimeException e) {
             LOG.warn("quota decision failed for call {} of user {}: {}", eventId, caller.userId(), e.toString());
             decision = QuotaGate.unavailable(GATE_FAILED_RETRY);

@@ -59,6 +59,13 @@ public final class QuotaEngineGate implements QuotaGate {
     }
 
     @Override
+    public Decision reserve(String userId, String apiKeyId, Long keyBudgetNanoUsd, String model, long estimatedCostNanoUsd,
+                            long estimatedTokens, String eventId) {
+        return alerted(userId, eventId, engine.reserve(new ReserveRequest(userId, apiKeyId, model, estimatedCostNanoUsd,
+                estimatedTokens, keyBudgetNanoUsd == null ? ReserveRequest.NO_KEY_BUDGET : keyBudgetNanoUsd)));
+    }
+
+    @Override
     public Decision admit(String userId, String apiKeyId, long requests, long tokens) {
         return alerted(userId, null, engine.admit(userId, apiKeyId, requests, tokens));
     }

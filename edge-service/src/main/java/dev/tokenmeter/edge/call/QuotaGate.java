@@ -28,6 +28,16 @@ public interface QuotaGate {
                      String eventId);
 
     /**
+     * As {@link #reserve(String, String, String, long, long, String)} for a key with its own monthly budget
+     * ({@code keyBudgetNanoUsd}, null = none, ADR 0081): the call must fit the key's budget as well as the user's
+     * credit. A gate without key budgets ignores it.
+     */
+    default Decision reserve(String userId, String apiKeyId, Long keyBudgetNanoUsd, String model, long estimatedCostNanoUsd,
+                             long estimatedTokens, String eventId) {
+        return reserve(userId, apiKeyId, model, estimatedCostNanoUsd, estimatedTokens, eventId);
+    }
+
+    /**
      * Charges {@code requests} and {@code tokens} to the caller's rate limits without reserving anything (batch
      * ingest; a bad-input rejection charges one request before its event is published), with the same limits
      * {@link #reserve} checks. Rejected (RATE_LIMITED_*, with a retry-after) when they would be exceeded; then nothing

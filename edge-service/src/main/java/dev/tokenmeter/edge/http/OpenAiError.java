@@ -73,6 +73,15 @@ public record OpenAiError(int status, String message, String type, String param,
         return new OpenAiError(429, message, "insufficient_quota", null, "insufficient_quota", false, null);
     }
 
+    /**
+     * The API key's own monthly budget is used up (ADR 0081): 429 like the credit (OpenAI's SDKs raise RateLimitError
+     * and do not retry {@code insufficient_quota}), its own code so a client can tell the key's limit from the user's.
+     */
+    public static OpenAiError keyBudgetExceeded() {
+        return new OpenAiError(429, "This API key's monthly budget is used up. Raise the key's budget or use another key.",
+                "insufficient_quota", null, "key_budget_exceeded", false, null);
+    }
+
     public static OpenAiError rateLimited(String message, String type, Duration retryAfter) {
         return new OpenAiError(429, message, type, null, "rate_limit_exceeded", true, retryAfter);
     }

@@ -3,6 +3,7 @@ package dev.tokenmeter.edge.quota;
 import static dev.tokenmeter.db.jooq.Tables.QUOTA_DB_MONTH;
 import static dev.tokenmeter.db.jooq.Tables.QUOTA_DB_RATE;
 import static dev.tokenmeter.db.jooq.Tables.QUOTA_DB_RESERVATION;
+import static dev.tokenmeter.db.jooq.Tables.USAGE_LEDGER;
 import static dev.tokenmeter.db.jooq.Tables.USAGE_TOTAL_MONTHLY;
 
 import dev.tokenmeter.edge.account.Account;
@@ -84,13 +85,18 @@ final class DatabaseQuota {
                 return rejected(RejectReason.RATE_LIMITED_TOKENS, req, tok, credit, settled + reserved, reset);
             }
             Route route;
-            if (settled + reserved + r.estimatedCostNanoUsd() <= credit) {
+            boolean fitsCredit = settled + reserved + r.estimatedCostNanoUsd() <= credit;
+            // The key's budget (ADR 0081): its spend read under the user's month lock, so serial like the credit.
+            boolean fitsKey = r.keyBudgetNanoUsd() < 0
+                    || keySpend(tx, a.userId(), r.apiKeyId(), month) + r.estimatedCostNanoUsd() <= r.keyBudgetNanoUsd();
+            if (fitsCredit && fitsKey) {
                 route = Route.SERVICE_CREDIT;
                 reserved += r.estimatedCostNanoUsd();
             } else if (a.hasPersonalKey()) {
                 route = Route.PERSONAL_KEY;
             } else {
-                return rejected(RejectReason.CREDIT_EXHAUSTED, req, tok, credit, settled + reserved, null);
+                return rejected(fitsCredit ? RejectReason.KEY_BUDGET_EXCEEDED : RejectReason.CREDIT_EXHAUSTED, req, tok, credit,
+                        settled + reserved, null);
             }
             chargeRate(tx, a.userId(), USER_SCOPE, window, user[0] + 1, user[1] + userTokens);
             chargeRate(tx, a.userId(), r.apiKeyId(), window, key[0] + 1, key[1] + keyTokens);
@@ -211,6 +217,40 @@ final class DatabaseQuota {
             return new long[]{baseline, 0};
         }
         return new long[]{Math.max(baseline, row.get(m.SETTLED_NANO_USD)), row.get(m.RESERVED_NANO_USD)};
+    }
+
+    /**
+     * A key's service-credit spend in a month as this path counts it (ADR 0081): the ledger's, plus what was settled
+     * here and is not in the ledger yet (matched by reservation id, which the event carries), plus the estimates still
+     * open here. Reservations open in Redis when it went away are not seen, as for the credit.
+     */
+    private long keySpend(DSLContext tx, String userId, String apiKeyId, YearMonth month) {
+        var l = USAGE_LEDGER;
+        long ledger = tx.select(DSL.coalesce(DSL.sum(l.COST_NANO_USD), BigDecimal.ZERO)).from(l)
+                .where(l.USER_ID.eq(userId)).and(l.BILLING_MONTH.eq(month.atDay(1)))
+                .and(l.API_KEY_ID.eq(apiKeyId)).and(l.KEY_SOURCE.eq("SERVICE_CREDIT"))
+                .fetchOne().value1().longValueExact();
+        var t = QUOTA_DB_RESERVATION;
+        long open = tx.select(DSL.coalesce(DSL.sum(t.ESTIMATE_NANO_USD), BigDecimal.ZERO)).from(t)
+                .where(t.USER_ID.eq(userId)).and(t.BILLING_MONTH.eq(month.atDay(1))).and(t.API_KEY_ID.eq(apiKeyId))
+                .and(t.ROUTE.eq("S")).and(t.STATE.eq("O")).fetchOne().value1().longValueExact();
+        return ledger + keySettledNotInLedger(tx, userId, apiKeyId, month) + open;
+    }
+
+    /** Settled here for a key in a month and not in the ledger yet: a Redis key-spend rebuild adds it (ADR 0081). */
+    long keySettledNotInLedger(String userId, String apiKeyId, YearMonth month) {
+        return keySettledNotInLedger(db, userId, apiKeyId, month);
+    }
+
+    private static long keySettledNotInLedger(DSLContext q, String userId, String apiKeyId, YearMonth month) {
+        var t = QUOTA_DB_RESERVATION;
+        var l = USAGE_LEDGER;
+        return q.select(DSL.coalesce(DSL.sum(t.ACTUAL_NANO_USD), BigDecimal.ZERO)).from(t)
+                .where(t.USER_ID.eq(userId)).and(t.BILLING_MONTH.eq(month.atDay(1))).and(t.API_KEY_ID.eq(apiKeyId))
+                .and(t.ROUTE.eq("S")).and(t.STATE.eq("S"))
+                .andNotExists(DSL.selectOne().from(l).where(l.USER_ID.eq(userId)).and(l.BILLING_MONTH.eq(month.atDay(1)))
+                        .and(l.RESERVATION_ID.eq(t.RESERVATION_ID)))
+                .fetchOne().value1().longValueExact();
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.tokenmeter.edge.quota;
 
+import static dev.tokenmeter.db.jooq.Tables.USAGE_LEDGER;
 import static dev.tokenmeter.db.jooq.Tables.USAGE_TOTAL_MONTHLY;
 
 import java.math.BigDecimal;
@@ -29,6 +30,20 @@ public final class JooqUsageBaseline implements UsageBaseline {
                 .where(t.USER_ID.eq(userId)).and(t.BILLING_MONTH.eq(month.atDay(1)))
                 .fetchOne();
         return new MonthlyUsage(r.value1().longValueExact(), r.value2().longValueExact());
+    }
+
+    /**
+     * From the ledger (the monthly totals have no key): one partition, the user's index; read on a key's first call
+     * of a month on each edge and after a Redis loss, not per call.
+     */
+    @Override
+    public long keyServiceCreditNanoUsd(String userId, String apiKeyId, YearMonth month) {
+        var l = USAGE_LEDGER;
+        BigDecimal sum = db.select(DSL.coalesce(DSL.sum(l.COST_NANO_USD), BigDecimal.ZERO)).from(l)
+                .where(l.USER_ID.eq(userId)).and(l.BILLING_MONTH.eq(month.atDay(1)))
+                .and(l.API_KEY_ID.eq(apiKeyId)).and(l.KEY_SOURCE.eq("SERVICE_CREDIT"))
+                .fetchOne().value1();
+        return sum.longValueExact();
     }
 
     @Override

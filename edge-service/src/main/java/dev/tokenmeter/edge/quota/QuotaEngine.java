@@ -176,6 +176,9 @@ public final class QuotaEngine implements AutoCloseable {
         if (request.model() == null || request.model().isBlank()) throw new IllegalArgumentException("model must not be blank");
         QuotaLimits.amount("estimatedCostNanoUsd", request.estimatedCostNanoUsd());
         QuotaLimits.tokens("estimatedTokens", request.estimatedTokens());
+        if (request.keyBudgetNanoUsd() != ReserveRequest.NO_KEY_BUDGET) {
+            QuotaLimits.credit("keyBudgetNanoUsd", request.keyBudgetNanoUsd());
+        }
         long start = System.nanoTime();
         Decision d = decide(request);
         latency.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
@@ -342,12 +345,12 @@ public final class QuotaEngine implements AutoCloseable {
     private void applyHandover(DatabaseQuota.Handover h, long nowMs) {
         QuotaKeys keys = new QuotaKeys(h.userId());
         List<Object> args = new ArrayList<>(List.of(nowMs, h.seq(), h.settledNanoUsd(), h.personalNanoUsd(), retentionMs,
-                monthTtlMs(h.month(), Instant.ofEpochMilli(nowMs))));
+                monthTtlMs(h.month(), Instant.ofEpochMilli(nowMs)), h.month().toString()));
         for (DatabaseQuota.HandedReservation r : h.reservations()) {
             args.addAll(List.of(r.id(), r.state(), r.route(), r.estimateNanoUsd(), r.estimateTokens(), r.deadlineMs()));
         }
         scripts.call(Script.HANDOVER, new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(),
-                keys.settled(h.month()), keys.personal(h.month()), keys.handover(h.month())}, args.toArray());
+                keys.settled(h.month()), keys.personal(h.month()), keys.handover(h.month()), keys.keyBudgets()}, args.toArray());
     }
 
     private Decision unavailable(Account a, DecisionMode mode) {
@@ -434,15 +437,19 @@ public final class QuotaEngine implements AutoCloseable {
         long keyTpm = keyTokensPerMinute(a);
         String[] k = {keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(), keys.settled(month),
                 keys.personal(month), keys.thresholds(month), keys.userRequests(), keys.userTokens(),
-                keys.keyRequests(r.apiKeyId()), keys.keyTokens(r.apiKeyId())};
+                keys.keyRequests(r.apiKeyId()), keys.keyTokens(r.apiKeyId()), keys.keyBudgets()};
         Object[] args = {now.toEpochMilli(), id, r.estimatedCostNanoUsd(), r.estimatedTokens(), a.status(),
                 a.monthlyCreditNanoUsd(), a.requestsPerMinute(), a.tokensPerMinute(), keyRpm, keyTpm,
                 a.hasPersonalKey() ? 1 : 0, reservationTtlMs, retentionMs, config.sweepBatch(), monthTtlMs(month, now),
-                a.softLimitPercent()};
+                a.softLimitPercent(), QuotaKeys.keyBudgetField(month, r.apiKeyId()), r.keyBudgetNanoUsd()};
         for (int attempt = 0; attempt < 3; attempt++) {
             List<Object> out = scripts.call(Script.RESERVE, k, args);
             if ("REBUILD".equals(out.get(0))) {
                 rebuild(keys, month, now);
+                continue;
+            }
+            if ("REBUILD_KEY".equals(out.get(0))) {
+                rebuildKey(keys, month, r.apiKeyId(), now);
                 continue;
             }
             Route route = Route.valueOf((String) out.get(1));
@@ -519,6 +526,30 @@ public final class QuotaEngine implements AutoCloseable {
         }
     }
 
+    /**
+     * Writes a key's missing month spend (ADR 0081): its service-credit usage in Postgres (the ledger, plus what
+     * FAIL_TO_DATABASE settled for it that the ledger does not have yet) plus its open reservations in Redis, only where absent (rebuild_key.lua), so two
+     * racing rebuilds cannot add anything twice. No cross-process lock: a key's first call of a month costs one
+     * indexed query per edge at most.
+     */
+    private void rebuildKey(QuotaKeys keys, YearMonth month, String apiKeyId, Instant now) {
+        long settled;
+        try {
+            settled = baseline.keyServiceCreditNanoUsd(keys.userId(), apiKeyId, month);
+            if (database != null) {
+                settled += database.keySettledNotInLedger(keys.userId(), apiKeyId, month);
+            }
+        } catch (RuntimeException e) {
+            throw new RebuildUnavailable("key usage baseline unavailable", e);
+        }
+        long written = scripts.callLong(Script.REBUILD_KEY, new String[]{keys.reservations(), keys.keyBudgets()},
+                QuotaKeys.keyBudgetField(month, apiKeyId), Long.toString(settled), Long.toString(monthTtlMs(month, now)),
+                month.minusMonths(1).toString());
+        if (written == 1) {
+            rebuilds.increment();
+        }
+    }
+
     // ------------------------------------------------------------------ settle / release
 
     /**
@@ -545,11 +576,11 @@ public final class QuotaEngine implements AutoCloseable {
                 List<Object> out = scripts.call(Script.SETTLE,
                         new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(),
                                 keys.settled(rid.month()), keys.personal(rid.month()), keys.thresholds(rid.month()),
-                                keys.userTokens(), keyTokensKey(keys, rid)},
+                                keys.userTokens(), keyTokensKey(keys, rid), keys.keyBudgets()},
                         now.toEpochMilli(), reservationId, actualCostNanoUsd, actualTokens, closedRetentionMs,
                         a == null ? -1 : a.monthlyCreditNanoUsd(), monthTtlMs(rid.month(), now),
                         a == null ? 0 : a.tokensPerMinute(), a == null || rid.apiKeyId() == null ? 0 : keyTokensPerMinute(a),
-                        a == null ? 0 : a.softLimitPercent());
+                        a == null ? 0 : a.softLimitPercent(), rid.apiKeyId() == null ? 0 : 1);
                 String route = (String) out.get(1);
                 List<Integer> thr = new ArrayList<>();
                 for (int i = 4; i < out.size(); i++) thr.add(((Long) out.get(i)).intValue());
@@ -581,7 +612,7 @@ public final class QuotaEngine implements AutoCloseable {
             result = guardedRedis(reservationId, () -> {
                 List<Object> out = scripts.call(Script.RELEASE,
                         new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(),
-                                keys.userTokens(), keyTokensKey(keys, rid)},
+                                keys.userTokens(), keyTokensKey(keys, rid), keys.keyBudgets()},
                         now.toEpochMilli(), reservationId, closedRetentionMs, a == null ? 0 : a.tokensPerMinute(),
                         a == null || rid.apiKeyId() == null ? 0 : keyTokensPerMinute(a));
                 return SettleResult.of(reservationId, SettleResult.Status.valueOf((String) out.get(0)));
@@ -663,7 +694,7 @@ public final class QuotaEngine implements AutoCloseable {
                 for (int attempt = 0; attempt < 3; attempt++) {
                     List<Object> out = scripts.call(Script.USAGE,
                             new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(),
-                                    keys.settled(month), keys.personal(month)},
+                                    keys.settled(month), keys.personal(month), keys.keyBudgets()},
                             Long.toString(now.toEpochMilli()), Long.toString(config.reservationRetention().toMillis()),
                             Integer.toString(config.sweepBatch()));
                     if ("REBUILD".equals(out.get(0))) {
@@ -718,7 +749,8 @@ public final class QuotaEngine implements AutoCloseable {
             for (String dl : page.getKeys()) {
                 String userId = dl.substring(3, dl.indexOf("}:"));
                 QuotaKeys keys = new QuotaKeys(userId);
-                freed += scripts.callLong(Script.SWEEP, new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved()},
+                freed += scripts.callLong(Script.SWEEP, new String[]{keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(),
+                                keys.keyBudgets()},
                         now, Long.toString(config.reservationRetention().toMillis()), Integer.toString(config.sweepBatch()));
                 users++;
             }

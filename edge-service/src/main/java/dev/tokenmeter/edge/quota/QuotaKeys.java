@@ -29,6 +29,13 @@ record QuotaKeys(String userId, String tag) {
     String userTokens() { return tag() + ":rl:tok"; }
     String keyRequests(String apiKeyId) { return tag() + ":rl:k:" + apiKeyId + ":req"; }
     String keyTokens(String apiKeyId) { return tag() + ":rl:k:" + apiKeyId + ":tok"; }
+    /**
+     * The user's key-budget hash (ADR 0081): field {@code <yyyy-MM>:<apiKeyId>} = the key's service-credit spend that
+     * month (settled plus open estimates). One hash under the user's tag, so every script that frees a reservation
+     * (expiry included) can declare it whatever the reservation's key.
+     */
+    String keyBudgets() { return tag() + ":kb"; }
+    static String keyBudgetField(YearMonth m, String apiKeyId) { return m + ":" + apiKeyId; }
 
     /**
      * A new reservation id {@code <tag>:<yyyy-MM>:<r|l>:<apiKeyId>:<uuid>}. The API key is in the id so that

@@ -34,7 +34,7 @@ import java.util.function.Supplier;
  */
 public final class QuotaScripts {
 
-    public enum Script { RESERVE, ADMIT, SETTLE, RELEASE, REBUILD, USAGE, SWEEP, RECONCILE, HANDOVER }
+    public enum Script { RESERVE, ADMIT, SETTLE, RELEASE, REBUILD, USAGE, SWEEP, RECONCILE, HANDOVER, REBUILD_KEY }
 
     private record Loaded(String sha, byte[] shaBytes) {}
 

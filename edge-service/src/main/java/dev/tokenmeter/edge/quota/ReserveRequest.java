@@ -1,4 +1,16 @@
 package dev.tokenmeter.edge.quota;
 
-/** One call to decide. Amounts in nano-USD; bounds in {@link QuotaLimits}. */
-public record ReserveRequest(String userId, String apiKeyId, String model, long estimatedCostNanoUsd, long estimatedTokens) {}
+/**
+ * One call to decide. Amounts in nano-USD; bounds in {@link QuotaLimits}. {@code keyBudgetNanoUsd}: the API key's
+ * monthly budget ({@code api_key.monthly_budget_nano_usd}, ADR 0081), -1 for none.
+ */
+public record ReserveRequest(String userId, String apiKeyId, String model, long estimatedCostNanoUsd, long estimatedTokens,
+                             long keyBudgetNanoUsd) {
+
+    public static final long NO_KEY_BUDGET = -1;
+
+    /** A call whose key has no budget of its own. */
+    public ReserveRequest(String userId, String apiKeyId, String model, long estimatedCostNanoUsd, long estimatedTokens) {
+        this(userId, apiKeyId, model, estimatedCostNanoUsd, estimatedTokens, NO_KEY_BUDGET);
+    }
+}

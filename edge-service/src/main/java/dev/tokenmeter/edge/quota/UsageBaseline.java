@@ -13,6 +13,9 @@ public interface UsageBaseline {
 
     MonthlyUsage monthlyUsage(String userId, YearMonth month);
 
+    /** Service-credit usage of one API key of a user in one month, nano-USD (a key budget's rebuild, ADR 0081). */
+    long keyServiceCreditNanoUsd(String userId, String apiKeyId, YearMonth month);
+
     /** Service-credit usage per user with any usage in the month (for the reconciler). */
     Map<String, Long> serviceCreditByUser(YearMonth month);
 }

@@ -44,6 +44,11 @@ final class BenchmarkAccounts {
             }
 
             @Override
+            public long keyServiceCreditNanoUsd(String userId, String apiKeyId, YearMonth month) {
+                return 0;
+            }
+
+            @Override
             public Map<String, Long> serviceCreditByUser(YearMonth month) {
                 return Map.of();
             }

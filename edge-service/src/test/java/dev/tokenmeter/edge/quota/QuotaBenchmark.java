@@ -97,8 +97,8 @@ public final class QuotaBenchmark {
                     List.of("-t", "ping_mbulk"), "PING_MBULK");
             QuotaScripts scripts = new QuotaScripts(redis.connection());
             Object[] reserveArgs = reserveArgs(rb);
-            String[] reserveKeys = java.util.Arrays.copyOf(reserveArgs, 11, String[].class);
-            Object[] argv = java.util.Arrays.copyOfRange(reserveArgs, 11, reserveArgs.length);
+            String[] reserveKeys = java.util.Arrays.copyOf(reserveArgs, 12, String[].class);
+            Object[] argv = java.util.Arrays.copyOfRange(reserveArgs, 12, reserveArgs.length);
             Result bare = single(() -> {
                 argv[1] = new QuotaKeys(rb.userId()).newReservationId(YearMonth.now(ZoneOffset.UTC), "k-rb", false);
                 scripts.call(QuotaScripts.Script.RESERVE, reserveKeys, argv);
@@ -159,22 +159,24 @@ public final class QuotaBenchmark {
 
     /** redis-benchmark with the same reserve script, same argument shapes, a random reservation id per call. */
     private static Result redisBenchmark(String bin, int port, int c, long n, String sha, Account a) throws Exception {
-        List<String> tail = new ArrayList<>(List.of("-r", "1000000000", "EVALSHA", sha, "11"));
+        List<String> tail = new ArrayList<>(List.of("-r", "1000000000", "EVALSHA", sha, "12"));
         for (Object o : reserveArgs(a)) tail.add(o.toString());
         return runRedisBenchmark(bin, port, c, n, tail, "EVALSHA");
     }
 
-    /** The reserve script's 11 keys then its arguments for user `a` (ARGV 2, the reservation id, has redis-benchmark's placeholders). */
+    /** The reserve script's 12 keys then its arguments for user `a` (ARGV 2, the reservation id, has redis-benchmark's placeholders). */
     private static Object[] reserveArgs(Account a) {
         QuotaKeys k = new QuotaKeys(a.userId());
         Instant now = Instant.now();
         YearMonth m = YearMonth.from(now.atZone(ZoneOffset.UTC));
         return new Object[]{k.reservations(), k.deadlines(), k.purge(), k.reserved(), k.settled(m), k.personal(m),
                 k.thresholds(m), k.userRequests(), k.userTokens(), k.keyRequests("k-rb"), k.keyTokens("k-rb"),
+                k.keyBudgets(),
                 // A reservation id of the engine's shape and length (tag, month, key, 36 random characters).
                 now.toEpochMilli(), k.tag() + ":" + m + ":r:k-rb:__rand_int__-__rand_int__-__rand_int__", 1000L, 10L, "ACTIVE",
                 a.monthlyCreditNanoUsd(), (long) a.requestsPerMinute(), a.tokensPerMinute(), (long) a.requestsPerMinute(),
-                a.tokensPerMinute(), 0L, 600000L, 86400000L, 100L, 3000000000L, (long) a.softLimitPercent()};
+                a.tokensPerMinute(), 0L, 600000L, 86400000L, 100L, 3000000000L, (long) a.softLimitPercent(),
+                QuotaKeys.keyBudgetField(m, "k-rb"), ReserveRequest.NO_KEY_BUDGET};
     }
 
     /** redis-benchmark -c c -n n --csv with `tail`; the p50/p99 and rate of the CSV line starting with `test`. */

@@ -194,8 +194,9 @@ class QuotaDatabaseFallbackIT {
             // The same hand-over again (its Postgres commit lost after Redis applied it): Redis skips it.
             QuotaKeys k = new QuotaKeys(u);
             List<Object> again = new QuotaScripts(f.redis.connection()).call(QuotaScripts.Script.HANDOVER,
-                    new String[]{k.reservations(), k.deadlines(), k.purge(), k.reserved(), k.settled(NOV), k.personal(NOV), k.handover(NOV)},
-                    START.toEpochMilli(), 1L, 15_000L, 0L, 60_000L, 60_000L);
+                    new String[]{k.reservations(), k.deadlines(), k.purge(), k.reserved(), k.settled(NOV), k.personal(NOV), k.handover(NOV),
+                            k.keyBudgets()},
+                    START.toEpochMilli(), 1L, 15_000L, 0L, 60_000L, 60_000L, NOV.toString());
             assertThat(again.get(0)).isEqualTo("SKIPPED");
             UsageSnapshot end = engine.usage(u, NOV);
             assertThat(end.settledNanoUsd()).isEqualTo(31_000);

@@ -79,6 +79,24 @@ final class QuotaFixture implements AutoCloseable {
                 userId, keySource, month.atDay(1), costNanoUsd);
     }
 
+    /** One ledger row of a user's key, as the sink writes it (a key budget's rebuild reads these, ADR 0081). */
+    void ledgerRow(String userId, String apiKeyId, YearMonth month, String keySource, long costNanoUsd) {
+        ledgerRow(userId, apiKeyId, month, keySource, costNanoUsd, null);
+    }
+
+    void ledgerRow(String userId, String apiKeyId, YearMonth month, String keySource, long costNanoUsd, String reservationId) {
+        sql("INSERT INTO usage_ledger (event_id, billing_month, occurred_at, received_at, tenant_id, user_id, api_key_id, key_source, provider, model, endpoint, outcome, http_status, prompt_tokens, cached_prompt_tokens, completion_tokens, reasoning_tokens, cost_nano_usd, usage_source, streamed, cache_hit, latency_ms, reservation_id) "
+                + "VALUES (gen_random_uuid(), ?, ?, ?, 't1', ?, ?, ?, 'openai', 'gpt-4o-mini', '/v1/chat/completions', 'SUCCEEDED', 200, 1, 0, 1, 0, ?, 'REPORTED', false, false, 5, ?)",
+                month.atDay(1), month.atDay(2).atStartOfDay().atOffset(java.time.ZoneOffset.UTC),
+                month.atDay(2).atStartOfDay().atOffset(java.time.ZoneOffset.UTC), userId, apiKeyId, keySource, costNanoUsd,
+                reservationId);
+    }
+
+    /** A call on the user's fixture key ({@code key-<user>}) with its own monthly budget (ADR 0081). */
+    ReserveRequest keyRequest(String userId, long estimateNanoUsd, long keyBudgetNanoUsd) {
+        return new ReserveRequest(userId, "key-" + userId, "gpt-4o-mini", estimateNanoUsd, 1, keyBudgetNanoUsd);
+    }
+
     ReserveRequest request(String userId, long estimateNanoUsd, long tokens) {
         return new ReserveRequest(userId, "key-" + userId, "gpt-4o-mini", estimateNanoUsd, tokens);
     }
