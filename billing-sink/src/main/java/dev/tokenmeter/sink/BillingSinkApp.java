@@ -6,6 +6,7 @@ import dev.tokenmeter.config.ServiceLogging;
 import dev.tokenmeter.db.Migrations;
 import dev.tokenmeter.events.topic.Topics;
 import dev.tokenmeter.sink.upstream.OrganizationUsageClient;
+import dev.tokenmeter.sink.upstream.UpstreamAlertPublisher;
 import dev.tokenmeter.sink.upstream.UpstreamReconciler;
 import dev.tokenmeter.sink.upstream.UpstreamSettings;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -44,6 +45,7 @@ public final class BillingSinkApp implements AutoCloseable {
     private final Clock clock;
     private final UpstreamReconciler upstreamReconciler;
     private final OrganizationUsageClient upstreamClient;
+    private final UpstreamAlertPublisher upstreamAlerts;
     private final Duration upstreamInterval;
     private final ScheduledExecutorService upstreamThread =
             Executors.newSingleThreadScheduledExecutor(r -> Thread.ofPlatform().name("sink-upstream-reconciler").unstarted(r));
@@ -52,12 +54,6 @@ public final class BillingSinkApp implements AutoCloseable {
 
     /** {@code clock} dates the period closer's runs (a fixed clock in tests that close periods of a past month). */
     public BillingSinkApp(BillingSinkConfig config, Topics topics, SinkMetrics metrics, Clock clock) {
-        this(config, topics, metrics, clock, (difference, at) -> { });
-    }
-
-    /** {@code differenceListener} hears of every upstream reconciliation difference beyond tolerance. */
-    public BillingSinkApp(BillingSinkConfig config, Topics topics, SinkMetrics metrics, Clock clock,
-                          UpstreamReconciler.DifferenceListener differenceListener) {
         this.dataSource = dataSource(config);
         // Never migrates (the deployment's init step does, as the schema's owner; the sink's role may not).
         Migrations.awaitCurrent(dataSource, config.retryBackoffMax());
@@ -80,10 +76,12 @@ public final class BillingSinkApp implements AutoCloseable {
         this.upstreamInterval = upstream.interval();
         if (upstream.enabled()) {
             this.upstreamClient = new OrganizationUsageClient(upstream.baseUrl(), upstream.adminKey(), Duration.ofSeconds(30));
+            this.upstreamAlerts = new UpstreamAlertPublisher(config.kafka(), topics.alerts());
             this.upstreamReconciler = new UpstreamReconciler(db, upstreamClient, upstream.rereadDays(), upstream.tolerance(),
-                    upstream.checkOpenDay(), differenceListener, metrics.registry);
+                    upstream.checkOpenDay(), upstreamAlerts, metrics.registry);
         } else {
             this.upstreamClient = null;
+            this.upstreamAlerts = null;
             this.upstreamReconciler = null;
         }
         this.threads = loops.stream().map(l -> Thread.ofPlatform().name("sink-" + l.groupSuffix()).unstarted(l)).toList();
@@ -170,6 +168,7 @@ public final class BillingSinkApp implements AutoCloseable {
         }
         if (upstreamClient != null) {
             upstreamClient.close();
+            upstreamAlerts.close();
         }
         dataSource.close();
     }

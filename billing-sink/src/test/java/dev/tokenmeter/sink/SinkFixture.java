@@ -105,14 +105,7 @@ final class SinkFixture implements AutoCloseable {
 
     /** With the clock the app's period closer reads. */
     SinkFixture startApp(Map<String, String> overrides, Clock clock) {
-        return startApp(overrides, clock, (difference, at) -> { });
-    }
-
-    /** With the listener that hears of upstream reconciliation differences beyond tolerance (ADR 0086). */
-    SinkFixture startApp(Map<String, String> overrides, Clock clock,
-                         dev.tokenmeter.sink.upstream.UpstreamReconciler.DifferenceListener differences) {
-        app = new BillingSinkApp(BillingSinkConfig.fromEnv(env(overrides)), topics, new SinkMetrics(registry), clock,
-                differences).start();
+        app = new BillingSinkApp(BillingSinkConfig.fromEnv(env(overrides)), topics, new SinkMetrics(registry), clock).start();
         return this;
     }
 

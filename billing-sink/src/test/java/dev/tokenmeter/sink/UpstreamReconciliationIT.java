@@ -7,7 +7,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tokenmeter.events.KeySource;
 import dev.tokenmeter.events.UsageEvent;
-import dev.tokenmeter.sink.upstream.UpstreamReconciler.Difference;
+import dev.tokenmeter.events.UpstreamDifference;
+import dev.tokenmeter.events.UsageAlert;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
 import dev.tokenmeter.testkit.EnginesExtension;
 import dev.tokenmeter.testkit.KafkaEngine;
 import dev.tokenmeter.testkit.openai.Drift;
@@ -26,7 +31,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CopyOnWriteArrayList;
 import org.jooq.Record;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -50,7 +54,6 @@ class UpstreamReconciliationIT {
 
     @Test
     void zeroDifferenceOnPipelineTrafficAndDriftIsCaughtExactly(KafkaEngine kafka, PostgresEngine postgres) throws Exception {
-        List<Difference> reported = new CopyOnWriteArrayList<>();
         try (FakeOpenAi upstream = FakeOpenAi.builder().adminKey(ADMIN_KEY).organizationKeys(Set.of(SERVICE_KEY)).build();
              HttpClient http = HttpClient.newHttpClient();
              SinkFixture sink = new SinkFixture(kafka, postgres, 3)) {
@@ -84,7 +87,7 @@ class UpstreamReconciliationIT {
             Map<String, String> upstreamOn = Map.of("UPSTREAM_ADMIN_KEY", ADMIN_KEY, "UPSTREAM_BASE_URL", upstream.baseUrl(),
                     "UPSTREAM_RECONCILE_INTERVAL", "500ms", "UPSTREAM_REREAD_DAYS", "2", "UPSTREAM_CHECK_OPEN_DAY", "true",
                     "UPSTREAM_TOLERANCE_NANO_USD", "0");
-            sink.startApp(upstreamOn, Clock.systemUTC(), (d, at) -> reported.add(d));
+            sink.startApp(upstreamOn, Clock.systemUTC());
             LocalDate today = LocalDate.ofInstant(now, ZoneOffset.UTC);
             await("the reconciler has read today and the two days before").atMost(Duration.ofSeconds(30))
                     .until(() -> sink.longValue("SELECT count(*) FROM upstream_read_day WHERE day >= ?", today.minusDays(2)) == 3);
@@ -105,24 +108,54 @@ class UpstreamReconciliationIT {
                 assertThat(r.get("upstream_cost_nano_usd", Long.class)).as("cost of " + r.get("model")).isPositive();
             }
             assertThat(rows.stream().mapToLong(r -> r.get("ours_cached_input_tokens", Long.class)).sum()).isEqualTo(6 * 3);
-            assertThat(reported).as("differences reported with no drift").isEmpty();
+            try (KafkaConsumer<String, UsageAlert> alerts = alertConsumer(kafka, sink)) {
+                assertThat(alerts.endOffsets(alerts.assignment()).values().stream().mapToLong(Long::longValue).sum())
+                        .as("alerts published with no drift").isZero();
+            }
 
-            // Drift: one extra request per call and prices 10 % up. Each model's difference is caught, exactly.
+            // Drift: one extra request per call and prices 10 % up. Each model's difference is caught, exactly, and
+            // published on usage-alerts as an upstream_difference alert (UsageAlert v2).
             upstream.drift(new Drift(1, 110));
-            await("a difference per model is reported").atMost(Duration.ofSeconds(30)).until(() ->
-                    reported.stream().map(Difference::model).distinct().count() == 3);
-            Difference mini = reported.stream().filter(d -> d.model().equals("gpt-4o-mini-2024-07-18")).findFirst().orElseThrow();
-            assertThat(mini.day()).isEqualTo(today);
-            assertThat(mini.requestsDifference()).isEqualTo(mini.oursRequests()).isEqualTo(8);
+            Map<String, UsageAlert> byModel = new java.util.TreeMap<>();
+            try (KafkaConsumer<String, UsageAlert> alerts = alertConsumer(kafka, sink)) {
+                await("an upstream_difference alert per model on usage-alerts").atMost(Duration.ofSeconds(30)).until(() -> {
+                    for (ConsumerRecord<String, UsageAlert> r : alerts.poll(Duration.ofMillis(200))) {
+                        byModel.put(r.value().getUpstreamDifference().getModel(), r.value());
+                    }
+                    return byModel.size() == 3;
+                });
+            }
+            assertThat(byModel.keySet()).containsExactly("gpt-4.1-nano-2025-04-14", "gpt-4o-mini-2024-07-18", "text-embedding-3-small");
+            UsageAlert alert = byModel.get("gpt-4o-mini-2024-07-18");
+            UpstreamDifference mini = alert.getUpstreamDifference();
+            assertThat(alert.getKind()).isEqualTo("upstream_difference");
+            assertThat(alert.getAlertId()).isEqualTo("upstream|" + today + "|gpt-4o-mini-2024-07-18");
+            assertThat(alert.getSource()).isEqualTo("billing-sink");
+            assertThat(mini.getDay()).isEqualTo(today.toString());
+            assertThat(mini.getOursRequests()).isEqualTo(8);
+            assertThat(mini.getUpstreamRequests()).isEqualTo(16);
             long expectedUpstreamCost = 0;
             for (UsageEvent e : events) {
                 if (e.getKeySource() == KeySource.SERVICE_CREDIT && !e.getResponseCacheHit() && e.getModel().equals("gpt-4o-mini")) {
                     expectedUpstreamCost += 2 * cost(e, 110);
                 }
             }
-            assertThat(mini.upstreamCostNanoUsd()).isEqualTo(expectedUpstreamCost);
+            assertThat(mini.getUpstreamCostNanoUsd()).isEqualTo(expectedUpstreamCost);
+            assertThat(alert.getCostNanoUsd()).isEqualTo(expectedUpstreamCost - mini.getOursCostNanoUsd());
             assertThat(sink.registry.find("sink_upstream_differences").counter().count()).isGreaterThanOrEqualTo(3);
         }
+    }
+
+    private static KafkaConsumer<String, UsageAlert> alertConsumer(KafkaEngine kafka, SinkFixture sink) {
+        Map<String, Object> props = new java.util.HashMap<>(kafka.clientProperties());
+        props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        KafkaConsumer<String, UsageAlert> consumer = new KafkaConsumer<>(props, sink.topics.alerts().keySerde().deserializer(),
+                sink.topics.alerts().valueSerde().deserializer());
+        List<TopicPartition> partitions = consumer.partitionsFor(sink.topics.alerts().name()).stream()
+                .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+        consumer.assign(partitions);
+        consumer.seekToBeginning(partitions);
+        return consumer;
     }
 
     /** One call to the fake; the event the edge would write for it, priced at the list price. */

@@ -24,7 +24,8 @@ import java.util.List;
  *   <li>aggregator: READ usage-events and user-limits; WRITE the totals, late-events, alerts and dead-letter
  *       topics; its consumer group (the application id); transactional ids and internal topics (changelogs,
  *       repartition) prefixed with the application id;</li>
- *   <li>billing sink: READ usage-events and the totals topics; its consumer groups (prefixed with its group id).</li>
+ *   <li>billing sink: READ usage-events and the totals topics; its consumer groups (prefixed with its group id);
+ *       WRITE usage-alerts (upstream reconciliation differences, ADR 0086).</li>
  *   <li>alert-notifier: READ usage-alerts; its consumer group.</li>
  *   <li>analysts: READ every public topic (events, totals, late events, alerts, user limits, dead letters) and
  *       consumer groups with their own prefix; no WRITE anywhere, nothing of the aggregator's internal topics.</li>
@@ -75,6 +76,8 @@ public final class ServiceAcls {
                 topics.finalTotals(), topics.rollups())) {
             acls.add(allow(username, ResourceType.TOPIC, t.name(), PatternType.LITERAL, AclOperation.READ));
         }
+        // The upstream reconciler's upstream_difference alerts (ADR 0086): idempotent producer, no transactions.
+        acls.add(allow(username, ResourceType.TOPIC, topics.alerts().name(), PatternType.LITERAL, AclOperation.WRITE));
         // One consumer group per loop: <group id>-ledger, <group id>-totals.
         acls.add(allow(username, ResourceType.GROUP, groupId, PatternType.PREFIXED, AclOperation.READ));
         return acls;
