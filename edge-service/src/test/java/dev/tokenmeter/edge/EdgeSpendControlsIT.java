@@ -243,6 +243,16 @@ class EdgeSpendControlsIT {
         UsageEvent billed = bed.awaitEvents(u.userId(), 3, Duration.ofSeconds(20)).stream()
                 .filter(e -> e.getEventId().equals(paidId)).findFirst().orElseThrow();
         assertThat(billed.getCostNanoUsd()).isPositive();
+        // Visible to the key's holder (step 3 of issue 17): the budget and what the key has spent (the settle is
+        // asynchronous to the response: until then the estimate is counted).
+        org.awaitility.Awaitility.await("GET /v1/usage shows the key's budget and its spend").atMost(Duration.ofSeconds(10))
+                .until(() -> ApiCalls.json(api.send("GET", "/v1/usage", u.key(), null)).get("limits").get("key_used_nano_usd")
+                        .asLong() == billed.getCostNanoUsd());
+        JsonNode shown = ApiCalls.json(api.send("GET", "/v1/usage", u.key(), null)).get("limits");
+        assertThat(shown.get("key_monthly_budget_nano_usd").asLong()).isEqualTo(1_500_000_000L);
+        assertThat(shown.get("key_monthly_budget_usd").asText()).isEqualTo("1.500000000");
+        JsonNode otherShown = ApiCalls.json(api.send("GET", "/v1/usage", other.key(), null)).get("limits");
+        assertThat(otherShown.get("key_monthly_budget_nano_usd").isNull()).as("the other key has none").isTrue();
         // The key has spent exactly the call's cost: a budget of that much leaves nothing for the next call's estimate.
         assertThat(setKeyBudget(u, "\"monthly_budget_nano_usd\":" + billed.getCostNanoUsd()).statusCode()).isEqualTo(200);
         org.awaitility.Awaitility.await("the settled cost counted against the key's budget").atMost(Duration.ofSeconds(10))

@@ -26,6 +26,28 @@ public final class CallerLimits {
         return n;
     }
 
+    /**
+     * As {@link #json(Caller)} plus the key's monthly budget (ADR 0081): {@code key_monthly_budget_nano_usd} and
+     * {@code key_monthly_budget_usd} (null = none) and {@code key_used_nano_usd} / {@code key_used_usd}, the key's
+     * service-credit spend this month (null when it cannot be read).
+     */
+    public static ObjectNode json(Caller caller, java.util.OptionalLong keyUsedNanoUsd) {
+        ObjectNode n = json(caller);
+        money(n, "key_monthly_budget", caller.keyBudgetNanoUsd());
+        money(n, "key_used", keyUsedNanoUsd.isPresent() ? keyUsedNanoUsd.getAsLong() : null);
+        return n;
+    }
+
+    private static void money(ObjectNode n, String prefix, Long nanoUsd) {
+        if (nanoUsd == null) {
+            n.putNull(prefix + "_nano_usd");
+            n.putNull(prefix + "_usd");
+        } else {
+            n.put(prefix + "_nano_usd", nanoUsd);
+            n.put(prefix + "_usd", dev.tokenmeter.events.money.Money.formatUsd(nanoUsd));
+        }
+    }
+
     private static void put(ObjectNode n, String field, Set<String> models) {
         if (models.isEmpty()) {
             n.putNull(field);

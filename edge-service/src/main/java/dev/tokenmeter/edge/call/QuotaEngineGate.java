@@ -105,6 +105,15 @@ public final class QuotaEngineGate implements QuotaGate {
     }
 
     @Override
+    public java.util.OptionalLong keySpend(String userId, String apiKeyId, YearMonth month) {
+        try {
+            return java.util.OptionalLong.of(engine.keySpend(userId, apiKeyId, month));
+        } catch (RuntimeException e) {
+            return java.util.OptionalLong.empty(); // Postgres away too: the usage API shows null
+        }
+    }
+
+    @Override
     public boolean isReady() {
         return policy == FailurePolicy.FAIL_OPEN || policy == FailurePolicy.FAIL_TO_DATABASE || redis.isOpen();
     }

@@ -74,6 +74,14 @@ public interface QuotaGate {
         return Optional.empty();
     }
 
+    /**
+     * A key's service-credit spend in {@code month} (settled, plus open estimates where the engine counts them; ADR
+     * 0081); empty when the gate cannot say. Used by {@code GET /v1/usage}'s {@code limits}.
+     */
+    default java.util.OptionalLong keySpend(String userId, String apiKeyId, YearMonth month) {
+        return java.util.OptionalLong.empty();
+    }
+
     /** True when decisions can be made (Redis reachable, or the breaker is open under a fail-open policy). */
     boolean isReady();
 

@@ -730,6 +730,29 @@ public final class QuotaEngine implements AutoCloseable {
                 config.failurePolicy() == FailurePolicy.FAIL_OPEN ? DecisionMode.FAIL_OPEN : DecisionMode.FAIL_CLOSED);
     }
 
+    /**
+     * A key's service-credit spend in a month (ADR 0081), for the usage API: the quota engine's count (settled plus
+     * open estimates) while it keeps one for the key (a key with a budget), else what Postgres has settled (the
+     * ledger, plus what FAIL_TO_DATABASE settled that the ledger does not hold yet). Never rebuilds or writes.
+     */
+    public long keySpend(String userId, String apiKeyId, YearMonth month) {
+        QuotaLimits.id("userId", userId);
+        QuotaLimits.id("apiKeyId", apiKeyId);
+        if (breaker.allow()) {
+            try {
+                String v = redis.sync().hget(new QuotaKeys(userId).keyBudgets(), QuotaKeys.keyBudgetField(month, apiKeyId));
+                breaker.onSuccess();
+                if (v != null) {
+                    return Long.parseLong(v);
+                }
+            } catch (RedisException e) {
+                breaker.onFailure();
+            }
+        }
+        long settled = baseline.keyServiceCreditNanoUsd(userId, apiKeyId, month);
+        return database == null ? settled : settled + database.keySettledNotInLedger(userId, apiKeyId, month);
+    }
+
     // ------------------------------------------------------------------ maintenance
 
     /**

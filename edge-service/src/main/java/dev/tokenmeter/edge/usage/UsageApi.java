@@ -172,7 +172,7 @@ public final class UsageApi {
         n.put("monthly_credit_nano_usd", limits.getMonthlyCreditNanoUsd());
         n.put("monthly_credit_usd", Money.formatUsd(limits.getMonthlyCreditNanoUsd()));
         if (caller != null) {
-            n.set("limits", CallerLimits.json(caller));
+            n.set("limits", CallerLimits.json(caller, quota.keySpend(userId, caller.apiKeyId(), month)));
         }
 
         Optional<UsageSnapshot> realtime = quota.usage(userId, month);
