@@ -171,6 +171,16 @@
       });
       showError('top-users');
     }).catch(e => showError('top-users', e)));
+    tasks.push(api('/admin/usage?' + q({ start_time: ms, bucket_width: '1mo', group_by: 'project_id' })).then(p => {
+      const tb = $('#top-projects tbody'); tb.replaceChildren();
+      const rows = (p.data[0] ? p.data[0].results : []).slice().sort((a, b) => (nano(b.amount.value) > nano(a.amount.value) ? 1 : -1)).slice(0, 10);
+      for (const r of rows) {
+        tb.append(el('tr', { 'data-project': r.project_id }, el('td', {}, r.project_id), el('td', { class: 'num' }, r.num_model_requests),
+          el('td', { class: 'num cost' }, r.amount.value)));
+      }
+      if (!rows.length) tb.append(el('tr', {}, el('td', { colSpan: 3, class: 'note' }, 'No rollups this month yet.')));
+      showError('top-projects');
+    }).catch(e => showError('top-projects', e)));
     tasks.push(api('/admin/alerts?' + q({ limit: 20 })).then(p => {
       const tb = $('#alerts tbody'); tb.replaceChildren();
       for (const a of p.data) {

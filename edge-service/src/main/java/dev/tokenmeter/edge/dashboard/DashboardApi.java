@@ -221,7 +221,11 @@ public final class DashboardApi implements AutoCloseable {
                 long lag = 0;
                 Map<org.apache.kafka.common.TopicPartition, Long> ends = kafka.endOffsets(offsets.keySet());
                 for (var e : offsets.entrySet()) {
-                    lag += Math.max(0, ends.getOrDefault(e.getKey(), e.getValue()) - e.getValue());
+                    long end = ends.getOrDefault(e.getKey(), e.getValue());
+                    // Offsets behind; 0 when all that is left are transaction markers (KafkaPeek#hasRecordBetween).
+                    if (end > e.getValue() && kafka.hasRecordBetween(e.getKey(), e.getValue(), end)) {
+                        lag += end - e.getValue();
+                    }
                 }
                 g.put("lag_records", lag);
             } catch (RuntimeException e) {

@@ -54,6 +54,34 @@ final class KafkaPeek implements AutoCloseable {
         return consumer().endOffsets(partitions, API_TIMEOUT);
     }
 
+    /**
+     * Whether a record (not a transaction marker) sits at or after {@code from} and before {@code end}: a
+     * transactional producer's commit marker takes an offset after its last record, so a consumer that has read
+     * everything stays one offset short of the end on every partition the aggregator wrote (exactly_once_v2).
+     * Bounded by one second; when it cannot tell, it says yes.
+     */
+    synchronized boolean hasRecordBetween(TopicPartition tp, long from, long end) {
+        KafkaConsumer<byte[], byte[]> c = consumer();
+        c.assign(List.of(tp));
+        try {
+            c.seek(tp, from);
+            Instant deadline = Instant.now().plusSeconds(1);
+            while (Instant.now().isBefore(deadline)) {
+                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(100))) {
+                    if (r.offset() < end) {
+                        return true;
+                    }
+                }
+                if (c.position(tp) >= end) {
+                    return false;
+                }
+            }
+            return true;
+        } finally {
+            c.unsubscribe();
+        }
+    }
+
     /** Records a topic holds now (end minus beginning offsets, summed over its partitions). */
     synchronized long recordCount(String topic) {
         KafkaConsumer<byte[], byte[]> c = consumer();

@@ -18,9 +18,9 @@ import java.util.List;
  * READ and WRITE imply DESCRIBE, so a client can fetch the metadata of what it may use.
  * <ul>
  *   <li>edge: WRITE usage-events, usage-alerts, user-limits (idempotent producers, no transactions); READ usage-alerts
- *       (the dashboard's recent alerts, read by assigned partitions: no consumer group) and DESCRIBE the topics the
- *       billing sink reads and the aggregator's dead letters (their offsets, for the sink's lag and the count of dead
- *       letters on the dashboard; ADR 0082);</li>
+ *       (the dashboard's recent alerts, read by assigned partitions: no consumer group), READ the totals and rollups
+ *       topics (the billing sink's lag on the dashboard: offsets, and whether a commit marker or a record is left)
+ *       and DESCRIBE the aggregator's dead letters (their count); ADR 0082;</li>
  *   <li>aggregator: READ usage-events and user-limits; WRITE the totals, late-events, alerts and dead-letter
  *       topics; its consumer group (the application id); transactional ids and internal topics (changelogs,
  *       repartition) prefixed with the application id;</li>
@@ -47,10 +47,12 @@ public final class ServiceAcls {
             acls.add(allow(username, ResourceType.TOPIC, t.name(), PatternType.LITERAL, AclOperation.WRITE));
         }
         acls.add(allow(username, ResourceType.TOPIC, topics.alerts().name(), PatternType.LITERAL, AclOperation.READ));
-        for (TopicSpec<?, ?> t : List.of(topics.hourlyTotals(), topics.monthlyTotals(), topics.finalTotals(), topics.rollups(),
-                topics.deadLetter())) {
-            acls.add(allow(username, ResourceType.TOPIC, t.name(), PatternType.LITERAL, AclOperation.DESCRIBE));
+        // READ, not only DESCRIBE: a transactional topic's last offset is a commit marker, and only a fetch tells a
+        // marker from a record the sink has not written yet (the lag at rest is then 0, not 1 per partition).
+        for (TopicSpec<?, ?> t : List.of(topics.hourlyTotals(), topics.monthlyTotals(), topics.finalTotals(), topics.rollups())) {
+            acls.add(allow(username, ResourceType.TOPIC, t.name(), PatternType.LITERAL, AclOperation.READ));
         }
+        acls.add(allow(username, ResourceType.TOPIC, topics.deadLetter().name(), PatternType.LITERAL, AclOperation.DESCRIBE));
         return acls;
     }
 
