@@ -297,6 +297,11 @@ final class Stack implements AutoCloseable {
         return edgeAdmin;
     }
 
+    /** The operators' dashboard on the edge's admin listener, the admin token in the fragment (ADR 0082). */
+    String dashboardUrl() {
+        return edgeAdmin.baseUrl() + "/admin/dashboard#token=" + edgeAdmin.token();
+    }
+
     String jdbcUrl() {
         return jdbcUrl;
     }
@@ -340,6 +345,10 @@ final class Stack implements AutoCloseable {
         out.println("Everything is still running:");
         out.println("  edge (OpenAI base URL)  " + edgeUrl + "/v1");
         out.println("  admin API and /metrics  " + edgeAdmin.baseUrl() + " (token " + edgeAdmin.token() + ")");
+        out.println("  dashboard (operators)   " + dashboardUrl());
+        out.println("                          (the token rides in the #fragment, which the browser never sends and the page"
+                + " removes; or open it without and paste the token)");
+        out.println("  dashboard (a user)      " + edgeUrl + "/dashboard#key=" + first.apiKey());
         if (notifier != null) {
             out.println("  webhooks admin API      " + notifierAdmin.baseUrl() + "/admin/webhooks (token " + notifierAdmin.token() + ")");
         }
