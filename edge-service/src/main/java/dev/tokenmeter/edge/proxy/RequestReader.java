@@ -20,6 +20,9 @@ final class RequestReader {
     private static final ObjectMapper JSON = new ObjectMapper();
     static final String MODERATIONS = "/v1/moderations";
     static final String IMAGES_GENERATIONS = "/v1/images/generations";
+    static final String AUDIO_SPEECH = "/v1/audio/speech";
+    /** OpenAI's bound on a speech request's {@code input}, in characters (ADR 0085). */
+    static final int SPEECH_INPUT_MAX_CHARS = 4096;
     /** The model OpenAI uses for a moderation request without one (ADR 0085). */
     static final String DEFAULT_MODERATION_MODEL = "omni-moderation-latest";
 
@@ -79,7 +82,8 @@ final class RequestReader {
         if (modelProblem != null) {
             throw new BadRequest(OpenAiError.invalidRequest(modelProblem, "model"), null);
         }
-        String paramProblem = endpoint.equals(IMAGES_GENERATIONS) ? ImageEstimate.parameterProblem(tree) : parameterProblem(tree);
+        String paramProblem = endpoint.equals(IMAGES_GENERATIONS) ? ImageEstimate.parameterProblem(tree)
+                : endpoint.equals(AUDIO_SPEECH) ? speechProblem(tree) : parameterProblem(tree);
         if (paramProblem != null) {
             throw new BadRequest(OpenAiError.invalidRequest(paramProblem, paramProblem.substring(0, paramProblem.indexOf(' '))), null);
         }
@@ -88,7 +92,8 @@ final class RequestReader {
             throw new BadRequest(OpenAiError.invalidRequest("stream is not supported for images at this edge; send the"
                     + " request without stream.", "stream"), "stream_not_supported");
         }
-        boolean streamed = tree.path("stream").asBoolean(false) && !endpoint.equals("/v1/embeddings") && !endpoint.equals(MODERATIONS);
+        boolean streamed = tree.path("stream").asBoolean(false) && !endpoint.equals("/v1/embeddings") && !endpoint.equals(MODERATIONS)
+                && !endpoint.equals(AUDIO_SPEECH);
         return new ProxyRequest(body, (ObjectNode) tree, modelNode.asText(), streamed);
     }
 
@@ -103,6 +108,19 @@ final class RequestReader {
         JsonNode n = tree.get("n");
         if (n != null && n.isNumber() && !(integral(n) && n.asDouble() >= 1 && n.asDouble() <= UsageEventBounds.N_PARAM_MAX)) {
             return "n must be an integer in 1.." + UsageEventBounds.N_PARAM_MAX + ", got " + n;
+        }
+        return null;
+    }
+
+    /** A speech request's {@code input} beyond OpenAI's 4,096 characters (code points): a 400 and no event (ADR 0053). */
+    static String speechProblem(JsonNode tree) {
+        JsonNode input = tree.get("input");
+        if (input != null && input.isTextual()) {
+            String text = input.asText();
+            int chars = text.codePointCount(0, text.length());
+            if (chars > SPEECH_INPUT_MAX_CHARS) {
+                return "input must be at most " + SPEECH_INPUT_MAX_CHARS + " characters, got " + chars;
+            }
         }
         return null;
     }

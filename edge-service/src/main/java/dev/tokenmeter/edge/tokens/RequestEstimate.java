@@ -30,12 +30,22 @@ public record RequestEstimate(long promptTokens, long maxCompletionTokens) {
             case "/v1/embeddings" -> new RequestEstimate(stringsPrompt(model, body.get("input"), counter), 0);
             // Free (ADR 0085), but counted: the event records the input's tokens, and a price row could change.
             case "/v1/moderations" -> new RequestEstimate(moderationPrompt(model, body.get("input"), counter), 0);
+            // tts-1 is billed by the input's characters (code points; ADR 0085): counted exactly here, no usage comes back.
+            case "/v1/audio/speech" -> new RequestEstimate(codePoints(body.get("input")), 0);
             case "/v1/images/generations" -> new RequestEstimate(counter.count(model, body.path("prompt").asText("")),
                     ImageEstimate.maxOutputTokens(body));
             case "/v1/responses" -> new RequestEstimate(responsesPrompt(model, body, counter),
                     firstLong(body, defaultMaxCompletionTokens, "max_output_tokens"));
             default -> throw new IllegalArgumentException("not a proxied endpoint: " + endpoint);
         };
+    }
+
+    static long codePoints(JsonNode input) {
+        if (input == null || !input.isTextual()) {
+            return 0;
+        }
+        String text = input.asText();
+        return text.codePointCount(0, text.length());
     }
 
     /** Chat: 3 priming tokens + per message 4 + tokens(content). */

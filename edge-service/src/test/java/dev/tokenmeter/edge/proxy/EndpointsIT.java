@@ -167,6 +167,37 @@ class EndpointsIT {
     }
 
     @Test
+    void speech_isBilledByTheInputsCharacters_exactly() throws Exception {
+        User user = bed.newUser(Money.usd(5));
+        // 12 code points, 13 UTF-16 chars, 17 UTF-8 bytes: characters are code points.
+        String input = "héllo wörld\uD83D\uDE42";
+        HttpResponse<byte[]> r = bed.client.send(bed.sdkRequest("/v1/audio/speech", user.key(),
+                "{\"model\":\"tts-1\",\"voice\":\"alloy\",\"input\":" + EdgeTestBed.quote(input) + "}").build(),
+                HttpResponse.BodyHandlers.ofByteArray());
+        assertThat(r.statusCode()).isEqualTo(200);
+        assertThat(r.headers().firstValue("content-type")).hasValue("audio/mpeg");
+        assertThat(r.body()).as("the audio, byte for byte").hasSize(4 + 16 * 12);
+        UsageEvent e = bed.awaitEvents(user.userId(), 1, Duration.ofSeconds(20)).getFirst();
+        assertThat(e.getEndpoint()).isEqualTo("/v1/audio/speech");
+        assertThat(e.getOutcome()).isEqualTo(Outcome.SUCCEEDED);
+        assertThat(e.getPromptTokens()).as("characters").isEqualTo(12);
+        assertThat(e.getCostNanoUsd()).isEqualTo(12 * 15_000L);
+        assertThat(e.getPriceVersion()).isEqualTo("tts-1@2023-11-06");
+        // Beyond OpenAI's 4,096 characters: a 400 and nothing else; a model billed by unreported tokens: unpriced.
+        HttpResponse<String> tooLong = bed.post("/v1/audio/speech", user.key(),
+                "{\"model\":\"tts-1\",\"voice\":\"alloy\",\"input\":\"" + "a".repeat(4097) + "\"}");
+        assertThat(tooLong.statusCode()).isEqualTo(400);
+        assertThat(ApiCalls.json(tooLong).at("/error/param").asText()).isEqualTo("input");
+        HttpResponse<String> miniTts = bed.post("/v1/audio/speech", user.key(), "{\"model\":\"gpt-4o-mini-tts\",\"voice\":\"alloy\",\"input\":\"x\"}");
+        assertThat(miniTts.statusCode()).isEqualTo(400);
+        assertThat(ApiCalls.json(miniTts).at("/error/code").asText()).isEqualTo("model_not_found");
+        List<UsageEvent> events = bed.awaitEvents(user.userId(), 2, Duration.ofSeconds(20));
+        assertThat(events).extracting(UsageEvent::getOutcome).containsExactly(Outcome.SUCCEEDED, Outcome.REJECTED);
+        await("reservation settled").atMost(Duration.ofSeconds(10)).until(() -> bed.reservedNanoUsd(user.userId()) == 0);
+        assertThat(bed.usedNanoUsd(user.userId())).isEqualTo(12 * 15_000L);
+    }
+
+    @Test
     void everyOtherV1Path_isRefusedInOpenAisShape_withNothingSpent() throws Exception {
         User user = bed.newUser(Money.usd(1));
         int upstreamBefore = openAi.requestCount();

@@ -7,7 +7,8 @@ enum Endpoint {
     EMBEDDINGS("/v1/embeddings"),
     RESPONSES("/v1/responses"),
     MODERATIONS("/v1/moderations"),
-    IMAGES_GENERATIONS("/v1/images/generations");
+    IMAGES_GENERATIONS("/v1/images/generations"),
+    AUDIO_SPEECH("/v1/audio/speech");
 
     final String path;
 

@@ -107,6 +107,17 @@ record FakeCall(
         if (endpoint == Endpoint.IMAGES_GENERATIONS) {
             return image(model, body);
         }
+        if (endpoint == Endpoint.AUDIO_SPEECH) {
+            // Speech is billed by the input's characters (tts-1): the usage's prompt = its code points; no usage in
+            // the answer, which is audio bytes.
+            JsonNode input = required(body, "input");
+            if (!input.isTextual()) {
+                throw new BadRequestException("Invalid type for 'input': expected a string.", "input", "invalid_type");
+            }
+            String text = input.asText();
+            return new FakeCall(endpoint, model, false, false, new Usage(text.codePointCount(0, text.length()), 0, 0, 0),
+                    List.of(), false, parseDirectives(text), model, null);
+        }
         long promptTokens;
         String lastUserText;
         Long maxTokens;

@@ -455,6 +455,13 @@ public final class FakeOpenAi implements AutoCloseable {
                     ex.sendJson(200, answer);
                 }
             }
+            case AUDIO_SPEECH -> {
+                if (cutAfter != null) {
+                    ex.commitAndAbort();
+                } else {
+                    ex.sendBytes(200, "audio/mpeg", speechBytes(call));
+                }
+            }
             case IMAGES_GENERATIONS -> {
                 if (cutAfter != null) {
                     ex.commitAndAbort();
@@ -518,6 +525,19 @@ public final class FakeOpenAi implements AutoCloseable {
             case "/v1/organization/costs" -> ex.sendJson(200, upstreamLedger.costsPage(query));
             default -> ex.sendJson(404, OpenAiWire.error("Invalid URL (" + method + " " + path + ")", "invalid_request_error", null, null));
         }
+    }
+
+    /**
+     * The fake's "audio" for a speech request: an MPEG frame header then 16 bytes per input code point, so its length
+     * is predictable ({@code 4 + 16 × code points}) and it is not JSON.
+     */
+    static byte[] speechBytes(FakeCall call) {
+        byte[] out = new byte[4 + 16 * (int) Math.min(call.usage().promptTokens(), 1 << 20)];
+        out[0] = (byte) 0xFF;
+        out[1] = (byte) 0xFB;
+        out[2] = (byte) 0x90;
+        out[3] = 0x64;
+        return out;
     }
 
     private static long nowEpochS() {
@@ -688,6 +708,12 @@ public final class FakeOpenAi implements AutoCloseable {
             h.put("x-ratelimit-reset-requests", "2ms");
             h.put("x-ratelimit-reset-tokens", "0s");
             committed = true;
+        }
+
+        void sendBytes(int status, String contentType, byte[] bytes) {
+            headers(status, contentType);
+            response.getHeaders().put(HttpHeader.CONTENT_LENGTH, Integer.toString(bytes.length));
+            response.write(true, ByteBuffer.wrap(bytes), callback);
         }
 
         void sendJson(int status, ObjectNode body) {

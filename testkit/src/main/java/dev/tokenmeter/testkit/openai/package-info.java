@@ -29,6 +29,8 @@
  *       image-token usage object: {@code input_tokens} = the prompt's o200k tokens (all text, so
  *       {@code input_tokens_details.image_tokens = 0}), {@code output_tokens} = n × OpenAI's table by quality and
  *       size ({@code auto} quality = medium, {@code auto} size = 1024x1024); no model, no tier.</li>
+ *   <li>{@code POST /v1/audio/speech}: {@code audio/mpeg} bytes, {@code 4 + 16 ×} the input's code points long,
+ *       no usage (OpenAI bills tts-1 by input characters); {@code usageFor} gives the code points as prompt.</li>
  *   <li>{@code GET /v1/models}, {@code GET /v1/models/{id}}.</li>
  *   <li>{@code GET /v1/organization/usage/completions}, {@code /usage/embeddings} and {@code /v1/organization/costs}
  *       (admin key only, {@code FakeOpenAi.DEFAULT_ADMIN_KEY} unless the builder names another): OpenAI's Usage and
