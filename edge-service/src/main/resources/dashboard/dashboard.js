@@ -185,7 +185,7 @@
       const tb = $('#alerts tbody'); tb.replaceChildren();
       for (const a of p.data) {
         tb.append(el('tr', { 'data-alert': a.alert_id }, el('td', {}, a.crossed_at.replace('T', ' ').replace('Z', '')), el('td', {}, a.user_id),
-          el('td', {}, a.tenant_id), el('td', { class: 'num' }, a.threshold_percent + ' %'), el('td', { class: 'num' }, a.cost_usd + ' / ' + a.credit_usd),
+          el('td', {}, a.tenant_id), el('td', { class: 'num' }, a.kind === 'credit_threshold' ? a.threshold_percent + ' %' : a.kind), el('td', { class: 'num' }, a.cost_usd + ' / ' + a.credit_usd),
           el('td', {}, a.source)));
       }
       if (!p.data.length) tb.append(el('tr', {}, el('td', { colSpan: 6, class: 'note' }, 'No alerts.')));

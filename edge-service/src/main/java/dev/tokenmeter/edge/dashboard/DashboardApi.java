@@ -264,6 +264,7 @@ public final class DashboardApi implements AutoCloseable {
         for (UsageAlert a : recent) {
             ObjectNode o = data.addObject();
             o.put("alert_id", a.getAlertId());
+            o.put("kind", a.getKind()); // credit_threshold, or upstream_difference (ADR 0086)
             o.put("user_id", a.getUserId());
             o.put("tenant_id", a.getTenantId());
             o.put("billing_month", a.getBillingMonth());

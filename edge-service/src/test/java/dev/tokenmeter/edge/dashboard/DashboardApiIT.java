@@ -167,6 +167,7 @@ class DashboardApiIT {
         assertThat(data.at("/0/alert_id").asText()).isEqualTo("u1|2026-12|80");
         assertThat(data.at("/1/alert_id").asText()).isEqualTo("u1|2026-12|50");
         assertThat(data.at("/1/source").asText()).isEqualTo("edge");
+        assertThat(data.at("/1/kind").asText()).isEqualTo("credit_threshold");
         assertThat(data.at("/1/cost_usd").asText()).isEqualTo("5.000000001");
         assertThat(data.at("/1/credit_usd").asText()).isEqualTo("10.000000000");
     }
