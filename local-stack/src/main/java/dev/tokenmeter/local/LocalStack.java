@@ -2,7 +2,9 @@ package dev.tokenmeter.local;
 
 import dev.tokenmeter.testkit.Backend;
 import dev.tokenmeter.testkit.Engines;
+import dev.tokenmeter.testkit.kafka.EmbeddedKafkaCluster;
 import dev.tokenmeter.testkit.openai.FakeOpenAi;
+import dev.tokenmeter.testkit.redis.EmbeddedRedisCluster;
 
 import java.io.PrintStream;
 import java.net.URI;
@@ -59,16 +61,29 @@ public final class LocalStack {
         boolean ok = false;
         CountDownLatch closed = new CountDownLatch(1);
         try {
-            try (Engines engines = Engines.create(Backend.EMBEDDED);
+            try (Engines engines = options.cluster()
+                         ? Engines.create(Backend.EMBEDDED, EmbeddedKafkaCluster::launch) : Engines.create(Backend.EMBEDDED);
+                 // --cluster: the edge's quota in a 3 x 1 Redis Cluster (REDIS_URI=redis-cluster://..., ADR 0080)
+                 EmbeddedRedisCluster redisCluster = options.cluster() ? EmbeddedRedisCluster.launch(3, 1) : null;
                  FakeOpenAi upstream = FakeOpenAi.start();
-                 // Issue 17: the demo traffic's labels are rolled up per feature and customer.
+                 // Issue 17: the demo traffic's labels are rolled up per feature and customer; --cluster: the edge's quota
+                 // in the Redis Cluster.
                  Stack stack = Stack.start(engines, upstream, workDir, out, "", (service, env) -> {
                      if (service.startsWith("aggregator")) {
                          env.put("ROLLUP_DIMENSIONS", DemoControls.ROLLUP_DIMENSIONS);
                      }
+                     if (redisCluster != null && Stack.EDGE_JAR.equals(service)) {
+                         env.put("REDIS_URI", redisCluster.uri());
+                     }
                  });
                  // Issue 17: alerts that arrive. erin (tenant initech) crosses 50/80/100 % of her credit.
                  DemoWebhook webhook = DemoWebhook.register(stack.startNotifier(out), DemoData.ALERTING_TENANT, out)) {
+                if (redisCluster != null) {
+                    out.println("cluster     Kafka: 3 brokers + 1 controller, topics RF 3, min.insync.replicas 2; the edge's"
+                            + " Redis: a Redis Cluster of " + redisCluster.masters().size() + " masters with 1 replica each, "
+                            + redisCluster.nodes().size() + " nodes from port " + redisCluster.nodes().get(0).port()
+                            + " (password not printed)");
+                }
 
                 DemoData.Seeded demo = DemoData.seed(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword(),
                         stack.kafka(), stack.topics());

@@ -3,14 +3,16 @@ package dev.tokenmeter.local;
 import java.time.Duration;
 
 /** Command-line options of {@code ./run-pipeline}. */
-record Options(Duration duration, int ratePerSecond, boolean keepRunning, long seed) {
+record Options(Duration duration, int ratePerSecond, boolean keepRunning, long seed, boolean cluster) {
 
     static final String USAGE = """
-            usage: ./run-pipeline [--duration 60s] [--rate 20] [--keep-running] [--seed 42]
+            usage: ./run-pipeline [--duration 60s] [--rate 20] [--keep-running] [--seed 42] [--cluster]
               --duration      how long demo traffic runs (e.g. 30s, 2m)            default 45s
               --rate          requests per second sent to the edge                   default 20
               --keep-running  leave everything up afterwards and print how to use it
               --seed          seed of the traffic mix, for a reproducible run        default 42
+              --cluster       Kafka as 3 brokers (every topic RF 3, min ISR 2) and the edge's Redis
+                              as a Redis Cluster of 3 masters with 1 replica each (ADR 0084, 0080)
             """;
 
     static Options parse(String[] args) {
@@ -18,12 +20,14 @@ record Options(Duration duration, int ratePerSecond, boolean keepRunning, long s
         int rate = 20;
         boolean keep = false;
         long seed = 42;
+        boolean cluster = false;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
             switch (arg) {
                 case "--duration" -> duration = parseDuration(value(args, ++i, arg));
                 case "--rate" -> rate = parsePositive(value(args, ++i, arg), arg);
                 case "--keep-running" -> keep = true;
+                case "--cluster" -> cluster = true;
                 case "--seed" -> seed = Long.parseLong(value(args, ++i, arg));
                 case "-h", "--help" -> throw new IllegalArgumentException(USAGE);
                 default -> throw new IllegalArgumentException("unknown option " + arg + "\n" + USAGE);
@@ -32,7 +36,7 @@ record Options(Duration duration, int ratePerSecond, boolean keepRunning, long s
         if (rate > 500) {
             throw new IllegalArgumentException("--rate is capped at 500 requests/s for the local demo");
         }
-        return new Options(duration, rate, keep, seed);
+        return new Options(duration, rate, keep, seed, cluster);
     }
 
     private static String value(String[] args, int i, String option) {
