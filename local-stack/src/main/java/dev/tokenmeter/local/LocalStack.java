@@ -65,7 +65,8 @@ public final class LocalStack {
                          ? Engines.create(Backend.EMBEDDED, EmbeddedKafkaCluster::launch) : Engines.create(Backend.EMBEDDED);
                  // --cluster: the edge's quota in a 3 x 1 Redis Cluster (REDIS_URI=redis-cluster://..., ADR 0080)
                  EmbeddedRedisCluster redisCluster = options.cluster() ? EmbeddedRedisCluster.launch(3, 1) : null;
-                 FakeOpenAi upstream = FakeOpenAi.start();
+                 // Issue 16: the fake's Usage and Costs APIs report the calls on the edge's own key only.
+                 FakeOpenAi upstream = FakeOpenAi.builder().organizationKeys(java.util.Set.of(Stack.DEMO_SERVICE_KEY)).build();
                  // Issue 17: the demo traffic's labels are rolled up per feature and customer; --cluster: the edge's quota
                  // in the Redis Cluster.
                  Stack stack = Stack.start(engines, upstream, workDir, out, "", (service, env) -> {
@@ -74,6 +75,9 @@ public final class LocalStack {
                      }
                      if (redisCluster != null && Stack.EDGE_JAR.equals(service)) {
                          env.put("REDIS_URI", redisCluster.uri());
+                     }
+                     if (service.equals(Stack.SINK_JAR)) {
+                         env.putAll(UpstreamCheck.sinkEnv(upstream));
                      }
                  });
                  // Issue 17: alerts that arrive. erin (tenant initech) crosses 50/80/100 % of her credit.
@@ -116,12 +120,14 @@ public final class LocalStack {
                     out.println("Reconciliation " + month + " (ledger vs monthly total vs sum of hourly totals)");
                     SqlReport.print(db, out, Reconciliation.RECONCILIATION_SQL, month.atDay(1));
                 }
+                boolean upstreamReconciled = new UpstreamCheck(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword())
+                        .awaitAndPrint(Duration.ofSeconds(30), out);
                 DemoAlerts.print(stack, webhook, Duration.ofSeconds(60), out);
                 boolean rollupsReconciled = controls.report(out);
                 Reconciliation.Verdict verdict = reconciliation.verdict(report);
                 out.println();
                 verdict.lines().forEach(out::println);
-                ok = drained && verdict.ok() && rollupsReconciled;
+                ok = drained && verdict.ok() && rollupsReconciled && upstreamReconciled;
                 out.println(ok ? "RECONCILED: every total matches to the nano-dollar." : "NOT RECONCILED: see above.");
 
                 if (options.keepRunning()) {

@@ -32,6 +32,8 @@ final class Stack implements AutoCloseable {
     static final String EDGE_JAR = "edge-service";
     static final String AGGREGATOR_JAR = "aggregator-streams";
     static final String SINK_JAR = "billing-sink";
+    /** The edge's own OpenAI key: the service's organization, whose calls OpenAI's Usage API reports (ADR 0086). */
+    static final String DEMO_SERVICE_KEY = "sk-demo-service-key";
     static final String NOTIFIER_JAR = "alert-notifier";
     /** The lines the aggregator and the sink print once they consume (their health is not served over HTTP). */
     static final String AGGREGATOR_READY = "READY application.id=";
@@ -108,7 +110,7 @@ final class Stack implements AutoCloseable {
         edgeEnv.put("EDGE_PORT", Integer.toString(edgePort));
         edgeEnv.put("REDIS_URI", engines.redis().uri());
         edgeEnv.put("UPSTREAM_BASE_URL", upstream.baseUrl());
-        edgeEnv.put("OPENAI_API_KEY", "sk-demo-service-key");
+        edgeEnv.put("OPENAI_API_KEY", DEMO_SERVICE_KEY);
         edgeEnv.put("ADMIN_TOKEN", adminToken);
         edgeEnv.put("ADMIN_HOST", "127.0.0.1");
         edgeEnv.put("ADMIN_PORT", Integer.toString(adminPort));

@@ -47,6 +47,10 @@ class LauncherExitIT {
                 "Spend by customer label this month", "calls refused by the starter plan's allow-list (REJECTED, $0): ")
                 .containsPattern("(?m)^  (acme-corp|globex|initech|umbrella) +\\d+ +\\d+\\.\\d{9}$")
                 .containsPattern("rollup reconciliation \\(reconciliation_rollup\\): [1-9]\\d* user-month-dimensions, 0 with a difference");
+        // Issue 16 in the demo: our bill against the fake upstream's own Usage and Costs APIs, every difference zero.
+        assertThat(console).contains("Upstream reconciliation ")
+                .containsPattern("(?m)^models with an upstream difference beyond tolerance \\(0\\): 0$")
+                .containsPattern("(?m)^gpt-4o-mini-2024-07-18 +\\| [1-9]\\d* +\\| [1-9]\\d* +\\| 0 ");
         List<String> startUp = console.lines().takeWhile(l -> !l.startsWith("seeded ")).toList();
         assertThat(startUp).as("the start-up summary: a heading and one line per engine and service")
                 .hasSizeLessThanOrEqualTo(10)

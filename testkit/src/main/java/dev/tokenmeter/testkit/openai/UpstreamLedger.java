@@ -22,7 +22,7 @@ import java.util.function.LongSupplier;
  * check. A {@link Drift} makes it report extra requests or another price, as a real upstream that disagrees would.
  *
  * <p>Prices: the 2025 standard list price of the model's family (nano-USD per token, the V3 seed's numbers),
- * at every tier; a model with no price costs nothing and appears in usage only. Costs are daily buckets of
+ * or its published tier price ({@link #TIER_PRICES}); a model with no price costs nothing and appears in usage only. Costs are daily buckets of
  * line items {@code "<answered model>, input" | ", cached input" | ", output"}, each {@code amount.value} an
  * exact decimal USD number (at most 9 places, as nano-USD allow).
  */
@@ -47,6 +47,14 @@ final class UpstreamLedger {
             Map.entry("o4-mini", new long[] {1100, 275, 4400}),
             Map.entry("text-embedding-3-small", new long[] {20, 0, 0}),
             Map.entry("text-embedding-3-large", new long[] {130, 0, 0}));
+
+    /**
+     * Tier prices where OpenAI publishes one (2025 list: o3 flex $1.00/$0.25/$4.00, gpt-4o-mini priority
+     * $0.25/$0.125/$1.00 per 1M; the demo seeds the same rows); any other tier is charged the standard price.
+     */
+    static final Map<String, long[]> TIER_PRICES = Map.of(
+            "o3|flex", new long[] {1000, 250, 4000},
+            "gpt-4o-mini|priority", new long[] {250, 125, 1000});
 
     static final String DEFAULT_PROJECT_ID = "proj_fake_default";
 
@@ -90,9 +98,10 @@ final class UpstreamLedger {
         return model;
     }
 
-    /** nano-USD per token {input, cached input, output} the fake charges for this model now (drift applied). */
-    long[] price(String model) {
-        long[] p = PRICES.getOrDefault(family(model), new long[] {0, 0, 0});
+    /** nano-USD per token {input, cached input, output} the fake charges for this model and tier now (drift applied). */
+    long[] price(String model, String serviceTier) {
+        String family = family(model);
+        long[] p = TIER_PRICES.getOrDefault(family + "|" + serviceTier, PRICES.getOrDefault(family, new long[] {0, 0, 0}));
         int percent = drift.pricePercent();
         return new long[] {p[0] * percent / 100, p[1] * percent / 100, p[2] * percent / 100};
     }
@@ -279,7 +288,7 @@ final class UpstreamLedger {
                         || (!projects.isEmpty() && !projects.contains(c.projectId()))) {
                     continue;
                 }
-                long[] p = price(c.model());
+                long[] p = price(c.model(), c.serviceTier());
                 long n = 1 + d.extraRequestsPerCall();
                 Usage u = c.usage();
                 long[][] items = {
