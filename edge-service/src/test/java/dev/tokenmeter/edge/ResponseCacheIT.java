@@ -202,6 +202,45 @@ class ResponseCacheIT {
         }
     }
 
+    /** The admin API sets a key's own cache: on where its plan does not cache, off where it does, null = the plan. */
+    @Test
+    void theAdminApiTurnsAKeysOwnCacheOnOrOff_whateverItsPlanSays(Engines engines) throws Exception {
+        String token = "admin-token-for-the-response-cache-0123";
+        try (FakeOpenAi openAi = FakeOpenAi.start();
+             EdgeTestBed bed = new EdgeTestBed(engines, openAi, Map.of("RESPONSE_CACHE_REDIS_URI", cacheRedis.uri(),
+                     "API_KEY_CACHE_TTL", "30s", "ADMIN_TOKEN", token, "RESPONSE_CACHE_DEFAULT_TTL", "60s"))) {
+            ApiCalls admin = new ApiCalls(bed.adminUrl());
+            EdgeTestBed.User plain = bed.newUser(1_000_000_000L); // its plan does not cache
+            EdgeTestBed.User cached = bed.newUser(1_000_000_000L);
+            cachePlan(bed, cached, 100);
+            String keyPath = "/admin/users/" + plain.userId() + "/keys/" + plain.apiKeyId();
+            String request = deterministicChat("admin switch");
+
+            assertThat(header(bed.post("/v1/chat/completions", plain.key(), request), "x-tokenmeter-cache")).isNull();
+            HttpResponse<String> on = admin.send("PATCH", keyPath, token, "{\"response_cache\":\"on\"}");
+            assertThat(on.statusCode()).as(on.body()).isEqualTo(200);
+            assertThat(ApiCalls.json(on).get("response_cache").asText()).isEqualTo("on");
+            // The key cache's TTL is 30 s: only the admin API's invalidation makes this call see the change.
+            assertThat(header(bed.post("/v1/chat/completions", plain.key(), request), "x-tokenmeter-cache")).isEqualTo("miss");
+            assertThat(header(bed.post("/v1/chat/completions", plain.key(), request), "x-tokenmeter-cache")).isEqualTo("hit");
+
+            String cachedPath = "/admin/users/" + cached.userId() + "/keys/" + cached.apiKeyId();
+            assertThat(admin.send("PATCH", cachedPath, token, "{\"response_cache\":\"off\"}").statusCode()).isEqualTo(200);
+            assertThat(header(bed.post("/v1/chat/completions", cached.key(), request), "x-tokenmeter-cache"))
+                    .as("off for this key although its plan caches").isNull();
+            HttpResponse<String> cleared = admin.send("PATCH", cachedPath, token, "{\"response_cache\":null}");
+            assertThat(ApiCalls.json(cleared).get("response_cache").isNull()).isTrue();
+            assertThat(header(bed.post("/v1/chat/completions", cached.key(), request), "x-tokenmeter-cache"))
+                    .as("null: the plan decides again").isEqualTo("miss");
+
+            HttpResponse<String> bad = admin.send("PATCH", keyPath, token, "{\"response_cache\":\"always\"}");
+            assertThat(bad.statusCode()).isEqualTo(400);
+            assertThat(ApiCalls.json(bad).get("error").get("param").asText()).isEqualTo("response_cache");
+            assertThat(bed.db.select(API_KEY.RESPONSE_CACHE).from(API_KEY).where(API_KEY.API_KEY_ID.eq(plain.apiKeyId()))
+                    .fetchOne(API_KEY.RESPONSE_CACHE)).as("a refused change changes nothing").isEqualTo("on");
+        }
+    }
+
     @Test
     void aHundredIdenticalConcurrentCallsMakeOneUpstreamCall_andAHundredEvents(Engines engines) throws Exception { // issue 19
         try (FakeOpenAi openAi = FakeOpenAi.start(); EdgeTestBed bed = bed(engines, openAi)) {

@@ -78,8 +78,9 @@ final class ServiceKeyRoutes {
      * The key's limits (ADR 0077): {@code allowed_models} (an array, or null / [] to clear) and {@code expires_at} (an
      * ISO-8601 instant such as {@code 2026-12-31T23:59:59Z}, or null to clear) and its monthly budget
      * ({@code monthly_budget_usd} as an exact decimal string or {@code monthly_budget_nano_usd} as an integer, 0 to
-     * {@link QuotaLimits#MAX_CREDIT_NANO_USD} = $1,000,000 like a credit, or null to clear; ADR 0081); absent fields are
-     * kept.
+     * {@link QuotaLimits#MAX_CREDIT_NANO_USD} = $1,000,000 like a credit, or null to clear; ADR 0081) and its own
+     * response cache ({@code response_cache}: off, on, any, or null for what the plan says; ADR 0074); absent fields
+     * are kept.
      */
     void patch(Context ctx) {
         String userId = ctx.pathParam("userId");
@@ -92,12 +93,28 @@ final class ServiceKeyRoutes {
             throw bad("'monthly_budget' must be at most " + Money.formatUsd(QuotaLimits.MAX_CREDIT_NANO_USD) + " USD.",
                     "monthly_budget_nano_usd");
         }
-        if (!keys.limits(userId, apiKeyId, models, expiresAt, budget)) {
+        JsonBody.Given<String> cache = responseCache(b);
+        if (!keys.limits(userId, apiKeyId, models, expiresAt, budget, cache)) {
             throw notFound("User '" + userId + "' has no key '" + apiKeyId + "'.");
         }
         authenticator.invalidateAll(); // the key's limits come with it: at once on this edge, elsewhere within the TTL
         LOG.info("changed the limits of service key {} of user {}", apiKeyId, userId);
         JsonBody.write(ctx, 200, keyJson(queries.serviceKey(userId, apiKeyId)));
+    }
+
+    /** The body's {@code response_cache}: absent, null (the plan decides) or one of off, on, any (V19's CHECK). */
+    private static JsonBody.Given<String> responseCache(JsonNode b) {
+        JsonNode c = b.get("response_cache");
+        if (c == null) {
+            return JsonBody.Given.absent();
+        }
+        if (c.isNull()) {
+            return new JsonBody.Given<>(true, null);
+        }
+        if (!c.isTextual() || !List.of("off", "on", "any").contains(c.textValue())) {
+            throw bad("'response_cache' must be \"off\", \"on\", \"any\" or null (the plan decides).", "response_cache");
+        }
+        return new JsonBody.Given<>(true, c.textValue());
     }
 
     private static ObjectNode keyJson(ApiKeyRecord k) {
@@ -115,6 +132,7 @@ final class ServiceKeyRoutes {
         } else {
             n.put("monthly_budget_usd", Money.formatUsd(k.getMonthlyBudgetNanoUsd()));
         }
+        n.put("response_cache", k.getResponseCache());
         return n;
     }
 

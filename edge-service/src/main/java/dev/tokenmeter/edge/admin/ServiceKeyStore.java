@@ -28,10 +28,11 @@ final class ServiceKeyStore {
 
     /**
      * Sets the key's limits that are given (ADR 0077, 0081): its model allow-list, its expiry and its monthly budget
-     * (a given null clears any); false when the user has no such key.
+     * (a given null clears any), and its own response cache setting (ADR 0074; null = the plan decides); false when
+     * the user has no such key.
      */
     boolean limits(String userId, String apiKeyId, JsonBody.Given<List<String>> models, JsonBody.Given<OffsetDateTime> expiresAt,
-                   JsonBody.Given<Long> monthlyBudgetNanoUsd) {
+                   JsonBody.Given<Long> monthlyBudgetNanoUsd, JsonBody.Given<String> responseCache) {
         // Only the columns given: the edge's role may update no other column of api_key (V12, V20).
         Map<Field<?>, Object> set = new HashMap<>();
         if (models.present()) {
@@ -42,6 +43,9 @@ final class ServiceKeyStore {
         }
         if (monthlyBudgetNanoUsd.present()) {
             set.put(API_KEY.MONTHLY_BUDGET_NANO_USD, monthlyBudgetNanoUsd.value());
+        }
+        if (responseCache.present()) {
+            set.put(API_KEY.RESPONSE_CACHE, responseCache.value());
         }
         var ofUser = API_KEY.API_KEY_ID.eq(apiKeyId).and(API_KEY.USER_ID.eq(userId));
         return set.isEmpty() ? db.fetchExists(API_KEY, ofUser) : db.update(API_KEY).set(set).where(ofUser).execute() > 0;
