@@ -21,7 +21,8 @@ import java.util.List;
  * Issue 17's spend controls and attribution in the demo, set the way an operator sets them, through the edge's admin
  * API: the starter plan may call only the small models (a bigger one is answered 403 {@code model_not_allowed} and
  * billed as a $0 REJECTED event), alice's key belongs to the project {@code support-bot}, and the demo traffic carries
- * {@code feature} and {@code customer} labels, which the aggregator rolls up ({@link #ROLLUP_DIMENSIONS}). After the
+ * {@code feature} and {@code customer} labels, which the aggregator rolls up ({@link #ROLLUP_DIMENSIONS}); issue 19's
+ * response cache is turned on for one plan ({@link DemoRedisFront}). After the
  * traffic the demo prints spend per customer from the usage API and checks finance's {@code reconciliation_rollup}.
  */
 final class DemoControls {
@@ -58,6 +59,9 @@ final class DemoControls {
         }
         send("PUT", "/admin/users/" + PROJECT_USER + "/keys/" + keyId + "/project", "{\"project\":\"" + PROJECT + "\"}");
         out.println("project     " + PROJECT_USER + "'s key -> " + PROJECT + "; labels feature, customer rolled up per value");
+        send("PUT", "/admin/plans/" + DemoRedisFront.CACHE_PLAN, DemoRedisFront.planCacheBody());
+        out.println("cache       plan " + DemoRedisFront.CACHE_PLAN + ": deterministic answers cached "
+                + DemoRedisFront.CACHE_TTL_SECONDS + " s, a hit billed " + DemoRedisFront.HIT_PRICE_PERCENT + " % (ADR 0074, 0075)");
     }
 
     /**

@@ -36,6 +36,17 @@ final class DemoTraffic {
         long count(int status) {
             return byStatus.getOrDefault(status, 0L);
         }
+
+        /** This traffic and {@code more}, as one report. */
+        Report plus(Report more) {
+            Map<Integer, Long> statuses = new java.util.TreeMap<>(byStatus);
+            more.byStatus.forEach((k, v) -> statuses.merge(k, v, Long::sum));
+            Map<String, Long> userStatuses = new java.util.TreeMap<>(byUserAndStatus);
+            more.byUserAndStatus.forEach((k, v) -> userStatuses.merge(k, v, Long::sum));
+            Set<String> ids = new java.util.HashSet<>(eventIds);
+            ids.addAll(more.eventIds);
+            return new Report(sent + more.sent, statuses, userStatuses, Set.copyOf(ids), transportErrors + more.transportErrors);
+        }
     }
 
     /** Family names and a dated snapshot (priced through its alias, ADR 0068). */

@@ -5,6 +5,7 @@ import dev.tokenmeter.testkit.Engines;
 import dev.tokenmeter.testkit.kafka.EmbeddedKafkaCluster;
 import dev.tokenmeter.testkit.openai.FakeOpenAi;
 import dev.tokenmeter.testkit.redis.EmbeddedRedisCluster;
+import dev.tokenmeter.testkit.redis.EmbeddedRedisEngine;
 
 import java.io.PrintStream;
 import java.net.URI;
@@ -15,6 +16,7 @@ import java.sql.DriverManager;
 import java.time.Duration;
 import java.time.YearMonth;
 import java.time.ZoneOffset;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 
@@ -65,6 +67,8 @@ public final class LocalStack {
                          ? Engines.create(Backend.EMBEDDED, EmbeddedKafkaCluster::launch) : Engines.create(Backend.EMBEDDED);
                  // --cluster: the edge's quota in a 3 x 1 Redis Cluster (REDIS_URI=redis-cluster://..., ADR 0080)
                  EmbeddedRedisCluster redisCluster = options.cluster() ? EmbeddedRedisCluster.launch(3, 1) : null;
+                 // Issue 19: the edge's response cache in its own Redis, as deployed (ADR 0074): bounded, evicting.
+                 EmbeddedRedisEngine cacheRedis = EmbeddedRedisEngine.launch(List.of("maxmemory 64mb", "maxmemory-policy allkeys-lru"));
                  // Issue 16: the fake's Usage and Costs APIs report the calls on the edge's own key only.
                  FakeOpenAi upstream = FakeOpenAi.builder().organizationKeys(java.util.Set.of(Stack.DEMO_SERVICE_KEY)).build();
                  // Issue 17: the demo traffic's labels are rolled up per feature and customer; --cluster: the edge's quota
@@ -75,6 +79,9 @@ public final class LocalStack {
                      }
                      if (redisCluster != null && Stack.EDGE_JAR.equals(service)) {
                          env.put("REDIS_URI", redisCluster.uri());
+                     }
+                     if (Stack.EDGE_JAR.equals(service)) {
+                         env.put("RESPONSE_CACHE_REDIS_URI", cacheRedis.uri());
                      }
                      if (service.equals(Stack.SINK_JAR)) {
                          env.putAll(UpstreamCheck.sinkEnv(upstream));
@@ -101,6 +108,10 @@ public final class LocalStack {
                         .run(options.duration(), options.ratePerSecond(), options.seed(), System.err);
                 out.println("responses by status: " + report.byStatus()
                         + (report.transportErrors() > 0 ? " (transport errors: " + report.transportErrors() + ")" : ""));
+                DemoTraffic.Caller cacheCaller = demo.callers().stream()
+                        .filter(c -> c.userId().equals(DemoControls.PROJECT_USER)).findFirst().orElseThrow();
+                DemoRedisFront.Outcome front = new DemoRedisFront(stack.edgeUrl(), cacheCaller).run(options.seed(), out);
+                report = report.plus(front.report());
 
                 Reconciliation reconciliation = new Reconciliation(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword());
                 boolean drained = reconciliation.awaitDrained(report, Duration.ofMinutes(3), out);
@@ -127,7 +138,10 @@ public final class LocalStack {
                 Reconciliation.Verdict verdict = reconciliation.verdict(report);
                 out.println();
                 verdict.lines().forEach(out::println);
-                ok = drained && verdict.ok() && rollupsReconciled && upstreamReconciled;
+                if (!front.ok()) {
+                    out.println("FAIL: the response cache or the async jobs did not answer as their rules say (see 'Redis in front')");
+                }
+                ok = drained && verdict.ok() && rollupsReconciled && upstreamReconciled && front.ok();
                 out.println(ok ? "RECONCILED: every total matches to the nano-dollar." : "NOT RECONCILED: see above.");
 
                 if (options.keepRunning()) {

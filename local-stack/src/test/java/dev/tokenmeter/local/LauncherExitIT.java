@@ -47,6 +47,11 @@ class LauncherExitIT {
                 "Spend by customer label this month", "calls refused by the starter plan's allow-list (REJECTED, $0): ")
                 .containsPattern("(?m)^  (acme-corp|globex|initech|umbrella) +\\d+ +\\d+\\.\\d{9}$")
                 .containsPattern("rollup reconciliation \\(reconciliation_rollup\\): [1-9]\\d* user-month-dimensions, 0 with a difference");
+        // Issue 19 in the demo: the pro plan's cache set through the admin API; repeated and concurrent identical calls
+        // are one upstream call each, the rest hits (alice's statement has their CACHE_HIT line); async jobs all end.
+        assertThat(console).contains("cache       plan pro: ", "3 identical calls one after another: miss, hit, hit",
+                        "20 identical calls at once: {hit=19, miss=1}", "GET /v1/async/jobs/{id}): {succeeded=5}")
+                .containsPattern("(?m)^CACHE_HIT +\\| gpt-4o-mini +\\| SERVICE_CREDIT +\\| 21 ");
         // Issue 16 in the demo: our bill against the fake upstream's own Usage and Costs APIs, every difference zero.
         assertThat(console).contains("Upstream reconciliation ")
                 .containsPattern("(?m)^models with an upstream difference beyond tolerance \\(0\\): 0$")

@@ -54,7 +54,12 @@ public final class EmbeddedRedisEngine extends ManagedServer implements RedisEng
     }
 
     public static EmbeddedRedisEngine launch() {
-        return launch(new EmbeddedRedisEngine(findBinary(), FreePorts.pick(), 0, newPassword(), List.of()));
+        return launch(List.of());
+    }
+
+    /** A standalone server with these extra redis.conf lines, e.g. {@code maxmemory 64mb} for a cache. */
+    public static EmbeddedRedisEngine launch(List<String> extraConfig) {
+        return launch(new EmbeddedRedisEngine(findBinary(), FreePorts.pick(), 0, newPassword(), List.copyOf(extraConfig)));
     }
 
     /**
