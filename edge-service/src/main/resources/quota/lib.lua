@@ -9,6 +9,8 @@
 --   charged ('-' when nothing was charged; absent in records written before they existed)
 --   keyBudgetFlag: '1' when the estimate is counted in the key's month spend (the user's key-budget hash, ADR 0081),
 --   '0' or absent when not (then a settle adds the whole actual cost, a release or expiry takes nothing off)
+--   tenantFlag: '1' when the call holds a reservation of the same id in its tenant's slot (tenant budget, ADR 0081):
+--   settle and release answer it so the engine trues the tenant up after the user; '0' or absent when not
 -- A settled or released record keeps only state|route (closed_record, ADR 0067): all a repeated settle or
 -- release reads from it. Open and expired records keep every field (a late settle needs the estimate).
 
@@ -19,7 +21,7 @@ local function decode(s)
   for f in string.gmatch(s, '([^|]+)') do t[#t + 1] = f end
   return { state = t[1], route = t[2], est = tonumber(t[3]), est_tokens = tonumber(t[4]),
            actual = tonumber(t[5]), actual_tokens = tonumber(t[6]), u_tat = tonumber(t[7] or '-'),
-           k_tat = tonumber(t[8] or '-'), kb = t[9] == '1' }
+           k_tat = tonumber(t[8] or '-'), kb = t[9] == '1', tb = t[10] == '1' }
 end
 
 local function tat_field(v)
@@ -30,7 +32,7 @@ end
 local function encode(r)
   return r.state .. '|' .. r.route .. '|' .. fmt(r.est) .. '|' .. fmt(r.est_tokens) .. '|' ..
          fmt(r.actual) .. '|' .. fmt(r.actual_tokens) .. '|' .. tat_field(r.u_tat) .. '|' .. tat_field(r.k_tat) .. '|' ..
-         (r.kb and '1' or '0')
+         (r.kb and '1' or '0') .. '|' .. (r.tb and '1' or '0')
 end
 
 -- The key-budget hash field of a reservation (ADR 0081): '<yyyy-MM>:<apiKeyId>' from its id
@@ -42,7 +44,8 @@ local function key_field(id)
 end
 
 -- Changes a key's month spend by `delta` when the field exists (a missing field is rebuilt from Postgres with
--- the open reservations, rebuild_key.lua, never created by an increment).
+-- the open reservations, rebuild_key.lua, never created by an increment). Also a tenant's month spend (field <yyyy-MM>
+-- of its spend hash, tenant_rebuild.lua).
 local function key_spend(kb_key, field, delta)
   if delta ~= 0 and redis.call('HEXISTS', kb_key, field) == 1 then
     redis.call('HINCRBY', kb_key, field, fmt(delta))
@@ -53,6 +56,15 @@ end
 -- ALREADY_RELEASED with the route, nothing more (~70 bytes fewer per call than the full record).
 local function closed_record(r)
   return r.state .. '|' .. r.route
+end
+
+-- Deletes closed (and expired) records whose retention has passed, at most `limit`: a user's or a tenant's.
+local function purge_closed(res_key, gc_key, now, limit)
+  local old = redis.call('ZRANGEBYSCORE', gc_key, '-inf', now, 'LIMIT', 0, limit)
+  for _, id in ipairs(old) do
+    redis.call('HDEL', res_key, id)
+    redis.call('ZREM', gc_key, id)
+  end
 end
 
 -- Frees open reservations whose deadline has passed (at most `limit`) and purges closed records
@@ -76,11 +88,7 @@ local function expire_stale(res_key, dl_key, gc_key, reserved_key, kb_key, now, 
       end
     end
   end
-  local old = redis.call('ZRANGEBYSCORE', gc_key, '-inf', now, 'LIMIT', 0, limit)
-  for _, id in ipairs(old) do
-    redis.call('HDEL', res_key, id)
-    redis.call('ZREM', gc_key, id)
-  end
+  purge_closed(res_key, gc_key, now, limit)
   return #ids
 end
 
@@ -193,4 +201,31 @@ local function gcra_refund(key, limit, units, charge_end, now)
   else
     set_tat(key, new_tat, now)
   end
+end
+
+-- Tenant budgets (ADR 0081): the tenant's month spend lives in its own slot {t:<tenant>}: a hash field per month
+-- (<yyyy-MM> = service-credit settles plus open estimates of all its users), a reservation hash keyed by the user's
+-- reservation id (record 'state|estimateNanoUsd', state O open, E expired, S settled, R released), a deadline zset
+-- and a purge zset. The month of a tenant reservation is the one in its id ('{u:<user>}:<yyyy-MM>:...').
+local function id_month(id)
+  local close = string.find(id, '}:', 1, true)
+  return string.sub(id, close + 2, close + 8)
+end
+
+-- Tenant-side lazy expiry: frees the estimate of open tenant reservations past their deadline (an edge that died
+-- between the tenant's and the user's script, or a settle that never came) and purges closed records.
+local function tenant_expire(spend_key, res_key, dl_key, gc_key, now, retention, limit)
+  local ids = redis.call('ZRANGEBYSCORE', dl_key, '-inf', now, 'LIMIT', 0, limit)
+  for _, id in ipairs(ids) do
+    redis.call('ZREM', dl_key, id)
+    local rec = redis.call('HGET', res_key, id)
+    if rec and string.sub(rec, 1, 1) == 'O' then
+      local est = string.sub(rec, 3)
+      key_spend(spend_key, id_month(id), -tonumber(est))
+      redis.call('HSET', res_key, id, 'E|' .. est)
+      redis.call('ZADD', gc_key, now + retention, id)
+    end
+  end
+  purge_closed(res_key, gc_key, now, limit)
+  return #ids
 end

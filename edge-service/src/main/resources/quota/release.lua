@@ -3,7 +3,7 @@
 -- the request-rate limits (it was made). Idempotent.
 -- KEYS: 1 res hash, 2 deadline zset, 3 gc zset, 4 reserved, 5 user token TAT, 6 API key token TAT, 7 key-budget hash
 -- ARGV: 1 nowMs, 2 id, 3 closedRetentionMs (how long the released record stays), 4 user tpm, 5 key tpm (0 = leave that limit alone)
--- Returns {status}
+-- Returns {status, tenant (1 = the record holds a tenant reservation: the engine releases it next)}
 local now, id = tonumber(ARGV[1]), ARGV[2]
 local rec = redis.call('HGET', KEYS[1], id)
 if not rec then return { 'UNKNOWN_RESERVATION' } end
@@ -26,4 +26,4 @@ end
 r.state = 'R'
 redis.call('HSET', KEYS[1], id, closed_record(r))
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), id)
-return { 'RELEASED' }
+return { 'RELEASED', r.tb and 1 or 0 }

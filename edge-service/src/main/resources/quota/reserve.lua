@@ -6,10 +6,14 @@
 -- ARGV: 1 nowMs, 2 reservation id, 3 estimateNanoUsd, 4 estimateTokens, 5 status, 6 creditNanoUsd,
 --       7 user rpm, 8 user tpm, 9 key rpm, 10 key tpm, 11 hasPersonalKey (0/1), 12 ttlMs,
 --       13 retentionMs, 14 sweepLimit, 15 monthTtlMs, 16 softLimitPercent (0 = none),
---       17 key-budget field (<yyyy-MM>:<apiKeyId>), 18 key's monthly budget nano-USD (-1 = none)
+--       17 key-budget field (<yyyy-MM>:<apiKeyId>), 18 key's monthly budget nano-USD (-1 = none),
+--       19 tenant budget: '' none, '1' the estimate is reserved in the tenant's slot (tenant_reserve.lua, same id),
+--          '0' the tenant's budget refused it
 -- The key's month spend (ADR 0081: its service-credit settles plus open estimates) is counted whenever its field
 -- exists, and must exist when the key has a budget; a call must fit both the user's credit and the key's budget.
 -- Past either, it goes to the user's own key like past the credit, else KEY_BUDGET_EXCEEDED / CREDIT_EXHAUSTED.
+-- A call the tenant's budget refused (ARGV 19 '0') goes the same way (TENANT_BUDGET_EXCEEDED); the engine releases
+-- the tenant reservation of a call this script refuses or sends to the user's own key.
 -- Returns {'REBUILD'} when the month's counters are missing, {'REBUILD_KEY'} when the key's spend is, else
 --   {'OK', route, reason, remainingCredit, reqLimit, reqRemaining, reqResetMs, tokLimit, tokRemaining,
 --    tokResetMs, retryMs, softState (0 below, 1 reached, 2 crossed now), thresholds...}
@@ -61,9 +65,10 @@ end
 local key_spent = redis.call('HGET', KEYS[12], kb_field)
 local fits_credit = settled + reserved + est <= credit
 local fits_key = key_budget < 0 or tonumber(key_spent) + est <= key_budget
+local fits_tenant = ARGV[19] ~= '0'
 local route
 local exhausted = not fits_credit
-if fits_credit and fits_key then
+if fits_credit and fits_key and fits_tenant then
   route = 'S'
 elseif ARGV[11] == '1' then
   route = 'P'
@@ -71,8 +76,9 @@ end
 local month_ttl = tonumber(ARGV[15])
 if not route then
   local thr, soft_state = crossed(KEYS[7], settled + reserved, credit, exhausted, month_ttl, soft)
-  return result('REJECTED', fits_credit and 'KEY_BUDGET_EXCEEDED' or 'CREDIT_EXHAUSTED', settled + reserved, req, tok, 0,
-                thr, soft_state)
+  local reason = 'CREDIT_EXHAUSTED'
+  if fits_credit then reason = fits_key and 'TENANT_BUDGET_EXCEEDED' or 'KEY_BUDGET_EXCEEDED' end
+  return result('REJECTED', reason, settled + reserved, req, tok, 0, thr, soft_state)
 end
 
 -- Admitted: charge the rate limits and write the reservation.
@@ -87,7 +93,8 @@ if est_tokens > 0 then
 end
 local counted = route == 'S' and key_spent ~= false
 redis.call('HSET', KEYS[1], id, encode({ state = 'O', route = route, est = est, est_tokens = est_tokens, actual = 0,
-                                         actual_tokens = 0, u_tat = charged_u, k_tat = charged_k, kb = counted }))
+                                         actual_tokens = 0, u_tat = charged_u, k_tat = charged_k, kb = counted,
+                                         tb = route == 'S' and ARGV[19] == '1' }))
 if counted then redis.call('HINCRBY', KEYS[12], kb_field, ARGV[3]) end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[12]), id)
 if route == 'S' then

@@ -8,14 +8,15 @@
 -- ARGV: 1 nowMs, 2 id, 3 actualNanoUsd, 4 actualTokens, 5 closedRetentionMs (how long the settled record stays), 6 creditNanoUsd (-1 = unknown), 7 monthTtlMs,
 --       8 user tpm, 9 key tpm (0 = no true-up of that limit), 10 softLimitPercent (0 = none),
 --       11 id carries an API key (1/0: ids issued before it did have no key spend)
--- Returns {status, route, settledAfter, softState, thresholds...}
+-- Returns {status, route, settledAfter, softState, tenant (1 = the record holds a tenant reservation: the engine
+-- settles it in the tenant's slot next, tenant_close.lua), thresholds...}
 local now, id = tonumber(ARGV[1]), ARGV[2]
 local rec = redis.call('HGET', KEYS[1], id)
-if not rec then return { 'UNKNOWN_RESERVATION', '', -1, 0 } end
+if not rec then return { 'UNKNOWN_RESERVATION', '', -1, 0, 0 } end
 local r = decode(rec)
 local route = r.route == 'S' and 'SERVICE_CREDIT' or 'PERSONAL_KEY'
-if r.state == 'S' then return { 'ALREADY_SETTLED', route, -1, 0 } end
-if r.state == 'R' then return { 'ALREADY_RELEASED', route, -1, 0 } end
+if r.state == 'S' then return { 'ALREADY_SETTLED', route, -1, 0, 0 } end
+if r.state == 'R' then return { 'ALREADY_RELEASED', route, -1, 0, 0 } end
 local status = 'SETTLED'
 if r.state == 'O' then
   redis.call('ZREM', KEYS[2], id)
@@ -51,7 +52,7 @@ end
 r.state = 'S'
 redis.call('HSET', KEYS[1], id, closed_record(r))
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), id)
-local out = { status, route, after, 0 }
+local out = { status, route, after, 0, r.tb and 1 or 0 }
 local credit = tonumber(ARGV[6])
 if r.route == 'S' and after >= 0 and credit >= 0 then
   local reserved = tonumber(redis.call('GET', KEYS[4]) or '0')

@@ -83,6 +83,12 @@ public record OpenAiError(int status, String message, String type, String param,
                 "insufficient_quota", null, "key_budget_exceeded", false, null);
     }
 
+    /** The user's tenant's shared monthly budget is used up (ADR 0081): like the key's, its own code. */
+    public static OpenAiError tenantBudgetExceeded() {
+        return new OpenAiError(429, "Your organization's monthly budget is used up. Ask its administrator to raise it.",
+                "insufficient_quota", null, "tenant_budget_exceeded", false, null);
+    }
+
     public static OpenAiError rateLimited(String message, String type, Duration retryAfter) {
         return new OpenAiError(429, message, type, null, "rate_limit_exceeded", true, retryAfter);
     }

@@ -18,6 +18,7 @@ public final class Rejections {
             case CREDIT_EXHAUSTED -> OpenAiError.insufficientQuota(
                     "You exceeded your current quota: your monthly credit is used up. Add credit or use your own key.");
             case KEY_BUDGET_EXCEEDED -> OpenAiError.keyBudgetExceeded();
+            case TENANT_BUDGET_EXCEEDED -> OpenAiError.tenantBudgetExceeded();
             case RATE_LIMITED_REQUESTS -> OpenAiError.rateLimited("Rate limit reached for requests per minute.", "requests",
                     decision.retryAfter() != null ? decision.retryAfter() : resetOf(decision.requests()));
             case RATE_LIMITED_TOKENS -> OpenAiError.rateLimited("Rate limit reached for tokens per minute.", "tokens",

@@ -46,6 +46,20 @@ public final class JooqUsageBaseline implements UsageBaseline {
         return sum.longValueExact();
     }
 
+    /**
+     * From the ledger, by tenant (ADR 0081; V32 grants the edge the ledger's tenant_id and indexes it): read on a
+     * tenant's first call of a month on each edge and after a Redis loss, not per call.
+     */
+    @Override
+    public long tenantServiceCreditNanoUsd(String tenantId, YearMonth month) {
+        var l = USAGE_LEDGER;
+        BigDecimal sum = db.select(DSL.coalesce(DSL.sum(l.COST_NANO_USD), BigDecimal.ZERO)).from(l)
+                .where(l.TENANT_ID.eq(tenantId)).and(l.BILLING_MONTH.eq(month.atDay(1)))
+                .and(l.KEY_SOURCE.eq("SERVICE_CREDIT"))
+                .fetchOne().value1();
+        return sum.longValueExact();
+    }
+
     @Override
     public Map<String, Long> serviceCreditByUser(YearMonth month) {
         var t = USAGE_TOTAL_MONTHLY;

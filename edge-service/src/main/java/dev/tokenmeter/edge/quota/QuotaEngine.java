@@ -179,6 +179,9 @@ public final class QuotaEngine implements AutoCloseable {
         if (request.keyBudgetNanoUsd() != ReserveRequest.NO_KEY_BUDGET) {
             QuotaLimits.credit("keyBudgetNanoUsd", request.keyBudgetNanoUsd());
         }
+        if (request.tenantBudgetNanoUsd() != ReserveRequest.NO_TENANT_BUDGET) {
+            QuotaLimits.credit("tenantBudgetNanoUsd", request.tenantBudgetNanoUsd());
+        }
         long start = System.nanoTime();
         Decision d = decide(request);
         latency.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
@@ -433,6 +436,63 @@ public final class QuotaEngine implements AutoCloseable {
 
     private Decision reserveInRedis(Account a, ReserveRequest r, QuotaKeys keys, YearMonth month, Instant now) {
         String id = keys.newReservationId(month, r.apiKeyId(), false);
+        if (r.tenantBudgetNanoUsd() < 0 || a.tenantId() == null) {
+            return reserveUser(a, r, keys, month, now, id, "");
+        }
+        // Tenant budget (ADR 0081): the tenant's slot first (check and count atomically), then the user's script with the
+        // same id; a call the user's side refuses or sends to the user's own key gives the tenant its estimate back.
+        QuotaKeys.Tenant tenant = new QuotaKeys.Tenant(QuotaLimits.id("tenantId", a.tenantId()));
+        boolean held = reserveTenant(tenant, id, r, month, now);
+        Decision d;
+        try {
+            d = reserveUser(a, r, keys, month, now, id, held ? "1" : "0");
+        } catch (RuntimeException e) {
+            if (held) {
+                closeTenantQuietly(tenant, id, -1, now);
+            }
+            throw e;
+        }
+        if (held && d.route() != Route.SERVICE_CREDIT) {
+            closeTenant(tenant, id, -1, now);
+        }
+        return d;
+    }
+
+    /** tenant_reserve.lua: true when the estimate fits the tenant's budget and is now counted in its spend. */
+    private boolean reserveTenant(QuotaKeys.Tenant tenant, String id, ReserveRequest r, YearMonth month, Instant now) {
+        for (int attempt = 0; attempt < 3; attempt++) {
+            List<Object> out = scripts.call(Script.TENANT_RESERVE, tenant.all(), now.toEpochMilli(), id,
+                    r.estimatedCostNanoUsd(), r.tenantBudgetNanoUsd(), reservationTtlMs, retentionMs, config.sweepBatch(),
+                    month.toString());
+            switch ((String) out.get(0)) {
+                case "OK" -> {
+                    return true;
+                }
+                case "EXCEEDED", "CLOSED" -> {
+                    return false;
+                }
+                default -> rebuildTenant(tenant, month, now);
+            }
+        }
+        throw new RebuildUnavailable("month spend of a tenant still missing after 3 rebuilds", null);
+    }
+
+    /** tenant_close.lua: the tenant's true-up after the user's settle ({@code actual >= 0}) or release (-1). */
+    private void closeTenant(QuotaKeys.Tenant tenant, String id, long actualNanoUsd, Instant now) {
+        scripts.call(Script.TENANT_CLOSE, tenant.all(), now.toEpochMilli(), id, actualNanoUsd, closedRetentionMs);
+    }
+
+    /** A tenant release that may fail (Redis away): the tenant-side expiry frees the estimate at its deadline then. */
+    private void closeTenantQuietly(QuotaKeys.Tenant tenant, String id, long actualNanoUsd, Instant now) {
+        try {
+            closeTenant(tenant, id, actualNanoUsd, now);
+        } catch (RuntimeException e) {
+            log.warn("tenant true-up failed ({}); the tenant reservation is freed at its deadline", e.toString());
+        }
+    }
+
+    private Decision reserveUser(Account a, ReserveRequest r, QuotaKeys keys, YearMonth month, Instant now, String id,
+                                 String tenantState) {
         long keyRpm = keyRequestsPerMinute(a);
         long keyTpm = keyTokensPerMinute(a);
         String[] k = {keys.reservations(), keys.deadlines(), keys.purge(), keys.reserved(), keys.settled(month),
@@ -441,7 +501,7 @@ public final class QuotaEngine implements AutoCloseable {
         Object[] args = {now.toEpochMilli(), id, r.estimatedCostNanoUsd(), r.estimatedTokens(), a.status(),
                 a.monthlyCreditNanoUsd(), a.requestsPerMinute(), a.tokensPerMinute(), keyRpm, keyTpm,
                 a.hasPersonalKey() ? 1 : 0, reservationTtlMs, retentionMs, config.sweepBatch(), monthTtlMs(month, now),
-                a.softLimitPercent(), QuotaKeys.keyBudgetField(month, r.apiKeyId()), r.keyBudgetNanoUsd()};
+                a.softLimitPercent(), QuotaKeys.keyBudgetField(month, r.apiKeyId()), r.keyBudgetNanoUsd(), tenantState};
         for (int attempt = 0; attempt < 3; attempt++) {
             List<Object> out = scripts.call(Script.RESERVE, k, args);
             if ("REBUILD".equals(out.get(0))) {
@@ -550,6 +610,25 @@ public final class QuotaEngine implements AutoCloseable {
         }
     }
 
+    /**
+     * Writes a tenant's missing month spend (ADR 0081): its users' service-credit usage in the ledger plus its open
+     * tenant reservations of that month, only where absent (tenant_rebuild.lua), so racing rebuilds add nothing twice.
+     * FAIL_TO_DATABASE does not know tenant budgets (ADR 0081), so there is nothing settled in Postgres to add.
+     */
+    private void rebuildTenant(QuotaKeys.Tenant tenant, YearMonth month, Instant now) {
+        long settled;
+        try {
+            settled = baseline.tenantServiceCreditNanoUsd(tenant.tenantId(), month);
+        } catch (RuntimeException e) {
+            throw new RebuildUnavailable("tenant usage baseline unavailable", e);
+        }
+        long written = scripts.callLong(Script.TENANT_REBUILD, new String[]{tenant.spend(), tenant.reservations()},
+                month.toString(), Long.toString(settled), Long.toString(monthTtlMs(month, now)), month.minusMonths(1).toString());
+        if (written == 1) {
+            rebuilds.increment();
+        }
+    }
+
     // ------------------------------------------------------------------ settle / release
 
     /**
@@ -582,8 +661,11 @@ public final class QuotaEngine implements AutoCloseable {
                         a == null ? 0 : a.tokensPerMinute(), a == null || rid.apiKeyId() == null ? 0 : keyTokensPerMinute(a),
                         a == null ? 0 : a.softLimitPercent(), rid.apiKeyId() == null ? 0 : 1);
                 String route = (String) out.get(1);
+                if ((Long) out.get(4) == 1) {
+                    settleTenant(a, rid, actualCostNanoUsd, now);
+                }
                 List<Integer> thr = new ArrayList<>();
-                for (int i = 4; i < out.size(); i++) thr.add(((Long) out.get(i)).intValue());
+                for (int i = 5; i < out.size(); i++) thr.add(((Long) out.get(i)).intValue());
                 return new SettleResult(reservationId, SettleResult.Status.valueOf((String) out.get(0)),
                         route.isEmpty() ? null : Route.valueOf(route), (Long) out.get(2), List.copyOf(thr),
                         a == null ? SoftLimitStatus.UNKNOWN : SoftLimitStatus.of(a.softLimitPercent(), (Long) out.get(3)));
@@ -615,10 +697,56 @@ public final class QuotaEngine implements AutoCloseable {
                                 keys.userTokens(), keyTokensKey(keys, rid), keys.keyBudgets()},
                         now.toEpochMilli(), reservationId, closedRetentionMs, a == null ? 0 : a.tokensPerMinute(),
                         a == null || rid.apiKeyId() == null ? 0 : keyTokensPerMinute(a));
+                if (out.size() > 1 && (Long) out.get(1) == 1) {
+                    settleTenant(a, rid, -1, now);
+                }
                 return SettleResult.of(reservationId, SettleResult.Status.valueOf((String) out.get(0)));
             });
         }
         releaseCounters[result.status().ordinal()].increment();
+    }
+
+    /**
+     * The tenant's true-up after the user's settle (actual >= 0) or release (-1) of a call holding a tenant reservation.
+     * Without the account (its lookup failed) it is skipped: the tenant-side expiry frees the estimate at its deadline.
+     */
+    private void settleTenant(Account a, QuotaKeys.ReservationId rid, long actualNanoUsd, Instant now) {
+        if (a == null || a.tenantId() == null) {
+            log.warn("tenant true-up skipped (no account); the tenant reservation is freed at its deadline");
+            return;
+        }
+        closeTenantQuietly(new QuotaKeys.Tenant(a.tenantId()), rid.id(), actualNanoUsd, now);
+    }
+
+    /**
+     * A tenant's service-credit spend in a month (ADR 0081), for the usage API: the quota engine's count (settled plus
+     * open estimates) while it keeps one (a tenant with a budget), else the ledger's. Never rebuilds or writes.
+     */
+    public long tenantSpend(String tenantId, YearMonth month) {
+        QuotaLimits.id("tenantId", tenantId);
+        if (breaker.allow()) {
+            try {
+                String v = redis.sync().hget(new QuotaKeys.Tenant(tenantId).spend(), month.toString());
+                breaker.onSuccess();
+                if (v != null) {
+                    return Long.parseLong(v);
+                }
+            } catch (RedisException e) {
+                breaker.onFailure();
+            }
+        }
+        return baseline.tenantServiceCreditNanoUsd(tenantId, month);
+    }
+
+    /**
+     * Drops a tenant's spend of this month and the previous one (its budget was set, changed or removed): the next
+     * reserve under a budget rebuilds it from the ledger and the open tenant reservations (ADR 0081), so spend made
+     * while the tenant had no budget (not counted in Redis) is not missed.
+     */
+    public void forgetTenantSpend(String tenantId) {
+        QuotaLimits.id("tenantId", tenantId);
+        YearMonth m = currentMonth();
+        redis.sync().hdel(new QuotaKeys.Tenant(tenantId).spend(), m.toString(), m.minusMonths(1).toString());
     }
 
     /**

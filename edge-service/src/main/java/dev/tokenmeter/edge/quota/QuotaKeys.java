@@ -38,6 +38,23 @@ record QuotaKeys(String userId, String tag) {
     static String keyBudgetField(YearMonth m, String apiKeyId) { return m + ":" + apiKeyId; }
 
     /**
+     * A tenant's keys (tenant budget, ADR 0081), all under the hash tag {@code {t:<tenantId>}}: its own slot, since the
+     * tenant's users hash to many. {@code spend}: field {@code <yyyy-MM>} = the tenant's service-credit spend that month
+     * (settled plus open estimates); {@code reservations}: record per user reservation id; deadlines and purge zsets.
+     */
+    record Tenant(String tenantId, String tag) {
+        Tenant(String tenantId) {
+            this(tenantId, "{t:" + tenantId + "}");
+        }
+
+        String spend() { return tag() + ":spend"; }
+        String reservations() { return tag() + ":res"; }
+        String deadlines() { return tag() + ":res:dl"; }
+        String purge() { return tag() + ":res:gc"; }
+        String[] all() { return new String[]{spend(), reservations(), deadlines(), purge()}; }
+    }
+
+    /**
      * A new reservation id {@code <tag>:<yyyy-MM>:<r|l>:<apiKeyId>:<uuid>}. The API key is in the id so that
      * settle and release can declare the key's token-rate key (they get nothing but the id).
      */

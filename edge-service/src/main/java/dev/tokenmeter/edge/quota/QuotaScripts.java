@@ -34,7 +34,8 @@ import java.util.function.Supplier;
  */
 public final class QuotaScripts {
 
-    public enum Script { RESERVE, ADMIT, SETTLE, RELEASE, REBUILD, USAGE, SWEEP, RECONCILE, HANDOVER, REBUILD_KEY }
+    public enum Script { RESERVE, ADMIT, SETTLE, RELEASE, REBUILD, USAGE, SWEEP, RECONCILE, HANDOVER, REBUILD_KEY,
+        TENANT_RESERVE, TENANT_CLOSE, TENANT_REBUILD }
 
     private record Loaded(String sha, byte[] shaBytes) {}
 
@@ -49,7 +50,7 @@ public final class QuotaScripts {
     /**
      * On a cluster, SCRIPT LOAD goes to every master (Lettuce broadcasts it) and each EVALSHA to the master of its
      * first key's slot (keys are added as keys, so Lettuce can route them; every script's keys share one {u:id}
-     * tag). A promoted replica has no scripts: its NOSCRIPT reloads them everywhere.
+     * tag, or one {t:tenant} tag for the tenant scripts). A promoted replica has no scripts: its NOSCRIPT reloads them everywhere.
      */
     public QuotaScripts(QuotaConnection connection) {
         this.connection = connection;

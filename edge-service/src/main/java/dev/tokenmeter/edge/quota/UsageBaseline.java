@@ -16,6 +16,9 @@ public interface UsageBaseline {
     /** Service-credit usage of one API key of a user in one month, nano-USD (a key budget's rebuild, ADR 0081). */
     long keyServiceCreditNanoUsd(String userId, String apiKeyId, YearMonth month);
 
+    /** Service-credit usage of all users of a tenant in one month, nano-USD (a tenant budget's rebuild, ADR 0081). */
+    long tenantServiceCreditNanoUsd(String tenantId, YearMonth month);
+
     /** Service-credit usage per user with any usage in the month (for the reconciler). */
     Map<String, Long> serviceCreditByUser(YearMonth month);
 }

@@ -49,6 +49,11 @@ final class BenchmarkAccounts {
             }
 
             @Override
+            public long tenantServiceCreditNanoUsd(String tenantId, YearMonth month) {
+                return 0;
+            }
+
+            @Override
             public Map<String, Long> serviceCreditByUser(YearMonth month) {
                 return Map.of();
             }

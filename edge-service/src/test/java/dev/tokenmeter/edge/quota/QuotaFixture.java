@@ -53,9 +53,14 @@ final class QuotaFixture implements AutoCloseable {
 
     /** Creates a user with its own limits (overrides of the plan); returns its id. */
     String user(String prefix, long creditNanoUsd, int rpm, long tpm, boolean personalKey) {
+        return user(prefix, "t1", creditNanoUsd, rpm, tpm, personalKey);
+    }
+
+    /** A user of {@code tenantId} (tenant budgets, ADR 0081: Redis is shared by the tests, so each takes its own tenant). */
+    String user(String prefix, String tenantId, long creditNanoUsd, int rpm, long tpm, boolean personalKey) {
         String userId = Names.unique(prefix);
-        sql("INSERT INTO account (user_id, tenant_id, plan_id, monthly_credit_override_nano_usd, requests_per_minute_override, tokens_per_minute_override) VALUES (?, 't1', ?, ?, ?, ?)",
-                userId, plan, creditNanoUsd, rpm, tpm);
+        sql("INSERT INTO account (user_id, tenant_id, plan_id, monthly_credit_override_nano_usd, requests_per_minute_override, tokens_per_minute_override) VALUES (?, ?, ?, ?, ?, ?)",
+                userId, tenantId, plan, creditNanoUsd, rpm, tpm);
         if (personalKey) {
             sql("INSERT INTO personal_provider_key (user_id, key_ciphertext, key_nonce, master_key_id, key_last4) VALUES (?, '\\x00'::bytea, '\\x00'::bytea, 'k1', 'abcd')", userId);
         }
@@ -85,16 +90,27 @@ final class QuotaFixture implements AutoCloseable {
     }
 
     void ledgerRow(String userId, String apiKeyId, YearMonth month, String keySource, long costNanoUsd, String reservationId) {
+        ledgerRow("t1", userId, apiKeyId, month, keySource, costNanoUsd, reservationId);
+    }
+
+    void ledgerRow(String tenantId, String userId, String apiKeyId, YearMonth month, String keySource, long costNanoUsd,
+                   String reservationId) {
         sql("INSERT INTO usage_ledger (event_id, billing_month, occurred_at, received_at, tenant_id, user_id, api_key_id, key_source, provider, model, endpoint, outcome, http_status, prompt_tokens, cached_prompt_tokens, completion_tokens, reasoning_tokens, cost_nano_usd, usage_source, streamed, cache_hit, latency_ms, reservation_id) "
-                + "VALUES (gen_random_uuid(), ?, ?, ?, 't1', ?, ?, ?, 'openai', 'gpt-4o-mini', '/v1/chat/completions', 'SUCCEEDED', 200, 1, 0, 1, 0, ?, 'REPORTED', false, false, 5, ?)",
+                + "VALUES (gen_random_uuid(), ?, ?, ?, ?, ?, ?, ?, 'openai', 'gpt-4o-mini', '/v1/chat/completions', 'SUCCEEDED', 200, 1, 0, 1, 0, ?, 'REPORTED', false, false, 5, ?)",
                 month.atDay(1), month.atDay(2).atStartOfDay().atOffset(java.time.ZoneOffset.UTC),
-                month.atDay(2).atStartOfDay().atOffset(java.time.ZoneOffset.UTC), userId, apiKeyId, keySource, costNanoUsd,
+                month.atDay(2).atStartOfDay().atOffset(java.time.ZoneOffset.UTC), tenantId, userId, apiKeyId, keySource, costNanoUsd,
                 reservationId);
     }
 
     /** A call on the user's fixture key ({@code key-<user>}) with its own monthly budget (ADR 0081). */
     ReserveRequest keyRequest(String userId, long estimateNanoUsd, long keyBudgetNanoUsd) {
         return new ReserveRequest(userId, "key-" + userId, "gpt-4o-mini", estimateNanoUsd, 1, keyBudgetNanoUsd);
+    }
+
+    /** A call on the user's fixture key under its tenant's monthly budget (ADR 0081). */
+    ReserveRequest tenantRequest(String userId, long estimateNanoUsd, long tenantBudgetNanoUsd) {
+        return new ReserveRequest(userId, "key-" + userId, "gpt-4o-mini", estimateNanoUsd, 1, ReserveRequest.NO_KEY_BUDGET,
+                tenantBudgetNanoUsd);
     }
 
     ReserveRequest request(String userId, long estimateNanoUsd, long tokens) {
