@@ -169,7 +169,7 @@ public final class EdgeApp implements AutoCloseable {
             UserLimitPublisher userLimits = new UserLimitPublisher(config.kafka(), topics.userLimits());
             closeables.add(userLimits);
             AdminApi admin = new AdminApi(adminToken, db, authenticator, cipher, priceBook, userLimits,
-                    accountInvalidation, Clock.systemUTC());
+                    accountInvalidation, quota::tenantBudgetChanged, Clock.systemUTC());
             adminRoutes.add(admin::routes);
         }
         UsageApi usage = new UsageApi(authenticator, adminToken, quota, db, Clock.systemUTC());
@@ -324,6 +324,7 @@ public final class EdgeApp implements AutoCloseable {
         return QuotaEngine.builder()
                 .redis(redis.commands())
                 .accountDirectory(accounts)
+                .tenantBudgets(new dev.tokenmeter.edge.quota.PostgresTenantBudgets(dataSource, quotaConfig.accountCacheTtl()))
                 .usageBaseline(new JooqUsageBaseline(dataSource))
                 .dataSource(dataSource)
                 .config(quotaConfig)

@@ -268,4 +268,79 @@ class EdgeSpendControlsIT {
         assertThat(ApiCalls.json(cleared).get("monthly_budget_nano_usd").isNull()).isTrue();
         assertThat(chat(u, "gpt-4o-mini").statusCode()).as("cleared: no budget of its own").isEqualTo(200);
     }
+
+    private HttpResponse<String> setTenantBudget(String tenantId, String json) throws Exception {
+        return admin.send("PUT", "/admin/tenants/" + tenantId + "/budget", ADMIN, "{" + json + "}");
+    }
+
+    /** Issue 17, ADR 0081: a tenant's monthly budget, shared by its users, on top of each user's credit. */
+    @Test
+    void tenantBudget_sharedByItsUsers_refusesPastIt429TenantBudgetExceededWithARejectedEvent_andShowsItsSpend() throws Exception {
+        String tenant = Names.unique("tenant-budget");
+        EdgeTestBed.User a = bed.newUser(1_000_000_000_000L, 10_000, tenant);
+        EdgeTestBed.User b = bed.newUser(1_000_000_000_000L, 10_000, tenant);
+        HttpResponse<String> set = setTenantBudget(tenant, "\"monthly_budget_nano_usd\":1");
+        assertThat(set.statusCode()).as(set.body()).isEqualTo(200);
+        assertThat(ApiCalls.json(set).get("monthly_budget_nano_usd").asLong()).isEqualTo(1);
+        assertThat(ApiCalls.json(set).get("monthly_budget_usd").asText()).isEqualTo("0.000000001");
+        int upstreamBefore = openAi.requestCount();
+
+        HttpResponse<String> refused = chat(a, "gpt-4o-mini");
+        assertThat(refused.statusCode()).as(refused.body()).isEqualTo(429);
+        JsonNode error = ApiCalls.json(refused).get("error");
+        assertThat(error.get("code").asText()).isEqualTo("tenant_budget_exceeded");
+        assertThat(error.get("type").asText()).isEqualTo("insufficient_quota");
+        assertThat(refused.headers().firstValue("x-should-retry")).contains("false");
+        assertThat(chat(b, "gpt-4o-mini").statusCode()).as("the tenant's other user shares the budget").isEqualTo(429);
+        assertThat(openAi.requestCount()).as("nothing went upstream").isEqualTo(upstreamBefore);
+        String refusedId = refused.headers().firstValue("x-tokenmeter-event-id").orElseThrow();
+        UsageEvent rejected = bed.awaitEvents(a.userId(), 1, Duration.ofSeconds(20)).stream()
+                .filter(e -> e.getEventId().equals(refusedId)).findFirst().orElseThrow();
+        assertThat(rejected.getOutcome()).isEqualTo(Outcome.REJECTED);
+        assertThat(rejected.getHttpStatus()).isEqualTo(429);
+        assertThat(rejected.getCostNanoUsd()).isZero();
+        assertThat(rejected.getAttributes()).containsEntry("reject_reason", "TENANT_BUDGET_EXCEEDED");
+        assertThat(bed.reservedNanoUsd(a.userId())).as("nothing reserved for the refused call").isZero();
+
+        HttpResponse<String> raised = setTenantBudget(tenant, "\"monthly_budget_usd\":\"1.50\"");
+        assertThat(raised.statusCode()).as(raised.body()).isEqualTo(200);
+        assertThat(ApiCalls.json(raised).get("monthly_budget_nano_usd").asLong()).isEqualTo(1_500_000_000L);
+        HttpResponse<String> paid = chat(a, "gpt-4o-mini");
+        assertThat(paid.statusCode()).as(paid.body()).isEqualTo(200);
+        String paidId = paid.headers().firstValue("x-tokenmeter-event-id").orElseThrow();
+        UsageEvent billed = bed.awaitEvents(a.userId(), 2, Duration.ofSeconds(20)).stream()
+                .filter(e -> e.getEventId().equals(paidId)).findFirst().orElseThrow();
+        assertThat(billed.getCostNanoUsd()).isPositive();
+        // Visible to every user of the tenant: the budget and what the tenant has spent (settled after the response).
+        org.awaitility.Awaitility.await("GET /v1/usage of b shows the tenant's budget and a's spend").atMost(Duration.ofSeconds(10))
+                .until(() -> ApiCalls.json(api.send("GET", "/v1/usage", b.key(), null)).get("limits").get("tenant_used_nano_usd")
+                        .asLong() == billed.getCostNanoUsd());
+        JsonNode shown = ApiCalls.json(api.send("GET", "/v1/usage", b.key(), null)).get("limits");
+        assertThat(shown.get("tenant_monthly_budget_nano_usd").asLong()).isEqualTo(1_500_000_000L);
+        assertThat(shown.get("tenant_monthly_budget_usd").asText()).isEqualTo("1.500000000");
+        assertThat(shown.get("tenant_used_usd").asText()).isEqualTo(dev.tokenmeter.events.money.Money.formatUsd(billed.getCostNanoUsd()));
+        HttpResponse<String> got = admin.send("GET", "/admin/tenants/" + tenant + "/budget", ADMIN, null);
+        assertThat(ApiCalls.json(got).get("monthly_budget_usd").asText()).isEqualTo("1.500000000");
+        // The tenant has spent exactly a's cost: a budget of that much leaves nothing for b's next estimate.
+        assertThat(setTenantBudget(tenant, "\"monthly_budget_nano_usd\":" + billed.getCostNanoUsd()).statusCode()).isEqualTo(200);
+        HttpResponse<String> full = chat(b, "gpt-4o-mini");
+        assertThat(full.statusCode()).as(full.body()).isEqualTo(429);
+        assertThat(ApiCalls.json(full).get("error").get("code").asText()).isEqualTo("tenant_budget_exceeded");
+
+        for (String bad : List.of("\"monthly_budget_nano_usd\":-1", "\"monthly_budget_nano_usd\":1000000000000001",
+                "\"monthly_budget_usd\":\"abc\"", "\"monthly_budget_usd\":1.5", "\"monthly_budget_nano_usd\":\"5\"",
+                "\"monthly_budget_nano_usd\":null")) {
+            HttpResponse<String> r = setTenantBudget(tenant, bad);
+            assertThat(r.statusCode()).as(bad + " -> " + r.body()).isEqualTo(400);
+            assertThat(ApiCalls.json(r).get("error").get("param").asText()).startsWith("monthly_budget");
+        }
+        assertThat(ApiCalls.json(admin.send("GET", "/admin/tenants/" + tenant + "/budget", ADMIN, null))
+                .get("monthly_budget_nano_usd").asLong()).as("nothing changed by the refused bodies").isEqualTo(billed.getCostNanoUsd());
+        assertThat(admin.send("DELETE", "/admin/tenants/" + tenant + "/budget", ADMIN, null).statusCode()).isEqualTo(204);
+        assertThat(admin.send("GET", "/admin/tenants/" + tenant + "/budget", ADMIN, null).statusCode()).isEqualTo(404);
+        assertThat(chat(b, "gpt-4o-mini").statusCode()).as("removed: no tenant budget").isEqualTo(200);
+        JsonNode none = ApiCalls.json(api.send("GET", "/v1/usage", b.key(), null)).get("limits");
+        assertThat(none.get("tenant_monthly_budget_nano_usd").isNull()).isTrue();
+        assertThat(none.get("tenant_used_nano_usd").isNull()).isTrue();
+    }
 }

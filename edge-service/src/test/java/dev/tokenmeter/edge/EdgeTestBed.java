@@ -191,8 +191,13 @@ public final class EdgeTestBed implements AutoCloseable {
     }
 
     public User newUser(long creditNanoUsd, int requestsPerMinute) {
+        return newUser(creditNanoUsd, requestsPerMinute, null);
+    }
+
+    /** A fresh user of {@code tenantId} (null: a tenant of its own, {@code t-<userId>}). */
+    public User newUser(long creditNanoUsd, int requestsPerMinute, String tenantId) {
         String userId = "u-" + UUID.randomUUID().toString().substring(0, 8);
-        String tenantId = "t-" + userId;
+        tenantId = tenantId == null ? "t-" + userId : tenantId;
         String planId = "plan-" + userId;
         db.insertInto(PLAN).set(PLAN.PLAN_ID, planId).set(PLAN.DISPLAY_NAME, planId)
                 .set(PLAN.MONTHLY_CREDIT_NANO_USD, creditNanoUsd).set(PLAN.REQUESTS_PER_MINUTE, requestsPerMinute)

@@ -35,6 +35,9 @@ import java.util.function.Consumer;
  * DELETE /admin/users/{userId}/personal-key      delete it
  * POST   /admin/model-prices                     add an effective-dated price row (append-only)   {@link ModelPriceRoutes}
  * POST   /admin/model-aliases                    add an effective-dated model alias (append-only) {@link ModelPriceRoutes}
+ * PUT    /admin/tenants/{tenantId}/budget        the tenant's shared monthly budget (ADR 0081)   {@link TenantBudgetRoutes}
+ * GET    /admin/tenants/{tenantId}/budget
+ * DELETE /admin/tenants/{tenantId}/budget
  * </pre>
  *
  * <p>Each resource's routes are one class over a small jOOQ store for its writes ({@link PlanStore},
@@ -56,6 +59,7 @@ public final class AdminApi {
     private final ServiceKeyRoutes serviceKeys;
     private final PersonalKeyRoutes personalKeys;
     private final ModelPriceRoutes modelPrices;
+    private final TenantBudgetRoutes tenantBudgets;
 
     /**
      * @param cipher           null when personal keys are disabled
@@ -64,6 +68,16 @@ public final class AdminApi {
      */
     public AdminApi(AdminToken token, DSLContext db, Authenticator authenticator, PersonalKeyCipher cipher,
                     PriceBook priceBook, UserLimitPublisher userLimits, Consumer<String> onAccountChanged, Clock clock) {
+        this(token, db, authenticator, cipher, priceBook, userLimits, onAccountChanged, null, clock);
+    }
+
+    /**
+     * @param onTenantBudgetChanged null: nothing to invalidate (else the quota gate's {@code tenantBudgetChanged}: the
+     *                              tenant, and whether its budget was created or removed)
+     */
+    public AdminApi(AdminToken token, DSLContext db, Authenticator authenticator, PersonalKeyCipher cipher,
+                    PriceBook priceBook, UserLimitPublisher userLimits, Consumer<String> onAccountChanged,
+                    java.util.function.BiConsumer<String, Boolean> onTenantBudgetChanged, Clock clock) {
         this.token = Objects.requireNonNull(token);
         AdminQueries queries = new AdminQueries(db);
         AccountChanges changes = new AccountChanges(queries, userLimits, onAccountChanged, clock);
@@ -72,6 +86,7 @@ public final class AdminApi {
         this.serviceKeys = new ServiceKeyRoutes(queries, new ServiceKeyStore(db), authenticator, clock);
         this.personalKeys = new PersonalKeyRoutes(queries, new PersonalKeyStore(db), cipher, changes, clock);
         this.modelPrices = new ModelPriceRoutes(new ModelPriceStore(db), priceBook, clock);
+        this.tenantBudgets = new TenantBudgetRoutes(db, onTenantBudgetChanged, clock);
     }
 
     public void routes(RoutesConfig r) {
@@ -89,6 +104,9 @@ public final class AdminApi {
         r.delete("/admin/users/{userId}/personal-key", guarded(personalKeys::delete));
         r.post("/admin/model-prices", guarded(modelPrices::add));
         r.post("/admin/model-aliases", guarded(modelPrices::addAlias));
+        r.put("/admin/tenants/{tenantId}/budget", guarded(tenantBudgets::put));
+        r.get("/admin/tenants/{tenantId}/budget", guarded(tenantBudgets::get));
+        r.delete("/admin/tenants/{tenantId}/budget", guarded(tenantBudgets::delete));
     }
 
     private Handler guarded(Handler h) {

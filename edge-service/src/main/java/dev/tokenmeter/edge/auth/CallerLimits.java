@@ -38,6 +38,20 @@ public final class CallerLimits {
         return n;
     }
 
+    /**
+     * As {@link #json(Caller, java.util.OptionalLong)} plus the tenant's shared monthly budget (ADR 0081):
+     * {@code tenant_monthly_budget_nano_usd} / {@code tenant_monthly_budget_usd} (null = none) and
+     * {@code tenant_used_nano_usd} / {@code tenant_used_usd}, the tenant's service-credit spend this month (null without
+     * a budget, or when it cannot be read).
+     */
+    public static ObjectNode json(Caller caller, java.util.OptionalLong keyUsedNanoUsd, Long tenantBudgetNanoUsd,
+                                  java.util.OptionalLong tenantUsedNanoUsd) {
+        ObjectNode n = json(caller, keyUsedNanoUsd);
+        money(n, "tenant_monthly_budget", tenantBudgetNanoUsd);
+        money(n, "tenant_used", tenantBudgetNanoUsd != null && tenantUsedNanoUsd.isPresent() ? tenantUsedNanoUsd.getAsLong() : null);
+        return n;
+    }
+
     private static void money(ObjectNode n, String prefix, Long nanoUsd) {
         if (nanoUsd == null) {
             n.putNull(prefix + "_nano_usd");

@@ -114,6 +114,20 @@ public final class QuotaEngineGate implements QuotaGate {
     }
 
     @Override
+    public java.util.OptionalLong tenantSpend(String tenantId, YearMonth month) {
+        try {
+            return java.util.OptionalLong.of(engine.tenantSpend(tenantId, month));
+        } catch (RuntimeException e) {
+            return java.util.OptionalLong.empty(); // Postgres away too, or an id outside the engine's alphabet
+        }
+    }
+
+    @Override
+    public void tenantBudgetChanged(String tenantId, boolean createdOrRemoved) {
+        engine.tenantBudgetChanged(tenantId, createdOrRemoved);
+    }
+
+    @Override
     public boolean isReady() {
         return policy == FailurePolicy.FAIL_OPEN || policy == FailurePolicy.FAIL_TO_DATABASE || redis.isOpen();
     }

@@ -82,6 +82,21 @@ public interface QuotaGate {
         return java.util.OptionalLong.empty();
     }
 
+    /**
+     * A tenant's service-credit spend in {@code month} (ADR 0081: settled plus open estimates while the engine counts
+     * them); empty when the gate cannot say. Used by {@code GET /v1/usage}'s {@code limits} under a tenant budget.
+     */
+    default java.util.OptionalLong tenantSpend(String tenantId, YearMonth month) {
+        return java.util.OptionalLong.empty();
+    }
+
+    /**
+     * The admin API changed a tenant's budget on this edge (ADR 0081): forget what is cached of it, and when the budget
+     * was created or removed ({@code createdOrRemoved}) the tenant's month spend too (not counted while it had none).
+     */
+    default void tenantBudgetChanged(String tenantId, boolean createdOrRemoved) {
+    }
+
     /** True when decisions can be made (Redis reachable, or the breaker is open under a fail-open policy). */
     boolean isReady();
 

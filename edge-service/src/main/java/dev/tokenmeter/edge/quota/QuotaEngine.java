@@ -55,6 +55,7 @@ public final class QuotaEngine implements AutoCloseable {
     private final QuotaConnection redis;
     private final QuotaScripts scripts;
     private final AccountDirectory accounts;
+    private final TenantBudgets tenantBudgets;
     private final UsageBaseline baseline;
     private final QuotaConfig config;
     private final Clock clock;
@@ -91,6 +92,7 @@ public final class QuotaEngine implements AutoCloseable {
     private QuotaEngine(Builder b) {
         this.redis = Objects.requireNonNull(b.redis, "redis connection");
         this.accounts = Objects.requireNonNull(b.accounts, "accountDirectory");
+        this.tenantBudgets = b.tenantBudgets == null ? TenantBudgets.NONE : b.tenantBudgets;
         this.baseline = Objects.requireNonNull(b.baseline, "usageBaseline");
         this.config = b.config == null ? QuotaConfig.defaults() : b.config;
         this.clock = b.clock == null ? Clock.systemUTC() : b.clock;
@@ -235,6 +237,18 @@ public final class QuotaEngine implements AutoCloseable {
         }
         Account account = found.account();
         QuotaLimits.credit(account.userId(), account.monthlyCreditNanoUsd());
+        if (r.tenantBudgetNanoUsd() == ReserveRequest.NO_TENANT_BUDGET && account.tenantId() != null) {
+            try {
+                long budget = tenantBudgets.monthlyBudgetNanoUsd(account.tenantId());
+                if (budget != ReserveRequest.NO_TENANT_BUDGET) {
+                    r = new ReserveRequest(r.userId(), r.apiKeyId(), r.model(), r.estimatedCostNanoUsd(), r.estimatedTokens(),
+                            r.keyBudgetNanoUsd(), QuotaLimits.credit("tenant " + account.tenantId(), budget));
+                }
+            } catch (RuntimeException e) {
+                log.warn("tenant budget lookup failed for a reserve: {}", e.toString());
+                return unavailable(account, DecisionMode.FAIL_CLOSED);
+            }
+        }
         Instant now = clock.instant();
         YearMonth month = YearMonth.from(now.atZone(ZoneOffset.UTC));
         QuotaKeys keys = new QuotaKeys(account.userId());
@@ -739,6 +753,24 @@ public final class QuotaEngine implements AutoCloseable {
     }
 
     /**
+     * The admin API changed a tenant's budget on this edge: the cached budget goes at once. When the budget was created
+     * or removed, the tenant's month spend in Redis goes too ({@link #forgetTenantSpend}): without a budget nothing
+     * counts it, so a new budget starts from the ledger. A new amount keeps the spend (it does not depend on the
+     * amount; a rebuild would miss what the sink has not written yet). A Redis failure is logged (the change stands).
+     */
+    public void tenantBudgetChanged(String tenantId, boolean createdOrRemoved) {
+        tenantBudgets.invalidate(tenantId);
+        if (!createdOrRemoved) {
+            return;
+        }
+        try {
+            forgetTenantSpend(tenantId);
+        } catch (RuntimeException e) {
+            log.warn("tenant spend not dropped after a budget change ({}); it is counted on from Redis", e.toString());
+        }
+    }
+
+    /**
      * Drops a tenant's spend of this month and the previous one (its budget was set, changed or removed): the next
      * reserve under a budget rebuilds it from the ledger and the open tenant reservations (ADR 0081), so spend made
      * while the tenant had no budget (not counted in Redis) is not missed.
@@ -967,6 +999,7 @@ public final class QuotaEngine implements AutoCloseable {
     public static final class Builder {
         private QuotaConnection redis;
         private AccountDirectory accounts;
+        private TenantBudgets tenantBudgets;
         private UsageBaseline baseline;
         private QuotaConfig config;
         private Clock clock;
@@ -990,6 +1023,8 @@ public final class QuotaEngine implements AutoCloseable {
         /** A standalone or cluster connection ({@link QuotaRedis#commands()}, ADR 0080). */
         public Builder redis(QuotaConnection connection) { this.redis = connection; return this; }
         public Builder accountDirectory(AccountDirectory d) { this.accounts = d; return this; }
+        /** Tenant budgets looked up on each reserve (ADR 0081); default none (a request may still carry one). */
+        public Builder tenantBudgets(TenantBudgets t) { this.tenantBudgets = t; return this; }
         public Builder usageBaseline(UsageBaseline b) { this.baseline = b; return this; }
         public Builder config(QuotaConfig c) { this.config = c; return this; }
         public Builder clock(Clock c) { this.clock = c; return this; }

@@ -25,6 +25,7 @@ import java.time.YearMonth;
 import java.util.Optional;
 
 import static dev.tokenmeter.db.jooq.Tables.ACCOUNT_LIMITS;
+import static dev.tokenmeter.db.jooq.Tables.TENANT_BUDGET;
 import static dev.tokenmeter.db.jooq.Tables.USAGE_TOTAL_MONTHLY;
 
 /**
@@ -172,7 +173,11 @@ public final class UsageApi {
         n.put("monthly_credit_nano_usd", limits.getMonthlyCreditNanoUsd());
         n.put("monthly_credit_usd", Money.formatUsd(limits.getMonthlyCreditNanoUsd()));
         if (caller != null) {
-            n.set("limits", CallerLimits.json(caller, quota.keySpend(userId, caller.apiKeyId(), month)));
+            Long tenantBudget = caller.tenantId() == null ? null : db.select(TENANT_BUDGET.MONTHLY_BUDGET_NANO_USD)
+                    .from(TENANT_BUDGET).where(TENANT_BUDGET.TENANT_ID.eq(caller.tenantId()))
+                    .fetchOne(TENANT_BUDGET.MONTHLY_BUDGET_NANO_USD);
+            n.set("limits", CallerLimits.json(caller, quota.keySpend(userId, caller.apiKeyId(), month), tenantBudget,
+                    tenantBudget == null ? java.util.OptionalLong.empty() : quota.tenantSpend(caller.tenantId(), month)));
         }
 
         Optional<UsageSnapshot> realtime = quota.usage(userId, month);
