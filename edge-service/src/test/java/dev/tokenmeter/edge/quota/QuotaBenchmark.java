@@ -128,6 +128,19 @@ public final class QuotaBenchmark {
 
     /** c threads calling reserve (and settle) for `seconds`; latency per decision (or per reserve+settle pair). */
     private static Result phase(QuotaEngine engine, int c, long seconds, boolean settle) throws Exception {
+        ReserveRequest r = new ReserveRequest("bench", "k-bench", "gpt-4o-mini", 1000, 10);
+        return timed(c, seconds, n -> {
+            Decision d = engine.reserve(r);
+            if (d.mode() != DecisionMode.REDIS || !d.admitted()) throw new IllegalStateException("not a Redis admit: " + d);
+            if (settle) engine.settle(d.reservationId(), 900, 9);
+        });
+    }
+
+    /**
+     * c threads running {@code call} (given the call's number, 0, 1, ...) for `seconds` or {@link #MAX_OPS_PER_PHASE}
+     * calls; the rate and the latency per call. Also {@link TenantBudgetBenchmark}'s.
+     */
+    static Result timed(int c, long seconds, java.util.function.LongConsumer call) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         AtomicLong ops = new AtomicLong();
         List<Histogram> hs = new ArrayList<>();
@@ -137,14 +150,11 @@ public final class QuotaBenchmark {
             for (int i = 0; i < c; i++) {
                 fs.add(pool.submit(() -> {
                     Histogram h = new Histogram(TimeUnit.SECONDS.toNanos(10), 3);
-                    ReserveRequest r = new ReserveRequest("bench", "k-bench", "gpt-4o-mini", 1000, 10);
-                    while (System.nanoTime() < deadline && ops.get() < MAX_OPS_PER_PHASE) {
+                    long n;
+                    while (System.nanoTime() < deadline && (n = ops.getAndIncrement()) < MAX_OPS_PER_PHASE) {
                         long t0 = System.nanoTime();
-                        Decision d = engine.reserve(r);
-                        if (d.mode() != DecisionMode.REDIS || !d.admitted()) throw new IllegalStateException("not a Redis admit: " + d);
-                        if (settle) engine.settle(d.reservationId(), 900, 9);
+                        call.accept(n);
                         h.recordValue(System.nanoTime() - t0);
-                        ops.incrementAndGet();
                     }
                     return h;
                 }));
@@ -154,7 +164,8 @@ public final class QuotaBenchmark {
         double elapsed = (System.nanoTime() - start) / 1e9;
         Histogram all = new Histogram(TimeUnit.SECONDS.toNanos(10), 3);
         hs.forEach(all::add);
-        return new Result(ops.get() / elapsed, all.getValueAtPercentile(50) / 1e6, all.getValueAtPercentile(99) / 1e6, ops.get());
+        return new Result(all.getTotalCount() / elapsed, all.getValueAtPercentile(50) / 1e6, all.getValueAtPercentile(99) / 1e6,
+                all.getTotalCount());
     }
 
     /** redis-benchmark with the same reserve script, same argument shapes, a random reservation id per call. */
@@ -201,13 +212,13 @@ public final class QuotaBenchmark {
         return v;
     }
 
-    private static int freePort() throws IOException {
+    static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
         }
     }
 
-    private static void waitForPort(int port) {
+    static void waitForPort(int port) {
         org.awaitility.Awaitility.await("redis-server listens on " + port)
                 .atMost(java.time.Duration.ofSeconds(10)).pollInterval(java.time.Duration.ofMillis(50))
                 .until(() -> {
