@@ -33,6 +33,9 @@ final class DemoControls {
             "text-embedding-3-small");
     static final String PROJECT_USER = "alice";
     static final String PROJECT = "support-bot";
+    /** alice's and bob's tenant gets a monthly budget shared by its users (ADR 0081), more than the demo spends. */
+    static final String BUDGET_TENANT = "acme";
+    static final String TENANT_BUDGET_USD = "1.00";
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private final HttpClient http = HttpClient.newHttpClient();
@@ -59,6 +62,8 @@ final class DemoControls {
         }
         send("PUT", "/admin/users/" + PROJECT_USER + "/keys/" + keyId + "/project", "{\"project\":\"" + PROJECT + "\"}");
         out.println("project     " + PROJECT_USER + "'s key -> " + PROJECT + "; labels feature, customer rolled up per value");
+        send("PUT", "/admin/tenants/" + BUDGET_TENANT + "/budget", "{\"monthly_budget_usd\":\"" + TENANT_BUDGET_USD + "\"}");
+        out.println("budget      tenant " + BUDGET_TENANT + ": $" + TENANT_BUDGET_USD + " a month shared by its users (past it: 429 tenant_budget_exceeded)");
         send("PUT", "/admin/plans/" + DemoRedisFront.CACHE_PLAN, DemoRedisFront.planCacheBody());
         out.println("cache       plan " + DemoRedisFront.CACHE_PLAN + ": deterministic answers cached "
                 + DemoRedisFront.CACHE_TTL_SECONDS + " s, a hit billed " + DemoRedisFront.HIT_PRICE_PERCENT + " % (ADR 0074, 0075)");
@@ -68,7 +73,7 @@ final class DemoControls {
      * Prints this month's spend per customer label from the usage API and the allow-list's refusals; returns whether
      * finance's rollup reconciliation shows no difference (every dimension adds up to the ledger).
      */
-    boolean report(PrintStream out) throws Exception {
+    boolean report(PrintStream out, DemoTraffic.Caller tenantMember) throws Exception {
         long monthStart = YearMonth.now(ZoneOffset.UTC).atDay(1).atStartOfDay(ZoneOffset.UTC).toEpochSecond();
         JsonNode page = JSON.readTree(send("GET", "/admin/usage?start_time=" + monthStart
                 + "&bucket_width=1mo&limit=1&group_by=customer", null));
@@ -79,7 +84,25 @@ final class DemoControls {
             out.printf("  %-12s %10d %16s%n", r.at("/labels/customer").asText(), r.get("num_model_requests").asLong(),
                     r.at("/amount/value").asText());
         }
+        // The tenant budget as a member of the tenant sees it (GET /v1/usage limits) next to the ledger's sum.
+        YearMonth month = YearMonth.now(ZoneOffset.UTC);
+        HttpResponse<String> usage = http.send(HttpRequest.newBuilder(stack.edgeUrl().resolve("/v1/usage?month=" + month))
+                .header("Authorization", "Bearer " + tenantMember.apiKey()).GET().build(), HttpResponse.BodyHandlers.ofString());
+        JsonNode limits = JSON.readTree(usage.body()).path("limits");
         try (Connection db = connect()) {
+            long ledger;
+            try (PreparedStatement q = db.prepareStatement("SELECT coalesce(sum(cost_nano_usd), 0) FROM usage_ledger"
+                    + " WHERE tenant_id = ? AND key_source = 'SERVICE_CREDIT' AND billing_month = ?")) {
+                q.setString(1, BUDGET_TENANT);
+                q.setObject(2, month.atDay(1));
+                try (ResultSet rs = q.executeQuery()) {
+                    rs.next();
+                    ledger = rs.getLong(1);
+                }
+            }
+            out.println("tenant " + BUDGET_TENANT + " this month (GET /v1/usage limits): used "
+                    + limits.path("tenant_used_usd").asText("?") + " of " + limits.path("tenant_monthly_budget_usd").asText("?")
+                    + " USD; the ledger's service-credit sum: " + dev.tokenmeter.events.money.Money.formatUsd(ledger) + " USD");
             out.println("calls refused by the starter plan's allow-list (REJECTED, $0): " + scalar(db,
                     "SELECT count(*) FROM usage_ledger WHERE attributes ->> 'reject_reason' = 'model_not_allowed'"));
             // The rollups travel on their own topic: give them the time the totals had to catch up with the ledger.

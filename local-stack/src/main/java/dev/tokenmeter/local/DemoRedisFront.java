@@ -38,7 +38,9 @@ final class DemoRedisFront {
     private static final Duration JOB_DEADLINE = Duration.ofSeconds(60);
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private final URI edge;
+    /** The edges, in turn: with two, the concurrent identical calls meet in the shared cache Redis (single flight). */
+    private final List<URI> edges;
+    private int next;
     private final DemoTraffic.Caller caller;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5))
             .version(HttpClient.Version.HTTP_1_1).build();
@@ -46,8 +48,8 @@ final class DemoRedisFront {
     private final Set<String> eventIds = ConcurrentHashMap.newKeySet();
     private long sent;
 
-    DemoRedisFront(URI edge, DemoTraffic.Caller caller) {
-        this.edge = edge;
+    DemoRedisFront(List<URI> edges, DemoTraffic.Caller caller) {
+        this.edges = List.copyOf(edges);
         this.caller = caller;
     }
 
@@ -87,8 +89,8 @@ final class DemoRedisFront {
         for (Future<HttpResponse<String>> f : inFlight) {
             concurrent.merge(String.valueOf(cacheHeader(f.get())), 1, Integer::sum);
         }
-        out.println("  " + CONCURRENT + " identical calls at once: " + concurrent
-                + " (one upstream call; the others waited for it and were answered from it)");
+        out.println("  " + CONCURRENT + " identical calls at once" + (edges.size() > 1 ? " over " + edges.size() + " edges" : "")
+                + ": " + concurrent + " (one upstream call; the others waited for it and were answered from it)");
         ok &= concurrent.equals(Map.of("miss", 1, "hit", CONCURRENT - 1));
 
         Map<String, String> jobs = new TreeMap<>();
@@ -107,7 +109,7 @@ final class DemoRedisFront {
                 break;
             }
             for (Map.Entry<String, String> job : jobs.entrySet()) {
-                HttpResponse<String> state = http.send(HttpRequest.newBuilder(edge.resolve("/v1/async/jobs/" + job.getKey()))
+                HttpResponse<String> state = http.send(HttpRequest.newBuilder(nextEdge().resolve("/v1/async/jobs/" + job.getKey()))
                         .timeout(Duration.ofSeconds(10)).header("Authorization", "Bearer " + caller.apiKey()).GET().build(),
                         HttpResponse.BodyHandlers.ofString());
                 JsonNode status = JSON.readTree(state.body()).get("status");
@@ -140,8 +142,12 @@ final class DemoRedisFront {
                 + text.replace("\"", "'") + "\"}]}";
     }
 
+    private synchronized URI nextEdge() {
+        return edges.get(next++ % edges.size());
+    }
+
     private HttpRequest post(String path, String body) {
-        return HttpRequest.newBuilder(edge.resolve(path)).timeout(Duration.ofSeconds(60))
+        return HttpRequest.newBuilder(nextEdge().resolve(path)).timeout(Duration.ofSeconds(60))
                 .header("Authorization", "Bearer " + caller.apiKey()).header("Content-Type", "application/json")
                 .header("x-tokenmeter-tags", "feature=chat,customer=acme-corp")
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build();

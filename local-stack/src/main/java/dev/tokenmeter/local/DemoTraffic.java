@@ -61,7 +61,8 @@ final class DemoTraffic {
     private static final List<String> TOPICS = List.of("invoices", "a haiku about Kafka", "SQL window functions",
             "the difference between GCRA and token buckets", "a recipe for bread", "exactly-once semantics");
 
-    private final URI edge;
+    /** The edges, called in turn (issue 18: two behind the load generator with --cluster). */
+    private final List<URI> edges;
     private final List<Caller> callers;
     private final HttpClient http;
     /** Calls answered so far with an event id: live, for fault drills that watch the backlog. */
@@ -69,8 +70,15 @@ final class DemoTraffic {
     /** Answers so far by status: live, so a fault drill can count what was answered while the fault lasted. */
     final Map<Integer, LongAdder> liveByStatus = new ConcurrentHashMap<>();
 
+    /** Calls sent so far per edge. */
+    final Map<URI, LongAdder> sentByEdge = new ConcurrentHashMap<>();
+
     DemoTraffic(URI edge, List<Caller> callers) {
-        this.edge = edge;
+        this(List.of(edge), callers);
+    }
+
+    DemoTraffic(List<URI> edges, List<Caller> callers) {
+        this.edges = List.copyOf(edges);
         this.callers = List.copyOf(callers);
         this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).version(HttpClient.Version.HTTP_1_1).build();
     }
@@ -93,7 +101,9 @@ final class DemoTraffic {
                     TimeUnit.NANOSECONDS.sleep(wait);
                 }
                 Caller caller = callers.get(random.nextInt(callers.size()));
-                HttpRequest request = nextRequest(caller, random);
+                URI edge = edges.get((int) (i % edges.size()));
+                sentByEdge.computeIfAbsent(edge, e -> new LongAdder()).increment();
+                HttpRequest request = nextRequest(edge, caller, random);
                 workers.submit(() -> {
                     int status;
                     try {
@@ -131,7 +141,7 @@ final class DemoTraffic {
         return new Report(total, snapshot(byStatus), snapshot(byUserStatus), Set.copyOf(eventIds), transportErrors.sum());
     }
 
-    private HttpRequest nextRequest(Caller caller, Random random) {
+    private HttpRequest nextRequest(URI edge, Caller caller, Random random) {
         int roll = random.nextInt(100);
         String directive = roll < 3 ? " [[fake:status=500]]" : roll < 5 ? " [[fake:cut-after=3]]" : "";
         boolean embeddings = random.nextInt(100) < 10;

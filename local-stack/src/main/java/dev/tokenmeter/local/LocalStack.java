@@ -96,21 +96,29 @@ public final class LocalStack {
                             + " (password not printed)");
                 }
 
+                if (options.cluster()) {
+                    stack.startSecondInstances(out);
+                }
                 DemoData.Seeded demo = DemoData.seed(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword(),
                         stack.kafka(), stack.topics());
                 out.println("seeded " + demo.callers().size() + " demo users");
                 DemoControls controls = new DemoControls(stack);
                 controls.apply(out);
 
-                out.printf("driving traffic for %ss at %d req/s through %s%n",
-                        options.duration().toSeconds(), options.ratePerSecond(), stack.edgeUrl());
-                DemoTraffic.Report report = new DemoTraffic(stack.edgeUrl(), demo.callers())
-                        .run(options.duration(), options.ratePerSecond(), options.seed(), System.err);
+                out.printf("driving traffic for %ss at %d req/s through %s%n", options.duration().toSeconds(),
+                        options.ratePerSecond(), stack.edgeUrls().stream().map(URI::toString).collect(java.util.stream.Collectors.joining(" and ")));
+                DemoTraffic traffic = new DemoTraffic(stack.edgeUrls(), demo.callers());
+                DemoTraffic.Report report = traffic.run(options.duration(), options.ratePerSecond(), options.seed(), System.err);
+                if (stack.edgeUrls().size() > 1) {
+                    out.println("calls per edge: " + stack.edgeUrls().stream()
+                            .map(u -> u + " " + traffic.sentByEdge.getOrDefault(u, new java.util.concurrent.atomic.LongAdder()).sum())
+                            .collect(java.util.stream.Collectors.joining(", ")));
+                }
                 out.println("responses by status: " + report.byStatus()
                         + (report.transportErrors() > 0 ? " (transport errors: " + report.transportErrors() + ")" : ""));
                 DemoTraffic.Caller cacheCaller = demo.callers().stream()
                         .filter(c -> c.userId().equals(DemoControls.PROJECT_USER)).findFirst().orElseThrow();
-                DemoRedisFront.Outcome front = new DemoRedisFront(stack.edgeUrl(), cacheCaller).run(options.seed(), out);
+                DemoRedisFront.Outcome front = new DemoRedisFront(stack.edgeUrls(), cacheCaller).run(options.seed(), out);
                 report = report.plus(front.report());
 
                 Reconciliation reconciliation = new Reconciliation(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword());
@@ -134,14 +142,28 @@ public final class LocalStack {
                 boolean upstreamReconciled = new UpstreamCheck(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword())
                         .awaitAndPrint(Duration.ofSeconds(30), out);
                 DemoAlerts.print(stack, webhook, Duration.ofSeconds(60), out);
-                boolean rollupsReconciled = controls.report(out);
+                boolean rollupsReconciled = controls.report(out, cacheCaller);
+                boolean splitOk = true;
+                if (options.cluster()) {
+                    // Two instances of each consumer: Kafka must have given each of them partitions.
+                    // The sink's loops are groups of their own (<group>-ledger, -totals, -rollups); the ledger's is shown.
+                    for (String group : List.of(stack.aggregatorGroupId(), stack.sinkGroupId() + "-ledger")) {
+                        Map<String, Integer> members = stack.partitionsPerMember(group);
+                        out.println("consumer group " + group + ": " + members.size() + " members, partitions per member "
+                                + members.values());
+                        splitOk &= members.size() == 2 && members.values().stream().allMatch(n -> n > 0);
+                    }
+                }
                 Reconciliation.Verdict verdict = reconciliation.verdict(report);
                 out.println();
                 verdict.lines().forEach(out::println);
+                if (!splitOk) {
+                    out.println("FAIL: --cluster runs two aggregators and two sinks, and each must hold partitions");
+                }
                 if (!front.ok()) {
                     out.println("FAIL: the response cache or the async jobs did not answer as their rules say (see 'Redis in front')");
                 }
-                ok = drained && verdict.ok() && rollupsReconciled && upstreamReconciled && front.ok();
+                ok = drained && verdict.ok() && rollupsReconciled && upstreamReconciled && front.ok() && splitOk;
                 out.println(ok ? "RECONCILED: every total matches to the nano-dollar." : "NOT RECONCILED: see above.");
 
                 if (options.keepRunning()) {

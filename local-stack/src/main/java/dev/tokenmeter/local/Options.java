@@ -12,7 +12,8 @@ record Options(Duration duration, int ratePerSecond, boolean keepRunning, long s
               --keep-running  leave everything up afterwards and print how to use it
               --seed          seed of the traffic mix, for a reproducible run        default 42
               --cluster       Kafka as 3 brokers (every topic RF 3, min ISR 2) and the edge's Redis
-                              as a Redis Cluster of 3 masters with 1 replica each (ADR 0084, 0080)
+                              as a Redis Cluster of 3 masters with 1 replica each (ADR 0084, 0080);
+                              two edges (traffic to both in turn), two aggregators and two sinks
             """;
 
     static Options parse(String[] args) {

@@ -58,7 +58,7 @@ final class Stack implements AutoCloseable {
     private final Engines engines;
     private final FakeOpenAi upstream;
     /** The edge's spool, the aggregator's state, the services' temporary files: this run's only, deleted at close. */
-    private final List<Path> runDirs;
+    private final List<Path> runDirs = new ArrayList<>();
     private final String jdbcUrl;
     private final URI edgeUrl;
     private final EdgeAdmin edgeAdmin;
@@ -76,6 +76,12 @@ final class Stack implements AutoCloseable {
     /** The alert-notifier's environment and JVM flags; it runs only when {@link #startNotifier} is called. */
     private final Map<String, String> notifierEnv;
     private final String[] jvmFlags;
+    private final Path workDir;
+    /** Each service's environment as adjusted, for {@link #startSecondInstances}. */
+    private final Map<String, Map<String, String>> envs = new HashMap<>();
+    /** The edges' public URLs: this stack's first edge, then any second one. */
+    private final List<URI> edgeUrls = new ArrayList<>();
+    private final List<ChildJvm> edges = new ArrayList<>();
     private final NotifierAdmin notifierAdmin;
     private ChildJvm notifier;
 
@@ -120,7 +126,8 @@ final class Stack implements AutoCloseable {
         Path spoolDir = workDir.resolve("edge-spool").toAbsolutePath();
         Path stateDir = workDir.resolve("aggregator-state").toAbsolutePath();
         Path tmpDir = workDir.resolve("tmp").toAbsolutePath();
-        runDirs = List.of(spoolDir, stateDir, tmpDir);
+        runDirs.addAll(List.of(spoolDir, stateDir, tmpDir));
+        this.workDir = workDir;
         this.spoolDir = spoolDir;
         this.aggregatorGroupId = init.aggregatorApplicationId();
         this.sinkGroupId = init.sinkGroupId();
@@ -175,6 +182,9 @@ final class Stack implements AutoCloseable {
         sink = ChildJvm.shippedJar(SINK_JAR, sinkEnv, logs.resolve("billing-sink.log"), jvm);
         all.addAll(List.of(sink, aggregator, edge));
         this.jvmFlags = jvm;
+        envs.putAll(Map.of(EDGE_JAR, edgeEnv, AGGREGATOR_JAR, aggregatorEnv, SINK_JAR, sinkEnv));
+        edgeUrls.add(edgeUrl);
+        edges.add(edge);
     }
 
     /**
@@ -192,6 +202,62 @@ final class Stack implements AutoCloseable {
         return notifierAdmin;
     }
 
+
+    /**
+     * Issue 18: a second edge, aggregator and sink beside the first, from the same jars with the same environment but
+     * their own listeners, spool, state directory and instance id. The aggregator joins the first one's application
+     * id and the sink its group, so Kafka splits the partitions between the two of each (a rebalance, under EOS for the
+     * aggregator); the edges share Redis, so their quota decisions and response cache are one. Waits until each is
+     * ready; the demo's traffic then goes to both edges in turn ({@link #edgeUrls()}).
+     */
+    synchronized void startSecondInstances(PrintStream out) {
+        long t0 = System.nanoTime();
+        Path logs = logsDir();
+        Map<String, String> edgeEnv = new HashMap<>(envs.get(EDGE_JAR));
+        int port = freePort();
+        edgeEnv.put("EDGE_PORT", Integer.toString(port));
+        edgeEnv.put("ADMIN_PORT", Integer.toString(freePort()));
+        Path spool = workDir.resolve("edge-spool-2").toAbsolutePath();
+        runDirs.add(spool);
+        edgeEnv.put("SPOOL_DIR", spool.toString());
+        edgeEnv.put("EDGE_INSTANCE", "edge-local-2");
+        Map<String, String> aggregatorEnv = new HashMap<>(envs.get(AGGREGATOR_JAR));
+        Path state = workDir.resolve("aggregator-state-2").toAbsolutePath();
+        runDirs.add(state);
+        aggregatorEnv.put("STATE_DIR", state.toString());
+        aggregatorEnv.put("INSTANCE_ID", aggregatorEnv.get("INSTANCE_ID").replaceFirst("-1$", "-2"));
+        Map<String, String> sinkEnv = new HashMap<>(envs.get(SINK_JAR));
+        sinkEnv.put("INSTANCE_ID", sinkEnv.get("INSTANCE_ID").replaceFirst("-1$", "-2"));
+        ChildJvm edge2 = ChildJvm.shippedJar(EDGE_JAR, edgeEnv, logs.resolve("edge-service-2.log"), jvmFlags);
+        ChildJvm aggregator2 = ChildJvm.shippedJar(AGGREGATOR_JAR, aggregatorEnv, logs.resolve("aggregator-streams-2.log"), jvmFlags);
+        ChildJvm sink2 = ChildJvm.shippedJar(SINK_JAR, sinkEnv, logs.resolve("billing-sink-2.log"), jvmFlags);
+        all.addAll(0, List.of(sink2, aggregator2, edge2));
+        edges.add(edge2);
+        List.of(sink2, aggregator2, edge2).forEach(ChildJvm::start);
+        URI url = URI.create("http://127.0.0.1:" + port);
+        ChildJvm.awaitHttp(url.resolve("/health/ready"), status -> status == 200, START_TIMEOUT, edge2, all);
+        aggregator2.awaitPrinted(AGGREGATOR_READY, START_TIMEOUT, all);
+        sink2.awaitPrinted(SINK_READY, START_TIMEOUT, all);
+        edgeUrls.add(url);
+        String ready = String.format("ready after %.1fs", (System.nanoTime() - t0) / 1e9);
+        out.println("edge 2      " + url + " " + ready + " (same Redis, Kafka and database as edge 1)");
+        out.println("aggregator 2 and sink 2 " + ready + " (same application id and group: the partitions are split)");
+    }
+
+    /**
+     * The partitions each member of a consumer group holds right now, one entry per member (its member id): with two
+     * instances of a service, two entries that each hold some.
+     */
+    Map<String, Integer> partitionsPerMember(String groupId) {
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(kafka())) {
+            var group = admin.describeConsumerGroups(List.of(groupId)).all().get(30, java.util.concurrent.TimeUnit.SECONDS).get(groupId);
+            Map<String, Integer> members = new TreeMap<>();
+            group.members().forEach(m -> members.put(m.consumerId(), m.assignment().topicPartitions().size()));
+            return members;
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot describe consumer group " + groupId, e);
+        }
+    }
 
     /** The demo's stack: un-prefixed topic names. */
     static Stack start(Engines engines, FakeOpenAi upstream, Path workDir, PrintStream out) {
@@ -295,6 +361,11 @@ final class Stack implements AutoCloseable {
         return edgeUrl;
     }
 
+    /** Every edge's public URL, the first edge's first. */
+    synchronized List<URI> edgeUrls() {
+        return List.copyOf(edgeUrls);
+    }
+
     EdgeAdmin edgeAdmin() {
         return edgeAdmin;
     }
@@ -382,7 +453,7 @@ final class Stack implements AutoCloseable {
     @Override
     public void close() {
         for (ChildJvm p : all) {
-            p.stop(p == edge ? EDGE_GRACE : GRACE);
+            p.stop(edges.contains(p) ? EDGE_GRACE : GRACE);
         }
         // Every run starts new engines, so a spool or state store of this one would only be stale in the next.
         runDirs.forEach(WorkDirs::deleteQuietly);

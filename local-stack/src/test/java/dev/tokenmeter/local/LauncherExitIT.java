@@ -52,6 +52,10 @@ class LauncherExitIT {
         assertThat(console).contains("cache       plan pro: ", "3 identical calls one after another: miss, hit, hit",
                         "20 identical calls at once: {hit=19, miss=1}", "GET /v1/async/jobs/{id}): {succeeded=5}")
                 .containsPattern("(?m)^CACHE_HIT +\\| gpt-4o-mini +\\| SERVICE_CREDIT +\\| 21 ");
+        // Issue 17's tenant budget: set through the admin API; what the edge counts (Redis) equals the ledger's sum.
+        assertThat(console).contains("budget      tenant acme: $1.00 a month shared by its users")
+                .containsPattern("(?m)^tenant acme this month \\(GET /v1/usage limits\\): used (0\\.\\d{9}) of 1\\.000000000 USD;"
+                        + " the ledger's service-credit sum: \\1 USD$");
         // Issue 16 in the demo: our bill against the fake upstream's own Usage and Costs APIs, every difference zero.
         assertThat(console).contains("Upstream reconciliation ")
                 .containsPattern("(?m)^models with an upstream difference beyond tolerance \\(0\\): 0$")
@@ -85,7 +89,7 @@ class LauncherExitIT {
         assertNothingLeftBehind(launcher);
     }
 
-    private static void assertNothingLeftBehind(Launcher launcher) throws IOException {
+    static void assertNothingLeftBehind(Launcher launcher) throws IOException {
         assertThat(listAll(launcher.tmp)).as("left behind in the launcher's temporary directory").isEmpty();
         try (Stream<Path> entries = Files.list(launcher.work)) {
             assertThat(entries.map(p -> p.getFileName().toString()).toList())
@@ -103,7 +107,7 @@ class LauncherExitIT {
     }
 
     /** {@code ./run-pipeline}'s launcher in its own JVM, with its own temporary and work directories. */
-    private record Launcher(Process process, Path tmp, Path work, Path stdout, Path stderrFile) {
+    record Launcher(Process process, Path tmp, Path work, Path stdout, Path stderrFile) {
 
         static Launcher start(Path dir, String... args) throws IOException {
             Path tmp = Files.createDirectories(dir.resolve("tmp"));
