@@ -178,7 +178,7 @@ public final class EdgeApp implements AutoCloseable {
         // The dashboard (ADR 0082): the page on both listeners (the public one shows a key holder's own usage), its
         // read-only pipeline and alert routes on the admin listener.
         DashboardApi dashboard = new DashboardApi(adminToken, db, config.kafka(),
-                Topics.fromEnv(Map.of("TOPIC_PREFIX", config.topicPrefix())), Clock.systemUTC());
+                Topics.fromEnv(Map.of("TOPIC_PREFIX", config.topicPrefix())), config.aggregatorApplicationId(), Clock.systemUTC());
         closeables.add(dashboard);
         routes.add(dashboard::routes);
         adminRoutes.add(dashboard::adminRoutes);

@@ -52,7 +52,8 @@ public record EdgeConfig(
         int metricsPort,
         int maxCallsInFlight,
         ResponseCacheConfig responseCache,
-        AsyncJobsConfig asyncJobs) {
+        AsyncJobsConfig asyncJobs,
+        String aggregatorApplicationId) {
 
     /** The shortest ADMIN_TOKEN accepted: a guessable token would hand out every user's keys and credit. */
     public static final int MIN_ADMIN_TOKEN_CHARS = 32;
@@ -88,6 +89,7 @@ public record EdgeConfig(
             new ConfigKey("MAX_CALLS_IN_FLIGHT", "1000", "Proxied calls this edge serves at once (streams included); one more is answered at once with 503 server_overloaded and retry-after: 1, before its key is checked (no event: nothing ran)."),
             new ConfigKey("METRICS_PORT", "-1", "Port of a /metrics-only listener on all interfaces, for Prometheus (0 = a free port, -1 = off; /metrics is on the admin listener anyway)."),
             ConfigKey.secret("ADMIN_TOKEN", "", "Bearer token of the admin API (/admin/... on the admin listener), at least " + MIN_ADMIN_TOKEN_CHARS + " characters; empty disables the admin API. Never logged."),
+            new ConfigKey("AGGREGATOR_APPLICATION_ID", "tokenmeter-aggregator", "The aggregator's APPLICATION_ID (its consumer group): the dashboard shows its lag on usage-events (the edge's Kafka principal may DESCRIBE that group; ADR 0082). Empty = not shown."),
             new ConfigKey("BATCH_MAX_EVENT_AGE", "6d", "Oldest occurred_at batch ingest accepts (400 past it); keep it below the aggregator's DEDUP_RETENTION, so a resent batch is always deduplicated.")),
             KafkaClientSettings.KEYS, ResponseCacheConfig.KEYS, AsyncJobsConfig.KEYS);
 
@@ -147,7 +149,8 @@ public record EdgeConfig(
                 r.integer("METRICS_PORT", -1, 65535),
                 r.integer("MAX_CALLS_IN_FLIGHT", 1, 1_000_000),
                 ResponseCacheConfig.read(r),
-                AsyncJobsConfig.read(r));
+                AsyncJobsConfig.read(r),
+                r.string("AGGREGATOR_APPLICATION_ID"));
     }
 
     /** The documented defaults, for tests and {@code --help}. */
@@ -170,7 +173,7 @@ public record EdgeConfig(
                 databaseUrl, databaseUser, databasePassword, databasePoolSize, redisUri, kafka,
                 topicPrefix, personalKeyMasterKeyId, personalKeyMasterKey, edgeInstance, spoolDir, spoolMaxBytes,
                 spoolFsyncInterval, spoolSendTimeout, adminHost, adminPort, adminToken, batchMaxEventAge, metricsPort,
-                maxCallsInFlight, responseCache, asyncJobs);
+                maxCallsInFlight, responseCache, asyncJobs, aggregatorApplicationId);
     }
 
     private static URI httpUri(String v) {

@@ -83,7 +83,7 @@ class EdgeJarLogHygieneIT {
         if (engines.kafka().secured()) {
             String kafkaUser = prefix + "edge";
             engines.kafka().createPrincipal(kafkaUser, kafkaPassword);
-            engines.kafka().createAcls(ServiceAcls.edge(kafkaUser, topics));
+            engines.kafka().createAcls(ServiceAcls.edge(kafkaUser, topics, prefix + "tokenmeter-aggregator"));
             kafkaEnv = engines.kafka().clientSettings(kafkaUser, kafkaPassword).env();
         } else {
             kafkaEnv = engines.kafka().clientEnv();

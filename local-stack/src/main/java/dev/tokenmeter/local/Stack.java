@@ -133,6 +133,7 @@ final class Stack implements AutoCloseable {
         this.sinkGroupId = init.sinkGroupId();
         this.databaseUsers = Map.of(EDGE_JAR, init.edgeDatabase().user(), SINK_JAR, init.sinkDatabase().user());
         edgeEnv.put("SPOOL_DIR", spoolDir.toString());
+        edgeEnv.put("AGGREGATOR_APPLICATION_ID", init.aggregatorApplicationId()); // the dashboard's aggregator lag
         edgeEnv.put("EDGE_INSTANCE", "edge-local-1");
         // Four JVMs and three engines share a laptop's cores here: allow Redis a slower answer than the
         // production default (100 ms) before the breaker counts a failure.

@@ -62,7 +62,7 @@ public final class KafkaAccess {
     public static List<Principal> principals(EnvReader r, Topics topics) {
         List<Principal> services = List.of(
                 new Principal(r.string("EDGE_KAFKA_USERNAME"), required(r, "EDGE_KAFKA_PASSWORD"),
-                        ServiceAcls.edge(r.string("EDGE_KAFKA_USERNAME"), topics)),
+                        ServiceAcls.edge(r.string("EDGE_KAFKA_USERNAME"), topics, r.string("AGGREGATOR_APPLICATION_ID"))),
                 new Principal(r.string("AGGREGATOR_KAFKA_USERNAME"), required(r, "AGGREGATOR_KAFKA_PASSWORD"),
                         ServiceAcls.aggregator(r.string("AGGREGATOR_KAFKA_USERNAME"), topics, r.string("AGGREGATOR_APPLICATION_ID"))),
                 new Principal(r.string("SINK_KAFKA_USERNAME"), required(r, "SINK_KAFKA_PASSWORD"),

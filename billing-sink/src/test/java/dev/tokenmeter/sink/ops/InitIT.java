@@ -131,7 +131,7 @@ class InitIT {
 
         Topics topics = Topics.withPrefix(prefix, 1);
         Map<String, List<AclBinding>> expected = Map.of(
-                prefix + "edge", ServiceAcls.edge(prefix + "edge", topics),
+                prefix + "edge", ServiceAcls.edge(prefix + "edge", topics, prefix + "aggregator-app"),
                 prefix + "aggregator", ServiceAcls.aggregator(prefix + "aggregator", topics, prefix + "aggregator-app"),
                 prefix + "sink", ServiceAcls.billingSink(prefix + "sink", topics, prefix + "sink-group"));
         try (Admin admin = Admin.create(kafka.clientProperties())) {

@@ -42,6 +42,7 @@ import java.util.Objects;
  *                                 listener, where it shows only the key holder's own usage (GET /v1/usage)
  * GET /admin/pipeline?month=      reconciliation status of the month (default: the current UTC month), dead letters
  *                                 of the billing sink, the notifier and the aggregator (its dead-letter topic), the billing sink's lag per consumer group
+ *                                 and the aggregator's on usage-events
  * GET /admin/alerts?limit=        the newest usage alerts (1..100, default 20), one per alert id
  * </pre>
  *
@@ -66,10 +67,14 @@ public final class DashboardApi implements AutoCloseable {
     private final Topics topics;
     private final KafkaPeek kafka;
     private final Clock clock;
+    /** The aggregator's consumer group (its APPLICATION_ID); blank: its lag is not shown. */
+    private final String aggregatorGroup;
     private final Map<String, byte[]> assets = new LinkedHashMap<>();
 
     /** @param token null: the admin routes are off (the public page still serves the user view) */
-    public DashboardApi(AdminToken token, DSLContext db, KafkaClientSettings kafka, Topics topics, Clock clock) {
+    public DashboardApi(AdminToken token, DSLContext db, KafkaClientSettings kafka, Topics topics, String aggregatorGroup,
+                        Clock clock) {
+        this.aggregatorGroup = aggregatorGroup == null ? "" : aggregatorGroup;
         this.token = token;
         this.db = Objects.requireNonNull(db);
         this.topics = Objects.requireNonNull(topics);
@@ -153,7 +158,11 @@ public final class DashboardApi implements AutoCloseable {
             dlq.putNull("count");
             dlq.put("error", "Kafka did not answer (" + e.getClass().getSimpleName() + ").");
         }
-        lag(n.putArray("consumer_lag"));
+        ArrayNode lag = n.putArray("consumer_lag");
+        lag(lag);
+        if (!aggregatorGroup.isBlank()) {
+            aggregatorLag(lag.addObject());
+        }
         ctx.status(200).contentType("application/json").result(n.toString());
     }
 
@@ -234,6 +243,35 @@ public final class DashboardApi implements AutoCloseable {
                 g.put("error", "Kafka did not answer the end offsets (" + e.getClass().getSimpleName() + ").");
             }
         });
+    }
+
+    /**
+     * The aggregator's lag on usage-events: the end offsets minus the offsets its group committed (with its
+     * transactions, exactly_once_v2); a partition it has not committed yet counts from the partition's beginning.
+     */
+    private void aggregatorLag(ObjectNode g) {
+        g.put("consumer_group", aggregatorGroup);
+        g.put("topics", topics.usageEvents().name());
+        g.putNull("last_write_at");
+        try {
+            Map<org.apache.kafka.common.TopicPartition, Long> committed = kafka.committedOffsets(aggregatorGroup);
+            List<org.apache.kafka.common.TopicPartition> parts = kafka.partitions(topics.usageEvents().name());
+            Map<org.apache.kafka.common.TopicPartition, Long> begin = kafka.beginningOffsets(parts);
+            Map<org.apache.kafka.common.TopicPartition, Long> ends = kafka.endOffsets(parts);
+            long lag = 0;
+            for (org.apache.kafka.common.TopicPartition tp : parts) {
+                long from = committed.getOrDefault(tp, begin.getOrDefault(tp, 0L));
+                long end = ends.getOrDefault(tp, from);
+                if (end > from && kafka.hasRecordBetween(tp, from, end)) {
+                    lag += end - from;
+                }
+            }
+            g.put("lag_records", lag);
+        } catch (RuntimeException e) {
+            LOG.warn("dashboard: the aggregator's committed offsets ({}) unavailable: {}", aggregatorGroup, e.toString());
+            g.putNull("lag_records");
+            g.put("error", "Kafka did not answer the aggregator's offsets (" + e.getClass().getSimpleName() + ").");
+        }
     }
 
     private void alerts(Context ctx) {

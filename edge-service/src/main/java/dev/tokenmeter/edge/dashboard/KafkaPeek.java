@@ -21,7 +21,8 @@ import java.util.Map;
 /**
  * The dashboard's reads of Kafka, on one consumer without a consumer group (assigned partitions only, nothing
  * committed): the end offsets of the topics the billing sink reads (DESCRIBE) and the tail of the alerts topic
- * (READ), ADR 0082. KafkaConsumer is not thread-safe: every read holds this object's lock and is bounded in time.
+ * (READ), ADR 0082; and, on an admin client, the aggregator group's committed offsets (DESCRIBE on that group).
+ * KafkaConsumer is not thread-safe: every read holds this object's lock and is bounded in time.
  */
 final class KafkaPeek implements AutoCloseable {
 
@@ -29,11 +30,17 @@ final class KafkaPeek implements AutoCloseable {
     private static final Duration TAIL_TIMEOUT = Duration.ofSeconds(3);
 
     private final Map<String, Object> props;
+    private final Map<String, Object> adminProps;
+    private org.apache.kafka.clients.admin.Admin admin;
     private final TopicSpec<String, UsageAlert> alerts;
     private KafkaConsumer<byte[], byte[]> consumer;
 
     KafkaPeek(KafkaClientSettings kafka, TopicSpec<String, UsageAlert> alerts) {
         this.props = new HashMap<>(kafka.clientProperties());
+        this.adminProps = new HashMap<>(kafka.clientProperties());
+        adminProps.put(org.apache.kafka.clients.admin.AdminClientConfig.CLIENT_ID_CONFIG, "edge-dashboard-admin");
+        adminProps.put(org.apache.kafka.clients.admin.AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) API_TIMEOUT.toMillis());
+        adminProps.put(org.apache.kafka.clients.admin.AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, (int) API_TIMEOUT.toMillis());
         props.put(ConsumerConfig.CLIENT_ID_CONFIG, "edge-dashboard");
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
@@ -80,6 +87,45 @@ final class KafkaPeek implements AutoCloseable {
         } finally {
             c.unsubscribe();
         }
+    }
+
+    /** The offsets a consumer group committed (none for a partition it never committed); throws when refused. */
+    synchronized Map<TopicPartition, Long> committedOffsets(String groupId) {
+        if (admin == null) {
+            admin = org.apache.kafka.clients.admin.Admin.create(adminProps);
+        }
+        try {
+            Map<TopicPartition, Long> offsets = new HashMap<>();
+            admin.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata()
+                    .get(API_TIMEOUT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
+                    .forEach((tp, om) -> {
+                        if (om != null) {
+                            offsets.put(tp, om.offset());
+                        }
+                    });
+            return offsets;
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException("offsets of group " + groupId + ": " + e.getCause(), e.getCause());
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new IllegalStateException("offsets of group " + groupId + ": timed out", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+
+    /** The topic's partitions. */
+    synchronized List<TopicPartition> partitions(String topic) {
+        List<TopicPartition> parts = new ArrayList<>();
+        for (PartitionInfo p : consumer().partitionsFor(topic, API_TIMEOUT)) {
+            parts.add(new TopicPartition(p.topic(), p.partition()));
+        }
+        return parts;
+    }
+
+    /** Beginning offsets of these partitions. */
+    synchronized Map<TopicPartition, Long> beginningOffsets(Collection<TopicPartition> partitions) {
+        return consumer().beginningOffsets(partitions, API_TIMEOUT);
     }
 
     /** Records a topic holds now (end minus beginning offsets, summed over its partitions). */
@@ -139,6 +185,9 @@ final class KafkaPeek implements AutoCloseable {
     public synchronized void close() {
         if (consumer != null) {
             consumer.close(Duration.ofSeconds(2));
+        }
+        if (admin != null) {
+            admin.close(Duration.ofSeconds(2));
         }
     }
 }

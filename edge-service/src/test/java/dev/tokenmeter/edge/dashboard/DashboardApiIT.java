@@ -43,6 +43,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 class DashboardApiIT {
 
     private static final String ADMIN = "admin-" + UUID.randomUUID();
+    /** The aggregator's consumer group the edge is told of; no aggregator runs here, the test commits for it. */
+    private static final String AGGREGATOR_GROUP = "dash-aggregator-" + UUID.randomUUID();
 
     private Engines engines;
     private FakeOpenAi openAi;
@@ -54,7 +56,7 @@ class DashboardApiIT {
     void start(Engines engines) {
         this.engines = engines;
         openAi = FakeOpenAi.start();
-        bed = new EdgeTestBed(engines, openAi, Map.of("ADMIN_TOKEN", ADMIN));
+        bed = new EdgeTestBed(engines, openAi, Map.of("ADMIN_TOKEN", ADMIN, "AGGREGATOR_APPLICATION_ID", AGGREGATOR_GROUP));
         admin = new ApiCalls(bed.adminUrl());
     }
 
@@ -120,6 +122,24 @@ class DashboardApiIT {
         }
         bed.awaitEvents(caller.userId(), 3, Duration.ofSeconds(30));
         bed.db.execute("INSERT INTO sink_offset (consumer_group, topic, kafka_partition, next_offset) VALUES ('sink-ledger', ?, 0, 1)", bed.topic);
+        // The aggregator's group committed offset 1 on partition 0 of usage-events (none on the others).
+        Map<String, Object> group = new java.util.HashMap<>(engines.kafka().clientProperties());
+        group.put(org.apache.kafka.clients.consumer.ConsumerConfig.GROUP_ID_CONFIG, AGGREGATOR_GROUP);
+        try (var c = new org.apache.kafka.clients.consumer.KafkaConsumer<>(group, new org.apache.kafka.common.serialization.ByteArrayDeserializer(),
+                new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
+            var p0 = new org.apache.kafka.common.TopicPartition(bed.topic, 0);
+            c.assign(java.util.List.of(p0));
+            c.commitSync(Map.of(p0, new org.apache.kafka.clients.consumer.OffsetAndMetadata(1)));
+        }
+        long expectedAggregatorLag; // from its committed offset on partition 0, from the beginning elsewhere
+        try (var c = new org.apache.kafka.clients.consumer.KafkaConsumer<>(engines.kafka().clientProperties(),
+                new org.apache.kafka.common.serialization.ByteArrayDeserializer(), new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
+            var parts = c.partitionsFor(bed.topic).stream().map(i -> new org.apache.kafka.common.TopicPartition(i.topic(), i.partition())).toList();
+            var begin = c.beginningOffsets(parts);
+            var end = c.endOffsets(parts);
+            expectedAggregatorLag = parts.stream().mapToLong(tp -> end.get(tp) - (tp.partition() == 0 ? 1 : begin.get(tp))).sum();
+        }
+        assertThat(expectedAggregatorLag).as("the three calls' events are behind the committed offset").isGreaterThanOrEqualTo(2);
         // The aggregator's dead-letter topic holds two records.
         String dlq = Topics.withPrefix(bed.topicPrefix, 1).deadLetter().name();
         engines.kafka().createTopic(dlq, 1);
@@ -142,6 +162,10 @@ class DashboardApiIT {
         assertThat(n.at("/dead_letters/aggregator/count").asLong()).isEqualTo(2);
         assertThat(n.at("/consumer_lag/0/consumer_group").asText()).isEqualTo("sink-ledger");
         assertThat(n.at("/consumer_lag/0/lag_records").asLong()).as(r.body()).isEqualTo(2);
+        JsonNode aggregator = n.at("/consumer_lag/1");
+        assertThat(aggregator.get("consumer_group").asText()).as(r.body()).isEqualTo(AGGREGATOR_GROUP);
+        assertThat(aggregator.get("topics").asText()).isEqualTo(bed.topic);
+        assertThat(aggregator.get("lag_records").asLong()).as(r.body()).isEqualTo(expectedAggregatorLag);
 
         // Another month: nothing to reconcile there.
         JsonNode other = ApiCalls.json(admin.send("GET", "/admin/pipeline?month=" + month.minusMonths(2), ADMIN, null));

@@ -20,7 +20,8 @@ import java.util.List;
  *   <li>edge: WRITE usage-events, usage-alerts, user-limits (idempotent producers, no transactions); READ usage-alerts
  *       (the dashboard's recent alerts, read by assigned partitions: no consumer group), READ the totals and rollups
  *       topics (the billing sink's lag on the dashboard: offsets, and whether a commit marker or a record is left)
- *       and DESCRIBE the aggregator's dead letters (their count); ADR 0082;</li>
+ *       and DESCRIBE the aggregator's dead letters (their count) and its consumer group (its committed offsets: the
+ *       aggregator's lag); ADR 0082;</li>
  *   <li>aggregator: READ usage-events and user-limits; WRITE the totals, late-events, alerts and dead-letter
  *       topics; its consumer group (the application id); transactional ids and internal topics (changelogs,
  *       repartition) prefixed with the application id;</li>
@@ -41,7 +42,7 @@ public final class ServiceAcls {
         return "User:" + username;
     }
 
-    public static List<AclBinding> edge(String username, Topics topics) {
+    public static List<AclBinding> edge(String username, Topics topics, String aggregatorApplicationId) {
         List<AclBinding> acls = new ArrayList<>();
         for (TopicSpec<?, ?> t : List.of(topics.usageEvents(), topics.alerts(), topics.userLimits())) {
             acls.add(allow(username, ResourceType.TOPIC, t.name(), PatternType.LITERAL, AclOperation.WRITE));
@@ -53,6 +54,8 @@ public final class ServiceAcls {
             acls.add(allow(username, ResourceType.TOPIC, t.name(), PatternType.LITERAL, AclOperation.READ));
         }
         acls.add(allow(username, ResourceType.TOPIC, topics.deadLetter().name(), PatternType.LITERAL, AclOperation.DESCRIBE));
+        // The dashboard's aggregator lag: the offsets its group committed (DESCRIBE only: it can neither join nor commit).
+        acls.add(allow(username, ResourceType.GROUP, aggregatorApplicationId, PatternType.LITERAL, AclOperation.DESCRIBE));
         return acls;
     }
 

@@ -61,7 +61,7 @@ class KafkaSecurityIT {
         String sinkPassword = UUID.randomUUID().toString();
         kafka.createPrincipal(edgeUser, edgePassword);
         kafka.createPrincipal(sinkUser, sinkPassword);
-        kafka.createAcls(ServiceAcls.edge(edgeUser, topics));
+        kafka.createAcls(ServiceAcls.edge(edgeUser, topics, prefix + "aggregator-app"));
         kafka.createAcls(ServiceAcls.billingSink(sinkUser, topics, prefix + "billing-sink"));
         String analystUser = prefix + "analyst";
         String analystPassword = UUID.randomUUID().toString();
