@@ -46,8 +46,20 @@ class DashboardBrowserIT {
     void theDashboardShowsTheLedgersNumbers(Engines engines, @TempDir Path workDir) throws Exception {
         String prefix = Names.unique("dash") + ".";
         try (FakeOpenAi upstream = FakeOpenAi.start();
-             Stack stack = Stack.start(engines, upstream, workDir, System.out, prefix, Stack.ServiceEnv.AS_IS)) {
+             // Rollups (the top projects' source) are on only with ROLLUP_DIMENSIONS, as in the demo (ADR 0078).
+             Stack stack = Stack.start(engines, upstream, workDir, System.out, prefix, (service, env) -> {
+                 if (service.equals(Stack.AGGREGATOR_JAR)) {
+                     env.put("ROLLUP_DIMENSIONS", DemoControls.ROLLUP_DIMENSIONS);
+                 }
+             })) {
             DemoData.Seeded demo = DemoData.seed(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword(), stack.kafka(), stack.topics(), prefix);
+            // One user's keys belong to a project, so the top-projects table has a project and "(none)" to show.
+            String projectUser = demo.callers().get(0).userId();
+            try (Connection db = DriverManager.getConnection(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword());
+                 PreparedStatement q = db.prepareStatement("UPDATE api_key SET project = 'support-bot' WHERE user_id = ?")) {
+                q.setString(1, projectUser);
+                assertThat(q.executeUpdate()).as("keys of " + projectUser).isPositive();
+            }
             DemoTraffic.Report report = new DemoTraffic(stack.edgeUrl(), demo.callers())
                     .run(Duration.ofSeconds(8), 15, 42, System.err);
             assertThat(new Reconciliation(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword())
@@ -68,6 +80,12 @@ class DashboardBrowserIT {
                         + " AND occurred_at >= (now() AT TIME ZONE 'UTC')::date AT TIME ZONE 'UTC'", month.atDay(1)).get("today");
             }
             assertThat(byUser).as("ledger users").isNotEmpty();
+            Map<String, String> byProject;
+            try (Connection db = DriverManager.getConnection(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword())) {
+                byProject = sums(db, "SELECT coalesce(project, '(none)'), sum(cost_nano_usd) FROM usage_ledger WHERE billing_month = ?"
+                        + " GROUP BY 1", month.atDay(1));
+            }
+            assertThat(byProject).as("ledger projects").containsKeys("support-bot", "(none)");
 
             try (HeadlessChrome chrome = HeadlessChrome.start(workDir.resolve("chromedriver"))) {
                 chrome.open(stack.edgeAdmin().baseUrl() + "/admin/dashboard#token=" + stack.edgeAdmin().token());
@@ -80,6 +98,14 @@ class DashboardBrowserIT {
                         + ".filter(t => !t.endsWith(': '))");
                 assertThat(errors.size()).as("sections that failed: " + errors).isZero();
 
+                // Top projects come from the attribution rollups, a topic of their own: reload until they caught up.
+                await("top projects = the ledger's spend per project").atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofSeconds(2))
+                        .untilAsserted(() -> {
+                            chrome.open(stack.edgeAdmin().baseUrl() + "/admin/dashboard#token=" + stack.edgeAdmin().token());
+                            awaitLoaded(chrome, "#top-projects tbody tr");
+                            assertThat(rows(chrome, "#top-projects tbody tr[data-project]", "tr.dataset.project", ".cost"))
+                                    .isEqualTo(top(byProject, 10));
+                        });
                 Map<String, String> shownBilled = rows(chrome, "#top-users tbody tr", "tr.dataset.user", ".cost");
                 Map<String, String> shownUsed = rows(chrome, "#top-users tbody tr", "tr.dataset.user", ".used");
                 Map<String, String> expectedTop = top(byUser, 10);
