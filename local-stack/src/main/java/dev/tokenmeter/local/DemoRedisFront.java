@@ -18,6 +18,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Issue 19 in the demo, after the main traffic: Redis in front of the upstream. The {@link #CACHE_PLAN} plan caches
@@ -40,13 +42,13 @@ final class DemoRedisFront {
 
     /** The edges, in turn: with two, the concurrent identical calls meet in the shared cache Redis (single flight). */
     private final List<URI> edges;
-    private int next;
+    private final AtomicInteger next = new AtomicInteger();
     private final DemoTraffic.Caller caller;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5))
             .version(HttpClient.Version.HTTP_1_1).build();
     private final Map<Integer, Long> byStatus = new ConcurrentHashMap<>();
     private final Set<String> eventIds = ConcurrentHashMap.newKeySet();
-    private long sent;
+    private final AtomicLong sent = new AtomicLong();
 
     DemoRedisFront(List<URI> edges, DemoTraffic.Caller caller) {
         this.edges = List.copyOf(edges);
@@ -121,7 +123,7 @@ final class DemoRedisFront {
         jobs.values().forEach(s -> ended.merge(s, 1, Integer::sum));
         out.println("  " + ASYNC_JOBS + " async jobs (POST /v1/async/chat/completions, 202, then GET /v1/async/jobs/{id}): " + ended);
         ok &= ended.equals(Map.of("succeeded", ASYNC_JOBS));
-        return new Outcome(ok, new DemoTraffic.Report(sent, new TreeMap<>(byStatus), Map.of(), Set.copyOf(eventIds), 0));
+        return new Outcome(ok, new DemoTraffic.Report(sent.get(), new TreeMap<>(byStatus), Map.of(), Set.copyOf(eventIds), 0));
     }
 
     /** Whether the edge answered as the rules say, and the calls as traffic for the reconciliation. */
@@ -142,8 +144,8 @@ final class DemoRedisFront {
                 + text.replace("\"", "'") + "\"}]}";
     }
 
-    private synchronized URI nextEdge() {
-        return edges.get(next++ % edges.size());
+    private URI nextEdge() {
+        return edges.get(Math.floorMod(next.getAndIncrement(), edges.size()));
     }
 
     private HttpRequest post(String path, String body) {
@@ -154,9 +156,7 @@ final class DemoRedisFront {
     }
 
     private HttpResponse<String> send(HttpRequest request) throws Exception {
-        synchronized (this) {
-            sent++;
-        }
+        sent.incrementAndGet();
         HttpResponse<String> r = http.send(request, HttpResponse.BodyHandlers.ofString());
         byStatus.merge(r.statusCode(), 1L, Long::sum);
         r.headers().firstValue("x-tokenmeter-event-id").ifPresent(eventIds::add);

@@ -14,6 +14,7 @@ import dev.tokenmeter.events.topic.Topics;
 import io.javalin.config.RoutesConfig;
 import io.javalin.http.Context;
 import io.javalin.http.Handler;
+import org.apache.kafka.common.TopicPartition;
 import org.jooq.DSLContext;
 import org.jooq.Record;
 import org.slf4j.Logger;
@@ -32,6 +33,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.function.Supplier;
 
 /**
  * The dashboard (issue 17, ADR 0082): a static page (HTML, JS, CSS from this jar's {@code /dashboard/} resources)
@@ -211,37 +213,22 @@ public final class DashboardApi implements AutoCloseable {
     private void lag(ArrayNode out) {
         List<String> ours = List.of(topics.usageEvents().name(), topics.hourlyTotals().name(), topics.monthlyTotals().name(),
                 topics.finalTotals().name(), topics.rollups().name());
-        Map<String, Map<org.apache.kafka.common.TopicPartition, Long>> stored = new LinkedHashMap<>();
+        Map<String, Map<TopicPartition, Long>> stored = new LinkedHashMap<>();
         Map<String, OffsetDateTime> lastWrite = new LinkedHashMap<>();
         for (Record r : db.fetch("SELECT consumer_group, topic, kafka_partition, next_offset, updated_at FROM sink_offset"
                 + " WHERE topic = ANY(?) ORDER BY consumer_group, topic, kafka_partition", (Object) ours.toArray(String[]::new))) {
             String group = r.get(0, String.class);
             stored.computeIfAbsent(group, g -> new LinkedHashMap<>())
-                    .put(new org.apache.kafka.common.TopicPartition(r.get(1, String.class), r.get(2, Integer.class)), r.get(3, Long.class));
+                    .put(new TopicPartition(r.get(1, String.class), r.get(2, Integer.class)), r.get(3, Long.class));
             OffsetDateTime at = r.get(4, OffsetDateTime.class);
             lastWrite.merge(group, at, (a, b) -> a.isAfter(b) ? a : b);
         }
         stored.forEach((group, offsets) -> {
             ObjectNode g = out.addObject();
             g.put("consumer_group", group);
-            g.put("topics", String.join(",", offsets.keySet().stream().map(org.apache.kafka.common.TopicPartition::topic).distinct().toList()));
+            g.put("topics", String.join(",", offsets.keySet().stream().map(TopicPartition::topic).distinct().toList()));
             g.put("last_write_at", lastWrite.get(group).toInstant().toString());
-            try {
-                long lag = 0;
-                Map<org.apache.kafka.common.TopicPartition, Long> ends = kafka.endOffsets(offsets.keySet());
-                for (var e : offsets.entrySet()) {
-                    long end = ends.getOrDefault(e.getKey(), e.getValue());
-                    // Offsets behind; 0 when all that is left are transaction markers (KafkaPeek#hasRecordBetween).
-                    if (end > e.getValue() && kafka.hasRecordBetween(e.getKey(), e.getValue(), end)) {
-                        lag += end - e.getValue();
-                    }
-                }
-                g.put("lag_records", lag);
-            } catch (RuntimeException e) {
-                LOG.warn("dashboard: end offsets of {} unavailable: {}", group, e.toString());
-                g.putNull("lag_records");
-                g.put("error", "Kafka did not answer the end offsets (" + e.getClass().getSimpleName() + ").");
-            }
+            putLag(g, "the end offsets", () -> offsets);
         });
     }
 
@@ -253,24 +240,39 @@ public final class DashboardApi implements AutoCloseable {
         g.put("consumer_group", aggregatorGroup);
         g.put("topics", topics.usageEvents().name());
         g.putNull("last_write_at");
+        putLag(g, "the aggregator's offsets", () -> {
+            Map<TopicPartition, Long> committed = kafka.committedOffsets(aggregatorGroup);
+            List<TopicPartition> parts = kafka.partitions(topics.usageEvents().name());
+            Map<TopicPartition, Long> begin = kafka.beginningOffsets(parts);
+            Map<TopicPartition, Long> positions = new LinkedHashMap<>();
+            for (TopicPartition tp : parts) {
+                positions.put(tp, committed.getOrDefault(tp, begin.getOrDefault(tp, 0L)));
+            }
+            return positions;
+        });
+    }
+
+    /**
+     * Puts {@code lag_records}: records between these positions and the end offsets, summed; a partition whose
+     * remaining offsets are only transaction markers counts 0 ({@link KafkaPeek#hasRecordBetween}). When Kafka does
+     * not answer: {@code null} and an {@code error} naming {@code what} it did not answer.
+     */
+    private void putLag(ObjectNode g, String what, Supplier<Map<TopicPartition, Long>> positions) {
         try {
-            Map<org.apache.kafka.common.TopicPartition, Long> committed = kafka.committedOffsets(aggregatorGroup);
-            List<org.apache.kafka.common.TopicPartition> parts = kafka.partitions(topics.usageEvents().name());
-            Map<org.apache.kafka.common.TopicPartition, Long> begin = kafka.beginningOffsets(parts);
-            Map<org.apache.kafka.common.TopicPartition, Long> ends = kafka.endOffsets(parts);
+            Map<TopicPartition, Long> from = positions.get();
+            Map<TopicPartition, Long> ends = kafka.endOffsets(from.keySet());
             long lag = 0;
-            for (org.apache.kafka.common.TopicPartition tp : parts) {
-                long from = committed.getOrDefault(tp, begin.getOrDefault(tp, 0L));
-                long end = ends.getOrDefault(tp, from);
-                if (end > from && kafka.hasRecordBetween(tp, from, end)) {
-                    lag += end - from;
+            for (var e : from.entrySet()) {
+                long end = ends.getOrDefault(e.getKey(), e.getValue());
+                if (end > e.getValue() && kafka.hasRecordBetween(e.getKey(), e.getValue(), end)) {
+                    lag += end - e.getValue();
                 }
             }
             g.put("lag_records", lag);
         } catch (RuntimeException e) {
-            LOG.warn("dashboard: the aggregator's committed offsets ({}) unavailable: {}", aggregatorGroup, e.toString());
+            LOG.warn("dashboard: {} ({}) unavailable: {}", what, g.path("consumer_group").asText(), e.toString());
             g.putNull("lag_records");
-            g.put("error", "Kafka did not answer the aggregator's offsets (" + e.getClass().getSimpleName() + ").");
+            g.put("error", "Kafka did not answer " + what + " (" + e.getClass().getSimpleName() + ").");
         }
     }
 

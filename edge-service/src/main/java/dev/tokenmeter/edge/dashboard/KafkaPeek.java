@@ -131,10 +131,7 @@ final class KafkaPeek implements AutoCloseable {
     /** Records a topic holds now (end minus beginning offsets, summed over its partitions). */
     synchronized long recordCount(String topic) {
         KafkaConsumer<byte[], byte[]> c = consumer();
-        List<TopicPartition> parts = new ArrayList<>();
-        for (PartitionInfo p : c.partitionsFor(topic, API_TIMEOUT)) {
-            parts.add(new TopicPartition(p.topic(), p.partition()));
-        }
+        List<TopicPartition> parts = partitions(topic);
         Map<TopicPartition, Long> begin = c.beginningOffsets(parts, API_TIMEOUT);
         Map<TopicPartition, Long> end = c.endOffsets(parts, API_TIMEOUT);
         long n = 0;
@@ -147,10 +144,7 @@ final class KafkaPeek implements AutoCloseable {
     /** Up to {@code limit} alerts from the end of each partition of the alerts topic, newest first, by alert id once. */
     synchronized List<UsageAlert> recentAlerts(int limit) {
         KafkaConsumer<byte[], byte[]> c = consumer();
-        List<TopicPartition> parts = new ArrayList<>();
-        for (PartitionInfo p : c.partitionsFor(alerts.name(), API_TIMEOUT)) {
-            parts.add(new TopicPartition(p.topic(), p.partition()));
-        }
+        List<TopicPartition> parts = partitions(alerts.name());
         c.assign(parts);
         Map<TopicPartition, Long> begin = c.beginningOffsets(parts, API_TIMEOUT);
         Map<TopicPartition, Long> end = c.endOffsets(parts, API_TIMEOUT);
