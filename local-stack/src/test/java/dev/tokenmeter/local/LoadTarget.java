@@ -84,7 +84,17 @@ public final class LoadTarget implements AutoCloseable {
     /** Starts the stack (each service from its shipped jar) and seeds the demo's users, ids prefixed by {@code prefix}. */
     public static LoadTarget start(Engines engines, FakeOpenAi upstream, Path workDir, PrintStream out, String prefix)
             throws Exception {
-        Stack stack = Stack.start(engines, upstream, workDir, out, prefix);
+        return start(engines, upstream, workDir, out, prefix, 0);
+    }
+
+    /** {@link #start(Engines, FakeOpenAi, Path, PrintStream, String)} with the edge's MAX_CALLS_IN_FLIGHT (0: its default). */
+    public static LoadTarget start(Engines engines, FakeOpenAi upstream, Path workDir, PrintStream out, String prefix,
+                                   int edgeMaxCallsInFlight) throws Exception {
+        Stack stack = Stack.start(engines, upstream, workDir, out, prefix, (service, env) -> {
+            if (edgeMaxCallsInFlight > 0 && service.equals(Stack.EDGE_JAR)) {
+                env.put("MAX_CALLS_IN_FLIGHT", Integer.toString(edgeMaxCallsInFlight));
+            }
+        });
         try {
             DemoData.Seeded demo = DemoData.seed(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword(), stack.kafka(),
                     stack.topics(), prefix);

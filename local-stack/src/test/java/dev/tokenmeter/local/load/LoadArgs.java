@@ -7,15 +7,20 @@ import java.util.Locale;
 /**
  * The load program's command line: {@code steady [--rate R] [--minutes M]}, {@code max [--seconds S]
  * [--concurrency C]}, {@code soak [--minutes M] [--max-seconds S] [--concurrency C] [--rate R]} or {@code burst
- * [--base-minutes B] [--burst-minutes U] [--after-minutes A] [--max-seconds S] [--concurrency C] [--rate R]}, each
- * with {@code [--out DIR]}; the sampling interval comes from {@code -Dload.sampleSeconds} (default 10).
+ * [--base-minutes B] [--burst-minutes U] [--after-minutes A] [--max-seconds S] [--concurrency C] [--rate R]
+ * [--base-percent P]}, each with {@code [--out DIR]} and {@code [--edge-max-in-flight N]}; the sampling interval comes
+ * from {@code -Dload.sampleSeconds} (default 10).
  *
  * <p>Meaning per scenario: {@code duration} is steady's and soak's load, max's closed loop, burst's base phase before
  * the burst; {@code maxDuration} is the closed-loop maximum that soak and burst measure first; {@code ratePerSecond}
- * is steady's rate, and for soak (its rate) and burst (its base rate) 0 = derived from the measured maximum.
+ * is steady's rate, and for soak (its rate) and burst (its base rate) 0 = derived from the measured maximum;
+ * {@code basePercent} is the burst's base as a percentage of that maximum (default 5, so the 20x burst is 100 % of it;
+ * above 5 the burst goes beyond capacity); {@code edgeMaxInFlight} is the edge's {@code MAX_CALLS_IN_FLIGHT} for the
+ * run (0 = the edge's default).
  */
 record LoadArgs(Scenario scenario, int ratePerSecond, Duration duration, int concurrency, Path out,
-                Duration sampleInterval, Duration maxDuration, Duration burstDuration, Duration afterDuration) {
+                Duration sampleInterval, Duration maxDuration, Duration burstDuration, Duration afterDuration,
+                double basePercent, int edgeMaxInFlight) {
 
     enum Scenario { STEADY, MAX, SOAK, BURST }
 
@@ -28,6 +33,7 @@ record LoadArgs(Scenario scenario, int ratePerSecond, Duration duration, int con
     static final double DEFAULT_BURST_BASE_MINUTES = 5;
     static final double DEFAULT_BURST_MINUTES = 2;
     static final double DEFAULT_BURST_AFTER_MINUTES = 5;
+    static final double DEFAULT_BURST_BASE_PERCENT = 5;
 
     static final String USAGE = "usage: LoadProgram steady [--rate R (req/s, default " + DEFAULT_RATE + ")] [--minutes M (default "
             + DEFAULT_MINUTES + ")] [--out DIR]\n"
@@ -37,7 +43,9 @@ record LoadArgs(Scenario scenario, int ratePerSecond, Duration duration, int con
             + " maximum first, default " + DEFAULT_SOAK_MAX_SECONDS + ")] [--concurrency C] [--rate R (skip the maximum)] [--out DIR]\n"
             + "       LoadProgram burst [--base-minutes B (default " + DEFAULT_BURST_BASE_MINUTES + ")] [--burst-minutes U"
             + " (default " + DEFAULT_BURST_MINUTES + ")] [--after-minutes A (default " + DEFAULT_BURST_AFTER_MINUTES
-            + ")] [--max-seconds S] [--concurrency C] [--rate R (base rate; skip the maximum)] [--out DIR]\n"
+            + ")] [--max-seconds S] [--concurrency C] [--rate R (base rate; skip the maximum)]\n"
+            + "             [--base-percent P (base = P % of the maximum, default " + DEFAULT_BURST_BASE_PERCENT + "; burst 20x that)] [--out DIR]\n"
+            + "       every scenario: [--edge-max-in-flight N (the edge's MAX_CALLS_IN_FLIGHT; default: the edge's own)]\n"
             + "       -Dload.sampleSeconds=N (default 10)";
 
     static LoadArgs parse(String[] args, String sampleSecondsProperty, Path defaultOut) {
@@ -62,6 +70,8 @@ record LoadArgs(Scenario scenario, int ratePerSecond, Duration duration, int con
         Duration burst = minutes(DEFAULT_BURST_MINUTES);
         Duration after = minutes(DEFAULT_BURST_AFTER_MINUTES);
         int concurrency = DEFAULT_CONCURRENCY;
+        double basePercent = DEFAULT_BURST_BASE_PERCENT;
+        int edgeMaxInFlight = 0;
         Path out = defaultOut;
         for (int i = 1; i < args.length; i++) {
             String flag = args[i];
@@ -77,6 +87,14 @@ record LoadArgs(Scenario scenario, int ratePerSecond, Duration duration, int con
                 case "MAX --concurrency", "SOAK --concurrency", "BURST --concurrency" -> concurrency = positiveInt(flag, value);
                 case "BURST --burst-minutes" -> burst = minutes(positiveDouble(flag, value));
                 case "BURST --after-minutes" -> after = minutes(positiveDouble(flag, value));
+                case "BURST --base-percent" -> {
+                    basePercent = positiveDouble(flag, value);
+                    if (basePercent > 100) {
+                        throw new IllegalArgumentException(flag + " must be at most 100, was '" + value + "'");
+                    }
+                }
+                case "STEADY --edge-max-in-flight", "MAX --edge-max-in-flight", "SOAK --edge-max-in-flight",
+                     "BURST --edge-max-in-flight" -> edgeMaxInFlight = positiveInt(flag, value);
                 case "STEADY --out", "MAX --out", "SOAK --out", "BURST --out" -> out = Path.of(value);
                 default -> throw new IllegalArgumentException("unknown option " + flag + " for "
                         + scenario.name().toLowerCase(Locale.ROOT) + "\n" + USAGE);
@@ -84,7 +102,7 @@ record LoadArgs(Scenario scenario, int ratePerSecond, Duration duration, int con
         }
         int sampleSeconds = sampleSecondsProperty == null ? 10 : positiveInt("load.sampleSeconds", sampleSecondsProperty);
         return new LoadArgs(scenario, rate, duration, concurrency, out, Duration.ofSeconds(sampleSeconds), maxDuration,
-                burst, after);
+                burst, after, basePercent, edgeMaxInFlight);
     }
 
     private static Duration minutes(double m) {

@@ -53,7 +53,7 @@ import static org.awaitility.Awaitility.await;
  * earlier ones are doing, and its latency runs from that due time (no coordinated omission). {@code max} is closed
  * loop (each of C callers sends its next request when the previous one is answered) and prints the edge's maximum
  * throughput. {@code soak} measures that maximum first, then runs open loop at half of it for 30 minutes;
- * {@code burst} measures it, then 5 % of it for 5 minutes, 20× that for 2, and 5 % again for 5. Their pass rules are
+ * {@code burst} measures it, then 5 % of it (--base-percent) for 5 minutes, 20× that for 2, and the base again for 5. Their pass rules are
  * {@link LoadRules}'; every scenario's samples are checked against {@link MemoryBudget}.
  */
 public final class LoadProgram {
@@ -75,7 +75,6 @@ public final class LoadProgram {
     /** How often the heap after a full GC is probed (each probe is a full collection in every service). */
     private static final Duration HEAP_PROBE_INTERVAL = Duration.ofSeconds(30);
     /** The burst's base rate is this share of the measured maximum, its burst this multiple of the base. */
-    private static final double BURST_BASE_SHARE = 0.05;
     private static final int BURST_FACTOR = 20;
 
     /** A stretch of open-loop load at one rate, named for the samples' {@code phase} column. */
@@ -120,7 +119,8 @@ public final class LoadProgram {
         boolean passed;
         try (Engines engines = Engines.create(Backend.EMBEDDED);
              FakeOpenAi upstream = FakeOpenAi.start();
-             LoadTarget target = LoadTarget.start(engines, upstream, args.out().resolve("stack"), System.out, "")) {
+             LoadTarget target = LoadTarget.start(engines, upstream, args.out().resolve("stack"), System.out, "",
+                     args.edgeMaxInFlight())) {
             passed = new LoadProgram(args, target).run(engines);
         }
         System.exit(passed ? 0 : 1);
@@ -209,10 +209,11 @@ public final class LoadProgram {
         return measuring + openLoop(List.of(new Segment("soak", rate, args.duration())), true);
     }
 
-    /** Burst: the maximum, then 5 % of it (or --rate), 20× that, and 5 % again. */
+    /** Burst: the maximum, then --base-percent (5) % of it (or --rate), 20× that, and the base again. */
     private long burst() throws InterruptedException {
         long before = tally.total().answers();
-        int base = rateOrShareOfMax(BURST_BASE_SHARE, "burst base: 5 % of the maximum (burst " + BURST_FACTOR + "x that)");
+        int base = rateOrShareOfMax(args.basePercent() / 100, String.format(Locale.ROOT,
+                "burst base: %s %% of the maximum (burst %dx that)", args.basePercent(), BURST_FACTOR));
         long measuring = tally.total().answers() - before;
         return measuring + openLoop(List.of(new Segment("base", base, args.duration()),
                 new Segment("burst", base * BURST_FACTOR, args.burstDuration()),

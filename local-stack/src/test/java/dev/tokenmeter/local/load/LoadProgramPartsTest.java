@@ -69,6 +69,15 @@ class LoadProgramPartsTest {
         assertThat(List.of(a.duration(), a.burstDuration(), a.afterDuration()))
                 .containsExactly(Duration.ofMinutes(1), Duration.ofSeconds(30), Duration.ofMinutes(2));
         assertThat(a.ratePerSecond()).isEqualTo(3);
+        assertThat(d.basePercent()).as("the 20x burst is 100 %% of the maximum by default").isEqualTo(5.0);
+        assertThat(d.edgeMaxInFlight()).as("0 = the edge's own MAX_CALLS_IN_FLIGHT").isZero();
+        LoadArgs beyond = LoadArgs.parse(new String[] {"burst", "--base-percent", "10", "--edge-max-in-flight", "48"}, null, OUT);
+        assertThat(beyond.basePercent()).isEqualTo(10.0);
+        assertThat(beyond.edgeMaxInFlight()).isEqualTo(48);
+        assertThatThrownBy(() -> LoadArgs.parse(new String[] {"burst", "--base-percent", "101"}, null, OUT))
+                .hasMessageContaining("--base-percent must be at most 100");
+        assertThatThrownBy(() -> LoadArgs.parse(new String[] {"soak", "--base-percent", "10"}, null, OUT))
+                .hasMessageContaining("unknown option --base-percent for soak");
         assertThatThrownBy(() -> LoadArgs.parse(new String[] {"burst", "--minutes", "3"}, null, OUT))
                 .hasMessageContaining("unknown option --minutes for burst");
         assertThatThrownBy(() -> LoadArgs.parse(new String[] {"soak", "--burst-minutes", "3"}, null, OUT))
