@@ -24,6 +24,7 @@ public record AggregatorConfig(
         Duration hourGrace,
         Duration monthGrace,
         Duration dedupRetention,
+        Duration closedTotalsRetention,
         Duration emitInterval,
         Duration sendTimeout,
         int metricsPort,
@@ -36,6 +37,9 @@ public record AggregatorConfig(
     /** The shortest DEDUP_RETENTION accepted. */
     public static final Duration MIN_DEDUP_RETENTION = Duration.ofHours(1);
 
+    /** The shortest CLOSED_TOTALS_RETENTION accepted. */
+    public static final Duration MIN_CLOSED_TOTALS_RETENTION = Duration.ofHours(1);
+
     public static final List<ConfigKey> KEYS = ConfigKey.join(KafkaClientSettings.KEYS, List.of(
             new ConfigKey("APPLICATION_ID", "tokenmeter-aggregator", "Kafka Streams application id (consumer group, internal topic prefix)."),
             new ConfigKey("INSTANCE_ID", "", "Stable id of this instance (static group membership: a restart resumes without a rebalance); default the host name."),
@@ -47,6 +51,7 @@ public record AggregatorConfig(
             new ConfigKey("HOUR_GRACE", "1h", "How long after an hour ends events for it still count as on time; its final total follows."),
             new ConfigKey("MONTH_GRACE", "2d", "How long after a calendar month ends its final total waits for stragglers."),
             new ConfigKey("DEDUP_RETENTION", "7d", "How long event ids are remembered for deduplication (at least 1h; longer than any redelivery: producer retries, an edge's spool replayed after a Kafka outage)."),
+            new ConfigKey("CLOSED_TOTALS_RETENTION", "35d", "How long a period's final total is kept after it closed (end + grace) for late corrections (at least 1h); after it the total is forgotten and an event for that period is dead-lettered, counted in the ledger only (ADR 0091)."),
             new ConfigKey("EMIT_INTERVAL", "1s", "How often changed running totals are emitted (latest value per total)."),
             new ConfigKey("SEND_TIMEOUT", "10m", "How long a send may wait for a broker that is away (the producer's max.block.ms and delivery.timeout.ms) before its task is marked corrupted and redone from its last commit."),
             new ConfigKey("METRICS_PORT", "9465", "Port of the Prometheus /metrics endpoint (0 = a free port, -1 = off)."),
@@ -69,6 +74,7 @@ public record AggregatorConfig(
                 // Ids must be remembered longer than any redelivery can come late (producer retries, an edge's spool
                 // replayed after a Kafka outage): a short retention would count a redelivered call twice.
                 r.duration("DEDUP_RETENTION", MIN_DEDUP_RETENTION),
+                r.duration("CLOSED_TOTALS_RETENTION", MIN_CLOSED_TOTALS_RETENTION),
                 r.duration("EMIT_INTERVAL", Duration.ofMillis(1)),
                 r.duration("SEND_TIMEOUT", Duration.ofSeconds(1)),
                 r.integer("METRICS_PORT", -1, 65535),

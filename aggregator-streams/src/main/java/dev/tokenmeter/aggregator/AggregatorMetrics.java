@@ -15,6 +15,8 @@ public final class AggregatorMetrics {
     final Counter alertsRaised;
     final Counter processingFailures;
     final Counter overflows;
+    final Counter tooLateForTotals;
+    final Counter totalsForgotten;
     final DistributionSummary endToEndLagMs;
 
     public AggregatorMetrics(MeterRegistry registry) {
@@ -26,6 +28,10 @@ public final class AggregatorMetrics {
                 .description("Records or punctuations whose processing threw (see aggregator_dead_letters, aggregator_overflows)").register(registry);
         overflows = Counter.builder("aggregator_overflows")
                 .description("Events sent to the dead-letter topic because a total they belong to would overflow a long").register(registry);
+        tooLateForTotals = Counter.builder("aggregator_too_late_for_totals")
+                .description("Events dead-lettered because their hour closed more than CLOSED_TOTALS_RETENTION ago (billed in the ledger only)").register(registry);
+        totalsForgotten = Counter.builder("aggregator_totals_forgotten")
+                .description("Final totals removed from the state CLOSED_TOTALS_RETENTION after they closed").register(registry);
         alertsRaised = Counter.builder("aggregator_alerts").description("Credit threshold alerts raised").register(registry);
         endToEndLagMs = DistributionSummary.builder("aggregator_end_to_end_lag_ms")
                 .description("Processing time minus the event's receivedAt").publishPercentiles(0.5, 0.99).register(registry);

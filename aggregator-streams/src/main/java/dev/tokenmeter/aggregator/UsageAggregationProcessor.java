@@ -54,6 +54,13 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
     private static final int RECENT_TOTALS = 20_000;
     private static final int EXPIRY_BATCH = 10_000;
     private static final String CLEARED_FOR = "cleared-for-generation";
+    /**
+     * Prefix of the {@code totals-open} entries that schedule a final total's removal ({@code f|<expiryKey>}, value
+     * the total's key): they sort after every open-period entry (digits), so the two ranges never meet (ADR 0091).
+     */
+    static final String FORGET = "f|";
+    /** The dedup-state entry holding {@link #eventTime} as of the last punctuation. */
+    private static final String EVENT_TIME = "event-time";
 
     private final AggregatorConfig config;
     private final AggregatorMetrics metrics;
@@ -61,6 +68,15 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
     private final long hourGraceMs;
     private final long monthGraceMs;
     private final long generationMs;
+    private final long closedRetentionMs;
+    /**
+     * The newest usage-event timestamp of this task: the clock of closed-total removal. Not Kafka Streams' stream
+     * time, which the user-limits topic (stamped when a limit changes) also moves: a limit published now while old
+     * events are still being read must not make them too late. Persisted in each punctuation before anything is
+     * removed by it, so after a restart it is at least the time every removal used.
+     */
+    private long eventTime = -1;
+    private long persistedEventTime = -1;
     private ProcessorContext<String, Object> context;
     /** Event ids by generation of stream time (DEDUP_RETENTION long), three slots used in rotation. */
     @SuppressWarnings("unchecked")
@@ -98,6 +114,7 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
         this.hourGraceMs = config.hourGrace().toMillis();
         this.monthGraceMs = config.monthGrace().toMillis();
         this.generationMs = config.dedupRetention().toMillis();
+        this.closedRetentionMs = config.closedTotalsRetention().toMillis();
         this.rollups = new Rollups(config.rollupDimensions(), config.rollupMaxValuesPerUser());
     }
 
@@ -113,6 +130,9 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
         dedupState = context.getStateStore(UsageAggregationTopology.STORE_DEDUP_STATE);
         clearCursor = null;
         clearCursorGeneration = -1;
+        Long storedEventTime = dedupState.get(EVENT_TIME);
+        eventTime = storedEventTime == null ? -1 : storedEventTime;
+        persistedEventTime = eventTime;
         totals = context.getStateStore(UsageAggregationTopology.STORE_TOTALS);
         open = context.getStateStore(UsageAggregationTopology.STORE_OPEN);
         userMonthCost = context.getStateStore(UsageAggregationTopology.STORE_USER_MONTH);
@@ -124,11 +144,16 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
         }
         // Whatever was committed but perhaps not yet emitted before a restart is emitted again.
         try (KeyValueIterator<String, String> it = open.all()) {
-            it.forEachRemaining(kv -> changed.add(kv.value));
+            it.forEachRemaining(kv -> {
+                if (!kv.key.startsWith(FORGET)) {
+                    changed.add(kv.value);
+                }
+            });
         }
         context.schedule(config.emitInterval(), PunctuationType.WALL_CLOCK_TIME, now -> {
             emitChanged();
             closePeriods(context.currentStreamTimeMs());
+            forgetClosedTotals();
             forgetOldEventIds(context.currentStreamTimeMs());
         });
     }
@@ -162,6 +187,17 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
         Instant occurred = event.getOccurredAt();
         YearMonth month = Periods.month(occurred);
         long hourStart = Periods.hourStart(occurred);
+        eventTime = Math.max(eventTime, record.timestamp());
+        if (hourStart + 3_600_000L + hourGraceMs + closedRetentionMs <= eventTime) {
+            // Its hour closed longer than CLOSED_TOTALS_RETENTION ago: that total is (or is about to be) forgotten, so
+            // the event cannot be added to it without starting it again from zero. Set aside whole, by the event
+            // clock alone (a redo decides the same); the ledger still bills it, the reconciliation shows it (ADR 0091).
+            metrics.tooLateForTotals.increment();
+            deadLetter(record, "too late for the totals: its hour " + Instant.ofEpochMilli(hourStart) + " closed more than"
+                    + " CLOSED_TOTALS_RETENTION (" + config.closedTotalsRetention() + ") before the newest event time "
+                    + Instant.ofEpochMilli(eventTime) + "; billed in the ledger only");
+            return;
+        }
         String hourKey = totalKey(event.getUserId(), event.getModel(), event.getKeySource(), Granularity.HOUR, hourStart);
         String monthKey = totalKey(event.getUserId(), event.getModel(), event.getKeySource(), Granularity.MONTH,
                 Periods.monthStart(month));
@@ -312,9 +348,39 @@ final class UsageAggregationProcessor implements Processor<String, byte[], Strin
                 putTotal(entry.value, t);
                 changed.remove(entry.value);
                 forward(entry.value, t);
+                long closedAt = Long.parseLong(entry.key.substring(0, entry.key.indexOf('|')));
+                open.put(FORGET + expiryKey(closedAt + closedRetentionMs, entry.value), entry.value);
             }
             open.delete(entry.key);
         }
+    }
+
+    /**
+     * Removes final totals CLOSED_TOTALS_RETENTION after they closed, a bounded batch per punctuation, so the state
+     * holds the totals of the retention window, not every hour ever (ADR 0091). Events for those periods are set
+     * aside in {@link #process} by the same arithmetic, so a removed total is never started again.
+     */
+    private void forgetClosedTotals() {
+        if (eventTime < 0) {
+            return;
+        }
+        if (eventTime != persistedEventTime) {
+            dedupState.put(EVENT_TIME, eventTime);
+            persistedEventTime = eventTime;
+        }
+        List<KeyValue<String, String>> due = new ArrayList<>();
+        try (KeyValueIterator<String, String> it = open.range(FORGET + expiryKey(0, ""), FORGET + expiryKey(eventTime, "\uffff"))) {
+            while (it.hasNext() && due.size() < EXPIRY_BATCH) {
+                due.add(it.next());
+            }
+        }
+        for (KeyValue<String, String> entry : due) {
+            totals.delete(entry.value);
+            recent.remove(entry.value);
+            changed.remove(entry.value);
+            open.delete(entry.key);
+        }
+        metrics.totalsForgotten.increment(due.size());
     }
 
     /** The total on its granularity's running topic and, once final, on the final topic too. */
