@@ -71,6 +71,7 @@ public final class FakeOpenAi implements AutoCloseable {
     private final UpstreamLedger upstreamLedger = new UpstreamLedger(FakeOpenAi::nowEpochS);
     private final String adminKey;
     private final java.util.Set<String> organizationKeys;
+    private final FakeBatches batches;
 
     private FakeOpenAi(Builder b) {
         this.latency = b.latency;
@@ -80,6 +81,7 @@ public final class FakeOpenAi implements AutoCloseable {
         this.maxRecordedRequests = b.maxRecordedRequests;
         this.adminKey = b.adminKey;
         this.organizationKeys = java.util.Set.copyOf(b.organizationKeys);
+        this.batches = new FakeBatches(System::currentTimeMillis, b.batchStep, this::recordBatchLine);
         // Load the o200k vocabulary now, not on the first request, where it would cost a client with a short
         // timeout most of a second.
         FakeCall.countTokens("warm up");
@@ -152,9 +154,15 @@ public final class FakeOpenAi implements AutoCloseable {
         return adminKey;
     }
 
-    /** Forgets enqueued behaviours, recorded requests and the calls the Usage and Costs APIs report; ends any drift. */
+    /** The next batch created ends {@code expired} instead of {@code completed}: every line in its error file. */
+    public void expireNextBatch() {
+        batches.endNextBatchAs(FakeBatches.Ending.EXPIRED);
+    }
+
+    /** Forgets enqueued behaviours, recorded requests, files, batches and the calls the Usage and Costs APIs report; ends any drift. */
     public void reset() {
         queue.clear();
+        batches.clear();
         upstreamLedger.clear();
         upstreamLedger.drift(Drift.NONE);
         synchronized (recorded) {
@@ -202,8 +210,21 @@ public final class FakeOpenAi implements AutoCloseable {
         private int maxRecordedRequests = DEFAULT_MAX_RECORDED_REQUESTS;
         private String adminKey = DEFAULT_ADMIN_KEY;
         private java.util.Set<String> organizationKeys = java.util.Set.of();
+        private Duration batchStep = Duration.ofSeconds(1);
 
         private Builder() {
+        }
+
+        /**
+         * The compressed clock of the Batch API: a batch is {@code validating} for one step, {@code in_progress} for
+         * one more, then done; a cancel takes one step (default 1 s).
+         */
+        public Builder batchStep(Duration step) {
+            if (step.isNegative()) {
+                throw new IllegalArgumentException("batchStep must not be negative");
+            }
+            this.batchStep = step;
+            return this;
         }
 
         /** The only key the organization Usage and Costs APIs accept (default {@value #DEFAULT_ADMIN_KEY}). */
@@ -330,10 +351,16 @@ public final class FakeOpenAi implements AutoCloseable {
         Request request = ex.request;
         String method = request.getMethod();
         String path = request.getHttpURI().getPath();
-        String body = Content.Source.asString(request, StandardCharsets.UTF_8);
+        byte[] bytes = FakeBatches.handles(path) ? bytesOf(Content.Source.asByteBuffer(request)) : null;
+        String body = bytes != null ? new String(bytes, StandardCharsets.UTF_8) : Content.Source.asString(request, StandardCharsets.UTF_8);
         Map<String, String> headers = new LinkedHashMap<>();
         for (HttpField field : request.getHeaders()) {
             headers.merge(field.getName(), field.getValue(), (a, b) -> a + ", " + b);
+        }
+        if (bytes != null) {
+            record(new RecordedRequest(method, path, headers, body, request.getConnectionMetaData().getId()));
+            serveBatchApi(ex, method, path, bytes);
+            return;
         }
         if (path.startsWith("/v1/organization/")) {
             // Admin reads are neither recorded nor steered by enqueued behaviours: those are for the proxied calls.
@@ -506,6 +533,38 @@ public final class FakeOpenAi implements AutoCloseable {
                 project == null || project.isBlank() ? UpstreamLedger.DEFAULT_PROJECT_ID : project,
                 call.answeredModel(), call.serviceTier() == null ? "default" : call.serviceTier(),
                 call.endpoint() == Endpoint.EMBEDDINGS, call.usage()));
+    }
+
+    private void serveBatchApi(Exchange ex, String method, String path, byte[] body) {
+        String auth = ex.request.getHeaders().get(HttpHeader.AUTHORIZATION);
+        if (auth == null || !auth.regionMatches(true, 0, "Bearer ", 0, 7) || auth.substring(7).isBlank()) {
+            ex.sendJson(401, OpenAiWire.error("You didn't provide an API key.", "invalid_request_error", null, null));
+            return;
+        }
+        String project = ex.request.getHeaders().get("OpenAI-Project");
+        FakeBatches.Answer a = batches.serve(method, path, ex.request.getHeaders().get(HttpHeader.CONTENT_TYPE), body,
+                ex.request.getHttpURI().getQuery(), auth.substring(7).trim(),
+                project == null || project.isBlank() ? UpstreamLedger.DEFAULT_PROJECT_ID : project);
+        if (a.json() != null) {
+            ex.sendJson(a.status(), a.json());
+        } else {
+            ex.sendBytes(a.status(), "application/octet-stream", a.bytes());
+        }
+    }
+
+    private static byte[] bytesOf(ByteBuffer buffer) {
+        byte[] out = new byte[buffer.remaining()];
+        buffer.get(out);
+        return out;
+    }
+
+    /** A Batch API line answered: counted at the batch tier with {@code batch = true}. */
+    private void recordBatchLine(String apiKey, String projectId, FakeCall call, long epochS) {
+        if (!organizationKeys.isEmpty() && !organizationKeys.contains(apiKey)) {
+            return;
+        }
+        upstreamLedger.record(new UpstreamLedger.Call(epochS, apiKey, projectId, call.answeredModel(), "batch",
+                call.endpoint() == Endpoint.EMBEDDINGS, call.usage(), true));
     }
 
     private void serveOrganization(Exchange ex, String method, String path, String key) {

@@ -30,7 +30,11 @@ final class UpstreamLedger {
 
     /** One answered call; {@code epochS} is when it was answered. */
     record Call(long epochS, String apiKey, String projectId, String model, String serviceTier, boolean embeddings,
-                Usage usage) {
+                Usage usage, boolean batch) {
+        /** A synchronous call (not a Batch API line). */
+        Call(long epochS, String apiKey, String projectId, String model, String serviceTier, boolean embeddings, Usage usage) {
+            this(epochS, apiKey, projectId, model, serviceTier, embeddings, usage, false);
+        }
     }
 
     /** Per token, nano-USD, standard tier, by family. Same numbers as V3__seed_openai_list_prices_2025.sql. */
@@ -102,6 +106,10 @@ final class UpstreamLedger {
     long[] price(String model, String serviceTier) {
         String family = family(model);
         long[] p = TIER_PRICES.getOrDefault(family + "|" + serviceTier, PRICES.getOrDefault(family, new long[] {0, 0, 0}));
+        if ("batch".equals(serviceTier)) {
+            // The Batch API's list price is half the standard one for every model (OpenAI pricing page, 2025).
+            p = new long[] {p[0] / 2, p[1] / 2, p[2] / 2};
+        }
         int percent = drift.pricePercent();
         return new long[] {p[0] * percent / 100, p[1] * percent / 100, p[2] * percent / 100};
     }
@@ -222,6 +230,7 @@ final class UpstreamLedger {
                         case "project_id" -> c.projectId();
                         case "api_key_id" -> keyId(c.apiKey());
                         case "service_tier" -> c.serviceTier();
+                        case "batch" -> c.batch();
                         default -> Boolean.FALSE;
                     });
                 }

@@ -107,6 +107,17 @@
  * directive) and
  * {@code streamChunkDelay} (before each content chunk).
  *
+ * <h2>Files and batches (issue 16)</h2>
+ * {@code POST /v1/files} (multipart: {@code purpose}, {@code file}), {@code GET /v1/files/{id}[/content]},
+ * {@code POST /v1/batches}, {@code GET /v1/batches[/{id}]}, {@code POST /v1/batches/{id}/cancel}, each seen only by
+ * the key that created it ({@link dev.tokenmeter.testkit.openai.FakeBatches}). A batch is {@code validating} for one
+ * {@code Builder.batchStep} (default 1 s), {@code in_progress} for another, then {@code completed}: each input line
+ * answered as its endpoint would answer it, a line with a {@code [[fake:status=N]]} directive going to the error file
+ * with that status. A bad line (not JSON, duplicate {@code custom_id}, other URL) fails the batch at validation;
+ * {@code expireNextBatch()} makes the next one end {@code expired} with every line in the error file; a cancel takes one
+ * step and answers no line. Answered lines appear in the Usage API with {@code batch = true} and in the Costs API at
+ * half the standard price (integer nano-USD halved, rounding down).
+ *
  * <h2>Running it</h2>
  * In tests: {@code try (FakeOpenAi openAi = FakeOpenAi.start()) { ... openAi.baseUrl() + "/v1" ... }}.
  * Stand-alone (demo, docker-compose): {@link dev.tokenmeter.testkit.openai.FakeOpenAiMain}, port from the first
