@@ -5,6 +5,7 @@ import dev.tokenmeter.sink.upstream.OrganizationUsageClient.Result;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import java.math.BigDecimal;
 import java.time.Instant;
 import java.time.LocalDate;
 import java.time.ZoneOffset;
@@ -62,6 +63,7 @@ public final class UpstreamReconciler {
     private final boolean checkOpenDay;
     private final DifferenceListener listener;
     private final Counter differences;
+    private final Counter amountsRounded;
     private final AtomicLong lastCostDifference = new AtomicLong();
 
     public UpstreamReconciler(DSLContext db, OrganizationUsageClient client, int rereadDays, Tolerance tolerance,
@@ -74,6 +76,8 @@ public final class UpstreamReconciler {
         this.listener = listener;
         this.differences = Counter.builder("sink_upstream_differences")
                 .description("Days x models whose upstream reconciliation differed beyond tolerance, per run").register(registry);
+        this.amountsRounded = Counter.builder("sink_upstream_amounts_rounded")
+                .description("Upstream cost amounts with digits past the 9th decimal (float noise), rounded half-even to nano-USD").register(registry);
         Gauge.builder("sink_upstream_cost_difference_nano_usd", lastCostDifference, AtomicLong::get)
                 .description("Sum of |upstream - ours| cost over the days and models checked by the last run").register(registry);
     }
@@ -97,6 +101,8 @@ public final class UpstreamReconciler {
         }
         addUsage(usageRows, "completions", completions);
         addUsage(usageRows, "embeddings", embeddings);
+        int rounded = 0;
+        BigDecimal largestAdjustment = BigDecimal.ZERO;
         for (Result r : costs) {
             LocalDate day = day(r.bucketStartEpochS());
             JsonNode amount = r.result().path("amount");
@@ -107,11 +113,21 @@ public final class UpstreamReconciler {
             JsonNode value = amount.path("value");
             String text = value.isNumber() ? value.decimalValue().toPlainString() : value.asText(null);
             String lineItem = bounded(r.result().path("line_item").asText(""), 300);
-            long nano = UsdAmounts.toNanoUsdExact(text, "costs " + day + " line item '" + lineItem + "'");
+            UsdAmounts.NanoUsd amountNano = UsdAmounts.toNanoUsd(text, "costs " + day + " line item '" + lineItem + "'");
+            long nano = amountNano.nanoUsd();
+            if (amountNano.rounded()) {
+                rounded++;
+                largestAdjustment = largestAdjustment.max(amountNano.adjustmentNanoUsd().abs());
+            }
             int comma = lineItem.lastIndexOf(", ");
             String model = comma < 0 ? lineItem : lineItem.substring(0, comma);
             costRows.computeIfAbsent(day, k -> new ArrayList<>())
                     .add(new Object[] {day, lineItem, project(r.result()), bounded(model, 200), nano});
+        }
+        if (rounded > 0) {
+            amountsRounded.increment(rounded);
+            log.info("upstream reconciliation: {} cost amounts carried digits past the 9th decimal (binary-float noise);"
+                    + " rounded half-even to whole nano-USD, largest adjustment {} nano-USD", rounded, largestAdjustment.toPlainString());
         }
         for (LocalDate day : usageRows.keySet()) {
             List<Object[]> usage = usageRows.get(day);

@@ -1,21 +1,36 @@
 package dev.tokenmeter.sink.upstream;
 
 import java.math.BigDecimal;
+import java.math.RoundingMode;
 
-/** OpenAI's USD amounts (decimal numbers or strings) to exact nano-USD; never rounds. */
+/**
+ * OpenAI's USD amounts (JSON numbers or strings) to nano-USD. OpenAI's Costs API answers binary floats
+ * ({@code 0.06307500000000001}), and every real cost is a whole number of nano-USD (every price is), so digits past the
+ * 9th decimal are float noise: the amount is rounded half-even to the nearest nano-USD and the adjustment is reported,
+ * never hidden (ADR 0086). Only the upstream's side is ever rounded; ours stays exact.
+ */
 public final class UsdAmounts {
 
     /** The longest amount text accepted (a bound on caller-controlled input: the upstream's answer). */
     static final int MAX_CHARS = 40;
 
+    /** An amount in whole nano-USD and what rounding moved it by (nano-USD, signed: rounded minus read; 0 if exact). */
+    public record NanoUsd(long nanoUsd, BigDecimal adjustmentNanoUsd) {
+
+        public boolean rounded() {
+            return adjustmentNanoUsd.signum() != 0;
+        }
+    }
+
     private UsdAmounts() {
     }
 
     /**
-     * {@code "0.000375"} -> 375,000 nano-USD. Refuses (IllegalArgumentException naming the value and the field) a
-     * value that is not a plain decimal, has more than 9 significant decimal places, or does not fit a long.
+     * {@code "0.000375"} -> 375,000 nano-USD; {@code 0.06307500000000001} -> 63,075,000 (adjustment -0.00000001).
+     * Refuses (IllegalArgumentException naming the value and the field) a value that is not a plain decimal or whose
+     * nano-USD do not fit a long.
      */
-    public static long toNanoUsdExact(String decimalUsd, String where) {
+    public static NanoUsd toNanoUsd(String decimalUsd, String where) {
         if (decimalUsd == null || decimalUsd.isBlank() || decimalUsd.length() > MAX_CHARS) {
             throw new IllegalArgumentException(where + ": amount '" + shorten(decimalUsd) + "' is not a decimal USD value");
         }
@@ -25,12 +40,12 @@ public final class UsdAmounts {
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException(where + ": amount '" + shorten(decimalUsd) + "' is not a decimal USD value");
         }
+        BigDecimal nanos = usd.movePointRight(9);
+        BigDecimal whole = nanos.setScale(0, RoundingMode.HALF_EVEN);
         try {
-            return usd.movePointRight(9).stripTrailingZeros().longValueExact();
+            return new NanoUsd(whole.longValueExact(), whole.subtract(nanos).stripTrailingZeros());
         } catch (ArithmeticException e) {
-            throw new IllegalArgumentException(where + ": amount " + decimalUsd.trim()
-                    + " USD is not a whole number of nano-USD (more than 9 decimal places) or is out of range;"
-                    + " refusing to round money");
+            throw new IllegalArgumentException(where + ": amount " + decimalUsd.trim() + " USD is out of range (nano-USD in a long)");
         }
     }
 

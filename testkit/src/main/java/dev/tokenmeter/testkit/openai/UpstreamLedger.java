@@ -2,12 +2,12 @@ package dev.tokenmeter.testkit.openai;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.math.BigDecimal;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.LinkedHashMap;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -23,8 +23,9 @@ import java.util.function.LongSupplier;
  *
  * <p>Prices: the 2025 standard list price of the model's family (nano-USD per token, the V3 seed's numbers),
  * or its published tier price ({@link #TIER_PRICES}); a model with no price costs nothing and appears in usage only. Costs are daily buckets of
- * line items {@code "<answered model>, input" | ", cached input" | ", output"}, each {@code amount.value} an
- * exact decimal USD number (at most 9 places, as nano-USD allow).
+ * line items {@code "<answered model>, input" | ", cached input" | ", output"}, each {@code amount.value} a binary
+ * float, as OpenAI's are: the sum of each call's cost in USD as a double, so it can carry float noise past the 9th
+ * decimal ({@code 0.06307500000000001}) while its nearest whole nano-USD is the exact cost.
  */
 final class UpstreamLedger {
 
@@ -292,6 +293,7 @@ final class UpstreamLedger {
         for (long start = pager.first; start < pager.stop; start += 86_400) {
             ObjectNode bucket = bucket(data, start, Math.min(start + 86_400, pager.end));
             Map<List<Object>, long[]> groups = new TreeMap<>(UpstreamLedger::compareKeys);
+            Map<List<Object>, double[]> floats = new HashMap<>();
             for (Call c : all) {
                 if (c.epochS() < start || c.epochS() >= start + 86_400 || c.epochS() >= pager.end
                         || (!projects.isEmpty() && !projects.contains(c.projectId()))) {
@@ -313,7 +315,9 @@ final class UpstreamLedger {
                     for (String g : groupBy) {
                         key.add(g.equals("project_id") ? c.projectId() : c.model() + ", " + names[i]);
                     }
-                    groups.computeIfAbsent(key, k -> new long[1])[0] += Math.multiplyExact(n, Math.multiplyExact(items[i][0], items[i][1]));
+                    long nano = Math.multiplyExact(n, Math.multiplyExact(items[i][0], items[i][1]));
+                    groups.computeIfAbsent(key, k -> new long[1])[0] += nano;
+                    floats.computeIfAbsent(key, k -> new double[1])[0] += nano / 1e9;
                 }
             }
             ArrayNode results = bucket.putArray("results");
@@ -321,7 +325,7 @@ final class UpstreamLedger {
                 ObjectNode r = results.addObject();
                 r.put("object", "organization.costs.result");
                 ObjectNode amount = r.putObject("amount");
-                amount.put("value", BigDecimal.valueOf(g.getValue()[0], 9).stripTrailingZeros());
+                amount.put("value", floats.get(g.getKey())[0]);
                 amount.put("currency", "usd");
                 int li = groupBy.indexOf("line_item");
                 int pi = groupBy.indexOf("project_id");

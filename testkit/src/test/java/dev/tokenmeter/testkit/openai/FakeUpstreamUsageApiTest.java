@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.math.BigDecimal;
+import java.math.RoundingMode;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -165,8 +166,9 @@ class FakeUpstreamUsageApiTest {
                 assertThat(r.path("object").asText()).isEqualTo("organization.costs.result");
                 assertThat(r.path("amount").path("currency").asText()).isEqualTo("usd");
                 assertThat(r.path("line_item").asText()).matches("(gpt-4o-mini-2024-07-18|text-embedding-3-small), (input|cached input|output)");
+                assertThat(r.path("amount").path("value").isNumber()).as("a JSON number (a binary float, as OpenAI's)").isTrue();
                 BigDecimal usd = r.path("amount").path("value").decimalValue();
-                nano += usd.movePointRight(9).longValueExact();
+                nano += usd.movePointRight(9).setScale(0, RoundingMode.HALF_EVEN).longValueExact();
             }
         }
         return nano;
