@@ -45,6 +45,8 @@ public final class MeteredCall {
     static final Duration GATE_FAILED_RETRY = Duration.ofSeconds(1);
     /** Attribute: the image input tokens inside promptTokens (gpt-image-1), when there are any (ADR 0085). */
     public static final String IMAGE_INPUT_TOKENS = "image_input_tokens";
+    /** Audio input tokens of a transcription (ADR 0088), part of promptTokens, priced by the same column as image input. */
+    public static final String AUDIO_INPUT_TOKENS = "audio_input_tokens";
 
     private final Metering metering;
     private final Caller caller;
@@ -246,7 +248,8 @@ public final class MeteredCall {
         published = true;
         if (usage.imageInputTokens() > 0) {
             // Part of promptTokens priced apart (ADR 0085); kept so the cost stays re-derivable from the event.
-            attributes.put(IMAGE_INPUT_TOKENS, Long.toString(usage.imageInputTokens()));
+            attributes.put(endpoint.startsWith("/v1/audio/") ? AUDIO_INPUT_TOKENS : IMAGE_INPUT_TOKENS,
+                    Long.toString(usage.imageInputTokens()));
         }
         UsageEvent event = event(outcome, httpStatus, usage, costNanoUsd, source);
         if (outcome != Outcome.SUCCEEDED) {

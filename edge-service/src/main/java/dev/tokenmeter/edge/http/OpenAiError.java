@@ -63,7 +63,7 @@ public record OpenAiError(int status, String message, String type, String param,
     /** What {@link #unsupportedEndpoint} names as served; the proxy's route list is the authority. */
     public static final java.util.List<String> SUPPORTED_ENDPOINTS = java.util.List.of("/v1/chat/completions",
             "/v1/completions", "/v1/embeddings", "/v1/responses", "/v1/moderations", "/v1/images/generations",
-            "/v1/audio/speech");
+            "/v1/audio/speech", "/v1/audio/transcriptions", "/v1/audio/translations", "/v1/images/edits");
 
     public static OpenAiError bodyTooLarge(long maxBytes) {
         return new OpenAiError(413, "Request body is larger than " + maxBytes + " bytes.",

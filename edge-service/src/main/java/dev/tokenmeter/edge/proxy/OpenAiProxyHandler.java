@@ -262,7 +262,8 @@ public final class OpenAiProxyHandler {
         }
         call.price(price);
         RequestEstimate estimate = RequestEstimate.of(call.endpoint(), call.model(), request.tree(), tokenCounter, defaultMaxCompletionTokens);
-        long estimatedCost = price.costNanoUsd(new TokenUsage(estimate.promptTokens(), 0, estimate.maxCompletionTokens(), 0));
+        long estimatedCost = price.costNanoUsd(new TokenUsage(estimate.promptTokens(), 0, estimate.maxCompletionTokens(), 0,
+                estimate.mediaInputTokens()));
 
         return new Priced(request, estimate, estimatedCost);
     }

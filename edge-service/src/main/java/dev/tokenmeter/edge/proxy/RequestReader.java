@@ -37,7 +37,11 @@ final class RequestReader {
      *
      * @param streamed the caller asked for a stream (never for embeddings)
      */
-    record ProxyRequest(byte[] body, ObjectNode tree, String model, boolean streamed) {
+    record ProxyRequest(byte[] body, ObjectNode tree, String model, boolean streamed, String contentType) {
+
+        ProxyRequest(byte[] body, ObjectNode tree, String model, boolean streamed) {
+            this(body, tree, model, streamed, "application/json");
+        }
     }
 
     /**
@@ -59,7 +63,10 @@ final class RequestReader {
     }
 
     ProxyRequest read(ProxyExchange ctx, String endpoint) throws BadRequest {
-        byte[] body = body(ctx);
+        if (UploadReader.ENDPOINTS.contains(endpoint)) {
+            return UploadReader.read(ctx, endpoint); // multipart uploads (ADR 0088)
+        }
+        byte[] body = body(ctx, maxBodyBytes, "body_too_large");
         JsonNode tree;
         try {
             tree = JSON.readTree(body);
@@ -75,13 +82,7 @@ final class RequestReader {
             // OpenAI moderates with its default model when none is named; the call is priced (at $0) by that name.
             modelNode = com.fasterxml.jackson.databind.node.TextNode.valueOf(DEFAULT_MODERATION_MODEL);
         }
-        if (modelNode == null || !modelNode.isTextual() || modelNode.asText().isBlank()) {
-            throw new BadRequest(OpenAiError.invalidRequest("You must provide a model parameter.", "model"), "missing_model");
-        }
-        String modelProblem = UsageEventBounds.modelProblem("model", modelNode.asText());
-        if (modelProblem != null) {
-            throw new BadRequest(OpenAiError.invalidRequest(modelProblem, "model"), null);
-        }
+        checkModel(modelNode);
         String paramProblem = endpoint.equals(IMAGES_GENERATIONS) ? ImageEstimate.parameterProblem(tree)
                 : endpoint.equals(AUDIO_SPEECH) ? speechProblem(tree) : parameterProblem(tree);
         if (paramProblem != null) {
@@ -95,6 +96,17 @@ final class RequestReader {
         boolean streamed = tree.path("stream").asBoolean(false) && !endpoint.equals("/v1/embeddings") && !endpoint.equals(MODERATIONS)
                 && !endpoint.equals(AUDIO_SPEECH);
         return new ProxyRequest(body, (ObjectNode) tree, modelNode.asText(), streamed);
+    }
+
+    /** A model name is present and within its bounds (ADR 0053), else the refusal. */
+    static void checkModel(JsonNode modelNode) throws BadRequest {
+        if (modelNode == null || !modelNode.isTextual() || modelNode.asText().isBlank()) {
+            throw new BadRequest(OpenAiError.invalidRequest("You must provide a model parameter.", "model"), "missing_model");
+        }
+        String modelProblem = UsageEventBounds.modelProblem("model", modelNode.asText());
+        if (modelProblem != null) {
+            throw new BadRequest(OpenAiError.invalidRequest(modelProblem, "model"), null);
+        }
     }
 
     /** The first request parameter out of its bounds, as a message starting with the parameter's name; else null. */
@@ -129,28 +141,28 @@ final class RequestReader {
         return v.isIntegralNumber() || v.asDouble() == Math.rint(v.asDouble());
     }
 
-    /** The whole body, at most {@code maxBodyBytes}: refused from its declared length before a byte is read. */
-    private byte[] body(ProxyExchange ctx) throws BadRequest {
+    /**
+     * The whole body, at most {@code maxBytes}: refused from its declared length before a byte is read.
+     *
+     * @param tooLargeReason the reject reason of a body over the bound; null = no event (ADR 0053)
+     */
+    static byte[] body(ProxyExchange ctx, long maxBytes, String tooLargeReason) throws BadRequest {
         try {
             long declared = ctx.requestContentLength();
-            if (declared > maxBodyBytes) {
-                throw tooLarge();
+            if (declared > maxBytes) {
+                throw new BadRequest(OpenAiError.bodyTooLarge(maxBytes), tooLargeReason);
             }
             InputStream in = ctx.requestBody();
             if (declared >= 0) {
                 return WholeBodies.readDeclared(in, declared);
             }
-            byte[] bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBodyBytes + 1));
-            if (bytes.length > maxBodyBytes) {
-                throw tooLarge();
+            byte[] bytes = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBytes + 1));
+            if (bytes.length > maxBytes) {
+                throw new BadRequest(OpenAiError.bodyTooLarge(maxBytes), tooLargeReason);
             }
             return bytes;
         } catch (IOException e) {
             throw new BadRequest(OpenAiError.invalidRequest("The request body could not be read.", null), "body_unreadable");
         }
-    }
-
-    private BadRequest tooLarge() {
-        return new BadRequest(OpenAiError.bodyTooLarge(maxBodyBytes), "body_too_large");
     }
 }

@@ -53,7 +53,7 @@ final class UpstreamExchange {
         }
         long start = System.nanoTime();
         try {
-            Upstream.Answer answer = upstream.post(endpoint, headers, "application/json", forwardBody);
+            Upstream.Answer answer = upstream.post(endpoint, headers, request.contentType(), forwardBody);
             metrics.upstream(Duration.ofNanos(System.nanoTime() - start));
             return answer;
         } catch (Upstream.UpstreamTimeoutException e) {

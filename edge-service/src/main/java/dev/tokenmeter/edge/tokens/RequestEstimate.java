@@ -13,8 +13,14 @@ import com.fasterxml.jackson.databind.JsonNode;
  *
  * @param maxCompletionTokens {@code max_completion_tokens}, {@code max_tokens} or {@code max_output_tokens} (times
  *                            {@code n} for chat), else the configured default; 0 for embeddings
+ * @param mediaInputTokens    the part of {@code promptTokens} that is audio input, priced apart (ADR 0088)
  */
-public record RequestEstimate(long promptTokens, long maxCompletionTokens) {
+public record RequestEstimate(long promptTokens, long maxCompletionTokens, long mediaInputTokens) {
+
+    /** A request without audio or image input tokens priced apart. */
+    public RequestEstimate(long promptTokens, long maxCompletionTokens) {
+        this(promptTokens, maxCompletionTokens, 0);
+    }
 
     public long totalTokens() {
         return Math.addExact(promptTokens, maxCompletionTokens);
@@ -34,6 +40,8 @@ public record RequestEstimate(long promptTokens, long maxCompletionTokens) {
             case "/v1/audio/speech" -> new RequestEstimate(codePoints(body.get("input")), 0);
             case "/v1/images/generations" -> new RequestEstimate(counter.count(model, body.path("prompt").asText("")),
                     ImageEstimate.maxOutputTokens(body));
+            case "/v1/audio/transcriptions", "/v1/audio/translations" -> UploadEstimate.audio(model, body, counter);
+            case "/v1/images/edits" -> UploadEstimate.imageEdit(model, body, counter);
             case "/v1/responses" -> new RequestEstimate(responsesPrompt(model, body, counter),
                     firstLong(body, defaultMaxCompletionTokens, "max_output_tokens"));
             default -> throw new IllegalArgumentException("not a proxied endpoint: " + endpoint);

@@ -53,7 +53,8 @@ public final class UsageParser {
             requireEnd(p);
             Facts inner = top.response == null ? new Facts() : top.response;
             Optional<TokenUsage> found = fromUsage(top.usage);
-            return new Answer(found.or(() -> fromUsage(inner.usage)).orElse(null),
+            // A whisper-1 verbose_json answer without a usage object (translations): its duration bills it (ADR 0088).
+            return new Answer(found.or(() -> fromUsage(inner.usage)).or(() -> durationUsage(top.duration)).orElse(null),
                     top.model != null ? top.model : inner.model,
                     top.serviceTier != null ? top.serviceTier : inner.serviceTier);
         }
@@ -62,6 +63,7 @@ public final class UsageParser {
     /** The members we read of one object; {@code response} only at the top level. */
     private static final class Facts {
         JsonNode usage;
+        JsonNode duration;
         String model;
         String serviceTier;
         Facts response;
@@ -75,6 +77,7 @@ public final class UsageParser {
             JsonToken value = p.nextToken();
             switch (name) {
                 case "usage" -> f.usage = p.readValueAsTree();
+                case "duration" -> f.duration = top ? p.readValueAsTree() : skip(p);
                 case "model" -> {
                     f.model = value == JsonToken.VALUE_STRING ? p.getText() : null;
                     p.skipChildren(); // a no-op for a string
@@ -96,6 +99,27 @@ public final class UsageParser {
             }
         }
         return f;
+    }
+
+    private static JsonNode skip(JsonParser p) throws IOException {
+        p.skipChildren();
+        return null;
+    }
+
+    /** The longest audio a duration may report and still bill: 100 days; beyond it the usage is not believed. */
+    static final long MAX_BILLED_SECONDS = 100L * 24 * 3600;
+
+    /**
+     * An audio duration in seconds as OpenAI bills whisper-1: rounded to the nearest whole second, halves up (ADR
+     * 0088); empty when it is not a number in 0..{@link #MAX_BILLED_SECONDS}.
+     */
+    static Optional<TokenUsage> durationUsage(JsonNode seconds) {
+        if (seconds == null || !seconds.isNumber() || seconds.decimalValue().signum() < 0
+                || seconds.decimalValue().compareTo(java.math.BigDecimal.valueOf(MAX_BILLED_SECONDS)) > 0) {
+            return Optional.empty();
+        }
+        long whole = seconds.decimalValue().setScale(0, java.math.RoundingMode.HALF_UP).longValueExact();
+        return Optional.of(new TokenUsage(whole, 0, 0, 0));
     }
 
     private static void requireEnd(JsonParser p) throws IOException {
@@ -120,6 +144,10 @@ public final class UsageParser {
         if (usage == null || !usage.isObject()) {
             return Optional.empty();
         }
+        if ("duration".equals(usage.path("type").asText())) {
+            // whisper-1 (ADR 0088): billed by the audio's seconds, which stand in the prompt tokens (priced per second).
+            return durationUsage(usage.get("seconds"));
+        }
         boolean responsesStyle = usage.has("input_tokens");
         if (!responsesStyle && !usage.has("prompt_tokens")) {
             return Optional.empty();
@@ -132,6 +160,9 @@ public final class UsageParser {
                 .path("reasoning_tokens").asLong(0);
         // gpt-image-1 (ADR 0085): input_tokens_details.image_tokens, part of input_tokens, priced apart.
         long image = responsesStyle ? usage.path("input_tokens_details").path("image_tokens").asLong(0) : 0;
+        // gpt-4o(-mini)-transcribe (ADR 0088): input_token_details (sic, singular).audio_tokens, part of input_tokens,
+        // priced apart in the same column: a model has image or audio input, never both.
+        image += responsesStyle ? Math.max(0, usage.path("input_token_details").path("audio_tokens").asLong(0)) : 0;
         prompt = Math.max(0, prompt);
         completion = Math.max(0, completion);
         long cachedIn = Math.min(Math.max(0, cached), prompt);

@@ -36,6 +36,24 @@ class UsageParserTest {
     }
 
     @Test
+    void readsTranscriptionUsage_audioTokensInsidePrompt_andWhisperSecondsRoundedHalfUp() throws IOException { // ADR 0088
+        assertThat(streamed("""
+                {"text":"hi","usage":{"type":"tokens","input_tokens":120,"input_token_details":{"text_tokens":20,
+                 "audio_tokens":100},"output_tokens":7,"total_tokens":127}}"""))
+                .contains(new TokenUsage(120, 0, 7, 0, 100));
+        assertThat(streamed("{\"text\":\"hi\",\"usage\":{\"type\":\"duration\",\"seconds\":12.5}}")).contains(new TokenUsage(13, 0, 0, 0));
+        assertThat(streamed("{\"text\":\"hi\",\"usage\":{\"type\":\"duration\",\"seconds\":12.49}}")).contains(new TokenUsage(12, 0, 0, 0));
+        assertThat(streamed("{\"text\":\"hi\",\"usage\":{\"type\":\"duration\",\"seconds\":0.4}}")).contains(new TokenUsage(0, 0, 0, 0));
+        // A translation's verbose_json: no usage, its duration bills it; a usage object wins over it.
+        assertThat(streamed("{\"task\":\"translate\",\"duration\":7.5,\"text\":\"x\"}")).contains(new TokenUsage(8, 0, 0, 0));
+        assertThat(streamed("{\"duration\":99,\"usage\":{\"type\":\"duration\",\"seconds\":3}}")).contains(new TokenUsage(3, 0, 0, 0));
+        // Not believed: negative, not a number, beyond 100 days.
+        assertThat(streamed("{\"usage\":{\"type\":\"duration\",\"seconds\":-1}}")).isEmpty();
+        assertThat(streamed("{\"usage\":{\"type\":\"duration\",\"seconds\":\"9\"}}")).isEmpty();
+        assertThat(streamed("{\"duration\":1e12,\"text\":\"x\"}")).isEmpty();
+    }
+
+    @Test
     void readsChatAndResponsesUsage() throws IOException {
         assertThat(streamed("""
                 {"id":"c1","choices":[{"message":{"content":"hi","usage":{"prompt_tokens":99}}}],

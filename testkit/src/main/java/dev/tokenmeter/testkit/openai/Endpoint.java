@@ -8,7 +8,11 @@ enum Endpoint {
     RESPONSES("/v1/responses"),
     MODERATIONS("/v1/moderations"),
     IMAGES_GENERATIONS("/v1/images/generations"),
-    AUDIO_SPEECH("/v1/audio/speech");
+    AUDIO_SPEECH("/v1/audio/speech"),
+    /** Multipart uploads ({@link FakeUploads}). */
+    AUDIO_TRANSCRIPTIONS("/v1/audio/transcriptions"),
+    AUDIO_TRANSLATIONS("/v1/audio/translations"),
+    IMAGES_EDITS("/v1/images/edits");
 
     final String path;
 
@@ -33,6 +37,10 @@ enum Endpoint {
             }
         }
         throw new IllegalArgumentException("not an endpoint of the fake: " + endpoint);
+    }
+
+    boolean multipart() {
+        return this == AUDIO_TRANSCRIPTIONS || this == AUDIO_TRANSLATIONS || this == IMAGES_EDITS;
     }
 
     /** For a request path; null when the path is not one of ours. */

@@ -408,6 +408,10 @@ public final class FakeOpenAi implements AutoCloseable {
             ex.sendJson(404, OpenAiWire.error("Invalid URL (" + method + " " + path + ")", "invalid_request_error", null, null));
             return;
         }
+        if (endpoint.multipart()) {
+            serveUpload(ex, endpoint, request.getHeaders().get(HttpHeader.CONTENT_TYPE), body, enqueued);
+            return;
+        }
         JsonNode json;
         try {
             json = body.isBlank() ? null : OpenAiWire.JSON.readTree(body);
@@ -517,6 +521,15 @@ public final class FakeOpenAi implements AutoCloseable {
             }
             default -> throw new IllegalStateException(endpoint.toString());
         }
+    }
+
+    /** A multipart upload ({@link FakeUploads}): answered with its usage; not in the Usage API's record yet. */
+    private void serveUpload(Exchange ex, Endpoint endpoint, String contentType, String body, Behavior enqueued)
+            throws InterruptedException {
+        FakeUploads.Upload upload = FakeUploads.parse(contentType, body);
+        pause(latency.plus(enqueued instanceof Behavior.Latency l ? l.delay() : Duration.ZERO));
+        ex.sendJson(200, endpoint == Endpoint.IMAGES_EDITS ? FakeUploads.imageEdit(upload, nowEpochS())
+                : FakeUploads.transcription(upload, endpoint == Endpoint.AUDIO_TRANSLATIONS));
     }
 
     /** The Usage and Costs APIs count a call once its answer is fully sent or about to be (not cut, not failed). */

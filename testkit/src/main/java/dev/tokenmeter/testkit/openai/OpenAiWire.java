@@ -54,7 +54,7 @@ final class OpenAiWire {
             case RESPONSES -> "resp_" + requestId().substring(4) + requestId().substring(4, 20);
             case EMBEDDINGS -> null;
             case MODERATIONS -> randomId("modr-", 29);
-            case IMAGES_GENERATIONS, AUDIO_SPEECH -> null;
+            case IMAGES_GENERATIONS, AUDIO_SPEECH, AUDIO_TRANSCRIPTIONS, AUDIO_TRANSLATIONS, IMAGES_EDITS -> null;
         };
     }
 

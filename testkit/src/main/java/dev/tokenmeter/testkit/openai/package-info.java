@@ -31,6 +31,9 @@
  *       size ({@code auto} quality = medium, {@code auto} size = 1024x1024); no model, no tier.</li>
  *   <li>{@code POST /v1/audio/speech}: {@code audio/mpeg} bytes, {@code 4 + 16 ×} the input's code points long,
  *       no usage (OpenAI bills tts-1 by input characters); {@code usageFor} gives the code points as prompt.</li>
+ *   <li>{@code POST /v1/audio/transcriptions}, {@code /v1/audio/translations}, {@code /v1/images/edits}: multipart
+ *       uploads answered with a usage derived from the upload ({@link dev.tokenmeter.testkit.openai.FakeUploads},
+ *       ADR 0088); not counted by the Usage API yet.</li>
  *   <li>{@code GET /v1/models}, {@code GET /v1/models/{id}}.</li>
  *   <li>{@code GET /v1/organization/usage/completions}, {@code /usage/embeddings} and {@code /v1/organization/costs}
  *       (admin key only, {@code FakeOpenAi.DEFAULT_ADMIN_KEY} unless the builder names another): OpenAI's Usage and
