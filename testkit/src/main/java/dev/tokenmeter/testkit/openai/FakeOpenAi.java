@@ -523,11 +523,23 @@ public final class FakeOpenAi implements AutoCloseable {
         }
     }
 
-    /** A multipart upload ({@link FakeUploads}): answered with its usage; not in the Usage API's record yet. */
+    /**
+     * A multipart upload ({@link FakeUploads}): answered with its usage; a transcription or translation is counted
+     * in {@code /v1/organization/usage/audio_transcriptions} by its seconds (edits are not in the Usage API yet).
+     */
     private void serveUpload(Exchange ex, Endpoint endpoint, String contentType, String body, Behavior enqueued)
             throws InterruptedException {
         FakeUploads.Upload upload = FakeUploads.parse(contentType, body);
         pause(latency.plus(enqueued instanceof Behavior.Latency l ? l.delay() : Duration.ZERO));
+        if (endpoint != Endpoint.IMAGES_EDITS) {
+            String apiKey = ex.request.getHeaders().get(HttpHeader.AUTHORIZATION).substring(7).trim();
+            String project = ex.request.getHeaders().get("OpenAI-Project");
+            if (organizationKeys.isEmpty() || organizationKeys.contains(apiKey)) {
+                upstreamLedger.recordAudio(new UpstreamLedger.AudioCall(nowEpochS(), apiKey,
+                        project == null || project.isBlank() ? UpstreamLedger.DEFAULT_PROJECT_ID : project,
+                        upload.fields().get("model"), FakeUploads.seconds(upload).setScale(0, java.math.RoundingMode.HALF_UP).longValueExact()));
+            }
+        }
         ex.sendJson(200, endpoint == Endpoint.IMAGES_EDITS ? FakeUploads.imageEdit(upload, nowEpochS())
                 : FakeUploads.transcription(upload, endpoint == Endpoint.AUDIO_TRANSLATIONS));
     }
@@ -594,6 +606,7 @@ public final class FakeOpenAi implements AutoCloseable {
         switch (path) {
             case "/v1/organization/usage/completions" -> ex.sendJson(200, upstreamLedger.usagePage("completions", query));
             case "/v1/organization/usage/embeddings" -> ex.sendJson(200, upstreamLedger.usagePage("embeddings", query));
+            case "/v1/organization/usage/audio_transcriptions" -> ex.sendJson(200, upstreamLedger.audioTranscriptionsPage(query));
             case "/v1/organization/costs" -> ex.sendJson(200, upstreamLedger.costsPage(query));
             default -> ex.sendJson(404, OpenAiWire.error("Invalid URL (" + method + " " + path + ")", "invalid_request_error", null, null));
         }

@@ -16,7 +16,7 @@ import java.util.function.LongSupplier;
 
 /**
  * The fake's own account of the calls it answered, served as OpenAI's organization Usage API
- * ({@code GET /v1/organization/usage/completions}, {@code /embeddings}) and Costs API
+ * ({@code GET /v1/organization/usage/completions}, {@code /embeddings}, {@code /audio_transcriptions} by seconds) and Costs API
  * ({@code GET /v1/organization/costs}): pages of time buckets, {@code has_more}, an opaque {@code next_page}.
  * It counts what the fake answered, never what the edge says, so a reconciliation against it is an independent
  * check. A {@link Drift} makes it report extra requests or another price, as a real upstream that disagrees would.
@@ -64,6 +64,8 @@ final class UpstreamLedger {
     static final String DEFAULT_PROJECT_ID = "proj_fake_default";
 
     private final List<Call> calls = new ArrayList<>();
+    /** Guarded by {@code calls}. */
+    private final List<AudioCall> audioCalls = new ArrayList<>();
     private final LongSupplier nowEpochS;
     private volatile Drift drift = Drift.NONE;
 
@@ -77,6 +79,20 @@ final class UpstreamLedger {
         }
     }
 
+    /**
+     * One transcription or translation the fake answered (ADR 0088), as OpenAI's
+     * {@code /v1/organization/usage/audio_transcriptions} counts it: by the audio's seconds (rounded to the nearest,
+     * halves up, as whisper-1 is billed), whatever the model.
+     */
+    record AudioCall(long epochS, String apiKey, String projectId, String model, long seconds) {
+    }
+
+    void recordAudio(AudioCall call) {
+        synchronized (calls) {
+            audioCalls.add(call);
+        }
+    }
+
     void drift(Drift drift) {
         this.drift = drift;
     }
@@ -84,6 +100,7 @@ final class UpstreamLedger {
     void clear() {
         synchronized (calls) {
             calls.clear();
+            audioCalls.clear();
         }
     }
 
@@ -186,16 +203,6 @@ final class UpstreamLedger {
     /** {@code kind} is {@code completions} or {@code embeddings}. */
     ObjectNode usagePage(String kind, String rawQuery) {
         Query q = new Query(rawQuery);
-        String width = q.one("bucket_width") == null ? "1d" : q.one("bucket_width");
-        long widthS;
-        int defaultLimit;
-        int maxLimit;
-        switch (width) {
-            case "1m" -> { widthS = 60; defaultLimit = 60; maxLimit = 1440; }
-            case "1h" -> { widthS = 3600; defaultLimit = 24; maxLimit = 168; }
-            case "1d" -> { widthS = 86_400; defaultLimit = 7; maxLimit = 31; }
-            default -> throw new BadRequestException("Invalid 'bucket_width': must be one of 1m, 1h, 1d.", "bucket_width", null);
-        }
         List<String> groupBy = q.many("group_by");
         Set<String> allowed = kind.equals("completions")
                 ? Set.of("model", "project_id", "api_key_id", "service_tier", "batch")
@@ -208,7 +215,8 @@ final class UpstreamLedger {
         List<String> models = q.many("models");
         List<String> projects = q.many("project_ids");
         boolean embeddings = kind.equals("embeddings");
-        Pager pager = new Pager(q, widthS, defaultLimit, maxLimit);
+        Pager pager = usagePager(q);
+        long widthS = pager.widthS;
         Drift d = drift;
         ObjectNode page = pager.page();
         ArrayNode data = page.putArray("data");
@@ -218,8 +226,7 @@ final class UpstreamLedger {
             // group key -> {requests, input, cached, output}
             Map<List<Object>, long[]> groups = new TreeMap<>(UpstreamLedger::compareKeys);
             for (Call c : all) {
-                if (c.embeddings() != embeddings || c.epochS() < start || c.epochS() >= start + widthS
-                        || c.epochS() >= pager.end
+                if (c.embeddings() != embeddings || pager.outside(c.epochS(), start)
                         || (!models.isEmpty() && !models.contains(c.model()))
                         || (!projects.isEmpty() && !projects.contains(c.projectId()))) {
                     continue;
@@ -264,6 +271,79 @@ final class UpstreamLedger {
                         r.put(field, b);
                     } else {
                         r.put(field, (String) v);
+                    }
+                }
+            }
+        }
+        pager.finish(page);
+        return page;
+    }
+
+    /** A Usage API page's buckets: {@code bucket_width} 1m, 1h or 1d (default), each with its limits. */
+    private Pager usagePager(Query q) {
+        String width = q.one("bucket_width") == null ? "1d" : q.one("bucket_width");
+        return switch (width) {
+            case "1m" -> new Pager(q, 60, 60, 1440);
+            case "1h" -> new Pager(q, 3600, 24, 168);
+            case "1d" -> new Pager(q, 86_400, 7, 31);
+            default -> throw new BadRequestException("Invalid 'bucket_width': must be one of 1m, 1h, 1d.", "bucket_width", null);
+        };
+    }
+
+    /**
+     * {@code GET /v1/organization/usage/audio_transcriptions}: per bucket and group ({@code model}, {@code project_id},
+     * {@code api_key_id}) the {@code seconds} and {@code num_model_requests} of the transcriptions and translations
+     * answered (drift's extra requests included).
+     */
+    ObjectNode audioTranscriptionsPage(String rawQuery) {
+        Query q = new Query(rawQuery);
+        List<String> groupBy = q.many("group_by");
+        for (String g : groupBy) {
+            if (!Set.of("model", "project_id", "api_key_id").contains(g)) {
+                throw new BadRequestException("Invalid 'group_by' value: " + g + ".", "group_by", null);
+            }
+        }
+        List<String> models = q.many("models");
+        Pager pager = usagePager(q);
+        Drift d = drift;
+        ObjectNode page = pager.page();
+        ArrayNode data = page.putArray("data");
+        List<AudioCall> all;
+        synchronized (calls) {
+            all = List.copyOf(audioCalls);
+        }
+        for (long start = pager.first; start < pager.stop; start += pager.widthS) {
+            ObjectNode bucket = bucket(data, start, Math.min(start + pager.widthS, pager.end));
+            Map<List<Object>, long[]> groups = new TreeMap<>(UpstreamLedger::compareKeys);
+            for (AudioCall c : all) {
+                if (pager.outside(c.epochS(), start) || (!models.isEmpty() && !models.contains(c.model()))) {
+                    continue;
+                }
+                List<Object> key = new ArrayList<>();
+                for (String g : groupBy) {
+                    key.add(switch (g) {
+                        case "model" -> c.model();
+                        case "project_id" -> c.projectId();
+                        default -> keyId(c.apiKey());
+                    });
+                }
+                long[] sums = groups.computeIfAbsent(key, k -> new long[2]);
+                long n = 1 + d.extraRequestsPerCall();
+                sums[0] += n;
+                sums[1] += n * c.seconds();
+            }
+            ArrayNode results = bucket.putArray("results");
+            for (Map.Entry<List<Object>, long[]> g : groups.entrySet()) {
+                ObjectNode r = results.addObject();
+                r.put("object", "organization.usage.audio_transcriptions.result");
+                r.put("seconds", g.getValue()[1]);
+                r.put("num_model_requests", g.getValue()[0]);
+                for (String field : List.of("project_id", "user_id", "api_key_id", "model")) {
+                    int at = groupBy.indexOf(field);
+                    if (at < 0) {
+                        r.putNull(field);
+                    } else {
+                        r.put(field, (String) g.getKey().get(at));
                     }
                 }
             }
@@ -418,6 +498,11 @@ final class UpstreamLedger {
             }
             this.first = from;
             this.stop = Math.min(end, from + limit * widthS);
+        }
+
+        /** A call at {@code epochS} is not in the bucket starting at {@code start} (or is past end_time). */
+        boolean outside(long epochS, long start) {
+            return epochS < start || epochS >= start + widthS || epochS >= end;
         }
 
         ObjectNode page() {

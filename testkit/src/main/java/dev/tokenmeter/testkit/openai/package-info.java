@@ -33,7 +33,8 @@
  *       no usage (OpenAI bills tts-1 by input characters); {@code usageFor} gives the code points as prompt.</li>
  *   <li>{@code POST /v1/audio/transcriptions}, {@code /v1/audio/translations}, {@code /v1/images/edits}: multipart
  *       uploads answered with a usage derived from the upload ({@link dev.tokenmeter.testkit.openai.FakeUploads},
- *       ADR 0088); not counted by the Usage API yet.</li>
+ *       ADR 0088); transcriptions and translations are counted by their seconds in
+ *       {@code GET /v1/organization/usage/audio_transcriptions}, edits nowhere yet.</li>
  *   <li>{@code GET /v1/models}, {@code GET /v1/models/{id}}.</li>
  *   <li>{@code GET /v1/organization/usage/completions}, {@code /usage/embeddings} and {@code /v1/organization/costs}
  *       (admin key only, {@code FakeOpenAi.DEFAULT_ADMIN_KEY} unless the builder names another): OpenAI's Usage and

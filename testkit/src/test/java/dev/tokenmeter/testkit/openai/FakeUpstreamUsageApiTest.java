@@ -174,6 +174,34 @@ class FakeUpstreamUsageApiTest {
         return nano;
     }
 
+    private static void transcribe(String key, String model, int audioBytes) throws Exception {
+        String boundary = "b0undary";
+        String body = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n" + model + "\r\n--" + boundary
+                + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp3\"\r\n\r\n" + "a".repeat(audioBytes) + "\r\n--"
+                + boundary + "--\r\n";
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(fake.baseUrl() + "/v1/audio/transcriptions"))
+                .header("Authorization", "Bearer " + key).header("Content-Type", "multipart/form-data; boundary=" + boundary)
+                .timeout(Duration.ofSeconds(10)).POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+    }
+
+    @Test
+    void audioTranscriptionsUsageCountsTheSecondsOfWhatTheFakeTranscribed() throws Exception { // ADR 0088
+        long start = System.currentTimeMillis() / 1000 - 86_400;
+        transcribe(ORG_KEY, "whisper-1", 12_500); // 12.5 s -> 13
+        transcribe(ORG_KEY, "whisper-1", 2_400); // 2.4 s -> 2
+        transcribe(ORG_KEY, "gpt-4o-transcribe", 5_000); // 5 s
+        transcribe("sk-users-own-key", "whisper-1", 9_000); // another organization's call
+        List<String> rows = new ArrayList<>();
+        for (JsonNode b : allBuckets("/v1/organization/usage/audio_transcriptions", "start_time=" + start + "&group_by=model")) {
+            b.path("results").forEach(r -> {
+                assertThat(r.path("object").asText()).isEqualTo("organization.usage.audio_transcriptions.result");
+                rows.add(r.path("model").asText() + " " + r.path("seconds").asLong() + "s " + r.path("num_model_requests").asLong());
+            });
+        }
+        assertThat(rows).containsExactlyInAnyOrder("whisper-1 15s 2", "gpt-4o-transcribe 5s 1");
+    }
+
     @Test
     void adminEndpointsRefuseOtherKeysAndBadParameters() throws Exception {
         assertThat(get("sk-service-org", "/v1/organization/costs?start_time=0").statusCode()).isEqualTo(401);
