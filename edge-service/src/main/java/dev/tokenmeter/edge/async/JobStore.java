@@ -14,16 +14,19 @@ import io.lettuce.core.models.stream.ClaimedMessages;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 
 /**
  * The async jobs in Redis (ADR 0083): the stream {@code ASYNC_STREAM} with its consumer group {@value #GROUP}, one
- * hash per job ({@code <stream>:{<tenant>}:job:<id>}: status, owner, attempts, result; TTL {@code ASYNC_RESULT_TTL}),
- * one counter per tenant of its jobs queued or running ({@code <stream>:{<tenant>}:queued}), and the dead-letter
- * stream. Each command touches one key, so it works on Redis Cluster too.
+ * hash per job ({@code {<stream>}:<tenant>:job:<id>}: status, owner, attempts, result; TTL {@code ASYNC_RESULT_TTL}),
+ * one counter per tenant of its jobs queued or running ({@code {<stream>}:<tenant>:queued}), and the dead-letter
+ * stream. The hashes and counters carry the stream's name as their hash tag, so they live in the stream's slot and
+ * one script ({@code async/enqueue.lua}) queues a job in one round trip, on Redis Cluster too (ADR 0090).
  */
 public final class JobStore {
 
@@ -33,6 +36,7 @@ public final class JobStore {
 
     private final RedisClusterCommands<String, String> redis;
     private final AsyncJobsConfig config;
+    private final StoredScript enqueueScript = StoredScript.resource("async/enqueue.lua");
 
     public JobStore(RedisClusterCommands<String, String> redis, AsyncJobsConfig config) {
         this.redis = Objects.requireNonNull(redis, "redis");
@@ -53,21 +57,11 @@ public final class JobStore {
     }
 
     String jobKey(String tenantId, String jobId) {
-        return config.stream() + ":{" + tenantId + "}:job:" + jobId;
+        return config.slotPrefix() + ":" + tenantId + ":job:" + jobId;
     }
 
-    private String queuedKey(String tenantId) {
-        return config.stream() + ":{" + tenantId + "}:queued";
-    }
-
-    /** Takes one of the tenant's {@code ASYNC_MAX_QUEUED_PER_TENANT} places; false (and nothing taken) when all are taken. */
-    public boolean takePlace(String tenantId) {
-        long n = redis.incr(queuedKey(tenantId));
-        if (n > config.maxQueuedPerTenant()) {
-            redis.decr(queuedKey(tenantId));
-            return false;
-        }
-        return true;
+    String queuedKey(String tenantId) {
+        return config.slotPrefix() + ":" + tenantId + ":queued";
     }
 
     /** Gives a place back (the job ended, or was never queued). */
@@ -75,13 +69,36 @@ public final class JobStore {
         redis.decr(queuedKey(tenantId));
     }
 
-    /** The job's hash (status queued), then its stream entry: a worker that reads the entry always finds the hash. */
-    public void enqueue(AsyncJob job, Instant now) {
-        String key = jobKey(job.tenantId(), job.jobId());
-        redis.hset(key, Map.of("status", QUEUED, "user", job.userId(), "endpoint", job.endpoint(), "model", job.model(),
-                "created_ms", Long.toString(now.toEpochMilli()), "attempts", "0"));
-        redis.pexpire(key, config.resultTtl().toMillis());
-        redis.xadd(config.stream(), job.fields());
+    /** What {@link #enqueue} came to. */
+    public enum Enqueued { QUEUED, QUEUE_FULL, DUPLICATE }
+
+    /**
+     * Queues the job in one script (one round trip, ADR 0090): unless the tenant's {@code ASYNC_MAX_QUEUED_PER_TENANT}
+     * places are all taken (QUEUE_FULL) or the job id is queued already (DUPLICATE) — both write nothing — it takes a
+     * place, writes the job's hash (status queued, TTL) and then its stream entry, so a worker that reads the entry
+     * always finds the hash and a place is never taken without its job.
+     */
+    public Enqueued enqueue(AsyncJob job, Instant now) {
+        Map<String, String> hash = new LinkedHashMap<>();
+        hash.put("status", QUEUED);
+        hash.put("user", job.userId());
+        hash.put("endpoint", job.endpoint());
+        hash.put("model", job.model());
+        hash.put("created_ms", Long.toString(now.toEpochMilli()));
+        hash.put("attempts", "0");
+        Map<String, String> entry = job.fields();
+        List<String> args = new ArrayList<>(3 + 2 * (hash.size() + entry.size()));
+        args.add(Integer.toString(config.maxQueuedPerTenant()));
+        args.add(Long.toString(config.resultTtl().toMillis()));
+        args.add(Integer.toString(hash.size()));
+        hash.forEach((k, v) -> { args.add(k); args.add(v); });
+        entry.forEach((k, v) -> { args.add(k); args.add(v); });
+        String[] keys = {queuedKey(job.tenantId()), jobKey(job.tenantId(), job.jobId()), config.stream()};
+        return switch (enqueueScript.run(redis, keys, args.toArray(String[]::new))) {
+            case "full" -> Enqueued.QUEUE_FULL;
+            case "duplicate" -> Enqueued.DUPLICATE;
+            default -> Enqueued.QUEUED; // the entry's id
+        };
     }
 
     /** The job's hash (empty when unknown or expired). */

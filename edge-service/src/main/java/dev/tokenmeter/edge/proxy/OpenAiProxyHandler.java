@@ -335,8 +335,9 @@ public final class OpenAiProxyHandler {
 
     /**
      * A job's POST: checked and reserved like the sync call (a refusal is the same answer and the same event), then
-     * queued; the 202 names the job, whose id is also its call's event id. A full tenant queue is a 429 before any
-     * quota work (no event: nothing was reserved or run, as for a shed call).
+     * queued by one script (tenant place, job hash, stream entry: ADR 0090); the 202 names the job, whose id is also its
+     * call's event id. A full tenant queue is a 429 with its reservation released (no event: nothing ran, as for a
+     * shed call).
      */
     private void enqueueJob(ProxyExchange ctx, MeteredCall call, JobStore jobs) {
         ctx.header(QuotaHeaders.EVENT_ID, call.eventId());
@@ -368,31 +369,30 @@ public final class OpenAiProxyHandler {
             return;
         }
         String tenant = call.caller().tenantId();
-        if (!jobs.takePlace(tenant)) {
-            ctx.header(QuotaHeaders.EVENT_ID, null);
-            metrics.request(call.endpoint(), "queue_full");
-            AnswerRelay.respondError(ctx, OpenAiError.rateLimited("Too many async jobs queued for your organization; retry later.",
-                    "requests", QUEUE_FULL_RETRY));
-            return;
-        }
         Decision decision = admit(ctx, call, priced.estimatedCostNanoUsd(), priced.estimate().totalTokens());
         if (decision == null) {
-            jobs.givePlace(tenant);
             return;
         }
         AsyncJob job = new AsyncJob(call.eventId(), tenant, call.caller().userId(), call.caller().apiKeyId(), call.caller().project(),
                 call.endpoint(), call.model(), priced.request().body(), call.labels(), decision.reservationId(), decision.route(),
                 call.occurredAt(), callbackUrl);
+        JobStore.Enqueued enqueued;
         try {
-            jobs.enqueue(job, metering.now());
+            enqueued = jobs.enqueue(job, metering.now());
         } catch (RuntimeException e) {
+            // One script (ADR 0090): it ran whole or not at all, so no place is held.
             LOG.warn("async job {} of user {} could not be queued: {}", job.jobId(), job.userId(), e.toString());
-            try {
-                jobs.givePlace(tenant);
-            } catch (RuntimeException ignored) {
-                // Redis is away: the place comes back with ASYNC_... never; see ADR 0083
-            }
             fail(ctx, call, OpenAiError.unavailable("The job could not be queued; try again.", Duration.ofSeconds(1)), "async_queue_unavailable");
+            return;
+        }
+        if (enqueued != JobStore.Enqueued.QUEUED) {
+            // Full tenant queue (or a job id queued already, which a fresh event id never is): the reservation back,
+            // no event — nothing ran, as for a shed call — and 429 with retry-after.
+            call.releaseQuietly();
+            ctx.header(QuotaHeaders.EVENT_ID, null);
+            metrics.request(call.endpoint(), "queue_full");
+            AnswerRelay.respondError(ctx, OpenAiError.rateLimited("Too many async jobs queued for your organization; retry later.",
+                    "requests", QUEUE_FULL_RETRY));
             return;
         }
         metrics.request(call.endpoint(), "queued");

@@ -220,8 +220,10 @@ class AsyncJobsIT {
             openAi.enqueue(Behavior.latency(Duration.ofSeconds(3)));
             String slow = enqueue(bed, user, "/v1/async/chat/completions", EdgeTestBed.chat("gpt-4o-mini", "slow"));
             String queued = enqueue(bed, user, "/v1/async/chat/completions", EdgeTestBed.chat("gpt-4o-mini", "behind"));
+            long reservedBefore = bed.reservedNanoUsd(user.userId());
             HttpResponse<String> full = bed.post("/v1/async/chat/completions", user.key(), EdgeTestBed.chat("gpt-4o-mini", "one too many"));
             assertThat(full.statusCode()).as(full.body()).isEqualTo(429);
+            assertThat(bed.reservedNanoUsd(user.userId())).as("the refused job's reservation released").isEqualTo(reservedBefore);
             assertThat(full.headers().firstValue("retry-after")).contains("2");
             assertThat(full.headers().firstValue("x-tokenmeter-event-id")).as("nothing ran: no event").isEmpty();
             String busy = metrics(bed);
