@@ -80,6 +80,8 @@ public final class OpenAiProxyHandler {
     private final long defaultMaxCompletionTokens;
     /** Calls in {@link #handle}, settle included (it runs after the answer is out). */
     private final AtomicInteger underWay = new AtomicInteger();
+    /** Multipart uploads in {@link #handle} (ADR 0088). */
+    private final UploadReader.InFlight uploads = new UploadReader.InFlight(UploadReader.MAX_UPLOADS_IN_FLIGHT);
     /** MAX_CALLS_IN_FLIGHT: beyond it a call is shed at once (503, retry-after) instead of queueing behind the others. */
     private final int maxCallsInFlight;
 
@@ -125,7 +127,17 @@ public final class OpenAiProxyHandler {
                 AnswerRelay.respondError(ctx, OpenAiError.overloaded(OVERLOADED_RETRY));
                 return;
             }
-            handleCall(ctx, endpoint, step);
+            if (!uploads.enter(endpoint)) {
+                // Uploads are held whole in memory (ADR 0088): past MAX_UPLOADS_IN_FLIGHT one is shed like a call above.
+                metrics.request(endpoint, "shed");
+                AnswerRelay.respondError(ctx, OpenAiError.overloaded(OVERLOADED_RETRY));
+                return;
+            }
+            try {
+                handleCall(ctx, endpoint, step);
+            } finally {
+                uploads.leave(endpoint);
+            }
         } finally {
             underWay.decrementAndGet();
         }

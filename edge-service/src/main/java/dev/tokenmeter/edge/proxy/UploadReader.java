@@ -40,6 +40,33 @@ final class UploadReader {
             TRANSCRIPTIONS, Set.of("json", "verbose_json"),
             TRANSLATIONS, Set.of("verbose_json"));
 
+    /**
+     * Uploads handled at once: each may hold up to {@link #MAX_UPLOAD_BYTES} in memory until its call ends, so 16 keep
+     * the worst case at 400 MB; one more is shed at once (503 {@code server_overloaded}, retry-after, no event).
+     */
+    static final int MAX_UPLOADS_IN_FLIGHT = 16;
+
+    /** Counts the uploads in flight; other endpoints pass through. */
+    static final class InFlight {
+        private final java.util.concurrent.Semaphore permits;
+
+        InFlight(int max) {
+            this.permits = new java.util.concurrent.Semaphore(max);
+        }
+
+        /** False when {@code endpoint} is an upload and none more may be in flight now; else entered. */
+        boolean enter(String endpoint) {
+            return !ENDPOINTS.contains(endpoint) || permits.tryAcquire();
+        }
+
+        /** After {@link #enter} returned true. */
+        void leave(String endpoint) {
+            if (ENDPOINTS.contains(endpoint)) {
+                permits.release();
+            }
+        }
+    }
+
     private UploadReader() {
     }
 

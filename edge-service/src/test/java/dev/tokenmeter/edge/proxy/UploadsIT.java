@@ -253,6 +253,46 @@ class UploadsIT {
         assertThat(events.getFirst().getCostNanoUsd()).isEqualTo(2 * WHISPER_PER_SECOND);
     }
 
+    @Test
+    void pastSixteenUploadsInFlight_oneMoreIsShed_withNoEvent_andThePlacesComeBack() throws Exception {
+        User holder = bed.newUser(Money.usd(1), 10_000);
+        User caller = bed.newUser(Money.usd(1), 10_000);
+        byte[] garbled = "--x\r\nnot a part".getBytes(StandardCharsets.US_ASCII);
+        List<Socket> held = new java.util.ArrayList<>();
+        try {
+            // Each sends its headers and never its body: the edge holds the upload's place while it waits for it.
+            for (int i = 0; i < UploadReader.MAX_UPLOADS_IN_FLIGHT; i++) {
+                held.add(headersOnly("/v1/audio/transcriptions", holder, "multipart/form-data; boundary=x", 1000));
+            }
+            await("the 17th upload is shed").atMost(Duration.ofSeconds(20)).until(() ->
+                    upload("/v1/audio/transcriptions", caller, "multipart/form-data; boundary=x", garbled).statusCode() == 503);
+            HttpResponse<String> shed = upload("/v1/images/edits", caller, "multipart/form-data; boundary=x", garbled);
+            assertThat(shed.statusCode()).isEqualTo(503);
+            assertThat(ApiCalls.json(shed).at("/error/code").asText()).isEqualTo("server_overloaded");
+            assertThat(shed.headers().firstValue("retry-after")).isPresent();
+            // Other endpoints are not limited by it.
+            assertThat(bed.post("/v1/chat/completions", caller.key(), EdgeTestBed.chat("gpt-4o-mini", "hi")).statusCode()).isEqualTo(200);
+        } finally {
+            for (Socket s : held) {
+                s.close();
+            }
+        }
+        await("the places came back").atMost(Duration.ofSeconds(20)).until(() ->
+                upload("/v1/audio/transcriptions", caller, "multipart/form-data; boundary=x", garbled).statusCode() == 400);
+        assertThat(bed.events(caller.userId())).as("shed and garbled uploads make no event: only the chat call's")
+                .extracting(UsageEvent::getEndpoint).containsExactly("/v1/chat/completions");
+    }
+
+    private Socket headersOnly(String path, User user, String contentType, long contentLength) throws Exception {
+        URI uri = URI.create(bed.baseUrl());
+        Socket socket = new Socket(uri.getHost(), uri.getPort());
+        socket.getOutputStream().write(("POST " + path + " HTTP/1.1\r\nHost: " + uri.getHost() + "\r\nAuthorization: Bearer "
+                + user.key() + "\r\nContent-Type: " + contentType + "\r\nContent-Length: " + contentLength + "\r\n\r\n")
+                .getBytes(StandardCharsets.US_ASCII));
+        socket.getOutputStream().flush();
+        return socket;
+    }
+
     /** Sends only the headers of a POST that declares {@code contentLength} bytes, and reads the answer. */
     private String rawPost(String path, User user, String contentType, long contentLength) throws Exception {
         URI uri = URI.create(bed.baseUrl());
