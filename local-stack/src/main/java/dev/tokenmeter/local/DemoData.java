@@ -77,6 +77,12 @@ final class DemoData {
     /** Seeds the demo users with ids prefixed by {@code userPrefix} (tests share one Redis). */
     static Seeded seed(String jdbcUrl, String user, String password, Map<String, Object> kafka, Topics topics,
                        String userPrefix) throws SQLException {
+        return seed(jdbcUrl, user, password, kafka, topics, userPrefix, USERS);
+    }
+
+    /** Seeds {@code users} (on the demo plans) instead of the demo's five; a drill picks its own credit limits. */
+    static Seeded seed(String jdbcUrl, String user, String password, Map<String, Object> kafka, Topics topics,
+                       String userPrefix, List<DemoUser> users) throws SQLException {
         PersonalKeyCipher cipher = new PersonalKeyCipher(MASTER_KEY_ID, MASTER_KEY_BASE64);
         List<DemoTraffic.Caller> callers = new ArrayList<>();
         Map<String, DemoUser> byId = new LinkedHashMap<>();
@@ -86,7 +92,7 @@ final class DemoData {
                     + "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", "pro", "Pro", Money.parseUsd("2.00"), 600, 400_000L);
             execute(db, "INSERT INTO plan (plan_id, display_name, monthly_credit_nano_usd, requests_per_minute, tokens_per_minute) "
                     + "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", "starter", "Starter", Money.parseUsd("0.003"), 600, 400_000L);
-            for (DemoUser template : USERS) {
+            for (DemoUser template : users) {
                 DemoUser u = new DemoUser(userPrefix + template.userId(), template.tenantId(), template.planId(),
                         template.creditOverrideNanoUsd(), template.rpmOverride(), template.ownKey(), template.story());
                 execute(db, "INSERT INTO account (user_id, tenant_id, plan_id, monthly_credit_override_nano_usd, requests_per_minute_override) "

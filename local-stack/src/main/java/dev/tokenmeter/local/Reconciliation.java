@@ -171,7 +171,7 @@ final class Reconciliation {
         return missing;
     }
 
-    private long ledgerRows() throws SQLException {
+    long ledgerRows() throws SQLException {
         return scalar("SELECT count(*) FROM usage_ledger");
     }
 
