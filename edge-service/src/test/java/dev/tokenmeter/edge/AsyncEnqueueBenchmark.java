@@ -40,7 +40,9 @@ public final class AsyncEnqueueBenchmark {
                      "ASYNC_MAX_QUEUED_PER_TENANT", "10000000"))) {
             EdgeTestBed.User user = bed.newUser(1_000_000_000_000_000L, 1_000_000_000);
             HttpRequest enqueue = bed.sdkRequest("/v1/async/chat/completions", user.key(),
-                    EdgeTestBed.chat("gpt-4o-mini", "a benchmark job of a few words")).build();
+                    // max_tokens bounds the reservation's token estimate: the plan's 10M tokens per minute would
+                    // otherwise refuse jobs once a few thousand are reserved (no worker runs them).
+                    "{\"model\":\"gpt-4o-mini\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\",\"content\":\"a benchmark job of a few words\"}]}").build();
             HttpResponse<String> first = bed.client.send(enqueue, HttpResponse.BodyHandlers.ofString());
             if (first.statusCode() != 202) {
                 throw new IllegalStateException("priming job: " + first.statusCode() + " " + first.body());
