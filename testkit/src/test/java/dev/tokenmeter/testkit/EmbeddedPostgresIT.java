@@ -27,6 +27,12 @@ class EmbeddedPostgresIT {
         postgres = engine;
     }
 
+    /**
+     * Price rows the migrations seed: V3 12 list prices; V27 the two free moderation models, V27_1 gpt-image-1, V27_2
+     * tts-1 and tts-1-hd, V34 gpt-4o-transcribe, gpt-4o-mini-transcribe and whisper-1. ExternalBackendIT counts the same.
+     */
+    static final long SEEDED_PRICES = 12 + 2 + 1 + 2 + 3;
+
     @Test
     void migratedDatabaseHasTheSchemaAndTheSeededPrices() throws SQLException {
         String url = postgres.createMigratedDatabase("migrated");
@@ -34,9 +40,7 @@ class EmbeddedPostgresIT {
         assertThat(url).matches("jdbc:postgresql://.+/migrated-[a-z0-9]{8}.*");
         assertThat(tables(url)).contains("usage_ledger", "usage_ledger_event_id", "model_price", "account",
                 "plan", "usage_total_hourly", "usage_total_monthly");
-        // V3 seeds 12 list prices; V27 adds the two free moderation models, V27_1 gpt-image-1, V27_2 tts-1 and tts-1-hd,
-        // V34 gpt-4o-transcribe, gpt-4o-mini-transcribe and whisper-1.
-        assertThat(queryLong(url, "SELECT count(*) FROM model_price")).isEqualTo(12 + 2 + 1 + 2 + 3);
+        assertThat(queryLong(url, "SELECT count(*) FROM model_price")).isEqualTo(SEEDED_PRICES);
         assertThat(queryLong(url, "SELECT input_nano_usd_per_token FROM model_price WHERE model = 'tts-1-hd'"))
                 .isEqualTo(30_000);
         assertThat(queryLong(url, "SELECT input_nano_usd_per_token FROM model_price WHERE model = 'gpt-4o'"))

@@ -56,7 +56,7 @@ class ExternalBackendIT {
                  Statement s = c.createStatement();
                  ResultSet rs = s.executeQuery("SELECT count(*) FROM model_price")) {
                 assertThat(rs.next()).isTrue();
-                assertThat(rs.getLong(1)).isEqualTo(12);
+                assertThat(rs.getLong(1)).isEqualTo(EmbeddedPostgresIT.SEEDED_PRICES);
             }
         } finally {
             // Leave the shared server as we found it.
