@@ -7,7 +7,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.LinkedHashMap;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -372,8 +371,7 @@ final class UpstreamLedger {
         List<Call> all = snapshot();
         for (long start = pager.first; start < pager.stop; start += 86_400) {
             ObjectNode bucket = bucket(data, start, Math.min(start + 86_400, pager.end));
-            Map<List<Object>, long[]> groups = new TreeMap<>(UpstreamLedger::compareKeys);
-            Map<List<Object>, double[]> floats = new HashMap<>();
+            Map<List<Object>, double[]> groups = new TreeMap<>(UpstreamLedger::compareKeys);
             for (Call c : all) {
                 if (c.epochS() < start || c.epochS() >= start + 86_400 || c.epochS() >= pager.end
                         || (!projects.isEmpty() && !projects.contains(c.projectId()))) {
@@ -396,16 +394,15 @@ final class UpstreamLedger {
                         key.add(g.equals("project_id") ? c.projectId() : c.model() + ", " + names[i]);
                     }
                     long nano = Math.multiplyExact(n, Math.multiplyExact(items[i][0], items[i][1]));
-                    groups.computeIfAbsent(key, k -> new long[1])[0] += nano;
-                    floats.computeIfAbsent(key, k -> new double[1])[0] += nano / 1e9;
+                    groups.computeIfAbsent(key, k -> new double[1])[0] += nano / 1e9;
                 }
             }
             ArrayNode results = bucket.putArray("results");
-            for (Map.Entry<List<Object>, long[]> g : groups.entrySet()) {
+            for (Map.Entry<List<Object>, double[]> g : groups.entrySet()) {
                 ObjectNode r = results.addObject();
                 r.put("object", "organization.costs.result");
                 ObjectNode amount = r.putObject("amount");
-                amount.put("value", floats.get(g.getKey())[0]);
+                amount.put("value", g.getValue()[0]);
                 amount.put("currency", "usd");
                 int li = groupBy.indexOf("line_item");
                 int pi = groupBy.indexOf("project_id");
