@@ -1,9 +1,11 @@
 package dev.tokenmeter.edge.async;
 
+import dev.tokenmeter.edge.redis.StoredScript;
 import io.lettuce.core.Consumer;
 import io.lettuce.core.Limit;
 import io.lettuce.core.Range;
 import io.lettuce.core.RedisBusyException;
+import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.StreamMessage;
 import io.lettuce.core.XAutoClaimArgs;
 import io.lettuce.core.XGroupCreateArgs;
@@ -94,7 +96,8 @@ public final class JobStore {
         hash.forEach((k, v) -> { args.add(k); args.add(v); });
         entry.forEach((k, v) -> { args.add(k); args.add(v); });
         String[] keys = {queuedKey(job.tenantId()), jobKey(job.tenantId(), job.jobId()), config.stream()};
-        return switch (enqueueScript.run(redis, keys, args.toArray(String[]::new))) {
+        String reply = enqueueScript.run(redis, ScriptOutputType.VALUE, keys, args.toArray(String[]::new));
+        return switch (reply) {
             case "full" -> Enqueued.QUEUE_FULL;
             case "duplicate" -> Enqueued.DUPLICATE;
             default -> Enqueued.QUEUED; // the entry's id

@@ -14,6 +14,8 @@ import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
 import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
 import dev.tokenmeter.edge.quota.QuotaRedis;
 import dev.tokenmeter.edge.quota.RedisEndpoint;
+import dev.tokenmeter.edge.redis.StoredScript;
+import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.codec.RedisCodec;
 import io.lettuce.core.codec.StringCodec;
@@ -141,29 +143,15 @@ public final class ResponseCache implements AutoCloseable {
     public void releaseLead(String key, String token) {
         try {
             byte[] mine = token.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-            try {
-                sync.evalsha(releaseSha(), io.lettuce.core.ScriptOutputType.INTEGER, new String[]{lockKey(key)}, mine);
-            } catch (io.lettuce.core.RedisNoScriptException e) {
-                releaseSha = null; // the cache Redis restarted: load it again
-                sync.evalsha(releaseSha(), io.lettuce.core.ScriptOutputType.INTEGER, new String[]{lockKey(key)}, mine);
-            }
+            RELEASE.<String, byte[], Long>run(sync, ScriptOutputType.INTEGER, new String[]{lockKey(key)}, mine);
         } catch (RuntimeException e) {
             failed("release", e); // the lease expires on its own
         }
     }
 
-    private static final String RELEASE_SCRIPT =
-            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
-    private volatile String releaseSha;
-
-    private String releaseSha() {
-        String sha = releaseSha;
-        if (sha == null) {
-            sha = sync.scriptLoad(RELEASE_SCRIPT.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-            releaseSha = sha;
-        }
-        return sha;
-    }
+    /** Deletes the lead's lock only while it still holds the caller's token. */
+    private static final StoredScript RELEASE = StoredScript.of(
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0");
 
     private static String lockKey(String key) {
         return "rcl:" + key.substring(key.indexOf(':') + 1);
