@@ -29,7 +29,8 @@ public record AggregatorConfig(
         Duration sendTimeout,
         int metricsPort,
         List<String> rollupDimensions,
-        int rollupMaxValuesPerUser) {
+        int rollupMaxValuesPerUser,
+        int rocksDbMemoryMib) {
 
     /** At most this many label keys are rollup dimensions (ADR 0078). */
     public static final int MAX_ROLLUP_DIMENSIONS = 3;
@@ -56,7 +57,8 @@ public record AggregatorConfig(
             new ConfigKey("SEND_TIMEOUT", "10m", "How long a send may wait for a broker that is away (the producer's max.block.ms and delivery.timeout.ms) before its task is marked corrupted and redone from its last commit."),
             new ConfigKey("METRICS_PORT", "9465", "Port of the Prometheus /metrics endpoint (0 = a free port, -1 = off)."),
             new ConfigKey("ROLLUP_DIMENSIONS", "", "Label keys rolled up per value, comma-separated, at most 3 (e.g. feature,customer); empty = no rollups (ADR 0078)."),
-            new ConfigKey("ROLLUP_MAX_VALUES_PER_USER", "100", "Distinct values of one dimension rolled up per user and month (1..10000); later new values count as '(other)'.")));
+            new ConfigKey("ROLLUP_MAX_VALUES_PER_USER", "100", "Distinct values of one dimension rolled up per user and month (1..10000); later new values count as '(other)'."),
+            new ConfigKey("ROCKSDB_MEMORY_MIB", "128", "Native memory of all RocksDB state stores of this instance together (block cache with the memtables charged to it, at most a quarter for memtables; 16..65536 MiB, ADR 0096). Add it to the heap when sizing the container.")));
 
     public static AggregatorConfig fromEnv(Map<String, String> env) {
         EnvReader r = new EnvReader(env, KEYS);
@@ -81,7 +83,8 @@ public record AggregatorConfig(
                 r.parse("ROLLUP_DIMENSIONS", "at most " + MAX_ROLLUP_DIMENSIONS
                         + " distinct label keys (1-32 of [a-z0-9_.-], starting with a letter), comma-separated",
                         AggregatorConfig::dimensions),
-                r.integer("ROLLUP_MAX_VALUES_PER_USER", 1, 10_000));
+                r.integer("ROLLUP_MAX_VALUES_PER_USER", 1, 10_000),
+                r.integer("ROCKSDB_MEMORY_MIB", 16, 65_536));
     }
 
     /** The configured rollup dimensions: distinct label keys, at most three; refuses anything else. */
