@@ -29,9 +29,10 @@ class EmbeddedPostgresIT {
 
     /**
      * Price rows the migrations seed: V3 12 list prices; V27 the two free moderation models, V27_1 gpt-image-1, V27_2
-     * tts-1 and tts-1-hd, V34 gpt-4o-transcribe, gpt-4o-mini-transcribe and whisper-1. ExternalBackendIT counts the same.
+     * tts-1 and tts-1-hd, V34 gpt-4o-transcribe, gpt-4o-mini-transcribe and whisper-1, V35 a batch row for each of
+     * the 12 V3 models. ExternalBackendIT counts the same.
      */
-    static final long SEEDED_PRICES = 12 + 2 + 1 + 2 + 3;
+    static final long SEEDED_PRICES = 12 + 2 + 1 + 2 + 3 + 12;
 
     @Test
     void migratedDatabaseHasTheSchemaAndTheSeededPrices() throws SQLException {
@@ -43,8 +44,17 @@ class EmbeddedPostgresIT {
         assertThat(queryLong(url, "SELECT count(*) FROM model_price")).isEqualTo(SEEDED_PRICES);
         assertThat(queryLong(url, "SELECT input_nano_usd_per_token FROM model_price WHERE model = 'tts-1-hd'"))
                 .isEqualTo(30_000);
-        assertThat(queryLong(url, "SELECT input_nano_usd_per_token FROM model_price WHERE model = 'gpt-4o'"))
+        assertThat(queryLong(url, "SELECT input_nano_usd_per_token FROM model_price WHERE model = 'gpt-4o' AND service_tier = 'standard'"))
                 .isEqualTo(2500);
+        // V35: every standard row keeps divisor 1; the batch rows are half price, per 2 tokens where a half is fractional.
+        assertThat(queryLong(url, "SELECT count(*) FROM model_price WHERE service_tier <> 'batch' AND price_divisor <> 1")).isZero();
+        assertThat(queryLong(url, "SELECT count(*) FROM model_price WHERE service_tier = 'batch' AND price_divisor = 2")).isEqualTo(6);
+        assertThat(queryLong(url, "SELECT count(*) FROM model_price b JOIN model_price s ON s.model = b.model"
+                + " AND s.service_tier = 'standard' AND s.effective_from = b.effective_from WHERE b.service_tier = 'batch'"
+                + " AND b.input_nano_usd_per_token * 2 = s.input_nano_usd_per_token * b.price_divisor"
+                + " AND coalesce(b.cached_input_nano_usd_per_token * 2, -1) = coalesce(s.cached_input_nano_usd_per_token * b.price_divisor, -1)"
+                + " AND coalesce(b.output_nano_usd_per_token * 2, -1) = coalesce(s.output_nano_usd_per_token * b.price_divisor, -1)"))
+                .as("every batch row is exactly half its standard row").isEqualTo(12);
     }
 
     /** Migrated databases are copies of one template; a copy must be complete and independent. */

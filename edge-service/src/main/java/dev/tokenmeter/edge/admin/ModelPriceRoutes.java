@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tokenmeter.edge.admin.ModelPriceStore.AliasRow;
 import dev.tokenmeter.edge.admin.ModelPriceStore.PriceRow;
+import dev.tokenmeter.edge.pricing.ModelPrice;
 import dev.tokenmeter.edge.pricing.PriceBook;
 import dev.tokenmeter.edge.pricing.ServiceTier;
 import dev.tokenmeter.events.validate.UsageEventBounds;
@@ -51,6 +52,7 @@ final class ModelPriceRoutes {
         n.put("input_nano_usd_per_token", p.inputNanoUsdPerToken());
         JsonBody.putNullable(n, "cached_input_nano_usd_per_token", p.cachedInputNanoUsdPerToken());
         JsonBody.putNullable(n, "output_nano_usd_per_token", p.outputNanoUsdPerToken());
+        n.put("price_divisor", p.priceDivisor());
         n.put("price_version", p.priceVersion());
         JsonBody.write(ctx, 201, n);
     }
@@ -101,7 +103,11 @@ final class ModelPriceRoutes {
         return effectiveFrom;
     }
 
-    /** The body as a price row, checked against {@code now}; {@code service_tier} defaults to standard. */
+    /**
+     * The body as a price row, checked against {@code now}; {@code service_tier} defaults to standard,
+     * {@code price_divisor} (the prices are per that many tokens, ADR 0087) to 1, at most
+     * {@value ModelPrice#MAX_PRICE_DIVISOR}.
+     */
     static PriceRow row(JsonNode b, Instant now) {
         String model = JsonBody.requiredText(b, "model");
         Instant effectiveFrom = effectiveFrom(b, now);
@@ -113,8 +119,13 @@ final class ModelPriceRoutes {
         Long input = JsonBody.nonNegative(b, "input_nano_usd_per_token", true);
         Long cached = JsonBody.nonNegative(b, "cached_input_nano_usd_per_token", false);
         Long output = JsonBody.nonNegative(b, "output_nano_usd_per_token", false);
+        Long divisor = JsonBody.positiveLong(b, "price_divisor").value();
+        if (divisor != null && divisor > ModelPrice.MAX_PRICE_DIVISOR) {
+            throw bad("'price_divisor' must be a positive integer of at most " + ModelPrice.MAX_PRICE_DIVISOR
+                    + " (the prices are nano-USD per that many tokens).", "price_divisor");
+        }
         String version = b.hasNonNull("price_version") ? b.get("price_version").asText()
                 : model + "@" + effectiveFrom + (tier == ServiceTier.STANDARD ? "" : ":" + tier.dbName());
-        return new PriceRow(model, tier, effectiveFrom, input, cached, output, version);
+        return new PriceRow(model, tier, effectiveFrom, input, cached, output, version, divisor == null ? 1 : divisor.intValue());
     }
 }

@@ -16,9 +16,19 @@ import static dev.tokenmeter.db.jooq.Tables.MODEL_PRICE;
  */
 final class ModelPriceStore {
 
-    /** One price row; the per-token prices are integer nano-USD, cached input and output may be null. */
+    /**
+     * One price row; the prices are integer nano-USD per {@code priceDivisor} tokens (1 = per token; V35, ADR 0087),
+     * cached input and output may be null.
+     */
     record PriceRow(String model, ServiceTier tier, Instant effectiveFrom, long inputNanoUsdPerToken,
-                    Long cachedInputNanoUsdPerToken, Long outputNanoUsdPerToken, String priceVersion) {
+                    Long cachedInputNanoUsdPerToken, Long outputNanoUsdPerToken, String priceVersion, int priceDivisor) {
+
+        /** A row priced per token. */
+        PriceRow(String model, ServiceTier tier, Instant effectiveFrom, long inputNanoUsdPerToken,
+                 Long cachedInputNanoUsdPerToken, Long outputNanoUsdPerToken, String priceVersion) {
+            this(model, tier, effectiveFrom, inputNanoUsdPerToken, cachedInputNanoUsdPerToken, outputNanoUsdPerToken,
+                    priceVersion, 1);
+        }
     }
 
     /** One alias row: a name or {@code prefix*} → the priced model, from {@code effectiveFrom} (ADR 0068). */
@@ -40,6 +50,7 @@ final class ModelPriceStore {
                 .set(MODEL_PRICE.CACHED_INPUT_NANO_USD_PER_TOKEN, p.cachedInputNanoUsdPerToken())
                 .set(MODEL_PRICE.OUTPUT_NANO_USD_PER_TOKEN, p.outputNanoUsdPerToken())
                 .set(MODEL_PRICE.PRICE_VERSION, p.priceVersion())
+                .set(MODEL_PRICE.PRICE_DIVISOR, (short) p.priceDivisor())
                 .onConflictDoNothing().execute() > 0;
     }
 

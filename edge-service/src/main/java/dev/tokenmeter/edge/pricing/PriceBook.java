@@ -72,7 +72,7 @@ public final class PriceBook implements PriceCard, AutoCloseable {
             byModel.computeIfAbsent(key(r.getModel(), tier), m -> new ArrayList<>())
                     .add(new ModelPrice(r.getModel(), tier, r.getEffectiveFrom().toInstant(), r.getInputNanoUsdPerToken(),
                             r.getCachedInputNanoUsdPerToken(), r.getOutputNanoUsdPerToken(), r.getPriceVersion(),
-                            r.getImageInputNanoUsdPerToken()));
+                            r.getImageInputNanoUsdPerToken(), r.getPriceDivisor()));
         });
         byModel.values().forEach(l -> l.sort(Comparator.comparing(ModelPrice::effectiveFrom).reversed()));
         List<ModelAliases.Alias> aliases = db.selectFrom(MODEL_ALIAS).fetch(r ->

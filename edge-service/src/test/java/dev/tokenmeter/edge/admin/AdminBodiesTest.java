@@ -154,4 +154,18 @@ class AdminBodiesTest {
         refused(() -> ModelPriceRoutes.row(json("{\"model\":\"m\",\"effective_from\":\"2026-07-01T00:00:00Z\"}"), NOW),
                 400, "input_nano_usd_per_token", "is required");
     }
+
+    @Test
+    void priceRows_takeADivisorOf1To1000_default1() {
+        String row = "{\"model\":\"m\",\"service_tier\":\"batch\",\"effective_from\":\"2026-06-01T12:00:00Z\","
+                + "\"input_nano_usd_per_token\":150,\"cached_input_nano_usd_per_token\":75";
+        assertThat(ModelPriceRoutes.row(json(row + "}"), NOW).priceDivisor()).isEqualTo(1);
+        assertThat(ModelPriceRoutes.row(json(row + ",\"price_divisor\":2}"), NOW))
+                .isEqualTo(new PriceRow("m", ServiceTier.BATCH, Instant.parse("2026-06-01T12:00:00Z"), 150, 75L, null,
+                        "m@2026-06-01T12:00:00Z:batch", 2));
+        assertThat(ModelPriceRoutes.row(json(row + ",\"price_divisor\":1000}"), NOW).priceDivisor()).isEqualTo(1000);
+        refused(() -> ModelPriceRoutes.row(json(row + ",\"price_divisor\":1001}"), NOW), 400, "price_divisor", "at most 1000");
+        refused(() -> ModelPriceRoutes.row(json(row + ",\"price_divisor\":0}"), NOW), 400, "price_divisor", "positive integer");
+        refused(() -> ModelPriceRoutes.row(json(row + ",\"price_divisor\":1.5}"), NOW), 400, "price_divisor", "positive integer");
+    }
 }

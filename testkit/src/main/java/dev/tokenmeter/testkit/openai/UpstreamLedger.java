@@ -123,12 +123,36 @@ final class UpstreamLedger {
     long[] price(String model, String serviceTier) {
         String family = family(model);
         long[] p = TIER_PRICES.getOrDefault(family + "|" + serviceTier, PRICES.getOrDefault(family, new long[] {0, 0, 0}));
-        if ("batch".equals(serviceTier)) {
-            // The Batch API's list price is half the standard one for every model (OpenAI pricing page, 2025).
-            p = new long[] {p[0] / 2, p[1] / 2, p[2] / 2};
-        }
         int percent = drift.pricePercent();
         return new long[] {p[0] * percent / 100, p[1] * percent / 100, p[2] * percent / 100};
+    }
+
+    /**
+     * One call's cost per line item {input, cached input, output} in nano-USD at {@code p} (nano-USD per token). A
+     * batch call is billed half of it (the Batch API's list price is half the standard one for every model, OpenAI
+     * pricing page, 2025): half of an odd item (62.5 for gpt-5's cached token) is not a whole nano-USD, so the call's
+     * sum is halved once and rounded half to even, as the edge's batch rows (ADR 0087), and the half nano-USD the
+     * rounding adds or drops goes to the first item with a fractional half. The items then sum to the call's cost.
+     */
+    static long[] callItems(Usage u, long[] p, boolean batch) {
+        long[] exact = {
+            Math.multiplyExact(u.promptTokens() - u.cachedPromptTokens(), p[0]),
+            Math.multiplyExact(u.cachedPromptTokens(), p[1]),
+            Math.multiplyExact(u.completionTokens(), p[2])};
+        if (!batch) {
+            return exact;
+        }
+        long sum = Math.addExact(Math.addExact(exact[0], exact[1]), exact[2]);
+        long half = sum / 2 + ((sum & 1) == 1 && ((sum / 2) & 1) == 1 ? 1 : 0); // half to even, sum >= 0
+        long[] items = {exact[0] / 2, exact[1] / 2, exact[2] / 2};
+        long rest = half - items[0] - items[1] - items[2];
+        for (int i = 0; i < 3 && rest != 0; i++) {
+            if ((exact[i] & 1) == 1) {
+                items[i] += rest;
+                rest = 0;
+            }
+        }
+        return items;
     }
 
     // ------------------------------------------------------------------ query parameters
@@ -377,23 +401,20 @@ final class UpstreamLedger {
                         || (!projects.isEmpty() && !projects.contains(c.projectId()))) {
                     continue;
                 }
-                long[] p = price(c.model(), c.serviceTier());
                 long n = 1 + d.extraRequestsPerCall();
                 Usage u = c.usage();
-                long[][] items = {
-                    {u.promptTokens() - u.cachedPromptTokens(), p[0]},
-                    {u.cachedPromptTokens(), p[1]},
-                    {u.completionTokens(), p[2]}};
+                long[] tokens = {u.promptTokens() - u.cachedPromptTokens(), u.cachedPromptTokens(), u.completionTokens()};
+                long[] items = callItems(u, price(c.model(), c.serviceTier()), "batch".equals(c.serviceTier()));
                 String[] names = {"input", "cached input", "output"};
                 for (int i = 0; i < 3; i++) {
-                    if (items[i][0] == 0) {
+                    if (tokens[i] == 0) {
                         continue;
                     }
                     List<Object> key = new ArrayList<>();
                     for (String g : groupBy) {
                         key.add(g.equals("project_id") ? c.projectId() : c.model() + ", " + names[i]);
                     }
-                    long nano = Math.multiplyExact(n, Math.multiplyExact(items[i][0], items[i][1]));
+                    long nano = Math.multiplyExact(n, items[i]);
                     groups.computeIfAbsent(key, k -> new double[1])[0] += nano / 1e9;
                 }
             }

@@ -108,7 +108,7 @@ class FakeBatchApiTest {
     @Test
     void batchRunsValidatingInProgressCompletedAndItsLinesAreBilledAtHalfPrice() throws Exception {
         long start = System.currentTimeMillis() / 1000 - 60;
-        String jsonl = line("a", "Say one thing.") + "\n" + line("b", "Say two things please.") + "\n"
+        String jsonl = line("a", "Say one thing. [[fake:cached=3]]") + "\n" + line("b", "Say two things please.") + "\n"
                 + line("c", "fail me [[fake:status=500]]") + "\n";
         JsonNode created = createBatch(jsonl);
         assertThat(created.path("object").asText()).isEqualTo("batch");
@@ -135,12 +135,20 @@ class FakeBatchApiTest {
             JsonNode body = l.path("response").path("body");
             assertThat(body.path("object").asText()).isEqualTo("chat.completion");
             Usage u = FakeOpenAi.usageFor("/v1/chat/completions", JSON.readTree(line(l.path("custom_id").asText(),
-                    l.path("custom_id").asText().equals("a") ? "Say one thing." : "Say two things please.")).path("body").toString());
+                    l.path("custom_id").asText().equals("a") ? "Say one thing. [[fake:cached=3]]" : "Say two things please."))
+                    .path("body").toString());
             assertThat(body.path("usage").path("prompt_tokens").asLong()).isEqualTo(u.promptTokens());
             assertThat(body.path("usage").path("completion_tokens").asLong()).isEqualTo(u.completionTokens());
             prompt += u.promptTokens();
-            // gpt-4o-mini standard 150 / 75 / 600 nano-USD per token; batch is half: 75 / 37 / 300.
-            expectedNano += (u.promptTokens() - u.cachedPromptTokens()) * 75 + u.cachedPromptTokens() * 37 + u.completionTokens() * 300;
+            // gpt-4o-mini standard 150 / 75 / 600 nano-USD per token; batch is half, 37.5 per cached token: each line's
+            // sum is halved once and rounded half to even (ADR 0087), so line a's 3 cached tokens (112.5) are not floored.
+            long twice = (u.promptTokens() - u.cachedPromptTokens()) * 150 + u.cachedPromptTokens() * 75 + u.completionTokens() * 600;
+            expectedNano += twice / 2 + (twice % 2 == 1 && (twice / 2) % 2 == 1 ? 1 : 0);
+            if (l.path("custom_id").asText().equals("a")) {
+                assertThat(u.cachedPromptTokens()).isEqualTo(3);
+                assertThat(body.path("usage").path("prompt_tokens_details").path("cached_tokens").asLong()).isEqualTo(3);
+                assertThat(twice % 2).as("line a's exact half is fractional").isEqualTo(1);
+            }
         }
         List<JsonNode> err = lines(done.path("error_file_id").asText());
         assertThat(err).singleElement().satisfies(l -> {
@@ -164,7 +172,9 @@ class FakeBatchApiTest {
         long nano = 0;
         for (JsonNode b : adminGet("/v1/organization/costs?start_time=" + start + "&group_by=line_item").path("data")) {
             for (JsonNode r : b.path("results")) {
-                nano += r.path("amount").path("value").decimalValue().movePointRight(9).longValueExact();
+                // A float, as OpenAI's: its nearest whole nano-USD is the exact cost.
+                nano += r.path("amount").path("value").decimalValue().movePointRight(9)
+                        .setScale(0, java.math.RoundingMode.HALF_EVEN).longValueExact();
             }
         }
         assertThat(nano).isEqualTo(expectedNano);

@@ -15,9 +15,9 @@ import org.junit.jupiter.api.Test;
 class BatchBillingTest {
 
     private static final Instant AT = Instant.parse("2026-12-04T12:00:00Z");
-    /** gpt-4o-mini's batch row: half of 150 / 75 / 600 nano-USD per token. */
+    /** gpt-4o-mini's batch row (V35): 150 / 75 / 600 nano-USD per 2 tokens, half of the standard price. */
     private static final ModelPrice MINI_BATCH = new ModelPrice("gpt-4o-mini", ServiceTier.BATCH,
-            Instant.parse("2024-07-18T00:00:00Z"), 75, 37L, 300L, "gpt-4o-mini@batch");
+            Instant.parse("2024-07-18T00:00:00Z"), 150, 75L, 600L, "gpt-4o-mini@2024-07-18:batch", null, 2);
     private static final PriceCard CARD = (model, tier, at) -> tier == ServiceTier.BATCH
             && (model.equals("gpt-4o-mini") || model.equals("gpt-4o-mini-2024-07-18")) ? Optional.of(MINI_BATCH) : Optional.empty();
 
@@ -31,7 +31,7 @@ class BatchBillingTest {
     @Test
     void eachAnsweredLineCostsItsTokensTimesTheBatchPriceAndFailedLinesNothing() {
         String file = answered("a", "gpt-4o-mini-2024-07-18", 100, 20, 7) + "\n"
-                + answered("b", "gpt-4o-mini-2024-07-18", 11, 0, 3) + "\n"
+                + answered("b", "gpt-4o-mini-2024-07-18", 11, 3, 3) + "\n"
                 + "{\"id\":\"batch_req_3\",\"custom_id\":\"c\",\"response\":{\"status_code\":500,\"body\":{\"error\":{}}},\"error\":null}\n"
                 + "{\"id\":\"batch_req_4\",\"custom_id\":\"d\",\"response\":null,\"error\":{\"code\":\"batch_expired\"}}\n"
                 + answered("a", "gpt-4o-mini-2024-07-18", 100, 20, 7) + "\n"  // a repeated line bills nothing more
@@ -39,9 +39,11 @@ class BatchBillingTest {
         BatchBilling.Bill bill = new BatchBilling(CARD).bill("batch_abc", file.getBytes(StandardCharsets.UTF_8),
                 Map.of("a", "gpt-4o-mini", "b", "gpt-4o-mini", "c", "gpt-4o-mini", "d", "gpt-4o-mini"), AT);
         assertThat(bill.lines()).extracting(BatchBilling.BilledLine::customId).containsExactly("a", "b");
-        assertThat(bill.lines().get(0).costNanoUsd()).isEqualTo(80 * 75 + 20 * 37 + 7 * 300);
-        assertThat(bill.lines().get(1).costNanoUsd()).isEqualTo(11 * 75 + 3 * 300);
-        assertThat(bill.totalNanoUsd()).isEqualTo(80 * 75 + 20 * 37 + 7 * 300 + 11 * 75 + 3 * 300);
+        // a: 80 x 75 + 20 x 37.5 + 7 x 300 = 8850 exactly; b: 8 x 75 + 3 x 37.5 + 3 x 300 = 1612.5, rounded once
+        // half to even (ADR 0087) to 1612.
+        assertThat(bill.lines().get(0).costNanoUsd()).isEqualTo(80 * 75 + 20 * 75 / 2 + 7 * 300).isEqualTo(8850);
+        assertThat(bill.lines().get(1).costNanoUsd()).isEqualTo(1612);
+        assertThat(bill.totalNanoUsd()).isEqualTo(8850 + 1612);
         assertThat(bill.unpricedCustomIds()).isEmpty();
     }
 

@@ -32,9 +32,9 @@ class BatchOutputWireIT {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String KEY = "sk-batch-wire";
-    /** The fake's batch price for gpt-4o-mini: its standard 150 / 75 / 600 halved with integer division. */
+    /** gpt-4o-mini's batch row as V35 seeds it: the standard 150 / 75 / 600 per 2 tokens (37.5 per cached token). */
     private static final ModelPrice MINI_BATCH = new ModelPrice("gpt-4o-mini", ServiceTier.BATCH,
-            Instant.parse("2024-07-18T00:00:00Z"), 75, 37L, 300L, "gpt-4o-mini@batch");
+            Instant.parse("2024-07-18T00:00:00Z"), 150, 75L, 600L, "gpt-4o-mini@2024-07-18:batch", null, 2);
     private static final PriceCard CARD = (model, tier, at) -> tier == ServiceTier.BATCH && model.startsWith("gpt-4o-mini")
             ? Optional.of(MINI_BATCH) : Optional.empty();
 
@@ -43,7 +43,7 @@ class BatchOutputWireIT {
         try (FakeOpenAi fake = FakeOpenAi.builder().batchStep(Duration.ofMillis(100)).build();
              HttpClient http = HttpClient.newHttpClient()) {
             long start = System.currentTimeMillis() / 1000 - 60;
-            String input = BatchInputTest.line("a", "gpt-4o-mini").replace("\"hi\"", "\"Name three rivers.\"") + "\n"
+            String input = BatchInputTest.line("a", "gpt-4o-mini").replace("\"hi\"", "\"Name three rivers. [[fake:cached=3]]\"") + "\n"
                     + BatchInputTest.line("b", "gpt-4o-mini") + "\n"
                     + BatchInputTest.line("c", "gpt-4o-mini").replace("\"hi\"", "\"fail [[fake:status=500]]\"") + "\n";
             List<BatchInput.Line> lines = BatchInput.parse(input.getBytes(StandardCharsets.UTF_8), 1 << 20, 100);
@@ -76,9 +76,12 @@ class BatchOutputWireIT {
             assertThat(bill.lines()).extracting(BatchBilling.BilledLine::customId).containsExactly("a", "b");
             assertThat(bill.unpricedCustomIds()).isEmpty();
             for (BatchBilling.BilledLine l : bill.lines()) {
-                assertThat(l.costNanoUsd()).isEqualTo((l.usage().promptTokens() - l.usage().cachedPromptTokens()) * 75
-                        + l.usage().cachedPromptTokens() * 37 + l.usage().completionTokens() * 300).isPositive();
+                long twice = (l.usage().promptTokens() - l.usage().cachedPromptTokens()) * 150
+                        + l.usage().cachedPromptTokens() * 75 + l.usage().completionTokens() * 600;
+                // Halved once per line, half to even (ADR 0087).
+                assertThat(l.costNanoUsd()).isEqualTo(twice / 2 + (twice % 2 == 1 && (twice / 2) % 2 == 1 ? 1 : 0)).isPositive();
             }
+            assertThat(bill.lines().get(0).usage().cachedPromptTokens()).as("an odd cached count: a fractional exact half").isEqualTo(3);
 
             long upstreamNano = 0;
             JsonNode costs = JSON.readTree(http.send(HttpRequest.newBuilder(URI.create(fake.baseUrl()
@@ -86,7 +89,8 @@ class BatchOutputWireIT {
                     HttpResponse.BodyHandlers.ofString()).body());
             for (JsonNode b : costs.path("data")) {
                 for (JsonNode r : b.path("results")) {
-                    upstreamNano += r.path("amount").path("value").decimalValue().movePointRight(9).longValueExact();
+                    upstreamNano += r.path("amount").path("value").decimalValue().movePointRight(9)
+                            .setScale(0, java.math.RoundingMode.HALF_EVEN).longValueExact(); // a float: its nearest nano-USD
                 }
             }
             assertThat(bill.totalNanoUsd()).as("our bill of the batch = the upstream's Costs API").isEqualTo(upstreamNano);
