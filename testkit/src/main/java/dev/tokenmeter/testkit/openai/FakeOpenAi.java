@@ -455,8 +455,10 @@ public final class FakeOpenAi implements AutoCloseable {
             usageDelay = u.delay();
         }
         pause(latency.plus(extraLatency));
+        String apiKey = auth.substring(7).trim();
+        String project = request.getHeaders().get("OpenAI-Project");
         if (cutAfter == null) {
-            recordAnswered(call, auth.substring(7).trim(), request.getHeaders().get("OpenAI-Project"));
+            recordAnswered(call, apiKey, project);
         }
 
         switch (endpoint) {
@@ -490,6 +492,8 @@ public final class FakeOpenAi implements AutoCloseable {
                 if (cutAfter != null) {
                     ex.commitAndAbort();
                 } else {
+                    recordMedia(apiKey, project, "audio_speeches", call.answeredModel(), null, null, 0,
+                            call.usage().promptTokens(), 0, call.usage(), 0);
                     ex.sendBytes(200, "audio/mpeg", speechBytes(call));
                 }
             }
@@ -497,7 +501,9 @@ public final class FakeOpenAi implements AutoCloseable {
                 if (cutAfter != null) {
                     ex.commitAndAbort();
                 } else {
-                    ex.sendJson(200, OpenAiWire.images(nowEpochS(), call, json));
+                    ObjectNode answer = OpenAiWire.images(nowEpochS(), call, json);
+                    recordImages(apiKey, project, call.answeredModel(), "image.generation", answer);
+                    ex.sendJson(200, answer);
                 }
             }
             case MODERATIONS -> {
@@ -505,6 +511,7 @@ public final class FakeOpenAi implements AutoCloseable {
                 if (cutAfter != null) {
                     ex.commitAndAbort();
                 } else {
+                    recordMedia(apiKey, project, "moderations", call.answeredModel(), null, null, 0, 0, 0, call.usage(), 0);
                     ex.sendJson(200, answer);
                 }
             }
@@ -525,23 +532,49 @@ public final class FakeOpenAi implements AutoCloseable {
 
     /**
      * A multipart upload ({@link FakeUploads}): answered with its usage; a transcription or translation is counted
-     * in {@code /v1/organization/usage/audio_transcriptions} by its seconds (edits are not in the Usage API yet).
+     * in {@code /v1/organization/usage/audio_transcriptions} by its seconds, an edit in {@code /usage/images}, and
+     * both in the Costs API.
      */
     private void serveUpload(Exchange ex, Endpoint endpoint, String contentType, String body, Behavior enqueued)
             throws InterruptedException {
         FakeUploads.Upload upload = FakeUploads.parse(contentType, body);
         pause(latency.plus(enqueued instanceof Behavior.Latency l ? l.delay() : Duration.ZERO));
-        if (endpoint != Endpoint.IMAGES_EDITS) {
-            String apiKey = ex.request.getHeaders().get(HttpHeader.AUTHORIZATION).substring(7).trim();
-            String project = ex.request.getHeaders().get("OpenAI-Project");
-            if (organizationKeys.isEmpty() || organizationKeys.contains(apiKey)) {
-                upstreamLedger.recordAudio(new UpstreamLedger.AudioCall(nowEpochS(), apiKey,
-                        project == null || project.isBlank() ? UpstreamLedger.DEFAULT_PROJECT_ID : project,
-                        upload.fields().get("model"), FakeUploads.seconds(upload).setScale(0, java.math.RoundingMode.HALF_UP).longValueExact()));
-            }
+        String apiKey = ex.request.getHeaders().get(HttpHeader.AUTHORIZATION).substring(7).trim();
+        String project = ex.request.getHeaders().get("OpenAI-Project");
+        String model = upload.fields().get("model");
+        if (endpoint == Endpoint.IMAGES_EDITS) {
+            ObjectNode answer = FakeUploads.imageEdit(upload, nowEpochS());
+            recordImages(apiKey, project, model, "image.edit", answer);
+            ex.sendJson(200, answer);
+            return;
         }
-        ex.sendJson(200, endpoint == Endpoint.IMAGES_EDITS ? FakeUploads.imageEdit(upload, nowEpochS())
-                : FakeUploads.transcription(upload, endpoint == Endpoint.AUDIO_TRANSLATIONS));
+        ObjectNode answer = FakeUploads.transcription(upload, endpoint == Endpoint.AUDIO_TRANSLATIONS);
+        JsonNode u = answer.path("usage");
+        boolean tokens = "tokens".equals(u.path("type").asText());
+        long audioTokens = tokens ? u.path("input_token_details").path("audio_tokens").asLong() : 0;
+        Usage usage = tokens ? new Usage(u.path("input_tokens").asLong(), 0, u.path("output_tokens").asLong(), 0) : new Usage(0, 0, 0, 0);
+        recordMedia(apiKey, project, "audio_transcriptions", model, null, null, 0, 0,
+                FakeUploads.seconds(upload).setScale(0, java.math.RoundingMode.HALF_UP).longValueExact(), usage, audioTokens);
+        ex.sendJson(200, answer);
+    }
+
+    /** An images answer (generation or edit): its image count, size and image-token usage object. */
+    private void recordImages(String apiKey, String project, String model, String source, ObjectNode answer) {
+        JsonNode u = answer.path("usage");
+        long imageTokens = u.path("input_tokens_details").path("image_tokens").asLong(0);
+        recordMedia(apiKey, project, "images", model, source, answer.path("size").asText(null), answer.path("data").size(), 0, 0,
+                new Usage(u.path("input_tokens").asLong(), 0, u.path("output_tokens").asLong(), 0), imageTokens);
+    }
+
+    /** A media call answered on one of the organization's keys, for the Usage and Costs APIs. */
+    private void recordMedia(String apiKey, String project, String kind, String model, String source, String size, long images,
+                             long characters, long seconds, Usage usage, long nonTextInputTokens) {
+        if (!organizationKeys.isEmpty() && !organizationKeys.contains(apiKey)) {
+            return;
+        }
+        upstreamLedger.recordMedia(new UpstreamLedger.MediaCall(nowEpochS(), apiKey,
+                project == null || project.isBlank() ? UpstreamLedger.DEFAULT_PROJECT_ID : project, kind, model, source, size,
+                images, characters, seconds, usage, nonTextInputTokens));
     }
 
     /** The Usage and Costs APIs count a call once its answer is fully sent or about to be (not cut, not failed). */
@@ -549,9 +582,10 @@ public final class FakeOpenAi implements AutoCloseable {
         if (!organizationKeys.isEmpty() && !organizationKeys.contains(apiKey)) {
             return;
         }
-        // Images and moderations have usage endpoints of their own at OpenAI (/usage/images, /usage/moderations),
-        // which the fake does not serve yet; they are not counted as completions.
-        if (call.endpoint() == Endpoint.IMAGES_GENERATIONS || call.endpoint() == Endpoint.MODERATIONS) {
+        // Images, speech and moderations have usage endpoints of their own at OpenAI (/usage/images,
+        // /usage/audio_speeches, /usage/moderations): recorded as media calls where they are answered, not here.
+        if (call.endpoint() == Endpoint.IMAGES_GENERATIONS || call.endpoint() == Endpoint.MODERATIONS
+                || call.endpoint() == Endpoint.AUDIO_SPEECH) {
             return;
         }
         upstreamLedger.record(new UpstreamLedger.Call(nowEpochS(), apiKey,
@@ -606,7 +640,9 @@ public final class FakeOpenAi implements AutoCloseable {
         switch (path) {
             case "/v1/organization/usage/completions" -> ex.sendJson(200, upstreamLedger.usagePage("completions", query));
             case "/v1/organization/usage/embeddings" -> ex.sendJson(200, upstreamLedger.usagePage("embeddings", query));
-            case "/v1/organization/usage/audio_transcriptions" -> ex.sendJson(200, upstreamLedger.audioTranscriptionsPage(query));
+            case "/v1/organization/usage/images", "/v1/organization/usage/audio_speeches",
+                 "/v1/organization/usage/audio_transcriptions", "/v1/organization/usage/moderations" ->
+                    ex.sendJson(200, upstreamLedger.mediaUsagePage(path.substring(path.lastIndexOf('/') + 1), query));
             case "/v1/organization/costs" -> ex.sendJson(200, upstreamLedger.costsPage(query));
             default -> ex.sendJson(404, OpenAiWire.error("Invalid URL (" + method + " " + path + ")", "invalid_request_error", null, null));
         }

@@ -15,7 +15,8 @@ import java.util.function.LongSupplier;
 
 /**
  * The fake's own account of the calls it answered, served as OpenAI's organization Usage API
- * ({@code GET /v1/organization/usage/completions}, {@code /embeddings}, {@code /audio_transcriptions} by seconds) and Costs API
+ * ({@code GET /v1/organization/usage/completions}, {@code /embeddings}, and the media kinds {@code /images},
+ * {@code /audio_speeches}, {@code /audio_transcriptions}, {@code /moderations}: {@link MediaCall}) and Costs API
  * ({@code GET /v1/organization/costs}): pages of time buckets, {@code has_more}, an opaque {@code next_page}.
  * It counts what the fake answered, never what the edge says, so a reconciliation against it is an independent
  * check. A {@link Drift} makes it report extra requests or another price, as a real upstream that disagrees would.
@@ -64,7 +65,7 @@ final class UpstreamLedger {
 
     private final List<Call> calls = new ArrayList<>();
     /** Guarded by {@code calls}. */
-    private final List<AudioCall> audioCalls = new ArrayList<>();
+    private final List<MediaCall> mediaCalls = new ArrayList<>();
     private final LongSupplier nowEpochS;
     private volatile Drift drift = Drift.NONE;
 
@@ -79,16 +80,32 @@ final class UpstreamLedger {
     }
 
     /**
-     * One transcription or translation the fake answered (ADR 0088), as OpenAI's
-     * {@code /v1/organization/usage/audio_transcriptions} counts it: by the audio's seconds (rounded to the nearest,
-     * halves up, as whisper-1 is billed), whatever the model.
+     * One image, speech, transcription/translation or moderation call the fake answered, as OpenAI's Usage API
+     * counts it in {@code /v1/organization/usage/<kind>}: {@code images} with the image
+     * count, size and source ({@code image.generation}, {@code image.edit}), {@code audio_speeches} by characters,
+     * {@code audio_transcriptions} by the audio's seconds (rounded to the nearest, halves up, as whisper-1 is billed),
+     * {@code moderations} by input tokens. {@code usage} and {@code nonTextInputTokens} (image or audio input tokens,
+     * part of {@code usage.promptTokens}) price the token-billed models (gpt-image-1, gpt-4o(-mini)-transcribe).
      */
-    record AudioCall(long epochS, String apiKey, String projectId, String model, long seconds) {
+    record MediaCall(long epochS, String apiKey, String projectId, String kind, String model, String source, String size,
+                     long images, long characters, long seconds, Usage usage, long nonTextInputTokens) {
     }
 
-    void recordAudio(AudioCall call) {
+    /**
+     * nano-USD per token {text input, cached input, output, image or audio input} of the token-billed media models
+     * (OpenAI's 2025 list prices, the V27_1 and V34 seed's numbers).
+     */
+    static final Map<String, long[]> MEDIA_TOKEN_PRICES = Map.of(
+            "gpt-image-1", new long[] {5000, 1250, 40000, 10000},
+            "gpt-4o-transcribe", new long[] {2500, 0, 10000, 6000},
+            "gpt-4o-mini-transcribe", new long[] {1250, 0, 5000, 3000});
+
+    /** nano-USD per character (speech, V27_2) or per second of audio (whisper-1, V34). */
+    static final Map<String, Long> MEDIA_UNIT_PRICES = Map.of("tts-1", 15_000L, "tts-1-hd", 30_000L, "whisper-1", 100_000L);
+
+    void recordMedia(MediaCall call) {
         synchronized (calls) {
-            audioCalls.add(call);
+            mediaCalls.add(call);
         }
     }
 
@@ -99,7 +116,7 @@ final class UpstreamLedger {
     void clear() {
         synchronized (calls) {
             calls.clear();
-            audioCalls.clear();
+            mediaCalls.clear();
         }
     }
 
@@ -314,32 +331,48 @@ final class UpstreamLedger {
     }
 
     /**
-     * {@code GET /v1/organization/usage/audio_transcriptions}: per bucket and group ({@code model}, {@code project_id},
-     * {@code api_key_id}) the {@code seconds} and {@code num_model_requests} of the transcriptions and translations
-     * answered (drift's extra requests included).
+     * {@code GET /v1/organization/usage/<kind>} for a media kind ({@code images}, {@code audio_speeches},
+     * {@code audio_transcriptions}, {@code moderations}): per bucket and group
+     * ({@code model}, {@code project_id}, {@code api_key_id}; images also {@code size}, {@code source}) the
+     * {@code num_model_requests} and the kind's own quantity — {@code images}, {@code characters}, {@code seconds}
+     * or {@code input_tokens} — of the calls answered (drift's extra requests included), with OpenAI's field names.
      */
-    ObjectNode audioTranscriptionsPage(String rawQuery) {
+    ObjectNode mediaUsagePage(String kind, String rawQuery) {
         Query q = new Query(rawQuery);
         List<String> groupBy = q.many("group_by");
+        Set<String> allowed = kind.equals("images") ? Set.of("model", "project_id", "api_key_id", "size", "source")
+                : Set.of("model", "project_id", "api_key_id");
         for (String g : groupBy) {
-            if (!Set.of("model", "project_id", "api_key_id").contains(g)) {
+            if (!allowed.contains(g)) {
                 throw new BadRequestException("Invalid 'group_by' value: " + g + ".", "group_by", null);
             }
         }
         List<String> models = q.many("models");
+        List<String> projects = q.many("project_ids");
         Pager pager = usagePager(q);
         Drift d = drift;
         ObjectNode page = pager.page();
         ArrayNode data = page.putArray("data");
-        List<AudioCall> all;
+        List<MediaCall> all;
         synchronized (calls) {
-            all = List.copyOf(audioCalls);
+            all = List.copyOf(mediaCalls);
         }
+        String quantity = switch (kind) {
+            case "images" -> "images";
+            case "audio_speeches" -> "characters";
+            case "audio_transcriptions" -> "seconds";
+            default -> "input_tokens";
+        };
+        List<String> fields = kind.equals("images")
+                ? List.of("source", "size", "project_id", "user_id", "api_key_id", "model")
+                : List.of("project_id", "user_id", "api_key_id", "model");
         for (long start = pager.first; start < pager.stop; start += pager.widthS) {
             ObjectNode bucket = bucket(data, start, Math.min(start + pager.widthS, pager.end));
             Map<List<Object>, long[]> groups = new TreeMap<>(UpstreamLedger::compareKeys);
-            for (AudioCall c : all) {
-                if (pager.outside(c.epochS(), start) || (!models.isEmpty() && !models.contains(c.model()))) {
+            for (MediaCall c : all) {
+                if (!c.kind().equals(kind) || pager.outside(c.epochS(), start)
+                        || (!models.isEmpty() && !models.contains(c.model()))
+                        || (!projects.isEmpty() && !projects.contains(c.projectId()))) {
                     continue;
                 }
                 List<Object> key = new ArrayList<>();
@@ -347,21 +380,28 @@ final class UpstreamLedger {
                     key.add(switch (g) {
                         case "model" -> c.model();
                         case "project_id" -> c.projectId();
+                        case "size" -> c.size();
+                        case "source" -> c.source();
                         default -> keyId(c.apiKey());
                     });
                 }
                 long[] sums = groups.computeIfAbsent(key, k -> new long[2]);
                 long n = 1 + d.extraRequestsPerCall();
                 sums[0] += n;
-                sums[1] += n * c.seconds();
+                sums[1] += n * switch (kind) {
+                    case "images" -> c.images();
+                    case "audio_speeches" -> c.characters();
+                    case "audio_transcriptions" -> c.seconds();
+                    default -> c.usage().promptTokens();
+                };
             }
             ArrayNode results = bucket.putArray("results");
             for (Map.Entry<List<Object>, long[]> g : groups.entrySet()) {
                 ObjectNode r = results.addObject();
-                r.put("object", "organization.usage.audio_transcriptions.result");
-                r.put("seconds", g.getValue()[1]);
+                r.put("object", "organization.usage." + kind + ".result");
+                r.put(quantity, g.getValue()[1]);
                 r.put("num_model_requests", g.getValue()[0]);
-                for (String field : List.of("project_id", "user_id", "api_key_id", "model")) {
+                for (String field : fields) {
                     int at = groupBy.indexOf(field);
                     if (at < 0) {
                         r.putNull(field);
@@ -373,6 +413,42 @@ final class UpstreamLedger {
         }
         pager.finish(page);
         return page;
+    }
+
+    /**
+     * The Costs API's line items of one media call, nano-USD at its list price (drift's percent applied, integer
+     * division, as {@link #price}): {@code "<model>, input" | ", cached input" | ", image input" | ", audio input" |
+     * ", output"} for a token-billed model, {@code ", characters"} for speech, {@code ", seconds"} for whisper-1. A
+     * moderation (free) or a model with no price has none.
+     */
+    Map<String, Long> mediaCostItems(MediaCall c, Drift d) {
+        Map<String, Long> items = new LinkedHashMap<>();
+        int percent = d.pricePercent();
+        long n = 1 + d.extraRequestsPerCall();
+        long[] p = MEDIA_TOKEN_PRICES.get(c.model());
+        Long unit = MEDIA_UNIT_PRICES.get(c.model());
+        if (p != null && !c.kind().equals("moderations")) {
+            Usage u = c.usage();
+            String nonText = c.kind().equals("images") ? "image input" : "audio input";
+            long[][] lines = {
+                {u.promptTokens() - u.cachedPromptTokens() - c.nonTextInputTokens(), p[0]},
+                {u.cachedPromptTokens(), p[1]},
+                {c.nonTextInputTokens(), p[3]},
+                {u.completionTokens(), p[2]}};
+            String[] names = {"input", "cached input", nonText, "output"};
+            for (int i = 0; i < lines.length; i++) {
+                if (lines[i][0] != 0) {
+                    items.put(c.model() + ", " + names[i], Math.multiplyExact(n, Math.multiplyExact(lines[i][0], lines[i][1] * percent / 100)));
+                }
+            }
+        } else if (unit != null) {
+            boolean speech = c.kind().equals("audio_speeches");
+            long units = speech ? c.characters() : c.seconds();
+            if (units != 0) {
+                items.put(c.model() + (speech ? ", characters" : ", seconds"), Math.multiplyExact(n, Math.multiplyExact(units, unit * percent / 100)));
+            }
+        }
+        return items;
     }
 
     ObjectNode costsPage(String rawQuery) {
@@ -418,6 +494,7 @@ final class UpstreamLedger {
                     groups.computeIfAbsent(key, k -> new double[1])[0] += nano / 1e9;
                 }
             }
+            addMediaCosts(groups, groupBy, projects, start, pager.end, d);
             ArrayNode results = bucket.putArray("results");
             for (Map.Entry<List<Object>, double[]> g : groups.entrySet()) {
                 ObjectNode r = results.addObject();
@@ -441,6 +518,28 @@ final class UpstreamLedger {
         }
         pager.finish(page);
         return page;
+    }
+
+    /** Adds the media calls answered in {@code [start, start + 1 day)} (and before {@code end}) to a costs bucket's groups. */
+    private void addMediaCosts(Map<List<Object>, double[]> groups, List<String> groupBy, List<String> projects, long start,
+                               long end, Drift d) {
+        List<MediaCall> all;
+        synchronized (calls) {
+            all = List.copyOf(mediaCalls);
+        }
+        for (MediaCall c : all) {
+            if (c.epochS() < start || c.epochS() >= start + 86_400 || c.epochS() >= end
+                    || (!projects.isEmpty() && !projects.contains(c.projectId()))) {
+                continue;
+            }
+            for (Map.Entry<String, Long> item : mediaCostItems(c, d).entrySet()) {
+                List<Object> key = new ArrayList<>();
+                for (String g : groupBy) {
+                    key.add(g.equals("project_id") ? c.projectId() : item.getKey());
+                }
+                groups.computeIfAbsent(key, k -> new double[1])[0] += item.getValue() / 1e9;
+            }
+        }
     }
 
     /** The key's public id as OpenAI shows it ({@code key_} + a stable hash), never the key itself. */

@@ -34,7 +34,13 @@
  *   <li>{@code POST /v1/audio/transcriptions}, {@code /v1/audio/translations}, {@code /v1/images/edits}: multipart
  *       uploads answered with a usage derived from the upload ({@link dev.tokenmeter.testkit.openai.FakeUploads},
  *       ADR 0088); transcriptions and translations are counted by their seconds in
- *       {@code GET /v1/organization/usage/audio_transcriptions}, edits nowhere yet.</li>
+ *       {@code GET /v1/organization/usage/audio_transcriptions}, edits in {@code /usage/images}.</li>
+ *   <li>{@code GET /v1/organization/usage/images} ({@code images}, group_by also size and source
+ *       {@code image.generation | image.edit}), {@code /usage/audio_speeches} ({@code characters}),
+ *       {@code /usage/audio_transcriptions} ({@code seconds}) and {@code /usage/moderations} ({@code input_tokens}),
+ *       each with {@code num_model_requests}; their cost line items ({@code "gpt-image-1, image input"},
+ *       {@code "tts-1, characters"}, {@code "whisper-1, seconds"}, {@code "gpt-4o-mini-transcribe, audio input"}, ...;
+ *       moderations are free) are in the Costs API, drift applies to them too (ADR 0086).</li>
  *   <li>{@code GET /v1/models}, {@code GET /v1/models/{id}}.</li>
  *   <li>{@code GET /v1/organization/usage/completions}, {@code /usage/embeddings} and {@code /v1/organization/costs}
  *       (admin key only, {@code FakeOpenAi.DEFAULT_ADMIN_KEY} unless the builder names another): OpenAI's Usage and

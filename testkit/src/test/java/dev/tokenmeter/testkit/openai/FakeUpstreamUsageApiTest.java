@@ -202,6 +202,91 @@ class FakeUpstreamUsageApiTest {
         assertThat(rows).containsExactlyInAnyOrder("whisper-1 15s 2", "gpt-4o-transcribe 5s 1");
     }
 
+    private static JsonNode multipart(String key, String path, String model, String fileField, int fileBytes, String prompt) throws Exception {
+        String boundary = "b0undary";
+        String body = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n" + model + "\r\n"
+                + (prompt == null ? "" : "--" + boundary + "\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\n" + prompt + "\r\n")
+                + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + fileField + "\"; filename=\"a.bin\"\r\n\r\n"
+                + "a".repeat(fileBytes) + "\r\n--" + boundary + "--\r\n";
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(fake.baseUrl() + path))
+                .header("Authorization", "Bearer " + key).header("Content-Type", "multipart/form-data; boundary=" + boundary)
+                .timeout(Duration.ofSeconds(10)).POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        return JSON.readTree(r.body());
+    }
+
+    /** Every result of {@code /v1/organization/usage/<kind>} grouped by {@code groupBy}, as "field=value ..." lines. */
+    private static List<String> mediaRows(String kind, long start, String groupBy, String quantity) throws Exception {
+        List<String> rows = new ArrayList<>();
+        for (JsonNode b : allBuckets("/v1/organization/usage/" + kind, "start_time=" + start + "&group_by=" + groupBy)) {
+            b.path("results").forEach(r -> {
+                assertThat(r.path("object").asText()).isEqualTo("organization.usage." + kind + ".result");
+                StringBuilder row = new StringBuilder();
+                for (String g : groupBy.split(",")) {
+                    row.append(r.path(g).asText()).append(' ');
+                }
+                rows.add(row + quantity + "=" + r.path(quantity).asLong() + " requests=" + r.path("num_model_requests").asLong());
+            });
+        }
+        return rows;
+    }
+
+    /** The Costs API's line items since {@code start}, each rounded to whole nano-USD. */
+    private static java.util.Map<String, Long> costItems(long start) throws Exception {
+        java.util.Map<String, Long> items = new java.util.TreeMap<>();
+        for (JsonNode b : allBuckets("/v1/organization/costs", "start_time=" + start + "&group_by=line_item")) {
+            for (JsonNode r : b.path("results")) {
+                items.merge(r.path("line_item").asText(), r.path("amount").path("value").decimalValue().movePointRight(9)
+                        .setScale(0, RoundingMode.HALF_EVEN).longValueExact(), Long::sum);
+            }
+        }
+        return items;
+    }
+
+    @Test
+    void mediaCallsAreCountedInTheirOwnUsageEndpointsAndPricedInTheCostsApi() throws Exception { // issue 16, ADR 0086
+        long start = System.currentTimeMillis() / 1000 - 86_400;
+        JsonNode generation = JSON.readTree(call(ORG_KEY, "/v1/images/generations",
+                "{\"model\":\"gpt-image-1\",\"prompt\":\"a red fox in the snow\",\"n\":2,\"size\":\"1024x1024\",\"quality\":\"low\"}", null).body());
+        JsonNode edit = multipart(ORG_KEY, "/v1/images/edits", "gpt-image-1", "image", 300, "make it blue");
+        call(ORG_KEY, "/v1/audio/speech", "{\"model\":\"tts-1\",\"voice\":\"alloy\",\"input\":\"Hello, fox!\"}", null);
+        multipart(ORG_KEY, "/v1/audio/transcriptions", "whisper-1", "file", 12_500, null); // 12.5 s -> 13
+        JsonNode mini = multipart(ORG_KEY, "/v1/audio/transcriptions", "gpt-4o-mini-transcribe", "file", 3_200, null);
+        call(ORG_KEY, "/v1/moderations", "{\"input\":\"is this fine\"}", null);
+        call("sk-users-own-key", "/v1/images/generations", "{\"model\":\"gpt-image-1\",\"prompt\":\"not ours\"}", null);
+
+        assertThat(mediaRows("images", start, "model,source,size", "images")).containsExactlyInAnyOrder(
+                "gpt-image-1 image.edit 1024x1024 images=1 requests=1", "gpt-image-1 image.generation 1024x1024 images=2 requests=1");
+        assertThat(mediaRows("audio_speeches", start, "model", "characters")).containsExactly("tts-1 characters=11 requests=1");
+        assertThat(mediaRows("audio_transcriptions", start, "model", "seconds"))
+                .containsExactlyInAnyOrder("whisper-1 seconds=13 requests=1", "gpt-4o-mini-transcribe seconds=3 requests=1");
+        assertThat(mediaRows("moderations", start, "model", "input_tokens")).singleElement().asString()
+                .matches("omni-moderation-2024-09-26 input_tokens=[1-9]\\d* requests=1");
+        assertThat(fake.requestCount()).as("admin reads are not proxied calls").isEqualTo(7);
+
+        long genIn = generation.at("/usage/input_tokens").asLong();
+        long genOut = generation.at("/usage/output_tokens").asLong();
+        long editImage = edit.at("/usage/input_tokens_details/image_tokens").asLong();
+        long editText = edit.at("/usage/input_tokens").asLong() - editImage;
+        long editOut = edit.at("/usage/output_tokens").asLong();
+        assertThat(editImage).isEqualTo(FakeUploads.IMAGE_TOKENS_PER_INPUT);
+        long miniAudio = mini.at("/usage/input_token_details/audio_tokens").asLong();
+        long miniOut = mini.at("/usage/output_tokens").asLong();
+        assertThat(miniAudio).isEqualTo(100);
+        java.util.Map<String, Long> expected = new java.util.TreeMap<>(java.util.Map.of(
+                "gpt-image-1, input", (genIn + editText) * 5000, "gpt-image-1, image input", editImage * 10_000,
+                "gpt-image-1, output", (genOut + editOut) * 40_000, "tts-1, characters", 11 * 15_000L,
+                "whisper-1, seconds", 13 * 100_000L, "gpt-4o-mini-transcribe, audio input", miniAudio * 3000,
+                "gpt-4o-mini-transcribe, output", miniOut * 5000));
+        assertThat(costItems(start)).as("moderations are free: no line item").isEqualTo(expected);
+
+        fake.drift(new Drift(1, 110));
+        assertThat(mediaRows("audio_speeches", start, "model", "characters")).containsExactly("tts-1 characters=22 requests=2");
+        java.util.Map<String, Long> drifted = new java.util.TreeMap<>();
+        expected.forEach((item, nano) -> drifted.put(item, nano * 2 * 110 / 100));
+        assertThat(costItems(start)).isEqualTo(drifted);
+    }
+
     @Test
     void adminEndpointsRefuseOtherKeysAndBadParameters() throws Exception {
         assertThat(get("sk-service-org", "/v1/organization/costs?start_time=0").statusCode()).isEqualTo(401);
