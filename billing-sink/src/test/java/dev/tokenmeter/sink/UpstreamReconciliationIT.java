@@ -146,6 +146,121 @@ class UpstreamReconciliationIT {
         }
     }
 
+    /**
+     * Images, speech, transcriptions and moderations (V36): read from the fake's /usage/images, /audio_speeches,
+     * /audio_transcriptions, /moderations and their cost line items, compared per day and model with zero
+     * difference; then a transcription the edge never saw and a 10 % image price drift are each caught exactly, and a
+     * moderation (free) still shows no difference.
+     */
+    @Test
+    void mediaCallsReconcileExactlyAndAMissingTranscriptionOrADriftedImagePriceIsCaught(KafkaEngine kafka, PostgresEngine postgres)
+            throws Exception {
+        try (FakeOpenAi upstream = FakeOpenAi.builder().adminKey(ADMIN_KEY).organizationKeys(Set.of(SERVICE_KEY)).build();
+             HttpClient http = HttpClient.newHttpClient();
+             SinkFixture sink = new SinkFixture(kafka, postgres, 3)) {
+            Instant now = Instant.now();
+            List<UsageEvent> events = new ArrayList<>();
+            JsonNode image = JSON.readTree(send(http, upstream, "/v1/images/generations", "application/json",
+                    "{\"model\":\"gpt-image-1\",\"prompt\":\"a lighthouse at dusk\",\"quality\":\"low\"}"));
+            long imageIn = image.at("/usage/input_tokens").asLong();
+            long imageOut = image.at("/usage/output_tokens").asLong();
+            events.add(media("/v1/images/generations", "gpt-image-1", null, now, imageIn, imageOut, imageIn * 5000 + imageOut * 40_000));
+            send(http, upstream, "/v1/audio/speech", "application/json", "{\"model\":\"tts-1\",\"voice\":\"alloy\",\"input\":\"Good evening.\"}");
+            events.add(media("/v1/audio/speech", "tts-1", null, now, 13, 0, 13 * 15_000));
+            send(http, upstream, "/v1/audio/transcriptions", MULTIPART, transcription("whisper-1", 12_500)); // 12.5 s -> 13 s
+            events.add(media("/v1/audio/transcriptions", "whisper-1", null, now, 13, 0, 13 * 100_000));
+            JsonNode mini = JSON.readTree(send(http, upstream, "/v1/audio/transcriptions", MULTIPART,
+                    transcription("gpt-4o-mini-transcribe", 3_200)));
+            long audio = mini.at("/usage/input_token_details/audio_tokens").asLong();
+            long miniOut = mini.at("/usage/output_tokens").asLong();
+            events.add(media("/v1/audio/transcriptions", "gpt-4o-mini-transcribe", null, now, audio, miniOut, audio * 3000 + miniOut * 5000));
+            send(http, upstream, "/v1/moderations", "application/json", "{\"input\":\"is this all right\"}");
+            events.add(media("/v1/moderations", "omni-moderation-latest", "omni-moderation-2024-09-26", now, 5, 0, 0));
+
+            sink.startApp(Map.of());
+            sink.sendEvents(events);
+            await("ledger holds the " + events.size() + " media events").atMost(Duration.ofSeconds(60))
+                    .until(() -> sink.ledgerRows() == events.size());
+            sink.stopApp();
+            sink.startApp(Map.of("UPSTREAM_ADMIN_KEY", ADMIN_KEY, "UPSTREAM_BASE_URL", upstream.baseUrl(),
+                    "UPSTREAM_RECONCILE_INTERVAL", "500ms", "UPSTREAM_REREAD_DAYS", "0", "UPSTREAM_CHECK_OPEN_DAY", "true",
+                    "UPSTREAM_TOLERANCE_NANO_USD", "0"), Clock.systemUTC());
+            LocalDate today = LocalDate.ofInstant(now, ZoneOffset.UTC);
+            await("the reconciler has read today").atMost(Duration.ofSeconds(30))
+                    .until(() -> sink.longValue("SELECT count(*) FROM upstream_read_day WHERE day = ?", today) == 1);
+            List<Record> rows = sink.db.fetch("SELECT * FROM upstream_reconciliation WHERE day = ? ORDER BY model", today);
+            assertThat(rows).extracting(r -> r.get("model", String.class)).containsExactly("gpt-4o-mini-transcribe",
+                    "gpt-image-1", "omni-moderation-2024-09-26", "tts-1", "whisper-1");
+            for (Record r : rows) {
+                assertThat(r.get("ours_requests", Long.class)).as("our requests of " + r.get("model")).isEqualTo(1);
+                for (String diff : List.of("requests_difference", "input_tokens_difference", "cached_input_tokens_difference",
+                        "output_tokens_difference", "cost_nano_usd_difference")) {
+                    assertThat(r.get(diff, Long.class)).as(diff + " of " + r.get("model")).isZero();
+                }
+            }
+            assertThat(sink.longValue("SELECT upstream_cost_nano_usd FROM upstream_reconciliation WHERE day = ? AND model = 'gpt-image-1'", today))
+                    .isEqualTo(imageIn * 5000 + imageOut * 40_000);
+            assertThat(sink.longValue("SELECT units FROM upstream_usage_bucket WHERE day = ? AND source = 'audio_speeches'", today))
+                    .as("characters as OpenAI counts them").isEqualTo(13);
+            assertThat(sink.longValue("SELECT units FROM upstream_usage_bucket WHERE day = ? AND source = 'images'", today)).isEqualTo(1);
+            try (KafkaConsumer<String, UsageAlert> alerts = alertConsumer(kafka, sink)) {
+                assertThat(alerts.endOffsets(alerts.assignment()).values().stream().mapToLong(Long::longValue).sum())
+                        .as("alerts published with no drift").isZero();
+            }
+
+            // A transcription answered on the service's key that the edge never billed, and image prices 10 % up.
+            send(http, upstream, "/v1/audio/transcriptions", MULTIPART, transcription("whisper-1", 12_500));
+            upstream.drift(Drift.price(110));
+            Map<String, UpstreamDifference> byModel = new java.util.TreeMap<>();
+            try (KafkaConsumer<String, UsageAlert> alerts = alertConsumer(kafka, sink)) {
+                await("upstream_difference alerts for whisper-1 (2 requests) and gpt-image-1 (drifted)").atMost(Duration.ofSeconds(30)).until(() -> {
+                    for (ConsumerRecord<String, UsageAlert> r : alerts.poll(Duration.ofMillis(200))) {
+                        byModel.put(r.value().getUpstreamDifference().getModel(), r.value().getUpstreamDifference());
+                    }
+                    UpstreamDifference whisper = byModel.get("whisper-1");
+                    return byModel.containsKey("gpt-image-1") && whisper != null && whisper.getUpstreamRequests() == 2
+                            && whisper.getUpstreamCostNanoUsd() == 2 * 13 * 110_000L;
+                });
+            }
+            UpstreamDifference img = byModel.get("gpt-image-1");
+            assertThat(img.getOursRequests()).isEqualTo(1);
+            assertThat(img.getUpstreamRequests()).isEqualTo(1);
+            assertThat(img.getOursCostNanoUsd()).isEqualTo(imageIn * 5000 + imageOut * 40_000);
+            assertThat(img.getUpstreamCostNanoUsd()).isEqualTo(imageIn * 5500 + imageOut * 44_000);
+            assertThat(byModel.get("whisper-1").getOursRequests()).isEqualTo(1);
+            assertThat(byModel).as("a moderation is free: no price drift can make it differ").doesNotContainKey("omni-moderation-2024-09-26");
+            assertThat(sink.longValue("SELECT requests_difference + cost_nano_usd_difference FROM upstream_reconciliation"
+                    + " WHERE day = ? AND model = 'omni-moderation-2024-09-26'", today)).isZero();
+        }
+    }
+
+    private static final String MULTIPART = "multipart/form-data; boundary=b0undary";
+
+    /** A transcription upload of {@code audioBytes} bytes (the fake's 1,000 bytes a second). */
+    private static String transcription(String model, int audioBytes) {
+        return "--b0undary\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n" + model + "\r\n--b0undary\r\n"
+                + "Content-Disposition: form-data; name=\"file\"; filename=\"a.mp3\"\r\n\r\n" + "a".repeat(audioBytes)
+                + "\r\n--b0undary--\r\n";
+    }
+
+    private static String send(HttpClient http, FakeOpenAi upstream, String path, String contentType, String body) throws Exception {
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(upstream.baseUrl() + path))
+                .header("Authorization", "Bearer " + SERVICE_KEY).header("Content-Type", contentType)
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        return r.body();
+    }
+
+    /** The event the edge writes for a media call on the service's credit, at the price the edge charges. */
+    private static UsageEvent media(String endpoint, String model, String answeredModel, Instant at, long prompt, long completion,
+                                    long cost) {
+        UsageEvent e = SinkFixture.event("user-1", model, KeySource.SERVICE_CREDIT, at, prompt, completion, cost);
+        e.setEndpoint(endpoint);
+        e.setAnsweredModel(answeredModel);
+        e.setUpstreamCostNanoUsd(cost);
+        return e;
+    }
+
     private static KafkaConsumer<String, UsageAlert> alertConsumer(KafkaEngine kafka, SinkFixture sink) {
         Map<String, Object> props = new java.util.HashMap<>(kafka.clientProperties());
         props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");

@@ -16,7 +16,7 @@ import java.util.List;
 
 
 /**
- * Reads OpenAI's organization Usage API ({@code /v1/organization/usage/completions}, {@code /embeddings}) and Costs
+ * Reads OpenAI's organization Usage API ({@code /v1/organization/usage/completions}, {@code /embeddings}, {@code /images}, ...) and Costs
  * API ({@code /v1/organization/costs}) with an admin key, following {@code next_page} until {@code has_more} is
  * false. The key goes only into the Authorization header: it is never logged nor put in an exception message.
  */

@@ -21,7 +21,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Reconciliation with OpenAI's own bill (issue 16, ADR 0086). Each run reads the organization Usage API
- * (completions and embeddings, daily buckets, by model) and the Costs API (daily, by line item) for the last
+ * (completions, embeddings and the media endpoints {@link #MEDIA_SOURCES}, daily buckets, by model) and the Costs API (daily, by line item) for the last
  * {@code rereadDays} UTC days up to now, replaces those days' rows in {@code upstream_usage_bucket} /
  * {@code upstream_cost_bucket} (one transaction per day, so a re-read is idempotent), marks them read, then checks
  * the {@code upstream_reconciliation} view: a day and model whose difference exceeds the tolerance is reported to
@@ -33,6 +33,12 @@ public final class UpstreamReconciler {
 
     private static final Logger log = LoggerFactory.getLogger(UpstreamReconciler.class);
     private static final long DAY_S = 86_400;
+    /**
+     * The Usage API's media endpoints (V36) and the field each counts instead of tokens ({@code null}: moderations,
+     * whose {@code input_tokens} are stored as such). Their cost line items come with the Costs API's others.
+     */
+    static final Map<String, String> MEDIA_SOURCES = orderedMap("images", "images", "audio_speeches", "characters",
+            "audio_transcriptions", "seconds", "moderations", null);
 
     /** A day and model beyond tolerance: one row of {@code upstream_reconciliation}. */
     public record Difference(LocalDate day, String model, long oursRequests, long upstreamRequests,
@@ -91,6 +97,10 @@ public final class UpstreamReconciler {
         long endS = nowS + 1;
         List<Result> completions = client.readAll("/v1/organization/usage/completions", startS, endS, "group_by=model");
         List<Result> embeddings = client.readAll("/v1/organization/usage/embeddings", startS, endS, "group_by=model");
+        Map<String, List<Result>> media = new java.util.LinkedHashMap<>();
+        for (String source : MEDIA_SOURCES.keySet()) {
+            media.put(source, client.readAll("/v1/organization/usage/" + source, startS, endS, "group_by=model"));
+        }
         List<Result> costs = client.readAll("/v1/organization/costs", startS, endS, "group_by=line_item");
 
         Map<LocalDate, List<Object[]>> usageRows = new TreeMap<>();
@@ -101,6 +111,7 @@ public final class UpstreamReconciler {
         }
         addUsage(usageRows, "completions", completions);
         addUsage(usageRows, "embeddings", embeddings);
+        media.forEach((source, results) -> addMediaUsage(usageRows, source, results));
         int rounded = 0;
         BigDecimal largestAdjustment = BigDecimal.ZERO;
         for (Result r : costs) {
@@ -138,11 +149,12 @@ public final class UpstreamReconciler {
                 t.execute("DELETE FROM upstream_cost_bucket WHERE day = ?", day);
                 if (!usage.isEmpty()) {
                     var batch = t.batch("INSERT INTO upstream_usage_bucket (source, day, model, project_id, requests, input_tokens,"
-                            + " cached_input_tokens, output_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                            + " cached_input_tokens, output_tokens, units) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                             + " ON CONFLICT (source, day, model, project_id) DO UPDATE SET requests = upstream_usage_bucket.requests + EXCLUDED.requests,"
                             + " input_tokens = upstream_usage_bucket.input_tokens + EXCLUDED.input_tokens,"
                             + " cached_input_tokens = upstream_usage_bucket.cached_input_tokens + EXCLUDED.cached_input_tokens,"
-                            + " output_tokens = upstream_usage_bucket.output_tokens + EXCLUDED.output_tokens, read_at = now()");
+                            + " output_tokens = upstream_usage_bucket.output_tokens + EXCLUDED.output_tokens,"
+                            + " units = upstream_usage_bucket.units + EXCLUDED.units, read_at = now()");
                     usage.forEach(row -> batch.bind(row));
                     batch.execute();
                 }
@@ -193,8 +205,29 @@ public final class UpstreamReconciler {
             JsonNode n = r.result();
             rows.computeIfAbsent(day, k -> new ArrayList<>()).add(new Object[] {source, day,
                     bounded(n.path("model").asText(""), 200), project(n), count(n, "num_model_requests", day),
-                    count(n, "input_tokens", day), count(n, "input_cached_tokens", day), count(n, "output_tokens", day)});
+                    count(n, "input_tokens", day), count(n, "input_cached_tokens", day), count(n, "output_tokens", day), 0L});
         }
+    }
+
+    /** A media endpoint's results: requests and its own quantity (units); a moderation's input tokens as tokens. */
+    private static void addMediaUsage(Map<LocalDate, List<Object[]>> rows, String source, List<Result> results) {
+        String unitField = MEDIA_SOURCES.get(source);
+        for (Result r : results) {
+            LocalDate day = day(r.bucketStartEpochS());
+            JsonNode n = r.result();
+            rows.computeIfAbsent(day, k -> new ArrayList<>()).add(new Object[] {source, day,
+                    bounded(n.path("model").asText(""), 200), project(n), count(n, "num_model_requests", day),
+                    unitField == null ? count(n, "input_tokens", day) : 0L, 0L, 0L,
+                    unitField == null ? 0L : count(n, unitField, day)});
+        }
+    }
+
+    private static Map<String, String> orderedMap(String... keysAndValues) {
+        Map<String, String> m = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < keysAndValues.length; i += 2) {
+            m.put(keysAndValues[i], keysAndValues[i + 1]);
+        }
+        return java.util.Collections.unmodifiableMap(m);
     }
 
     private static LocalDate day(long epochS) {
