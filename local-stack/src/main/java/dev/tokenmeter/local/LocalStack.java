@@ -120,6 +120,8 @@ public final class LocalStack {
                         .filter(c -> c.userId().equals(DemoControls.PROJECT_USER)).findFirst().orElseThrow();
                 DemoRedisFront.Outcome front = new DemoRedisFront(stack.edgeUrls(), cacheCaller).run(options.seed(), out);
                 report = report.plus(front.report());
+                DemoMedia.Outcome media = new DemoMedia(stack.edgeUrls().get(0), cacheCaller).run(out);
+                report = report.plus(media.report());
 
                 Reconciliation reconciliation = new Reconciliation(stack.jdbcUrl(), stack.dbUser(), stack.dbPassword());
                 boolean drained = reconciliation.awaitDrained(report, Duration.ofMinutes(3), out);
@@ -163,7 +165,10 @@ public final class LocalStack {
                 if (!front.ok()) {
                     out.println("FAIL: the response cache or the async jobs did not answer as their rules say (see 'Redis in front')");
                 }
-                ok = drained && verdict.ok() && rollupsReconciled && upstreamReconciled && front.ok() && splitOk;
+                if (!media.ok()) {
+                    out.println("FAIL: a media call was not answered and billed (see 'media calls')");
+                }
+                ok = drained && verdict.ok() && rollupsReconciled && upstreamReconciled && front.ok() && media.ok() && splitOk;
                 out.println(ok ? "RECONCILED: every total matches to the nano-dollar." : "NOT RECONCILED: see above.");
 
                 if (options.keepRunning()) {

@@ -60,6 +60,18 @@ class LauncherExitIT {
         assertThat(console).contains("Upstream reconciliation ")
                 .containsPattern("(?m)^models with an upstream difference beyond tolerance \\(0\\): 0$")
                 .containsPattern("(?m)^gpt-4o-mini-2024-07-18 +\\| [1-9]\\d* +\\| [1-9]\\d* +\\| 0 ");
+        // Issue 16's media calls: one of each kind on the service's credit, answered and billed, on alice's statement,
+        // and each compared with the upstream's own /usage/images, /audio_speeches, /audio_transcriptions, /moderations.
+        assertThat(console).contains("media calls: image gpt-image-1 200, transcription whisper-1 200, transcription "
+                        + "gpt-4o-mini-transcribe 200, speech tts-1 200, moderation 200 (alice, service credit; 5 events)");
+        for (String model : List.of("gpt-image-1", "whisper-1", "gpt-4o-mini-transcribe", "tts-1", "omni-moderation-latest")) {
+            assertThat(console).as("alice's statement line for " + model)
+                    .containsPattern("(?m)^USAGE +\\| " + java.util.regex.Pattern.quote(model) + " +\\| SERVICE_CREDIT +\\| 1 ");
+        }
+        for (String model : List.of("gpt-image-1", "whisper-1", "gpt-4o-mini-transcribe", "tts-1", "omni-moderation-2024-09-26")) {
+            assertThat(console).as("the upstream reconciliation's row for " + model)
+                    .containsPattern("(?m)^" + java.util.regex.Pattern.quote(model) + " +\\| 1 +\\| 1 +\\| 0 ");
+        }
         List<String> startUp = console.lines().takeWhile(l -> !l.startsWith("seeded ")).toList();
         assertThat(startUp).as("the start-up summary: a heading and one line per engine and service")
                 .hasSizeLessThanOrEqualTo(10)
