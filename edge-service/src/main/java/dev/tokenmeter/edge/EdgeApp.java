@@ -35,6 +35,7 @@ import dev.tokenmeter.edge.pricing.PriceBook;
 import dev.tokenmeter.edge.responsecache.ResponseCache;
 import dev.tokenmeter.edge.proxy.EdgeMetrics;
 import dev.tokenmeter.edge.proxy.OpenAiProxyHandler;
+import dev.tokenmeter.edge.proxy.batch.BatchStore;
 import dev.tokenmeter.edge.proxy.Upstream;
 import dev.tokenmeter.edge.account.AccountDirectory;
 import dev.tokenmeter.edge.account.PostgresAccountDirectory;
@@ -198,6 +199,7 @@ public final class EdgeApp implements AutoCloseable {
                 .maxCallsInFlight(config.maxCallsInFlight())
                 .responseCache(responseCache, config.responseCache().defaultTtl())
                 .singleFlight(config.responseCache().flightWait(), config.responseCache().flightLease())
+                .batches(new BatchStore(db), config.maxBatchFileBytes(), config.maxBatchLines())
                 .build();
         // Async jobs (ADR 0083): queued on the quota Redis, run by this edge's workers through the proxy's call path.
         AsyncJobsConfig asyncConfig = config.asyncJobs();
@@ -213,6 +215,23 @@ public final class EdgeApp implements AutoCloseable {
             workers = new AsyncWorkers(jobs, blocking, (job, before, started) -> proxy.runJob(job, before, started, asyncConfig),
                     config.edgeInstance() + "-" + java.util.UUID.randomUUID().toString().substring(0, 8), Clock.systemUTC(),
                     asyncMetrics, callbacks);
+        }
+        if (!config.batchPollInterval().isZero()) {
+            // The Batch API's poller (ADR 0087): a batch nobody reads is billed once it ends, before its reservation lapses.
+            java.util.concurrent.ScheduledExecutorService poller = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "batch-poller");
+                t.setDaemon(true);
+                return t;
+            });
+            long ms = config.batchPollInterval().toMillis();
+            poller.scheduleWithFixedDelay(() -> {
+                try {
+                    proxy.pollBatches();
+                } catch (RuntimeException e) {
+                    LOG.warn("batch poller round failed: {}", e.toString());
+                }
+            }, ms, ms, java.util.concurrent.TimeUnit.MILLISECONDS);
+            closeables.add(poller::shutdownNow);
         }
         EdgeServer.Builder server = EdgeServer.builder()
                 .host(config.host())

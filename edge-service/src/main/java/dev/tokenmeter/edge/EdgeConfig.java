@@ -53,7 +53,10 @@ public record EdgeConfig(
         int maxCallsInFlight,
         ResponseCacheConfig responseCache,
         AsyncJobsConfig asyncJobs,
-        String aggregatorApplicationId) {
+        String aggregatorApplicationId,
+        long maxBatchFileBytes,
+        int maxBatchLines,
+        Duration batchPollInterval) {
 
     /** The shortest ADMIN_TOKEN accepted: a guessable token would hand out every user's keys and credit. */
     public static final int MIN_ADMIN_TOKEN_CHARS = 32;
@@ -90,7 +93,10 @@ public record EdgeConfig(
             new ConfigKey("METRICS_PORT", "-1", "Port of a /metrics-only listener on all interfaces, for Prometheus (0 = a free port, -1 = off; /metrics is on the admin listener anyway)."),
             ConfigKey.secret("ADMIN_TOKEN", "", "Bearer token of the admin API (/admin/... on the admin listener), at least " + MIN_ADMIN_TOKEN_CHARS + " characters; empty disables the admin API. Never logged."),
             new ConfigKey("AGGREGATOR_APPLICATION_ID", "tokenmeter-aggregator", "The aggregator's APPLICATION_ID (its consumer group): the dashboard shows its lag on usage-events (the edge's Kafka principal may DESCRIBE that group; ADR 0082). Empty = not shown."),
-            new ConfigKey("BATCH_MAX_EVENT_AGE", "6d", "Oldest occurred_at batch ingest accepts (400 past it); keep it below the aggregator's DEDUP_RETENTION, so a resent batch is always deduplicated.")),
+            new ConfigKey("BATCH_MAX_EVENT_AGE", "6d", "Oldest occurred_at batch ingest accepts (400 past it); keep it below the aggregator's DEDUP_RETENTION, so a resent batch is always deduplicated."),
+            new ConfigKey("MAX_BATCH_FILE_BYTES", "33554432", "Largest Batch API input file (POST /v1/files, purpose=batch) in bytes (ADR 0087); larger gets 400 file_too_large with nothing upstream. The edge reads an upload whole (about 3x its size in heap while checked, at most 4 at once), so this bounds its memory; OpenAI takes up to 200 MB: split bigger files."),
+            new ConfigKey("MAX_BATCH_LINES", "50000", "Most requests in one Batch API input file (OpenAI's limit, 1..50000); more gets 400 too_many_requests_in_file."),
+            new ConfigKey("BATCH_POLL_INTERVAL", "60s", "How often this edge reads the open Batch API batches upstream and bills those that ended (ADR 0087), so a caller who never polls is billed; 0 = never (billed only when read).")),
             KafkaClientSettings.KEYS, ResponseCacheConfig.KEYS, AsyncJobsConfig.KEYS);
 
     public EdgeConfig {
@@ -150,7 +156,10 @@ public record EdgeConfig(
                 r.integer("MAX_CALLS_IN_FLIGHT", 1, 1_000_000),
                 ResponseCacheConfig.read(r),
                 AsyncJobsConfig.read(r),
-                r.string("AGGREGATOR_APPLICATION_ID"));
+                r.string("AGGREGATOR_APPLICATION_ID"),
+                r.longValue("MAX_BATCH_FILE_BYTES", 1, 1L << 30),
+                r.integer("MAX_BATCH_LINES", 1, 50_000),
+                r.duration("BATCH_POLL_INTERVAL"));
     }
 
     /** The documented defaults, for tests and {@code --help}. */
@@ -173,7 +182,8 @@ public record EdgeConfig(
                 databaseUrl, databaseUser, databasePassword, databasePoolSize, redisUri, kafka,
                 topicPrefix, personalKeyMasterKeyId, personalKeyMasterKey, edgeInstance, spoolDir, spoolMaxBytes,
                 spoolFsyncInterval, spoolSendTimeout, adminHost, adminPort, adminToken, batchMaxEventAge, metricsPort,
-                maxCallsInFlight, responseCache, asyncJobs, aggregatorApplicationId);
+                maxCallsInFlight, responseCache, asyncJobs, aggregatorApplicationId, maxBatchFileBytes, maxBatchLines,
+                batchPollInterval);
     }
 
     private static URI httpUri(String v) {

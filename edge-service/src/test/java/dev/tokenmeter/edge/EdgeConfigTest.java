@@ -23,6 +23,20 @@ class EdgeConfigTest {
         assertThat(EdgeConfig.describe()).contains("UPSTREAM_BASE_URL").contains("MAX_BODY_BYTES");
     }
 
+    /** The Batch API's bounds (ADR 0087): 32 MiB and OpenAI's 50,000 lines by default, the poller every minute. */
+    @Test
+    void batchBoundsHaveTheirDefaultsAndLimits() {
+        EdgeConfig config = EdgeConfig.defaults();
+        assertThat(config.maxBatchFileBytes()).isEqualTo(32L << 20);
+        assertThat(config.maxBatchLines()).isEqualTo(50_000);
+        assertThat(config.batchPollInterval()).isEqualTo(Duration.ofSeconds(60));
+        assertThat(EdgeConfig.fromEnv(Map.of("BATCH_POLL_INTERVAL", "0s")).batchPollInterval()).isZero();
+        assertThatThrownBy(() -> EdgeConfig.fromEnv(Map.of("MAX_BATCH_LINES", "50001")))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("MAX_BATCH_LINES");
+        assertThatThrownBy(() -> EdgeConfig.fromEnv(Map.of("MAX_BATCH_FILE_BYTES", "0")))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("MAX_BATCH_FILE_BYTES");
+    }
+
     /** {@code --help} lists every key the edge reads: its own and the quota engine's. */
     @Test
     void helpListsTheEdgeAndTheQuotaKeys() {

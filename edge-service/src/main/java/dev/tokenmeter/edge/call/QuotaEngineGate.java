@@ -66,6 +66,11 @@ public final class QuotaEngineGate implements QuotaGate {
     }
 
     @Override
+    public Decision reserve(ReserveRequest request, String eventId) {
+        return alerted(request.userId(), eventId, engine.reserve(request));
+    }
+
+    @Override
     public Decision admit(String userId, String apiKeyId, long requests, long tokens) {
         return alerted(userId, null, engine.admit(userId, apiKeyId, requests, tokens));
     }

@@ -3,6 +3,7 @@ package dev.tokenmeter.edge.call;
 import dev.tokenmeter.edge.quota.Decision;
 import dev.tokenmeter.edge.quota.DecisionMode;
 import dev.tokenmeter.edge.quota.RejectReason;
+import dev.tokenmeter.edge.quota.ReserveRequest;
 import dev.tokenmeter.edge.quota.Route;
 import dev.tokenmeter.edge.quota.SoftLimitStatus;
 import dev.tokenmeter.edge.quota.UsageSnapshot;
@@ -35,6 +36,14 @@ public interface QuotaGate {
     default Decision reserve(String userId, String apiKeyId, Long keyBudgetNanoUsd, String model, long estimatedCostNanoUsd,
                              long estimatedTokens, String eventId) {
         return reserve(userId, apiKeyId, model, estimatedCostNanoUsd, estimatedTokens, eventId);
+    }
+
+    /**
+     * A reservation with its own id or TTL (a batch's, ADR 0087: named after the batch, held 25 h). A gate without
+     * them (a test's) refuses: QUOTA_UNAVAILABLE.
+     */
+    default Decision reserve(ReserveRequest request, String eventId) {
+        return unavailable(Duration.ofSeconds(1));
     }
 
     /**

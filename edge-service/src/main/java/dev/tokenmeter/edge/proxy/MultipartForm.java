@@ -32,8 +32,13 @@ final class MultipartForm {
     private static final byte[] CRLF = {'\r', '\n'};
     private static final byte[] HEADER_END = {'\r', '\n', '\r', '\n'};
 
-    /** One file part: the field it belongs to and its size in bytes. */
-    record FilePart(String name, long bytes) {
+    /** A file part: its field name, its content's length and where the content starts in the body. */
+    record FilePart(String name, long bytes, int offset) {
+
+        /** The part's content, copied out of {@code body} (the multipart body it was parsed from). */
+        byte[] content(byte[] body) {
+            return java.util.Arrays.copyOfRange(body, offset, offset + (int) bytes);
+        }
     }
 
     /**
@@ -126,7 +131,7 @@ final class MultipartForm {
             }
             Disposition d = disposition(headers);
             if (d.filename) {
-                files.add(new FilePart(d.name, contentEnd - contentStart));
+                files.add(new FilePart(d.name, contentEnd - contentStart, contentStart));
             } else {
                 if (contentEnd - contentStart > MAX_TEXT_FIELD_BYTES) {
                     throw new IllegalArgumentException(d.name + " must be at most " + MAX_TEXT_FIELD_BYTES + " bytes.");

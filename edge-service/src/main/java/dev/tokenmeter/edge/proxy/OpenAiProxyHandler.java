@@ -84,6 +84,8 @@ public final class OpenAiProxyHandler {
     private final UploadReader.InFlight uploads = new UploadReader.InFlight(UploadReader.MAX_UPLOADS_IN_FLIGHT);
     /** MAX_CALLS_IN_FLIGHT: beyond it a call is shed at once (503, retry-after) instead of queueing behind the others. */
     private final int maxCallsInFlight;
+    /** The Batch API's routes (ADR 0087); null = not served (404 in OpenAI's shape, as any unsupported path). */
+    private final BatchRoutes batches;
 
     private OpenAiProxyHandler(Builder b) {
         this.authenticator = Objects.requireNonNull(b.authenticator, "authenticator");
@@ -100,6 +102,63 @@ public final class OpenAiProxyHandler {
         this.cache = new CachedAnswers(b.responseCache, b.responseCacheDefaultTtl, b.flightWait, b.flightLease, b.clock);
         this.defaultMaxCompletionTokens = b.defaultMaxCompletionTokens;
         this.maxCallsInFlight = b.maxCallsInFlight;
+        this.batches = b.batchStore == null ? null : new BatchRoutes(metering, prices, tokenCounter, keys, b.upstream,
+                b.batchStore, b.maxBatchFileBytes, b.maxBatchLines, b.defaultMaxCompletionTokens);
+    }
+
+    /** Batches read per poller round (ADR 0087). */
+    static final int BATCH_POLL_LIMIT = 500;
+
+    /**
+     * One round of the Batch API's poller (ADR 0087): the open batches read upstream, those that ended billed.
+     * Returns how many were read; 0 when the Batch API is not served.
+     */
+    public int pollBatches() {
+        return batches == null ? 0 : batches.pollOpen(BATCH_POLL_LIMIT);
+    }
+
+    /** True when this proxy serves the Batch API's {@code path} (ADR 0087). */
+    public boolean servesBatch(String path) {
+        return batches != null && BatchRoutes.handles(path);
+    }
+
+    /**
+     * A Batch API request ({@code /v1/files}, {@code /v1/batches}, ADR 0087): counted and shed like a call, the key
+     * checked like a call's, then {@link BatchRoutes}.
+     */
+    public void batch(ProxyExchange ctx, String method, String path, String query) {
+        String endpoint = path.startsWith("/v1/files") ? "/v1/files" : "/v1/batches"; // the metrics' label: no ids
+        try {
+            if (underWay.incrementAndGet() > maxCallsInFlight) {
+                metrics.request(endpoint, "shed");
+                AnswerRelay.respondError(ctx, OpenAiError.overloaded(OVERLOADED_RETRY));
+                return;
+            }
+            Caller caller = authenticate(ctx, endpoint);
+            if (caller != null) {
+                batches.handle(ctx, caller, method, path, query);
+            }
+        } catch (MeteredCall.SpoolFull e) {
+            if (!ctx.committed()) {
+                AnswerRelay.respondError(ctx, OpenAiError.spoolFull());
+            }
+        } catch (Upstream.UpstreamTimeoutException e) {
+            AnswerRelay.respondError(ctx, OpenAiError.upstreamTimeout(upstream.idleTimeout()));
+        } catch (IOException e) {
+            if (!ctx.committed()) {
+                AnswerRelay.respondError(ctx, OpenAiError.upstreamUnreachable());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            AnswerRelay.respondError(ctx, OpenAiError.upstreamUnreachable());
+        } catch (RuntimeException e) {
+            LOG.error("batch request {} {} failed inside the edge: {}", method, path, e.toString());
+            if (!ctx.committed()) {
+                AnswerRelay.respondError(ctx, OpenAiError.internal("The edge failed to handle this request."));
+            }
+        } finally {
+            underWay.decrementAndGet();
+        }
     }
 
     public static Builder builder() {
@@ -601,6 +660,9 @@ public final class OpenAiProxyHandler {
         private Duration responseCacheDefaultTtl = Duration.ofMinutes(5);
         private Duration flightWait = Duration.ZERO;
         private Duration flightLease = Duration.ofSeconds(20);
+        private dev.tokenmeter.edge.proxy.batch.BatchStore batchStore;
+        private long maxBatchFileBytes = 32L << 20;
+        private int maxBatchLines = 50_000;
 
         public Builder authenticator(Authenticator v) { this.authenticator = v; return this; }
         public Builder priceBook(PriceBook v) { this.prices = v; return this; }
@@ -634,6 +696,16 @@ public final class OpenAiProxyHandler {
         public Builder singleFlight(Duration wait, Duration lease) {
             this.flightWait = Objects.requireNonNull(wait, "wait");
             this.flightLease = Objects.requireNonNull(lease, "lease");
+            return this;
+        }
+        /**
+         * Serves the Batch API (ADR 0087) with {@code store} (null, the default: not served), MAX_BATCH_FILE_BYTES and
+         * MAX_BATCH_LINES.
+         */
+        public Builder batches(dev.tokenmeter.edge.proxy.batch.BatchStore store, long maxFileBytes, int maxLines) {
+            this.batchStore = store;
+            this.maxBatchFileBytes = maxFileBytes;
+            this.maxBatchLines = maxLines;
             return this;
         }
         /** MAX_CALLS_IN_FLIGHT (at least 1). */

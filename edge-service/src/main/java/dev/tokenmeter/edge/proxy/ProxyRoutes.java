@@ -38,6 +38,16 @@ public final class ProxyRoutes extends Handler.Wrapper {
     @Override
     public boolean handle(Request request, Response response, Callback callback) throws Exception {
         String path = Request.getPathInContext(request);
+        if (proxy.servesBatch(path)) {
+            JettyProxyExchange exchange = new JettyProxyExchange(request, response, callback);
+            try {
+                proxy.batch(exchange, request.getMethod(), path, request.getHttpURI().getQuery());
+                exchange.finish();
+            } catch (Throwable t) {
+                exchange.fail(t);
+            }
+            return true;
+        }
         String queuedFor = jobs == null ? null : ASYNC_ENDPOINTS.get(path);
         if (!"POST".equals(request.getMethod()) || !(endpoints.contains(path) || queuedFor != null)) {
             return super.handle(request, response, callback);

@@ -130,10 +130,26 @@ public final class Upstream implements UpstreamCall, AutoCloseable {
      */
     public Answer post(String path, Map<String, String> headers, String contentType, byte[] body)
             throws IOException, InterruptedException {
-        Request request = client.newRequest(uris.computeIfAbsent(path, p -> URI.create(baseUrl + p)))
-                .method(HttpMethod.POST)
-                .idleTimeout(idleTimeout.toMillis(), TimeUnit.MILLISECONDS)
-                .body(new ByteBufferRequestContent(contentType, ByteBuffer.wrap(body)));
+        return send(HttpMethod.POST, uris.computeIfAbsent(path, p -> URI.create(baseUrl + p)), headers, contentType, body);
+    }
+
+    /**
+     * GETs {@code baseUrl + pathAndQuery} (the Batch API's reads, ADR 0087) and waits for the response headers; the
+     * URI is not cached (ids and queries vary).
+     */
+    @Override
+    public Answer get(String pathAndQuery, Map<String, String> headers) throws IOException, InterruptedException {
+        return send(HttpMethod.GET, URI.create(baseUrl + pathAndQuery), headers, null, null);
+    }
+
+    private Answer send(HttpMethod method, URI uri, Map<String, String> headers, String contentType, byte[] body)
+            throws IOException, InterruptedException {
+        Request request = client.newRequest(uri)
+                .method(method)
+                .idleTimeout(idleTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        if (body != null) {
+            request.body(new ByteBufferRequestContent(contentType, ByteBuffer.wrap(body)));
+        }
         request.headers(h -> headers.forEach(h::put));
         CompletableFuture<Answer> answer = new CompletableFuture<>();
         request.onResponseContentSource((response, source) ->

@@ -16,6 +16,14 @@ public interface UpstreamCall {
     Upstream.Answer post(String path, Map<String, String> headers, String contentType, byte[] body)
             throws IOException, InterruptedException;
 
+    /**
+     * GETs the upstream's {@code pathAndQuery} (the Batch API's reads) and waits for the response headers; an upstream
+     * without reads (a unit test's) fails it.
+     */
+    default Upstream.Answer get(String pathAndQuery, Map<String, String> headers) throws IOException, InterruptedException {
+        throw new IOException("this upstream serves no GET");
+    }
+
     /** UPSTREAM_REQUEST_TIMEOUT: the longest wait for the headers or for the next bytes of a body. */
     Duration idleTimeout();
 }

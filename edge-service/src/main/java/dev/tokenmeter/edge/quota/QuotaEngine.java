@@ -184,6 +184,13 @@ public final class QuotaEngine implements AutoCloseable {
         if (request.tenantBudgetNanoUsd() != ReserveRequest.NO_TENANT_BUDGET) {
             QuotaLimits.credit("tenantBudgetNanoUsd", request.tenantBudgetNanoUsd());
         }
+        if (request.reservationName() != null) {
+            UUID.fromString(request.reservationName()); // IllegalArgumentException when it is not one
+            if (request.reservationName().length() != 36) throw new IllegalArgumentException("reservationName must be a UUID");
+        }
+        if (request.reservationTtlMs() < 0 || request.reservationTtlMs() > ReserveRequest.MAX_RESERVATION_TTL_MS) {
+            throw new IllegalArgumentException("reservationTtlMs must be 0..." + ReserveRequest.MAX_RESERVATION_TTL_MS);
+        }
         long start = System.nanoTime();
         Decision d = decide(request);
         latency.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
@@ -241,8 +248,7 @@ public final class QuotaEngine implements AutoCloseable {
             try {
                 long budget = tenantBudgets.monthlyBudgetNanoUsd(account.tenantId());
                 if (budget != ReserveRequest.NO_TENANT_BUDGET) {
-                    r = new ReserveRequest(r.userId(), r.apiKeyId(), r.model(), r.estimatedCostNanoUsd(), r.estimatedTokens(),
-                            r.keyBudgetNanoUsd(), QuotaLimits.credit("tenant " + account.tenantId(), budget));
+                    r = r.withTenantBudget(QuotaLimits.credit("tenant " + account.tenantId(), budget));
                 }
             } catch (RuntimeException e) {
                 log.warn("tenant budget lookup failed for a reserve: {}", e.toString());
@@ -449,7 +455,8 @@ public final class QuotaEngine implements AutoCloseable {
     }
 
     private Decision reserveInRedis(Account a, ReserveRequest r, QuotaKeys keys, YearMonth month, Instant now) {
-        String id = keys.newReservationId(month, r.apiKeyId(), false);
+        String id = r.reservationName() == null ? keys.newReservationId(month, r.apiKeyId(), false)
+                : keys.reservationId(month, r.apiKeyId(), 'r', r.reservationName());
         if (r.tenantBudgetNanoUsd() < 0 || a.tenantId() == null) {
             return reserveUser(a, r, keys, month, now, id, "");
         }
@@ -472,11 +479,16 @@ public final class QuotaEngine implements AutoCloseable {
         return d;
     }
 
+    /** The request's own reservation TTL (a batch's, ADR 0087), else QUOTA_RESERVATION_TTL_MS. */
+    private long ttlMs(ReserveRequest r) {
+        return r.reservationTtlMs() > 0 ? r.reservationTtlMs() : reservationTtlMs;
+    }
+
     /** tenant_reserve.lua: true when the estimate fits the tenant's budget and is now counted in its spend. */
     private boolean reserveTenant(QuotaKeys.Tenant tenant, String id, ReserveRequest r, YearMonth month, Instant now) {
         for (int attempt = 0; attempt < 3; attempt++) {
             List<Object> out = scripts.call(Script.TENANT_RESERVE, tenant.all(), now.toEpochMilli(), id,
-                    r.estimatedCostNanoUsd(), r.tenantBudgetNanoUsd(), reservationTtlMs, retentionMs, config.sweepBatch(),
+                    r.estimatedCostNanoUsd(), r.tenantBudgetNanoUsd(), ttlMs(r), retentionMs, config.sweepBatch(),
                     month.toString());
             switch ((String) out.get(0)) {
                 case "OK" -> {
@@ -514,7 +526,7 @@ public final class QuotaEngine implements AutoCloseable {
                 keys.keyRequests(r.apiKeyId()), keys.keyTokens(r.apiKeyId()), keys.keyBudgets()};
         Object[] args = {now.toEpochMilli(), id, r.estimatedCostNanoUsd(), r.estimatedTokens(), a.status(),
                 a.monthlyCreditNanoUsd(), a.requestsPerMinute(), a.tokensPerMinute(), keyRpm, keyTpm,
-                a.hasPersonalKey() ? 1 : 0, reservationTtlMs, retentionMs, config.sweepBatch(), monthTtlMs(month, now),
+                a.hasPersonalKey() ? 1 : 0, ttlMs(r), retentionMs, config.sweepBatch(), monthTtlMs(month, now),
                 a.softLimitPercent(), QuotaKeys.keyBudgetField(month, r.apiKeyId()), r.keyBudgetNanoUsd(), tenantState};
         for (int attempt = 0; attempt < 3; attempt++) {
             List<Object> out = scripts.call(Script.RESERVE, k, args);

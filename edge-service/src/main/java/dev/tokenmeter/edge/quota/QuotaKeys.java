@@ -64,7 +64,12 @@ record QuotaKeys(String userId, String tag) {
 
     /** A new reservation id decided where {@code origin} says: {@code r} Redis, {@code l} local, {@code d} database. */
     String newReservationId(YearMonth m, String apiKeyId, char origin) {
-        return tag() + ":" + m + ":" + origin + ":" + apiKeyId + ":" + UUID.randomUUID();
+        return reservationId(m, apiKeyId, origin, UUID.randomUUID().toString());
+    }
+
+    /** The reservation id ending in {@code uuid} (a name-based one: a batch's reservation, ADR 0087). */
+    String reservationId(YearMonth m, String apiKeyId, char origin, String uuid) {
+        return tag() + ":" + m + ":" + origin + ":" + apiKeyId + ":" + uuid;
     }
 
     /**

@@ -23,7 +23,11 @@ class MultipartFormTest {
                 + "--b\r\nContent-Disposition: form-data; name=\"include[]\"\r\n\r\n\r\n--b--\r\n";
         MultipartForm.Form form = MultipartForm.parse(bytes(body), "b");
         assertThat(form.field("model")).isEqualTo("whisper-1");
-        assertThat(form.files()).containsExactly(new MultipartForm.FilePart("file", 10));
+        assertThat(form.files()).singleElement().satisfies(f -> {
+            assertThat(f.name()).isEqualTo("file");
+            assertThat(f.bytes()).isEqualTo(10);
+            assertThat(f.content(bytes(body))).isEqualTo(bytes("\u00ff\u0000\r\n-\r\n--c"));
+        });
         assertThat(form.fields().get("include[]")).containsExactly("logprobs", "");
     }
 

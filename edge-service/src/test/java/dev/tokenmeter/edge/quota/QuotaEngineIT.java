@@ -92,6 +92,35 @@ class QuotaEngineIT {
     }
 
     @Test
+    void aNamedReservationWithItsOwnTtl_outlivesTheDefaultTtl_andExpiresAtItsOwn() {
+        // A batch's reservation (ADR 0087): named after the batch, held 25 h instead of QUOTA_RESERVATION_TTL_MS.
+        String u = f.user("batch", 1_000, 1000, 1_000_000, false);
+        String name = java.util.UUID.nameUUIDFromBytes("batch_abc".getBytes(java.nio.charset.StandardCharsets.UTF_8)).toString();
+        long ttlMs = Duration.ofHours(25).toMillis();
+        Decision d = engine.reserve(new ReserveRequest(u, "k1", "gpt-4o-mini", 1_000, 0, ReserveRequest.NO_KEY_BUDGET,
+                ReserveRequest.NO_TENANT_BUDGET, name, ttlMs));
+        assertThat(d.route()).isEqualTo(Route.SERVICE_CREDIT);
+        assertThat(d.reservationId()).isEqualTo("{u:" + u + "}:2026-11:r:k1:" + name);
+
+        f.clock.advance(QuotaConfig.defaults().reservationTtl().multipliedBy(6).plusMillis(1));
+        engine.sweepExpired();
+        assertThat(engine.reserve(f.request(u, 1, 0)).rejectReason()).as("still held an hour later")
+                .isEqualTo(RejectReason.CREDIT_EXHAUSTED);
+        f.clock.advance(Duration.ofHours(24).minusMinutes(2));
+        engine.sweepExpired();
+        assertThat(engine.reserve(f.request(u, 1, 0)).rejectReason()).as("still held at 25 h minus two minutes")
+                .isEqualTo(RejectReason.CREDIT_EXHAUSTED);
+        f.clock.advance(Duration.ofMinutes(2));
+        assertThat(engine.sweepExpired()).as("freed at its own TTL").isGreaterThanOrEqualTo(1);
+        assertThat(engine.usage(u, NOV).reservedNanoUsd()).isZero();
+
+        assertThatThrownBy(() -> engine.reserve(new ReserveRequest(u, "k1", "m", 1, 0, -1, -1, "not-a-uuid", 0)))
+                .isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> engine.reserve(new ReserveRequest(u, "k1", "m", 1, 0, -1, -1, null,
+                ReserveRequest.MAX_RESERVATION_TTL_MS + 1))).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
     void staleReservationsExpireLazilyAndByTheSweeperAndALateSettleStillCounts() {
         String u = f.user("stale", 1_000, 1000, 1_000_000, false);
         Decision crashed = engine.reserve(f.request(u, 1_000, 10));

@@ -35,13 +35,20 @@ public final class BatchBilling {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** One answered line of an output file, priced. */
+    /**
+     * One answered line of an output file, priced. {@code model}: the model whose batch row priced it (the answered
+     * one, else the requested one); {@code requestedModel} the input line's (null when unknown), {@code answeredModel}
+     * the answer's (null when absent).
+     */
     public record BilledLine(String eventId, String customId, String model, TokenUsage usage, ModelPrice price,
-                             long costNanoUsd) {
+                             long costNanoUsd, String requestedModel, String answeredModel) {
     }
 
     /** The priced lines, and the custom_ids of answered lines no batch row prices (to be flagged, never dropped). */
     public record Bill(List<BilledLine> lines, List<String> unpricedCustomIds) {
+        /** Nothing answered (a batch without an output file). */
+        public static final Bill EMPTY = new Bill(List.of(), List.of());
+
         /** The sum the batch's reservation settles to: exact, overflow throws. */
         public long totalNanoUsd() {
             long total = 0;
@@ -126,7 +133,7 @@ public final class BatchBilling {
                 continue;
             }
             out.add(new BilledLine(eventId(batchId, customId), customId, model, usage.get(), price.get(),
-                    price.get().costNanoUsd(usage.get())));
+                    price.get().costNanoUsd(usage.get()), requested, answered));
         }
         return new Bill(List.copyOf(out), List.copyOf(unpriced));
     }
