@@ -80,6 +80,14 @@ public final class Metering {
         }
     }
 
+    /**
+     * Waits until the events submitted so far are acknowledged by Kafka or durable in the spool ({@link
+     * EventSink#awaitRecorded}); false when {@code timeout} passed first.
+     */
+    public boolean awaitRecorded(java.time.Duration timeout) {
+        return sink.awaitRecorded(timeout);
+    }
+
     /** Gives a reservation back; a failure is logged, not thrown (the reservation then expires in the engine). */
     public void releaseQuietly(String reservationId, String eventId) {
         try {

@@ -474,6 +474,12 @@ public final class OpenAiProxyHandler {
     public static final String ASYNC_ATTRIBUTE = "async";
 
     /**
+     * How long a job waits for its event to be acknowledged by Kafka or spooled: well above SPOOL_SEND_TIMEOUT (2 s),
+     * after which an unacknowledged event goes to the spool.
+     */
+    private static final Duration JOB_EVENT_RECORDED_WITHIN = Duration.ofSeconds(30);
+
+    /**
      * Runs a queued job as the call it was admitted as (ADR 0083): its event id is the job id, its reservation the one
      * made at enqueue time; the request goes upstream as the sync route sends it, retried after
      * {@code config.backoffBefore} on 429, 5xx, a timeout or no connection, at most {@code ASYNC_MAX_ATTEMPTS} in all
@@ -485,7 +491,15 @@ public final class OpenAiProxyHandler {
     public JobResult runJob(AsyncJob job, int attemptsBefore, Runnable attemptStarted, AsyncJobsConfig config) {
         underWay.incrementAndGet();
         try {
-            return runJobCall(job, attemptsBefore, attemptStarted, config);
+            JobResult result = runJobCall(job, attemptsBefore, attemptStarted, config);
+            // The job's event must be safe before its result is recorded and its entry acknowledged: an edge killed
+            // with the event still in memory would leave the job ended and unbilled. Not yet recorded: the job stays
+            // pending and runs again under the same event id (billed once, ADR 0083).
+            if (!metering.awaitRecorded(JOB_EVENT_RECORDED_WITHIN)) {
+                throw new IllegalStateException("the event of job " + job.jobId() + " was not recorded within "
+                        + JOB_EVENT_RECORDED_WITHIN.toSeconds() + " s");
+            }
+            return result;
         } finally {
             underWay.decrementAndGet();
         }

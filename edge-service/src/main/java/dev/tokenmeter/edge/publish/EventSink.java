@@ -2,6 +2,8 @@ package dev.tokenmeter.edge.publish;
 
 import dev.tokenmeter.events.UsageEvent;
 
+import java.time.Duration;
+
 /**
  * Where the edge hands every usage event. Implementations never drop an event silently: either it is
  * accepted (acknowledged by Kafka, or durably spooled to local disk for later replay), or
@@ -11,6 +13,14 @@ public interface EventSink extends AutoCloseable {
 
     /** Accepts the event for at-least-once delivery to the usage-events topic. */
     void submit(UsageEvent event) throws SpoolFullException;
+
+    /**
+     * Waits until every event submitted before this call is acknowledged by Kafka or durable on local disk; false
+     * when {@code timeout} passed first. A sink whose {@link #submit} returns only then has nothing to wait for.
+     */
+    default boolean awaitRecorded(Duration timeout) {
+        return true;
+    }
 
     /** True when Kafka is reachable or the spool can still take events. */
     boolean isReady();

@@ -95,6 +95,11 @@ public final class SpoolingEventSink implements EventSink {
     private volatile long closeDeadlineNanos;
     private volatile int inFlightCount;
     private final AtomicLong setAside = new AtomicLong();
+    // Guarded by modeLock (awaitRecorded): events queued in direct mode, how many of them (a prefix, in submit order)
+    // are recorded — acknowledged by Kafka or moved to the spool — and the spool record of the last one moved there.
+    private long directSubmitted;
+    private long directRecorded;
+    private long spooledThroughRecord;
 
     private SpoolingEventSink(Builder b) {
         this.publisher = b.publisher;
@@ -125,12 +130,47 @@ public final class SpoolingEventSink implements EventSink {
                     throw new SpoolFullException("the in-memory event queue is full (" + maxQueuedEvents + " events)");
                 }
                 queue.add(event);
+                directSubmitted++;
                 modeLock.notifyAll();
                 return;
             }
             recordNumber = spool.append(serde.encode(event), true);
         }
         spool.awaitDurable(recordNumber);
+    }
+
+    /**
+     * Waits until every event submitted before this call is recorded: acknowledged by Kafka, or fsync'd in the spool
+     * (an event submitted while spooling is, when {@link #submit} returns). Closes the direct mode's crash window for
+     * a caller that must not act before its event is safe — an async job is acknowledged on its stream only after this
+     * (ADR 0083): killed in between, the job runs again under the same event id rather than go unbilled.
+     *
+     * @return false when {@code timeout} passed first (the event is still in memory, on its way)
+     */
+    @Override
+    public boolean awaitRecorded(Duration timeout) {
+        long deadlineNanos = System.nanoTime() + timeout.toNanos();
+        long spoolRecord;
+        synchronized (modeLock) {
+            long target = directSubmitted;
+            while (directRecorded < target) {
+                long leftMs = TimeUnit.NANOSECONDS.toMillis(deadlineNanos - System.nanoTime());
+                if (leftMs <= 0) {
+                    return false;
+                }
+                try {
+                    modeLock.wait(leftMs);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return false;
+                }
+            }
+            spoolRecord = spooledThroughRecord;
+        }
+        if (spoolRecord > 0) {
+            spool.awaitDurable(spoolRecord); // bounded: the spool's group fsync, or its close
+        }
+        return true;
     }
 
     @Override
@@ -225,10 +265,18 @@ public final class SpoolingEventSink implements EventSink {
             inFlight.add(new InFlight(e, ack, System.nanoTime()));
         }
         inFlightCount = inFlight.size();
+        int acknowledged = 0;
         while (!inFlight.isEmpty() && inFlight.peek().acknowledged()) {
             inFlight.poll();
+            acknowledged++;
         }
         inFlightCount = inFlight.size();
+        if (acknowledged > 0) {
+            synchronized (modeLock) {
+                directRecorded += acknowledged;
+                modeLock.notifyAll();
+            }
+        }
         InFlight head = inFlight.peek();
         if (head == null) {
             return;
@@ -256,17 +304,19 @@ public final class SpoolingEventSink implements EventSink {
             int moved = 0;
             for (InFlight f : inFlight) {
                 if (!f.acknowledged()) {
-                    appendAccepted(f.event());
+                    spooledThroughRecord = appendAccepted(f.event());
                     moved++;
                 }
             }
             for (UsageEvent e : queue) {
-                appendAccepted(e);
+                spooledThroughRecord = appendAccepted(e);
                 moved++;
             }
             inFlight.clear();
             queue.clear();
             inFlightCount = 0;
+            directRecorded = directSubmitted;
+            modeLock.notifyAll();
             if (mode != Mode.SPOOLING) {
                 LOG.warn("usage events now go to the local spool {} ({}); {} unacknowledged events moved there",
                         spool.dir(), reason, moved);
@@ -275,10 +325,10 @@ public final class SpoolingEventSink implements EventSink {
         }
     }
 
-    private void appendAccepted(UsageEvent e) {
+    private long appendAccepted(UsageEvent e) {
         try {
             // Already accepted from a caller: it must not be dropped, so the limit does not apply.
-            spool.append(serde.encode(e), false);
+            return spool.append(serde.encode(e), false);
         } catch (SpoolFullException impossible) {
             throw new IllegalStateException(impossible);
         }

@@ -343,6 +343,35 @@ class SpoolingEventSinkIT {
         }
     }
 
+    /** Issue 19: an async job is acknowledged only once its event is safe (awaitRecorded), so a SIGKILL cannot lose it. */
+    @Test
+    void awaitRecorded_returnsOnceEveryEventSubmittedBeforeIsAcknowledgedOrSpooled(KafkaEngine kafka) throws Exception {
+        TopicSpec<String, UsageEvent> topic = topic(kafka);
+        List<String> ids = new ArrayList<>();
+        try (SpoolingEventSink sink = sink(kafka.clientProperties(), topic, spoolDir.resolve("up"), 64L << 20);
+             TopicReader reader = new TopicReader(kafka.clientProperties(), topic)) {
+            for (int i = 0; i < 500; i++) {
+                UsageEvent e = event("u-recorded-" + (i % 5), i);
+                sink.submit(e);
+                ids.add(e.getEventId());
+            }
+            assertThat(sink.awaitRecorded(Duration.ofSeconds(30))).as("recorded within the timeout").isTrue();
+            assertThat(sink.pendingEvents()).as("every event acknowledged by Kafka when it returns").isZero();
+            assertThat(sink.spooling()).isFalse();
+            await("the 500 events on the topic").atMost(Duration.ofSeconds(30)).until(() -> reader.distinctIds().size() == 500);
+            assertThat(reader.distinctIds()).containsExactlyInAnyOrderElementsOf(ids);
+        }
+        try (SpoolingEventSink down = sink(Map.of("bootstrap.servers", DEAD_KAFKA), topic, spoolDir.resolve("down"), 64L << 20)) {
+            for (int i = 0; i < 50; i++) {
+                down.submit(event("u-recorded-down", i));
+            }
+            assertThat(down.awaitRecorded(Duration.ofSeconds(30))).as("recorded (spooled) within the timeout").isTrue();
+            assertThat(down.spooling()).as("Kafka unreachable: the events were moved to the spool").isTrue();
+            assertThat(down.pendingEvents()).as("all 50 in the spool").isEqualTo(50);
+            assertThat(segmentFiles(spoolDir.resolve("down"))).isPositive();
+        }
+    }
+
     @Test
     void close_flushesEveryAcceptedEventToKafka(KafkaEngine kafka) throws Exception {
         TopicSpec<String, UsageEvent> topic = topic(kafka);
