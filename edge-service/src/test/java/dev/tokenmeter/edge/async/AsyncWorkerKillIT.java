@@ -2,17 +2,13 @@ package dev.tokenmeter.edge.async;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.tokenmeter.db.ServiceLogins;
 import dev.tokenmeter.edge.EdgeTestBed;
 import dev.tokenmeter.events.Outcome;
 import dev.tokenmeter.events.UsageEvent;
-import dev.tokenmeter.testkit.ChildJvm;
-import dev.tokenmeter.testkit.DatabaseLogin;
 import dev.tokenmeter.testkit.Engines;
 import dev.tokenmeter.testkit.EnginesExtension;
 import dev.tokenmeter.testkit.Names;
 import dev.tokenmeter.testkit.openai.FakeOpenAi;
-import dev.tokenmeter.testkit.support.FreePorts;
 import io.lettuce.core.api.sync.RedisCommands;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -21,11 +17,9 @@ import org.junit.jupiter.api.io.TempDir;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -56,8 +50,8 @@ class AsyncWorkerKillIT {
         try (FakeOpenAi openAi = FakeOpenAi.builder().latency(Duration.ofMillis(1500)).build();
              EdgeTestBed bed = new EdgeTestBed(engines, openAi, Map.of("ASYNC_STREAM", stream, "ASYNC_WORKERS", "0"))) {
             EdgeTestBed.User user = bed.newUser(1_000_000_000L);
-            Edge a = edge("a", engines, bed, openAi, stream);
-            Edge b = null;
+            ShippedEdge a = edge("a", engines, bed, openAi, stream);
+            ShippedEdge b = null;
             try {
                 String aBase = a.base();
                 List<String> jobs = new ArrayList<>();
@@ -108,34 +102,8 @@ class AsyncWorkerKillIT {
         }
     }
 
-    /** An edge from the shipped jar and its public base URL. */
-    private record Edge(ChildJvm jvm, String base) {
-    }
-
-    private Edge edge(String name, Engines engines, EdgeTestBed bed, FakeOpenAi openAi, String stream) throws Exception {
-        int port = FreePorts.pick();
-        DatabaseLogin login = engines.postgres().login(ServiceLogins.EDGE);
-        Map<String, String> env = new HashMap<>(engines.kafka().clientEnv());
-        env.put("EDGE_HOST", "127.0.0.1");
-        env.put("EDGE_PORT", Integer.toString(port));
-        env.put("ADMIN_PORT", Integer.toString(FreePorts.pick()));
-        env.put("DATABASE_URL", bed.dataSource.getJdbcUrl());
-        env.put("DATABASE_USER", login.user());
-        env.put("DATABASE_PASSWORD", login.password());
-        env.put("DATABASE_POOL_SIZE", "4");
-        env.put("REDIS_URI", engines.redis().uri());
-        env.put("TOPIC_PREFIX", bed.topicPrefix);
-        env.put("OPENAI_API_KEY", "sk-service-kill-test");
-        env.put("UPSTREAM_BASE_URL", openAi.baseUrl());
-        env.put("SPOOL_DIR", Files.createDirectories(work.resolve("spool-" + name)).toString());
-        env.put("EDGE_INSTANCE", "edge-" + name);
-        env.put("QUOTA_REDIS_TIMEOUT_MS", "2000");
-        env.put("ASYNC_STREAM", stream);
-        env.put("ASYNC_WORKERS", "8");
-        env.put("ASYNC_CLAIM_IDLE", "3s");
-        ChildJvm jvm = ChildJvm.shippedJar("edge-service", env, work.resolve("edge-" + name + ".log"), "-Xmx256m").start();
-        String base = "http://127.0.0.1:" + port;
-        ChildJvm.awaitHttp(URI.create(base + "/health/ready"), s -> s == 200, Duration.ofSeconds(120), jvm, List.of());
-        return new Edge(jvm, base);
+    private ShippedEdge edge(String name, Engines engines, EdgeTestBed bed, FakeOpenAi openAi, String stream) throws Exception {
+        return ShippedEdge.launch(name, Map.of("ASYNC_STREAM", stream, "ASYNC_WORKERS", "8", "ASYNC_CLAIM_IDLE", "3s"),
+                engines, bed, openAi, work).ready();
     }
 }
