@@ -70,8 +70,22 @@ final class DemoTraffic {
     /** Answers so far by status: live, so a fault drill can count what was answered while the fault lasted. */
     final Map<Integer, LongAdder> liveByStatus = new ConcurrentHashMap<>();
 
-    /** Calls sent so far per edge. */
+    /** Calls sent so far per edge (the edge each call was sent to first). */
     final Map<URI, LongAdder> sentByEdge = new ConcurrentHashMap<>();
+    /**
+     * Issue 18, the load generator in front of several edges: calls an edge refused the connection for (it is down),
+     * sent to the next edge instead. A call under way when an edge dies is not moved (the edge may have taken it).
+     */
+    final LongAdder movedCalls = new LongAdder();
+    /** Event ids answered so far, by the edge that answered: live, for drills that stop or kill an edge. */
+    final Map<URI, Set<String>> answeredIdsByEdge = new ConcurrentHashMap<>();
+    /**
+     * Event ids of answers whose body broke off on the way (the edge died or the connection was cut mid-answer): the
+     * caller had the id in the headers but not the whole answer. An upstream's cut stream is not among them: the edge
+     * ends that answer normally.
+     */
+    final Set<String> brokenAnswerIds = ConcurrentHashMap.newKeySet();
+    private volatile boolean stopping;
 
     DemoTraffic(URI edge, List<Caller> callers) {
         this(List.of(edge), callers);
@@ -81,6 +95,14 @@ final class DemoTraffic {
         this.edges = List.copyOf(edges);
         this.callers = List.copyOf(callers);
         this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).version(HttpClient.Version.HTTP_1_1).build();
+    }
+
+    /**
+     * Ends a {@link #run} early: no call is sent after this, the calls under way are waited for, and the report counts
+     * the calls actually sent. For drills whose length is set by what they wait for, not by a clock.
+     */
+    void stop() {
+        stopping = true;
     }
 
     Report run(Duration duration, int ratePerSecond, long seed, PrintStream progress) throws InterruptedException {
@@ -93,30 +115,40 @@ final class DemoTraffic {
         LongAdder transportErrors = new LongAdder();
         AtomicLong done = new AtomicLong();
         long start = System.nanoTime();
+        long sent = 0;
         try (ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor()) {
-            for (long i = 0; i < total; i++) {
+            for (long i = 0; i < total && !stopping; i++) {
                 long due = start + i * intervalNanos;
                 long wait = due - System.nanoTime();
                 if (wait > 0) {
                     TimeUnit.NANOSECONDS.sleep(wait);
                 }
                 Caller caller = callers.get(random.nextInt(callers.size()));
-                URI edge = edges.get((int) (i % edges.size()));
+                int first = (int) (i % edges.size());
+                URI edge = edges.get(first);
                 sentByEdge.computeIfAbsent(edge, e -> new LongAdder()).increment();
                 HttpRequest request = nextRequest(edge, caller, random);
+                sent++;
                 workers.submit(() -> {
                     int status;
                     try {
-                        HttpResponse<InputStream> response = http.send(request, HttpResponse.BodyHandlers.ofInputStream());
+                        Answer answer = send(request, first);
+                        HttpResponse<InputStream> response = answer.response();
+                        boolean broken = false;
                         try (InputStream body = response.body()) {
                             body.transferTo(java.io.OutputStream.nullOutputStream());
                         } catch (java.io.IOException cut) {
-                            // A stream the upstream cut mid-way ends with an I/O error on our side: expected.
+                            broken = true; // counted as answered, as before; drills that kill an edge read brokenAnswerIds
                         }
                         status = response.statusCode();
+                        boolean brokenOff = broken;
                         response.headers().firstValue("x-tokenmeter-event-id").ifPresent(id -> {
                             eventIds.add(id);
                             answeredWithEvent.increment();
+                            if (brokenOff) {
+                                brokenAnswerIds.add(id);
+                            }
+                            answeredIdsByEdge.computeIfAbsent(answer.edge(), e -> ConcurrentHashMap.newKeySet()).add(id);
                         });
                     } catch (Exception e) {
                         status = -1;
@@ -131,14 +163,38 @@ final class DemoTraffic {
                     drawProgress(progress, done.get(), total, byStatus);
                 }
             }
-            while (done.get() < total && System.nanoTime() - start < duration.toNanos() + TimeUnit.SECONDS.toNanos(60)) {
+            while (done.get() < sent && System.nanoTime() - start < duration.toNanos() + TimeUnit.SECONDS.toNanos(60)) {
                 drawProgress(progress, done.get(), total, byStatus);
                 TimeUnit.MILLISECONDS.sleep(200);
             }
         }
         drawProgress(progress, done.get(), total, byStatus);
         progress.println();
-        return new Report(total, snapshot(byStatus), snapshot(byUserStatus), Set.copyOf(eventIds), transportErrors.sum());
+        return new Report(sent, snapshot(byStatus), snapshot(byUserStatus), Set.copyOf(eventIds), transportErrors.sum());
+    }
+
+    /** An answer and the edge that gave it. */
+    private record Answer(URI edge, HttpResponse<InputStream> response) {
+    }
+
+    /**
+     * Sends to edge {@code first}; when an edge refuses the connection (nothing reached it), to the next one, until
+     * each was tried once.
+     */
+    private Answer send(HttpRequest request, int first) throws java.io.IOException, InterruptedException {
+        for (int attempt = 0; ; attempt++) {
+            URI edge = edges.get((first + attempt) % edges.size());
+            HttpRequest toEdge = attempt == 0 ? request
+                    : HttpRequest.newBuilder(request, (name, value) -> true).uri(edge.resolve(request.uri().getRawPath())).build();
+            try {
+                return new Answer(edge, http.send(toEdge, HttpResponse.BodyHandlers.ofInputStream()));
+            } catch (java.net.ConnectException refused) {
+                if (attempt + 1 >= edges.size()) {
+                    throw refused;
+                }
+                movedCalls.increment();
+            }
+        }
     }
 
     private HttpRequest nextRequest(URI edge, Caller caller, Random random) {

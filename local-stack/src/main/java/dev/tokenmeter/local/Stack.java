@@ -77,13 +77,21 @@ final class Stack implements AutoCloseable {
     private final Map<String, String> notifierEnv;
     private final String[] jvmFlags;
     private final Path workDir;
-    /** Each service's environment as adjusted, for {@link #startSecondInstances}. */
+    /** One running instance of a scalable service; {@code url} is an edge's, null for the others. */
+    private record Instance(int number, ChildJvm jvm, Map<String, String> env, URI url) {
+    }
+
+    /** Each service's environment as adjusted, for {@link #startInstance}. */
     private final Map<String, Map<String, String>> envs = new HashMap<>();
     /** The edges' public URLs: this stack's first edge, then any second one. */
     private final List<URI> edgeUrls = new ArrayList<>();
     private final List<ChildJvm> edges = new ArrayList<>();
     private final NotifierAdmin notifierAdmin;
     private ChildJvm notifier;
+    /** The running instances of the edge, the aggregator and the sink by number (the first is 1). */
+    private final Map<String, TreeMap<Integer, Instance>> instances = new HashMap<>();
+    /** The highest instance number given so far per service: a stopped instance's number is not reused. */
+    private final Map<String, Integer> lastNumber = new HashMap<>();
 
     /**
      * Changes a service's environment before it starts (tests only): e.g. point it at a proxy in front of an engine
@@ -186,6 +194,10 @@ final class Stack implements AutoCloseable {
         envs.putAll(Map.of(EDGE_JAR, edgeEnv, AGGREGATOR_JAR, aggregatorEnv, SINK_JAR, sinkEnv));
         edgeUrls.add(edgeUrl);
         edges.add(edge);
+        instances.put(EDGE_JAR, new TreeMap<>(Map.of(1, new Instance(1, edge, Map.copyOf(edgeEnv), edgeUrl))));
+        instances.put(AGGREGATOR_JAR, new TreeMap<>(Map.of(1, new Instance(1, aggregator, Map.copyOf(aggregatorEnv), null))));
+        instances.put(SINK_JAR, new TreeMap<>(Map.of(1, new Instance(1, sink, Map.copyOf(sinkEnv), null))));
+        List.of(EDGE_JAR, AGGREGATOR_JAR, SINK_JAR).forEach(service -> lastNumber.put(service, 1));
     }
 
     /**
@@ -206,43 +218,133 @@ final class Stack implements AutoCloseable {
 
     /**
      * Issue 18: a second edge, aggregator and sink beside the first, from the same jars with the same environment but
-     * their own listeners, spool, state directory and instance id. The aggregator joins the first one's application
-     * id and the sink its group, so Kafka splits the partitions between the two of each (a rebalance, under EOS for the
-     * aggregator); the edges share Redis, so their quota decisions and response cache are one. Waits until each is
-     * ready; the demo's traffic then goes to both edges in turn ({@link #edgeUrls()}).
+     * their own listeners, spool, state directory and instance id ({@link #startInstance}). The aggregator joins the
+     * first one's application id and the sink its group, so Kafka splits the partitions between the two of each (a
+     * rebalance, under EOS for the aggregator); the edges share Redis, so their quota decisions and response cache are
+     * one. Waits until each is ready; the demo's traffic then goes to both edges in turn ({@link #edgeUrls()}).
      */
     synchronized void startSecondInstances(PrintStream out) {
         long t0 = System.nanoTime();
-        Path logs = logsDir();
-        Map<String, String> edgeEnv = new HashMap<>(envs.get(EDGE_JAR));
-        int port = freePort();
-        edgeEnv.put("EDGE_PORT", Integer.toString(port));
-        edgeEnv.put("ADMIN_PORT", Integer.toString(freePort()));
-        Path spool = workDir.resolve("edge-spool-2").toAbsolutePath();
-        runDirs.add(spool);
-        edgeEnv.put("SPOOL_DIR", spool.toString());
-        edgeEnv.put("EDGE_INSTANCE", "edge-local-2");
-        Map<String, String> aggregatorEnv = new HashMap<>(envs.get(AGGREGATOR_JAR));
-        Path state = workDir.resolve("aggregator-state-2").toAbsolutePath();
-        runDirs.add(state);
-        aggregatorEnv.put("STATE_DIR", state.toString());
-        aggregatorEnv.put("INSTANCE_ID", aggregatorEnv.get("INSTANCE_ID").replaceFirst("-1$", "-2"));
-        Map<String, String> sinkEnv = new HashMap<>(envs.get(SINK_JAR));
-        sinkEnv.put("INSTANCE_ID", sinkEnv.get("INSTANCE_ID").replaceFirst("-1$", "-2"));
-        ChildJvm edge2 = ChildJvm.shippedJar(EDGE_JAR, edgeEnv, logs.resolve("edge-service-2.log"), jvmFlags);
-        ChildJvm aggregator2 = ChildJvm.shippedJar(AGGREGATOR_JAR, aggregatorEnv, logs.resolve("aggregator-streams-2.log"), jvmFlags);
-        ChildJvm sink2 = ChildJvm.shippedJar(SINK_JAR, sinkEnv, logs.resolve("billing-sink-2.log"), jvmFlags);
-        all.addAll(0, List.of(sink2, aggregator2, edge2));
-        edges.add(edge2);
-        List.of(sink2, aggregator2, edge2).forEach(ChildJvm::start);
-        URI url = URI.create("http://127.0.0.1:" + port);
-        ChildJvm.awaitHttp(url.resolve("/health/ready"), status -> status == 200, START_TIMEOUT, edge2, all);
-        aggregator2.awaitPrinted(AGGREGATOR_READY, START_TIMEOUT, all);
-        sink2.awaitPrinted(SINK_READY, START_TIMEOUT, all);
-        edgeUrls.add(url);
+        List<Instance> more = List.of(prepareInstance(SINK_JAR), prepareInstance(AGGREGATOR_JAR), prepareInstance(EDGE_JAR));
+        more.forEach(i -> i.jvm().start());
+        more.forEach(this::awaitReady);
         String ready = String.format("ready after %.1fs", (System.nanoTime() - t0) / 1e9);
-        out.println("edge 2      " + url + " " + ready + " (same Redis, Kafka and database as edge 1)");
+        out.println("edge 2      " + more.get(2).url() + " " + ready + " (same Redis, Kafka and database as edge 1)");
         out.println("aggregator 2 and sink 2 " + ready + " (same application id and group: the partitions are split)");
+    }
+
+    /**
+     * One more instance of a service ({@link #EDGE_JAR}, {@link #AGGREGATOR_JAR} or {@link #SINK_JAR}) beside those
+     * running, numbered after every instance started so far: the same jar and environment as the first, its own
+     * listeners (edge), spool (edge), state directory (aggregator) and instance id, so an aggregator joins the
+     * application id and a sink the groups (a rebalance). Waits until it is ready; returns its number.
+     */
+    synchronized int startInstance(String service, PrintStream out) {
+        long t0 = System.nanoTime();
+        Instance instance = prepareInstance(service);
+        instance.jvm().start();
+        awaitReady(instance);
+        out.printf("%s %d started, ready after %.1fs%n", service, instance.number(), (System.nanoTime() - t0) / 1e9);
+        return instance.number();
+    }
+
+    /**
+     * Scale down: SIGTERM to instance {@code n} of a service, SIGKILL only after its grace period (as {@link #close});
+     * an edge's URL leaves {@link #edgeUrls()}. Returns how the stop went.
+     */
+    ChildJvm.Stopped stopInstance(String service, int n) {
+        Instance instance;
+        synchronized (this) { // not while it stops: several may stop at once
+            instance = instances.get(service).remove(n);
+            if (instance == null) {
+                throw new IllegalArgumentException(service + " has no running instance " + n + "; running: "
+                        + instances.get(service).keySet());
+            }
+            if (instance.url() != null) {
+                edgeUrls.remove(instance.url());
+            }
+            // No longer watched: a start-up waits fail when a watched service exits, and this one is meant to.
+            all.remove(instance.jvm());
+        }
+        return instance.jvm().terminate(EDGE_JAR.equals(service) ? EDGE_GRACE : GRACE);
+    }
+
+    /** The numbers of the running instances of a service, in order (the first one is 1). */
+    synchronized List<Integer> instanceNumbers(String service) {
+        return List.copyOf(instances.get(service).keySet());
+    }
+
+    /** Instance {@code n} of a service (running, or killed by a drill and not stopped through {@link #stopInstance}). */
+    synchronized ChildJvm instance(String service, int n) {
+        return running(service, n).jvm();
+    }
+
+    /** The INSTANCE_ID of instance {@code n} of the aggregator or the sink (their static group membership's id). */
+    synchronized String instanceId(String service, int n) {
+        return running(service, n).env().get("INSTANCE_ID");
+    }
+
+    /** The public URL of edge {@code n}. */
+    synchronized URI edgeUrl(int n) {
+        return running(EDGE_JAR, n).url();
+    }
+
+    /** The spool directory of edge {@code n}. */
+    synchronized Path spoolDir(int n) {
+        return Path.of(running(EDGE_JAR, n).env().get("SPOOL_DIR"));
+    }
+
+    private Instance running(String service, int n) {
+        Instance instance = instances.get(service).get(n);
+        if (instance == null) {
+            throw new IllegalArgumentException(service + " has no running instance " + n);
+        }
+        return instance;
+    }
+
+    /** Builds (does not start) the next instance of a service, with its own ports, directories and instance id. */
+    private Instance prepareInstance(String service) {
+        int n = lastNumber.merge(service, 1, Integer::sum);
+        Map<String, String> env = new HashMap<>(envs.get(service));
+        URI url = null;
+        switch (service) {
+            case EDGE_JAR -> {
+                int port = freePort();
+                env.put("EDGE_PORT", Integer.toString(port));
+                env.put("ADMIN_PORT", Integer.toString(freePort()));
+                Path spool = workDir.resolve("edge-spool-" + n).toAbsolutePath();
+                runDirs.add(spool);
+                env.put("SPOOL_DIR", spool.toString());
+                env.put("EDGE_INSTANCE", "edge-local-" + n);
+                url = URI.create("http://127.0.0.1:" + port);
+            }
+            case AGGREGATOR_JAR -> {
+                Path state = workDir.resolve("aggregator-state-" + n).toAbsolutePath();
+                runDirs.add(state);
+                env.put("STATE_DIR", state.toString());
+                env.put("INSTANCE_ID", env.get("INSTANCE_ID").replaceFirst("-1$", "-" + n));
+            }
+            case SINK_JAR -> env.put("INSTANCE_ID", env.get("INSTANCE_ID").replaceFirst("-1$", "-" + n));
+            default -> throw new IllegalArgumentException("not a scalable service: " + service);
+        }
+        ChildJvm jvm = ChildJvm.shippedJar(service, env, logsDir().resolve(service + "-" + n + ".log"), jvmFlags);
+        all.add(0, jvm);
+        if (url != null) {
+            edges.add(jvm);
+        }
+        Instance instance = new Instance(n, jvm, Map.copyOf(env), url);
+        instances.get(service).put(n, instance);
+        return instance;
+    }
+
+    private void awaitReady(Instance instance) {
+        if (instance.url() != null) {
+            ChildJvm.awaitHttp(instance.url().resolve("/health/ready"), status -> status == 200, START_TIMEOUT, instance.jvm(), all);
+            edgeUrls.add(instance.url());
+        } else {
+            instance.jvm().awaitPrinted(AGGREGATOR_JAR.equals(instance.jvm().name()) ? AGGREGATOR_READY : SINK_READY,
+                    START_TIMEOUT, all);
+        }
     }
 
     /**
@@ -257,6 +359,58 @@ final class Stack implements AutoCloseable {
             return members;
         } catch (Exception e) {
             throw new IllegalStateException("cannot describe consumer group " + groupId, e);
+        }
+    }
+
+    /**
+     * A consumer group as the broker sees it: its state, each member's static id ({@code group.instance.id}: the
+     * service's INSTANCE_ID plus {@code -<stream thread>} or {@code -<sink loop>}), the partitions assigned and the
+     * partitions of the topics it consumes (those it holds or has committed offsets for).
+     */
+    record GroupStatus(String state, List<String> memberIds, int assigned, int partitions) {
+        /**
+         * Stable, every partition assigned, and the members exactly those of {@code instanceIds}: a departed static
+         * member is still listed, with its partitions, until its session times out.
+         */
+        boolean settledOn(java.util.Collection<String> instanceIds) {
+            java.util.Set<String> seen = new java.util.HashSet<>();
+            for (String member : memberIds) {
+                String owner = instanceIds.stream().filter(id -> member.startsWith(id + "-")).findFirst().orElse(null);
+                if (owner == null) {
+                    return false;
+                }
+                seen.add(owner);
+            }
+            return "STABLE".equals(state) && partitions > 0 && assigned == partitions && seen.size() == instanceIds.size();
+        }
+    }
+
+    /** {@link GroupStatus} of each group, by group id, through one admin client. */
+    Map<String, GroupStatus> groupStatus(List<String> groupIds) {
+        java.util.concurrent.TimeUnit seconds = java.util.concurrent.TimeUnit.SECONDS;
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(kafka())) {
+            Map<String, GroupStatus> statuses = new TreeMap<>();
+            var groups = admin.describeConsumerGroups(groupIds).all().get(30, seconds);
+            for (String groupId : groupIds) {
+                var group = groups.get(groupId);
+                java.util.Set<String> topics = new java.util.TreeSet<>();
+                List<String> members = new ArrayList<>();
+                int assigned = 0;
+                for (var m : group.members()) {
+                    members.add(m.groupInstanceId().orElse(m.consumerId()));
+                    assigned += m.assignment().topicPartitions().size();
+                    m.assignment().topicPartitions().forEach(tp -> topics.add(tp.topic()));
+                }
+                admin.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata().get(30, seconds)
+                        .keySet().forEach(tp -> topics.add(tp.topic()));
+                int partitions = topics.isEmpty() ? 0 : admin.describeTopics(topics).allTopicNames().get(30, seconds)
+                        .values().stream().mapToInt(t -> t.partitions().size()).sum();
+                members.sort(null);
+                statuses.put(groupId, new GroupStatus(group.groupState().name(), members, assigned, partitions));
+            }
+            return statuses;
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot describe consumer groups " + groupIds, e);
         }
     }
 
