@@ -49,7 +49,7 @@ import static org.awaitility.Awaitility.await;
  * Issue 19's number "10,000 jobs with a worker killed twice — every job answered once, billed once". Edges from the
  * SHIPPED jar share one job stream: a front edge (no workers) accepts exactly 10,000 jobs (202) of 10 users (10
  * tenants, ASYNC_MAX_QUEUED_PER_TENANT 1,000), then three worker edges A, B, C (16 workers each, ASYNC_CLAIM_IDLE 30 s,
- * a fake upstream answering in 200 ms) run them. Mid-run A is SIGKILLed while its consumer holds pending entries and
+ * a fake upstream answering in 1 s) run them. Mid-run A is SIGKILLed while its consumer holds pending entries and
  * a fresh edge D takes its place; later B (which by then claimed some of A's) is SIGKILLed the same way. Then: the
  * stream drains, the killed consumers hold nothing (their entries were claimed), every job GETs the terminal status
  * succeeded, the events topic holds exactly the 10,000 job ids (an id twice only for a job a killed edge held: ADR
@@ -64,6 +64,7 @@ class AsyncTenThousandJobsFaultsIT {
     private static final int USERS = 10;
     private static final int CALLERS = 16;
     private static final int WORKERS = 16;
+    private static final Duration UPSTREAM_LATENCY = Duration.ofSeconds(1);
     private static final Pattern CLAIMED = Pattern.compile("claimed (\\d+) async job");
 
     @TempDir
@@ -72,7 +73,10 @@ class AsyncTenThousandJobsFaultsIT {
     @Test
     void tenThousandJobsWithAWorkerEdgeKilledTwiceAreEachAnsweredAndBilledOnce(Engines engines) throws Exception {
         String stream = Names.unique("async-10k");
-        try (FakeOpenAi openAi = FakeOpenAi.builder().latency(Duration.ofMillis(200)).maxRecordedRequests(100).build();
+        // 1 s per upstream call: 3-4 worker edges x 16 workers finish at most ~64 jobs/s however fast the box, so the
+        // 10,000 take >= 2.5 minutes and the second kill (after 6,000 ended) lands mid-run. With 200 ms a quiet box
+        // (CI, 2026-12-04) ran every job before it: nothing left to hold.
+        try (FakeOpenAi openAi = FakeOpenAi.builder().latency(UPSTREAM_LATENCY).maxRecordedRequests(100).build();
              EdgeTestBed bed = new EdgeTestBed(engines, openAi, Map.of("ASYNC_STREAM", stream, "ASYNC_WORKERS", "0"))) {
             List<EdgeTestBed.User> users = new ArrayList<>();
             for (int u = 0; u < USERS; u++) {
@@ -287,7 +291,7 @@ class AsyncTenThousandJobsFaultsIT {
         return ShippedEdge.launch(name, Map.of("ASYNC_STREAM", stream, "ASYNC_WORKERS", Integer.toString(workers),
                 // 1,000 jobs per tenant may all be queued at once: none is refused for a full queue.
                 "ASYNC_MAX_QUEUED_PER_TENANT", Integer.toString(JOBS / USERS),
-                // Far above one job's run (200 ms upstream), and above a cold edge's first jobs on a loaded box (5 s was
+                // Far above one job's run (1 s upstream), and above a cold edge's first jobs on a loaded box (5 s was
                 // not: a starting edge claimed a live one's entries, which then ran twice); only a killed edge's get this old.
                 "ASYNC_CLAIM_IDLE", "30s"), engines, bed, openAi, work);
     }
